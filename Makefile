@@ -1,0 +1,31 @@
+# Two entry points: `make reproduce` (the pipeline) and `make test` (the test suite).
+# Both create .venv on first use and install the pinned dependencies into it.
+PYTHON ?= python3
+VENV ?= .venv
+SCALE ?= full
+CORES ?= all
+BIN := $(VENV)/bin
+
+.PHONY: reproduce test bench lint clean-results
+
+$(VENV)/.installed: requirements.txt requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools
+	$(BIN)/python -m pip install --quiet -r requirements.txt -c requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+reproduce: $(VENV)/.installed
+	PATH="$(abspath $(BIN)):$$PATH" snakemake --cores $(CORES) --config scale=$(SCALE) $(EXTRA)
+
+test: $(VENV)/.installed
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.installed
+	$(BIN)/python -m truncback bench-methods $(BENCH_ARGS)
+
+lint: $(VENV)/.installed
+	PATH="$(abspath $(BIN)):$$PATH" snakemake --lint
+
+clean-results:
+	rm -rf results figures/smoke figures/quick paper_tables/smoke paper_tables/quick .snakemake

@@ -1,0 +1,5 @@
+import sys
+
+from truncback.cli import main
+
+sys.exit(main())
