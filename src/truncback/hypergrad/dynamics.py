@@ -1,0 +1,62 @@
+"""The building blocks every method shares: running the dynamics without a graph, and the
+vector-Jacobian and Jacobian-vector products of one step (A_t, B_t of eq. 5)."""
+
+import torch
+from torch.func import jvp, vjp
+
+from truncback.hypergrad import trees
+from truncback.hypergrad.checks import check_scalar
+from truncback.hypergrad.problem import same_structure
+
+
+@torch.no_grad()
+def initial_state(problem, hparams):
+    """w_0 = Xi_0(lam), without a graph."""
+    return trees.detach(problem.init(hparams))
+
+
+@torch.no_grad()
+def advance(problem, state, hparams, t: int):
+    """w_{t+1} = Xi_{t+1}(w_t, lam), without a graph; the first step checks the state's shapes."""
+    new_state = trees.detach(problem.step(state, hparams, t))
+    if t == 0:
+        same_structure(state, new_state, "step(w, hparams, t) output (compared with init(hparams))")
+    return new_state
+
+
+def run(problem, hparams, state, start: int, stop: int):
+    """The state after steps start, ..., stop - 1 from ``state`` = w_start."""
+    for t in range(start, stop):
+        state = advance(problem, state, hparams, t)
+    return state
+
+
+def outer_gradients(problem, final_state, hparams):
+    """(f, grad_w f, grad_lam f) at (w_T, lam): the starting point alpha_T, h_T of eq. (6)."""
+    loss, pullback = vjp(problem.outer, final_state, hparams)
+    check_scalar(loss)
+    grad_state, grad_hparams = pullback(torch.ones_like(loss))
+    return float(loss), grad_state, grad_hparams
+
+
+def step_vjp(problem, state, hparams, t: int, alpha):
+    """(A_{t+1} alpha, B_{t+1} alpha) of eq. (6) at w_t, the step's graph rebuilt for this product only."""
+    _, pullback = vjp(lambda w, lam: problem.step(w, lam, t), state, hparams)
+    return pullback(alpha)
+
+
+def init_vjp(problem, hparams, alpha):
+    """B_0 alpha with B_0 = d_lam Xi_0(lam) (eq. 5)."""
+    _, pullback = vjp(problem.init, hparams)
+    (b0_alpha,) = pullback(alpha)
+    return b0_alpha
+
+
+def step_jvp(problem, state, hparams, t: int, state_tangent, hparams_tangent):
+    """A_{t+1}^T z + B_{t+1}^T e: the forward-mode product of eq. (7) along one direction."""
+    return jvp(lambda w, lam: problem.step(w, lam, t), (state, hparams), (state_tangent, hparams_tangent))[1]
+
+
+def init_jvp(problem, hparams, hparams_tangent):
+    """B_0^T e (eq. 7)."""
+    return jvp(problem.init, (hparams,), (hparams_tangent,))[1]

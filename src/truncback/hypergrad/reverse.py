@@ -1,0 +1,101 @@
+"""Reverse-mode hypergradients: full RMD (eq. 6), K-step truncated RMD (eq. 8), and checkpointed RMD.
+
+All three run the dynamics forward without a graph, keep some of the states, and rebuild each step's
+graph only for its vector-Jacobian product on the way back, so the memory they hold is the states
+they keep (Table 1) and nothing else.
+"""
+
+import math
+from collections import deque
+
+from truncback.hypergrad import trees
+from truncback.hypergrad.checks import check_depth, check_problem
+from truncback.hypergrad.dynamics import advance, init_vjp, initial_state, outer_gradients, step_vjp
+from truncback.hypergrad.result import finish
+
+
+def back_propagate(problem, hparams, states, first_step: int, alpha, h, alpha_norms):
+    """Eq. (6) through steps first_step + len(states) - 1, ..., first_step; ``states`` holds their
+    inputs w_t in order and is emptied from the end. Returns the new (alpha, h)."""
+    for t in reversed(range(first_step, first_step + len(states))):
+        alpha, b_alpha = step_vjp(problem, states.pop(), hparams, t, alpha)
+        h = trees.add(h, b_alpha)
+        alpha_norms.append(trees.norm(alpha))
+    return alpha, h
+
+
+def krmd(problem, hparams, K: int, *, return_info: bool = False):
+    """h_{T-K} of eq. (8): back-propagation through the last K steps only.
+
+    The first T - K steps run without a graph and a window of the last K + 1 states (a deque with
+    that maximum length) is all that is kept, so memory is O(K M) whatever T is. K = 0 gives
+    grad_lam f; K = T back-propagates into the initial map as well (its B_0 term) and equals ``rmd``.
+    """
+    check_problem(problem, hparams)
+    check_depth("K", K, problem.T)
+    state = initial_state(problem, hparams)
+    window = deque([state], maxlen=K + 1)
+    for t in range(problem.T):
+        state = advance(problem, state, hparams, t)
+        window.append(state)
+    states_held = len(window)
+    final_state = window.pop()
+    loss, alpha, h = outer_gradients(problem, final_state, hparams)
+    alpha_norms = [trees.norm(alpha)]
+    alpha, h = back_propagate(problem, hparams, list(window), problem.T - K, alpha, h, alpha_norms)
+    if K == problem.T:
+        h = trees.add(h, init_vjp(problem, hparams, alpha))
+    return finish(h, loss, final_state, states_held, alpha_norms, return_info)
+
+
+def krmd_all_depths(problem, hparams):
+    """[h_T, h_{T-1}, ..., h_0 + B_0 alpha_0]: ``krmd(problem, hparams, K)`` for every K = 0, ..., T
+    from one full reverse pass (O(M T) memory), for studying the bias of eq. (8) against depth."""
+    check_problem(problem, hparams)
+    states = [initial_state(problem, hparams)]
+    for t in range(problem.T):
+        states.append(advance(problem, states[-1], hparams, t))
+    _, alpha, h = outer_gradients(problem, states.pop(), hparams)
+    path = [h]
+    for t in reversed(range(problem.T)):
+        alpha, h = back_propagate(problem, hparams, [states.pop()], t, alpha, h, [])
+        path.append(h)
+    path[-1] = trees.add(h, init_vjp(problem, hparams, alpha))
+    return path
+
+
+def rmd(problem, hparams, *, return_info: bool = False):
+    """The exact hypergradient d_lam f by full reverse mode (eq. 6), including B_0 (O(M T) memory)."""
+    return krmd(problem, hparams, problem.T, return_info=return_info)
+
+
+def checkpointed(problem, hparams, *, every: int | None = None, return_info: bool = False):
+    """The exact hypergradient with O(M sqrt T) memory (Table 1, checkpointing every sqrt T steps).
+
+    The forward pass keeps every ``every``-th state (default ceil(sqrt T)); the reverse pass rebuilds
+    one segment at a time from its checkpoint, so each step runs twice.
+    """
+    check_problem(problem, hparams)
+    T = problem.T
+    if every is None:
+        every = max(1, math.ceil(math.sqrt(T)))
+    if not isinstance(every, int) or isinstance(every, bool) or every < 1:
+        raise ValueError(f"every must be a positive int, got every={every!r}")
+    state = initial_state(problem, hparams)
+    checkpoints = []
+    for t in range(T):
+        if t % every == 0:
+            checkpoints.append(state)
+        state = advance(problem, state, hparams, t)
+    final_state = state
+    loss, alpha, h = outer_gradients(problem, final_state, hparams)
+    alpha_norms = [trees.norm(alpha)]
+    states_held = len(checkpoints) + 1
+    for start in reversed(range(0, T, every)):
+        segment = [checkpoints.pop()]
+        for t in range(start, min(start + every, T) - 1):
+            segment.append(advance(problem, segment[-1], hparams, t))
+        states_held = max(states_held, len(checkpoints) + len(segment) + 1)
+        alpha, h = back_propagate(problem, hparams, segment, start, alpha, h, alpha_norms)
+    h = trees.add(h, init_vjp(problem, hparams, alpha))
+    return finish(h, loss, final_state, states_held, alpha_norms, return_info)

@@ -1,0 +1,17 @@
+"""Shared test fixtures."""
+
+import os
+import secrets
+
+import pytest
+import torch
+
+
+@pytest.fixture
+def rng(request):
+    """A fresh random generator per test; its seed is printed on failure (set TRUNCBACK_TEST_SEED
+    to replay one)."""
+    seed = int(os.environ.get("TRUNCBACK_TEST_SEED", secrets.randbits(31)))
+    request.node.user_properties.append(("seed", seed))
+    print(f"random seed: {seed} (replay with TRUNCBACK_TEST_SEED={seed})")
+    return torch.Generator().manual_seed(seed)

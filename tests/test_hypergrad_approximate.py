@@ -1,0 +1,92 @@
+"""Approximate methods: AID (CG and fixed point) against the implicit gradient of a random strongly
+convex quadratic; FOM and UFOM against the exact hypergradient."""
+
+import pytest
+import torch
+
+from hypergrad_problems import toy_exact, toy_problem
+from truncback.hypergrad import BilevelProblem, aid_cg, aid_fp, fom, gradient_descent, krmd, rmd, ufom
+
+
+def random_quadratic_at_optimum(rng):
+    """g(w, lam) = 1/2 w^T H w - w^T P lam with H SPD of random size M, started at w* = H^-1 P lam.
+    f(w, lam) = 1/2 ||w - target||^2 + c^T lam. Implicit gradient: c + P^T H^-1 (w* - target)."""
+    M = int(torch.randint(4, 13, (), generator=rng))
+    N = int(torch.randint(2, 7, (), generator=rng))
+    Q, _ = torch.linalg.qr(torch.randn(M, M, generator=rng, dtype=torch.float64))
+    eigenvalues = torch.linspace(1.0, 20.0, M, dtype=torch.float64)
+    H = Q @ torch.diag(eigenvalues) @ Q.T
+    P = torch.randn(M, N, generator=rng, dtype=torch.float64)
+    target = torch.randn(M, generator=rng, dtype=torch.float64)
+    c = torch.randn(N, generator=rng, dtype=torch.float64)
+    lam = torch.randn(N, generator=rng, dtype=torch.float64)
+    problem = BilevelProblem(
+        init=lambda lam: torch.linalg.solve(H, P @ lam),
+        step=gradient_descent(lambda w, lam: 0.5 * w @ H @ w - w @ (P @ lam), 1.0 / 20.0),
+        outer=lambda w, lam: 0.5 * torch.sum((w - target) ** 2) + c @ lam,
+        T=3,
+    )
+    w_star = torch.linalg.solve(H, P @ lam)
+    implicit = c + P.T @ torch.linalg.solve(H, w_star - target)
+    return problem, lam, implicit, M
+
+
+def test_aid_approaches_the_implicit_gradient_and_cg_is_exact_after_M_iterations(rng):
+    for _ in range(3):
+        problem, lam, implicit, M = random_quadratic_at_optimum(rng)
+        scale = float(implicit.norm())
+        cg_exact = aid_cg(problem, lam, M)
+        assert float((cg_exact - implicit).norm()) <= 1e-8 * scale
+        fp_errors = [float((aid_fp(problem, lam, K) - implicit).norm()) for K in (1, 10, 100, 1000)]
+        assert all(b < a for a, b in zip(fp_errors[:-1], fp_errors[1:])), fp_errors
+        assert fp_errors[-1] <= 1e-8 * scale
+        cg_errors = [float((aid_cg(problem, lam, K) - implicit).norm()) for K in (1, M // 2, M)]
+        assert cg_errors[-1] < cg_errors[0]
+
+
+def test_aid_fixed_point_equals_krmd_when_A_and_B_are_constant(rng):
+    """On the toy (quadratic g), both give the order-K Taylor series of eq. (12)."""
+    problem = toy_problem()
+    lam = torch.randn(2, generator=rng, dtype=torch.float64)
+    for K in (0, 1, 5, 40):
+        assert torch.allclose(aid_fp(problem, lam, K), krmd(problem, lam, K), rtol=1e-12, atol=1e-14)
+
+
+def test_aid_cg_stops_early_at_the_tolerance(rng):
+    problem, lam, implicit, M = random_quadratic_at_optimum(rng)
+    _, info = aid_cg(problem, lam, 10 * M, tol=1e-6, return_info=True)
+    assert len(info.alpha_norms) <= M + 1
+    assert info.alpha_norms[-1] <= 1e-6 * info.alpha_norms[0] * 100
+
+
+def small_problem_with_curvature():
+    """T = 1, lam = (w_0, b): w_1 = w_0 - 0.3 (H w_0 - b), f = ||sin w_1||^2. A = I - 0.3 H != I."""
+    H = torch.tensor([[2.0, 0.3], [0.3, 1.0]], dtype=torch.float64)
+    return BilevelProblem(init=lambda lam: lam[:2], step=lambda w, lam, t: w - 0.3 * (H @ w - lam[2:]),
+                          outer=lambda w, lam: torch.sum(torch.sin(w) ** 2), T=1)
+
+
+def test_ufom_is_unbiased(rng):
+    problem = small_problem_with_curvature()
+    lam = torch.randn(4, generator=rng, dtype=torch.float64)
+    exact, first_order = rmd(problem, lam), fom(problem, lam)
+    assert float((exact - first_order).norm()) > 1e-3  # otherwise the test could not fail
+    samples = torch.stack([ufom(problem, lam, 0.2, generator=rng) for _ in range(20_000)])
+    standard_error = samples.std(dim=0) / samples.shape[0] ** 0.5
+    assert torch.all((samples.mean(dim=0) - exact).abs() <= 4 * standard_error + 1e-12)
+    assert torch.all((samples.mean(dim=0) - first_order).abs()[:2] > 4 * standard_error[:2])
+
+
+def test_ufom_with_q_one_is_exact_and_fom_is_exact_only_without_curvature(rng):
+    problem = small_problem_with_curvature()
+    lam = torch.randn(4, generator=rng, dtype=torch.float64)
+    assert torch.allclose(ufom(problem, lam, 1.0, generator=rng), rmd(problem, lam), rtol=1e-12)
+    # Theory: FOM drops A_t = I - gamma Hessian, so it is exact iff the Hessian vanishes.
+    slope = torch.tensor([1.0, -2.0], dtype=torch.float64)
+    linear = BilevelProblem(init=lambda lam: lam[:2], step=lambda w, lam, t: w - 0.3 * (slope - lam[2:]),
+                            outer=lambda w, lam: torch.sum(torch.sin(w) ** 2), T=4)
+    assert torch.allclose(fom(linear, lam), rmd(linear, lam), rtol=1e-12)
+    toy = toy_problem()
+    toy_lam = torch.randn(2, generator=rng, dtype=torch.float64)
+    exact, _ = toy_exact(toy_lam)
+    assert float((fom(toy, toy_lam) - exact).norm()) > 0.1 * float(exact.norm())

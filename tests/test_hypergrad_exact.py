@@ -1,0 +1,101 @@
+"""Exact methods against exact references: the toy's closed form (sec. 4.1) and plain autograd
+through the unrolled loop on a non-quadratic problem; K-RMD against the bound (10) of Prop. 3.1."""
+
+import pytest
+import torch
+from torch.utils._pytree import tree_leaves
+
+from hypergrad_problems import (TOY_GAMMA, TOY_T, toy_exact, toy_problem, unrolled_autograd,
+                                weighted_logistic_problem)
+from truncback.hypergrad import checkpointed, fmd, krmd, krmd_all_depths, rmd
+
+
+def relative_error(estimate, reference):
+    est, ref = torch.cat([x.flatten() for x in tree_leaves(estimate)]), torch.cat(
+        [x.flatten() for x in tree_leaves(reference)])
+    return float((est - ref).norm() / ref.norm())
+
+
+EXACT_METHODS = {
+    "rmd": rmd,
+    "checkpointed": checkpointed,
+    "fmd": fmd,
+    "krmd(T)": lambda problem, lam: krmd(problem, lam, problem.T),
+}
+
+
+@pytest.mark.parametrize("name", EXACT_METHODS)
+def test_exact_methods_match_the_toy_closed_form(name, rng):
+    problem = toy_problem()
+    for _ in range(3):
+        lam = 3 * torch.randn(2, generator=rng, dtype=torch.float64)
+        exact, _ = toy_exact(lam)
+        assert relative_error(EXACT_METHODS[name](problem, lam), exact) < 1e-10
+
+
+def test_truncation_error_obeys_the_bound_of_prop_3_1_and_decreases_with_K(rng):
+    problem = toy_problem()
+    alpha, m_b = 0.5, TOY_GAMMA  # g is 1/2-strongly convex; B_t = gamma G so ||B_t|| = gamma
+    for lam in (torch.ones(2, dtype=torch.float64), 3 * torch.randn(2, generator=rng, dtype=torch.float64)):
+        exact, grad_w = toy_exact(lam)
+        path = krmd_all_depths(problem, lam)
+        for K in (0, 1, 2, 7, 30, TOY_T):
+            assert torch.allclose(krmd(problem, lam, K), path[K], rtol=1e-13, atol=1e-15)
+        errors = [float((h - exact).norm()) for h in path]
+        for K, error in enumerate(errors):
+            bound = (1 - TOY_GAMMA * alpha) ** K / (TOY_GAMMA * alpha) * float(grad_w.norm()) * m_b
+            assert error <= bound * (1 + 1e-12), f"K={K}: error {error} above bound {bound}"
+        assert all(later < earlier for earlier, later in zip(errors[:-1], errors[1:]) if earlier > 1e-12)
+        assert errors[-1] < 1e-12 * float(exact.norm())
+
+
+def test_exact_methods_match_unrolled_autograd_on_a_non_quadratic_problem(rng):
+    problem, hparams = weighted_logistic_problem(rng)
+    reference = unrolled_autograd(problem, hparams)
+    assert all(float(x.abs().max()) > 0 for x in tree_leaves(reference))
+    for name, method in EXACT_METHODS.items():
+        estimate = method(problem, hparams)
+        for est, ref in zip(tree_leaves(estimate), tree_leaves(reference)):
+            assert est.shape == ref.shape
+            assert float((est - ref).abs().max()) <= 1e-9 * max(1.0, float(ref.abs().max())), name
+
+
+def test_krmd_depth_zero_is_the_direct_gradient_and_truncation_drops_the_initialisation(rng):
+    problem, hparams = weighted_logistic_problem(rng, T=6)
+    direct = krmd(problem, hparams, 0)
+    expected_direct = 0.02 * hparams[0]
+    assert torch.allclose(direct[0], expected_direct, rtol=1e-12, atol=0)
+    assert float(direct[2].abs().max()) == 0.0  # w_0 enters f only through the dynamics
+    h_partial = krmd(problem, hparams, problem.T - 1)
+    assert float((h_partial[2] - rmd(problem, hparams)[2]).abs().max()) > 1e-6
+
+
+def test_float32_follows_the_inputs(rng):
+    problem = toy_problem(dtype=torch.float32)
+    lam = torch.randn(2, generator=rng).float()
+    exact, _ = toy_exact(lam.double())
+    for method in (rmd, fmd, checkpointed):
+        h = method(problem, lam)
+        assert h.dtype == torch.float32 and h.device == lam.device
+        assert relative_error(h.double(), exact) < 1e-5
+
+
+def test_module_parameters_as_state_through_functional_call(rng):
+    """An nn.Module's parameter dict is the state; lam scales an L2 penalty per parameter tensor."""
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1)).double()
+    x = torch.randn(10, 3, generator=rng, dtype=torch.float64)
+    y = torch.randn(10, 1, generator=rng, dtype=torch.float64)
+    params = {k: v.detach() for k, v in net.named_parameters()}
+
+    def inner(p, lam):
+        fit = torch.mean((torch.func.functional_call(net, p, (x,)) - y) ** 2)
+        return fit + sum(torch.exp(l) * torch.sum(v ** 2) for l, v in zip(lam, p.values()))
+
+    from truncback.hypergrad import BilevelProblem, gradient_descent
+    problem = BilevelProblem(init=lambda lam: dict(params), step=gradient_descent(inner, 0.1),
+                             outer=lambda p, lam: torch.mean((torch.func.functional_call(net, p, (x[:5],)) - 1) ** 2),
+                             T=8)
+    lam = -torch.rand(4, generator=rng, dtype=torch.float64)
+    reference = unrolled_autograd(problem, lam)
+    assert relative_error(rmd(problem, lam), reference) < 1e-10
+    assert relative_error(fmd(problem, lam), reference) < 1e-10
