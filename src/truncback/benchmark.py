@@ -1,0 +1,194 @@
+"""Benchmark of every hypergradient method: time and peak memory against T and K (Table 1).
+
+Two problems: hypercleaning-sized (W in R^{10x785}, one weight per training example, 5000 of them)
+and a small convolutional net whose initialisation and step size are the hyperparameters. Each case
+runs in a fresh process, so that process's peak resident set size (ru_maxrss) minus its size just
+before the call measures the memory the method needed on CPU; on CUDA the allocator's peak
+(``torch.cuda.max_memory_allocated``) is used instead. ``states held x state size`` is printed too:
+the memory Table 1 speaks of, exact and independent of the allocator.
+"""
+
+import argparse
+import csv
+import math
+import multiprocessing
+import resource
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from truncback.hypergrad import METHODS, BilevelProblem, gradient_descent
+from truncback.hypergrad import trees
+
+FULL_GRID = {"T": (50, 100, 200, 400), "K": (1, 5, 25, None)}
+QUICK_GRID = {"T": (8, 16), "K": (1, 4, None)}
+UFOM_MAX_T = 100
+FMD_DIRECTIONS = 8
+
+
+@dataclass
+class Case:
+    problem: str
+    method: str
+    T: int
+    K: int | None
+    seconds: float = math.nan
+    peak_mib: float = math.nan
+    states_held: int = 0
+    state_mib: float = math.nan
+    note: str = ""
+
+
+def hypercleaning_sized(T: int, n_train: int = 5000, n_val: int = 5000, seed: int = 0):
+    """Random data of MNIST's shapes; g = mean_i sigmoid(lam_i) CE_i(W) + 1e-3 ||W||^2, lr 1."""
+    gen = torch.Generator().manual_seed(seed)
+    x_train, x_val = torch.rand(n_train, 785, generator=gen), torch.rand(n_val, 785, generator=gen)
+    y_train = torch.randint(0, 10, (n_train,), generator=gen)
+    y_val = torch.randint(0, 10, (n_val,), generator=gen)
+    cross_entropy = torch.nn.functional.cross_entropy
+
+    def inner(W, lam):
+        losses = cross_entropy(x_train @ W.T, y_train, reduction="none")
+        return torch.mean(torch.sigmoid(lam) * losses) + 1e-3 * torch.sum(W ** 2)
+
+    problem = BilevelProblem(init=lambda lam: torch.zeros(10, 785), step=gradient_descent(inner, 1.0),
+                             outer=lambda W, lam: cross_entropy(x_val @ W.T, y_val), T=T)
+    return problem, torch.zeros(n_train)
+
+
+def small_conv_net(T: int, batch: int = 25, seed: int = 0):
+    """Two stride-2 3x3 conv layers (8 channels) and a linear 5-way head on 28x28 inputs.
+    Hyperparameters: the initialisation (MAML-like) and the log step size."""
+    gen = torch.Generator().manual_seed(seed)
+    shapes = {"c1": (8, 1, 3, 3), "c2": (8, 8, 3, 3), "fc": (5, 8 * 7 * 7)}
+    init = {k: 0.3 * torch.randn(s, generator=gen) for k, s in shapes.items()}
+    x, x_val = torch.rand(batch, 1, 28, 28, generator=gen), torch.rand(batch, 1, 28, 28, generator=gen)
+    y, y_val = torch.randint(0, 5, (batch,), generator=gen), torch.randint(0, 5, (batch,), generator=gen)
+
+    def net(w, inputs):
+        h = torch.relu(torch.nn.functional.conv2d(inputs, w["c1"], stride=2, padding=1))
+        h = torch.relu(torch.nn.functional.conv2d(h, w["c2"], stride=2, padding=1))
+        return h.flatten(1) @ w["fc"].T
+
+    def inner(w, lam):
+        return torch.nn.functional.cross_entropy(net(w, x), y)
+
+    problem = BilevelProblem(init=lambda lam: dict(lam[0]),
+                             step=gradient_descent(inner, lambda lam, t: torch.exp(lam[1])),
+                             outer=lambda w, lam: torch.nn.functional.cross_entropy(net(w, x_val), y_val), T=T)
+    return problem, (init, torch.tensor(math.log(0.1)))
+
+
+PROBLEMS = {"hypercleaning": hypercleaning_sized, "convnet": small_conv_net}
+
+
+def method_options(method: str, K: int | None, T: int) -> dict:
+    if method in ("krmd", "aid_cg", "aid_fp"):
+        return {"K": T if K is None else K}
+    if method == "ufom":
+        return {"q": 1.0}
+    return {}
+
+
+def run_case(case: Case) -> Case:
+    """Runs one case in this process and fills in its measurements (after a warm-up call at T = 2,
+    which takes torch.func's one-off start-up cost out of the timing)."""
+    if case.method == "ufom" and case.T > UFOM_MAX_T:
+        case.note = f"skipped: the exact branch costs O(T^2) steps; measured up to T={UFOM_MAX_T}"
+        return case
+    torch.manual_seed(0)
+    _measure(case.problem, case.method, 2, min(case.K or 2, 2))
+    return _measure(case.problem, case.method, case.T, case.K, case)
+
+
+def _measure(problem_name, method, T, K, case=None):
+    case = case or Case(problem_name, method, T, K)
+    problem, hparams = PROBLEMS[case.problem](case.T)
+    if case.method == "fmd":
+        hparams_count = trees.numel(hparams)
+        options = {"chunk_size": FMD_DIRECTIONS}
+        problem, restricted = _restrict_fmd(problem, hparams, FMD_DIRECTIONS)
+        case.note = f"{FMD_DIRECTIONS} of {hparams_count} directions measured; time scaled by {hparams_count / FMD_DIRECTIONS:.0f}"
+        hparams = restricted
+    else:
+        options = method_options(case.method, case.K, case.T)
+        if case.method == "ufom":
+            case.note = "worst case xi = 1 (exact branch); expected time = fom + q (this - fom)"
+    cuda = any(x.is_cuda for x in torch.utils._pytree.tree_leaves(hparams))
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    before_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    _, info = METHODS[case.method](problem, hparams, return_info=True, **options)
+    case.seconds = time.perf_counter() - start
+    if case.method == "fmd":
+        case.seconds *= hparams_count / FMD_DIRECTIONS
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    case.peak_mib = torch.cuda.max_memory_allocated() / 2 ** 20 if cuda else (peak_kib - before_kib) / 1024
+    case.states_held = info.states_held
+    state_bytes = sum(x.numel() * x.element_size() for x in torch.utils._pytree.tree_leaves(info.final_state))
+    case.state_mib = info.states_held * state_bytes / 2 ** 20
+    return case
+
+
+def _restrict_fmd(problem, hparams, count):
+    """FMD's cost is linear in the number of directions: measure ``count`` of them, the other
+    hyperparameters held fixed, by making the first ``count`` coordinates the only free ones."""
+    flat_leaves, spec = torch.utils._pytree.tree_flatten(hparams)
+    flat = torch.cat([leaf.flatten() for leaf in flat_leaves])
+
+    def expand(free):
+        full = torch.cat([free, flat[count:]])
+        parts = [p.reshape(l.shape) for p, l in zip(full.split([l.numel() for l in flat_leaves]), flat_leaves)]
+        return torch.utils._pytree.tree_unflatten(parts, spec)
+
+    restricted = BilevelProblem(init=lambda lam: problem.init(expand(lam)),
+                                step=lambda w, lam, t: problem.step(w, expand(lam), t),
+                                outer=lambda w, lam: problem.outer(w, expand(lam)), T=problem.T)
+    return restricted, flat[:count].clone()
+
+
+def cases(grid, problems):
+    for problem in problems:
+        for T in grid["T"]:
+            for method in ("rmd", "checkpointed", "fmd", "fom", "ufom"):
+                yield Case(problem, method, T, None)
+            for method in ("krmd", "aid_cg", "aid_fp"):
+                for K in grid["K"]:
+                    yield Case(problem, method, T, K)
+
+
+def main(args) -> int:
+    grid = QUICK_GRID if args.quick else FULL_GRID
+    context = multiprocessing.get_context("spawn")
+    rows = []
+    header = f"{'problem':<14}{'method':<14}{'T':>5}{'K':>5}{'seconds':>10}{'peak MiB':>10}{'states':>8}{'state MiB':>11}  note"
+    print(header, flush=True)
+    with context.Pool(1, maxtasksperchild=1) as pool:
+        for case in pool.imap(run_case, cases(grid, args.problems)):
+            rows.append(case)
+            k = "T" if case.K is None and case.method in ("krmd", "aid_cg", "aid_fp") else (case.K or "")
+            print(f"{case.problem:<14}{case.method:<14}{case.T:>5}{k!s:>5}{case.seconds:>10.3f}"
+                  f"{case.peak_mib:>10.1f}{case.states_held:>8}{case.state_mib:>11.2f}  {case.note}", flush=True)
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    temporary = output.with_suffix(output.suffix + ".tmp")
+    with temporary.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(asdict(rows[0])))
+        writer.writeheader()
+        writer.writerows(asdict(row) for row in rows)
+    temporary.replace(output)
+    print(f"wrote {output}", file=sys.stderr)
+    return 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("bench-methods", help="time and peak memory of every hypergradient method",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output", default="benchmarks/methods.csv", help="CSV file to write")
+    parser.add_argument("--quick", action="store_true", help="tiny grid of T and K (seconds; for tests)")
+    parser.add_argument("--problems", nargs="+", choices=sorted(PROBLEMS), default=sorted(PROBLEMS))
+    parser.set_defaults(run=main)

@@ -1,0 +1,18 @@
+"""The benchmark measures what it says: a case run in-process fills every field, and the state
+accounting grows with T for full RMD but not for K-RMD."""
+
+import math
+
+from truncback.benchmark import Case, run_case
+
+
+def test_benchmark_cases_report_time_memory_and_states():
+    cases = [run_case(Case("hypercleaning", method, T, K)) for method, T, K in
+             [("rmd", 3, None), ("rmd", 6, None), ("krmd", 3, 1), ("krmd", 6, 1), ("fmd", 2, None)]]
+    for case in cases:
+        assert case.seconds > 0 and not math.isnan(case.peak_mib) and case.states_held >= 1
+    rmd3, rmd6, krmd3, krmd6, fmd = cases
+    assert (rmd3.states_held, rmd6.states_held) == (4, 7)
+    assert krmd3.states_held == krmd6.states_held == 2
+    assert rmd6.state_mib > rmd3.state_mib > krmd3.state_mib == krmd6.state_mib
+    assert "directions measured" in fmd.note
