@@ -2,19 +2,16 @@
 
 Two problems: hypercleaning-sized (W in R^{10x785}, one weight per training example, 5000 of them)
 and a small convolutional net whose initialisation and step size are the hyperparameters. Each case
-runs in a fresh process, so that process's peak resident set size (ru_maxrss) minus its size just
-before the call measures the memory the method needed on CPU; on CUDA the allocator's peak
-(``torch.cuda.max_memory_allocated``) is used instead. ``states held x state size`` is printed too:
-the memory Table 1 speaks of, exact and independent of the allocator.
+runs in a fresh process after a warm-up call, and its memory is measured by :mod:`truncback.measure`
+(peak RSS growth on CPU, allocator peak on CUDA). ``states held x state size`` is printed too: the
+memory Table 1 speaks of, exact and independent of the allocator.
 """
 
 import argparse
 import csv
 import math
 import multiprocessing
-import resource
 import sys
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -22,6 +19,7 @@ import torch
 
 from truncback.hypergrad import METHODS, BilevelProblem, gradient_descent
 from truncback.hypergrad import trees
+from truncback.measure import measure
 
 FULL_GRID = {"T": (50, 100, 200, 400), "K": (1, 5, 25, None)}
 QUICK_GRID = {"T": (8, 16), "K": (1, 4, None)}
@@ -118,16 +116,10 @@ def _measure(problem_name, method, T, K, case=None):
         if case.method == "ufom":
             case.note = "worst case xi = 1 (exact branch); expected time = fom + q (this - fom)"
     cuda = any(x.is_cuda for x in torch.utils._pytree.tree_leaves(hparams))
-    if cuda:
-        torch.cuda.reset_peak_memory_stats()
-    before_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    start = time.perf_counter()
-    _, info = METHODS[case.method](problem, hparams, return_info=True, **options)
-    case.seconds = time.perf_counter() - start
+    (_, info), measured = measure(METHODS[case.method], problem, hparams, cuda=cuda, return_info=True, **options)
+    case.seconds, case.peak_mib = measured.seconds, measured.peak_mib
     if case.method == "fmd":
         case.seconds *= hparams_count / FMD_DIRECTIONS
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    case.peak_mib = torch.cuda.max_memory_allocated() / 2 ** 20 if cuda else (peak_kib - before_kib) / 1024
     case.states_held = info.states_held
     state_bytes = sum(x.numel() * x.element_size() for x in torch.utils._pytree.tree_leaves(info.final_state))
     case.state_mib = info.states_held * state_bytes / 2 ** 20
