@@ -9,6 +9,7 @@ import importlib
 
 COMMAND_MODULES = (
     "truncback.benchmark",
+    "truncback.experiments.hypercleaning",
 )
 
 
