@@ -10,6 +10,7 @@ import importlib
 COMMAND_MODULES = (
     "truncback.benchmark",
     "truncback.experiments.hypercleaning",
+    "truncback.reports.hypercleaning_table",
 )
 
 
