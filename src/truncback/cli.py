@@ -9,6 +9,7 @@ import importlib
 
 COMMAND_MODULES = (
     "truncback.benchmark",
+    "truncback.data.cli",
     "truncback.experiments.hypercleaning",
     "truncback.reports.hypercleaning_table",
 )
