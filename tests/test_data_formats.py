@@ -47,8 +47,9 @@ def test_smoke_fixtures_parse_to_the_documented_arrays(smoke_data):
         assert arrays["images"].shape == expected_shapes[name] and arrays["images"].dtype == np.uint8, name
         assert arrays["labels"].shape == (len(arrays["images"]),) and arrays["labels"].dtype == np.int64, name
     assert np.bincount(smoke_data["mnist_train"]["labels"]).tolist() == [size.train // 10] * 10
-    assert smoke_data["cifar100_train"]["labels"].max() < 100 and len(smoke_data["cifar100_train"]["label_names"]) == 100
-    np.testing.assert_array_equal(smoke_data["cifar100_test"]["coarse_labels"], smoke_data["cifar100_test"]["labels"] // 5)
+    cifar100 = smoke_data["cifar100_test"]
+    assert cifar100["labels"].max() < 100 and len(cifar100["label_names"]) == 100
+    np.testing.assert_array_equal(cifar100["coarse_labels"], cifar100["labels"] // 5)
     omniglot = smoke_data["omniglot_background"]
     assert set(omniglot) == {"images", "labels", "alphabet", "character", "drawing", "alphabet_names"}
     assert np.bincount(omniglot["labels"]).tolist() == [20] * (size.alphabets * size.characters)
@@ -154,6 +155,16 @@ def test_cifar_tarball_without_a_batch_fails_naming_it(tmp_path):
         pass
     with pytest.raises(FormatError, match="lacks member.*cifar-100-python/meta.*cifar-100-python/train"):
         parse_cifar(path, "cifar100", "train")
+
+
+@pytest.mark.parametrize("name, reader", [("t10k-images-idx3-ubyte.gz", read_idx),
+                                          ("cifar-10-python.tar.gz", lambda p: parse_cifar(p, "cifar10", "test")),
+                                          ("images_background.zip", parse_omniglot)])
+def test_a_file_that_is_not_an_archive_fails_naming_it(name, reader, tmp_path):
+    path = tmp_path / name
+    path.write_bytes(b"<html>404 Not Found</html>")
+    with pytest.raises(FormatError, match=f"{name} is not a readable"):
+        reader(path)
 
 
 def test_omniglot_zip_with_an_unexpected_layout_fails_naming_the_member(tmp_path):

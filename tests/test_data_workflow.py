@@ -55,6 +55,7 @@ def test_full_scale_downloads_every_archive(workdir):
     assert "data_fixtures" not in jobs and len([job for job in jobs if job.startswith("data_prepare_")]) == 8
 
 
+@pytest.mark.slow
 def test_smoke_target_builds_from_fixtures(workdir):
     snakemake(workdir, "data/prepared/smoke/mnist_test.npz")
     arrays = load_prepared(workdir / "data" / "prepared" / "smoke" / "mnist_test.npz")

@@ -46,9 +46,9 @@ def _mismatches(expected: Digests, actual: dict[str, str]) -> list[str]:
 
 
 def verify(path, archive: Archive, source: str | None = None) -> str:
-    """Check ``path`` against ``archive``'s recorded digests; return "file" or "decompressed payload", whichever
-    matched, or raise :class:`ChecksumError` naming the file (or ``source``, e.g. the URL it came
-    from) and every digest that differs."""
+    """Check ``path`` against ``archive``'s recorded digests; return what matched ("file" or
+    "decompressed payload"), or raise :class:`ChecksumError` naming the file (or ``source``, e.g.
+    the URL it came from) and every digest that differs."""
     path = Path(path)
     problems = _mismatches(archive.digests, file_digests(path))
     if not problems:

@@ -17,6 +17,7 @@ import pickle
 import re
 import tarfile
 import zipfile
+import zlib
 
 import numpy as np
 from PIL import Image
@@ -38,16 +39,19 @@ OMNIGLOT_PNG = re.compile(r"[^/]+/(?P<alphabet>[^/]+)/character(?P<character>\d+
 
 def read_idx(path) -> np.ndarray:
     """The array stored in a gzip-compressed IDX file."""
-    with gzip.open(path, "rb") as stream:
-        content = stream.read()
-    if len(content) < 4 or content[:2] != b"\0\0" or content[2] not in IDX_TYPES:
+    try:
+        with gzip.open(path, "rb") as stream:
+            content = stream.read()
+    except (gzip.BadGzipFile, EOFError, zlib.error) as error:
+        raise FormatError(f"{path} is not a readable gzip file ({error})") from error
+    ndim = content[3] if len(content) >= 4 else 0
+    if len(content) < 4 + 4 * ndim or content[:2] != b"\0\0" or content[2] not in IDX_TYPES:
         raise FormatError(f"{path} is not an IDX file (header {content[:4].hex()})")
-    ndim = content[3]
     shape = tuple(int(n) for n in np.frombuffer(content, ">u4", count=ndim, offset=4))
     dtype = np.dtype(IDX_TYPES[content[2]])
     offset = 4 + 4 * ndim
     if len(content) - offset != dtype.itemsize * int(np.prod(shape)):
-        raise FormatError(f"{path}: IDX header says shape {shape} but the payload has {len(content) - offset} bytes")
+        raise FormatError(f"{path}: IDX header says shape {shape}, payload has {len(content) - offset} bytes")
     return np.frombuffer(content, dtype, offset=offset).reshape(shape).astype(dtype.newbyteorder("="))
 
 
@@ -72,17 +76,23 @@ class _ArrayUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
+def _unpickle(path, name: str, stream) -> dict:
+    try:
+        return _ArrayUnpickler(stream, encoding="bytes").load()
+    except (pickle.UnpicklingError, EOFError, ValueError) as error:
+        raise FormatError(f"{path}: member {name} is not a CIFAR pickle ({error})") from error
+
+
 def _read_tar_members(path, names) -> dict[str, dict]:
     """Unpickle the named members of a .tar.gz in one sequential pass."""
     wanted, found = set(names), {}
-    with tarfile.open(path, "r:gz") as archive:
-        for member in archive:
-            if member.name in wanted and member.isfile():
-                stream = archive.extractfile(member)
-                try:
-                    found[member.name] = _ArrayUnpickler(stream, encoding="bytes").load()
-                except (pickle.UnpicklingError, EOFError, ValueError) as error:
-                    raise FormatError(f"{path}: member {member.name} is not a CIFAR pickle ({error})") from error
+    try:
+        with tarfile.open(path, "r:gz") as archive:
+            for member in archive:
+                if member.name in wanted and member.isfile():
+                    found[member.name] = _unpickle(path, member.name, archive.extractfile(member))
+    except (tarfile.TarError, gzip.BadGzipFile, EOFError, zlib.error) as error:
+        raise FormatError(f"{path} is not a readable .tar.gz ({error})") from error
     missing = sorted(wanted - set(found))
     if missing:
         raise FormatError(f"{path} lacks member(s) {', '.join(missing)}")
@@ -120,9 +130,12 @@ def parse_cifar(path, dataset: str, part: str) -> dict[str, np.ndarray]:
     return result
 
 
-def _omniglot_image(png: bytes) -> np.ndarray:
-    with Image.open(io.BytesIO(png)) as image:
-        resized = image.resize(OMNIGLOT_SIZE, resample=Image.LANCZOS)
+def _omniglot_image(path, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
+    try:
+        with Image.open(io.BytesIO(archive.read(info))) as image:
+            resized = image.resize(OMNIGLOT_SIZE, resample=Image.LANCZOS)
+    except (OSError, zipfile.BadZipFile) as error:
+        raise FormatError(f"{path}: member {info.filename} is not a readable PNG ({error})") from error
     return np.asarray(resized.convert("L"), dtype=np.uint8)
 
 
@@ -132,7 +145,11 @@ def parse_omniglot(path) -> dict[str, np.ndarray]:
     0..C-1 over the whole zip), ``alphabet`` int64 [N] (index into ``alphabet_names``),
     ``character`` int64 [N] (0-based within its alphabet, from ``characterNN``), ``drawing`` int64
     [N] (0-based drawer, from the ``_NN`` suffix), ``alphabet_names`` str [A]."""
-    with zipfile.ZipFile(path) as archive:
+    try:
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile as error:
+        raise FormatError(f"{path} is not a readable zip file ({error})") from error
+    with archive:
         entries = []
         for info in archive.infolist():
             if info.is_dir() or not info.filename.endswith(".png"):
@@ -144,7 +161,7 @@ def parse_omniglot(path) -> dict[str, np.ndarray]:
         if not entries:
             raise FormatError(f"{path} contains no PNG images")
         entries.sort(key=lambda entry: entry[:3])
-        images = np.stack([_omniglot_image(archive.read(entry[3])) for entry in entries])
+        images = np.stack([_omniglot_image(path, archive, entry[3]) for entry in entries])
     alphabet_names = sorted({entry[0] for entry in entries})
     alphabet = np.array([alphabet_names.index(entry[0]) for entry in entries], np.int64)
     character = np.array([entry[1] for entry in entries], np.int64)

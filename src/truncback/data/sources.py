@@ -2,19 +2,16 @@
 prepared array files and the archives each one is made from.
 
 Digests: ``md5`` values are those torchvision publishes for these archives; ``sha256`` values are
-recorded by us (the MNIST and CIFAR ones agree with the values Keras and TensorFlow Datasets pin;
-the Omniglot small subsets' with ``../shared/datasets/README.md``). For the gzip-compressed MNIST
-files we also record digests of the decompressed IDX payload, computed from files whose payload is
+recorded by us where we could cross-check them (MNIST and CIFAR: the values other projects pin, e.g.
+Keras for CIFAR; Omniglot small subsets: ``../shared/datasets/README.md``; none is known for the two
+full Omniglot zips, whose torchvision MD5 alone is checked). For three of the gzip-compressed MNIST
+files we also record digests of the decompressed IDX payload, computed from copies whose payload is
 the official one, so that a re-compressed copy (same data, different gzip bytes) is accepted.
 """
 
 from dataclasses import dataclass
 
 from truncback.data.errors import UnknownNameError
-
-SCALES = ("full", "quick", "smoke")
-ORIGINS = ("real", "fixture")
-
 
 @dataclass(frozen=True)
 class Digests:
