@@ -1,5 +1,5 @@
-"""The benchmark measures what it says: a case run in-process fills every field, and the state
-accounting grows with T for full RMD but not for K-RMD."""
+"""The benchmark measures what it says: every field is filled, and both the state accounting and the
+allocator peak grow with T for full RMD but not for K-RMD."""
 
 import math
 
@@ -15,4 +15,7 @@ def test_benchmark_cases_report_time_memory_and_states():
     assert (rmd3.states_held, rmd6.states_held) == (4, 7)
     assert krmd3.states_held == krmd6.states_held == 2
     assert rmd6.state_mib > rmd3.state_mib > krmd3.state_mib == krmd6.state_mib
+    state_mib = krmd3.state_mib / 2
+    assert rmd6.peak_mib - rmd3.peak_mib >= 3 * state_mib * 0.99  # three more states kept
+    assert abs(krmd6.peak_mib - krmd3.peak_mib) < 0.5 * state_mib  # K-RMD's peak does not grow with T
     assert "directions measured" in fmd.note

@@ -1,39 +1,44 @@
 """Wall time and peak memory of one call, on CPU or CUDA.
 
-CPU: the growth of the process's peak resident set size (``ru_maxrss``) during the call, which is
-the memory the call needed beyond what the process had already touched; call something of the same
-kind once beforehand so one-off library start-up is not counted. CUDA: the caching allocator's peak
-(``torch.cuda.max_memory_allocated``) during the call, minus what was allocated before it.
+Peak memory is the largest amount of memory the call's own tensors held at once, beyond what was
+allocated before it. On CPU it is read from the allocation and free events that ``torch.profiler``
+records with ``profile_memory=True`` (the running sum of their sizes, in time order), so it is
+deterministic for deterministic code; on CUDA it is the caching allocator's peak
+(``torch.cuda.max_memory_allocated``). Time is measured on a separate call without the profiler.
 """
 
-import resource
 import time
-from dataclasses import dataclass
 
 import torch
+from torch.profiler import ProfilerActivity, profile
 
 
-@dataclass
-class Measurement:
-    seconds: float
-    peak_mib: float
-
-
-def measure(function, *args, cuda: bool = False, **kwargs):
-    """Runs ``function(*args, **kwargs)``; returns (its result, Measurement)."""
+def timed(function, *args, cuda: bool = False, **kwargs):
+    """(function(*args, **kwargs), wall seconds)."""
     if cuda:
         torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        baseline = torch.cuda.memory_allocated()
-    else:
-        baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     start = time.perf_counter()
     result = function(*args, **kwargs)
     if cuda:
         torch.cuda.synchronize()
-    seconds = time.perf_counter() - start
+    return result, time.perf_counter() - start
+
+
+def peak_memory_mib(function, *args, cuda: bool = False, **kwargs):
+    """(function(*args, **kwargs), peak MiB its tensors held at once)."""
     if cuda:
-        peak = torch.cuda.max_memory_allocated()
-    else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return result, Measurement(seconds=seconds, peak_mib=max(0, peak - baseline) / 2 ** 20)
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        baseline = torch.cuda.memory_allocated()
+        result = function(*args, **kwargs)
+        torch.cuda.synchronize()
+        return result, (torch.cuda.max_memory_allocated() - baseline) / 2 ** 20
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as profiler:
+        result = function(*args, **kwargs)
+    events = sorted((event for event in profiler.profiler.kineto_results.events() if event.name() == "[memory]"),
+                    key=lambda event: event.start_ns())
+    current = peak = 0
+    for event in events:
+        current += event.nbytes()
+        peak = max(peak, current)
+    return result, peak / 2 ** 20
