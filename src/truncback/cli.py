@@ -1,28 +1,38 @@
 """Command line: ``python -m truncback <command> ...``; every Snakemake rule calls one of these.
 
-Each module in ``COMMAND_MODULES`` exposes ``register(subparsers)``, which adds its sub-command and
-sets ``run=<function(args) -> int | None>`` as the parser default.
+``COMMANDS`` maps each command to the module that implements it; only that module is imported (so a
+data step does not pay for importing torch). The module's ``register(subparsers)`` adds the
+sub-command and sets ``run=<function(args) -> int | None>`` as its parser default.
 """
 
 import argparse
 import importlib
+import sys
 
-COMMAND_MODULES = (
-    "truncback.benchmark",
-    "truncback.data.cli",
-    "truncback.experiments.hypercleaning",
-    "truncback.reports.hypercleaning_table",
-)
+COMMANDS = {
+    "bench-methods": "truncback.benchmark",
+    "data-fetch": "truncback.data.cli",
+    "data-fixtures": "truncback.data.cli",
+    "data-prepare": "truncback.data.cli",
+    "toy": "truncback.experiments.toy",
+    "figure-toy": "truncback.figures.toy",
+    "hypercleaning": "truncback.experiments.hypercleaning",
+    "table-hypercleaning": "truncback.reports.hypercleaning_table",
+    "figure-hypercleaning": "truncback.figures.hypercleaning",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of ``command`` alone, or of every command when it is not a known one."""
     parser = argparse.ArgumentParser(prog="python -m truncback", description=__doc__.splitlines()[0])
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="command")
-    for module_name in COMMAND_MODULES:
+    modules = [COMMANDS[command]] if command in COMMANDS else sorted(set(COMMANDS.values()))
+    for module_name in modules:
         importlib.import_module(module_name).register(subparsers)
     return parser
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv[0] if argv else None).parse_args(argv)
     return args.run(args) or 0
