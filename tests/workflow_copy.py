@@ -1,0 +1,33 @@
+"""A scratch copy of the workflow (Snakefile, rules, config, profiles) and Snakemake runs inside it,
+with the test's Python first on PATH so the rules' `python -m truncback` is this environment's."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+WORKFLOW_PARTS = ("Snakefile", "rules", "config", "profiles")
+SEARCH_PATH = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+SNAKEMAKE = shutil.which("snakemake", path=SEARCH_PATH)
+
+
+def copy_workflow(destination: Path) -> Path:
+    for part in WORKFLOW_PARTS:
+        source = REPO / part
+        if source.is_dir():
+            shutil.copytree(source, destination / part)
+        else:
+            shutil.copy2(source, destination / part)
+    return destination
+
+
+def snakemake(workdir: Path, *args, expect_success: bool = True) -> subprocess.CompletedProcess:
+    """Runs ``snakemake *args`` in ``workdir``; fails the test with Snakemake's output when the exit
+    status is not the expected one."""
+    env = {**os.environ, "PATH": SEARCH_PATH}
+    result = subprocess.run([SNAKEMAKE, *args], cwd=workdir, env=env, capture_output=True, text=True)
+    succeeded = result.returncode == 0
+    assert succeeded == expect_success, f"exit status {result.returncode}\n{result.stdout}\n{result.stderr}"
+    return result
