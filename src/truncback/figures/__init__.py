@@ -1,0 +1,51 @@
+"""Figures drawn from raw results only, saved as PDF and PNG with the same bytes on every run.
+
+``figure_style()`` fixes every rcParam (matplotlib's own defaults plus :data:`STYLE`), whatever the
+user's matplotlibrc; ``save_figure`` drops the time stamps matplotlib would otherwise embed.
+"""
+
+import contextlib
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
+
+STYLE = {
+    "font.family": "DejaVu Sans",
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "legend.fontsize": 8,
+    "figure.dpi": 100,
+    "savefig.dpi": 150,
+    "pdf.fonttype": 42,
+    "svg.hashsalt": "truncback",
+    "lines.linewidth": 1.4,
+}
+PDF_METADATA = {"CreationDate": None, "ModDate": None}
+PNG_METADATA = {"Software": None}
+
+
+@contextlib.contextmanager
+def figure_style():
+    """matplotlib's built-in defaults (not the user's matplotlibrc) overlaid with STYLE."""
+    with plt.style.context("default"), matplotlib.rc_context(STYLE):
+        yield
+
+
+def save_figure(figure, stem) -> list[Path]:
+    """Writes ``stem``.pdf and ``stem``.png (each to a temporary name, then renamed), closes the figure
+    and returns the paths."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for suffix, metadata in ((".pdf", PDF_METADATA), (".png", PNG_METADATA)):
+        path = stem.with_name(stem.name + suffix)
+        temporary = path.with_name(path.name + ".tmp")
+        figure.savefig(temporary, format=suffix[1:], metadata=metadata)
+        temporary.replace(path)
+        paths.append(path)
+    plt.close(figure)
+    return paths
