@@ -4,6 +4,10 @@ PYTHON ?= python3
 VENV ?= .venv
 SCALE ?= full
 CORES ?= all
+# TARGETS: outputs to make (default: rule all); CONFIG: more KEY=VALUE pairs for the one --config
+# (a second --config in EXTRA would replace scale=$(SCALE), not add to it).
+TARGETS ?=
+CONFIG ?=
 BIN := $(VENV)/bin
 
 .PHONY: reproduce test bench lint clean-results
@@ -16,7 +20,7 @@ $(VENV)/.installed: requirements.txt requirements.lock pyproject.toml
 	touch $@
 
 reproduce: $(VENV)/.installed
-	PATH="$(abspath $(BIN)):$$PATH" snakemake --cores $(CORES) --config scale=$(SCALE) $(EXTRA)
+	PATH="$(abspath $(BIN)):$$PATH" snakemake --cores $(CORES) $(TARGETS) $(EXTRA) --config scale=$(SCALE) $(CONFIG)
 
 test: $(VENV)/.installed
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)

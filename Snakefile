@@ -1,0 +1,44 @@
+# Reproduction of Shaban et al., "Truncated Back-propagation for Bilevel Optimization" (AISTATS 2019).
+#
+#   snakemake --cores all                       every figure and table at paper scale
+#   snakemake --cores all --config scale=smoke  the same DAG at a reduced scale (smoke | quick)
+#   snakemake --cores 2 figures/fig1_toy_bound.pdf   one output
+#
+# All logic lives in the `truncback` package; every rule runs one `python -m truncback ...` command.
+# Each rules/*.smk adds its final outputs to FINAL_OUTPUTS, which `rule all` requests.
+from pathlib import Path
+
+from snakemake.utils import min_version, validate
+
+min_version("8.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "config/schema.yaml")
+if config["scale"] != "full":
+
+    configfile: f"config/{config['scale']}.yaml"
+
+    validate(config, "config/schema.yaml")
+
+SCALE = config["scale"]
+FIGURES = "figures" if SCALE == "full" else f"figures/{SCALE}"
+TABLES = "paper_tables" if SCALE == "full" else f"paper_tables/{SCALE}"
+RESULTS = f"results/{SCALE}"
+LOGS = f"logs/{SCALE}"
+BENCHMARKS = f"benchmarks/{SCALE}"
+THREADS = config["threads"]
+FINAL_OUTPUTS = []
+
+
+for rule_file in sorted(Path(workflow.basedir, "rules").glob("*.smk")):
+
+    include: rule_file
+
+
+rule all:
+    default_target: True
+    input:
+        FINAL_OUTPUTS,

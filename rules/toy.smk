@@ -1,0 +1,97 @@
+# The toy problem of sec. 4.1: raw results under results/<scale>/toy/, then Figs. 1-4 drawn from them.
+import json
+
+TOY = config["toy"]
+TOY_RESULTS = f"{RESULTS}/toy"
+TOY_SETTINGS = json.dumps(TOY, sort_keys=True)
+TOY_FIGURES = {
+    "fig1_toy_bound": ["landscape.npz", "bound.json"],
+    "fig2_toy_descent_ratio": ["trajectories_f.json", "trajectories_f_tilde.json"],
+    "fig3_toy_biased_convergence": ["landscape.npz", "trajectories_f_tilde.json", "optimum.json"],
+    "fig4_toy_convergence": ["landscape.npz", "trajectories_f.json"],
+}
+FINAL_OUTPUTS.extend(f"{FIGURES}/{name}.{suffix}" for name in TOY_FIGURES for suffix in ("pdf", "png"))
+
+
+rule toy_landscape:
+    output:
+        f"{TOY_RESULTS}/landscape.npz",
+    params:
+        settings=TOY_SETTINGS,
+        torch_threads=THREADS,
+    threads: THREADS
+    log:
+        f"{LOGS}/toy/landscape.log",
+    benchmark:
+        f"{BENCHMARKS}/toy/landscape.tsv"
+    shell:
+        "python -m truncback toy landscape --settings '{params.settings}' --threads {params.torch_threads}"
+        " --output {output:q} --log {log:q}"
+
+
+rule toy_bound:
+    output:
+        f"{TOY_RESULTS}/bound.json",
+    params:
+        settings=TOY_SETTINGS,
+        torch_threads=THREADS,
+    threads: THREADS
+    log:
+        f"{LOGS}/toy/bound.log",
+    benchmark:
+        f"{BENCHMARKS}/toy/bound.tsv"
+    shell:
+        "python -m truncback toy bound --settings '{params.settings}' --threads {params.torch_threads}"
+        " --output {output:q} --log {log:q}"
+
+
+rule toy_trajectories:
+    output:
+        f"{TOY_RESULTS}/trajectories_{{objective}}.json",
+    wildcard_constraints:
+        objective="f|f_tilde",
+    params:
+        settings=TOY_SETTINGS,
+        torch_threads=THREADS,
+    threads: THREADS
+    log:
+        f"{LOGS}/toy/trajectories_{{objective}}.log",
+    benchmark:
+        f"{BENCHMARKS}/toy/trajectories_{{objective}}.tsv"
+    shell:
+        "python -m truncback toy trajectories --objective {wildcards.objective} --settings '{params.settings}'"
+        " --threads {params.torch_threads} --output {output:q} --log {log:q}"
+
+
+rule toy_optimum:
+    output:
+        f"{TOY_RESULTS}/optimum.json",
+    params:
+        settings=TOY_SETTINGS,
+        torch_threads=THREADS,
+    threads: THREADS
+    log:
+        f"{LOGS}/toy/optimum.log",
+    benchmark:
+        f"{BENCHMARKS}/toy/optimum.tsv"
+    shell:
+        "python -m truncback toy optimum --settings '{params.settings}' --threads {params.torch_threads}"
+        " --output {output:q} --log {log:q}"
+
+
+rule toy_figure:
+    input:
+        lambda wildcards: [f"{TOY_RESULTS}/{name}" for name in TOY_FIGURES[wildcards.figure]],
+    output:
+        pdf=f"{FIGURES}/{{figure}}.pdf",
+        png=report(f"{FIGURES}/{{figure}}.png", caption="captions/toy.rst", category="Toy problem (sec. 4.1)"),
+    wildcard_constraints:
+        figure="|".join(TOY_FIGURES),
+    params:
+        results=TOY_RESULTS,
+        stem=f"{FIGURES}/{{figure}}",
+    log:
+        f"{LOGS}/toy/{{figure}}.log",
+    shell:
+        "python -m truncback figure-toy {wildcards.figure} --results-dir {params.results:q}"
+        " --output {params.stem:q} > {log:q} 2>&1"
