@@ -1,0 +1,115 @@
+"""Fig. 7 plot 4: the relative error ||h_{T-K} - d_lam f|| / ||d_lam f|| of the K-RMD hypergradient
+(eq. 8) against the reverse depth K on a few meta-test tasks, with the regulariser (rho > 0) and
+without it (rho = 0), and the geometric rate fitted to it (Prop. 3.1 predicts a geometric decay when
+the lower-level problem is locally strongly convex, which the regulariser makes likely).
+
+``python -m truncback omniglot-depth --background bg.npz --evaluation ev.npz --settings '{...}'
+--hparams rmd.npz --output depth.json``
+"""
+
+import argparse
+import json
+import math
+from dataclasses import asdict
+
+import numpy as np
+import torch
+from torch.utils._pytree import tree_map
+
+from truncback.determinism import configure_torch, derive_seed
+from truncback.experiments.omniglot import OmniglotSettings, load_omniglot, samplers
+from truncback.experiments.omniglot_model import initial_hyperparameters, nested_hyperparameters, one_shot_problem
+from truncback.experiments.omniglot_tasks import Task
+from truncback.experiments.runs import ProgressLog, write_json
+from truncback.hypergrad import krmd_all_depths, trees
+
+VARIANTS = {"rho_positive": False, "rho_zero": True}
+
+
+def relative_errors(problem, hparams) -> list[float]:
+    """Entry K = ||h_{T-K} - d_lam f|| / ||d_lam f|| for K = 0, ..., T (the last one is 0: K = T is
+    full RMD), from one full reverse pass."""
+    path = krmd_all_depths(problem, hparams)
+    exact = path[-1]
+    norm = trees.norm(exact)
+    if norm == 0:
+        raise ValueError("the exact hypergradient is zero; relative errors are undefined")
+    return [trees.norm(trees.sub(h, exact)) / norm for h in path]
+
+
+def geometric_fit(errors) -> dict:
+    """Least-squares fit of log e_K = a + K log(rate) over K = 0, ..., T - 1 (e_T = 0 is left out),
+    with the coefficient of determination r2 of the fit in log space."""
+    fitted = np.asarray(errors[:-1], dtype=float)
+    if len(fitted) < 2 or not np.all((fitted > 0) & np.isfinite(fitted)):
+        raise ValueError(f"a geometric fit needs at least two positive errors, got {errors[:-1]}")
+    depths, logs = np.arange(len(fitted), dtype=float), np.log(fitted)
+    slope, intercept = np.polyfit(depths, logs, 1)
+    residual = logs - (intercept + slope * depths)
+    spread = np.sum((logs - logs.mean()) ** 2)
+    r2 = 1.0 - float(np.sum(residual ** 2) / spread) if spread > 0 else 1.0
+    return {"rate": math.exp(slope), "log_rate": float(slope), "intercept": float(intercept), "r2": r2,
+            "depths": [0, len(errors) - 2]}
+
+
+def _as(task: Task, dtype) -> Task:
+    return Task(task.x_train.to(dtype), task.y_train, task.x_query.to(dtype), task.y_query)
+
+
+def depth_study(hparams, tasks, T: int, batch_norm: bool) -> dict:
+    """For each variant (rho as in ``hparams``; rho = 0): the relative errors on every task, their
+    mean over tasks and the geometric fit of the mean."""
+    study = {}
+    for variant, rho_zero in VARIANTS.items():
+        per_task = [relative_errors(one_shot_problem(task, T, batch_norm, rho_zero=rho_zero), hparams)
+                    for task in tasks]
+        mean = np.mean(np.asarray(per_task), axis=0).tolist()
+        study[variant] = {"per_task": per_task, "mean": mean, "fit": geometric_fit(mean)}
+    return study
+
+
+def run_depth(background, evaluation, settings: OmniglotSettings, learned: dict, seed: int, log) -> dict:
+    """The depth study at the learned hyperparameters (of the full-RMD run) and at the initial
+    ones, in float64 so that the errors are not limited by single precision."""
+    dtype = torch.float64
+    task_seed = derive_seed("omniglot", 0, seed)
+    _, test_sampler = samplers(background, evaluation, settings, task_seed)
+    tasks = [_as(task, dtype) for task in test_sampler.tasks("depth", settings.depth_tasks)]
+    initial = initial_hyperparameters(settings.filters, settings.ways, settings.batch_norm, settings.init_rho,
+                                      settings.init_gamma, task_seed, dtype)
+    result = {"experiment": "omniglot_depth", "seed": seed, "settings": asdict(settings), "T": settings.T,
+              "tasks": settings.depth_tasks}
+    for name, hparams in (("learned", tree_map(lambda x: x.to(dtype), learned)), ("initial", initial)):
+        result[name] = depth_study(hparams, tasks, settings.T, settings.batch_norm)
+        result[name]["rho"] = torch.exp(hparams["log_rho"]).tolist()
+        result[name]["gamma"] = float(torch.exp(hparams["log_gamma"]))
+        fits = {variant: result[name][variant]["fit"] for variant in VARIANTS}
+        log(f"{name} lam: fitted rate {fits['rho_positive']['rate']:.4f} (r2 {fits['rho_positive']['r2']:.3f}) "
+            f"with rho > 0, {fits['rho_zero']['rate']:.4f} (r2 {fits['rho_zero']['r2']:.3f}) with rho = 0")
+    return result
+
+
+def main(args) -> int:
+    settings = OmniglotSettings.from_dict(json.loads(args.settings))
+    configure_torch(args.threads)
+    background, evaluation = load_omniglot(args.background, args.evaluation)
+    with np.load(args.hparams) as archive:
+        learned = nested_hyperparameters({name: archive[name] for name in archive.files})
+    with ProgressLog(args.log) as log:
+        result = run_depth(background, evaluation, settings, learned, args.seed, log)
+    write_json(args.output, result)
+    return 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("omniglot-depth", help="relative K-RMD error against depth (Fig. 7 plot 4)",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--background", required=True, help="prepared Omniglot .npz (meta-training side)")
+    parser.add_argument("--evaluation", required=True, help="prepared Omniglot .npz (meta-test side)")
+    parser.add_argument("--settings", default="{}", help="JSON object of OmniglotSettings fields")
+    parser.add_argument("--hparams", required=True, help="learned hyperparameters (.npz of the full-RMD run)")
+    parser.add_argument("--seed", type=int, default=0, help="seed index (tasks and initial lam are derived from it)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (results depend on it)")
+    parser.add_argument("--output", required=True, help="result JSON")
+    parser.add_argument("--log", help="also write the progress lines to this file")
+    parser.set_defaults(run=main)

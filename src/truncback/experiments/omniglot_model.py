@@ -1,0 +1,147 @@
+"""The one-shot bilevel problem of sec. 4.3 on one task.
+
+Network nn(x; w, lam): four blocks of a 3x3 convolution with stride 2 and padding 1 (28 -> 14 -> 7
+-> 4 -> 2), batch normalisation with the batch's statistics and no affine part (or a bias instead,
+without batch normalisation) and a ReLU, then the spatial mean and a linear k-way layer, as MAML's
+Omniglot network (Finn et al. 2017) with strided convolutions as in Franceschi et al. 2018.
+
+Hyperparameters lam = {lambda_l1, lambda_l2, c, rho, gamma} as a dict of tensors:
+  "l1", "l2"   the first two convolution blocks, meta-learned and shared by all tasks (not adapted);
+  "c"          the centre of the adapted layers (a dict like w), also the initial state w_0 = c;
+  "log_rho"    log rho_j, one per adapted parameter tensor w_j (rho_j = exp(log_rho_j) > 0);
+  "log_gamma"  log of the inner step size gamma > 0.
+The inner state w = the last two convolution blocks and the linear layer. The lower level is T steps
+of gradient descent on
+  g_S(w, lam) = sum_{(x_i, y_i) in S} CE(nn(x_i; w, lam), y_i) + sum_j rho_j ||w_j - c_j||^2,
+the upper level f(w_T, lam) = mean cross-entropy on Q. Since w_0 = c, B_0 = d w_0 / d lam != 0
+and K-RMD with K < T leaves out the B_0 term by the definition of eq. (8).
+"""
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils._pytree import tree_map
+
+from truncback.hypergrad import BilevelProblem, dynamics, gradient_descent
+
+SHARED_BLOCKS = ("l1", "l2")
+ADAPTED_BLOCKS = ("l3", "l4")
+
+
+def block(x, params: dict, batch_norm: bool):
+    """3x3 convolution with stride 2, then batch normalisation (batch statistics) or a bias, then ReLU."""
+    x = F.conv2d(x, params["weight"], params.get("bias"), stride=2, padding=1)
+    if batch_norm:
+        x = F.batch_norm(x, None, None, training=True)
+    return F.relu(x)
+
+
+def forward(x, w: dict, lam: dict, batch_norm: bool):
+    """nn(x; w, lam): logits [n, ways] for images x [n, 1, 28, 28]."""
+    for name in SHARED_BLOCKS:
+        x = block(x, lam[name], batch_norm)
+    for name in ADAPTED_BLOCKS:
+        x = block(x, w[name], batch_norm)
+    return x.mean(dim=(2, 3)) @ w["head"]["weight"].T + w["head"]["bias"]
+
+
+def _conv(generator, filters, channels, batch_norm, dtype) -> dict:
+    """He-normal weights (std sqrt(2 / fan_in)); a zero bias only when there is no batch norm."""
+    fan_in = channels * 9
+    params = {"weight": torch.randn(filters, channels, 3, 3, generator=generator, dtype=torch.float64)
+              .mul(math.sqrt(2.0 / fan_in)).to(dtype)}
+    if not batch_norm:
+        params["bias"] = torch.zeros(filters, dtype=dtype)
+    return params
+
+
+def initial_hyperparameters(filters: int, ways: int, batch_norm: bool, init_rho: float, init_gamma: float,
+                            seed: int, dtype=torch.float32) -> dict:
+    """lam at the start of meta-training, drawn from a generator seeded by ``seed``."""
+    if filters < 1 or ways < 2:
+        raise ValueError(f"filters={filters} must be >= 1 and ways={ways} >= 2")
+    if init_rho <= 0 or init_gamma <= 0:
+        raise ValueError(f"init_rho={init_rho} and init_gamma={init_gamma} must be positive")
+    generator = torch.Generator().manual_seed(seed)
+    l1 = _conv(generator, filters, 1, batch_norm, dtype)
+    l2 = _conv(generator, filters, filters, batch_norm, dtype)
+    centre = {name: _conv(generator, filters, filters, batch_norm, dtype) for name in ADAPTED_BLOCKS}
+    bound = 1.0 / math.sqrt(filters)
+    centre["head"] = {
+        "weight": (torch.rand(ways, filters, generator=generator, dtype=torch.float64) * 2 - 1).mul(bound).to(dtype),
+        "bias": torch.zeros(ways, dtype=dtype)}
+    count = len(adapted_names(centre))
+    return {"l1": l1, "l2": l2, "c": centre,
+            "log_rho": torch.full((count,), math.log(init_rho), dtype=dtype),
+            "log_gamma": torch.tensor(math.log(init_gamma), dtype=dtype)}
+
+
+def adapted_names(centre: dict) -> list[str]:
+    """The adapted parameter tensors w_j in the order of rho_j: "l3.weight", ..., "head.bias"."""
+    return [f"{layer}.{name}" for layer in centre for name in centre[layer]]
+
+
+def regulariser(w: dict, lam: dict, rho_zero: bool):
+    """sum_j rho_j ||w_j - c_j||^2, or 0 (exactly, with no dependence on lam) when ``rho_zero``."""
+    if rho_zero:
+        return 0.0
+    squares = torch.stack([torch.sum((w[layer][name] - lam["c"][layer][name]) ** 2)
+                           for layer in lam["c"] for name in lam["c"][layer]])
+    return torch.sum(torch.exp(lam["log_rho"]) * squares)
+
+
+def one_shot_problem(task, T: int, batch_norm: bool, rho_zero: bool = False) -> BilevelProblem:
+    """The bilevel problem of sec. 4.3 on ``task``: w_0 = c, T gradient-descent steps of size gamma
+    on g_S, f = mean cross-entropy on Q. ``rho_zero`` drops the regulariser (rho = 0, Fig. 7 plot 4)."""
+
+    def inner(w, lam):
+        logits = forward(task.x_train, w, lam, batch_norm)
+        return F.cross_entropy(logits, task.y_train, reduction="sum") + regulariser(w, lam, rho_zero)
+
+    def outer(w, lam):
+        return F.cross_entropy(forward(task.x_query, w, lam, batch_norm), task.y_query)
+
+    return BilevelProblem(
+        init=lambda lam: tree_map(lambda c: c.clone(), lam["c"]),
+        step=gradient_descent(inner, lambda lam, t: torch.exp(lam["log_gamma"])),
+        outer=outer,
+        T=T,
+    )
+
+
+@torch.no_grad()
+def evaluate(task, lam: dict, T: int, batch_norm: bool) -> tuple[float, float]:
+    """(accuracy, loss) on Q of the network adapted to S by the T inner steps."""
+    problem = one_shot_problem(task, T, batch_norm)
+    w = dynamics.run(problem, lam, dynamics.initial_state(problem, lam), 0, T)
+    logits = forward(task.x_query, w, lam, batch_norm)
+    accuracy = float((logits.argmax(dim=1) == task.y_query).double().mean())
+    return accuracy, float(F.cross_entropy(logits, task.y_query))
+
+
+def flat_hyperparameters(hparams: dict) -> dict:
+    """lam as numpy arrays under dotted names ("l1.weight", "c.l3.weight", "log_rho", ...)."""
+    flat = {}
+
+    def visit(prefix, value):
+        if isinstance(value, dict):
+            for key, item in value.items():
+                visit(f"{prefix}.{key}" if prefix else key, item)
+        else:
+            flat[prefix] = value.detach().cpu().numpy()
+
+    visit("", hparams)
+    return flat
+
+
+def nested_hyperparameters(flat: dict, dtype=torch.float32) -> dict:
+    """The inverse of ``flat_hyperparameters``, as tensors of ``dtype``."""
+    hparams = {}
+    for name, array in flat.items():
+        node, *path, leaf = [hparams] + name.split(".")
+        for key in path:
+            node = node.setdefault(key, {})
+        node[leaf] = torch.from_numpy(np.array(array)).to(dtype)
+    return hparams

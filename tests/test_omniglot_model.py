@@ -1,0 +1,100 @@
+"""The one-shot bilevel problem of sec. 4.3 and the depth study of Fig. 7 plot 4 on small instances."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch.utils._pytree import tree_leaves
+
+from truncback.determinism import configure_torch
+from truncback.experiments.omniglot_depth import depth_study, geometric_fit
+from truncback.experiments.omniglot_model import (adapted_names, flat_hyperparameters, forward,
+                                                  initial_hyperparameters, nested_hyperparameters,
+                                                  one_shot_problem)
+from truncback.experiments.omniglot_tasks import Task
+from truncback.hypergrad import krmd, rmd, trees
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread, as the pipeline runs (several threads on a loaded machine are much slower)."""
+    configure_torch(1)
+
+
+def random_task(generator, dtype=torch.float64, ways=5, query=2) -> Task:
+    return Task(torch.rand(ways, 1, 28, 28, generator=generator, dtype=dtype), torch.arange(ways),
+                torch.rand(ways * query, 1, 28, 28, generator=generator, dtype=dtype),
+                torch.arange(ways).repeat_interleave(query))
+
+
+@pytest.mark.parametrize("batch_norm", [True, False])
+def test_hyperparameters_and_network_shapes(batch_norm):
+    lam = initial_hyperparameters(filters=6, ways=5, batch_norm=batch_norm, init_rho=0.5, init_gamma=0.2, seed=1)
+    names = ["l3.weight", "l4.weight", "head.weight", "head.bias"]
+    if not batch_norm:
+        names = ["l3.weight", "l3.bias", "l4.weight", "l4.bias", "head.weight", "head.bias"]
+    assert adapted_names(lam["c"]) == names
+    assert torch.allclose(torch.exp(lam["log_rho"]), torch.full((len(names),), 0.5))
+    assert math.isclose(float(torch.exp(lam["log_gamma"])), 0.2, rel_tol=1e-6)
+    assert lam["l2"]["weight"].shape == (6, 6, 3, 3)
+    logits = forward(torch.rand(7, 1, 28, 28), lam["c"], lam, batch_norm)
+    assert logits.shape == (7, 5)
+    again = initial_hyperparameters(6, 5, batch_norm, 0.5, 0.2, seed=1)
+    assert all(torch.equal(a, b) for a, b in zip(tree_leaves(lam), tree_leaves(again)))
+
+
+def test_saved_hyperparameters_round_trip():
+    lam = initial_hyperparameters(4, 3, True, 0.5, 0.2, seed=0)
+    back = nested_hyperparameters(flat_hyperparameters(lam))
+    assert sorted(flat_hyperparameters(back)) == sorted(flat_hyperparameters(lam))
+    for name, array in flat_hyperparameters(back).items():
+        assert np.array_equal(array, flat_hyperparameters(lam)[name]), name
+
+
+def test_every_hyperparameter_gets_a_gradient_and_the_shared_layers_a_direct_one():
+    generator = torch.Generator().manual_seed(0)
+    lam = initial_hyperparameters(4, 5, True, 0.5, 0.1, seed=0, dtype=torch.float64)
+    problem = one_shot_problem(random_task(generator), T=3, batch_norm=True)
+    exact = rmd(problem, lam)
+    for name, leaf in zip(flat_hyperparameters(lam), tree_leaves(exact)):
+        assert float(leaf.abs().max()) > 0, f"d f / d {name} is zero"
+    direct = krmd(problem, lam, 0)  # grad_lam f alone: nn(x; w_T, lam) depends on lambda_l1, lambda_l2
+    assert float(direct["l1"]["weight"].abs().max()) > 0 and float(direct["l2"]["weight"].abs().max()) > 0
+    assert float(direct["c"]["l3"]["weight"].abs().max()) == 0 and float(direct["log_gamma"]) == 0
+
+
+def test_without_regulariser_c_enters_only_through_w0_so_truncation_drops_its_whole_gradient():
+    """With rho = 0, B_t has no c part for t >= 1; d f / d c is B_0 alpha_0 alone, which eq. (8)
+    leaves out for every K < T."""
+    generator = torch.Generator().manual_seed(1)
+    lam = initial_hyperparameters(4, 5, True, 0.5, 0.1, seed=0, dtype=torch.float64)
+    problem = one_shot_problem(random_task(generator), T=4, batch_norm=True, rho_zero=True)
+    truncated, exact = krmd(problem, lam, 3), rmd(problem, lam)
+    assert trees.norm(truncated["c"]) == 0 and trees.norm(exact["c"]) > 0
+    assert trees.norm(truncated["log_rho"]) == 0 and trees.norm(exact["log_rho"]) == 0
+    regularised = krmd(one_shot_problem(random_task(generator), 4, True), lam, 3)
+    assert trees.norm(regularised["c"]) > 0
+
+
+def test_geometric_fit_recovers_the_rate_of_a_geometric_sequence():
+    errors = [0.8 * 0.7 ** K for K in range(12)] + [0.0]
+    fit = geometric_fit(errors)
+    assert math.isclose(fit["rate"], 0.7, rel_tol=1e-9) and math.isclose(fit["r2"], 1.0)
+    assert fit["depths"] == [0, 11]
+    with pytest.raises(ValueError, match="at least two positive errors"):
+        geometric_fit([0.5, 0.0, 0.0])
+
+
+def test_with_regulariser_the_truncation_error_decays_geometrically_with_depth():
+    """Prop. 3.1: g_S is strongly convex near w_T when rho is large enough, so the relative error of
+    h_{T-K} falls geometrically with K; without the regulariser it falls far more slowly."""
+    generator = torch.Generator().manual_seed(2)
+    lam = initial_hyperparameters(4, 5, True, init_rho=1.0, init_gamma=0.1, seed=0, dtype=torch.float64)
+    study = depth_study(lam, [random_task(generator)], T=12, batch_norm=True)
+    positive, zero = study["rho_positive"], study["rho_zero"]
+    errors = np.asarray(positive["mean"])
+    assert errors[-1] == 0 and np.all(np.diff(errors[:-1]) < 0)
+    assert positive["fit"]["rate"] < 0.9 and positive["fit"]["r2"] > 0.95
+    assert errors[-2] < 0.25 * errors[0]
+    assert zero["fit"]["rate"] > positive["fit"]["rate"] + 0.05
