@@ -19,6 +19,14 @@ COMMANDS = {
     "hypercleaning": "truncback.experiments.hypercleaning",
     "table-hypercleaning": "truncback.reports.hypercleaning_table",
     "figure-hypercleaning": "truncback.figures.hypercleaning",
+    "omniglot": "truncback.experiments.omniglot",
+    "omniglot-depth": "truncback.experiments.omniglot_depth",
+    "table-omniglot": "truncback.reports.omniglot_table",
+    "figure-omniglot": "truncback.figures.omniglot",
+    "features": "truncback.features",
+    "task-interaction": "truncback.experiments.task_interaction",
+    "table-task-interaction": "truncback.reports.task_interaction_table",
+    "figure-task-interaction": "truncback.figures.task_interaction",
 }
 
 

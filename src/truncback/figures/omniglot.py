@@ -1,0 +1,107 @@
+"""Fig. 7 (one-shot Omniglot) from the raw results: (1) meta-test accuracy and (2) validation error
+(the upper-level loss f on Q of fixed meta-training tasks, as the paper calls the upper objective in
+sec. 4.2.2) against the hyper-iteration per method, (3) the cosine between the K-RMD and the full-RMD
+hypergradients during meta-training, (4) the relative error of K-RMD against the reverse depth K,
+with rho > 0 and rho = 0.
+
+``python -m truncback figure-omniglot --results r1.json ... --depth depth.json --output figures/fig7_omniglot``
+"""
+
+import argparse
+import json
+
+import numpy as np
+
+from truncback.figures import figure_style, plt, save_figure
+from truncback.reports.omniglot_table import method_order
+
+COSINE_WINDOW = 10
+
+
+def moving_average(values, window: int) -> np.ndarray:
+    """Mean of the last ``window`` values at each point (fewer at the start)."""
+    values = np.asarray(values, dtype=float)
+    sums = np.cumsum(np.concatenate([[0.0], values]))
+    starts = np.maximum(np.arange(1, len(values) + 1) - window, 0)
+    return (sums[1:] - sums[starts]) / (np.arange(1, len(values) + 1) - starts)
+
+
+def colours(results) -> dict:
+    palette = plt.get_cmap("tab10")
+    return {result["label"]: palette(i) for i, result in enumerate(results)}
+
+
+def learning_curves(axes, results, colour):
+    accuracy_axis, validation_axis = axes
+    for result in results:
+        curves = result["evaluations"]
+        accuracy_axis.plot(curves["iteration"], curves["test_accuracy"], color=colour[result["label"]],
+                           label=result["label"])
+        validation_axis.plot(curves["iteration"], curves["validation_loss"], color=colour[result["label"]],
+                             label=result["label"])
+    settings = results[0]["settings"]
+    accuracy_axis.set_title(f"(1) meta-test accuracy ({settings['curve_tasks']} tasks)")
+    accuracy_axis.set_ylabel("accuracy (%)")
+    validation_axis.set_title(f"(2) validation error ({settings['validation_tasks']} tasks)")
+    validation_axis.set_ylabel("upper-level loss f on Q")
+    for axis in axes:
+        axis.set_xlabel("hyper-iteration")
+        axis.legend(loc="best")
+
+
+def cosine_panel(axis, results, colour):
+    for result in results:
+        cosine = result["cosine"]
+        if not cosine["iteration"]:
+            continue
+        axis.plot(cosine["iteration"], cosine["value"], ".", color=colour[result["label"]], alpha=0.25, markersize=3)
+        axis.plot(cosine["iteration"], moving_average(cosine["value"], COSINE_WINDOW), color=colour[result["label"]],
+                  label=result["label"])
+    axis.axhline(0.0, color="grey", linewidth=0.8)
+    axis.set_title(f"(3) cosine(K-RMD, full RMD), mean of {COSINE_WINDOW}")
+    axis.set_xlabel("hyper-iteration")
+    axis.set_ylabel("cosine similarity")
+    axis.legend(loc="best")
+
+
+def depth_panel(axis, depth):
+    styles = {"learned": {"linewidth": 1.6, "alpha": 1.0}, "initial": {"linewidth": 1.0, "alpha": 0.5}}
+    variants = {"rho_positive": ("C0", r"$\rho>0$"), "rho_zero": ("C3", r"$\rho=0$")}
+    for name, style in styles.items():
+        for variant, (colour, label) in variants.items():
+            study = depth[name][variant]
+            errors = np.asarray(study["mean"][:-1])
+            axis.semilogy(np.arange(len(errors)), errors, color=colour, **style,
+                          label=f"{label}, {name} λ (rate {study['fit']['rate']:.3f})")
+    axis.set_title(f"(4) relative error vs depth ({depth['tasks']} tasks)")
+    axis.set_xlabel("reverse depth K")
+    axis.set_ylabel(r"$\|h_{T-K} - d_\lambda f\| \,/\, \|d_\lambda f\|$")
+    axis.legend(loc="best")
+
+
+def fig7_omniglot(results: list[dict], depth: dict):
+    results = sorted(results, key=method_order)
+    colour = colours(results)
+    figure, axes = plt.subplots(1, 4, figsize=(17, 3.8))
+    learning_curves(axes[:2], results, colour)
+    cosine_panel(axes[2], results, colour)
+    depth_panel(axes[3], depth)
+    figure.tight_layout()
+    return figure
+
+
+def main(args) -> int:
+    results = [json.loads(open(path).read()) for path in args.results]
+    depth = json.loads(open(args.depth).read())
+    with figure_style():
+        save_figure(fig7_omniglot(results, depth), args.output)
+    return 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("figure-omniglot", help="draw Fig. 7 from Omniglot raw results",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--results", nargs="+", required=True, help="omniglot result JSON files")
+    parser.add_argument("--depth", required=True, help="omniglot-depth result JSON")
+    parser.add_argument("--output", required=True, help="output path without suffix (.pdf and .png are written)")
+    parser.set_defaults(run=main)
