@@ -1,43 +1,47 @@
-"""Hypercleaning at smoke scale: on separable synthetic digits with half the training labels
+"""Hypercleaning at smoke scale: on the synthetic MNIST fixture with half the training labels
 corrupted, K-RMD hyper-optimisation lowers the validation loss and down-weights corrupted examples."""
 
-import numpy as np
 import pytest
 import torch
 
+from test_pipeline_config import load, merged
+from truncback.data.fixtures import write_fixtures
+from truncback.data.parsers import parse_mnist
 from truncback.experiments.hypercleaning import HypercleaningSettings, run_hypercleaning
 from truncback.experiments.hypercleaning_problem import corrupted_f1, make_cleaning_data
 
 
-def synthetic_digits(n, seed=0):
-    """Ten sparse random 28x28 prototypes (15% of pixels lit, as in MNIST) with pixel noise."""
-    rng = np.random.default_rng(seed)
-    prototypes = 255.0 * (rng.uniform(size=(10, 28, 28)) < 0.15)
-    labels = rng.integers(0, 10, size=n)
-    noisy = prototypes[labels] * (rng.uniform(size=(n, 28, 28)) < 0.7) + rng.normal(0, 20, size=(n, 28, 28))
-    return np.clip(noisy, 0, 255).astype(np.uint8), labels
+@pytest.fixture(scope="module")
+def smoke_digits(tmp_path_factory):
+    """The smoke scale's MNIST fixture (the same generator and parser as the pipeline)."""
+    folder = tmp_path_factory.mktemp("mnist")
+    paths = [folder / name for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz")]
+    write_fixtures("smoke", paths, seed=0)
+    arrays = parse_mnist(*paths)
+    return arrays["images"], arrays["labels"]
 
 
-SMOKE = HypercleaningSettings(n_train=200, n_val=100, n_test=200, T=10, hyper_iterations=30,
-                              exact_every=10, log_every=100)
+def smoke_settings():
+    config = merged(load("config.yaml"), load("smoke.yaml"))["hypercleaning"]
+    return HypercleaningSettings.from_dict(config["settings"]), config["K_values"]
 
 
-@pytest.mark.parametrize("K", [1, 10])
-def test_hyper_optimisation_lowers_the_loss_and_down_weights_corrupted_examples(K):
-    images, labels = synthetic_digits(600)
-    result = run_hypercleaning(images, labels, SMOKE, K, seed=0, log=lambda message: None)
-    losses = result["curve"]["outer_loss"]
-    assert losses[-1] < 0.9 * losses[0]
-    final = result["final"]
-    assert final["mean_weight_corrupted"] < final["mean_weight_clean"]
-    assert final["val_loss"] < result["baseline"]["val_loss"]
-    assert len(result["exact"]["grad_norm"]) == 4
-    if K == SMOKE.T:
-        assert all(abs(c - 1) < 1e-5 for c in result["exact"]["cosine"])
+def test_smoke_scale_lowers_the_loss_and_down_weights_corrupted_examples(smoke_digits):
+    settings, K_values = smoke_settings()
+    for K in (min(K_values), settings.T):
+        result = run_hypercleaning(*smoke_digits, settings, K, seed=0, log=lambda message: None)
+        losses = result["curve"]["outer_loss"]
+        assert losses[-1] < 0.9 * losses[0]
+        final = result["final"]
+        assert final["mean_weight_corrupted"] < final["mean_weight_clean"]
+        assert final["val_loss"] < result["baseline"]["val_loss"]
+        assert len(result["exact"]["grad_norm"]) == len(range(0, settings.hyper_iterations, settings.exact_every)) + 1
+        if K == settings.T:
+            assert all(abs(c - 1) < 1e-5 for c in result["exact"]["cosine"])
 
 
-def test_split_corrupts_exactly_the_requested_fraction_to_other_classes():
-    images, labels = synthetic_digits(500)
+def test_split_corrupts_exactly_the_requested_fraction_to_other_classes(smoke_digits):
+    images, labels = smoke_digits
     data = make_cleaning_data(images, labels, 200, 100, 100, 0.5, seed=3)
     assert int(data.corrupted.sum()) == 100
     assert torch.all((data.y_train != data.y_train_clean) == data.corrupted)

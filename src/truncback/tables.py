@@ -20,7 +20,7 @@ def write_table(frame: pd.DataFrame, stem, caption: str) -> list[Path]:
     text = _formatted(frame)
     contents = {
         ".csv": text.to_csv(index=False, lineterminator="\n"),
-        ".md": f"{caption}\n\n{text.to_markdown(index=False)}\n",
+        ".md": f"{caption}\n\n{text.to_markdown(index=False, disable_numparse=True)}\n",
         ".tex": text.to_latex(index=False, caption=caption, escape=True),
     }
     paths = []

@@ -1,22 +1,12 @@
-"""What every experiment run shares: torch set-up, reading prepared arrays, progress lines to the
-terminal and a log file, and writing results atomically."""
+"""What every experiment run shares: reading prepared arrays, progress lines to the terminal and a
+log file, and writing results atomically."""
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
-
-
-def configure_torch(threads: int) -> None:
-    """Deterministic algorithms and a fixed thread count (float sums depend on it), whatever
-    number of cores the scheduler grants."""
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True)
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 
 def load_arrays(path, keys) -> dict:

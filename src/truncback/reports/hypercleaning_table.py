@@ -1,16 +1,17 @@
 """Table 2 (hypercleaning metrics after the hyper-optimisation) from the raw run results."""
 
 import argparse
-import json
 from collections import defaultdict
 
 import pandas as pd
 
+from truncback.results import read_runs
 from truncback.tables import mean_std, write_table
 
 CAPTION = ("Table 2: data hypercleaning after {iterations} hyper-iterations (T = {T}, {n_train} training "
-           "examples, half corrupted); mean ± std over {seeds} seed(s). Sec/iter and peak MiB are "
-           "wall-clock and allocator measurements of one hypergradient and vary from run to run.")
+           "examples, half corrupted); mean ± std over {seeds} seed(s). Sec/iter is the wall-clock time of one "
+           "hypergradient (it varies from run to run); Peak MiB is the most memory its tensors held at once "
+           "(allocator events) and States held the lower-level states K-RMD kept.")
 
 
 def hypercleaning_table(results: list[dict]) -> tuple[pd.DataFrame, str]:
@@ -18,7 +19,8 @@ def hypercleaning_table(results: list[dict]) -> tuple[pd.DataFrame, str]:
     for result in results:
         by_K[result["K"]].append(result)
     some = results[0]["settings"]
-    rows = [_row("no cleaning (λ = 0)", [r["baseline"] for r in results], None)]
+    baseline_by_seed = {r["seed"]: r["baseline"] for r in results}  # the same split for every K
+    rows = [_row("no cleaning (λ = 0)", [baseline_by_seed[seed] for seed in sorted(baseline_by_seed)], None)]
     for K in sorted(by_K):
         label = "Full RMD" if K == some["T"] else f"{K}-RMD"
         rows.append(_row(label, [r["final"] for r in by_K[K]], [r["measured"] for r in by_K[K]]))
@@ -41,7 +43,7 @@ def _row(method, finals, measured) -> dict:
 
 
 def main(args) -> int:
-    results = [json.loads(open(path).read()) for path in args.results]
+    results = read_runs(args.results)
     frame, caption = hypercleaning_table(results)
     write_table(frame, args.output, caption)
     return 0
