@@ -13,36 +13,22 @@ TOY_FIGURES = {
 FINAL_OUTPUTS.extend(f"{FIGURES}/{name}.{suffix}" for name in TOY_FIGURES for suffix in ("pdf", "png"))
 
 
-rule toy_landscape:
+rule toy_reference:
     output:
-        f"{TOY_RESULTS}/landscape.npz",
+        landscape=f"{TOY_RESULTS}/landscape.npz",
+        bound=f"{TOY_RESULTS}/bound.json",
+        optimum=f"{TOY_RESULTS}/optimum.json",
     params:
         settings=TOY_SETTINGS,
         torch_threads=THREADS,
     threads: THREADS
     log:
-        f"{LOGS}/toy/landscape.log",
+        f"{LOGS}/toy/reference.log",
     benchmark:
-        f"{BENCHMARKS}/toy/landscape.tsv"
+        f"{BENCHMARKS}/toy/reference.tsv"
     shell:
-        "python -m truncback toy landscape --settings '{params.settings}' --threads {params.torch_threads}"
-        " --output {output:q} --log {log:q}"
-
-
-rule toy_bound:
-    output:
-        f"{TOY_RESULTS}/bound.json",
-    params:
-        settings=TOY_SETTINGS,
-        torch_threads=THREADS,
-    threads: THREADS
-    log:
-        f"{LOGS}/toy/bound.log",
-    benchmark:
-        f"{BENCHMARKS}/toy/bound.tsv"
-    shell:
-        "python -m truncback toy bound --settings '{params.settings}' --threads {params.torch_threads}"
-        " --output {output:q} --log {log:q}"
+        "python -m truncback toy reference --settings '{params.settings}' --threads {params.torch_threads}"
+        " --landscape {output.landscape:q} --bound {output.bound:q} --optimum {output.optimum:q} --log {log:q}"
 
 
 rule toy_trajectories:
@@ -61,22 +47,6 @@ rule toy_trajectories:
     shell:
         "python -m truncback toy trajectories --objective {wildcards.objective} --settings '{params.settings}'"
         " --threads {params.torch_threads} --output {output:q} --log {log:q}"
-
-
-rule toy_optimum:
-    output:
-        f"{TOY_RESULTS}/optimum.json",
-    params:
-        settings=TOY_SETTINGS,
-        torch_threads=THREADS,
-    threads: THREADS
-    log:
-        f"{LOGS}/toy/optimum.log",
-    benchmark:
-        f"{BENCHMARKS}/toy/optimum.tsv"
-    shell:
-        "python -m truncback toy optimum --settings '{params.settings}' --threads {params.torch_threads}"
-        " --output {output:q} --log {log:q}"
 
 
 rule toy_figure:

@@ -21,7 +21,8 @@ def test_seeds_depend_on_experiment_K_and_index_only():
 
 def test_npz_has_fixed_time_stamps_and_round_trips(tmp_path):
     arrays = {"b": np.arange(6.0).reshape(2, 3), "a": np.array([1, 2], dtype=np.int64)}
-    first, second = write_npz(tmp_path / "1.npz", **arrays), write_npz(tmp_path / "2.npz", **dict(reversed(arrays.items())))
+    first = write_npz(tmp_path / "1.npz", **arrays)
+    second = write_npz(tmp_path / "2.npz", **dict(reversed(arrays.items())))
     assert first.read_bytes() == second.read_bytes()
     with zipfile.ZipFile(first) as archive:
         assert [info.filename for info in archive.infolist()] == ["a.npy", "b.npy"]

@@ -1,8 +1,8 @@
-"""Toy-problem experiments of sec. 4.1 (Figs. 1-4): each writes one raw result file, no plotting.
+"""Toy-problem experiments of sec. 4.1 (Figs. 1-4): raw result files only, no plotting.
 
-  landscape     f and f~ over a grid of lam (Figs. 1, 3, 4)
-  bound         ||h_{T-K} - d_lam f|| for K = 0..T at one lam, with the bound of eq. (10) (Fig. 1)
-  optimum       the minimiser of f~ by multi-start gradient descent on the exact gradient (Fig. 3)
+  reference     three files: landscape.npz, f and f~ over a grid of lam (Figs. 1, 3, 4); bound.json,
+                ||h_{T-K} - d_lam f|| for K = 0..T at one lam with the bound of eq. (10) (Fig. 1); and
+                optimum.json, the minimiser of f~ by multi-start exact gradient descent (Fig. 3)
   trajectories  on f or f~: lam_{tau+1} = lam_tau - eta_tau h_{T-K}(lam_tau), eta_tau = eta_0 / sqrt(tau),
                 one path per K with d_lam f along it (Figs. 3, 4; footnote 4 fixes eta_0), and
                 h_{T-K}^T d_lam f / ||d_lam f||^2 for every K along the 1-RMD path (Fig. 2)
@@ -10,7 +10,7 @@
 The truncated hypergradients come from the engine (``krmd``); the exact ones from the closed form of
 :mod:`truncback.experiments.toy_problem`, which the bound result also compares with the engine's RMD.
 
-``python -m truncback toy trajectories --settings '{...}' --objective f --output trajectories_f.json``
+``python -m truncback toy trajectories --objective f --settings '{...}' --output trajectories_f.json``
 """
 
 import argparse
@@ -22,7 +22,7 @@ import torch
 
 from truncback.determinism import configure_torch, write_npz
 from truncback.experiments.runs import ProgressLog, write_json
-from truncback.experiments.toy_problem import OBJECTIVES, ToyProblem, bilevel_problem, check_objective
+from truncback.experiments.toy_problem import OBJECTIVES, ToyProblem, bilevel_problem
 from truncback.hypergrad import krmd, krmd_all_depths
 
 
@@ -162,35 +162,43 @@ def optimum(settings: ToySettings) -> dict:
             "exact_norm": float(np.linalg.norm(closed.exact(lam[best]))), "starts": len(lam)}
 
 
+def run_reference(args, settings, log) -> None:
+    write_npz(args.landscape, **landscape(settings))
+    bound = bound_study(settings)
+    log(f"bound at lam={bound['lam']}: error at K=1 {bound['error'][1]:.3e} <= {bound['bound'][1]:.3e}")
+    write_json(args.bound, bound)
+    best = optimum(settings)
+    log(f"optimum of f~ at {best['lam']}, value {best['value']:.6g}, ||d f~|| {best['exact_norm']:.2e}")
+    write_json(args.optimum, best)
+
+
+def run_trajectories(args, settings, log) -> None:
+    write_json(args.output, trajectories(settings, args.objective, log))
+
+
 def main(args) -> int:
     settings = ToySettings.from_dict(json.loads(args.settings))
     configure_torch(args.threads)
     with ProgressLog(args.log) as log:
-        if args.part == "landscape":
-            write_npz(args.output, **landscape(settings))
-        elif args.part == "bound":
-            result = bound_study(settings)
-            log(f"bound at lam={result['lam']}: error at K=1 {result['error'][1]:.3e} <= {result['bound'][1]:.3e}")
-            write_json(args.output, result)
-        elif args.part == "optimum":
-            result = optimum(settings)
-            log(f"optimum of f~ at {result['lam']}, value {result['value']:.6g}, ||d f~|| {result['exact_norm']:.2e}")
-            write_json(args.output, result)
-        else:
-            write_json(args.output, trajectories(settings, check_objective(args.objective), log))
+        args.part_run(args, settings, log)
     return 0
 
 
-PARTS = ("landscape", "bound", "optimum", "trajectories")
-
-
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("toy", help="one toy-problem experiment of sec. 4.1 (Figs. 1-4)",
+    parser = subparsers.add_parser("toy", help="toy-problem experiments of sec. 4.1 (Figs. 1-4)",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", choices=PARTS, help="which raw result to compute")
-    parser.add_argument("--settings", required=True, help="JSON object of ToySettings fields (the config's toy section)")
-    parser.add_argument("--objective", choices=OBJECTIVES, help="trajectories: on f or on f_tilde")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (results depend on it)")
-    parser.add_argument("--output", required=True, help="raw result file (.npz for landscape, else .json)")
-    parser.add_argument("--log", help="also write the progress lines to this file")
+    parts = parser.add_subparsers(dest="part", required=True, metavar="part")
+    reference = parts.add_parser("reference", help="landscape, bound study and optimum of f~")
+    reference.add_argument("--landscape", required=True, help="output .npz of f and f~ on the grid")
+    reference.add_argument("--bound", required=True, help="output .json of the Fig. 1 bound study")
+    reference.add_argument("--optimum", required=True, help="output .json of the optimum of f~")
+    reference.set_defaults(part_run=run_reference)
+    paths = parts.add_parser("trajectories", help="K-RMD paths on f or f~ and the descent ratios")
+    paths.add_argument("--objective", required=True, choices=OBJECTIVES)
+    paths.add_argument("--output", required=True, help="output .json")
+    paths.set_defaults(part_run=run_trajectories)
+    for part in (reference, paths):
+        part.add_argument("--settings", required=True, help="JSON object of ToySettings fields (config's toy section)")
+        part.add_argument("--threads", type=int, default=1, help="torch threads (results depend on it)")
+        part.add_argument("--log", help="also write the progress lines to this file")
     parser.set_defaults(run=main)

@@ -76,9 +76,10 @@ def fig2_toy_descent_ratio(results: ToyResults):
     for axis, objective in zip(axes, ("f", "f_tilde")):
         result = results.json(f"trajectories_{objective}")
         colours = k_colours([entry["K"] for entry in result["descent_ratio"]])
+        T = result["settings"]["T"]
         for entry in result["descent_ratio"]:
             tau = np.arange(1, len(entry["ratio"]) + 1)
-            axis.plot(tau, entry["ratio"], color=colours[entry["K"]], label=k_label(entry["K"], result["settings"]["T"]))
+            axis.plot(tau, entry["ratio"], color=colours[entry["K"]], label=k_label(entry["K"], T))
         axis.axhline(0.0, color="black", linewidth=0.8)
         axis.set(xlabel=r"hyper-iteration $\tau$ of the 1-RMD path",
                  title=rf"$h_{{T-K}}^\top d_\lambda F / \|d_\lambda F\|^2$, F = {LABELS[objective]}")
@@ -114,7 +115,8 @@ def trajectories_and_convergence(land, result, objective, extra_points=()):
     for run in runs:
         tau = np.arange(1, len(run["exact_norm"]) + 1)
         rate_axis.semilogy(tau, run["exact_norm"], color=colours[run["K"]], label=k_label(run["K"], T))
-    rate_axis.set(xlabel=r"hyper-iteration $\tau$", ylabel=rf"$\|d_\lambda$ {LABELS[objective]}$(\lambda_\tau)\|$ (exact)")
+    rate_axis.set(xlabel=r"hyper-iteration $\tau$",
+                  ylabel=rf"$\|d_\lambda$ {LABELS[objective]}$(\lambda_\tau)\|$ (exact)")
     return figure, paths_axis, rate_axis
 
 
