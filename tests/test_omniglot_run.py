@@ -4,6 +4,9 @@ are reproducible byte for byte."""
 
 import copy
 import json
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -12,8 +15,10 @@ from truncback.cli import main as cli
 from truncback.determinism import configure_torch
 from truncback.data.fixtures import FixtureSize, write_fixture
 from truncback.data.parsers import parse_omniglot
-from truncback.experiments.omniglot import Method, OmniglotSettings, RunInterrupted, run_omniglot
-from truncback.experiments.omniglot_model import flat_hyperparameters
+from truncback.determinism import derive_seed
+from truncback.experiments.omniglot import Method, OmniglotSettings, RunInterrupted, cosine, run_omniglot, samplers
+from truncback.experiments.omniglot_model import flat_hyperparameters, initial_hyperparameters, one_shot_problem
+from truncback.hypergrad import krmd, rmd
 
 SMOKE = OmniglotSettings(ways=3, query_per_class=2, meta_train_classes=24, filters=4, T=3, init_rho=1.0,
                          hyper_lr=0.01, eval_every=2, curve_tasks=2, validation_tasks=2, test_tasks=3,
@@ -72,6 +77,16 @@ def test_a_checkpoint_of_other_settings_is_set_aside(omniglot, tmp_path):
     assert (tmp_path / "run.ckpt.stale").is_file()
     assert any("settings differ" in line for line in lines)
     assert result["train"]["iteration"] == [0, 1, 2, 3, 4]
+
+
+def test_the_cosine_compares_truncated_and_exact_hypergradients_at_the_same_lam(omniglot):
+    result, _ = run_omniglot(*omniglot, SMOKE, Method("krmd1", 1, 3, 1, (1,)), seed=0, log=lambda line: None)
+    task_seed = derive_seed("omniglot", 0, 0)
+    train_sampler, _ = samplers(*omniglot, SMOKE, task_seed)
+    lam = initial_hyperparameters(SMOKE.filters, SMOKE.ways, SMOKE.batch_norm, SMOKE.init_rho, SMOKE.init_gamma,
+                                  task_seed)
+    problem = one_shot_problem(train_sampler.task("train", 0), 3, SMOKE.batch_norm)
+    assert result["cosine"]["value"] == [pytest.approx(cosine(krmd(problem, lam, 1), rmd(problem, lam)), abs=1e-6)]
 
 
 def test_short_horizon_and_full_rmd_have_no_cosine_and_full_rmd_holds_all_states(omniglot):
@@ -133,3 +148,31 @@ def test_command_line_run_stop_resume_table_and_figure_are_reproducible(omniglot
     assert [row.split(",")[0] for row in table[1:]] == ["1-RMD", "Full RMD"]
     for suffix in ("pdf", "png"):
         assert (first / f"fig7.{suffix}").read_bytes() == (second / f"fig7.{suffix}").read_bytes()
+
+
+def test_a_killed_command_resumes_from_its_checkpoint_and_ends_like_an_uninterrupted_one(omniglot, tmp_path):
+    """SIGKILL right after the first checkpoint (of 2 hyper-iterations, of 12) is written."""
+    background, evaluation = tmp_path / "background.npz", tmp_path / "evaluation.npz"
+    for path, arrays in zip((background, evaluation), omniglot):
+        np.savez(path, **arrays)
+
+    def arguments(folder):
+        return ["omniglot", "--background", str(background), "--evaluation", str(evaluation),
+                "--settings", json.dumps(SMOKE.__dict__), "--method", "krmd1", "--K", "1", "--T", "3",
+                "--iterations", "12", "--output", str(folder / "krmd1.json"), "--hparams", str(folder / "krmd1.npz")]
+
+    killed, whole = tmp_path / "killed", tmp_path / "whole"
+    killed.mkdir()
+    process = subprocess.Popen([sys.executable, "-m", "truncback", *arguments(killed)], stderr=subprocess.DEVNULL)
+    checkpoint, deadline = killed / "krmd1.json.ckpt", time.monotonic() + 120
+    while not checkpoint.is_file() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert process.poll() is None, "the run ended before it could be killed after its first checkpoint"
+    process.kill()
+    process.wait()
+    assert checkpoint.is_file() and not (killed / "krmd1.json").exists()
+    assert cli([*arguments(killed), "--log", str(killed / "log")]) == 0 and cli(arguments(whole)) == 0
+    assert "resuming after" in (killed / "log").read_text()
+    results = [json.loads((folder / "krmd1.json").read_text()) for folder in (killed, whole)]
+    assert without_timings(results[0]) == without_timings(results[1])
+    assert (killed / "krmd1.npz").read_bytes() == (whole / "krmd1.npz").read_bytes()

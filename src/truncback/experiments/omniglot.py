@@ -247,16 +247,16 @@ def run_omniglot(background: dict, evaluation: dict, settings: OmniglotSettings,
         batch = [train_sampler.task("train", iteration * settings.meta_batch + b) for b in range(settings.meta_batch)]
         h, loss = measured_hypergradient(iteration, record["measured"],
                                          (batch, lam, method.T, method.K, settings.batch_norm))
-        optimizer.zero_grad()
-        for leaf, grad in zip(tree_leaves(hparams), tree_leaves(h)):
-            leaf.grad = grad
-        optimizer.step()
         record["train"]["iteration"].append(iteration)
         record["train"]["outer_loss"].append(loss)
         if iteration % settings.cosine_every == 0 and method.K < method.T:
             exact, _, _ = hypergradient(batch, lam, method.T, method.T, settings.batch_norm)
             record["cosine"]["iteration"].append(iteration)
             record["cosine"]["value"].append(cosine(h, exact))
+        optimizer.zero_grad()  # lam shares its storage with hparams: the step comes after every use of lam
+        for leaf, grad in zip(tree_leaves(hparams), tree_leaves(h)):
+            leaf.grad = grad
+        optimizer.step()
         done = iteration + 1
         if done % settings.log_every == 0 or done == method.iterations:
             seconds = per_iteration(record["measured"], "seconds")
