@@ -1,0 +1,200 @@
+"""Image features for the task-interaction experiment (sec. 4.2.2): the 512-dim global-pool output of
+a ResNet-18 (He et al. 2016) pretrained on ImageNet, or, at the reduced scales, seeded random ReLU
+features, computed once per dataset split and cached as an .npz.
+
+- ``resnet18``: torchvision's ResNet-18 architecture written out in plain torch, with its parameter
+  names, so torchvision's ImageNet weights file (``resnet18-f37072fd.pth``, taken from data_dir and
+  checked against the SHA-256 prefix in its name) loads with ``load_state_dict(strict=True)``. Images
+  are resized to ``image_size`` (bilinear) and normalised with the ImageNet mean and std.
+- ``random``: relu(P x) with x the pixels scaled to [-0.5, 0.5] and P a Gaussian 3072 x ``random_dim``
+  matrix drawn from ``seed`` (scaled by 1/sqrt(3072)); no pretraining. Outputs made from these
+  features say so.
+
+``python -m truncback features --data cifar10_train.npz cifar10_test.npz --output f_train.npz f_test.npz --settings '{...}' [--data-dir DIR]``
+"""
+
+import argparse
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from truncback.determinism import configure_torch, write_npz
+from truncback.experiments.runs import ProgressLog, load_arrays
+
+WEIGHTS_URL = "https://download.pytorch.org/models/{name}"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+EXTRACTORS = ("resnet18", "random")
+
+
+@dataclass(frozen=True)
+class FeatureSettings:
+    """The config's ``task_interaction.features`` section (README, Assumptions)."""
+
+    extractor: str = "resnet18"
+    weights_file: str = "resnet18-f37072fd.pth"
+    image_size: int = 224
+    batch_size: int = 50
+    random_dim: int = 512
+    seed: int = 0
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "FeatureSettings":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown feature setting(s) {unknown}; known: {sorted(known)}")
+        settings = cls(**values)
+        if settings.extractor not in EXTRACTORS:
+            raise ValueError(f"extractor={settings.extractor!r}; choose one of {list(EXTRACTORS)}")
+        return settings
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 convolutions with batch norm and a (projected, when the shape changes) shortcut."""
+
+    def __init__(self, inplanes: int, planes: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = None
+        if stride != 1 or inplanes != planes:
+            self.downsample = nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride, bias=False),
+                                            nn.BatchNorm2d(planes))
+
+    def forward(self, x):
+        shortcut = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        return self.relu(self.bn2(self.conv2(out)) + shortcut)
+
+
+class ResNet18(nn.Module):
+    """ResNet-18 with torchvision's module names (conv1, bn1, layer1..layer4, fc)."""
+
+    def __init__(self, classes: int = 1000):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        widths = (64, 128, 256, 512)
+        for index, (inplanes, planes) in enumerate(zip((64,) + widths[:-1], widths), start=1):
+            stride = 1 if index == 1 else 2
+            setattr(self, f"layer{index}", nn.Sequential(BasicBlock(inplanes, planes, stride),
+                                                         BasicBlock(planes, planes, 1)))
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(512, classes)
+
+    def features(self, x):
+        """The 512-dim global-average-pool output (the input of ``fc``)."""
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return torch.flatten(self.avgpool(x), 1)
+
+    def forward(self, x):
+        return self.fc(self.features(x))
+
+
+def find_weights(data_dir, name: str) -> Path:
+    """``data_dir/name``, or a FileNotFoundError saying where the file is expected and where to get it."""
+    advice = (f"the ResNet-18 ImageNet weights {name} are needed for the full-scale task-interaction "
+              f"features: download {WEIGHTS_URL.format(name=name)} into a folder DIR and run with "
+              f"`--config data_dir=DIR`")
+    if not data_dir:
+        raise FileNotFoundError(f"data_dir is not set; {advice}")
+    path = Path(data_dir) / name
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist; {advice}")
+    return path
+
+
+def load_resnet18(path) -> ResNet18:
+    """A ResNet18 in eval mode with the state dict of ``path``; when the file name carries a hash
+    prefix (torchvision's ``name-<sha256 prefix>.pth``), the file's SHA-256 must start with it."""
+    path = Path(path)
+    match = re.search(r"-([0-9a-f]{8,})\.pth?$", path.name)
+    if match:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if not digest.startswith(match.group(1)):
+            raise ValueError(f"{path}: SHA-256 {digest} does not start with {match.group(1)} (as its name "
+                             f"says); the file is corrupt or not torchvision's weights")
+    model = ResNet18()
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
+    return model.eval()
+
+
+def imagenet_input(images: np.ndarray, size: int) -> torch.Tensor:
+    """uint8 [n, h, w, 3] -> float [n, 3, size, size], bilinear resize, ImageNet normalisation."""
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0
+    if x.shape[-1] != size or x.shape[-2] != size:
+        x = nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def random_projection(settings: FeatureSettings, pixels: int) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(settings.seed)
+    return torch.randn(pixels, settings.random_dim, generator=generator) / pixels ** 0.5
+
+
+@torch.no_grad()
+def extract(images: np.ndarray, settings: FeatureSettings, model: ResNet18 | None = None) -> np.ndarray:
+    """float32 [n, d] features of uint8 images [n, h, w, 3], ``batch_size`` images at a time."""
+    projection = random_projection(settings, int(np.prod(images.shape[1:]))) if model is None else None
+    chunks = []
+    for start in range(0, len(images), settings.batch_size):
+        batch = images[start:start + settings.batch_size]
+        if model is None:
+            x = torch.from_numpy(batch.reshape(len(batch), -1)).float() / 255.0 - 0.5
+            chunks.append(torch.relu(x @ projection))
+        else:
+            chunks.append(model.features(imagenet_input(batch, settings.image_size)))
+    return torch.cat(chunks).numpy().astype(np.float32)
+
+
+def describe(settings: FeatureSettings) -> str:
+    """How the features were made, in words, for captions and titles."""
+    if settings.extractor == "resnet18":
+        return f"ResNet-18 pretrained on ImageNet ({settings.weights_file}, {settings.image_size} px input)"
+    return f"seeded random ReLU features of the pixels (dim {settings.random_dim}, seed {settings.seed})"
+
+
+def main(args) -> int:
+    settings = FeatureSettings.from_dict(json.loads(args.settings))
+    if len(args.data) != len(args.output):
+        raise ValueError(f"--data has {len(args.data)} file(s) but --output has {len(args.output)}")
+    configure_torch(args.threads)
+    model = load_resnet18(find_weights(args.data_dir, settings.weights_file)) if settings.extractor == "resnet18" else None
+    with ProgressLog(args.log) as log:
+        for source, target in zip(args.data, args.output):
+            arrays = load_arrays(source, ("images", "labels"))
+            log(f"features of {source} ({len(arrays['images'])} images): {describe(settings)}")
+            features = extract(arrays["images"], settings, model)
+            write_npz(target, features=features, labels=arrays["labels"].astype(np.int64),
+                      extractor=np.array(describe(settings)),
+                      pretrained=np.array(settings.extractor == "resnet18"),
+                      settings=np.array(json.dumps(asdict(settings), sort_keys=True)))
+            log(f"wrote {target}: features {features.shape}")
+    return 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("features", help="cached image features for task interaction (sec. 4.2.2)",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", nargs="+", required=True, help="prepared CIFAR .npz files (images uint8 [n,32,32,3])")
+    parser.add_argument("--output", nargs="+", required=True, help="one features .npz per --data file")
+    parser.add_argument("--settings", default="{}", help="JSON object of FeatureSettings fields")
+    parser.add_argument("--data-dir", help="folder holding the ResNet-18 weights file (extractor resnet18)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (results depend on it)")
+    parser.add_argument("--log", help="also write the progress lines to this file")
+    parser.set_defaults(run=main)

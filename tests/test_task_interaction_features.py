@@ -1,0 +1,133 @@
+"""Features for task interaction: the plain-torch ResNet-18 takes a torchvision-named state dict
+strictly, the weights file is checked and its absence explained, and the `features` command writes
+the same cached .npz twice."""
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from truncback.cli import main as cli
+from truncback.determinism import write_npz
+from truncback.features import FeatureSettings, extract, find_weights, load_resnet18
+
+
+def torchvision_resnet18_shapes() -> dict:
+    """Names and shapes of torchvision.models.resnet18()'s state dict, written out from its definition."""
+    shapes = {"conv1.weight": (64, 3, 7, 7)}
+
+    def batch_norm(prefix, channels):
+        for name in ("weight", "bias", "running_mean", "running_var"):
+            shapes[f"{prefix}.{name}"] = (channels,)
+        shapes[f"{prefix}.num_batches_tracked"] = ()
+
+    batch_norm("bn1", 64)
+    inplanes = 64
+    for layer, planes in enumerate((64, 128, 256, 512), start=1):
+        for block in range(2):
+            prefix, channels_in = f"layer{layer}.{block}", inplanes if block == 0 else planes
+            shapes[f"{prefix}.conv1.weight"] = (planes, channels_in, 3, 3)
+            batch_norm(f"{prefix}.bn1", planes)
+            shapes[f"{prefix}.conv2.weight"] = (planes, planes, 3, 3)
+            batch_norm(f"{prefix}.bn2", planes)
+            if block == 0 and layer > 1:
+                shapes[f"{prefix}.downsample.0.weight"] = (planes, channels_in, 1, 1)
+                batch_norm(f"{prefix}.downsample.1", planes)
+        inplanes = planes
+    shapes["fc.weight"], shapes["fc.bias"] = (1000, 512), (1000,)
+    return shapes
+
+
+def weights_file(folder, state) -> Path:
+    """``state`` saved under torchvision's naming, resnet18-<first 8 hex digits of its SHA-256>.pth."""
+    path = folder / "resnet18.pth"
+    torch.save(state, path)
+    named = folder / f"resnet18-{hashlib.sha256(path.read_bytes()).hexdigest()[:8]}.pth"
+    path.rename(named)
+    return named
+
+
+@pytest.fixture(scope="module")
+def generated_state():
+    generator = torch.Generator().manual_seed(0)
+    state = {}
+    for name, shape in torchvision_resnet18_shapes().items():
+        if name.endswith("num_batches_tracked"):
+            state[name] = torch.tensor(7)
+        elif name.endswith("running_var"):
+            state[name] = torch.rand(shape, generator=generator) + 0.5
+        else:
+            state[name] = 0.05 * torch.randn(shape, generator=generator)
+    return state
+
+
+def test_a_torchvision_named_state_dict_loads_strictly_and_gives_512_features(tmp_path, generated_state):
+    assert len(generated_state) == 122
+    model = load_resnet18(weights_file(tmp_path, generated_state))
+    loaded = model.state_dict()
+    assert sorted(loaded) == sorted(generated_state)
+    assert all(torch.equal(loaded[name], value) for name, value in generated_state.items())
+    images = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    settings = FeatureSettings(image_size=64, batch_size=2)
+    features = extract(images, settings, model)
+    assert features.shape == (3, 512) and features.dtype == np.float32 and np.all(features >= 0)
+    alone = extract(images[2:], settings, model)  # eval mode: batch norm uses the stored statistics
+    np.testing.assert_allclose(alone[0], features[2], rtol=1e-5, atol=1e-6)
+
+
+def test_a_weights_file_whose_digest_contradicts_its_name_is_refused(tmp_path, generated_state):
+    path = weights_file(tmp_path, generated_state)
+    corrupt = path.with_name("resnet18-00000000.pth")
+    path.rename(corrupt)
+    with pytest.raises(ValueError, match=r"resnet18-00000000.pth: SHA-256 [0-9a-f]{64} does not start with 00000000"):
+        load_resnet18(corrupt)
+
+
+def test_missing_weights_name_the_file_the_folder_and_the_download(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"data_dir is not set; .*resnet18-f37072fd.pth.*"
+                                                r"https://download.pytorch.org/models/resnet18-f37072fd.pth"):
+        find_weights(None, "resnet18-f37072fd.pth")
+    with pytest.raises(FileNotFoundError, match=rf"{tmp_path}/resnet18-f37072fd.pth does not exist"):
+        find_weights(tmp_path, "resnet18-f37072fd.pth")
+
+
+@pytest.fixture
+def torch_state_restored():
+    """The `features` command sets torch's threads and deterministic mode for its process; undone here."""
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    yield
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(deterministic)
+
+
+@pytest.fixture
+def prepared(tmp_path, torch_state_restored):
+    rng = np.random.default_rng(1)
+    return write_npz(tmp_path / "cifar_test.npz", images=rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8),
+                     labels=np.arange(6, dtype=np.int64) % 3)
+
+
+def test_random_features_are_cached_reproducibly_and_say_what_they_are(tmp_path, prepared):
+    settings = '{"extractor": "random", "random_dim": 16, "seed": 3}'
+    outputs = [tmp_path / "one.npz", tmp_path / "two.npz"]
+    for output in outputs:
+        assert cli(["features", "--data", str(prepared), "--output", str(output), "--settings", settings]) == 0
+    assert outputs[0].read_bytes() == outputs[1].read_bytes()
+    with np.load(outputs[0]) as content:
+        assert content["features"].shape == (6, 16) and np.all(content["features"] >= 0)
+        np.testing.assert_array_equal(content["labels"], np.arange(6) % 3)
+        assert not content["pretrained"].item()
+        assert "random" in content["extractor"].item()
+    other = extract(np.load(prepared)["images"], FeatureSettings(extractor="random", random_dim=16, seed=4))
+    assert not np.allclose(other, np.load(outputs[0])["features"])
+
+
+def test_resnet_features_without_weights_stop_with_a_clear_message(tmp_path, prepared):
+    with pytest.raises(FileNotFoundError, match="data_dir is not set; the ResNet-18 ImageNet weights resnet18-f37072fd.pth"):
+        cli(["features", "--data", str(prepared), "--output", str(tmp_path / "f.npz"),
+             "--settings", '{"extractor": "resnet18"}'])
+    assert not (tmp_path / "f.npz").exists()
+    with pytest.raises(ValueError, match=r"extractor='resnet'; choose one of \['resnet18', 'random'\]"):
+        FeatureSettings.from_dict({"extractor": "resnet"})
