@@ -1,0 +1,130 @@
+"""Task interaction (sec. 4.2.2, after Franceschi et al. 2017, sec. 5.3): V linear models, one per
+class, coupled by a non-negative symmetric matrix C of hyperparameters.
+
+Lower level (the paper's g(w, {C, rho})), for the state w = (W, b) with rows w_v of W in R^{V x d}:
+
+    g = l(W, b) + sum_{i,j} C_ij ||w_i - w_j||^2 + rho sum_v ||w_v||^2
+
+with l the mean softmax cross-entropy of the multi-class linear logistic regression on the training
+subset (the V models are the rows of one V-way softmax classifier; the biases b are not
+regularised), minimised by T steps of gradient descent from w = 0. Upper level: the mean
+cross-entropy on the validation subset.
+
+The hyperparameters are (A, rho). C = (A + A^T)/2 with its diagonal set to 0, so the hypergradient
+with respect to A is exactly symmetric with a zero diagonal; A starts symmetric (zero) and is clipped
+at 0 after each step, as Franceschi et al. did with C, which keeps C = A symmetric and non-negative.
+rho is clipped at 0 too.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from truncback.hypergrad import BilevelProblem, gradient_descent
+
+
+@dataclass
+class TaskData:
+    """Features (standardised, see ``make_task_data``) and labels of the three parts."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    classes: int
+
+
+def per_class_split(labels: np.ndarray, train_per_class: int, val_per_class: int, seed: int):
+    """Disjoint index arrays (train, val) with exactly the given number of examples of every class,
+    drawn at random from ``labels``."""
+    rng = np.random.default_rng(seed)
+    classes = np.unique(labels)
+    train, val = [], []
+    for label in classes:
+        members = rng.permutation(np.flatnonzero(labels == label))
+        if len(members) < train_per_class + val_per_class:
+            raise ValueError(f"class {label} has {len(members)} examples, fewer than train_per_class + "
+                             f"val_per_class = {train_per_class + val_per_class}")
+        train.append(members[:train_per_class])
+        val.append(members[train_per_class:train_per_class + val_per_class])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
+
+
+def make_task_data(train_features, train_labels, test_features, test_labels, train_per_class: int,
+                   val_per_class: int, seed: int, dtype=torch.float32) -> TaskData:
+    """Small training and validation subsets drawn per class from the training split; the whole test
+    split is the test set. Every feature is standardised with the training subset's mean and std."""
+    train, val = per_class_split(train_labels, train_per_class, val_per_class, seed)
+    x = torch.from_numpy(np.asarray(train_features, dtype=np.float64))
+    mean, std = x[train].mean(dim=0), x[train].std(dim=0)
+    std = torch.where(std > 1e-8, std, torch.ones_like(std))
+
+    def standardised(rows):
+        return ((rows - mean) / std).to(dtype)
+
+    def labels(values):
+        return torch.from_numpy(np.asarray(values, dtype=np.int64))
+
+    classes = int(max(train_labels.max(), test_labels.max())) + 1
+    return TaskData(x_train=standardised(x[train]), y_train=labels(train_labels[train]),
+                    x_val=standardised(x[val]), y_val=labels(train_labels[val]),
+                    x_test=standardised(torch.from_numpy(np.asarray(test_features, dtype=np.float64))),
+                    y_test=labels(test_labels), classes=classes)
+
+
+def coupling(A: torch.Tensor) -> torch.Tensor:
+    """C = (A + A^T)/2 with a zero diagonal."""
+    off_diagonal = 1.0 - torch.eye(A.shape[0], dtype=A.dtype, device=A.device)
+    return 0.5 * (A + A.T) * off_diagonal
+
+
+def task_coupling_penalty(W: torch.Tensor, C: torch.Tensor) -> torch.Tensor:
+    """sum_{i,j} C_ij ||w_i - w_j||^2, from the Gram matrix (no V x V x d tensor)."""
+    squared = torch.sum(W * W, dim=1)
+    distances = squared[:, None] + squared[None, :] - 2.0 * (W @ W.T)
+    return torch.sum(C * distances)
+
+
+def logits(state, x: torch.Tensor) -> torch.Tensor:
+    W, b = state
+    return x @ W.T + b
+
+
+def task_problem(data: TaskData, T: int, lr: float) -> BilevelProblem:
+    """The bilevel problem of sec. 4.2.2 on ``data``: state (W, b), hyperparameters (A, rho)."""
+    cross_entropy = torch.nn.functional.cross_entropy
+    x, y = data.x_train, data.y_train
+
+    def inner(state, hparams):
+        A, rho = hparams
+        W = state[0]
+        return (cross_entropy(logits(state, x), y) + task_coupling_penalty(W, coupling(A))
+                + rho * torch.sum(W * W))
+
+    shapes = ((data.classes, x.shape[1]), (data.classes,))
+    return BilevelProblem(
+        init=lambda hparams: tuple(torch.zeros(shape, dtype=x.dtype, device=x.device) for shape in shapes),
+        step=gradient_descent(inner, lr),
+        outer=lambda state, hparams: cross_entropy(logits(state, data.x_val), data.y_val),
+        T=T,
+    )
+
+
+def initial_hparams(classes: int, C_init: float, rho_init: float, dtype) -> tuple:
+    """(A, rho) with A = C_init off the diagonal and 0 on it, as leaf tensors that require grad."""
+    A = C_init * (1.0 - torch.eye(classes, dtype=dtype))
+    return A.requires_grad_(), torch.tensor(rho_init, dtype=dtype, requires_grad=True)
+
+
+@torch.no_grad()
+def project(hparams) -> None:
+    """Clip every hyperparameter at 0 (Franceschi et al.'s projection after each Adam step)."""
+    for tensor in hparams:
+        tensor.clamp_(min=0.0)
+
+
+def accuracy(state, x: torch.Tensor, y: torch.Tensor) -> float:
+    return float((logits(state, x).argmax(dim=1) == y).double().mean())
