@@ -1,0 +1,93 @@
+# Task interaction (sec. 4.2.2): features computed once per dataset (ImageNet ResNet-18 at full scale,
+# seeded random features at the reduced ones), one run per (dataset, trial) covering every K under
+# results/<scale>/task_interaction/, then Table 3 and Fig. 6 drawn from those raw results only.
+import json
+
+TASK_INTERACTION = config["task_interaction"]
+TI_RESULTS = f"{RESULTS}/task_interaction"
+TI_DATASETS = TASK_INTERACTION["datasets"]
+TI_RUNS = expand(f"{TI_RESULTS}/{{dataset}}/trial{{trial}}.json", dataset=TI_DATASETS,
+                 trial=range(TASK_INTERACTION["trials"]))
+FINAL_OUTPUTS.extend(f"{TABLES}/table3_task_interaction.{suffix}" for suffix in ("csv", "md", "tex"))
+FINAL_OUTPUTS.extend(f"{FIGURES}/fig6_task_interaction.{suffix}" for suffix in ("pdf", "png"))
+
+
+def ti_settings(wildcards):
+    """The shared settings with the dataset's subset sizes."""
+    return json.dumps({**TASK_INTERACTION["settings"], **TASK_INTERACTION["subsets"][wildcards.dataset]},
+                      sort_keys=True)
+
+
+rule task_interaction_features:
+    input:
+        lambda wildcards: [str(data_layout.prepared_path(DATA_SCALE, f"{wildcards.dataset}_{split}"))
+                           for split in ("train", "test")],
+    output:
+        train=f"{TI_RESULTS}/features/{{dataset}}_train.npz",
+        test=f"{TI_RESULTS}/features/{{dataset}}_test.npz",
+    wildcard_constraints:
+        dataset="|".join(TI_DATASETS),
+    params:
+        settings=json.dumps(TASK_INTERACTION["features"], sort_keys=True),
+        data_dir=["--data-dir", DATA_DIR] if DATA_DIR else [],
+        torch_threads=THREADS,
+    threads: THREADS
+    log:
+        f"{LOGS}/task_interaction/features_{{dataset}}.log",
+    benchmark:
+        f"{BENCHMARKS}/task_interaction/features_{{dataset}}.tsv"
+    shell:
+        "python -m truncback features --data {input:q} --output {output.train:q} {output.test:q}"
+        " --settings '{params.settings}' {params.data_dir:q} --threads {params.torch_threads} --log {log:q}"
+
+
+rule task_interaction_run:
+    input:
+        train=f"{TI_RESULTS}/features/{{dataset}}_train.npz",
+        test=f"{TI_RESULTS}/features/{{dataset}}_test.npz",
+    output:
+        f"{TI_RESULTS}/{{dataset}}/trial{{trial}}.json",
+    wildcard_constraints:
+        dataset="|".join(TI_DATASETS),
+        trial=r"\d+",
+    params:
+        settings=ti_settings,
+        K=TASK_INTERACTION["K_values"],
+        torch_threads=THREADS,
+    threads: THREADS
+    log:
+        f"{LOGS}/task_interaction/{{dataset}}_trial{{trial}}.log",
+    benchmark:
+        f"{BENCHMARKS}/task_interaction/{{dataset}}_trial{{trial}}.tsv"
+    shell:
+        "python -m truncback task-interaction --train {input.train:q} --test {input.test:q}"
+        " --dataset {wildcards.dataset} --settings '{params.settings}' --K {params.K} --trial {wildcards.trial}"
+        " --threads {params.torch_threads} --output {output:q} --log {log:q}"
+
+
+rule task_interaction_table:
+    input:
+        TI_RUNS,
+    output:
+        multiext(f"{TABLES}/table3_task_interaction", ".csv", ".md", ".tex"),
+    params:
+        stem=f"{TABLES}/table3_task_interaction",
+    log:
+        f"{LOGS}/task_interaction/table3.log",
+    shell:
+        "python -m truncback table-task-interaction --results {input:q} --output {params.stem:q} > {log:q} 2>&1"
+
+
+rule task_interaction_figure:
+    input:
+        TI_RUNS,
+    output:
+        pdf=f"{FIGURES}/fig6_task_interaction.pdf",
+        png=report(f"{FIGURES}/fig6_task_interaction.png", caption="captions/task_interaction.rst",
+                   category="Task interaction (sec. 4.2.2)"),
+    params:
+        stem=f"{FIGURES}/fig6_task_interaction",
+    log:
+        f"{LOGS}/task_interaction/fig6.log",
+    shell:
+        "python -m truncback figure-task-interaction --results {input:q} --output {params.stem:q} > {log:q} 2>&1"
