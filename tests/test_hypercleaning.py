@@ -8,7 +8,9 @@ from test_pipeline_config import load, merged
 from truncback.data.fixtures import write_fixtures
 from truncback.data.parsers import parse_mnist
 from truncback.experiments.hypercleaning import HypercleaningSettings, run_hypercleaning
-from truncback.experiments.hypercleaning_problem import corrupted_f1, make_cleaning_data
+from truncback.determinism import derive_seed
+from truncback.experiments.hypercleaning_problem import cleaning_problem, corrupted_f1, make_cleaning_data
+from truncback.hypergrad import rmd
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +30,10 @@ def smoke_settings():
 
 def test_smoke_scale_lowers_the_loss_and_down_weights_corrupted_examples(smoke_digits):
     settings, K_values = smoke_settings()
+    data = make_cleaning_data(*smoke_digits, settings.n_train, settings.n_val, settings.n_test,
+                              settings.corrupted_fraction, derive_seed("hypercleaning", 0, 0))
+    problem = cleaning_problem(data, settings.T, settings.lr, settings.weight_decay)
+    first_exact = float(rmd(problem, torch.zeros(settings.n_train)).norm())
     for K in (min(K_values), settings.T):
         result = run_hypercleaning(*smoke_digits, settings, K, seed=0, log=lambda message: None)
         losses = result["curve"]["outer_loss"]
@@ -35,9 +41,12 @@ def test_smoke_scale_lowers_the_loss_and_down_weights_corrupted_examples(smoke_d
         final = result["final"]
         assert final["mean_weight_corrupted"] < final["mean_weight_clean"]
         assert final["val_loss"] < result["baseline"]["val_loss"]
-        assert len(result["exact"]["grad_norm"]) == len(range(0, settings.hyper_iterations, settings.exact_every)) + 1
+        exact = result["exact"]
+        assert exact["iteration"] == [*range(0, settings.hyper_iterations, settings.exact_every),
+                                      settings.hyper_iterations - 1]
+        assert abs(exact["grad_norm"][0] - first_exact) <= 1e-5 * first_exact  # taken at lam_0, before the step
         if K == settings.T:
-            assert all(abs(c - 1) < 1e-5 for c in result["exact"]["cosine"])
+            assert all(abs(c - 1) < 1e-5 for c in exact["cosine"])
 
 
 def test_split_corrupts_exactly_the_requested_fraction_to_other_classes(smoke_digits):

@@ -89,7 +89,7 @@ def run_hypercleaning(images, labels, settings: HypercleaningSettings, K: int, s
     exact = {"iteration": [], "grad_norm": [], "cosine": []}
     seconds = []
     for iteration in range(settings.hyper_iterations):
-        lam = hparams.detach()
+        lam = hparams.detach().clone()  # the optimiser updates hparams in place
         if iteration == 0:  # profiled once for its memory; the profiler's overhead is kept out of the timing
             (h, info), peak_mib = peak_memory_mib(krmd, problem, lam, K, return_info=True)
         else:
