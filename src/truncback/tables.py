@@ -5,6 +5,8 @@ from pathlib import Path
 import pandas as pd
 
 FLOAT_FORMAT = "{:.4g}"
+WALL_CLOCK_COLUMNS = ("Sec/iter", "CPU s/iter")
+"""Columns holding wall-clock measurements: the only bytes of a table that differ between two runs."""
 
 
 def _formatted(frame: pd.DataFrame) -> pd.DataFrame:
