@@ -12,12 +12,6 @@ FINAL_OUTPUTS.extend(f"{TABLES}/table3_task_interaction.{suffix}" for suffix in 
 FINAL_OUTPUTS.extend(f"{FIGURES}/fig6_task_interaction.{suffix}" for suffix in ("pdf", "png"))
 
 
-def ti_settings(wildcards):
-    """The shared settings with the dataset's subset sizes."""
-    return json.dumps({**TASK_INTERACTION["settings"], **TASK_INTERACTION["subsets"][wildcards.dataset]},
-                      sort_keys=True)
-
-
 rule task_interaction_features:
     input:
         lambda wildcards: [str(data_layout.prepared_path(DATA_SCALE, f"{wildcards.dataset}_{split}"))
@@ -51,7 +45,9 @@ rule task_interaction_run:
         dataset="|".join(TI_DATASETS),
         trial=r"\d+",
     params:
-        settings=ti_settings,
+        settings=lambda wildcards: json.dumps(  # the shared settings with the dataset's subset sizes
+            {**TASK_INTERACTION["settings"], **TASK_INTERACTION["subsets"][wildcards.dataset]}, sort_keys=True
+        ),
         K=TASK_INTERACTION["K_values"],
         torch_threads=THREADS,
     threads: THREADS

@@ -32,8 +32,8 @@ class TaskInteractionSettings:
     val_per_class: int = 50
     T: int = 100
     lr: float = 0.1
-    C_init: float = 0.0
-    rho_init: float = 0.0
+    C_init: float = 0.001
+    rho_init: float = 0.001
     hyper_lr: float = 0.001
     max_hyper_iterations: int = 10000
     patience: int = 500

@@ -58,21 +58,20 @@ def make_task_data(train_features, train_labels, test_features, test_labels, tra
     """Small training and validation subsets drawn per class from the training split; the whole test
     split is the test set. Every feature is standardised with the training subset's mean and std."""
     train, val = per_class_split(train_labels, train_per_class, val_per_class, seed)
-    x = torch.from_numpy(np.asarray(train_features, dtype=np.float64))
-    mean, std = x[train].mean(dim=0), x[train].std(dim=0)
+    x_train = torch.from_numpy(np.asarray(train_features[train], dtype=np.float64))
+    mean, std = x_train.mean(dim=0), x_train.std(dim=0)
     std = torch.where(std > 1e-8, std, torch.ones_like(std))
 
     def standardised(rows):
-        return ((rows - mean) / std).to(dtype)
+        return ((torch.from_numpy(np.asarray(rows, dtype=np.float64)) - mean) / std).to(dtype)
 
     def labels(values):
         return torch.from_numpy(np.asarray(values, dtype=np.int64))
 
     classes = int(max(train_labels.max(), test_labels.max())) + 1
-    return TaskData(x_train=standardised(x[train]), y_train=labels(train_labels[train]),
-                    x_val=standardised(x[val]), y_val=labels(train_labels[val]),
-                    x_test=standardised(torch.from_numpy(np.asarray(test_features, dtype=np.float64))),
-                    y_test=labels(test_labels), classes=classes)
+    return TaskData(x_train=standardised(train_features[train]), y_train=labels(train_labels[train]),
+                    x_val=standardised(train_features[val]), y_val=labels(train_labels[val]),
+                    x_test=standardised(test_features), y_test=labels(test_labels), classes=classes)
 
 
 def coupling(A: torch.Tensor) -> torch.Tensor:
