@@ -2,10 +2,15 @@
 against autograd through an independently written unrolled descent, the subsets, and the sanity of
 a trial's raw results (full RMD's cosine with the exact gradient is 1; K = T is full RMD)."""
 
+import json
+from dataclasses import asdict
+
 import numpy as np
 import pytest
 import torch
 
+from truncback.cli import main as cli
+from truncback.determinism import write_npz
 from truncback.experiments.task_interaction import TaskInteractionSettings, run_trial
 from truncback.experiments.task_interaction_problem import (coupling, initial_hparams, make_task_data,
                                                             per_class_split, project, task_coupling_penalty,
@@ -113,9 +118,17 @@ SETTINGS = TaskInteractionSettings(train_per_class=3, val_per_class=6, T=12, C_i
 
 
 @pytest.fixture(scope="module")
-def trial():
-    return run_trial(paired_classes(12, seed=1), paired_classes(10, seed=2), "synthetic", SETTINGS,
-                     [1, SETTINGS.T], trial=0, log=lambda message: None)
+def trial(tmp_path_factory):
+    """The raw result file of one trial, written by the `task-interaction` command."""
+    folder = tmp_path_factory.mktemp("task_interaction")
+    for split, seed in (("train", 1), ("test", 2)):
+        write_npz(folder / f"{split}.npz", **paired_classes(12 if split == "train" else 10, seed=seed))
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    cli(["task-interaction", "--train", str(folder / "train.npz"), "--test", str(folder / "test.npz"),
+         "--dataset", "synthetic", "--settings", json.dumps(asdict(SETTINGS)), "--K", "1", str(SETTINGS.T),
+         "--output", str(folder / "trial0.json")])
+    torch.use_deterministic_algorithms(deterministic)
+    return json.loads((folder / "trial0.json").read_text())
 
 
 def test_raw_results_full_rmd_is_exact_and_truncation_is_not(trial):
