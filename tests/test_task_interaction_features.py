@@ -125,7 +125,8 @@ def test_random_features_are_cached_reproducibly_and_say_what_they_are(tmp_path,
 
 
 def test_resnet_features_without_weights_stop_with_a_clear_message(tmp_path, prepared):
-    with pytest.raises(FileNotFoundError, match="data_dir is not set; the ResNet-18 ImageNet weights resnet18-f37072fd.pth"):
+    with pytest.raises(FileNotFoundError,
+                       match="data_dir is not set; the ResNet-18 ImageNet weights resnet18-f37072fd.pth"):
         cli(["features", "--data", str(prepared), "--output", str(tmp_path / "f.npz"),
              "--settings", '{"extractor": "resnet18"}'])
     assert not (tmp_path / "f.npz").exists()

@@ -25,8 +25,8 @@ def result(dataset, trial, pretrained=True):
     accuracy = {"cifar10": 60.0, "cifar100": 30.0}[dataset] + trial
     return {"experiment": "task_interaction", "dataset": dataset, "trial": trial,
             "settings": {"T": T, "lr": 0.1, "min_delta": 1e-4, "patience": 500, "max_hyper_iterations": 10000},
-            "features": {"extractor": "ResNet-18 pretrained on ImageNet" if pretrained else "seeded random ReLU features",
-                         "pretrained": pretrained, "dim": 512},
+            "features": {"pretrained": pretrained, "dim": 512,
+                         "extractor": "ResNet-18 pretrained on ImageNet" if pretrained else "random features"},
             "sizes": {"train": 500, "val": 500, "test": 10000, "classes": 10},
             "baseline": {"test_acc": accuracy - 5},
             "methods": [method(1, accuracy, 30 + trial), method(T, accuracy + 1, 50 + 10 * trial)]}

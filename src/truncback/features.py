@@ -174,7 +174,9 @@ def main(args) -> int:
     if len(args.data) != len(args.output):
         raise ValueError(f"--data has {len(args.data)} file(s) but --output has {len(args.output)}")
     configure_torch(args.threads)
-    model = load_resnet18(find_weights(args.data_dir, settings.weights_file)) if settings.extractor == "resnet18" else None
+    model = None
+    if settings.extractor == "resnet18":
+        model = load_resnet18(find_weights(args.data_dir, settings.weights_file))
     with ProgressLog(args.log) as log:
         for source, target in zip(args.data, args.output):
             arrays = load_arrays(source, ("images", "labels"))

@@ -37,8 +37,10 @@ def fig6_task_interaction(results: list[dict]):
             cosine_axis.plot(method["exact"]["iteration"], method["exact"]["cosine"], color=colour, label=label,
                              marker=".")
         name = DATASET_NAMES.get(trial["dataset"], trial["dataset"])
-        loss_axis.set(xlabel="hyper-iteration", ylabel="upper-level (validation) loss", title=f"{name}: upper-level loss")
-        norm_axis.set(xlabel="hyper-iteration", ylabel=r"$\|d_\lambda f\|$ (exact)", title=f"{name}: exact gradient norm")
+        loss_axis.set(xlabel="hyper-iteration", ylabel="upper-level (validation) loss",
+                      title=f"{name}: upper-level loss")
+        norm_axis.set(xlabel="hyper-iteration", ylabel=r"$\|d_\lambda f\|$ (exact)",
+                      title=f"{name}: exact gradient norm")
         cosine_axis.axhline(0.0, color="0.6", linewidth=0.6)
         cosine_axis.set(xlabel="hyper-iteration", ylabel=r"cos$(h_{T-K}, d_\lambda f)$", title=f"{name}: cosine")
         cosine_axis.legend()

@@ -60,7 +60,8 @@ def caption(results: list[dict]) -> str:
     features = "; ".join(extractors)
     if not all(r["features"]["pretrained"] for r in results):
         features = f"{features}, NOT an ImageNet-pretrained ResNet (reduced scale)"
-    return CAPTION.format(trials=len({r["trial"] for r in results}), sizes=sizes, T=some["T"], lr=some["lr"], features=features, min_delta=some["min_delta"],
+    return CAPTION.format(trials=len({r["trial"] for r in results}), sizes=sizes, T=some["T"], lr=some["lr"],
+                          features=features, min_delta=some["min_delta"],
                           patience=some["patience"], max_iter=some["max_hyper_iterations"])
 
 
