@@ -6,6 +6,9 @@ import secrets
 import pytest
 import torch
 
+# Small tensors: one thread is fastest, and on a loaded machine extra threads only contend.
+torch.set_num_threads(1)
+
 
 @pytest.fixture
 def rng(request):
