@@ -17,8 +17,9 @@ import argparse
 import hashlib
 import json
 import re
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -26,6 +27,7 @@ from torch import nn
 
 from truncback.determinism import configure_torch, write_npz
 from truncback.experiments.runs import ProgressLog, load_arrays
+from truncback.settings import Settings
 
 WEIGHTS_URL = "https://download.pytorch.org/models/{name}"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -34,8 +36,10 @@ EXTRACTORS = ("resnet18", "random")
 
 
 @dataclass(frozen=True)
-class FeatureSettings:
+class FeatureSettings(Settings):
     """The config's ``task_interaction.features`` section (README, Assumptions)."""
+
+    section: ClassVar[str] = "feature"
 
     extractor: str = "resnet18"
     weights_file: str = "resnet18-f37072fd.pth"
@@ -44,16 +48,9 @@ class FeatureSettings:
     random_dim: int = 512
     seed: int = 0
 
-    @classmethod
-    def from_dict(cls, values: dict) -> "FeatureSettings":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown feature setting(s) {unknown}; known: {sorted(known)}")
-        settings = cls(**values)
-        if settings.extractor not in EXTRACTORS:
-            raise ValueError(f"extractor={settings.extractor!r}; choose one of {list(EXTRACTORS)}")
-        return settings
+    def check(self) -> None:
+        if self.extractor not in EXTRACTORS:
+            raise ValueError(f"extractor={self.extractor!r}; choose one of {list(EXTRACTORS)}")
 
 
 class BasicBlock(nn.Module):

@@ -6,7 +6,8 @@ with K-RMD hypergradients and record the outer loss, the exact gradient norm and
 
 import argparse
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 import torch
 
@@ -16,11 +17,14 @@ from truncback.determinism import configure_torch, derive_seed
 from truncback.experiments.runs import ProgressLog, load_arrays, write_json
 from truncback.hypergrad import dynamics, krmd, rmd
 from truncback.measure import peak_memory_mib, timed
+from truncback.settings import Settings
 
 
 @dataclass(frozen=True)
-class HypercleaningSettings:
+class HypercleaningSettings(Settings):
     """Sizes and optimiser settings; the README's Assumptions explain the choices."""
+
+    section: ClassVar[str] = "hypercleaning"
 
     n_train: int = 5000
     n_val: int = 5000
@@ -37,16 +41,9 @@ class HypercleaningSettings:
     dtype: str = "float32"
     log_every: int = 10
 
-    @classmethod
-    def from_dict(cls, values: dict) -> "HypercleaningSettings":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown hypercleaning setting(s) {unknown}; known: {sorted(known)}")
-        settings = cls(**values)
-        if settings.hyper_optimizer not in HYPER_OPTIMIZERS:
-            raise ValueError(f"hyper_optimizer={settings.hyper_optimizer!r}; choose one of {sorted(HYPER_OPTIMIZERS)}")
-        return settings
+    def check(self) -> None:
+        if self.hyper_optimizer not in HYPER_OPTIMIZERS:
+            raise ValueError(f"hyper_optimizer={self.hyper_optimizer!r}; choose one of {sorted(HYPER_OPTIMIZERS)}")
 
 
 HYPER_OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}

@@ -12,7 +12,8 @@ are reported, and the test accuracy is that of w_T at the hyperparameters with t
 
 import argparse
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 import torch
 
@@ -22,11 +23,14 @@ from truncback.experiments.task_interaction_problem import (accuracy, initial_hp
                                                             task_problem)
 from truncback.hypergrad import dynamics, krmd, rmd, trees
 from truncback.measure import peak_memory_mib, timed
+from truncback.settings import Settings
 
 
 @dataclass(frozen=True)
-class TaskInteractionSettings:
+class TaskInteractionSettings(Settings):
     """Sizes and optimiser settings of one dataset; the README's Assumptions explain the choices."""
+
+    section: ClassVar[str] = "task_interaction"
 
     train_per_class: int = 50
     val_per_class: int = 50
@@ -41,14 +45,6 @@ class TaskInteractionSettings:
     exact_every: int = 10
     dtype: str = "float32"
     log_every: int = 100
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "TaskInteractionSettings":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown task_interaction setting(s) {unknown}; known: {sorted(known)}")
-        return cls(**values)
 
 
 def final_metrics(data, problem, hparams) -> dict:
