@@ -10,13 +10,15 @@ import time
 
 import numpy as np
 import pytest
+import torch
 
 from truncback.cli import main as cli
 from truncback.determinism import configure_torch
 from truncback.data.fixtures import FixtureSize, write_fixture
 from truncback.data.parsers import parse_omniglot
 from truncback.determinism import derive_seed
-from truncback.experiments.omniglot import Method, OmniglotSettings, RunInterrupted, cosine, run_omniglot, samplers
+from truncback.experiments.omniglot import (Method, OmniglotSettings, RunInterrupted, clipped, cosine, run_omniglot,
+                                            samplers)
 from truncback.experiments.omniglot_model import flat_hyperparameters, initial_hyperparameters, one_shot_problem
 from truncback.hypergrad import krmd, rmd
 
@@ -97,11 +99,26 @@ def test_short_horizon_and_full_rmd_have_no_cosine_and_full_rmd_holds_all_states
     assert full["measured"]["states_held"] == 4 and short["measured"]["states_held"] == 2
 
 
+def test_clipping_shortens_only_long_hypergradients():
+    h = {"a": torch.tensor([3.0, 0.0]), "b": torch.tensor(4.0)}
+    short = clipped(h, 2.0)
+    assert torch.allclose(short["a"], torch.tensor([1.2, 0.0])) and torch.isclose(short["b"], torch.tensor(1.6))
+    assert clipped(h, 5.0) is h and clipped(h, None) is h
+
+
+def test_a_diverging_lower_level_stops_the_run_naming_the_iteration(omniglot):
+    diverging = OmniglotSettings(**{**SMOKE.__dict__, "init_gamma": 1e12})
+    with pytest.raises(FloatingPointError, match="krmd1: non-finite hypergradient at hyper-iteration 0"):
+        run_omniglot(*omniglot, diverging, KRMD, seed=0, log=lambda line: None)
+
+
 def test_settings_and_methods_reject_bad_values():
     with pytest.raises(ValueError, match=r"unknown omniglot setting\(s\) \['filter'\]"):
         OmniglotSettings.from_dict({"filter": 8})
     with pytest.raises(ValueError, match="T must be a positive int, got T=0"):
         OmniglotSettings.from_dict({"T": 0})
+    with pytest.raises(ValueError, match="clip_norm must be positive or None"):
+        OmniglotSettings.from_dict({"clip_norm": 0.0})
     with pytest.raises(ValueError, match="curve_tasks=10 must not exceed test_tasks=5"):
         OmniglotSettings.from_dict({"curve_tasks": 10, "test_tasks": 5})
     with pytest.raises(ValueError, match="method krmd: K=4 and T=3 must satisfy"):

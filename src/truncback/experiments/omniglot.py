@@ -13,9 +13,11 @@ writing anything more (as a kill would), for testing that.
 
 import argparse
 import json
+import math
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -30,6 +32,7 @@ from truncback.experiments.omniglot_tasks import SPLITS, TaskSampler, meta_split
 from truncback.experiments.runs import ProgressLog, load_arrays, write_json
 from truncback.hypergrad import krmd, trees
 from truncback.measure import peak_memory_mib, timed
+from truncback.settings import Settings
 
 OMNIGLOT_KEYS = ("images", "labels")
 HYPER_OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
@@ -38,8 +41,10 @@ POSITIVE_INTS = ("ways", "query_per_class", "filters", "T", "meta_batch", "eval_
 
 
 @dataclass(frozen=True)
-class OmniglotSettings:
+class OmniglotSettings(Settings):
     """Everything but the method; the README's Assumptions explain the choices."""
+
+    section: ClassVar[str] = "omniglot"
 
     ways: int = 5
     query_per_class: int = 15
@@ -54,6 +59,7 @@ class OmniglotSettings:
     init_gamma: float = 0.1
     hyper_optimizer: str = "adam"
     hyper_lr: float = 0.001
+    clip_norm: float | None = None
     meta_batch: int = 1
     eval_every: int = 250
     curve_tasks: int = 120
@@ -64,16 +70,6 @@ class OmniglotSettings:
     depth_tasks: int = 4
     dtype: str = "float32"
     log_every: int = 50
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "OmniglotSettings":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown omniglot setting(s) {unknown}; known: {sorted(known)}")
-        settings = cls(**values)
-        settings.check()
-        return settings
 
     def check(self) -> None:
         for name in POSITIVE_INTS:
@@ -87,6 +83,8 @@ class OmniglotSettings:
         if self.curve_tasks > self.test_tasks:
             raise ValueError(f"curve_tasks={self.curve_tasks} must not exceed test_tasks={self.test_tasks} "
                              "(the curves use the first curve_tasks of the test tasks)")
+        if self.clip_norm is not None and not self.clip_norm > 0:
+            raise ValueError(f"clip_norm must be positive or None (no clipping), got clip_norm={self.clip_norm!r}")
         if not isinstance(getattr(torch, self.dtype, None), torch.dtype):
             raise ValueError(f"dtype={self.dtype!r} is not a torch dtype")
 
@@ -148,7 +146,7 @@ def cosine(a, b) -> float:
 
 
 def empty_record() -> dict:
-    return {"train": {"iteration": [], "outer_loss": []}, "evaluations": empty_curves(),
+    return {"train": {"iteration": [], "outer_loss": [], "hypergradient_norm": []}, "evaluations": empty_curves(),
             "cosine": {"iteration": [], "value": []}, "milestones": [],
             "measured": {"seconds": 0.0, "cpu_seconds": 0.0, "timed_iterations": 0,
                          "hypergradient_peak_mib": None, "states_held": 0}}
@@ -159,6 +157,12 @@ def per_iteration(measured: dict, key: str):
     memory instead); None when there are none."""
     count = measured["timed_iterations"]
     return measured[key] / count if count else None
+
+
+def clipped(h, clip_norm):
+    """h scaled down to norm ``clip_norm`` when it is longer (None: h unchanged)."""
+    norm = trees.norm(h)
+    return trees.scale(clip_norm / norm, h) if clip_norm is not None and norm > clip_norm else h
 
 
 def measured_hypergradient(iteration: int, measured: dict, arguments: tuple):
@@ -218,10 +222,11 @@ def run_omniglot(background: dict, evaluation: dict, settings: OmniglotSettings,
     """Meta-trains lam with ``method``; returns (result, final hyperparameters).
 
     Hyper-iteration i draws meta-training tasks i * meta_batch, ... and takes one step of the
-    hyper-optimiser along the K-RMD hypergradient (eq. 8). Every ``cosine_every`` hyper-iterations
-    the exact hypergradient (full RMD, eq. 6) on the same tasks gives the cosine with the K-RMD one;
-    every ``eval_every`` the curves get a point. With ``checkpoint`` (a path) the state is saved
-    every ``checkpoint_every`` hyper-iterations and a matching checkpoint found there is resumed.
+    hyper-optimiser along the K-RMD hypergradient (eq. 8), its norm clipped to ``clip_norm``. Every
+    ``cosine_every`` hyper-iterations the exact hypergradient (full RMD, eq. 6) on the same tasks
+    gives the cosine with the K-RMD one; every ``eval_every`` the curves get a point. With
+    ``checkpoint`` (a path) the state is saved every ``checkpoint_every`` hyper-iterations and a
+    matching checkpoint found there is resumed.
     """
     task_seed = derive_seed("omniglot", 0, seed)  # the same tasks and initial lam for every method
     train_sampler, test_sampler = samplers(background, evaluation, settings, task_seed)
@@ -241,7 +246,8 @@ def run_omniglot(background: dict, evaluation: dict, settings: OmniglotSettings,
     if start == 0:
         evaluate_now(0, milestone=False)
     else:  # library start-up out of the first timed hyper-iteration of a resumed run
-        krmd(one_shot_problem(train_sampler.task("train", 0), 1, settings.batch_norm), tree_map(torch.detach, hparams), 1)
+        warm_up = one_shot_problem(train_sampler.task("train", 0), 1, settings.batch_norm)
+        krmd(warm_up, tree_map(torch.detach, hparams), 1)
     for iteration in range(start, method.iterations):
         lam = tree_map(torch.detach, hparams)
         batch = [train_sampler.task("train", iteration * settings.meta_batch + b) for b in range(settings.meta_batch)]
@@ -249,12 +255,16 @@ def run_omniglot(background: dict, evaluation: dict, settings: OmniglotSettings,
                                          (batch, lam, method.T, method.K, settings.batch_norm))
         record["train"]["iteration"].append(iteration)
         record["train"]["outer_loss"].append(loss)
+        record["train"]["hypergradient_norm"].append(trees.norm(h))
+        if not math.isfinite(record["train"]["hypergradient_norm"][-1]):
+            raise FloatingPointError(f"{method.name}: non-finite hypergradient at hyper-iteration {iteration} "
+                                     f"(outer loss {loss}); the lower level diverged - lower init_gamma or hyper_lr")
         if iteration % settings.cosine_every == 0 and method.K < method.T:
             exact, _, _ = hypergradient(batch, lam, method.T, method.T, settings.batch_norm)
             record["cosine"]["iteration"].append(iteration)
             record["cosine"]["value"].append(cosine(h, exact))
         optimizer.zero_grad()  # lam shares its storage with hparams: the step comes after every use of lam
-        for leaf, grad in zip(tree_leaves(hparams), tree_leaves(h)):
+        for leaf, grad in zip(tree_leaves(hparams), tree_leaves(clipped(h, settings.clip_norm))):
             leaf.grad = grad
         optimizer.step()
         done = iteration + 1
@@ -303,7 +313,8 @@ def register(subparsers) -> None:
     parser.add_argument("--settings", default="{}", help="JSON object of OmniglotSettings fields")
     parser.add_argument("--method", required=True, help="name of the run (e.g. krmd1, rmd, short_horizon)")
     parser.add_argument("--K", type=int, required=True, help="truncation depth (K = T: full RMD)")
-    parser.add_argument("--T", type=int, default=None, help="lower-level steps (default: the settings' T; 1: short horizon)")
+    parser.add_argument("--T", type=int, default=None,
+                        help="lower-level steps (default: the settings' T; 1: short horizon)")
     parser.add_argument("--iterations", type=int, required=True, help="hyper-iterations")
     parser.add_argument("--milestones", type=int, nargs="*", default=[],
                         help="hyper-iteration counts whose test accuracy goes into Table 4 (default: the last)")
