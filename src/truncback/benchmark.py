@@ -154,7 +154,9 @@ def cases(grid, problems):
 
 
 def main(args) -> int:
-    grid = QUICK_GRID if args.quick else FULL_GRID
+    grid = dict(QUICK_GRID if args.quick else FULL_GRID)
+    if args.T:
+        grid["T"] = tuple(args.T)
     rows = []
     header = f"{'problem':<14}{'method':<14}{'T':>5}{'K':>5}{'seconds':>10}{'peak MiB':>10}{'states':>8}{'state MiB':>11}  note"
     print(header, flush=True)
@@ -181,4 +183,5 @@ def register(subparsers) -> None:
     parser.add_argument("--output", default="benchmarks/methods.csv", help="CSV file to write")
     parser.add_argument("--quick", action="store_true", help="tiny grid of T and K (seconds; for tests)")
     parser.add_argument("--problems", nargs="+", choices=sorted(PROBLEMS), default=sorted(PROBLEMS))
+    parser.add_argument("--T", nargs="+", type=int, help="horizons to measure instead of the grid's")
     parser.set_defaults(run=main)
