@@ -59,7 +59,7 @@ class OmniglotSettings(Settings):
     init_gamma: float = 0.1
     hyper_optimizer: str = "adam"
     hyper_lr: float = 0.001
-    clip_norm: float | None = None
+    clip_norm: float | None = 1.0
     meta_batch: int = 1
     eval_every: int = 250
     curve_tasks: int = 120
