@@ -6,11 +6,17 @@
 #
 # All logic lives in the `truncback` package; every rule runs one `python -m truncback ...` command.
 # Each rules/*.smk adds its final outputs to FINAL_OUTPUTS, which `rule all` requests.
+import shlex
+import sys
 from pathlib import Path
 
 from snakemake.utils import min_version, validate
 
 min_version("8.0")
+
+# The interpreter running Snakemake goes first on PATH, so `python -m truncback` in every rule is the
+# environment Snakemake and truncback are installed in, also when it is not activated (.venv/bin/snakemake).
+shell.prefix(f'set -euo pipefail; export PATH={shlex.quote(str(Path(sys.executable).parent))}:"$PATH"; ')
 
 
 configfile: "config/config.yaml"

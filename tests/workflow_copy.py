@@ -23,10 +23,14 @@ def copy_workflow(destination: Path) -> Path:
     return destination
 
 
-def snakemake(workdir: Path, *args, expect_success: bool = True) -> subprocess.CompletedProcess:
+def snakemake(workdir: Path, *args, expect_success: bool = True, activated: bool = True) -> subprocess.CompletedProcess:
     """Runs ``snakemake *args`` in ``workdir``; fails the test with Snakemake's output when the exit
-    status is not the expected one."""
-    env = {**os.environ, "PATH": SEARCH_PATH}
+    status is not the expected one. ``activated=False`` leaves the test's environment off PATH, as
+    when a user runs ``.venv/bin/snakemake`` without activating the venv."""
+    bin_dir = str(Path(sys.executable).parent)
+    path = SEARCH_PATH if activated else os.pathsep.join(
+        entry for entry in os.environ.get("PATH", "").split(os.pathsep) if entry != bin_dir)
+    env = {**os.environ, "PATH": path}
     result = subprocess.run([SNAKEMAKE, *args], cwd=workdir, env=env, capture_output=True, text=True)
     succeeded = result.returncode == 0
     assert succeeded == expect_success, f"exit status {result.returncode}\n{result.stdout}\n{result.stderr}"
