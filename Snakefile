@@ -36,6 +36,7 @@ RESULTS = f"results/{SCALE}"
 LOGS = f"logs/{SCALE}"
 BENCHMARKS = f"benchmarks/{SCALE}"
 THREADS = config["threads"]
+DEVICE = config["device"]
 FINAL_OUTPUTS = []
 
 

@@ -20,6 +20,7 @@ rule hypercleaning_run:
     params:
         settings=json.dumps(HYPERCLEANING["settings"], sort_keys=True),
         torch_threads=THREADS,
+        device=DEVICE,
     threads: THREADS
     log:
         f"{LOGS}/hypercleaning/K{{K}}_seed{{seed}}.log",
@@ -27,7 +28,8 @@ rule hypercleaning_run:
         f"{BENCHMARKS}/hypercleaning/K{{K}}_seed{{seed}}.tsv"
     shell:
         "python -m truncback hypercleaning --data {input:q} --settings '{params.settings}' --K {wildcards.K}"
-        " --seed {wildcards.seed} --threads {params.torch_threads} --output {output:q} --log {log:q}"
+        " --seed {wildcards.seed} --threads {params.torch_threads} --device {params.device}"
+        " --output {output:q} --log {log:q}"
 
 
 rule hypercleaning_table:

@@ -37,6 +37,7 @@ rule omniglot_run:
         method=og_method_arguments,
         seed=OMNIGLOT["seed"],
         torch_threads=THREADS,
+        device=DEVICE,
     threads: THREADS
     log:
         f"{LOGS}/omniglot/{{method}}.log",
@@ -45,7 +46,7 @@ rule omniglot_run:
     shell:
         "python -m truncback omniglot --background {input.background:q} --evaluation {input.evaluation:q}"
         " --settings '{params.settings}' --method {wildcards.method} {params.method}"
-        " --seed {params.seed} --threads {params.torch_threads} --output {output.result:q}"
+        " --seed {params.seed} --threads {params.torch_threads} --device {params.device} --output {output.result:q}"
         " --hparams {output.hparams:q} --log {log:q}"
 
 
@@ -59,6 +60,7 @@ rule omniglot_depth:
         settings=OG_SETTINGS,
         seed=OMNIGLOT["seed"],
         torch_threads=THREADS,
+        device=DEVICE,
     threads: THREADS
     log:
         f"{LOGS}/omniglot/depth.log",
@@ -67,7 +69,7 @@ rule omniglot_depth:
     shell:
         "python -m truncback omniglot-depth --background {input.background:q} --evaluation {input.evaluation:q}"
         " --settings '{params.settings}' --hparams {input.hparams:q} --seed {params.seed}"
-        " --threads {params.torch_threads} --output {output:q} --log {log:q}"
+        " --threads {params.torch_threads} --device {params.device} --output {output:q} --log {log:q}"
 
 
 rule omniglot_table:

@@ -25,6 +25,7 @@ rule task_interaction_features:
         settings=json.dumps(TASK_INTERACTION["features"], sort_keys=True),
         data_dir=["--data-dir", DATA_DIR] if DATA_DIR else [],
         torch_threads=THREADS,
+        device=DEVICE,
     threads: THREADS
     log:
         f"{LOGS}/task_interaction/features_{{dataset}}.log",
@@ -32,7 +33,8 @@ rule task_interaction_features:
         f"{BENCHMARKS}/task_interaction/features_{{dataset}}.tsv"
     shell:
         "python -m truncback features --data {input:q} --output {output.train:q} {output.test:q}"
-        " --settings '{params.settings}' {params.data_dir:q} --threads {params.torch_threads} --log {log:q}"
+        " --settings '{params.settings}' {params.data_dir:q} --threads {params.torch_threads} --device {params.device}"
+        " --log {log:q}"
 
 
 rule task_interaction_run:
@@ -50,6 +52,7 @@ rule task_interaction_run:
         ),
         K=TASK_INTERACTION["K_values"],
         torch_threads=THREADS,
+        device=DEVICE,
     threads: THREADS
     log:
         f"{LOGS}/task_interaction/{{dataset}}_trial{{trial}}.log",
@@ -58,7 +61,7 @@ rule task_interaction_run:
     shell:
         "python -m truncback task-interaction --train {input.train:q} --test {input.test:q}"
         " --dataset {wildcards.dataset} --settings '{params.settings}' --K {params.K} --trial {wildcards.trial}"
-        " --threads {params.torch_threads} --output {output:q} --log {log:q}"
+        " --threads {params.torch_threads} --device {params.device} --output {output:q} --log {log:q}"
 
 
 rule task_interaction_table:

@@ -50,6 +50,7 @@ def workflow_dir(tmp_path_factory):
     ("bogus_key=1", "'bogus_key' was unexpected"),
     ("scale=nonsense", "'nonsense' is not one of ['full', 'quick', 'smoke']"),
     ("threads=0", "0 is less than the minimum of 1"),
+    ("device=tpu", "'tpu' is not one of ['auto', 'cpu', 'cuda']"),
 ])
 def test_a_bad_setting_fails_before_any_job_naming_it(workflow_dir, setting, named):
     result = snakemake(workflow_dir, "--cores", "1", "-n", "--config", setting, expect_success=False)

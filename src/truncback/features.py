@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from truncback.determinism import configure_torch, write_npz
-from truncback.experiments.runs import ProgressLog, load_arrays
+from truncback.experiments.runs import ProgressLog, add_device_argument, load_arrays, select_device
 from truncback.settings import Settings
 
 WEIGHTS_URL = "https://download.pytorch.org/models/{name}"
@@ -145,8 +145,10 @@ def random_projection(settings: FeatureSettings, pixels: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def extract(images: np.ndarray, settings: FeatureSettings, model: ResNet18 | None = None) -> np.ndarray:
-    """float32 [n, d] features of uint8 images [n, h, w, 3], ``batch_size`` images at a time."""
+def extract(images: np.ndarray, settings: FeatureSettings, model: ResNet18 | None = None,
+            device="cpu") -> np.ndarray:
+    """float32 [n, d] features of uint8 images [n, h, w, 3], ``batch_size`` images at a time; the
+    ResNet (on ``device``) or the random projection (always on the CPU)."""
     projection = random_projection(settings, int(np.prod(images.shape[1:]))) if model is None else None
     chunks = []
     for start in range(0, len(images), settings.batch_size):
@@ -155,7 +157,7 @@ def extract(images: np.ndarray, settings: FeatureSettings, model: ResNet18 | Non
             x = torch.from_numpy(batch.reshape(len(batch), -1)).float() / 255.0 - 0.5
             chunks.append(torch.relu(x @ projection))
         else:
-            chunks.append(model.features(imagenet_input(batch, settings.image_size)))
+            chunks.append(model.features(imagenet_input(batch, settings.image_size).to(device)).cpu())
     return torch.cat(chunks).numpy().astype(np.float32)
 
 
@@ -171,14 +173,15 @@ def main(args) -> int:
     if len(args.data) != len(args.output):
         raise ValueError(f"--data has {len(args.data)} file(s) but --output has {len(args.output)}")
     configure_torch(args.threads)
+    device = select_device(args.device)
     model = None
     if settings.extractor == "resnet18":
-        model = load_resnet18(find_weights(args.data_dir, settings.weights_file))
+        model = load_resnet18(find_weights(args.data_dir, settings.weights_file)).to(device)
     with ProgressLog(args.log) as log:
         for source, target in zip(args.data, args.output):
             arrays = load_arrays(source, ("images", "labels"))
             log(f"features of {source} ({len(arrays['images'])} images): {describe(settings)}")
-            features = extract(arrays["images"], settings, model)
+            features = extract(arrays["images"], settings, model, device)
             write_npz(target, features=features, labels=arrays["labels"].astype(np.int64),
                       extractor=np.array(describe(settings)),
                       pretrained=np.array(settings.extractor == "resnet18"),
@@ -195,5 +198,6 @@ def register(subparsers) -> None:
     parser.add_argument("--settings", default="{}", help="JSON object of FeatureSettings fields")
     parser.add_argument("--data-dir", help="folder holding the ResNet-18 weights file (extractor resnet18)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (results depend on it)")
+    add_device_argument(parser)
     parser.add_argument("--log", help="also write the progress lines to this file")
     parser.set_defaults(run=main)

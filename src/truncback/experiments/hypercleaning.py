@@ -14,7 +14,7 @@ import torch
 from truncback.experiments.hypercleaning_problem import (accuracy, cleaning_problem, corrupted_f1,
                                                          make_cleaning_data)
 from truncback.determinism import configure_torch, derive_seed
-from truncback.experiments.runs import ProgressLog, load_arrays, write_json
+from truncback.experiments.runs import ProgressLog, add_device_argument, load_arrays, select_device, write_json
 from truncback.hypergrad import dynamics, krmd, rmd
 from truncback.measure import peak_memory_mib, timed
 from truncback.settings import Settings
@@ -68,14 +68,16 @@ def state_bytes(problem, hparams) -> int:
     return state.numel() * state.element_size()
 
 
-def run_hypercleaning(images, labels, settings: HypercleaningSettings, K: int, seed: int, log) -> dict:
-    """One hyper-optimisation run with K-RMD (K = T is full RMD)."""
+def run_hypercleaning(images, labels, settings: HypercleaningSettings, K: int, seed: int, log,
+                      device=torch.device("cpu")) -> dict:
+    """One hyper-optimisation run with K-RMD (K = T is full RMD) on ``device``."""
     dtype = getattr(torch, settings.dtype)
     split_seed = derive_seed("hypercleaning", 0, seed)  # the same split and corruption for every K
     data = make_cleaning_data(images, labels, settings.n_train, settings.n_val, settings.n_test,
-                              settings.corrupted_fraction, split_seed, dtype=dtype)
+                              settings.corrupted_fraction, split_seed, dtype=dtype, device=device)
     problem = cleaning_problem(data, settings.T, settings.lr, settings.weight_decay)
-    hparams = torch.zeros(settings.n_train, dtype=dtype, requires_grad=True)
+    hparams = torch.zeros(settings.n_train, dtype=dtype, device=device, requires_grad=True)
+    cuda = device.type == "cuda"
     optimizer = HYPER_OPTIMIZERS[settings.hyper_optimizer]([hparams], lr=settings.hyper_lr)
     baseline = final_metrics(data, problem, hparams.detach(), settings.threshold)
     log(f"hypercleaning K={K} seed={seed}: {settings.n_train} train / {settings.n_val} val / "
@@ -88,9 +90,9 @@ def run_hypercleaning(images, labels, settings: HypercleaningSettings, K: int, s
     for iteration in range(settings.hyper_iterations):
         lam = hparams.detach().clone()  # the optimiser updates hparams in place
         if iteration == 0:  # profiled once for its memory; the profiler's overhead is kept out of the timing
-            (h, info), peak_mib = peak_memory_mib(krmd, problem, lam, K, return_info=True)
+            (h, info), peak_mib = peak_memory_mib(krmd, problem, lam, K, cuda=cuda, return_info=True)
         else:
-            (h, info), elapsed = timed(krmd, problem, lam, K, return_info=True)
+            (h, info), elapsed = timed(krmd, problem, lam, K, cuda=cuda, return_info=True)
             seconds.append(elapsed)
         optimizer.zero_grad()
         hparams.grad = h
@@ -122,9 +124,10 @@ def main(args) -> int:
     if not 0 <= args.K <= settings.T:
         raise ValueError(f"--K {args.K} must lie in [0, T={settings.T}]")
     configure_torch(args.threads)
+    device = select_device(args.device)
     arrays = load_arrays(args.data, ("images", "labels"))
     with ProgressLog(args.log) as log:
-        result = run_hypercleaning(arrays["images"], arrays["labels"], settings, args.K, args.seed, log)
+        result = run_hypercleaning(arrays["images"], arrays["labels"], settings, args.K, args.seed, log, device)
     write_json(args.output, result)
     return 0
 
@@ -137,6 +140,7 @@ def register(subparsers) -> None:
     parser.add_argument("--K", type=int, required=True, help="truncation depth (K = T: full RMD)")
     parser.add_argument("--seed", type=int, default=0, help="seed index (the split is derived from it)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (results depend on it)")
+    add_device_argument(parser)
     parser.add_argument("--output", required=True, help="result JSON")
     parser.add_argument("--log", help="also write the progress lines to this file")
     parser.set_defaults(run=main)

@@ -31,9 +31,10 @@ def features(images: np.ndarray, dtype) -> torch.Tensor:
 
 
 def make_cleaning_data(images, labels, n_train, n_val, n_test, corrupted_fraction, seed,
-                       dtype=torch.float32, classes=10) -> CleaningData:
+                       dtype=torch.float32, classes=10, device="cpu") -> CleaningData:
     """Draws disjoint train/validation/test examples at random and changes the labels of
-    ``corrupted_fraction`` of the training examples to a different class drawn uniformly."""
+    ``corrupted_fraction`` of the training examples to a different class drawn uniformly; the
+    tensors are put on ``device`` (the draw itself is the same everywhere)."""
     if n_train + n_val + n_test > len(images):
         raise ValueError(f"n_train + n_val + n_test = {n_train + n_val + n_test} exceeds the "
                          f"{len(images)} examples available")
@@ -45,11 +46,14 @@ def make_cleaning_data(images, labels, n_train, n_val, n_test, corrupted_fractio
     corrupted[rng.permutation(n_train)[: int(round(corrupted_fraction * n_train))]] = True
     shift = rng.integers(1, classes, size=n_train)
     y_noisy = np.where(corrupted, (y_clean + shift) % classes, y_clean)
+    def put(tensor):
+        return tensor.to(device)
+
     return CleaningData(
-        x_train=features(images[train], dtype), y_train=torch.from_numpy(y_noisy),
-        y_train_clean=torch.from_numpy(y_clean), corrupted=torch.from_numpy(corrupted),
-        x_val=features(images[val], dtype), y_val=torch.from_numpy(labels[val].astype(np.int64)),
-        x_test=features(images[test], dtype), y_test=torch.from_numpy(labels[test].astype(np.int64)),
+        x_train=put(features(images[train], dtype)), y_train=put(torch.from_numpy(y_noisy)),
+        y_train_clean=put(torch.from_numpy(y_clean)), corrupted=put(torch.from_numpy(corrupted)),
+        x_val=put(features(images[val], dtype)), y_val=put(torch.from_numpy(labels[val].astype(np.int64))),
+        x_test=put(features(images[test], dtype)), y_test=put(torch.from_numpy(labels[test].astype(np.int64))),
         classes=classes)
 
 

@@ -29,7 +29,7 @@ from truncback.experiments.omniglot_evaluation import empty_curves, evaluate_poi
 from truncback.experiments.omniglot_model import (adapted_names, flat_hyperparameters, initial_hyperparameters,
                                                   one_shot_problem)
 from truncback.experiments.omniglot_tasks import SPLITS, TaskSampler, meta_split
-from truncback.experiments.runs import ProgressLog, load_arrays, write_json
+from truncback.experiments.runs import ProgressLog, add_device_argument, load_arrays, select_device, write_json
 from truncback.hypergrad import krmd, trees
 from truncback.measure import peak_memory_mib, timed
 from truncback.settings import Settings
@@ -121,12 +121,13 @@ class RunInterrupted(Exception):
     """Raised by ``run_omniglot`` when ``stop_after`` hyper-iterations are done."""
 
 
-def samplers(background: dict, evaluation: dict, settings: OmniglotSettings, task_seed: int):
-    """(meta-train sampler, meta-test sampler) over the split of the characters."""
+def samplers(background: dict, evaluation: dict, settings: OmniglotSettings, task_seed: int, device="cpu"):
+    """(meta-train sampler, meta-test sampler) over the split of the characters, tasks on ``device``."""
     train_pool, test_pool = meta_split(background, evaluation, settings.split, settings.meta_train_classes,
                                        settings.split_seed)
     dtype = getattr(torch, settings.dtype)
-    return tuple(TaskSampler(pool, settings.ways, settings.query_per_class, settings.rotations, task_seed, dtype)
+    return tuple(TaskSampler(pool, settings.ways, settings.query_per_class, settings.rotations, task_seed, dtype,
+                             device)
                  for pool in (train_pool, test_pool))
 
 
@@ -168,11 +169,13 @@ def clipped(h, clip_norm):
 def measured_hypergradient(iteration: int, measured: dict, arguments: tuple):
     """``hypergradient(*arguments)``; the first hyper-iteration is profiled for its peak memory (the
     profiler's overhead kept out of the timings), the others add their wall and CPU seconds."""
+    cuda = any(leaf.is_cuda for leaf in tree_leaves(arguments[1]))
     if iteration == 0:
-        (h, loss, states_held), measured["hypergradient_peak_mib"] = peak_memory_mib(hypergradient, *arguments)
+        (h, loss, states_held), measured["hypergradient_peak_mib"] = peak_memory_mib(hypergradient, *arguments,
+                                                                                     cuda=cuda)
     else:
         cpu_start = time.process_time()
-        (h, loss, states_held), seconds = timed(hypergradient, *arguments)
+        (h, loss, states_held), seconds = timed(hypergradient, *arguments, cuda=cuda)
         measured["cpu_seconds"] += time.process_time() - cpu_start
         measured["seconds"] += seconds
         measured["timed_iterations"] += 1
@@ -180,9 +183,10 @@ def measured_hypergradient(iteration: int, measured: dict, arguments: tuple):
     return h, loss
 
 
-def starting_point(settings: OmniglotSettings, fingerprint: dict, task_seed: int, checkpoint, log):
-    """(hparams with their gradients enabled, hyper-optimiser, hyper-iterations done, record): from a
-    matching checkpoint when there is one, otherwise the initial lam drawn from ``task_seed``."""
+def starting_point(settings: OmniglotSettings, fingerprint: dict, task_seed: int, checkpoint, log, device="cpu"):
+    """(hparams on ``device`` with their gradients enabled, hyper-optimiser, hyper-iterations done,
+    record): from a matching checkpoint when there is one, otherwise the initial lam drawn from
+    ``task_seed``."""
     state = load_checkpoint(checkpoint, fingerprint, log) if checkpoint else None
     if state is None:
         hparams = initial_hyperparameters(settings.filters, settings.ways, settings.batch_norm, settings.init_rho,
@@ -190,6 +194,7 @@ def starting_point(settings: OmniglotSettings, fingerprint: dict, task_seed: int
         done, record = 0, empty_record()
     else:
         hparams, done, record = state["hparams"], state["iteration"], state["record"]
+    hparams = tree_map(lambda leaf: leaf.to(device), hparams)
     for leaf in tree_leaves(hparams):
         leaf.requires_grad_(True)
     optimizer = HYPER_OPTIMIZERS[settings.hyper_optimizer](tree_leaves(hparams), lr=settings.hyper_lr)
@@ -218,8 +223,8 @@ def result_of(settings, method, seed, record, final, pools) -> dict:
 
 
 def run_omniglot(background: dict, evaluation: dict, settings: OmniglotSettings, method: Method, seed: int,
-                 log, checkpoint=None, stop_after: int | None = None) -> tuple[dict, dict]:
-    """Meta-trains lam with ``method``; returns (result, final hyperparameters).
+                 log, checkpoint=None, stop_after: int | None = None, device="cpu") -> tuple[dict, dict]:
+    """Meta-trains lam with ``method`` on ``device``; returns (result, final hyperparameters).
 
     Hyper-iteration i draws meta-training tasks i * meta_batch, ... and takes one step of the
     hyper-optimiser along the K-RMD hypergradient (eq. 8), its norm clipped to ``clip_norm``. Every
@@ -229,12 +234,12 @@ def run_omniglot(background: dict, evaluation: dict, settings: OmniglotSettings,
     matching checkpoint found there is resumed.
     """
     task_seed = derive_seed("omniglot", 0, seed)  # the same tasks and initial lam for every method
-    train_sampler, test_sampler = samplers(background, evaluation, settings, task_seed)
+    train_sampler, test_sampler = samplers(background, evaluation, settings, task_seed, device)
     pools = (len(train_sampler.pool.members), len(test_sampler.pool.members))
     tasks = evaluation_tasks(train_sampler, test_sampler, settings.test_tasks, settings.validation_tasks)
     fingerprint = {"settings": asdict(settings), "method": {**asdict(method), "milestones": list(method.milestones)},
                    "seed": seed, "classes": list(pools)}
-    hparams, optimizer, start, record = starting_point(settings, fingerprint, task_seed, checkpoint, log)
+    hparams, optimizer, start, record = starting_point(settings, fingerprint, task_seed, checkpoint, log, device)
     log(f"omniglot {method.label(settings.T)} (K={method.K}, T={method.T}) seed={seed}: {settings.ways}-way "
         f"one-shot, {pools[0]} meta-train / {pools[1]} meta-test characters, {settings.filters} filters, "
         f"{method.iterations} hyper-iterations" + (f", resuming after {start}" if start else ""))
@@ -290,12 +295,13 @@ def main(args) -> int:
     method = Method(args.method, args.K, args.T or settings.T, args.iterations,
                     tuple(args.milestones) or (args.iterations,))
     configure_torch(args.threads)
+    device = select_device(args.device)
     background, evaluation = load_omniglot(args.background, args.evaluation)
     checkpoint = Path(args.output).with_name(Path(args.output).name + ".ckpt")
     with ProgressLog(args.log) as log:
         try:
             result, final = run_omniglot(background, evaluation, settings, method, args.seed, log,
-                                         checkpoint=checkpoint, stop_after=args.stop_after)
+                                         checkpoint=checkpoint, stop_after=args.stop_after, device=device)
         except RunInterrupted as stop:
             log(f"{stop}; rerun the same command to resume from {checkpoint}")
             return 3
@@ -320,6 +326,7 @@ def register(subparsers) -> None:
                         help="hyper-iteration counts whose test accuracy goes into Table 4 (default: the last)")
     parser.add_argument("--seed", type=int, default=0, help="seed index (tasks and initial lam are derived from it)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (results depend on it)")
+    add_device_argument(parser)
     parser.add_argument("--output", required=True, help="result JSON")
     parser.add_argument("--hparams", required=True, help="final hyperparameters (.npz)")
     parser.add_argument("--log", help="also write the progress lines to this file")

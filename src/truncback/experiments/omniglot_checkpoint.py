@@ -29,7 +29,7 @@ def load_checkpoint(path, fingerprint: dict, log) -> dict | None:
     path = Path(path)
     if not path.is_file():
         return None
-    state = torch.load(path, weights_only=True)
+    state = torch.load(path, weights_only=True, map_location="cpu")
     if state.get("fingerprint") != fingerprint:
         differing = sorted(key for key in set(fingerprint) | set(state.get("fingerprint", {}))
                            if fingerprint.get(key) != state.get("fingerprint", {}).get(key))

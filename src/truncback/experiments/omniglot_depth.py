@@ -20,7 +20,7 @@ from truncback.determinism import configure_torch, derive_seed
 from truncback.experiments.omniglot import OmniglotSettings, load_omniglot, samplers
 from truncback.experiments.omniglot_model import initial_hyperparameters, nested_hyperparameters, one_shot_problem
 from truncback.experiments.omniglot_tasks import Task
-from truncback.experiments.runs import ProgressLog, write_json
+from truncback.experiments.runs import ProgressLog, add_device_argument, select_device, write_json
 from truncback.hypergrad import krmd_all_depths, trees
 
 VARIANTS = {"rho_positive": False, "rho_zero": True}
@@ -68,18 +68,21 @@ def depth_study(hparams, tasks, T: int, batch_norm: bool) -> dict:
     return study
 
 
-def run_depth(background, evaluation, settings: OmniglotSettings, learned: dict, seed: int, log) -> dict:
+def run_depth(background, evaluation, settings: OmniglotSettings, learned: dict, seed: int, log,
+              device="cpu") -> dict:
     """The depth study at the learned hyperparameters (of the full-RMD run) and at the initial
     ones, in float64 so that the errors are not limited by single precision."""
     dtype = torch.float64
     task_seed = derive_seed("omniglot", 0, seed)
-    _, test_sampler = samplers(background, evaluation, settings, task_seed)
+    _, test_sampler = samplers(background, evaluation, settings, task_seed, device)
     tasks = [_as(task, dtype) for task in test_sampler.tasks("depth", settings.depth_tasks)]
     initial = initial_hyperparameters(settings.filters, settings.ways, settings.batch_norm, settings.init_rho,
                                       settings.init_gamma, task_seed, dtype)
+    initial = tree_map(lambda leaf: leaf.to(device), initial)
     result = {"experiment": "omniglot_depth", "seed": seed, "settings": asdict(settings), "T": settings.T,
               "tasks": settings.depth_tasks}
-    for name, hparams in (("learned", tree_map(lambda x: x.to(dtype), learned)), ("initial", initial)):
+    learned = tree_map(lambda leaf: leaf.to(device=device, dtype=dtype), learned)
+    for name, hparams in (("learned", learned), ("initial", initial)):
         result[name] = depth_study(hparams, tasks, settings.T, settings.batch_norm)
         result[name]["rho"] = torch.exp(hparams["log_rho"]).tolist()
         result[name]["gamma"] = float(torch.exp(hparams["log_gamma"]))
@@ -92,11 +95,12 @@ def run_depth(background, evaluation, settings: OmniglotSettings, learned: dict,
 def main(args) -> int:
     settings = OmniglotSettings.from_dict(json.loads(args.settings))
     configure_torch(args.threads)
+    device = select_device(args.device)
     background, evaluation = load_omniglot(args.background, args.evaluation)
     with np.load(args.hparams) as archive:
         learned = nested_hyperparameters({name: archive[name] for name in archive.files})
     with ProgressLog(args.log) as log:
-        result = run_depth(background, evaluation, settings, learned, args.seed, log)
+        result = run_depth(background, evaluation, settings, learned, args.seed, log, device)
     write_json(args.output, result)
     return 0
 
@@ -110,6 +114,7 @@ def register(subparsers) -> None:
     parser.add_argument("--hparams", required=True, help="learned hyperparameters (.npz of the full-RMD run)")
     parser.add_argument("--seed", type=int, default=0, help="seed index (tasks and initial lam are derived from it)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (results depend on it)")
+    add_device_argument(parser)
     parser.add_argument("--output", required=True, help="result JSON")
     parser.add_argument("--log", help="also write the progress lines to this file")
     parser.set_defaults(run=main)

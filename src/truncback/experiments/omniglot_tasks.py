@@ -96,6 +96,7 @@ class TaskSampler:
     rotations: bool
     seed: int
     dtype: torch.dtype = torch.float32
+    device: torch.device | str = "cpu"
 
     def __post_init__(self):
         if not 2 <= self.ways <= len(self.pool.members):
@@ -122,12 +123,12 @@ class TaskSampler:
             query.append(drawings[1:])
         labels = np.arange(self.ways)
         return Task(x_train=self._tensor(np.concatenate(train)),
-                    y_train=torch.from_numpy(labels.copy()),
+                    y_train=torch.from_numpy(labels.copy()).to(self.device),
                     x_query=self._tensor(np.concatenate(query)),
-                    y_query=torch.from_numpy(np.repeat(labels, self.query_per_class)))
+                    y_query=torch.from_numpy(np.repeat(labels, self.query_per_class)).to(self.device))
 
     def tasks(self, stream: str, count: int) -> list[Task]:
         return [self.task(stream, index) for index in range(count)]
 
     def _tensor(self, images: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(images)[:, None]).to(self.dtype)
+        return torch.from_numpy(np.ascontiguousarray(images)[:, None]).to(device=self.device, dtype=self.dtype)

@@ -1,5 +1,5 @@
-"""What every experiment run shares: reading prepared arrays, progress lines to the terminal and a
-log file, and writing results atomically."""
+"""What every experiment run shares: the device, reading prepared arrays, progress lines to the
+terminal and a log file, and writing results atomically."""
 
 import json
 import sys
@@ -7,6 +7,26 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def select_device(name: str) -> torch.device:
+    """``--device``: "auto" is CUDA where torch sees a GPU and the CPU otherwise."""
+    if name not in DEVICES:
+        raise ValueError(f"--device {name!r} is unknown; choose one of {list(DEVICES)}")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for, but torch sees no CUDA device (torch "
+                         f"{torch.__version__}, CUDA build: {torch.version.cuda or 'no'}); use --device cpu or auto")
+    return torch.device(name)
+
+
+def add_device_argument(parser) -> None:
+    parser.add_argument("--device", default="auto", choices=DEVICES,
+                        help="where tensors live (auto: CUDA if available, else CPU; results differ between them)")
 
 
 def load_arrays(path, keys) -> dict:

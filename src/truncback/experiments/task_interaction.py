@@ -18,7 +18,7 @@ from typing import ClassVar
 import torch
 
 from truncback.determinism import configure_torch, derive_seed
-from truncback.experiments.runs import ProgressLog, load_arrays, write_json
+from truncback.experiments.runs import ProgressLog, add_device_argument, load_arrays, select_device, write_json
 from truncback.experiments.task_interaction_problem import (accuracy, initial_hparams, make_task_data, project,
                                                             task_problem)
 from truncback.hypergrad import dynamics, krmd, rmd, trees
@@ -68,7 +68,8 @@ def run_method(data, settings: TaskInteractionSettings, K: int, log) -> dict:
     """One hyper-optimisation with K-RMD (K = T is full RMD) under the early-stopping rule."""
     dtype = getattr(torch, settings.dtype)
     problem = task_problem(data, settings.T, settings.lr)
-    hparams = initial_hparams(data.classes, settings.C_init, settings.rho_init, dtype)
+    hparams = initial_hparams(data.classes, settings.C_init, settings.rho_init, dtype, data.x_train.device)
+    cuda = data.x_train.is_cuda
     optimizer = torch.optim.Adam(hparams, lr=settings.hyper_lr)
     krmd(task_problem(data, 1, settings.lr), trees.detach(hparams), 1)  # first-call set-up kept out of the peak
     curve = {"iteration": [], "outer_loss": []}
@@ -77,9 +78,9 @@ def run_method(data, settings: TaskInteractionSettings, K: int, log) -> dict:
     for iteration in range(settings.max_hyper_iterations):
         lam = trees.detach(hparams)
         if iteration == 0:  # profiled once for its memory; the profiler's overhead is kept out of the timing
-            (h, info), peak_mib = peak_memory_mib(krmd, problem, lam, K, return_info=True)
+            (h, info), peak_mib = peak_memory_mib(krmd, problem, lam, K, cuda=cuda, return_info=True)
         else:
-            (h, info), elapsed = timed(krmd, problem, lam, K, return_info=True)
+            (h, info), elapsed = timed(krmd, problem, lam, K, cuda=cuda, return_info=True)
             seconds.append(elapsed)
         curve["iteration"].append(iteration)
         curve["outer_loss"].append(info.outer_loss)
@@ -120,18 +121,20 @@ def state_bytes(problem, hparams) -> int:
     return sum(t.numel() * t.element_size() for t in state)
 
 
-def run_trial(train, test, dataset: str, settings: TaskInteractionSettings, K_values, trial: int, log) -> dict:
-    """Every K on the subsets of trial ``trial`` (the same draw for every K). ``train`` and ``test``
-    are feature files' arrays (features, labels, extractor, pretrained)."""
+def run_trial(train, test, dataset: str, settings: TaskInteractionSettings, K_values, trial: int, log,
+              device="cpu") -> dict:
+    """Every K on the subsets of trial ``trial`` (the same draw for every K), on ``device``. ``train``
+    and ``test`` are feature files' arrays (features, labels, extractor, pretrained)."""
     bad = [K for K in K_values if not 1 <= K <= settings.T]
     if bad:
         raise ValueError(f"K values {bad} must lie in [1, T={settings.T}]")
     dtype = getattr(torch, settings.dtype)
     data = make_task_data(train["features"], train["labels"], test["features"], test["labels"],
                           settings.train_per_class, settings.val_per_class,
-                          derive_seed(f"task_interaction/{dataset}", 0, trial), dtype=dtype)
+                          derive_seed(f"task_interaction/{dataset}", 0, trial), dtype=dtype, device=device)
     problem = task_problem(data, settings.T, settings.lr)
-    baseline = final_metrics(data, problem, initial_hparams(data.classes, settings.C_init, settings.rho_init, dtype))
+    baseline = final_metrics(data, problem,
+                             initial_hparams(data.classes, settings.C_init, settings.rho_init, dtype, device))
     log(f"task interaction {dataset} trial {trial}: {len(data.y_train)} train / {len(data.y_val)} val / "
         f"{len(data.y_test)} test, {data.classes} classes, {data.x_train.shape[1]} features "
         f"({train['extractor'].item()}); initial-lam test acc {baseline['test_acc']:.2f}")
@@ -150,9 +153,10 @@ FEATURE_KEYS = ("features", "labels", "extractor", "pretrained")
 def main(args) -> int:
     settings = TaskInteractionSettings.from_dict(json.loads(args.settings))
     configure_torch(args.threads)
+    device = select_device(args.device)
     train, test = load_arrays(args.train, FEATURE_KEYS), load_arrays(args.test, FEATURE_KEYS)
     with ProgressLog(args.log) as log:
-        result = run_trial(train, test, args.dataset, settings, args.K, args.trial, log)
+        result = run_trial(train, test, args.dataset, settings, args.K, args.trial, log, device)
     write_json(args.output, result)
     return 0
 
@@ -167,6 +171,7 @@ def register(subparsers) -> None:
     parser.add_argument("--K", type=int, nargs="+", required=True, help="truncation depths (K = T: full RMD)")
     parser.add_argument("--trial", type=int, default=0, help="trial index (the subsets are derived from it)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (results depend on it)")
+    add_device_argument(parser)
     parser.add_argument("--output", required=True, help="result JSON")
     parser.add_argument("--log", help="also write the progress lines to this file")
     parser.set_defaults(run=main)

@@ -54,19 +54,20 @@ def per_class_split(labels: np.ndarray, train_per_class: int, val_per_class: int
 
 
 def make_task_data(train_features, train_labels, test_features, test_labels, train_per_class: int,
-                   val_per_class: int, seed: int, dtype=torch.float32) -> TaskData:
+                   val_per_class: int, seed: int, dtype=torch.float32, device="cpu") -> TaskData:
     """Small training and validation subsets drawn per class from the training split; the whole test
-    split is the test set. Every feature is standardised with the training subset's mean and std."""
+    split is the test set. Every feature is standardised with the training subset's mean and std.
+    The tensors are put on ``device``."""
     train, val = per_class_split(train_labels, train_per_class, val_per_class, seed)
     x_train = torch.from_numpy(np.asarray(train_features[train], dtype=np.float64))
     mean, std = x_train.mean(dim=0), x_train.std(dim=0)
     std = torch.where(std > 1e-8, std, torch.ones_like(std))
 
     def standardised(rows):
-        return ((torch.from_numpy(np.asarray(rows, dtype=np.float64)) - mean) / std).to(dtype)
+        return ((torch.from_numpy(np.asarray(rows, dtype=np.float64)) - mean) / std).to(device=device, dtype=dtype)
 
     def labels(values):
-        return torch.from_numpy(np.asarray(values, dtype=np.int64))
+        return torch.from_numpy(np.asarray(values, dtype=np.int64)).to(device)
 
     classes = int(max(train_labels.max(), test_labels.max())) + 1
     return TaskData(x_train=standardised(train_features[train]), y_train=labels(train_labels[train]),
@@ -112,10 +113,10 @@ def task_problem(data: TaskData, T: int, lr: float) -> BilevelProblem:
     )
 
 
-def initial_hparams(classes: int, C_init: float, rho_init: float, dtype) -> tuple:
+def initial_hparams(classes: int, C_init: float, rho_init: float, dtype, device="cpu") -> tuple:
     """(A, rho) with A = C_init off the diagonal and 0 on it, as leaf tensors that require grad."""
-    A = C_init * (1.0 - torch.eye(classes, dtype=dtype))
-    return A.requires_grad_(), torch.tensor(rho_init, dtype=dtype, requires_grad=True)
+    A = C_init * (1.0 - torch.eye(classes, dtype=dtype, device=device))
+    return A.requires_grad_(), torch.tensor(rho_init, dtype=dtype, device=device, requires_grad=True)
 
 
 @torch.no_grad()
