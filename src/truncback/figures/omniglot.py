@@ -11,6 +11,7 @@ import argparse
 import json
 
 import numpy as np
+from matplotlib import ticker
 
 from truncback.figures import figure_style, plt, save_figure
 from truncback.reports.omniglot_table import method_order
@@ -76,6 +77,7 @@ def depth_panel(axis, depth):
     axis.set_title(f"(4) relative error vs depth ({depth['tasks']} tasks)")
     axis.set_xlabel("reverse depth K")
     axis.set_ylabel(r"$\|h_{T-K} - d_\lambda f\| \,/\, \|d_\lambda f\|$")
+    axis.yaxis.set_minor_formatter(ticker.LogFormatterSciNotation(labelOnlyBase=False, minor_thresholds=(2, 1)))
     axis.legend(loc="best")
 
 
