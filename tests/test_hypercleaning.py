@@ -1,5 +1,6 @@
 """Hypercleaning at smoke scale: on the synthetic MNIST fixture with half the training labels
-corrupted, K-RMD hyper-optimisation lowers the validation loss and down-weights corrupted examples."""
+corrupted, K-RMD hyper-optimisation lowers the validation loss and down-weights corrupted examples;
+Table 2 summarises several seeds as mean ± std."""
 
 import pytest
 import torch
@@ -11,6 +12,8 @@ from truncback.experiments.hypercleaning import HypercleaningSettings, run_hyper
 from truncback.determinism import derive_seed
 from truncback.experiments.hypercleaning_problem import cleaning_problem, corrupted_f1, make_cleaning_data
 from truncback.hypergrad import rmd
+from truncback.reports.hypercleaning_table import hypercleaning_table
+from truncback.tables import mean_std
 
 
 @pytest.fixture(scope="module")
@@ -69,3 +72,20 @@ def test_f1_of_the_threshold_rule():
 def test_unknown_setting_is_named():
     with pytest.raises(ValueError, match=r"unknown hypercleaning setting\(s\) \['hyper_lrr'\]"):
         HypercleaningSettings.from_dict({"hyper_lrr": 1.0})
+
+
+def test_table_2_gives_mean_and_std_over_seeds_with_a_baseline_row_per_split(smoke_digits):
+    settings, _ = smoke_settings()
+    short = HypercleaningSettings(**{**settings.__dict__, "hyper_iterations": 4, "exact_every": 2})
+    runs = [run_hypercleaning(*smoke_digits, short, K, seed=seed, log=lambda message: None)
+            for K in (1, short.T) for seed in (0, 1)]
+    frame, caption = hypercleaning_table(runs)
+    assert list(frame["Method"]) == ["no cleaning (λ = 0)", "1-RMD", "Full RMD"]
+    assert "mean ± std over 2 seed(s)" in caption
+    for row, K in ((1, 1), (2, short.T)):
+        accuracies = [run["final"]["test_acc"] for run in runs if run["K"] == K]
+        assert frame["Test Acc."][row] == mean_std(accuracies, 2) and " ± " in frame["Test Acc."][row]
+    baselines = [run["baseline"]["test_acc"] for run in runs if run["K"] == 1]
+    assert baselines[0] != baselines[1]  # each seed draws its own split
+    assert frame["Test Acc."][0] == mean_std(baselines, 2)
+    assert frame["States held"][1] == "2" and frame["States held"][2] == str(short.T + 1)
