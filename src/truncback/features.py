@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from truncback.determinism import configure_torch, write_npz
-from truncback.experiments.runs import ProgressLog, add_device_argument, load_arrays, select_device
+from truncback.experiments.runs import ProgressLog, add_compute_arguments, load_arrays, select_device
 from truncback.settings import Settings
 
 WEIGHTS_URL = "https://download.pytorch.org/models/{name}"
@@ -197,7 +197,6 @@ def register(subparsers) -> None:
     parser.add_argument("--output", nargs="+", required=True, help="one features .npz per --data file")
     parser.add_argument("--settings", default="{}", help="JSON object of FeatureSettings fields")
     parser.add_argument("--data-dir", help="folder holding the ResNet-18 weights file (extractor resnet18)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (results depend on it)")
-    add_device_argument(parser)
+    add_compute_arguments(parser)
     parser.add_argument("--log", help="also write the progress lines to this file")
     parser.set_defaults(run=main)

@@ -14,7 +14,7 @@ import torch
 from truncback.experiments.hypercleaning_problem import (accuracy, cleaning_problem, corrupted_f1,
                                                          make_cleaning_data)
 from truncback.determinism import configure_torch, derive_seed
-from truncback.experiments.runs import ProgressLog, add_device_argument, load_arrays, select_device, write_json
+from truncback.experiments.runs import ProgressLog, add_compute_arguments, load_arrays, select_device, write_json
 from truncback.hypergrad import dynamics, krmd, rmd
 from truncback.measure import peak_memory_mib, timed
 from truncback.settings import Settings
@@ -139,8 +139,7 @@ def register(subparsers) -> None:
     parser.add_argument("--settings", default="{}", help="JSON object of HypercleaningSettings fields")
     parser.add_argument("--K", type=int, required=True, help="truncation depth (K = T: full RMD)")
     parser.add_argument("--seed", type=int, default=0, help="seed index (the split is derived from it)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (results depend on it)")
-    add_device_argument(parser)
+    add_compute_arguments(parser)
     parser.add_argument("--output", required=True, help="result JSON")
     parser.add_argument("--log", help="also write the progress lines to this file")
     parser.set_defaults(run=main)

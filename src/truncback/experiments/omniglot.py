@@ -29,7 +29,7 @@ from truncback.experiments.omniglot_evaluation import empty_curves, evaluate_poi
 from truncback.experiments.omniglot_model import (adapted_names, flat_hyperparameters, initial_hyperparameters,
                                                   one_shot_problem)
 from truncback.experiments.omniglot_tasks import SPLITS, TaskSampler, meta_split
-from truncback.experiments.runs import ProgressLog, add_device_argument, load_arrays, select_device, write_json
+from truncback.experiments.runs import ProgressLog, add_compute_arguments, load_arrays, select_device, write_json
 from truncback.hypergrad import krmd, trees
 from truncback.measure import peak_memory_mib, timed
 from truncback.settings import Settings
@@ -325,8 +325,7 @@ def register(subparsers) -> None:
     parser.add_argument("--milestones", type=int, nargs="*", default=[],
                         help="hyper-iteration counts whose test accuracy goes into Table 4 (default: the last)")
     parser.add_argument("--seed", type=int, default=0, help="seed index (tasks and initial lam are derived from it)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (results depend on it)")
-    add_device_argument(parser)
+    add_compute_arguments(parser)
     parser.add_argument("--output", required=True, help="result JSON")
     parser.add_argument("--hparams", required=True, help="final hyperparameters (.npz)")
     parser.add_argument("--log", help="also write the progress lines to this file")

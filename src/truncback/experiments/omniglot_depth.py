@@ -20,7 +20,7 @@ from truncback.determinism import configure_torch, derive_seed
 from truncback.experiments.omniglot import OmniglotSettings, load_omniglot, samplers
 from truncback.experiments.omniglot_model import initial_hyperparameters, nested_hyperparameters, one_shot_problem
 from truncback.experiments.omniglot_tasks import Task
-from truncback.experiments.runs import ProgressLog, add_device_argument, select_device, write_json
+from truncback.experiments.runs import ProgressLog, add_compute_arguments, select_device, write_json
 from truncback.hypergrad import krmd_all_depths, trees
 
 VARIANTS = {"rho_positive": False, "rho_zero": True}
@@ -113,8 +113,7 @@ def register(subparsers) -> None:
     parser.add_argument("--settings", default="{}", help="JSON object of OmniglotSettings fields")
     parser.add_argument("--hparams", required=True, help="learned hyperparameters (.npz of the full-RMD run)")
     parser.add_argument("--seed", type=int, default=0, help="seed index (tasks and initial lam are derived from it)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (results depend on it)")
-    add_device_argument(parser)
+    add_compute_arguments(parser)
     parser.add_argument("--output", required=True, help="result JSON")
     parser.add_argument("--log", help="also write the progress lines to this file")
     parser.set_defaults(run=main)

@@ -24,7 +24,9 @@ def select_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def add_device_argument(parser) -> None:
+def add_compute_arguments(parser) -> None:
+    """--threads and --device, which every experiment command takes."""
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (results depend on it)")
     parser.add_argument("--device", default="auto", choices=DEVICES,
                         help="where tensors live (auto: CUDA if available, else CPU; results differ between them)")
 

@@ -18,7 +18,7 @@ from typing import ClassVar
 import torch
 
 from truncback.determinism import configure_torch, derive_seed
-from truncback.experiments.runs import ProgressLog, add_device_argument, load_arrays, select_device, write_json
+from truncback.experiments.runs import ProgressLog, add_compute_arguments, load_arrays, select_device, write_json
 from truncback.experiments.task_interaction_problem import (accuracy, initial_hparams, make_task_data, project,
                                                             task_problem)
 from truncback.hypergrad import dynamics, krmd, rmd, trees
@@ -170,8 +170,7 @@ def register(subparsers) -> None:
     parser.add_argument("--settings", default="{}", help="JSON object of TaskInteractionSettings fields")
     parser.add_argument("--K", type=int, nargs="+", required=True, help="truncation depths (K = T: full RMD)")
     parser.add_argument("--trial", type=int, default=0, help="trial index (the subsets are derived from it)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (results depend on it)")
-    add_device_argument(parser)
+    add_compute_arguments(parser)
     parser.add_argument("--output", required=True, help="result JSON")
     parser.add_argument("--log", help="also write the progress lines to this file")
     parser.set_defaults(run=main)
