@@ -116,11 +116,11 @@ def _measure(problem_name, method, T, K, case=None):
         options = method_options(case.method, case.K, case.T)
         if case.method == "ufom":
             case.note = "worst case xi = 1 (exact branch); expected time = fom + q (this - fom)"
-    cuda = any(x.is_cuda for x in torch.utils._pytree.tree_leaves(hparams))
     method = METHODS[case.method]
-    _, case.peak_mib = peak_memory_mib(method, problem, hparams, cuda=cuda, **options)
-    timings = [timed(method, problem, hparams, cuda=cuda, return_info=True, **options) for _ in range(TIMING_REPEATS)]
-    info, case.seconds = timings[0][0][1], min(seconds for _, seconds in timings)
+    _, case.peak_mib = peak_memory_mib(method, problem, hparams, **options)
+    timings = [timed(method, problem, hparams, return_info=True, **options) for _ in range(TIMING_REPEATS)]
+    (_, info), _ = timings[0]
+    case.seconds = min(seconds for _, seconds in timings)
     if case.method == "fmd":
         case.seconds *= hparams_count / FMD_DIRECTIONS
     case.states_held = info.states_held

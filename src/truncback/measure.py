@@ -4,17 +4,25 @@ Peak memory is the largest amount of memory the call's own tensors held at once,
 allocated before it. On CPU it is read from the allocation and free events that ``torch.profiler``
 records with ``profile_memory=True`` (the running sum of their sizes, in time order), so it is
 deterministic for deterministic code; on CUDA it is the caching allocator's peak
-(``torch.cuda.max_memory_allocated``). Time is measured on a separate call without the profiler.
+(``torch.cuda.max_memory_allocated``). A call is on CUDA when any tensor among its arguments is.
+Time is measured on a separate call without the profiler.
 """
 
 import time
 
 import torch
 from torch.profiler import ProfilerActivity, profile
+from torch.utils._pytree import tree_leaves
 
 
-def timed(function, *args, cuda: bool = False, **kwargs):
+def on_cuda(*args, **kwargs) -> bool:
+    """Whether any tensor in the (nested) arguments lives on a CUDA device."""
+    return any(isinstance(leaf, torch.Tensor) and leaf.is_cuda for leaf in tree_leaves((args, kwargs)))
+
+
+def timed(function, *args, **kwargs):
     """(function(*args, **kwargs), wall seconds)."""
+    cuda = on_cuda(*args, **kwargs)
     if cuda:
         torch.cuda.synchronize()
     start = time.perf_counter()
@@ -24,9 +32,9 @@ def timed(function, *args, cuda: bool = False, **kwargs):
     return result, time.perf_counter() - start
 
 
-def peak_memory_mib(function, *args, cuda: bool = False, **kwargs):
+def peak_memory_mib(function, *args, **kwargs):
     """(function(*args, **kwargs), peak MiB its tensors held at once)."""
-    if cuda:
+    if on_cuda(*args, **kwargs):
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         baseline = torch.cuda.memory_allocated()

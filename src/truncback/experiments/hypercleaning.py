@@ -69,7 +69,7 @@ def state_bytes(problem, hparams) -> int:
 
 
 def run_hypercleaning(images, labels, settings: HypercleaningSettings, K: int, seed: int, log,
-                      device=torch.device("cpu")) -> dict:
+                      device="cpu") -> dict:
     """One hyper-optimisation run with K-RMD (K = T is full RMD) on ``device``."""
     dtype = getattr(torch, settings.dtype)
     split_seed = derive_seed("hypercleaning", 0, seed)  # the same split and corruption for every K
@@ -77,7 +77,6 @@ def run_hypercleaning(images, labels, settings: HypercleaningSettings, K: int, s
                               settings.corrupted_fraction, split_seed, dtype=dtype, device=device)
     problem = cleaning_problem(data, settings.T, settings.lr, settings.weight_decay)
     hparams = torch.zeros(settings.n_train, dtype=dtype, device=device, requires_grad=True)
-    cuda = device.type == "cuda"
     optimizer = HYPER_OPTIMIZERS[settings.hyper_optimizer]([hparams], lr=settings.hyper_lr)
     baseline = final_metrics(data, problem, hparams.detach(), settings.threshold)
     log(f"hypercleaning K={K} seed={seed}: {settings.n_train} train / {settings.n_val} val / "
@@ -90,9 +89,9 @@ def run_hypercleaning(images, labels, settings: HypercleaningSettings, K: int, s
     for iteration in range(settings.hyper_iterations):
         lam = hparams.detach().clone()  # the optimiser updates hparams in place
         if iteration == 0:  # profiled once for its memory; the profiler's overhead is kept out of the timing
-            (h, info), peak_mib = peak_memory_mib(krmd, problem, lam, K, cuda=cuda, return_info=True)
+            (h, info), peak_mib = peak_memory_mib(krmd, problem, lam, K, return_info=True)
         else:
-            (h, info), elapsed = timed(krmd, problem, lam, K, cuda=cuda, return_info=True)
+            (h, info), elapsed = timed(krmd, problem, lam, K, return_info=True)
             seconds.append(elapsed)
         optimizer.zero_grad()
         hparams.grad = h

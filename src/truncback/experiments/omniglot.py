@@ -169,13 +169,11 @@ def clipped(h, clip_norm):
 def measured_hypergradient(iteration: int, measured: dict, arguments: tuple):
     """``hypergradient(*arguments)``; the first hyper-iteration is profiled for its peak memory (the
     profiler's overhead kept out of the timings), the others add their wall and CPU seconds."""
-    cuda = any(leaf.is_cuda for leaf in tree_leaves(arguments[1]))
     if iteration == 0:
-        (h, loss, states_held), measured["hypergradient_peak_mib"] = peak_memory_mib(hypergradient, *arguments,
-                                                                                     cuda=cuda)
+        (h, loss, states_held), measured["hypergradient_peak_mib"] = peak_memory_mib(hypergradient, *arguments)
     else:
         cpu_start = time.process_time()
-        (h, loss, states_held), seconds = timed(hypergradient, *arguments, cuda=cuda)
+        (h, loss, states_held), seconds = timed(hypergradient, *arguments)
         measured["cpu_seconds"] += time.process_time() - cpu_start
         measured["seconds"] += seconds
         measured["timed_iterations"] += 1
