@@ -81,7 +81,7 @@ def test_bad_arguments_raise_value_errors_naming_them():
         fmd(problem, lam, chunk_size=0)
     with pytest.raises(ValueError, match="every"):
         checkpointed(problem, lam, every=0)
-    with pytest.raises(ValueError, match="method='nope' is unknown"):
+    with pytest.raises(ValueError, match="method 'nope' is unknown"):
         hypergradient(problem, lam, "nope")
     with pytest.raises(ValueError, match="hparams: leaf 0 must be a floating-point tensor"):
         rmd(problem, torch.ones(2, dtype=torch.int64))

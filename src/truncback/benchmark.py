@@ -84,12 +84,28 @@ def small_conv_net(T: int, batch: int = 25, seed: int = 0):
 PROBLEMS = {"hypercleaning": hypercleaning_sized, "convnet": small_conv_net}
 
 
+UFOM_WORST_CASE_Q = 1.0
+"""UFOM is timed in its worst case, xi = 1 (the exact branch); the expected time is fom + q (this - fom)."""
+
+
+def takes_depth(method: str) -> bool:
+    """Whether the method's declared options include the depth / iteration count K."""
+    return any(option.name == "K" for option in METHODS[method].options)
+
+
 def method_options(method: str, K: int | None, T: int) -> dict:
-    if method in ("krmd", "aid_cg", "aid_fp"):
-        return {"K": T if K is None else K}
-    if method == "ufom":
-        return {"q": 1.0}
-    return {}
+    """The required options of ``method`` as ``METHODS`` declares them: K (None: T) and UFOM's q."""
+    options = {}
+    for option in METHODS[method].options:
+        if not option.required:
+            continue
+        if option.name == "K":
+            options["K"] = T if K is None else K
+        elif option.name == "q":
+            options["q"] = UFOM_WORST_CASE_Q
+        else:
+            raise ValueError(f"the benchmark has no value for option {option.name!r} of method {method!r}")
+    return options
 
 
 def run_case(case: Case) -> Case:
@@ -116,7 +132,7 @@ def _measure(problem_name, method, T, K, case=None):
         options = method_options(case.method, case.K, case.T)
         if case.method == "ufom":
             case.note = "worst case xi = 1 (exact branch); expected time = fom + q (this - fom)"
-    method = METHODS[case.method]
+    method = METHODS[case.method].function
     _, case.peak_mib = peak_memory_mib(method, problem, hparams, **options)
     timings = [timed(method, problem, hparams, return_info=True, **options) for _ in range(TIMING_REPEATS)]
     (_, info), _ = timings[0]
@@ -149,10 +165,8 @@ def _restrict_fmd(problem, hparams, count):
 def cases(grid, problems):
     for problem in problems:
         for T in grid["T"]:
-            for method in ("rmd", "checkpointed", "fmd", "fom", "ufom"):
-                yield Case(problem, method, T, None)
-            for method in ("krmd", "aid_cg", "aid_fp"):
-                for K in grid["K"]:
+            for method in sorted(METHODS, key=takes_depth):
+                for K in grid["K"] if takes_depth(method) else (None,):
                     yield Case(problem, method, T, K)
 
 
@@ -165,7 +179,7 @@ def main(args) -> int:
     print(header, flush=True)
     for case in map(run_case, cases(grid, args.problems)):
         rows.append(case)
-        k = "T" if case.K is None and case.method in ("krmd", "aid_cg", "aid_fp") else (case.K or "")
+        k = "T" if case.K is None and takes_depth(case.method) else (case.K or "")
         print(f"{case.problem:<14}{case.method:<14}{case.T:>5}{k!s:>5}{case.seconds:>10.3f}"
               f"{case.peak_mib:>10.2f}{case.states_held:>8}{case.state_mib:>11.2f}  {case.note}", flush=True)
     output = Path(args.output)

@@ -3,35 +3,21 @@ algorithm (Shaban et al. 2019, eqs. 4-8, Table 1).
 
 Every method is a plain function ``method(problem, hparams, [options], return_info=False)`` that
 returns the hypergradient with the structure of ``hparams`` (and a :class:`HypergradInfo` when
-``return_info``). ``METHODS`` maps names to them; ``hypergradient`` picks one by name.
+``return_info``). A method is also data, ``{"name": "krmd", "K": 5}``: ``METHODS`` declares each
+method's options and ``hypergradient(problem, hparams, spec)`` computes any spec.
 """
 
 from truncback.hypergrad.first_order import exact_constant_memory, fom, ufom
 from truncback.hypergrad.forward import fmd
-from truncback.hypergrad.implicit import aid_cg, aid_fp
+from truncback.hypergrad.implicit import aid, aid_cg, aid_fp
+from truncback.hypergrad.methods import (METHODS, Method, Option, display_name, hypergradient, is_exact, label,
+                                         parse_spec, resolve)
 from truncback.hypergrad.problem import BilevelProblem, gradient_descent, heavy_ball
 from truncback.hypergrad.result import HypergradInfo
 from truncback.hypergrad.reverse import checkpointed, krmd, krmd_all_depths, rmd
+from truncback.hypergrad.solvers import SOLVERS, conjugate_gradient, fixed_point
 
-METHODS = {
-    "rmd": rmd,
-    "krmd": krmd,
-    "checkpointed": checkpointed,
-    "fmd": fmd,
-    "aid_cg": aid_cg,
-    "aid_fp": aid_fp,
-    "fom": fom,
-    "ufom": ufom,
-}
-
-
-def hypergradient(problem, hparams, method: str = "rmd", **options):
-    """``METHODS[method](problem, hparams, **options)``, e.g. ``hypergradient(p, lam, "krmd", K=5)``."""
-    if method not in METHODS:
-        raise ValueError(f"method={method!r} is unknown; choose one of {sorted(METHODS)}")
-    return METHODS[method](problem, hparams, **options)
-
-
-__all__ = ["BilevelProblem", "HypergradInfo", "METHODS", "aid_cg", "aid_fp", "checkpointed",
-           "exact_constant_memory", "fmd", "fom", "gradient_descent", "heavy_ball", "hypergradient",
-           "krmd", "krmd_all_depths", "rmd", "ufom"]
+__all__ = ["BilevelProblem", "HypergradInfo", "METHODS", "Method", "Option", "SOLVERS", "aid", "aid_cg", "aid_fp",
+           "checkpointed", "conjugate_gradient", "display_name", "exact_constant_memory", "fixed_point", "fmd",
+           "fom", "gradient_descent", "heavy_ball", "hypergradient", "is_exact", "krmd", "krmd_all_depths",
+           "label", "parse_spec", "resolve", "rmd", "ufom"]

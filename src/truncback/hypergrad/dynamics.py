@@ -32,11 +32,12 @@ def run(problem, hparams, state, start: int, stop: int):
 
 
 def outer_gradients(problem, final_state, hparams):
-    """(f, grad_w f, grad_lam f) at (w_T, lam): the starting point alpha_T, h_T of eq. (6)."""
+    """(f, grad_w f, grad_lam f) at (w_T, lam): the starting point alpha_T, h_T of eq. (6); f is a
+    detached 0-d tensor (read on the host only when diagnostics are asked for)."""
     loss, pullback = vjp(problem.outer, final_state, hparams)
     check_scalar(loss)
     grad_state, grad_hparams = pullback(torch.ones_like(loss))
-    return float(loss), grad_state, grad_hparams
+    return loss.detach(), grad_state, grad_hparams
 
 
 def step_vjp(problem, state, hparams, t: int, alpha):

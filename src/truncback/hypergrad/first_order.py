@@ -43,22 +43,23 @@ def ufom(problem, hparams, q: float, *, generator: torch.Generator | None = None
     first_order, info = fom(problem, hparams, return_info=True)
     if torch.rand((), generator=generator) >= q:
         return finish(first_order, info.outer_loss, info.final_state, 2, [], return_info)
-    exact, alpha_norms = exact_constant_memory(problem, hparams)
+    exact, alpha_norms = exact_constant_memory(problem, hparams, return_norms=return_info)
     estimate = trees.axpy(1.0 / q, trees.sub(exact, first_order), first_order)
     return finish(estimate, info.outer_loss, info.final_state, 3, alpha_norms, return_info)
 
 
-def exact_constant_memory(problem, hparams):
+def exact_constant_memory(problem, hparams, return_norms: bool = False):
     """d_lam f by eq. (6), recomputing w_t from w_0 for every step: O(M) memory, O(T^2) steps.
 
-    Returns the hypergradient and the alpha norms."""
+    Returns the hypergradient and the alpha norms (0-d tensors; None unless ``return_norms``)."""
     check_problem(problem, hparams)
     w0 = initial_state(problem, hparams)
     final_state = run(problem, hparams, w0, 0, problem.T)
     _, alpha, h = outer_gradients(problem, final_state, hparams)
-    alpha_norms = [trees.norm(alpha)]
+    alpha_norms = [trees.norm_tensor(alpha)] if return_norms else None
     for t in reversed(range(problem.T)):
         alpha, b_alpha = step_vjp(problem, run(problem, hparams, w0, 0, t), hparams, t, alpha)
         h = trees.add(h, b_alpha)
-        alpha_norms.append(trees.norm(alpha))
+        if return_norms:
+            alpha_norms.append(trees.norm_tensor(alpha))
     return trees.add(h, init_vjp(problem, hparams, alpha)), alpha_norms

@@ -23,6 +23,12 @@ class BilevelProblem:
     init(lam) -> w_0                  the initial map Xi_0 (eq. 4); may ignore lam (then B_0 = 0)
     step(w_t, lam, t) -> w_{t+1}      the transition Xi_{t+1}, t = 0, ..., T-1
     outer(w_T, lam) -> scalar tensor  the upper objective f
+
+    ``init``, ``step`` and ``outer`` must be pure, deterministic functions of their arguments: no
+    random draws, no state kept between calls, no in-place change of their inputs. The methods call
+    them more than once at the same arguments (K-RMD runs each kept step again to rebuild its graph,
+    checkpointing recomputes whole segments, UFOM reruns the dynamics) and rely on getting the same
+    value each time. Draw a task's randomness (a minibatch, dropout masks) before building the problem.
     """
 
     init: Callable[[Tree], Tree]

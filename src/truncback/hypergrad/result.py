@@ -3,6 +3,8 @@
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
+
 
 @dataclass
 class HypergradInfo:
@@ -22,8 +24,12 @@ class HypergradInfo:
 
 
 def finish(hypergradient, outer_loss, final_state, states_held, alpha_norms, return_info):
-    """The hypergradient alone, or (hypergradient, HypergradInfo) when ``return_info``."""
+    """The hypergradient alone, or (hypergradient, HypergradInfo) when ``return_info``.
+
+    ``alpha_norms`` is a list of 0-d tensors (or None): they are brought to the host here, at once,
+    rather than one synchronisation per step."""
     if not return_info:
         return hypergradient
-    return hypergradient, HypergradInfo(outer_loss=outer_loss, final_state=final_state,
-                                        states_held=states_held, alpha_norms=alpha_norms)
+    norms = torch.stack([n.double() for n in alpha_norms]).tolist() if alpha_norms else []
+    return hypergradient, HypergradInfo(outer_loss=float(outer_loss), final_state=final_state,
+                                        states_held=states_held, alpha_norms=norms)

@@ -16,12 +16,19 @@ from truncback.hypergrad.result import finish
 
 def back_propagate(problem, hparams, states, first_step: int, alpha, h, alpha_norms):
     """Eq. (6) through steps first_step + len(states) - 1, ..., first_step; ``states`` holds their
-    inputs w_t in order and is emptied from the end. Returns the new (alpha, h)."""
+    inputs w_t in order and is emptied from the end. Returns the new (alpha, h). ``alpha_norms``: a
+    list to append ||alpha_t|| to (as 0-d tensors, no host synchronisation), or None."""
     for t in reversed(range(first_step, first_step + len(states))):
         alpha, b_alpha = step_vjp(problem, states.pop(), hparams, t, alpha)
         h = trees.add(h, b_alpha)
-        alpha_norms.append(trees.norm(alpha))
+        if alpha_norms is not None:
+            alpha_norms.append(trees.norm_tensor(alpha))
     return alpha, h
+
+
+def initial_norms(alpha, return_info: bool):
+    """[||alpha_T||] when diagnostics are asked for, else None (nothing is computed)."""
+    return [trees.norm_tensor(alpha)] if return_info else None
 
 
 def krmd(problem, hparams, K: int, *, return_info: bool = False):
@@ -41,7 +48,7 @@ def krmd(problem, hparams, K: int, *, return_info: bool = False):
     states_held = len(window)
     final_state = window.pop()
     loss, alpha, h = outer_gradients(problem, final_state, hparams)
-    alpha_norms = [trees.norm(alpha)]
+    alpha_norms = initial_norms(alpha, return_info)
     alpha, h = back_propagate(problem, hparams, list(window), problem.T - K, alpha, h, alpha_norms)
     if K == problem.T:
         h = trees.add(h, init_vjp(problem, hparams, alpha))
@@ -58,7 +65,7 @@ def krmd_all_depths(problem, hparams):
     _, alpha, h = outer_gradients(problem, states.pop(), hparams)
     path = [h]
     for t in reversed(range(problem.T)):
-        alpha, h = back_propagate(problem, hparams, [states.pop()], t, alpha, h, [])
+        alpha, h = back_propagate(problem, hparams, [states.pop()], t, alpha, h, None)
         path.append(h)
     path[-1] = trees.add(h, init_vjp(problem, hparams, alpha))
     return path
@@ -89,7 +96,7 @@ def checkpointed(problem, hparams, *, every: int | None = None, return_info: boo
         state = advance(problem, state, hparams, t)
     final_state = state
     loss, alpha, h = outer_gradients(problem, final_state, hparams)
-    alpha_norms = [trees.norm(alpha)]
+    alpha_norms = initial_norms(alpha, return_info)
     states_held = len(checkpoints) + 1
     for start in reversed(range(0, T, every)):
         segment = [checkpoints.pop()]

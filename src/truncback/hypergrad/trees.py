@@ -27,6 +27,11 @@ def dot(a, b) -> torch.Tensor:
     return torch.stack([torch.sum(x * y) for x, y in zip(tree_leaves(a), tree_leaves(b))]).sum()
 
 
+def norm_tensor(a) -> torch.Tensor:
+    """||a|| as a 0-d float64 tensor on a's device (no host synchronisation)."""
+    return torch.sqrt(sum(torch.sum(x.double() * x.double()) for x in tree_leaves(a)))
+
+
 def norm(a) -> float:
     return math.sqrt(sum(float(torch.sum(x * x)) for x in tree_leaves(a)))
 
