@@ -5,12 +5,18 @@
 #   snakemake --cores 2 figures/fig1_toy_bound.pdf   one output
 #
 # All logic lives in the `truncback` package; every rule runs one `python -m truncback ...` command.
-# Each rules/*.smk adds its final outputs to FINAL_OUTPUTS, which `rule all` requests.
+# Each rules/*.smk adds its final outputs to FINAL_OUTPUTS, which `rule all` requests. The config's
+# defaults live in the settings dataclasses; config/schema.yaml is generated from them.
+import json
+import re
 import shlex
 import sys
 from pathlib import Path
 
 from snakemake.utils import min_version, validate
+
+from truncback.config_schema import check_config
+from truncback.runtime.files import timing_path
 
 min_version("8.0")
 
@@ -29,6 +35,7 @@ if config["scale"] != "full":
 
     validate(config, "config/schema.yaml")
 
+CONFIG_LABELS = check_config(config)  # method specs against their T, unique labels: stops before any job
 SCALE = config["scale"]
 FIGURES = "figures" if SCALE == "full" else f"figures/{SCALE}"
 TABLES = "paper_tables" if SCALE == "full" else f"paper_tables/{SCALE}"
@@ -40,9 +47,17 @@ DEVICE = config["device"]
 FINAL_OUTPUTS = []
 
 
-for rule_file in sorted(Path(workflow.basedir, "rules").glob("*.smk")):
+def any_of(labels):
+    """A wildcard constraint matching exactly one of ``labels``."""
+    return "|".join(re.escape(label) for label in labels)
 
-    include: rule_file
+
+# Shared definitions first (data paths), then one file per experiment, each adding to FINAL_OUTPUTS.
+include: "rules/data.smk"
+include: "rules/toy.smk"
+include: "rules/hypercleaning.smk"
+include: "rules/task_interaction.smk"
+include: "rules/omniglot.smk"
 
 
 rule all:

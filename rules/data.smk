@@ -25,7 +25,7 @@ for _data_archive in data_sources.ARCHIVES.values():
         log:
             f"logs/data/archive_{_data_archive.key}.log",
         shell:
-            "python -m truncback data-fetch {params.archive} --scale {params.scale} {params.source:q}"
+            "python -m truncback data-fetch {params.archive:q} --scale {params.scale:q} {params.source:q}"
             " --output {output:q} 2>&1 | tee {log:q}"
 
 
@@ -41,7 +41,7 @@ if _data_fixtures:
         log:
             f"logs/data/fixtures_{DATA_SCALE}.log",
         shell:
-            "python -m truncback data-fixtures {output:q} --scale {params.scale} --seed {params.seed}"
+            "python -m truncback data-fixtures {output:q} --scale {params.scale:q} --seed {params.seed:q}"
             " > {log:q} 2>&1"
 
 
@@ -63,7 +63,7 @@ for _data_recipe in data_sources.recipes(DATA_SCALE):
         log:
             f"logs/data/prepare_{DATA_SCALE}_{_data_recipe.name}.log",
         shell:
-            "python -m truncback data-prepare {params.dataset} {input:q} --scale {params.scale}"
+            "python -m truncback data-prepare {params.dataset:q} {input:q} --scale {params.scale:q}"
             " --output {output:q} > {log:q} 2>&1"
 
 

@@ -1,10 +1,10 @@
-# Data hypercleaning (sec. 4.2.1): one hyper-optimisation per (K, seed) under results/<scale>/hypercleaning/,
-# then Table 2 and Fig. 5 drawn from those raw results only.
-import json
-
+# Data hypercleaning (sec. 4.2.1): one hyper-optimisation per (method, seed) under results/<scale>/hypercleaning/,
+# then Table 2 and Fig. 5 drawn from those raw results only. Methods are the config's specs; a run's
+# file is named by its label (krmd-K5, rmd, aid_cg-K10, ...).
 HYPERCLEANING = config["hypercleaning"]
 HC_RESULTS = f"{RESULTS}/hypercleaning"
-HC_RUNS = expand(f"{HC_RESULTS}/K{{K}}_seed{{seed}}.json", K=HYPERCLEANING["K_values"], seed=HYPERCLEANING["seeds"])
+HC_SPECS = dict(zip(CONFIG_LABELS["hypercleaning"], HYPERCLEANING["methods"]))
+HC_RUNS = expand(f"{HC_RESULTS}/{{method}}_seed{{seed}}.json", method=list(HC_SPECS), seed=HYPERCLEANING["seeds"])
 FINAL_OUTPUTS.extend(f"{TABLES}/table2_hypercleaning.{suffix}" for suffix in ("csv", "md", "tex"))
 FINAL_OUTPUTS.extend(f"{FIGURES}/fig5_hypercleaning_gradnorm.{suffix}" for suffix in ("pdf", "png"))
 
@@ -13,28 +13,31 @@ rule hypercleaning_run:
     input:
         str(data_layout.prepared_path(DATA_SCALE, HYPERCLEANING["dataset"])),
     output:
-        f"{HC_RESULTS}/K{{K}}_seed{{seed}}.json",
+        result=f"{HC_RESULTS}/{{method}}_seed{{seed}}.json",
+        timing=f"{HC_RESULTS}/{{method}}_seed{{seed}}.timing.json",
     wildcard_constraints:
-        K=r"\d+",
+        method=any_of(HC_SPECS),
         seed=r"\d+",
     params:
         settings=json.dumps(HYPERCLEANING["settings"], sort_keys=True),
+        method=lambda wildcards: json.dumps(HC_SPECS[wildcards.method], sort_keys=True),
         torch_threads=THREADS,
         device=DEVICE,
     threads: THREADS
     log:
-        f"{LOGS}/hypercleaning/K{{K}}_seed{{seed}}.log",
+        f"{LOGS}/hypercleaning/{{method}}_seed{{seed}}.log",
     benchmark:
-        f"{BENCHMARKS}/hypercleaning/K{{K}}_seed{{seed}}.tsv"
+        f"{BENCHMARKS}/hypercleaning/{{method}}_seed{{seed}}.tsv"
     shell:
-        "python -m truncback hypercleaning --data {input:q} --settings '{params.settings}' --K {wildcards.K}"
-        " --seed {wildcards.seed} --threads {params.torch_threads} --device {params.device}"
-        " --output {output:q} --log {log:q}"
+        "python -m truncback hypercleaning --data {input:q} --settings {params.settings:q} --method {params.method:q}"
+        " --seed {wildcards.seed:q} --threads {params.torch_threads:q} --device {params.device:q}"
+        " --output {output.result:q} --log {log:q}"
 
 
 rule hypercleaning_table:
     input:
-        HC_RUNS,
+        results=HC_RUNS,
+        timings=[str(timing_path(path)) for path in HC_RUNS],
     output:
         multiext(f"{TABLES}/table2_hypercleaning", ".csv", ".md", ".tex"),
     params:
@@ -42,7 +45,7 @@ rule hypercleaning_table:
     log:
         f"{LOGS}/hypercleaning/table2.log",
     shell:
-        "python -m truncback table-hypercleaning --results {input:q} --output {params.stem:q} > {log:q} 2>&1"
+        "python -m truncback table-hypercleaning --results {input.results:q} --output {params.stem:q} > {log:q} 2>&1"
 
 
 rule hypercleaning_figure:

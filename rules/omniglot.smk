@@ -1,53 +1,47 @@
-# One-shot Omniglot meta-learning (sec. 4.3): one meta-training run per method under
-# results/<scale>/omniglot/ (checkpointed; a rerun after an interruption resumes), the depth study
-# from the full-RMD run's final lam, then Table 4 and Fig. 7 drawn from those raw results only.
-import json
-
+# One-shot Omniglot meta-learning (sec. 4.3): one meta-training run per entry of the config's runs
+# under results/<scale>/omniglot/ (checkpointed; a rerun after an interruption resumes), the depth
+# study from the full-RMD run's final lam, then Table 4 and Fig. 7 drawn from those raw results only.
 OMNIGLOT = config["omniglot"]
 OG_RESULTS = f"{RESULTS}/omniglot"
 OG_SETTINGS = json.dumps(OMNIGLOT["settings"], sort_keys=True)
-OG_T = OMNIGLOT["settings"].get("T", 50)
-OG_METHODS = OMNIGLOT["methods"]
-OG_RUNS = [f"{OG_RESULTS}/{name}.json" for name in OG_METHODS]
+OG_ENTRIES = dict(zip(CONFIG_LABELS["omniglot"], OMNIGLOT["runs"]))
+OG_RUNS = [f"{OG_RESULTS}/{name}.json" for name in OG_ENTRIES]
 OG_DATA = {part: str(data_layout.prepared_path(DATA_SCALE, f"omniglot_{part}")) for part in ("background", "evaluation")}
 FINAL_OUTPUTS.extend(f"{TABLES}/table4_omniglot.{suffix}" for suffix in ("csv", "md", "tex"))
 FINAL_OUTPUTS.extend(f"{FIGURES}/fig7_omniglot.{suffix}" for suffix in ("pdf", "png"))
 
-if OMNIGLOT["depth_from"] not in OG_METHODS:
-    raise ValueError(f"omniglot.depth_from={OMNIGLOT['depth_from']!r} is not one of the methods {sorted(OG_METHODS)}")
 
-
-def og_method_arguments(wildcards):
-    method = OG_METHODS[wildcards.method]
-    T = method.get("T", OG_T)
-    return ["--K", method.get("K", T), "--T", T, "--iterations", method["iterations"],
-            "--milestones", *method["milestones"]]
+def og_run_arguments(wildcards):
+    entry = OG_ENTRIES[wildcards.run]
+    horizon = ["--T", entry["T"]] if "T" in entry else []
+    return ["--method", json.dumps(entry["method"], sort_keys=True), *horizon, "--iterations", entry["iterations"],
+            "--milestones", *entry["milestones"]]
 
 
 rule omniglot_run:
     input:
         **OG_DATA,
     output:
-        result=f"{OG_RESULTS}/{{method}}.json",
-        hparams=f"{OG_RESULTS}/{{method}}_hparams.npz",
+        result=f"{OG_RESULTS}/{{run}}.json",
+        timing=f"{OG_RESULTS}/{{run}}.timing.json",
+        hparams=f"{OG_RESULTS}/{{run}}_hparams.npz",
     wildcard_constraints:
-        method="|".join(OG_METHODS),
+        run=any_of(OG_ENTRIES),
     params:
         settings=OG_SETTINGS,
-        method=og_method_arguments,
+        run=og_run_arguments,
         seed=OMNIGLOT["seed"],
         torch_threads=THREADS,
         device=DEVICE,
     threads: THREADS
     log:
-        f"{LOGS}/omniglot/{{method}}.log",
+        f"{LOGS}/omniglot/{{run}}.log",
     benchmark:
-        f"{BENCHMARKS}/omniglot/{{method}}.tsv"
+        f"{BENCHMARKS}/omniglot/{{run}}.tsv"
     shell:
         "python -m truncback omniglot --background {input.background:q} --evaluation {input.evaluation:q}"
-        " --settings '{params.settings}' --method {wildcards.method} {params.method}"
-        " --seed {params.seed} --threads {params.torch_threads} --device {params.device} --output {output.result:q}"
-        " --hparams {output.hparams:q} --log {log:q}"
+        " --settings {params.settings:q} {params.run:q} --seed {params.seed:q} --threads {params.torch_threads:q}"
+        " --device {params.device:q} --output {output.result:q} --hparams {output.hparams:q} --log {log:q}"
 
 
 rule omniglot_depth:
@@ -68,13 +62,14 @@ rule omniglot_depth:
         f"{BENCHMARKS}/omniglot/depth.tsv"
     shell:
         "python -m truncback omniglot-depth --background {input.background:q} --evaluation {input.evaluation:q}"
-        " --settings '{params.settings}' --hparams {input.hparams:q} --seed {params.seed}"
-        " --threads {params.torch_threads} --device {params.device} --output {output:q} --log {log:q}"
+        " --settings {params.settings:q} --hparams {input.hparams:q} --seed {params.seed:q}"
+        " --threads {params.torch_threads:q} --device {params.device:q} --output {output:q} --log {log:q}"
 
 
 rule omniglot_table:
     input:
-        OG_RUNS,
+        results=OG_RUNS,
+        timings=[str(timing_path(path)) for path in OG_RUNS],
     output:
         multiext(f"{TABLES}/table4_omniglot", ".csv", ".md", ".tex"),
     params:
@@ -82,7 +77,7 @@ rule omniglot_table:
     log:
         f"{LOGS}/omniglot/table4.log",
     shell:
-        "python -m truncback table-omniglot --results {input:q} --output {params.stem:q} > {log:q} 2>&1"
+        "python -m truncback table-omniglot --results {input.results:q} --output {params.stem:q} > {log:q} 2>&1"
 
 
 rule omniglot_figure:

@@ -1,13 +1,13 @@
 # Task interaction (sec. 4.2.2): features computed once per dataset (ImageNet ResNet-18 at full scale,
-# seeded random features at the reduced ones), one run per (dataset, trial) covering every K under
-# results/<scale>/task_interaction/, then Table 3 and Fig. 6 drawn from those raw results only.
-import json
-
+# seeded random features at the reduced ones), one run per (dataset, trial, method) under
+# results/<scale>/task_interaction/ (so the paper's runs fan out on a cluster), then Table 3 and Fig. 6
+# drawn from those raw results only.
 TASK_INTERACTION = config["task_interaction"]
 TI_RESULTS = f"{RESULTS}/task_interaction"
 TI_DATASETS = TASK_INTERACTION["datasets"]
-TI_RUNS = expand(f"{TI_RESULTS}/{{dataset}}/trial{{trial}}.json", dataset=TI_DATASETS,
-                 trial=range(TASK_INTERACTION["trials"]))
+TI_SPECS = dict(zip(CONFIG_LABELS["task_interaction"], TASK_INTERACTION["methods"]))
+TI_RUNS = expand(f"{TI_RESULTS}/{{dataset}}/trial{{trial}}_{{method}}.json", dataset=TI_DATASETS,
+                 method=list(TI_SPECS), trial=range(TASK_INTERACTION["trials"]))
 FINAL_OUTPUTS.extend(f"{TABLES}/table3_task_interaction.{suffix}" for suffix in ("csv", "md", "tex"))
 FINAL_OUTPUTS.extend(f"{FIGURES}/fig6_task_interaction.{suffix}" for suffix in ("pdf", "png"))
 
@@ -20,7 +20,7 @@ rule task_interaction_features:
         train=f"{TI_RESULTS}/features/{{dataset}}_train.npz",
         test=f"{TI_RESULTS}/features/{{dataset}}_test.npz",
     wildcard_constraints:
-        dataset="|".join(TI_DATASETS),
+        dataset=any_of(TI_DATASETS),
     params:
         settings=json.dumps(TASK_INTERACTION["features"], sort_keys=True),
         data_dir=["--data-dir", DATA_DIR] if DATA_DIR else [],
@@ -33,8 +33,8 @@ rule task_interaction_features:
         f"{BENCHMARKS}/task_interaction/features_{{dataset}}.tsv"
     shell:
         "python -m truncback features --data {input:q} --output {output.train:q} {output.test:q}"
-        " --settings '{params.settings}' {params.data_dir:q} --threads {params.torch_threads} --device {params.device}"
-        " --log {log:q}"
+        " --settings {params.settings:q} {params.data_dir:q} --threads {params.torch_threads:q}"
+        " --device {params.device:q} --log {log:q}"
 
 
 rule task_interaction_run:
@@ -42,31 +42,35 @@ rule task_interaction_run:
         train=f"{TI_RESULTS}/features/{{dataset}}_train.npz",
         test=f"{TI_RESULTS}/features/{{dataset}}_test.npz",
     output:
-        f"{TI_RESULTS}/{{dataset}}/trial{{trial}}.json",
+        result=f"{TI_RESULTS}/{{dataset}}/trial{{trial}}_{{method}}.json",
+        timing=f"{TI_RESULTS}/{{dataset}}/trial{{trial}}_{{method}}.timing.json",
     wildcard_constraints:
-        dataset="|".join(TI_DATASETS),
+        dataset=any_of(TI_DATASETS),
         trial=r"\d+",
+        method=any_of(TI_SPECS),
     params:
         settings=lambda wildcards: json.dumps(  # the shared settings with the dataset's subset sizes
             {**TASK_INTERACTION["settings"], **TASK_INTERACTION["subsets"][wildcards.dataset]}, sort_keys=True
         ),
-        K=TASK_INTERACTION["K_values"],
+        method=lambda wildcards: json.dumps(TI_SPECS[wildcards.method], sort_keys=True),
         torch_threads=THREADS,
         device=DEVICE,
     threads: THREADS
     log:
-        f"{LOGS}/task_interaction/{{dataset}}_trial{{trial}}.log",
+        f"{LOGS}/task_interaction/{{dataset}}_trial{{trial}}_{{method}}.log",
     benchmark:
-        f"{BENCHMARKS}/task_interaction/{{dataset}}_trial{{trial}}.tsv"
+        f"{BENCHMARKS}/task_interaction/{{dataset}}_trial{{trial}}_{{method}}.tsv"
     shell:
         "python -m truncback task-interaction --train {input.train:q} --test {input.test:q}"
-        " --dataset {wildcards.dataset} --settings '{params.settings}' --K {params.K} --trial {wildcards.trial}"
-        " --threads {params.torch_threads} --device {params.device} --output {output:q} --log {log:q}"
+        " --dataset {wildcards.dataset:q} --settings {params.settings:q} --method {params.method:q}"
+        " --trial {wildcards.trial:q} --threads {params.torch_threads:q} --device {params.device:q}"
+        " --output {output.result:q} --log {log:q}"
 
 
 rule task_interaction_table:
     input:
-        TI_RUNS,
+        results=TI_RUNS,
+        timings=[str(timing_path(path)) for path in TI_RUNS],
     output:
         multiext(f"{TABLES}/table3_task_interaction", ".csv", ".md", ".tex"),
     params:
@@ -74,7 +78,8 @@ rule task_interaction_table:
     log:
         f"{LOGS}/task_interaction/table3.log",
     shell:
-        "python -m truncback table-task-interaction --results {input:q} --output {params.stem:q} > {log:q} 2>&1"
+        "python -m truncback table-task-interaction --results {input.results:q} --output {params.stem:q}"
+        " > {log:q} 2>&1"
 
 
 rule task_interaction_figure:

@@ -27,7 +27,7 @@ rule toy_reference:
     benchmark:
         f"{BENCHMARKS}/toy/reference.tsv"
     shell:
-        "python -m truncback toy reference --settings '{params.settings}' --threads {params.torch_threads}"
+        "python -m truncback toy reference --settings {params.settings:q} --threads {params.torch_threads:q}"
         " --landscape {output.landscape:q} --bound {output.bound:q} --optimum {output.optimum:q} --log {log:q}"
 
 
@@ -45,8 +45,8 @@ rule toy_trajectories:
     benchmark:
         f"{BENCHMARKS}/toy/trajectories_{{objective}}.tsv"
     shell:
-        "python -m truncback toy trajectories --objective {wildcards.objective} --settings '{params.settings}'"
-        " --threads {params.torch_threads} --output {output:q} --log {log:q}"
+        "python -m truncback toy trajectories --objective {wildcards.objective:q} --settings {params.settings:q}"
+        " --threads {params.torch_threads:q} --output {output:q} --log {log:q}"
 
 
 rule toy_figure:
@@ -63,5 +63,5 @@ rule toy_figure:
     log:
         f"{LOGS}/toy/{{figure}}.log",
     shell:
-        "python -m truncback figure-toy {wildcards.figure} --results-dir {params.results:q}"
+        "python -m truncback figure-toy {wildcards.figure:q} --results-dir {params.results:q}"
         " --output {params.stem:q} > {log:q} 2>&1"

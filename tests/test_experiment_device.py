@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from truncback.cli import main as cli
-from truncback.experiments.runs import select_device
+from truncback.runtime.device import select_device
 
 
 def test_auto_follows_what_torch_sees():
@@ -21,5 +21,5 @@ def test_unknown_device_is_named():
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_cuda_without_a_gpu_stops_the_command_naming_the_option(tmp_path):
     with pytest.raises(ValueError, match="--device cuda was asked for, but torch sees no CUDA device"):
-        cli(["hypercleaning", "--data", str(tmp_path / "unused.npz"), "--K", "1", "--device", "cuda",
+        cli(["hypercleaning", "--data", str(tmp_path / "unused.npz"), "--method", "krmd-K1", "--device", "cuda",
              "--output", str(tmp_path / "run.json")])

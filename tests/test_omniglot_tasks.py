@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from truncback.experiments.omniglot_tasks import TaskSampler, meta_split, strokes_as_ones
+from truncback.experiments.omniglot.tasks import TaskSampler, meta_split, strokes_as_ones
 
 
 def character_file(characters: int, drawings: int = 20, first_value: int = 0) -> dict:

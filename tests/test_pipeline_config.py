@@ -1,5 +1,6 @@
-"""The pipeline's configuration: schema defaults are the paper scale, every overlay validates, and a
-bad key or value stops Snakemake before any job runs, naming what is wrong."""
+"""The pipeline's configuration: config/schema.yaml is generated from the settings dataclasses (each
+default lives in one place), every overlay validates, and a bad key, value or method spec stops
+Snakemake before any job runs, naming what is wrong."""
 
 import copy
 
@@ -7,6 +8,14 @@ import pytest
 import yaml
 from snakemake.utils import validate
 
+from dataclasses import asdict
+
+from truncback.config_schema import check_config, schema_text
+from truncback.experiments.hypercleaning.settings import HypercleaningSettings
+from truncback.experiments.omniglot.settings import OmniglotSettings
+from truncback.experiments.task_interaction.settings import TaskInteractionSettings
+from truncback.experiments.toy.settings import ToySettings
+from truncback.hypergrad import methods
 from workflow_copy import REPO, SNAKEMAKE, copy_workflow, snakemake
 
 SCHEMA = str(REPO / "config" / "schema.yaml")
@@ -26,17 +35,50 @@ def merged(base, overlay):
     return result
 
 
-def test_schema_defaults_are_the_paper_scale_config():
+def test_the_committed_schema_is_the_one_generated_from_the_settings_dataclasses():
+    assert (REPO / "config" / "schema.yaml").read_text() == schema_text(), \
+        "config/schema.yaml is stale: run `python -m truncback config-schema --output config/schema.yaml`"
+
+
+def test_schema_defaults_are_the_dataclass_defaults_and_config_yaml_departs_from_none():
     defaults = {}
     validate(defaults, SCHEMA)
-    assert defaults == load("config.yaml")
+    for section, settings in (("hypercleaning", HypercleaningSettings), ("task_interaction", TaskInteractionSettings),
+                              ("omniglot", OmniglotSettings)):
+        built = settings.from_dict(defaults[section]["settings"])
+        assert asdict(built) == asdict(settings()), section
+    assert ToySettings.from_dict(defaults["toy"]) == ToySettings()
+    assert defaults["omniglot"]["settings"]["eval_every"] == OmniglotSettings().eval_every
+    assert merged(defaults, load("config.yaml")) == defaults
+    check_config(defaults)
+
+
+def test_the_method_schema_is_made_from_METHODS():
+    assert yaml.safe_load((REPO / "config" / "schema.yaml").read_text())["$defs"]["method"] == methods.json_schema()
 
 
 @pytest.mark.parametrize("scale", ["quick", "smoke"])
 def test_each_reduced_scale_overlay_validates_and_reduces_the_toy(scale):
     config = merged(load("config.yaml"), {"scale": scale, **load(f"{scale}.yaml")})
     validate(config, SCHEMA)
-    assert config["toy"]["hyper_iterations"] < load("config.yaml")["toy"]["hyper_iterations"]
+    check_config(config)
+    assert config["toy"]["hyper_iterations"] < ToySettings().hyper_iterations
+
+
+@pytest.mark.parametrize("change, named", [
+    ({"hypercleaning": {"methods": [{"name": "krmd", "K": 500}]}},
+     "config hypercleaning.methods[0] = {'name': 'krmd', 'K': 500}: method 'krmd': option K=500 is larger than "
+     "the number of lower-level steps T=100"),
+    ({"task_interaction": {"methods": [{"name": "rmd"}, {"name": "rmd"}]}},
+     "config task_interaction.methods: method label(s) ['rmd'] appear more than once"),
+    ({"omniglot": {"depth_from": "krmd-K3"}}, "config omniglot.depth_from='krmd-K3' is not the label of a run"),
+])
+def test_check_config_names_the_key_at_fault(change, named):
+    config = merged({}, change)
+    validate(config, SCHEMA)
+    with pytest.raises(ValueError) as error:
+        check_config(config)
+    assert named in str(error.value)
 
 
 @pytest.fixture(scope="module")
@@ -64,3 +106,20 @@ def test_rule_all_asks_for_every_toy_figure_under_the_scale_folder(workflow_dir,
     for name in ("fig1_toy_bound", "fig2_toy_descent_ratio", "fig3_toy_biased_convergence", "fig4_toy_convergence"):
         for suffix in ("pdf", "png"):
             assert f"{figures}/{name}.{suffix}" in output
+
+
+@pytest.mark.parametrize("methods, named", [
+    ("[{name: krmd, K: 500}]", "config hypercleaning.methods[0] = {'name': 'krmd', 'K': 500}: method 'krmd': option "
+                               "K=500 is larger than the number of lower-level steps T=100"),
+    ("[{name: nope}]", "'nope' is not one of ['aid_cg', 'aid_fp', 'checkpointed', 'fmd', 'fom', 'krmd', 'rmd', "
+                       "'ufom']"),
+    ("[{name: krmd}]", "'K' is a required property"),
+    ("[{name: rmd, K: 5}]", "Additional properties are not allowed ('K' was unexpected)"),
+    ("[{name: ufom, q: 1.5}]", "1.5 is greater than the maximum of 1.0"),
+])
+def test_a_bad_method_spec_fails_before_any_job_naming_it(workflow_dir, tmp_path, methods, named):
+    overlay = tmp_path / "bad.yaml"
+    overlay.write_text(f"hypercleaning:\n  methods: {methods}\n")
+    result = snakemake(workflow_dir, "--cores", "1", "-n", "--configfile", str(overlay), expect_success=False)
+    assert named in result.stderr + result.stdout
+    assert not (workflow_dir / "results").exists()

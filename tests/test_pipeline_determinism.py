@@ -8,8 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from truncback.determinism import FIXED_ZIP_TIME, configure_torch, derive_seed, write_npz
-from truncback.figures import figure_style, plt, save_figure
+from truncback.runtime.determinism import FIXED_ZIP_TIME, configure_torch, derive_seed, write_npz
+from truncback.plotting import figure_style, plt, save_figure
 
 
 def test_seeds_depend_on_experiment_K_and_index_only():

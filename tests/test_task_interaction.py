@@ -10,12 +10,15 @@ import pytest
 import torch
 
 from truncback.cli import main as cli
-from truncback.determinism import write_npz
-from truncback.experiments.task_interaction import TaskInteractionSettings, run_trial
-from truncback.experiments.task_interaction_problem import (coupling, initial_hparams, make_task_data,
+from truncback.runtime.determinism import derive_seed, write_npz
+from experiment_data import paired_classes
+from truncback.experiments.task_interaction.problem import (coupling, initial_hparams, make_task_data,
                                                             per_class_split, project, task_coupling_penalty,
                                                             task_problem)
+from truncback.experiments.task_interaction.run import TaskInteractionResult, run_task_interaction
+from truncback.experiments.task_interaction.settings import TaskInteractionSettings
 from truncback.hypergrad import krmd
+from truncback.runtime.files import read_result
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -25,17 +28,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def paired_classes(n_per_class, classes=6, dim=12, seed=0):
-    """Feature arrays in which classes 2k and 2k+1 share most of their mean (so coupling them helps)."""
-    rng = np.random.default_rng(seed)
-    groups = rng.normal(size=(classes // 2, dim))
-    means = np.repeat(groups, 2, axis=0) + 0.3 * rng.normal(size=(classes, dim))
-    labels = np.arange(n_per_class * classes) % classes
-    features = 0.6 * means[labels] + rng.normal(size=(len(labels), dim))
-    return {"features": features.astype(np.float32), "labels": labels,
-            "extractor": np.array(["synthetic paired classes"]), "pretrained": np.array([False])}
 
 
 def small_data(dtype=torch.float64):
@@ -119,42 +111,55 @@ SETTINGS = TaskInteractionSettings(train_per_class=3, val_per_class=6, T=12, C_i
 
 @pytest.fixture(scope="module")
 def trial(tmp_path_factory):
-    """The raw result file of one trial, written by the `task-interaction` command."""
+    """The raw result files of one trial (1-RMD and full RMD), written by the `task-interaction` command."""
     folder = tmp_path_factory.mktemp("task_interaction")
     for split, seed in (("train", 1), ("test", 2)):
         write_npz(folder / f"{split}.npz", **paired_classes(12 if split == "train" else 10, seed=seed))
     deterministic = torch.are_deterministic_algorithms_enabled()
-    cli(["task-interaction", "--train", str(folder / "train.npz"), "--test", str(folder / "test.npz"),
-         "--dataset", "synthetic", "--settings", json.dumps(asdict(SETTINGS)), "--K", "1", str(SETTINGS.T),
-         "--output", str(folder / "trial0.json")])
+    results = []
+    for method in ("krmd-K1", "rmd"):
+        assert cli(["task-interaction", "--train", str(folder / "train.npz"), "--test", str(folder / "test.npz"),
+                    "--dataset", "synthetic", "--settings", json.dumps(asdict(SETTINGS)), "--method", method,
+                    "--output", str(folder / f"trial0_{method}.json")]) == 0
+        results.append(read_result(folder / f"trial0_{method}.json", TaskInteractionResult))
     torch.use_deterministic_algorithms(deterministic)
-    return json.loads((folder / "trial0.json").read_text())
+    return results
 
 
-def test_raw_results_full_rmd_is_exact_and_truncation_is_not(trial):
-    one, full = trial["methods"]
-    assert full["K"] == SETTINGS.T
-    assert len(full["exact"]["cosine"]) >= 2
-    assert all(abs(c - 1) < 1e-5 for c in full["exact"]["cosine"])
-    assert all(e == 0 for e in full["exact"]["relative_error"])
-    assert all(e > 1e-3 for e in one["exact"]["relative_error"])
-    assert all(-1 - 1e-6 <= c <= 1 + 1e-6 for c in one["exact"]["cosine"])
+def test_raw_results_compare_each_hypergradient_with_autograd_through_the_unrolled_loop(trial):
+    """The recorded exact gradient at lam_0 is d f / d(A, rho) by autograd through T steps written out
+    term by term; 1-RMD is far from it, and full RMD's own hypergradient is it."""
+    train, test = paired_classes(12, seed=1), paired_classes(10, seed=2)
+    data = make_task_data(train["features"], train["labels"], test["features"], test["labels"],
+                          SETTINGS.train_per_class, SETTINGS.val_per_class,
+                          derive_seed("task_interaction/synthetic", 0, 0), dtype=torch.float32)
+    start = initial_hparams(data.classes, SETTINGS.C_init, SETTINGS.rho_init, torch.float32)
+    reference = reference_hypergradient(data, *start, SETTINGS.T, SETTINGS.lr)
+    norm = float(torch.sqrt(sum(torch.sum(r.double() ** 2) for r in reference)))
+    one, full = trial
+    for result in trial:
+        assert result.run.exact["grad_norm"][0] == pytest.approx(norm, rel=1e-4)
+    assert full.run.train["hypergradient_norm"][0] == pytest.approx(norm, rel=1e-4)
+    assert len(one.run.exact["relative_error"]) >= 2 and all(e > 1e-3 for e in one.run.exact["relative_error"])
+    assert all(-1 - 1e-6 <= c <= 1 + 1e-6 for c in one.run.exact["cosine"])
 
 
 def test_hyper_optimisation_lowers_the_validation_loss_and_stops_by_the_rule(trial):
-    for method in trial["methods"]:
-        losses = method["curve"]["outer_loss"]
+    for result in trial:
+        losses = result.run.train["outer_loss"]
         assert min(losses) < losses[0]
-        assert method["final"]["val_loss"] == pytest.approx(min(losses), rel=1e-5)
-        assert method["iterations"] == len(losses) <= SETTINGS.max_hyper_iterations
-        stopped_early = method["iterations"] < SETTINGS.max_hyper_iterations
-        assert not stopped_early or method["iterations"] - 1 - method["best_iteration"] == SETTINGS.patience
-        assert method["exact"]["iteration"][-1] == method["iterations"] - 1
-    assert trial["sizes"] == {"train": 18, "val": 36, "test": 60, "classes": 6}
+        assert result.final["val_loss"] == pytest.approx(min(losses), rel=1e-5)
+        assert result.iterations == len(losses) <= SETTINGS.max_hyper_iterations
+        stopped_early = result.iterations < SETTINGS.max_hyper_iterations
+        assert not stopped_early or result.iterations - 1 - result.best_iteration == SETTINGS.patience
+        assert result.run.exact["iteration"][-1] == result.iterations - 1
+        assert result.sizes == {"train": 18, "val": 36, "test": 60, "classes": 6}
+    assert trial[0].baseline == trial[1].baseline  # the same subsets for every method
 
 
-def test_unknown_setting_and_bad_K_are_named():
+def test_unknown_setting_and_bad_method_are_named():
     with pytest.raises(ValueError, match=r"unknown task_interaction setting\(s\) \['hyper_lrr'\]"):
         TaskInteractionSettings.from_dict({"hyper_lrr": 1.0})
-    with pytest.raises(ValueError, match=r"K values \[0, 13\] must lie in \[1, T=12\]"):
-        run_trial(paired_classes(12), paired_classes(2), "synthetic", SETTINGS, [0, 1, 13], 0, print)
+    with pytest.raises(ValueError, match="option K=13 is larger than the number of lower-level steps T=12"):
+        run_task_interaction(paired_classes(12), paired_classes(2), "synthetic", SETTINGS, {"name": "krmd", "K": 13},
+                             0, print)

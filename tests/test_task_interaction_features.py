@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from truncback.cli import main as cli
-from truncback.determinism import write_npz
-from truncback.features import FeatureSettings, extract, find_weights, load_resnet18
+from truncback.runtime.determinism import write_npz
+from truncback.experiments.task_interaction.features import FeatureSettings, extract, find_weights, load_resnet18
 
 
 def torchvision_resnet18_shapes() -> dict:

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from truncback.experiments.toy import ToySettings
-from truncback.experiments.toy_problem import ToyProblem, bilevel_problem, inner_loss
+from truncback.experiments.toy.settings import ToySettings
+from truncback.experiments.toy.problem import ToyProblem, bilevel_problem, inner_loss
 from truncback.hypergrad import BilevelProblem, gradient_descent, krmd, rmd
 
 T, GAMMA = 100, 0.1
@@ -75,7 +75,7 @@ SETTINGS = {"T": 10, "gamma": 0.1, "bound_point": [1, 1], "start": [0, 1], "hype
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"bogus": 1}, r"unknown \['bogus'\]"),
+    ({"bogus": 1}, r"unknown toy setting\(s\) \['bogus'\]"),
     ({"K_values": [2, 5]}, "must include 1"),
     ({"K_values": [1, 11]}, r"lie in \[1, T=10\]"),
     ({"ratio_iterations": 7}, r"ratio_iterations=7 must lie in \[1, hyper_iterations \+ 1 = 6\]"),

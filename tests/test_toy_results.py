@@ -5,13 +5,12 @@ import json
 
 import numpy as np
 import pytest
-import yaml
 
 from truncback.cli import main
-from truncback.experiments.toy_problem import ToyProblem
-from workflow_copy import REPO
+from truncback.experiments.toy.problem import ToyProblem
+from truncback.experiments.toy.settings import ToySettings
 
-SETTINGS = {**yaml.safe_load((REPO / "config" / "config.yaml").read_text())["toy"], "hyper_iterations": 60}
+SETTINGS = {**ToySettings.defaults(), "hyper_iterations": 60}  # the paper's settings, shorter paths
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 Two problems: hypercleaning-sized (W in R^{10x785}, one weight per training example, 5000 of them)
 and a small convolutional net whose initialisation and step size are the hyperparameters. Each case
-runs after a warm-up call at T = 2; its peak memory is measured by :mod:`truncback.measure` on one
+runs after a warm-up call at T = 2; its peak memory is measured by :mod:`truncback.runtime.measure` on one
 call (allocator events on CPU, allocator peak on CUDA) and its time is the fastest of three others
 (the least disturbed by whatever else the machine runs). ``states held x
 state size`` is printed too: the part of that memory Table 1 speaks of.
@@ -19,7 +19,7 @@ import torch
 
 from truncback.hypergrad import METHODS, BilevelProblem, gradient_descent
 from truncback.hypergrad import trees
-from truncback.measure import peak_memory_mib, timed
+from truncback.runtime.measure import peak_memory_mib, timed
 
 FULL_GRID = {"T": (50, 100, 200, 400), "K": (1, 5, 25, None)}
 QUICK_GRID = {"T": (8, 16), "K": (1, 4, None)}

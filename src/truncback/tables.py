@@ -41,3 +41,12 @@ def mean_std(values, digits: int) -> str:
     if len(series) == 1:
         return f"{series.iloc[0]:.{digits}f}"
     return f"{series.mean():.{digits}f} ± {series.std():.{digits}f}"
+
+
+def grouped_by_label(results, timings=None) -> list[list]:
+    """Results (paired with their timings, when given) grouped by method label, in the order each
+    label first appears (the config's order of methods)."""
+    groups = {}
+    for index, result in enumerate(results):
+        groups.setdefault(result.label, []).append((result, timings[index]) if timings is not None else result)
+    return list(groups.values())

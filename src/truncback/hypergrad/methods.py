@@ -192,8 +192,10 @@ def hypergradient(problem, hparams, spec="rmd", *, return_info: bool = False, ge
 
 
 def json_schema() -> dict:
-    """The JSON schema of a method spec, made from ``METHODS`` (config/schema.yaml embeds it)."""
-    variants = []
+    """The JSON schema of a method spec, made from ``METHODS`` (config/schema.yaml embeds it): a known
+    name, then, for that name, exactly its options with their types and ranges (K <= T is checked
+    when the experiment's T is known, by :func:`resolve`)."""
+    rules = []
     for method in METHODS.values():
         properties = {"name": {"const": method.name}}
         for option in method.options:
@@ -203,7 +205,9 @@ def json_schema() -> dict:
             if isinstance(option.maximum, (int, float)):
                 entry["maximum"] = option.maximum
             properties[option.name] = entry
-        variants.append({"type": "object", "additionalProperties": False, "properties": properties,
-                         "required": ["name", *[o.name for o in method.options if o.required]]})
+        rules.append({"if": {"properties": {"name": {"const": method.name}}},
+                      "then": {"additionalProperties": False, "properties": properties,
+                               "required": ["name", *[o.name for o in method.options if o.required]]}})
     return {"description": "a hypergradient method: its name and options (truncback.hypergrad.METHODS)",
-            "oneOf": variants}
+            "type": "object", "required": ["name"], "properties": {"name": {"enum": sorted(METHODS)}},
+            "allOf": rules}

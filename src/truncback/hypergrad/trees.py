@@ -28,8 +28,8 @@ def dot(a, b) -> torch.Tensor:
 
 
 def norm_tensor(a) -> torch.Tensor:
-    """||a|| as a 0-d float64 tensor on a's device (no host synchronisation)."""
-    return torch.sqrt(sum(torch.sum(x.double() * x.double()) for x in tree_leaves(a)))
+    """||a|| as a 0-d float64 tensor on a's device (no host synchronisation, no copy of the leaves)."""
+    return torch.sqrt(sum(torch.linalg.vector_norm(x).double() ** 2 for x in tree_leaves(a)))
 
 
 def norm(a) -> float:

@@ -8,6 +8,7 @@ import contextlib
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 
@@ -49,3 +50,8 @@ def save_figure(figure, stem) -> list[Path]:
         paths.append(path)
     plt.close(figure)
     return paths
+
+
+def method_colours(count: int) -> list:
+    """One colour per method curve, from viridis (dark to light in the order of the methods)."""
+    return [plt.cm.viridis(x) for x in np.linspace(0.0, 0.9, count)]

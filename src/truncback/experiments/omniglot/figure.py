@@ -8,13 +8,14 @@ with rho > 0 and rho = 0.
 """
 
 import argparse
-import json
 
 import numpy as np
 from matplotlib import ticker
 
-from truncback.figures import figure_style, plt, save_figure
-from truncback.reports.omniglot_table import method_order
+from truncback.experiments.omniglot.run import OmniglotResult
+from truncback.hypergrad import is_exact
+from truncback.plotting import figure_style, plt, save_figure
+from truncback.runtime.files import read_json, read_results
 
 COSINE_WINDOW = 10
 
@@ -29,18 +30,18 @@ def moving_average(values, window: int) -> np.ndarray:
 
 def colours(results) -> dict:
     palette = plt.get_cmap("tab10")
-    return {result["label"]: palette(i) for i, result in enumerate(results)}
+    return {result.display: palette(i) for i, result in enumerate(results)}
 
 
 def learning_curves(axes, results, colour):
     accuracy_axis, validation_axis = axes
     for result in results:
-        curves = result["evaluations"]
-        accuracy_axis.plot(curves["iteration"], curves["test_accuracy"], color=colour[result["label"]],
-                           label=result["label"])
-        validation_axis.plot(curves["iteration"], curves["validation_loss"], color=colour[result["label"]],
-                             label=result["label"])
-    settings = results[0]["settings"]
+        curves = result.evaluations
+        accuracy_axis.plot(curves["iteration"], curves["test_accuracy"], color=colour[result.display],
+                           label=result.display)
+        validation_axis.plot(curves["iteration"], curves["validation_loss"], color=colour[result.display],
+                             label=result.display)
+    settings = results[0].settings
     accuracy_axis.set_title(f"(1) meta-test accuracy ({settings['curve_tasks']} tasks)")
     accuracy_axis.set_ylabel("accuracy (%)")
     validation_axis.set_title(f"(2) validation error ({settings['validation_tasks']} tasks)")
@@ -52,14 +53,14 @@ def learning_curves(axes, results, colour):
 
 def cosine_panel(axis, results, colour):
     for result in results:
-        cosine = result["cosine"]
-        if not cosine["iteration"]:
-            continue
-        axis.plot(cosine["iteration"], cosine["value"], ".", color=colour[result["label"]], alpha=0.25, markersize=3)
-        axis.plot(cosine["iteration"], moving_average(cosine["value"], COSINE_WINDOW), color=colour[result["label"]],
-                  label=result["label"])
+        if is_exact(result.method, result.T):
+            continue  # an exact method (full RMD, also the short horizon's) is the reference itself
+        exact = result.run.exact
+        axis.plot(exact["iteration"], exact["cosine"], ".", color=colour[result.display], alpha=0.25, markersize=3)
+        axis.plot(exact["iteration"], moving_average(exact["cosine"], COSINE_WINDOW), color=colour[result.display],
+                  label=result.display)
     axis.axhline(0.0, color="grey", linewidth=0.8)
-    axis.set_title(f"(3) cosine(K-RMD, full RMD), mean of {COSINE_WINDOW}")
+    axis.set_title(f"(3) cosine(method, full RMD), mean of {COSINE_WINDOW}")
     axis.set_xlabel("hyper-iteration")
     axis.set_ylabel("cosine similarity")
     axis.legend(loc="best")
@@ -81,8 +82,7 @@ def depth_panel(axis, depth):
     axis.legend(loc="best")
 
 
-def fig7_omniglot(results: list[dict], depth: dict):
-    results = sorted(results, key=method_order)
+def fig7_omniglot(results: list[OmniglotResult], depth: dict):
     colour = colours(results)
     figure, axes = plt.subplots(1, 4, figsize=(17, 3.8))
     learning_curves(axes[:2], results, colour)
@@ -93,8 +93,8 @@ def fig7_omniglot(results: list[dict], depth: dict):
 
 
 def main(args) -> int:
-    results = [json.loads(open(path).read()) for path in args.results]
-    depth = json.loads(open(args.depth).read())
+    results = read_results(args.results, OmniglotResult)
+    depth = read_json(args.depth)
     with figure_style():
         save_figure(fig7_omniglot(results, depth), args.output)
     return 0

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from truncback.figures import figure_style, plt, save_figure
+from truncback.plotting import figure_style, plt, save_figure
 
 RESULT_FILES = {
     "landscape": "landscape.npz",

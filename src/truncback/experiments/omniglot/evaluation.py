@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from truncback.experiments.omniglot_model import evaluate
+from truncback.experiments.omniglot.model import evaluate
 
 Z_95 = 1.959963984540054
 

@@ -16,11 +16,14 @@ import numpy as np
 import torch
 from torch.utils._pytree import tree_map
 
-from truncback.determinism import configure_torch, derive_seed
-from truncback.experiments.omniglot import OmniglotSettings, load_omniglot, samplers
-from truncback.experiments.omniglot_model import initial_hyperparameters, nested_hyperparameters, one_shot_problem
-from truncback.experiments.omniglot_tasks import Task
-from truncback.experiments.runs import ProgressLog, add_compute_arguments, select_device, write_json
+from truncback.experiments.omniglot.model import initial_hyperparameters, nested_hyperparameters, one_shot_problem
+from truncback.experiments.omniglot.run import load_omniglot, samplers
+from truncback.experiments.omniglot.settings import OmniglotSettings
+from truncback.experiments.omniglot.tasks import Task
+from truncback.runtime.determinism import configure_torch, derive_seed
+from truncback.runtime.device import add_compute_arguments, select_device
+from truncback.runtime.files import write_json
+from truncback.runtime.progress import ProgressLog
 from truncback.hypergrad import krmd_all_depths, trees
 
 VARIANTS = {"rho_positive": False, "rho_zero": True}

@@ -25,9 +25,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from truncback.determinism import configure_torch, write_npz
-from truncback.experiments.runs import ProgressLog, add_compute_arguments, load_arrays, select_device
-from truncback.settings import Settings
+from truncback.runtime.determinism import configure_torch, write_npz
+from truncback.runtime.device import add_compute_arguments, select_device
+from truncback.runtime.files import load_arrays
+from truncback.runtime.progress import ProgressLog
+from truncback.runtime.settings import Settings, setting
 
 WEIGHTS_URL = "https://download.pytorch.org/models/{name}"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -41,12 +43,14 @@ class FeatureSettings(Settings):
 
     section: ClassVar[str] = "feature"
 
-    extractor: str = "resnet18"
-    weights_file: str = "resnet18-f37072fd.pth"
-    image_size: int = 224
-    batch_size: int = 50
-    random_dim: int = 512
-    seed: int = 0
+    extractor: str = setting("resnet18", "resnet18: ImageNet-pretrained ResNet-18 (weights_file in data_dir); "
+                             "random: seeded random ReLU features", enum=list(EXTRACTORS))
+    weights_file: str = setting("resnet18-f37072fd.pth", "torchvision's ResNet-18 ImageNet weights, looked up as "
+                                "data_dir/weights_file", type="string")
+    image_size: int = setting(224, "side the 32x32 images are resized to for the ResNet", type="integer", minimum=32)
+    batch_size: int = setting(50, "images per forward pass", type="integer", minimum=1)
+    random_dim: int = setting(512, "dimension of the random features", type="integer", minimum=1)
+    seed: int = setting(0, "seed of the random projection", type="integer", minimum=0)
 
     def check(self) -> None:
         if self.extractor not in EXTRACTORS:

@@ -8,57 +8,24 @@
                 h_{T-K}^T d_lam f / ||d_lam f||^2 for every K along the 1-RMD path (Fig. 2)
 
 The truncated hypergradients come from the engine (``krmd``); the exact ones from the closed form of
-:mod:`truncback.experiments.toy_problem`, which the bound result also compares with the engine's RMD.
+:mod:`truncback.experiments.toy.problem`, which the bound result also compares with the engine's RMD.
 
 ``python -m truncback toy trajectories --objective f --settings '{...}' --output trajectories_f.json``
 """
 
 import argparse
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict
 
 import numpy as np
 import torch
 
-from truncback.determinism import configure_torch, write_npz
-from truncback.experiments.runs import ProgressLog, write_json
-from truncback.experiments.toy_problem import OBJECTIVES, ToyProblem, bilevel_problem
+from truncback.experiments.toy.problem import OBJECTIVES, ToyProblem, bilevel_problem
+from truncback.experiments.toy.settings import ToySettings
+from truncback.runtime.determinism import configure_torch, write_npz
+from truncback.runtime.files import write_json
+from truncback.runtime.progress import ProgressLog
 from truncback.hypergrad import krmd, krmd_all_depths
-
-
-@dataclass(frozen=True)
-class ToySettings:
-    """The run settings of the toy experiments (the config's ``toy`` section; README Assumptions)."""
-
-    T: int
-    gamma: float
-    bound_point: tuple
-    start: tuple
-    hyper_iterations: int
-    K_values: tuple
-    first_step_norm: float
-    ratio_iterations: int
-    grid_extent: float
-    grid_points: int
-    optimum_starts: int
-    optimum_iterations: int
-    optimum_rate: float
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "ToySettings":
-        names = [f.name for f in fields(cls)]
-        unknown, missing = sorted(set(values) - set(names)), sorted(set(names) - set(values))
-        if unknown or missing:
-            raise ValueError(f"toy settings: unknown {unknown}, missing {missing}; expected {names}")
-        settings = cls(**{name: tuple(value) if isinstance(value, list) else value
-                          for name, value in values.items()})
-        bad_K = [K for K in settings.K_values if not 1 <= K <= settings.T]
-        if bad_K or 1 not in settings.K_values:
-            raise ValueError(f"K_values={list(settings.K_values)} must include 1 and lie in [1, T={settings.T}]")
-        if not 1 <= settings.ratio_iterations <= settings.hyper_iterations + 1:
-            raise ValueError(f"ratio_iterations={settings.ratio_iterations} must lie in "
-                             f"[1, hyper_iterations + 1 = {settings.hyper_iterations + 1}]")
-        return settings
 
 
 def as_tensor(lam) -> torch.Tensor:

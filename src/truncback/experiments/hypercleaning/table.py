@@ -1,0 +1,56 @@
+"""Table 2 (hypercleaning metrics after the hyper-optimisation) from the raw run results."""
+
+import argparse
+
+import pandas as pd
+
+from truncback.experiments.hypercleaning.run import HypercleaningResult
+from truncback.runtime.files import read_results, read_timings
+from truncback.tables import grouped_by_label, mean_std, write_table
+
+CAPTION = ("Table 2: data hypercleaning after {iterations} hyper-iterations (T = {T}, {n_train} training "
+           "examples, half corrupted); mean ± std over {seeds} seed(s). Sec/iter is the wall-clock time of one "
+           "hypergradient (it varies from run to run); Peak MiB is the most memory its tensors held at once "
+           "(allocator events) and States held the lower-level states the method kept.")
+
+
+def hypercleaning_table(results: list[HypercleaningResult], timings: list[dict]) -> tuple[pd.DataFrame, str]:
+    """One row per method, in the order the results come (the config's), after a no-cleaning row."""
+    some = results[0].settings
+    baseline_by_seed = {r.seed: r.baseline for r in results}  # the same split for every method
+    rows = [_row("no cleaning (λ = 0)", [baseline_by_seed[seed] for seed in sorted(baseline_by_seed)], None, None)]
+    for runs in grouped_by_label(results, timings):
+        rows.append(_row(runs[0][0].display, [r.final for r, _ in runs], [r.run for r, _ in runs],
+                         [t for _, t in runs]))
+    caption = CAPTION.format(iterations=some["hyper_iterations"], T=some["T"], n_train=some["n_train"],
+                             seeds=len({r.seed for r in results}))
+    return pd.DataFrame(rows), caption
+
+
+def _row(method, finals, records, timings) -> dict:
+    def column(key):
+        return [final[key] for final in finals]
+
+    row = {"Method": method, "Test Acc.": mean_std(column("test_acc"), 2),
+           "Val. Acc.": mean_std(column("val_acc"), 2), "Val. Loss": mean_std(column("val_loss"), 3),
+           "F1": mean_std(column("f1"), 2)}
+    row["Sec/iter"] = mean_std([t["seconds_per_iteration"] for t in timings], 3) if records else "-"
+    row["States held"] = str(records[0].states_held) if records else "-"
+    row["Peak MiB"] = mean_std([r.hypergradient_peak_mib for r in records], 1) if records else "-"
+    return row
+
+
+def main(args) -> int:
+    results = read_results(args.results, HypercleaningResult)
+    frame, caption = hypercleaning_table(results, read_timings(args.results))
+    write_table(frame, args.output, caption)
+    return 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("table-hypercleaning", help="Table 2 from hypercleaning results",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--results", nargs="+", required=True,
+                        help="hypercleaning result JSON files (each with its <stem>.timing.json beside it)")
+    parser.add_argument("--output", required=True, help="output path without suffix (.csv/.md/.tex are written)")
+    parser.set_defaults(run=main)

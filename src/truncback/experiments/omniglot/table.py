@@ -1,0 +1,57 @@
+"""Table 4 (one-shot Omniglot) from the raw meta-training results: one row per run and Table 4
+iteration count, with the meta-test accuracy and its 95% interval, the seconds per hyper-iteration
+and the memory of the hypergradient."""
+
+import argparse
+
+import pandas as pd
+
+from truncback.experiments.omniglot.run import OmniglotResult
+from truncback.runtime.files import read_results, read_timings
+from truncback.tables import write_table
+
+CAPTION = ("Table 4: {ways}-way one-shot Omniglot, T = {T}; accuracy (%) averaged over {tasks} tasks of "
+           "the {test_classes} meta-test characters ± the half-width of its normal 95% interval. Sec/iter "
+           "and CPU s/iter (wall-clock and process CPU time of one hypergradient, mean over the "
+           "hyper-iterations) vary from run to run and with the load of the machine; peak MiB is the most "
+           "memory the hypergradient's tensors held at once; 'states held' is the number of lower-level "
+           "states the method keeps and 'state MiB' their size.")
+
+
+def omniglot_table(results: list[OmniglotResult], timings: list[dict]) -> tuple[pd.DataFrame, str]:
+    """For each milestone iteration count, one row per run that reached it, in the order of the results."""
+    if not results:
+        raise ValueError("Table 4 needs at least one Omniglot result")
+    rows = []
+    for iteration in sorted({m["iteration"] for r in results for m in r.milestones}):
+        for result, timing in zip(results, timings):
+            for milestone in (m for m in result.milestones if m["iteration"] == iteration):
+                record = result.run
+                rows.append({"Method": result.display,
+                             "Accuracy": f"{milestone['accuracy']:.2f} ± {milestone['ci95']:.2f}",
+                             "Iter.": iteration,
+                             "Sec/iter": f"{timing['seconds_per_iteration']:.3f}",
+                             "CPU s/iter": f"{timing['cpu_seconds_per_iteration']:.3f}",
+                             "Peak MiB": f"{record.hypergradient_peak_mib:.1f}",
+                             "States held": record.states_held,
+                             "State MiB": f"{record.state_mib:.2f}"})
+    some = results[0]
+    caption = CAPTION.format(ways=some.settings["ways"], T=some.settings["T"], tasks=some.settings["test_tasks"],
+                             test_classes=some.meta_test_classes)
+    return pd.DataFrame(rows), caption
+
+
+def main(args) -> int:
+    results = read_results(args.results, OmniglotResult)
+    frame, caption = omniglot_table(results, read_timings(args.results))
+    write_table(frame, args.output, caption)
+    return 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("table-omniglot", help="Table 4 from Omniglot results",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--results", nargs="+", required=True,
+                        help="omniglot result JSON files (each with its <stem>.timing.json beside it)")
+    parser.add_argument("--output", required=True, help="output path without suffix (.csv/.md/.tex are written)")
+    parser.set_defaults(run=main)

@@ -1,0 +1,68 @@
+"""Figure 6 (sec. 4.2.2) from the raw task-interaction results: one row per dataset (CIFAR-10, then
+CIFAR-100); columns: the upper-level (validation) loss, the exact hypergradient norm ||d_lam f|| and
+cosine(h, d_lam f), against hyper-iteration, one curve per method, for the first trial.
+
+``python -m truncback figure-task-interaction --results results/full/task_interaction/*/trial*_*.json --output figures/fig6_task_interaction``
+"""
+
+import argparse
+
+from truncback.experiments.task_interaction.run import TaskInteractionResult
+from truncback.experiments.task_interaction.table import DATASET_NAMES, dataset_order
+from truncback.plotting import figure_style, method_colours, plt, save_figure
+from truncback.runtime.files import read_results
+
+
+def first_trials(results: list[TaskInteractionResult]) -> list[list[TaskInteractionResult]]:
+    """Per dataset (CIFAR-10 before CIFAR-100), the runs of its lowest-index trial, in their order."""
+    rows = []
+    for dataset in sorted({r.dataset for r in results}, key=dataset_order):
+        trial = min(r.trial for r in results if r.dataset == dataset)
+        rows.append([r for r in results if r.dataset == dataset and r.trial == trial])
+    return rows
+
+
+def fig6_task_interaction(results: list[TaskInteractionResult]):
+    rows = first_trials(results)
+    figure, axes = plt.subplots(len(rows), 3, figsize=(11, 3.2 * len(rows)), squeeze=False)
+    for (loss_axis, norm_axis, cosine_axis), runs in zip(axes, rows):
+        for run, colour in zip(runs, method_colours(len(runs))):
+            record = run.run
+            loss_axis.plot(record.train["iteration"], record.train["outer_loss"], color=colour, label=run.display)
+            norm_axis.semilogy(record.exact["iteration"], record.exact["grad_norm"], color=colour, label=run.display)
+            cosine_axis.plot(record.exact["iteration"], record.exact["cosine"], color=colour, label=run.display,
+                             marker=".")
+        name = DATASET_NAMES.get(runs[0].dataset, runs[0].dataset)
+        loss_axis.set(xlabel="hyper-iteration", ylabel="upper-level (validation) loss",
+                      title=f"{name}: upper-level loss")
+        norm_axis.set(xlabel="hyper-iteration", ylabel=r"$\|d_\lambda f\|$ (exact)",
+                      title=f"{name}: exact gradient norm")
+        cosine_axis.axhline(0.0, color="0.6", linewidth=0.6)
+        cosine_axis.set(xlabel="hyper-iteration", ylabel=r"cos$(h, d_\lambda f)$", title=f"{name}: cosine")
+        cosine_axis.legend()
+    figure.suptitle(f"Task interaction, trial {rows[0][0].trial}; features: {features_note(results)}")
+    figure.tight_layout()
+    return figure
+
+
+def features_note(results: list[TaskInteractionResult]) -> str:
+    """The feature extractor, flagged when it is not the ImageNet-pretrained ResNet."""
+    extractors = "; ".join(sorted({r.features["extractor"] for r in results}))
+    if all(r.features["pretrained"] for r in results):
+        return extractors
+    return f"{extractors},\nNOT an ImageNet-pretrained ResNet (reduced scale)"
+
+
+def main(args) -> int:
+    results = [read_results([path], TaskInteractionResult)[0] for path in args.results]
+    with figure_style():
+        save_figure(fig6_task_interaction(results), args.output)
+    return 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("figure-task-interaction", help="Figure 6 from task-interaction results",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--results", nargs="+", required=True, help="task-interaction result JSON files")
+    parser.add_argument("--output", required=True, help="output path without suffix (.pdf and .png are written)")
+    parser.set_defaults(run=main)

@@ -1,1 +1,0 @@
-"""Tables of the paper built from raw results (one module per experiment); no computation here."""

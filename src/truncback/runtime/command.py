@@ -1,0 +1,53 @@
+"""What every hyper-optimisation command does around its run: the common arguments (method, device,
+threads, output, log, --stop-after), torch's set-up, progress logging, resumption from the
+checkpoint beside the output, and writing the result and its timing file atomically."""
+
+import argparse
+
+from truncback.hypergrad.methods import parse_spec
+from truncback.runtime.checkpoint import checkpoint_path
+from truncback.runtime.determinism import configure_torch
+from truncback.runtime.device import add_compute_arguments, select_device
+from truncback.runtime.files import timing_path, write_json, write_result
+from truncback.runtime.harness import RunInterrupted
+from truncback.runtime.progress import ProgressLog
+
+INTERRUPTED = 3
+"""Exit status of a run stopped by --stop-after (its checkpoint is kept for the rerun)."""
+
+
+def method_argument(text: str) -> dict:
+    try:
+        return parse_spec(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def add_run_arguments(parser) -> None:
+    parser.add_argument("--method", required=True, type=method_argument,
+                        help="hypergradient method: JSON spec ('{\"name\": \"aid_cg\", \"K\": 10}') or label (krmd-K5)")
+    add_compute_arguments(parser)
+    parser.add_argument("--output", required=True, help="result JSON (its timing goes to <stem>.timing.json)")
+    parser.add_argument("--log", help="also write the progress lines to this file")
+    parser.add_argument("--stop-after", type=int, default=None,
+                        help="stop after this many hyper-iterations, writing nothing more (tests resumption)")
+
+
+def run_command(args, run) -> int:
+    """``run(device, log, checkpoint)`` returns (result dataclass, timing, extra files to write: a
+    function of nothing or None); the result and timing are written, then the checkpoint removed."""
+    configure_torch(args.threads)
+    device = select_device(args.device)
+    checkpoint = checkpoint_path(args.output)
+    with ProgressLog(args.log) as log:
+        try:
+            result, timing, write_extra = run(device, log, checkpoint)
+        except RunInterrupted as stop:
+            log(f"{stop}; rerun the same command to resume from {checkpoint}")
+            return INTERRUPTED
+    if write_extra:
+        write_extra()
+    write_json(timing_path(args.output), timing.per_iteration())
+    write_result(args.output, result)
+    checkpoint.unlink(missing_ok=True)
+    return 0

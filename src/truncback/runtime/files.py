@@ -1,0 +1,100 @@
+"""Files of a run: prepared arrays read with errors naming the file, JSON written atomically, and
+typed result files.
+
+A result file is a dataclass written by :func:`write_result` with its ``LAYOUT`` (name and version)
+and read back by :func:`read_result` into the same dataclass: a key that is missing, unexpected or
+renamed fails when the file is written or read, naming the file and the key, not deep inside a table.
+"""
+
+import dataclasses
+import json
+import typing
+from pathlib import Path
+
+import numpy as np
+
+from truncback.data.atomic import atomic_path
+
+
+def load_arrays(path, keys) -> dict:
+    """The named arrays of a prepared .npz file, with an error naming the file and missing keys."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"prepared data file {path} does not exist")
+    with np.load(path) as archive:
+        missing = [key for key in keys if key not in archive.files]
+        if missing:
+            raise ValueError(f"{path} lacks array(s) {missing}; it has {archive.files}")
+        return {key: archive[key] for key in keys}
+
+
+def write_json(path, value) -> None:
+    """Writes ``value`` as JSON (sorted keys) to a temporary name, then renames it into place."""
+    with atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(value, indent=1, sort_keys=True) + "\n")
+
+
+def read_json(path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"result file {path} does not exist")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not valid JSON: {error}") from None
+
+
+def _check_typed(cls, value, where: str):
+    """``value`` (from JSON) as an instance of dataclass ``cls``, recursing into dataclass fields."""
+    if not isinstance(value, dict):
+        raise ValueError(f"{where}: expected an object for {cls.__name__}, got {type(value).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = [field.name for field in dataclasses.fields(cls)]
+    unknown, missing = sorted(set(value) - set(names)), sorted(set(names) - set(value))
+    if unknown or missing:
+        raise ValueError(f"{where}: {cls.__name__} has no key(s) {unknown} and lacks {missing}; "
+                         "the file was written by another version - delete it and rerun")
+    return cls(**{name: _check_typed(hints[name], value[name], f"{where}.{name}")
+                  if dataclasses.is_dataclass(hints[name]) else value[name] for name in names})
+
+
+def write_result(path, result) -> None:
+    """Writes the dataclass ``result`` with its ``LAYOUT`` tag (atomically)."""
+    if not dataclasses.is_dataclass(result) or not hasattr(result, "LAYOUT"):
+        raise TypeError(f"a result must be a dataclass with a LAYOUT, got {type(result).__name__}")
+    write_json(path, {"layout": result.LAYOUT, **dataclasses.asdict(result)})
+
+
+def read_result(path, cls):
+    """The result file at ``path`` as a ``cls``; its layout tag and keys must be those of ``cls``."""
+    data = read_json(path)
+    layout = data.pop("layout", None)
+    if layout != cls.LAYOUT:
+        raise ValueError(f"{path} has layout {layout!r}, expected {cls.LAYOUT!r}: it is not a {cls.__name__} "
+                         "file of this version - delete it and rerun")
+    return _check_typed(cls, data, str(path))
+
+
+def read_results(paths, cls) -> list:
+    """Several result files of one kind, which must share their settings (they differ only in the
+    method, seed or trial); a file whose settings differ from the first one's is named."""
+    results = [read_result(path, cls) for path in paths]
+    if not results:
+        raise ValueError("no result files given")
+    for path, result in zip(paths, results):
+        if result.settings != results[0].settings:
+            changed = sorted(key for key in result.settings if result.settings[key] != results[0].settings.get(key))
+            raise ValueError(f"{path} was run with other settings than {paths[0]} (differing: {changed}); "
+                             "delete stale results and rerun")
+    return results
+
+
+def timing_path(output) -> Path:
+    """The timing file that goes with the result file ``output``: ``<stem>.timing.json``."""
+    output = Path(output)
+    return output.with_name(f"{output.stem}.timing.json")
+
+
+def read_timings(result_paths) -> list[dict]:
+    """The timing file of each result file (seconds and CPU seconds per hyper-iteration)."""
+    return [read_json(timing_path(path)) for path in result_paths]

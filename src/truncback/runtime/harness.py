@@ -1,0 +1,271 @@
+"""The hyper-optimisation harness: the loop that hypercleaning, task interaction and Omniglot share.
+
+Hyper-iteration i (i = 0, 1, ...):
+
+1. lam_i, a copy of the hyperparameters; the experiment's ``problems(i)`` (one bilevel problem, or
+   the tasks of a meta-batch);
+2. h_i, the mean over those problems of the hypergradient by the method spec (eq. 6, 8, 11 or FOM),
+   its outer loss f and the states the method held; the first hyper-iteration is profiled for peak
+   memory, the others are timed (wall and CPU seconds);
+3. a non-finite h_i stops the run with an error naming the hyper-iteration;
+4. every ``exact_every`` hyper-iterations (and at the last) the exact d_lam f (full RMD; h_i itself
+   for an exact method) gives ||d_lam f||, cos(h_i, d_lam f) and ||h_i - d_lam f|| / ||d_lam f||;
+5. unless the experiment's ``should_stop`` says so (early stopping, before the step), one step of
+   the hyper-optimiser (Adam or SGD, from ``HYPER_OPTIMIZERS``) along h_i, scaled down to
+   ``clip_norm`` when longer, then the experiment's ``project`` (e.g. clipping at 0);
+6. the experiment's ``evaluate`` (curves, milestones), a progress line every ``log_every``, and every
+   ``checkpoint_every`` hyper-iterations an atomic checkpoint.
+
+A rerun after an interruption (even SIGKILL) resumes from the last checkpoint and ends with the same
+bytes as an uninterrupted run: the checkpoint holds lam, the optimiser's state, the record, the
+experiment's own state and the random generator's state (UFOM draws from it), and the experiment
+draws its tasks from generators seeded by the hyper-iteration, never from a global stream.
+"""
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+from torch.utils._pytree import tree_leaves, tree_map
+
+from truncback.hypergrad import hypergradient, is_exact, trees
+from truncback.hypergrad.methods import display_name, label
+from truncback.runtime.checkpoint import load_checkpoint, save_checkpoint
+from truncback.runtime.measure import peak_memory_mib, timed
+
+HYPER_OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
+EXACT_SPEC = {"name": "rmd"}
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    """How the harness runs: ``iterations`` hyper-iterations of ``hyper_optimizer`` with ``hyper_lr``;
+    hypergradients longer than ``clip_norm`` scaled down to it (None: never); the exact gradient
+    every ``exact_every`` hyper-iterations (None: never); a progress line every ``log_every``; a
+    checkpoint every ``checkpoint_every`` (None: never)."""
+
+    iterations: int
+    hyper_lr: float
+    hyper_optimizer: str = "adam"
+    clip_norm: float | None = None
+    exact_every: int | None = None
+    log_every: int = 10
+    checkpoint_every: int | None = None
+
+    def __post_init__(self):
+        if self.hyper_optimizer not in HYPER_OPTIMIZERS:
+            raise ValueError(f"hyper_optimizer={self.hyper_optimizer!r}; choose one of {sorted(HYPER_OPTIMIZERS)}")
+        for name in ("iterations", "log_every", "exact_every", "checkpoint_every"):
+            value = getattr(self, name)
+            optional = name in ("exact_every", "checkpoint_every")
+            if not (optional and value is None) and (isinstance(value, bool) or not isinstance(value, int)
+                                                     or value < 1):
+                raise ValueError(f"{name} must be a positive int{' or None' if optional else ''}, "
+                                 f"got {name}={value!r}")
+        if self.clip_norm is not None and not self.clip_norm > 0:
+            raise ValueError(f"clip_norm must be positive or None (no clipping), got clip_norm={self.clip_norm!r}")
+
+
+class Objective:
+    """What an experiment gives the harness. ``problems`` is required; the rest default to nothing."""
+
+    def problems(self, iteration: int) -> list:
+        """The bilevel problems of hyper-iteration ``iteration`` (the hypergradient is their mean);
+        deterministic in ``iteration``, so a resumed run draws the same ones."""
+        raise NotImplementedError
+
+    def project(self, hparams) -> None:
+        """Called after each optimiser step on the (leaf) hyperparameters, in place."""
+
+    def should_stop(self, iteration: int, outer_loss: float, lam) -> bool:
+        """Whether to stop at this hyper-iteration, before its step (early stopping)."""
+        return False
+
+    def evaluate(self, done: int, hparams, log) -> None:
+        """Called with the hyperparameters after ``done`` steps (also done = 0, before the first)."""
+
+    def state_dict(self) -> dict:
+        """The experiment's own state that a checkpoint must keep (tensors, numbers, lists, dicts)."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restores what ``state_dict`` returned."""
+
+
+@dataclass
+class RunRecord:
+    """What a hyper-optimisation recorded; every field is deterministic (the same bytes on a rerun).
+
+    train: per hyper-iteration the outer loss f(w_T, lam) and ||h||; exact: every exact_every
+    hyper-iterations ||d_lam f||, cos(h, d_lam f) and ||h - d_lam f|| / ||d_lam f||; the peak MiB
+    of the first hypergradient's tensors; the lower-level states the method held and their MiB; how
+    many steps were clipped."""
+
+    iterations_run: int = 0
+    train: dict = field(default_factory=lambda: {"iteration": [], "outer_loss": [], "hypergradient_norm": []})
+    exact: dict = field(default_factory=lambda: {"iteration": [], "grad_norm": [], "cosine": [],
+                                                 "relative_error": []})
+    hypergradient_peak_mib: float | None = None
+    states_held: int = 0
+    state_mib: float = 0.0
+    clipped_steps: int = 0
+
+
+@dataclass
+class Timing:
+    """Wall-clock and CPU seconds of the timed hypergradients (all but the profiled first one); the
+    one part of a run that differs between two runs, so it is written to a file of its own."""
+
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    timed_iterations: int = 0
+
+    def per_iteration(self) -> dict:
+        count = self.timed_iterations
+        return {"seconds_per_iteration": self.seconds / count if count else None,
+                "cpu_seconds_per_iteration": self.cpu_seconds / count if count else None,
+                "timed_iterations": count}
+
+
+@dataclass
+class HyperRun:
+    """The outcome of :func:`hyper_optimise`: the method, what was recorded, the timing and the final
+    hyperparameters (detached)."""
+
+    method: dict
+    label: str
+    display: str
+    exact_method: bool
+    record: RunRecord
+    timing: Timing
+    hparams: object
+
+
+class RunInterrupted(Exception):
+    """Raised after ``stop_after`` hyper-iterations (as a kill would, for testing resumption)."""
+
+
+def clipped(h, clip_norm):
+    """h scaled down to norm ``clip_norm`` when it is longer (None: h unchanged)."""
+    norm = trees.norm(h)
+    return trees.scale(clip_norm / norm, h) if clip_norm is not None and norm > clip_norm else h
+
+
+def mean_hypergradient(problems, lam, spec, generator):
+    """(mean over ``problems`` of the hypergradients by ``spec``, mean outer loss, states held, one w_T)."""
+    total, losses, states_held, final_state = None, [], 0, None
+    for problem in problems:
+        h, info = hypergradient(problem, lam, spec, return_info=True, generator=generator)
+        total = h if total is None else trees.add(total, h)
+        losses.append(info.outer_loss)
+        states_held = max(states_held, info.states_held)
+        final_state = info.final_state
+    if len(problems) > 1:
+        total = trees.scale(1.0 / len(problems), total)
+    return total, sum(losses) / len(losses), states_held, final_state
+
+
+def exact_comparison(h, exact) -> dict:
+    """||d f||, cos(h, d f) and ||h - d f|| / ||d f|| (0 and 1 where ||d f|| = 0)."""
+    norm = trees.norm(exact)
+    return {"grad_norm": norm,
+            "cosine": float(trees.dot(h, exact)) / max(norm * trees.norm(h), 1e-300),
+            "relative_error": trees.norm(trees.sub(h, exact)) / max(norm, 1e-300)}
+
+
+def _leaf_copies(hparams):
+    return tree_map(lambda leaf: leaf.detach().clone().requires_grad_(True), hparams)
+
+
+def _state_mib(states_held, final_state) -> float:
+    return states_held * sum(x.numel() * x.element_size() for x in tree_leaves(final_state)) / 2 ** 20
+
+
+def hyper_optimise(objective: Objective, hparams, spec, loop: LoopSettings, *, log, generator_seed: int = 0,
+                   checkpoint=None, fingerprint: dict | None = None, stop_after: int | None = None,
+                   title: str = "") -> HyperRun:
+    """Runs the hyper-optimisation described in the module docstring from ``hparams`` (a tree of
+    tensors, which is not modified) with the method ``spec``. With ``checkpoint`` (a path), the run is
+    saved every ``loop.checkpoint_every`` hyper-iterations and a checkpoint with the same
+    ``fingerprint`` found there is resumed."""
+    first_problem = objective.problems(0)[0]
+    T = first_problem.T
+    name, shown, exact_method = label(spec), display_name(spec, T), is_exact(spec, T)
+    hparams = _leaf_copies(hparams)
+    optimizer = HYPER_OPTIMIZERS[loop.hyper_optimizer](tree_leaves(hparams), lr=loop.hyper_lr)
+    generator = torch.Generator().manual_seed(generator_seed)
+    record, timing, start = RunRecord(), Timing(), 0
+    fingerprint = {**(fingerprint or {}), "method": dict(spec), "loop": dataclasses.asdict(loop),
+                   "generator_seed": generator_seed}
+    saved = load_checkpoint(checkpoint, fingerprint, log) if checkpoint else None
+    if saved is not None:
+        device = tree_leaves(hparams)[0].device
+        for leaf, value in zip(tree_leaves(hparams), tree_leaves(saved["hparams"])):
+            with torch.no_grad():
+                leaf.copy_(value.to(device))
+        optimizer.load_state_dict(saved["optimizer"])
+        generator.set_state(saved["generator"])
+        record, timing, start = RunRecord(**saved["record"]), Timing(**saved["timing"]), saved["done"]
+        objective.load_state_dict(saved["objective"])
+    log(f"{title}{' ' if title else ''}method {name} ({shown}), {loop.iterations} hyper-iterations"
+        + (f", resuming after {start}" if start else ""))
+    # one-off library start-up (torch.func, allocator) kept out of the profiled and timed calls
+    mean_hypergradient([dataclasses.replace(first_problem, T=min(T, 1))], tree_map(torch.detach, hparams),
+                       {"name": "krmd", "K": min(T, 1)}, None)
+    if start == 0:
+        objective.evaluate(0, hparams, log)
+    for iteration in range(start, loop.iterations):
+        lam = tree_map(lambda leaf: leaf.detach().clone(), hparams)
+        problems = objective.problems(iteration)
+        arguments = (problems, lam, spec, generator)
+        if record.hypergradient_peak_mib is None:
+            (h, loss, states_held, final_state), record.hypergradient_peak_mib = peak_memory_mib(
+                mean_hypergradient, *arguments)
+        else:
+            cpu_start = time.process_time()
+            (h, loss, states_held, final_state), seconds = timed(mean_hypergradient, *arguments)
+            timing.cpu_seconds += time.process_time() - cpu_start
+            timing.seconds += seconds
+            timing.timed_iterations += 1
+        record.states_held, record.state_mib = states_held, _state_mib(states_held, final_state)
+        norm = trees.norm(h)
+        if not math.isfinite(norm):
+            raise FloatingPointError(f"{name}: non-finite hypergradient at hyper-iteration {iteration} (outer loss "
+                                     f"{loss}); the lower level diverged - lower its step size or the hyper-learning "
+                                     "rate")
+        record.train["iteration"].append(iteration)
+        record.train["outer_loss"].append(loss)
+        record.train["hypergradient_norm"].append(norm)
+        stop = objective.should_stop(iteration, loss, lam)
+        last = stop or iteration == loop.iterations - 1
+        if loop.exact_every and (iteration % loop.exact_every == 0 or last):
+            exact = h if exact_method else mean_hypergradient(problems, lam, EXACT_SPEC, None)[0]
+            record.exact["iteration"].append(iteration)
+            for key, value in exact_comparison(h, exact).items():
+                record.exact[key].append(value)
+        record.iterations_run = iteration + 1
+        if stop:
+            break
+        step = clipped(h, loop.clip_norm)
+        record.clipped_steps += step is not h
+        optimizer.zero_grad()
+        for leaf, gradient in zip(tree_leaves(hparams), tree_leaves(step)):
+            leaf.grad = gradient
+        optimizer.step()
+        objective.project(hparams)
+        done = iteration + 1
+        if done % loop.log_every == 0 or done == loop.iterations:
+            seconds = timing.per_iteration()["seconds_per_iteration"]
+            log(f"  iter {done:6d}  f {loss:.4f}  |h| {norm:.3e}" + (f"  {seconds:.3f} s/iter" if seconds else ""))
+        objective.evaluate(done, hparams, log)
+        if checkpoint and loop.checkpoint_every and done % loop.checkpoint_every == 0 and done < loop.iterations:
+            save_checkpoint(checkpoint, fingerprint, {
+                "done": done, "hparams": tree_map(torch.detach, hparams), "optimizer": optimizer.state_dict(),
+                "generator": generator.get_state(), "record": dataclasses.asdict(record),
+                "timing": dataclasses.asdict(timing), "objective": objective.state_dict()})
+        if stop_after is not None and done == stop_after and done < loop.iterations:
+            raise RunInterrupted(f"stopped after {done} hyper-iterations (--stop-after)")
+    return HyperRun(method=dict(spec), label=name, display=shown, exact_method=exact_method, record=record,
+                    timing=timing, hparams=tree_map(torch.detach, hparams))

@@ -1,0 +1,66 @@
+"""Small inputs of the three hyper-optimisation experiments, written as the pipeline writes them
+(the same fixture generators and parsers), and a helper that kills a run with SIGKILL after its first
+checkpoint."""
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from truncback.data.fixtures import FixtureSize, write_fixture, write_fixtures
+from truncback.data.parsers import parse_mnist, parse_omniglot
+from truncback.runtime.determinism import write_npz
+
+
+def smoke_digits(folder: Path) -> dict:
+    """The smoke scale's MNIST fixture as parsed arrays (500 images)."""
+    paths = [folder / name for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz")]
+    write_fixtures("smoke", paths, seed=0)
+    return parse_mnist(*paths)
+
+
+def paired_classes(n_per_class, classes=6, dim=12, seed=0) -> dict:
+    """Feature arrays in which classes 2k and 2k+1 share most of their mean (so coupling them helps)."""
+    rng = np.random.default_rng(seed)
+    groups = rng.normal(size=(classes // 2, dim))
+    means = np.repeat(groups, 2, axis=0) + 0.3 * rng.normal(size=(classes, dim))
+    labels = np.arange(n_per_class * classes) % classes
+    features = 0.6 * means[labels] + rng.normal(size=(len(labels), dim))
+    return {"features": features.astype(np.float32), "labels": labels,
+            "extractor": np.array(["synthetic paired classes"]), "pretrained": np.array([False])}
+
+
+def omniglot_arrays(folder: Path) -> tuple[dict, dict]:
+    """(background, evaluation): the prepared arrays of seeded fixture zips (20 characters each)."""
+    size = FixtureSize(train=0, test=0, alphabets=4, characters=5)
+    return tuple(parse_omniglot(write_fixture(key, folder / f"{key}.zip", seed=3, size=size))
+                 for key in ("omniglot_background", "omniglot_evaluation"))
+
+
+def write_inputs(folder: Path) -> dict:
+    """Every experiment's input files under ``folder``: {"mnist": path, "ti_train": ..., "ti_test": ...,
+    "background": ..., "evaluation": ...}."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {"mnist": folder / "mnist.npz", "ti_train": folder / "ti_train.npz", "ti_test": folder / "ti_test.npz",
+             "background": folder / "background.npz", "evaluation": folder / "evaluation.npz"}
+    write_npz(paths["mnist"], **smoke_digits(folder))
+    write_npz(paths["ti_train"], **paired_classes(12, seed=1))
+    write_npz(paths["ti_test"], **paired_classes(10, seed=2))
+    for key, arrays in zip(("background", "evaluation"), omniglot_arrays(folder)):
+        write_npz(paths[key], **arrays)
+    return paths
+
+
+def kill_after_first_checkpoint(arguments: list, checkpoint: Path, timeout: float = 120) -> None:
+    """Starts ``python -m truncback *arguments`` and kills it with SIGKILL as soon as ``checkpoint``
+    exists; fails if the run ended first."""
+    process = subprocess.Popen([sys.executable, "-m", "truncback", *arguments], stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while not checkpoint.is_file() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+    assert process.poll() is None, "the run ended before it could be killed after its first checkpoint"
+    process.kill()
+    process.wait()
+    assert checkpoint.is_file()

@@ -1,0 +1,119 @@
+"""Every hyper-optimisation experiment through its command line, as the pipeline runs it: any method
+of METHODS is accepted as a spec (krmd, aid_cg, fom and ufom here) and a run killed with SIGKILL after
+a checkpoint resumes and ends with the same bytes as an uninterrupted run."""
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from experiment_data import kill_after_first_checkpoint, write_inputs
+from truncback.cli import main as cli
+from truncback.experiments.hypercleaning.run import HypercleaningResult
+from truncback.experiments.omniglot.run import OmniglotResult
+from truncback.experiments.task_interaction.run import TaskInteractionResult
+from truncback.hypergrad import label, parse_spec
+from truncback.runtime.checkpoint import checkpoint_path
+from truncback.runtime.files import read_json, read_result, timing_path
+
+HYPERCLEANING = {"n_train": 200, "n_val": 100, "n_test": 200, "T": 20, "lr": 0.015, "hyper_lr": 0.3,
+                 "hyper_iterations": 40, "exact_every": 10, "checkpoint_every": 5}
+TASK_INTERACTION = {"train_per_class": 3, "val_per_class": 6, "T": 12, "hyper_lr": 0.02, "max_hyper_iterations": 40,
+                    "patience": 100, "exact_every": 10, "checkpoint_every": 5, "log_every": 100}
+# init_rho = 10: the regulariser makes g_S strongly convex at every w_T here, as conjugate gradient needs
+# (with rho = 1 CG meets negative curvature after T = 3 steps and stops with an error naming it).
+OMNIGLOT = {"init_rho": 10.0, "ways": 3, "query_per_class": 2, "meta_train_classes": 24, "filters": 4, "T": 3, "hyper_lr": 0.01,
+            "eval_every": 4, "curve_tasks": 2, "validation_tasks": 2, "test_tasks": 3, "exact_every": 3,
+            "checkpoint_every": 2, "depth_tasks": 1, "log_every": 100}
+RESULT_TYPES = {"hypercleaning": HypercleaningResult, "task-interaction": TaskInteractionResult,
+                "omniglot": OmniglotResult}
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    return write_inputs(tmp_path_factory.mktemp("inputs"))
+
+
+@pytest.fixture(autouse=True)
+def keep_torch_settings():
+    """The commands switch on deterministic algorithms and set the thread count; restore both."""
+    deterministic, threads = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
+    yield
+    torch.use_deterministic_algorithms(deterministic)
+    torch.set_num_threads(threads)
+
+
+def arguments(experiment: str, inputs: dict, method: str, output, iterations: int = 12) -> list:
+    """The command line of one run of ``experiment`` with ``method`` writing ``output``."""
+    common = ["--method", method, "--threads", "1", "--device", "cpu", "--output", str(output)]
+    if experiment == "hypercleaning":
+        return ["hypercleaning", "--data", str(inputs["mnist"]), "--settings", json.dumps(HYPERCLEANING), *common]
+    if experiment == "task-interaction":
+        return ["task-interaction", "--train", str(inputs["ti_train"]), "--test", str(inputs["ti_test"]),
+                "--dataset", "synthetic", "--settings", json.dumps(TASK_INTERACTION), *common]
+    return ["omniglot", "--background", str(inputs["background"]), "--evaluation", str(inputs["evaluation"]),
+            "--settings", json.dumps(OMNIGLOT), "--iterations", str(iterations), "--milestones", str(iterations),
+            "--hparams", str(output.with_suffix(".npz")), *common]
+
+
+@pytest.mark.parametrize("experiment", sorted(RESULT_TYPES))
+@pytest.mark.parametrize("method", ['{"name": "krmd", "K": 2}', '{"name": "aid_cg", "K": 10}', "fom"])
+def test_each_experiment_runs_any_method_spec(experiment, method, inputs, tmp_path):
+    output = tmp_path / "run.json"
+    assert cli(arguments(experiment, inputs, method, output, iterations=4)) == 0
+    result = read_result(output, RESULT_TYPES[experiment])
+    assert result.method == parse_spec(method) and result.label == label(parse_spec(method))
+    record = result.run
+    assert record.iterations_run == len(record.train["outer_loss"]) >= 4
+    assert all(value == value for value in record.train["hypergradient_norm"])  # finite, recorded each iteration
+    assert record.exact["iteration"][0] == 0 and 0 < record.exact["relative_error"][0]
+    assert record.states_held == {"krmd": 3, "aid_cg": 1, "fom": 2}[result.method["name"]]
+    assert read_json(timing_path(output))["seconds_per_iteration"] > 0
+    assert not checkpoint_path(output).exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment, method", [("hypercleaning", "ufom-q0.5"), ("task-interaction", "krmd-K3"),
+                                                ("omniglot", "krmd-K1")])
+def test_a_run_killed_after_a_checkpoint_resumes_to_the_same_bytes(experiment, method, inputs, tmp_path):
+    """UFOM's random draws come from a generator whose state the checkpoint keeps."""
+    killed, whole = tmp_path / "killed" / "run.json", tmp_path / "whole" / "run.json"
+    killed.parent.mkdir()
+    whole.parent.mkdir()
+    kill_after_first_checkpoint(arguments(experiment, inputs, method, killed, iterations=16), checkpoint_path(killed))
+    assert not killed.exists()
+    log = tmp_path / "resumed.log"
+    assert cli([*arguments(experiment, inputs, method, killed, iterations=16), "--log", str(log)]) == 0
+    assert "resuming after" in log.read_text()
+    assert cli(arguments(experiment, inputs, method, whole, iterations=16)) == 0
+    assert killed.read_bytes() == whole.read_bytes()
+    if experiment == "omniglot":
+        assert killed.with_suffix(".npz").read_bytes() == whole.with_suffix(".npz").read_bytes()
+    result = read_result(whole, RESULT_TYPES[experiment])
+    assert result.run.iterations_run > 5  # the kill came after a checkpoint, before the end
+
+
+def test_a_bad_method_is_named_on_the_command_line(inputs, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        cli(arguments("hypercleaning", inputs, '{"name": "krmd"}', tmp_path / "run.json"))
+    assert "method 'krmd' needs option(s) ['K']" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="option K=21 is larger than the number of lower-level steps T=20"):
+        cli(arguments("hypercleaning", inputs, "krmd-K21", tmp_path / "run.json"))
+    assert not (tmp_path / "run.json").exists()
+
+
+def test_a_result_file_of_another_layout_or_with_a_renamed_key_is_named(inputs, tmp_path):
+    output = tmp_path / "run.json"
+    assert cli(arguments("hypercleaning", inputs, "krmd-K1", output, iterations=2)) == 0
+    data = read_json(output)
+    data["run"]["outer_losses"] = data["run"].pop("train")
+    (tmp_path / "renamed.json").write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r"renamed.json.run: RunRecord has no key\(s\) \['outer_losses'\] and "
+                                         r"lacks \['train'\]"):
+        read_result(tmp_path / "renamed.json", HypercleaningResult)
+    with pytest.raises(ValueError, match="has layout 'truncback.hypercleaning/2', expected 'truncback.omniglot/2'"):
+        read_result(output, OmniglotResult)
+    with pytest.raises(TypeError, match="a result must be a dataclass with a LAYOUT"):
+        from truncback.runtime.files import write_result
+        write_result(tmp_path / "x.json", dataclasses.make_dataclass("Bare", ["a"])(1))
