@@ -8,14 +8,13 @@
 # Each rules/*.smk adds its final outputs to FINAL_OUTPUTS, which `rule all` requests. The config's
 # defaults live in the settings dataclasses; config/schema.yaml is generated from them.
 import json
-import re
 import shlex
 import sys
 from pathlib import Path
 
 from snakemake.utils import min_version, validate
 
-from truncback.config_schema import check_config
+from truncback.config_schema import any_of, check_config
 from truncback.runtime.files import timing_path
 
 min_version("8.0")
@@ -45,11 +44,6 @@ BENCHMARKS = f"benchmarks/{SCALE}"
 THREADS = config["threads"]
 DEVICE = config["device"]
 FINAL_OUTPUTS = []
-
-
-def any_of(labels):
-    """A wildcard constraint matching exactly one of ``labels``."""
-    return "|".join(re.escape(label) for label in labels)
 
 
 # Shared definitions first (data paths), then one file per experiment, each adding to FINAL_OUTPUTS.

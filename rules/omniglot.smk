@@ -1,21 +1,16 @@
 # One-shot Omniglot meta-learning (sec. 4.3): one meta-training run per entry of the config's runs
 # under results/<scale>/omniglot/ (checkpointed; a rerun after an interruption resumes), the depth
 # study from the full-RMD run's final lam, then Table 4 and Fig. 7 drawn from those raw results only.
+from truncback.experiments.omniglot.settings import OmniglotRun
+
 OMNIGLOT = config["omniglot"]
 OG_RESULTS = f"{RESULTS}/omniglot"
 OG_SETTINGS = json.dumps(OMNIGLOT["settings"], sort_keys=True)
-OG_ENTRIES = dict(zip(CONFIG_LABELS["omniglot"], OMNIGLOT["runs"]))
+OG_ENTRIES = dict(zip(CONFIG_LABELS["omniglot"], map(OmniglotRun.from_dict, OMNIGLOT["runs"])))
 OG_RUNS = [f"{OG_RESULTS}/{name}.json" for name in OG_ENTRIES]
 OG_DATA = {part: str(data_layout.prepared_path(DATA_SCALE, f"omniglot_{part}")) for part in ("background", "evaluation")}
 FINAL_OUTPUTS.extend(f"{TABLES}/table4_omniglot.{suffix}" for suffix in ("csv", "md", "tex"))
 FINAL_OUTPUTS.extend(f"{FIGURES}/fig7_omniglot.{suffix}" for suffix in ("pdf", "png"))
-
-
-def og_run_arguments(wildcards):
-    entry = OG_ENTRIES[wildcards.run]
-    horizon = ["--T", entry["T"]] if "T" in entry else []
-    return ["--method", json.dumps(entry["method"], sort_keys=True), *horizon, "--iterations", entry["iterations"],
-            "--milestones", *entry["milestones"]]
 
 
 rule omniglot_run:
@@ -29,7 +24,7 @@ rule omniglot_run:
         run=any_of(OG_ENTRIES),
     params:
         settings=OG_SETTINGS,
-        run=og_run_arguments,
+        run=lambda wildcards: OG_ENTRIES[wildcards.run].arguments(),
         seed=OMNIGLOT["seed"],
         torch_threads=THREADS,
         device=DEVICE,

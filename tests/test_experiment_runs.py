@@ -19,11 +19,12 @@ from truncback.runtime.files import read_json, read_result, timing_path
 
 HYPERCLEANING = {"n_train": 200, "n_val": 100, "n_test": 200, "T": 20, "lr": 0.015, "hyper_lr": 0.3,
                  "hyper_iterations": 40, "exact_every": 10, "checkpoint_every": 5}
-TASK_INTERACTION = {"train_per_class": 3, "val_per_class": 6, "T": 12, "hyper_lr": 0.02, "max_hyper_iterations": 40,
-                    "patience": 100, "exact_every": 10, "checkpoint_every": 5, "log_every": 100}
+TASK_INTERACTION = {"train_per_class": 3, "val_per_class": 6, "T": 12, "hyper_lr": 0.02,
+                    "max_hyper_iterations": 40, "patience": 100, "exact_every": 10, "checkpoint_every": 5, "log_every": 100}
 # init_rho = 10: the regulariser makes g_S strongly convex at every w_T here, as conjugate gradient needs
 # (with rho = 1 CG meets negative curvature after T = 3 steps and stops with an error naming it).
-OMNIGLOT = {"init_rho": 10.0, "ways": 3, "query_per_class": 2, "meta_train_classes": 24, "filters": 4, "T": 3, "hyper_lr": 0.01,
+OMNIGLOT = {"init_rho": 10.0, "ways": 3, "query_per_class": 2, "meta_train_classes": 24, "filters": 4, "T": 3,
+            "hyper_lr": 0.01,
             "eval_every": 4, "curve_tasks": 2, "validation_tasks": 2, "test_tasks": 3, "exact_every": 3,
             "checkpoint_every": 2, "depth_tasks": 1, "log_every": 100}
 RESULT_TYPES = {"hypercleaning": HypercleaningResult, "task-interaction": TaskInteractionResult,

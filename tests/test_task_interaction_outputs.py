@@ -73,10 +73,12 @@ def test_figure_has_a_row_per_dataset_and_a_curve_per_method():
         figure = fig6_task_interaction(RESULTS)
         axes = figure.axes
         assert len(axes) == 6
-        assert [axis.get_title() for axis in axes[::3]] == ["CIFAR-10: upper-level loss", "CIFAR-100: upper-level loss"]
+        titles = [axis.get_title() for axis in axes[::3]]
+        assert titles == ["CIFAR-10: upper-level loss", "CIFAR-100: upper-level loss"]
         assert all(len(axis.get_lines()) == 2 for axis in axes[:2])
         cosine_curves = [line for line in axes[2].get_lines() if line.get_label() in ("1-RMD", "Full RMD")]
-        assert [list(line.get_ydata()) for line in cosine_curves][1] == pytest.approx([0.5] * 6)  # rmd, 50 iterations: 0..40 and 49
+        full_rmd = [list(line.get_ydata()) for line in cosine_curves][1]
+        assert full_rmd == pytest.approx([0.5] * 6)  # 50 iterations: exact at 0, 10, ..., 40 and 49
         assert list(axes[0].get_lines()[0].get_xdata()) == list(range(30))  # trial 0, the first trial
         assert "ResNet-18 pretrained on ImageNet" in figure._suptitle.get_text()
         plt.close(figure)

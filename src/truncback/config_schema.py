@@ -7,6 +7,7 @@ a test fails when the committed one is stale.
 """
 
 import argparse
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -74,6 +75,11 @@ def config_schema() -> dict:
 
 def schema_text() -> str:
     return HEADER + yaml.safe_dump(config_schema(), sort_keys=False, width=120, allow_unicode=True)
+
+
+def any_of(labels) -> str:
+    """A Snakemake wildcard constraint matching exactly one of ``labels``."""
+    return "|".join(re.escape(name) for name in labels)
 
 
 def _unique(labels: list, where: str) -> list:

@@ -55,3 +55,29 @@ def save_figure(figure, stem) -> list[Path]:
 def method_colours(count: int) -> list:
     """One colour per method curve, from viridis (dark to light in the order of the methods)."""
     return [plt.cm.viridis(x) for x in np.linspace(0.0, 0.9, count)]
+
+
+def register_figure(subparsers, name: str, title: str, doc: str, result_type, draw, shared_settings: bool = True,
+                    extra: dict | None = None) -> None:
+    """A ``figure-*`` command: ``draw(results, **extra_files) -> figure`` from the result files given
+    with --results, saved as PDF and PNG. ``extra`` maps further options (e.g. "depth") to their help;
+    each names one JSON file, passed to ``draw`` read."""
+    import argparse
+
+    from truncback.runtime.files import read_json
+    from truncback.tables import read_run_results
+
+    def main(args) -> int:
+        results = read_run_results(args.results, result_type, shared_settings)
+        files = {key: read_json(getattr(args, key)) for key in (extra or {})}
+        with figure_style():
+            save_figure(draw(results, **files), args.output)
+        return 0
+
+    parser = subparsers.add_parser(name, help=title, description=doc,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--results", nargs="+", required=True, help="result JSON files")
+    for key, help_text in (extra or {}).items():
+        parser.add_argument(f"--{key}", required=True, help=help_text)
+    parser.add_argument("--output", required=True, help="output path without suffix (.pdf and .png are written)")
+    parser.set_defaults(run=main)

@@ -50,3 +50,33 @@ def grouped_by_label(results, timings=None) -> list[list]:
     for index, result in enumerate(results):
         groups.setdefault(result.label, []).append((result, timings[index]) if timings is not None else result)
     return list(groups.values())
+
+
+def read_run_results(paths, result_type, shared_settings: bool = True) -> list:
+    """The typed result files; with ``shared_settings`` they must share their settings (one experiment
+    at one scale), else each is read on its own (e.g. task interaction's datasets differ in sizes)."""
+    from truncback.runtime.files import read_results
+
+    return read_results(paths, result_type) if shared_settings else [read_results([p], result_type)[0] for p in paths]
+
+
+def register_table(subparsers, name: str, title: str, doc: str, result_type, build,
+                   shared_settings: bool = True) -> None:
+    """A ``table-*`` command: ``build(results, timings) -> (frame, caption)`` from the result files
+    given with --results (each with its timing file beside it), written as CSV, Markdown and LaTeX."""
+    import argparse
+
+    from truncback.runtime.files import read_timings
+
+    def main(args) -> int:
+        results = read_run_results(args.results, result_type, shared_settings)
+        frame, caption = build(results, read_timings(args.results))
+        write_table(frame, args.output, caption)
+        return 0
+
+    parser = subparsers.add_parser(name, help=title, description=doc,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--results", nargs="+", required=True,
+                        help="result JSON files (each with its <stem>.timing.json beside it)")
+    parser.add_argument("--output", required=True, help="output path without suffix (.csv/.md/.tex are written)")
+    parser.set_defaults(run=main)

@@ -4,13 +4,10 @@ hyper-iteration per method, log scale, beside the outer (validation) loss.
 ``python -m truncback figure-hypercleaning --results results/full/hypercleaning/*.json --output figures/fig5_hypercleaning_gradnorm``
 """
 
-import argparse
-
 import numpy as np
 
 from truncback.experiments.hypercleaning.run import HypercleaningResult
-from truncback.plotting import figure_style, method_colours, plt, save_figure
-from truncback.runtime.files import read_results
+from truncback.plotting import method_colours, plt, register_figure
 from truncback.tables import grouped_by_label
 
 
@@ -32,16 +29,6 @@ def fig5_hypercleaning_gradnorm(results: list[HypercleaningResult]):
     return figure
 
 
-def main(args) -> int:
-    results = read_results(args.results, HypercleaningResult)
-    with figure_style():
-        save_figure(fig5_hypercleaning_gradnorm(results), args.output)
-    return 0
-
-
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("figure-hypercleaning", help="Figure 5 from hypercleaning results",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--results", nargs="+", required=True, help="hypercleaning result JSON files")
-    parser.add_argument("--output", required=True, help="output path without suffix (.pdf and .png are written)")
-    parser.set_defaults(run=main)
+    register_figure(subparsers, "figure-hypercleaning", "Figure 5 from hypercleaning results", __doc__,
+                    HypercleaningResult, fig5_hypercleaning_gradnorm)

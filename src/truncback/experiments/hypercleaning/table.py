@@ -1,12 +1,9 @@
 """Table 2 (hypercleaning metrics after the hyper-optimisation) from the raw run results."""
 
-import argparse
-
 import pandas as pd
 
 from truncback.experiments.hypercleaning.run import HypercleaningResult
-from truncback.runtime.files import read_results, read_timings
-from truncback.tables import grouped_by_label, mean_std, write_table
+from truncback.tables import grouped_by_label, mean_std, register_table
 
 CAPTION = ("Table 2: data hypercleaning after {iterations} hyper-iterations (T = {T}, {n_train} training "
            "examples, half corrupted); mean ± std over {seeds} seed(s). Sec/iter is the wall-clock time of one "
@@ -40,17 +37,6 @@ def _row(method, finals, records, timings) -> dict:
     return row
 
 
-def main(args) -> int:
-    results = read_results(args.results, HypercleaningResult)
-    frame, caption = hypercleaning_table(results, read_timings(args.results))
-    write_table(frame, args.output, caption)
-    return 0
-
-
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("table-hypercleaning", help="Table 2 from hypercleaning results",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--results", nargs="+", required=True,
-                        help="hypercleaning result JSON files (each with its <stem>.timing.json beside it)")
-    parser.add_argument("--output", required=True, help="output path without suffix (.csv/.md/.tex are written)")
-    parser.set_defaults(run=main)
+    register_table(subparsers, "table-hypercleaning", "Table 2 from hypercleaning results", __doc__,
+                   HypercleaningResult, hypercleaning_table)

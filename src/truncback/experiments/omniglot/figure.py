@@ -7,15 +7,12 @@ with rho > 0 and rho = 0.
 ``python -m truncback figure-omniglot --results r1.json ... --depth depth.json --output figures/fig7_omniglot``
 """
 
-import argparse
-
 import numpy as np
 from matplotlib import ticker
 
 from truncback.experiments.omniglot.run import OmniglotResult
 from truncback.hypergrad import is_exact
-from truncback.plotting import figure_style, plt, save_figure
-from truncback.runtime.files import read_json, read_results
+from truncback.plotting import plt, register_figure
 
 COSINE_WINDOW = 10
 
@@ -92,18 +89,7 @@ def fig7_omniglot(results: list[OmniglotResult], depth: dict):
     return figure
 
 
-def main(args) -> int:
-    results = read_results(args.results, OmniglotResult)
-    depth = read_json(args.depth)
-    with figure_style():
-        save_figure(fig7_omniglot(results, depth), args.output)
-    return 0
-
-
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("figure-omniglot", help="draw Fig. 7 from Omniglot raw results",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--results", nargs="+", required=True, help="omniglot result JSON files")
-    parser.add_argument("--depth", required=True, help="omniglot-depth result JSON")
-    parser.add_argument("--output", required=True, help="output path without suffix (.pdf and .png are written)")
-    parser.set_defaults(run=main)
+    register_figure(subparsers, "figure-omniglot", "Figure 7 from Omniglot results", __doc__, OmniglotResult,
+                    fig7_omniglot,
+                    extra={"depth": "omniglot-depth result JSON"})

@@ -3,6 +3,7 @@ pipeline (``OmniglotRun``: method, horizon, iterations, Table 4's milestones) an
 section (``OmniglotSection``). The defaults are the paper's settings; the README's Assumptions
 explain the choices it leaves open."""
 
+import json
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -27,7 +28,8 @@ class OmniglotSettings(Settings):
     rotations: bool = setting(True, "rotate each sampled class by a random multiple of 90 degrees (MAML)",
                               type="boolean")
     split: str = setting("pooled", "pooled: both files' characters shuffled, the first meta_train_classes "
-                         "meta-train; files: background file meta-trains, evaluation file meta-tests", enum=list(SPLITS))
+                         "meta-train; files: background file meta-trains, evaluation file meta-tests",
+                         enum=list(SPLITS))
     meta_train_classes: int = setting(1200, "meta-training characters of the pooled split (Vinyals et al. 2016)",
                                       **POSITIVE)
     split_seed: int = setting(0, "seed of the pooled split's shuffle", type="integer", minimum=0)
@@ -117,6 +119,12 @@ class OmniglotRun:
         if T < settings.T:
             return "Short horizon" if T == 1 else f"Short horizon (T={T})"
         return display_name(self.method, T)
+
+    def arguments(self) -> list:
+        """The options of the ``omniglot`` command that describe this run."""
+        horizon = ["--T", self.T] if self.T is not None else []
+        return ["--method", json.dumps(self.method, sort_keys=True), *horizon, "--iterations", self.iterations,
+                "--milestones", *self.milestones]
 
     @classmethod
     def from_dict(cls, values: dict) -> "OmniglotRun":

@@ -2,13 +2,10 @@
 iteration count, with the meta-test accuracy and its 95% interval, the seconds per hyper-iteration
 and the memory of the hypergradient."""
 
-import argparse
-
 import pandas as pd
 
 from truncback.experiments.omniglot.run import OmniglotResult
-from truncback.runtime.files import read_results, read_timings
-from truncback.tables import write_table
+from truncback.tables import register_table
 
 CAPTION = ("Table 4: {ways}-way one-shot Omniglot, T = {T}; accuracy (%) averaged over {tasks} tasks of "
            "the {test_classes} meta-test characters ± the half-width of its normal 95% interval. Sec/iter "
@@ -41,17 +38,6 @@ def omniglot_table(results: list[OmniglotResult], timings: list[dict]) -> tuple[
     return pd.DataFrame(rows), caption
 
 
-def main(args) -> int:
-    results = read_results(args.results, OmniglotResult)
-    frame, caption = omniglot_table(results, read_timings(args.results))
-    write_table(frame, args.output, caption)
-    return 0
-
-
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("table-omniglot", help="Table 4 from Omniglot results",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--results", nargs="+", required=True,
-                        help="omniglot result JSON files (each with its <stem>.timing.json beside it)")
-    parser.add_argument("--output", required=True, help="output path without suffix (.csv/.md/.tex are written)")
-    parser.set_defaults(run=main)
+    register_table(subparsers, "table-omniglot", "Table 4 from Omniglot results", __doc__, OmniglotResult,
+                   omniglot_table)

@@ -5,12 +5,9 @@ cosine(h, d_lam f), against hyper-iteration, one curve per method, for the first
 ``python -m truncback figure-task-interaction --results results/full/task_interaction/*/trial*_*.json --output figures/fig6_task_interaction``
 """
 
-import argparse
-
 from truncback.experiments.task_interaction.run import TaskInteractionResult
 from truncback.experiments.task_interaction.table import DATASET_NAMES, dataset_order
-from truncback.plotting import figure_style, method_colours, plt, save_figure
-from truncback.runtime.files import read_results
+from truncback.plotting import method_colours, plt, register_figure
 
 
 def first_trials(results: list[TaskInteractionResult]) -> list[list[TaskInteractionResult]]:
@@ -53,16 +50,7 @@ def features_note(results: list[TaskInteractionResult]) -> str:
     return f"{extractors},\nNOT an ImageNet-pretrained ResNet (reduced scale)"
 
 
-def main(args) -> int:
-    results = [read_results([path], TaskInteractionResult)[0] for path in args.results]
-    with figure_style():
-        save_figure(fig6_task_interaction(results), args.output)
-    return 0
-
-
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("figure-task-interaction", help="Figure 6 from task-interaction results",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--results", nargs="+", required=True, help="task-interaction result JSON files")
-    parser.add_argument("--output", required=True, help="output path without suffix (.pdf and .png are written)")
-    parser.set_defaults(run=main)
+    register_figure(subparsers, "figure-task-interaction", "Figure 6 from task-interaction results",
+                    __doc__, TaskInteractionResult, fig6_task_interaction,
+                    shared_settings=False)

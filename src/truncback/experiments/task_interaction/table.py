@@ -5,13 +5,10 @@ per dataset and method.
 ``python -m truncback table-task-interaction --results results/full/task_interaction/*/trial*_*.json --output paper_tables/table3_task_interaction``
 """
 
-import argparse
-
 import pandas as pd
 
 from truncback.experiments.task_interaction.run import TaskInteractionResult
-from truncback.runtime.files import read_results, read_timings
-from truncback.tables import grouped_by_label, mean_std, write_table
+from truncback.tables import grouped_by_label, mean_std, register_table
 
 DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
 CAPTION = ("Table 3: test accuracy (%) for task interaction, mean ± std over {trials} trial(s) (subsets of "
@@ -60,17 +57,7 @@ def caption(results: list[TaskInteractionResult]) -> str:
                           patience=some["patience"], max_iter=some["max_hyper_iterations"])
 
 
-def main(args) -> int:
-    results = [read_results([path], TaskInteractionResult)[0] for path in args.results]
-    frame, text = task_interaction_table(results, read_timings(args.results))
-    write_table(frame, args.output, text)
-    return 0
-
-
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("table-task-interaction", help="Table 3 from task-interaction results",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--results", nargs="+", required=True,
-                        help="task-interaction result JSON files (each with its <stem>.timing.json beside it)")
-    parser.add_argument("--output", required=True, help="output path without suffix (.csv/.md/.tex are written)")
-    parser.set_defaults(run=main)
+    register_table(subparsers, "table-task-interaction", "Table 3 from task-interaction results", __doc__,
+                   TaskInteractionResult, task_interaction_table,
+                   shared_settings=False)
