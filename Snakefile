@@ -52,6 +52,8 @@ include: "rules/toy.smk"
 include: "rules/hypercleaning.smk"
 include: "rules/task_interaction.smk"
 include: "rules/omniglot.smk"
+include: "rules/complexity.smk"
+include: "rules/report.smk"
 
 
 rule all:

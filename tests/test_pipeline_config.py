@@ -72,6 +72,9 @@ def test_each_reduced_scale_overlay_validates_and_reduces_the_toy(scale):
     ({"task_interaction": {"methods": [{"name": "rmd"}, {"name": "rmd"}]}},
      "config task_interaction.methods: method label(s) ['rmd'] appear more than once"),
     ({"omniglot": {"depth_from": "krmd-K3"}}, "config omniglot.depth_from='krmd-K3' is not the label of a run"),
+    ({"complexity": {"T_values": [10, 100]}},
+     "config complexity.methods[5] = {'name': 'krmd', 'K': 25}: method 'krmd': option K=25 is larger than the number "
+     "of lower-level steps T=10 (the smallest of T_values)"),
 ])
 def test_check_config_names_the_key_at_fault(change, named):
     config = merged({}, change)

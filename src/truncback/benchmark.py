@@ -10,14 +10,16 @@ state size`` is printed too: the part of that memory Table 1 speaks of.
 
 import argparse
 import csv
+import dataclasses
+import json
 import math
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from truncback.hypergrad import METHODS, BilevelProblem, gradient_descent
+from truncback.hypergrad import METHODS, BilevelProblem, gradient_descent, label, resolve
 from truncback.hypergrad import trees
 from truncback.runtime.measure import peak_memory_mib, timed
 
@@ -26,6 +28,7 @@ QUICK_GRID = {"T": (8, 16), "K": (1, 4, None)}
 UFOM_MAX_T = 100
 FMD_DIRECTIONS = 8
 TIMING_REPEATS = 3
+CSV_FIELDS = ("problem", "method", "T", "K", "seconds", "peak_mib", "states_held", "state_mib", "note")
 
 
 @dataclass
@@ -39,6 +42,13 @@ class Case:
     states_held: int = 0
     state_mib: float = math.nan
     note: str = ""
+    options: dict | None = None
+    n_train: int | None = None
+
+    @property
+    def label(self) -> str:
+        """The method spec's label (K = None: K = T)."""
+        return label({"name": self.method, **method_options(self.method, self.K, self.T, self.options)})
 
 
 def hypercleaning_sized(T: int, n_train: int = 5000, n_val: int = 5000, seed: int = 0):
@@ -93,9 +103,10 @@ def takes_depth(method: str) -> bool:
     return any(option.name == "K" for option in METHODS[method].options)
 
 
-def method_options(method: str, K: int | None, T: int) -> dict:
-    """The required options of ``method`` as ``METHODS`` declares them: K (None: T) and UFOM's q."""
-    options = {}
+def method_options(method: str, K: int | None, T: int, given: dict | None = None) -> dict:
+    """The options of ``method`` as ``METHODS`` declares them: those ``given``, K (None: T) and UFOM's
+    q, which is timed in its worst case whatever q a spec names."""
+    options = {key: value for key, value in (given or {}).items() if key not in ("K", "q")}
     for option in METHODS[method].options:
         if not option.required:
             continue
@@ -115,13 +126,13 @@ def run_case(case: Case) -> Case:
         case.note = f"skipped: the exact branch costs O(T^2) steps; measured up to T={UFOM_MAX_T}"
         return case
     torch.manual_seed(0)
-    _measure(case.problem, case.method, 2, min(case.K or 2, 2))
-    return _measure(case.problem, case.method, case.T, case.K, case)
+    _measure(dataclasses.replace(case, T=2, K=None if case.K is None else min(case.K, 2)))
+    return _measure(case)
 
 
-def _measure(problem_name, method, T, K, case=None):
-    case = case or Case(problem_name, method, T, K)
-    problem, hparams = PROBLEMS[case.problem](case.T)
+def _measure(case: Case) -> Case:
+    sizes = {"n_train": case.n_train, "n_val": case.n_train} if case.n_train and case.problem == "hypercleaning" else {}
+    problem, hparams = PROBLEMS[case.problem](case.T, **sizes)
     if case.method == "fmd":
         hparams_count = trees.numel(hparams)
         options = {"chunk_size": FMD_DIRECTIONS}
@@ -129,7 +140,7 @@ def _measure(problem_name, method, T, K, case=None):
         case.note = f"{FMD_DIRECTIONS} of {hparams_count} directions measured; time scaled by {hparams_count / FMD_DIRECTIONS:.0f}"
         hparams = restricted
     else:
-        options = method_options(case.method, case.K, case.T)
+        options = method_options(case.method, case.K, case.T, case.options)
         if case.method == "ufom":
             case.note = "worst case xi = 1 (exact branch); expected time = fom + q (this - fom)"
     method = METHODS[case.method].function
@@ -162,12 +173,19 @@ def _restrict_fmd(problem, hparams, count):
     return restricted, flat[:count].clone()
 
 
-def cases(grid, problems):
+def cases(grid, problems, specs=None, n_train=None):
+    """Every (problem, T, method) case: the given method ``specs``, or each method of ``METHODS``
+    with every K of the grid (None: K = T) when it takes K."""
     for problem in problems:
         for T in grid["T"]:
+            if specs is not None:
+                for spec in specs:
+                    options = {key: value for key, value in spec.items() if key != "name"}
+                    yield Case(problem, spec["name"], T, options.pop("K", None), options=options, n_train=n_train)
+                continue
             for method in sorted(METHODS, key=takes_depth):
                 for K in grid["K"] if takes_depth(method) else (None,):
-                    yield Case(problem, method, T, K)
+                    yield Case(problem, method, T, K, n_train=n_train)
 
 
 def main(args) -> int:
@@ -177,7 +195,10 @@ def main(args) -> int:
     rows = []
     header = f"{'problem':<14}{'method':<14}{'T':>5}{'K':>5}{'seconds':>10}{'peak MiB':>10}{'states':>8}{'state MiB':>11}  note"
     print(header, flush=True)
-    for case in map(run_case, cases(grid, args.problems)):
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    specs = [resolve(spec) for spec in json.loads(args.methods)] if args.methods else None
+    for case in map(run_case, cases(grid, args.problems, specs, args.n_train)):
         rows.append(case)
         k = "T" if case.K is None and takes_depth(case.method) else (case.K or "")
         print(f"{case.problem:<14}{case.method:<14}{case.T:>5}{k!s:>5}{case.seconds:>10.3f}"
@@ -186,9 +207,9 @@ def main(args) -> int:
     output.parent.mkdir(parents=True, exist_ok=True)
     temporary = output.with_suffix(output.suffix + ".tmp")
     with temporary.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(asdict(rows[0])))
+        writer = csv.DictWriter(handle, fieldnames=[*CSV_FIELDS, "label"], lineterminator="\n")
         writer.writeheader()
-        writer.writerows(asdict(row) for row in rows)
+        writer.writerows({**{key: getattr(row, key) for key in CSV_FIELDS}, "label": row.label} for row in rows)
     temporary.replace(output)
     print(f"wrote {output}", file=sys.stderr)
     return 0
@@ -201,4 +222,9 @@ def register(subparsers) -> None:
     parser.add_argument("--quick", action="store_true", help="tiny grid of T and K (seconds; for tests)")
     parser.add_argument("--problems", nargs="+", choices=sorted(PROBLEMS), default=sorted(PROBLEMS))
     parser.add_argument("--T", nargs="+", type=int, help="horizons to measure instead of the grid's")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
+    parser.add_argument("--methods", help="JSON list of method specs to measure instead of every method and K "
+                        "of the grid (Table 1 of the pipeline)")
+    parser.add_argument("--n-train", type=int, help="training (and validation) examples of the hypercleaning-sized "
+                        "problem, i.e. the number of hyperparameters (default 5000)")
     parser.set_defaults(run=main)

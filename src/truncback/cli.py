@@ -11,6 +11,8 @@ import sys
 
 COMMANDS = {
     "bench-methods": "truncback.benchmark",
+    "table-complexity": "truncback.experiments.complexity.table",
+    "reproduction-report": "truncback.reproduction.report",
     "config-schema": "truncback.config_schema",
     "data-fetch": "truncback.data.cli",
     "data-fixtures": "truncback.data.cli",

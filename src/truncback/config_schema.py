@@ -14,6 +14,7 @@ from typing import ClassVar
 
 import yaml
 
+from truncback.experiments.complexity.settings import ComplexitySection
 from truncback.experiments.hypercleaning.settings import HypercleaningSection, HypercleaningSettings
 from truncback.experiments.omniglot.settings import OmniglotRun, OmniglotSection, OmniglotSettings
 from truncback.experiments.task_interaction.settings import (TaskInteractionSection, TaskInteractionSettings)
@@ -63,6 +64,8 @@ class PipelineConfig(Settings):
                              nested=OmniglotSection)
     task_interaction: dict = setting({}, "task interaction on CIFAR-10 and CIFAR-100 (sec. 4.2.2, Table 3, Fig. 6)",
                                      nested=TaskInteractionSection)
+    complexity: dict = setting({}, "Table 1: time and memory of every method against T (the benchmark)",
+                               nested=ComplexitySection)
 
 
 def config_schema() -> dict:
@@ -113,6 +116,14 @@ def check_config(config: dict) -> dict:
         except ValueError as error:
             raise ValueError(f"config omniglot.runs[{index}] = {values}: {error}") from None
     labels["omniglot"] = _unique(names, "config omniglot.runs")
+    shortest = min(config["complexity"]["T_values"])
+    resolved = []
+    for index, spec in enumerate(config["complexity"]["methods"]):
+        try:
+            resolved.append(methods.label(methods.resolve(spec, shortest)))
+        except ValueError as error:
+            raise ValueError(f"config complexity.methods[{index}] = {spec}: {error} (the smallest of T_values)") from None
+    labels["complexity"] = _unique(resolved, "config complexity.methods")
     depth_from = config["omniglot"]["depth_from"]
     if depth_from not in names:
         raise ValueError(f"config omniglot.depth_from={depth_from!r} is not the label of a run; the runs: {names}")

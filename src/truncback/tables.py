@@ -6,7 +6,12 @@ import pandas as pd
 
 FLOAT_FORMAT = "{:.4g}"
 WALL_CLOCK_COLUMNS = ("Sec/iter", "CPU s/iter")
-"""Columns holding wall-clock measurements: the only bytes of a table that differ between two runs."""
+"""Columns holding wall-clock measurements: the only bytes of a table that differ between two runs
+(with Table 1's columns whose name starts with "Time")."""
+
+
+def is_wall_clock(column: str) -> bool:
+    return column in WALL_CLOCK_COLUMNS or column.startswith("Time")
 
 
 def _formatted(frame: pd.DataFrame) -> pd.DataFrame:

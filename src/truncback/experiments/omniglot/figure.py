@@ -64,15 +64,16 @@ def cosine_panel(axis, results, colour):
 
 
 def depth_panel(axis, depth):
-    styles = {"learned": {"linewidth": 1.6, "alpha": 1.0}, "initial": {"linewidth": 1.0, "alpha": 0.5}}
+    """At the learned lambda: the error over all hyperparameters (solid) and over those other than c
+    (dashed; c's gradient is the B_0 term K-RMD leaves out, which with rho = 0 is all of it)."""
     variants = {"rho_positive": ("C0", r"$\rho>0$"), "rho_zero": ("C3", r"$\rho=0$")}
-    for name, style in styles.items():
-        for variant, (colour, label) in variants.items():
-            study = depth[name][variant]
-            errors = np.asarray(study["mean"][:-1])
-            axis.semilogy(np.arange(len(errors)), errors, color=colour, **style,
-                          label=f"{label}, {name} λ (rate {study['fit']['rate']:.3f})")
-    axis.set_title(f"(4) relative error vs depth ({depth['tasks']} tasks)")
+    for variant, (colour, label) in variants.items():
+        study = depth["learned"][variant]
+        for suffix, style, what in (("", "-", "all λ"), ("_without_c", "--", "λ without c")):
+            errors = np.asarray(study[f"mean{suffix}"][:-1])
+            axis.semilogy(np.arange(len(errors)), errors, color=colour, linestyle=style,
+                          label=f"{label}, {what} (rate {study[f'fit{suffix}']['rate']:.3f})")
+    axis.set_title(f"(4) relative error vs depth, learned λ ({depth['tasks']} tasks)")
     axis.set_xlabel("reverse depth K")
     axis.set_ylabel(r"$\|h_{T-K} - d_\lambda f\| \,/\, \|d_\lambda f\|$")
     axis.yaxis.set_minor_formatter(ticker.LogFormatterSciNotation(labelOnlyBase=False, minor_thresholds=(2, 1)))

@@ -1,0 +1,41 @@
+# Table 1 (complexity): every method of the config's list timed and memory-profiled at several T by
+# the benchmark (`bench-methods`, the code `make bench` runs), then the table with the paper's O()
+# entries and the growth exponents fitted in T.
+COMPLEXITY = config["complexity"]
+CX_RESULTS = f"{RESULTS}/complexity"
+FINAL_OUTPUTS.extend(f"{TABLES}/table1_complexity.{suffix}" for suffix in ("csv", "md", "tex"))
+
+
+rule complexity_measure:
+    output:
+        f"{CX_RESULTS}/measurements.csv",
+    params:
+        methods=json.dumps(COMPLEXITY["methods"], sort_keys=True),
+        T=COMPLEXITY["T_values"],
+        problem=COMPLEXITY["problem"],
+        n_train=COMPLEXITY["n_train"],
+        torch_threads=THREADS,
+    threads: THREADS
+    log:
+        f"{LOGS}/complexity/measure.log",
+    benchmark:
+        f"{BENCHMARKS}/complexity/measure.tsv"
+    shell:
+        "python -m truncback bench-methods --problems {params.problem:q} --n-train {params.n_train:q}"
+        " --T {params.T:q} --methods {params.methods:q} --threads {params.torch_threads:q} --output {output:q}"
+        " > {log:q} 2>&1"
+
+
+rule complexity_table:
+    input:
+        f"{CX_RESULTS}/measurements.csv",
+    output:
+        multiext(f"{TABLES}/table1_complexity", ".csv", ".md", ".tex"),
+    params:
+        stem=f"{TABLES}/table1_complexity",
+        n_train=COMPLEXITY["n_train"],
+    log:
+        f"{LOGS}/complexity/table1.log",
+    shell:
+        "python -m truncback table-complexity --measurements {input:q} --n-train {params.n_train:q}"
+        " --output {params.stem:q} > {log:q} 2>&1"

@@ -1,0 +1,31 @@
+# The reproduction report: the paper's numbers and claims (config/paper_reference.yaml) against the raw
+# results of every experiment of the scale, each with a verdict; read from raw results and Snakemake's
+# benchmark files only.
+FINAL_OUTPUTS.append(f"{TABLES}/reproduction_report.md")
+
+
+rule reproduction_report:
+    input:
+        reference="config/paper_reference.yaml",
+        toy=[f"{TOY_RESULTS}/{name}.json" for name in ("bound", "trajectories_f", "trajectories_f_tilde", "optimum")],
+        hypercleaning=HC_RUNS,
+        task_interaction=TI_RUNS,
+        omniglot=OG_RUNS,
+        timings=[str(timing_path(path)) for path in HC_RUNS + TI_RUNS + OG_RUNS],
+        depth=f"{OG_RESULTS}/depth.json",
+        complexity=f"{CX_RESULTS}/measurements.csv",
+        tables=rules.complexity_table.output + rules.hypercleaning_table.output + rules.task_interaction_table.output
+        + rules.omniglot_table.output,
+    output:
+        report(f"{TABLES}/reproduction_report.md", caption="captions/report.rst", category="Reproduction report"),
+    params:
+        scale=SCALE,
+        toy=lambda wildcards, input: str(Path(input.toy[0]).parent),
+        benchmarks=BENCHMARKS,
+    log:
+        f"{LOGS}/report.log",
+    shell:
+        "python -m truncback reproduction-report --scale {params.scale:q} --reference {input.reference:q}"
+        " --toy-dir {params.toy:q} --hypercleaning {input.hypercleaning:q} --task-interaction {input.task_interaction:q}"
+        " --omniglot {input.omniglot:q} --depth {input.depth:q} --complexity {input.complexity:q}"
+        " --benchmarks {params.benchmarks:q} --output {output:q} > {log:q} 2>&1"

@@ -1,0 +1,108 @@
+"""Table 1 (sec. 2, complexity of the hypergradient methods) from the benchmark's measurements: for
+each method, the O() time and memory the paper (or the companion paper that introduced the method)
+gives, beside the measured seconds and peak MiB of one hypergradient at each T, and the growth
+exponents fitted in T (the slope of log time and log memory against log T): "K-RMD's memory does not
+grow with T" reads as a memory exponent near 0, full RMD's near 1, checkpointing's near 0.5.
+
+``python -m truncback table-complexity --measurements results/full/complexity/measurements.csv --output paper_tables/table1_complexity``
+"""
+
+import argparse
+import math
+
+import numpy as np
+import pandas as pd
+
+from truncback.hypergrad import display_name
+from truncback.tables import write_table
+
+# method -> (time, memory, expected memory exponent, source); c = cost of one step, M = |w|, N = |lambda|.
+COMPLEXITY = {
+    "rmd": ("O(cT)", "O(MT)", 1.0, "paper"),
+    "checkpointed": ("O(cT), twice the constant", "O(M sqrt T)", 0.5, "paper"),
+    "fmd": ("O(cNT)", "O(MN)", 0.0, "paper"),
+    "krmd": ("O(cK) beyond the forward O(cT)", "O(MK)", 0.0, "paper"),
+    "aid_fp": ("O(c(T + K))", "O(M)", 0.0, "Grazzi et al. 2020"),
+    "aid_cg": ("O(c(T + K))", "O(M)", 0.0, "Grazzi et al. 2020"),
+    "fom": ("O(cT)", "O(M)", 0.0, "Likhosherstov et al. 2021"),
+    "ufom": ("O(c(T + qT^2)) expected", "O(M)", 0.0, "Likhosherstov et al. 2021"),
+}
+CAPTION = ("Table 1: time and memory of one hypergradient on the {problem} problem ({size}), one torch thread, "
+           "float32. Paper time/memory: the O() entries of the paper's Table 1 (and of the companion papers for "
+           "AID, FOM and UFOM). Time: wall-clock seconds of the whole computation, forward pass included, the "
+           "fastest of 3 calls (it varies from run to run); Peak MiB: the most memory its tensors held at once "
+           "(allocator events, deterministic). Exponents: least-squares slopes of log time and log memory against "
+           "log T over the measured T. FMD is timed on 8 of the N directions and scaled by N/8; UFOM in its worst "
+           "case (the exact branch, q = 1), up to T = 100.")
+
+
+def shown(value: float) -> str:
+    """An exponent with two decimals ("-" when it could not be fitted; -0.00 shown as 0.00)."""
+    return "-" if value != value else f"{value + 0.0:.2f}".replace("-0.00", "0.00")
+
+
+def measured(value: float) -> str:
+    """A measurement with 4 significant digits, "-" for a case that was not measured."""
+    return "-" if value != value else f"{value:.4g}"
+
+
+def exponent(T_values, values) -> float:
+    """Slope of log(value) against log(T) over the finite positive values (nan with fewer than two)."""
+    points = [(math.log(T), math.log(v)) for T, v in zip(T_values, values) if v == v and v > 0]
+    if len(points) < 2:
+        return math.nan
+    x, y = np.array(points).T
+    return float(np.polyfit(x, y, 1)[0])
+
+
+def complexity_table(measurements: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """One row per method label (in the order of the measurements)."""
+    T_values = sorted(measurements["T"].unique())
+    rows = []
+    for name in dict.fromkeys(measurements["label"]):
+        cases = measurements[measurements["label"] == name].set_index("T").reindex(T_values)
+        method = cases["method"].dropna().iloc[0]
+        K = cases["K"].dropna()
+        spec = {"name": method, **({"K": int(K.iloc[0])} if len(K) else {}),
+                **({"q": 1.0} if method == "ufom" else {})}
+        time, memory, expected, source = COMPLEXITY[method]
+        row = {"Method": display_name(spec), "Paper time": time, "Paper memory": memory, "Source": source}
+        for T in T_values:
+            row[f"Time @ T={T} (s)"] = measured(cases.loc[T, "seconds"])
+        row["Time exponent"] = shown(exponent(T_values, cases["seconds"]))
+        for T in T_values:
+            row[f"Peak MiB @ T={T}"] = measured(cases.loc[T, "peak_mib"])
+        row["Memory exponent"] = shown(exponent(T_values, cases["peak_mib"]))
+        row["Expected memory exponent"] = shown(expected)
+        row[f"States held @ T={T_values[-1]}"] = "-" if cases["states_held"].isna().iloc[-1] else \
+            str(int(cases["states_held"].iloc[-1]))
+        rows.append(row)
+    some = measurements.iloc[0]
+    size = (f"N = {int(some['n_train'])} hyperparameters, W in R^(10x785)" if some["problem"] == "hypercleaning"
+            else "lambda = initialisation and step size")
+    return pd.DataFrame(rows), CAPTION.format(problem=some["problem"], size=size)
+
+
+def read_measurements(path, n_train: int) -> pd.DataFrame:
+    frame = pd.read_csv(path)
+    missing = sorted({"problem", "method", "T", "K", "seconds", "peak_mib", "states_held", "label"} - set(frame))
+    if missing:
+        raise ValueError(f"{path} lacks column(s) {missing}: it is not a bench-methods CSV of this version")
+    frame["n_train"] = n_train
+    frame.loc[frame["states_held"] == 0, "states_held"] = math.nan  # cases skipped (UFOM beyond T = 100)
+    return frame
+
+
+def main(args) -> int:
+    frame, caption = complexity_table(read_measurements(args.measurements, args.n_train))
+    write_table(frame, args.output, caption)
+    return 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("table-complexity", help="Table 1 from the benchmark's measurements",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--measurements", required=True, help="CSV written by bench-methods")
+    parser.add_argument("--n-train", type=int, default=5000, help="the problem's number of hyperparameters")
+    parser.add_argument("--output", required=True, help="output path without suffix (.csv/.md/.tex are written)")
+    parser.set_defaults(run=main)

@@ -1,0 +1,85 @@
+"""What the report reads: the paper's reference (numbers and claims) and our raw results, each
+loaded from its file with an error naming the file when it is of another layout or scale; a result
+that is absent is None (its claims are NOT RUN)."""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from truncback.experiments.hypercleaning.run import HypercleaningResult
+from truncback.experiments.omniglot.run import OmniglotResult
+from truncback.experiments.task_interaction.run import TaskInteractionResult
+from truncback.runtime.files import read_json, read_result, read_timings
+
+CLAIMS = ("bias_decays_exponentially", "one_rmd_descent_direction", "biased_convergence_with_direct_term",
+          "small_k_matches_full", "krmd_faster_and_leaner", "no_decay_without_regularization")
+TABLES = ("table2_hypercleaning", "table3_task_interaction", "table4_omniglot")
+
+
+def load_reference(path) -> dict:
+    """The paper's numbers and claims; an unknown or missing claim id or table is named with the file."""
+    path = Path(path)
+    reference = yaml.safe_load(path.read_text())
+    if not isinstance(reference, dict) or "claims" not in reference:
+        raise ValueError(f"{path}: expected a mapping with the paper's tables and 'claims'")
+    missing_tables = [name for name in TABLES if name not in reference]
+    ids = [claim.get("id") for claim in reference["claims"]]
+    unknown, missing = sorted(set(ids) - set(CLAIMS)), sorted(set(CLAIMS) - set(ids))
+    if missing_tables or unknown or missing:
+        raise ValueError(f"{path}: unknown claim id(s) {unknown}, missing claim id(s) {missing}, missing table(s) "
+                         f"{missing_tables}; the report knows the claims {list(CLAIMS)}")
+    return reference
+
+
+@dataclass
+class Evidence:
+    """Our raw results at one scale (None or empty: not run)."""
+
+    scale: str
+    toy: dict = field(default_factory=dict)
+    hypercleaning: list = field(default_factory=list)
+    task_interaction: list = field(default_factory=list)
+    omniglot: list = field(default_factory=list)
+    depth: dict | None = None
+    complexity: pd.DataFrame | None = None
+    timings: dict = field(default_factory=dict)
+    missing: list = field(default_factory=list)
+
+
+def _typed(paths, result_type, scale, evidence, timing_key):
+    results = []
+    for path in paths:
+        if not Path(path).is_file():
+            evidence.missing.append(str(path))
+            continue
+        if f"/{scale}/" not in f"/{Path(path).as_posix()}":
+            raise ValueError(f"{path} is not a result of scale {scale!r} (results/<scale>/...): refusing to mix scales")
+        results.append(read_result(path, result_type))
+    evidence.timings[timing_key] = read_timings([p for p in paths if Path(p).is_file()])
+    return results
+
+
+def load_evidence(scale: str, toy_dir=None, hypercleaning=(), task_interaction=(), omniglot=(), depth=None,
+                  complexity=None) -> Evidence:
+    evidence = Evidence(scale)
+    if toy_dir:
+        for name in ("bound", "trajectories_f", "trajectories_f_tilde", "optimum"):
+            path = Path(toy_dir) / f"{name}.json"
+            if path.is_file():
+                evidence.toy[name] = read_json(path)
+            else:
+                evidence.missing.append(str(path))
+    evidence.hypercleaning = _typed(hypercleaning, HypercleaningResult, scale, evidence, "hypercleaning")
+    evidence.task_interaction = _typed(task_interaction, TaskInteractionResult, scale, evidence, "task_interaction")
+    evidence.omniglot = _typed(omniglot, OmniglotResult, scale, evidence, "omniglot")
+    if depth and Path(depth).is_file():
+        evidence.depth = read_json(depth)
+    elif depth:
+        evidence.missing.append(str(depth))
+    if complexity and Path(complexity).is_file():
+        evidence.complexity = pd.read_csv(complexity)
+    elif complexity:
+        evidence.missing.append(str(complexity))
+    return evidence

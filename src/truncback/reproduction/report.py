@@ -1,0 +1,117 @@
+"""The reproduction report (``paper_tables/<scale>/reproduction_report.md``): every number of the
+paper's Tables 2-4 beside ours with a verdict against a stated tolerance, every claim of the paper
+with the numbers that decide it and a verdict, the run time of every experiment that ran, and, at a
+reduced scale, what the verdicts mean there. Lines holding wall-clock measurements say "(wall clock)"
+(the only lines that differ between two runs).
+
+``python -m truncback reproduction-report --scale quick --reference config/paper_reference.yaml --toy-dir results/quick/toy ... --output paper_tables/quick/reproduction_report.md``
+"""
+
+import argparse
+import os
+import platform
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from truncback.data.atomic import atomic_path
+from truncback.reproduction.claims import EVALUATORS, NOT_RUN
+from truncback.reproduction.evidence import load_evidence, load_reference
+from truncback.reproduction.numbers import table_rows
+
+WALL_CLOCK = "(wall clock)"
+REDUCED = ("**Reduced scale ({scale}).** These verdicts are qualitative: the {scale} scale runs the paper's "
+           "problems on smaller data ({data}) for fewer hyper-iterations, so its accuracies are not the paper's and a "
+           "table number outside its tolerance says little about the paper. The claims about the toy problem and "
+           "about time and memory are checked as at full scale (the toy is the paper's; Table 1 measures the "
+           "methods at the configured sizes); the claims from Tables 2-4 and Fig. 7 are judged on the reduced runs.")
+DATA = {"smoke": "synthetic format-faithful stand-ins of tiny size", "quick": "the MNIST test set, Omniglot's small "
+        "background sets and synthetic CIFAR stand-ins with random features"}
+
+
+def _cell(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _markdown(frame: pd.DataFrame) -> str:
+    return frame.to_markdown(index=False, disable_numparse=True) if len(frame) else "(none)"
+
+
+def run_times(benchmarks) -> list[str]:
+    """One line per experiment: its jobs' summed seconds and largest resident memory, from Snakemake's
+    benchmark files under ``benchmarks`` (<experiment>/<job>.tsv)."""
+    lines = []
+    root = Path(benchmarks) if benchmarks else None
+    if root is None or not root.is_dir():
+        return ["(no Snakemake benchmark files found)"]
+    for folder in sorted(path for path in root.iterdir() if path.is_dir()):
+        frames = [pd.read_csv(path, sep="\t") for path in sorted(folder.glob("*.tsv"))]
+        if frames:
+            table = pd.concat(frames)
+            lines.append(f"- {folder.name}: {len(frames)} job(s), {table['s'].sum():.0f} s in all, largest resident "
+                         f"memory {table['max_rss'].max():.0f} MB {WALL_CLOCK}")
+    return lines or ["(no Snakemake benchmark files found)"]
+
+
+def hardware() -> str:
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return (f"{platform.machine()}, {os.cpu_count()} CPU cores, {device}; Python {platform.python_version()}, "
+            f"torch {torch.__version__}")
+
+
+def report_text(reference, evidence, benchmarks=None) -> str:
+    verdicts = [EVALUATORS[claim["id"]](evidence) for claim in reference["claims"]]
+    texts = {claim["id"]: claim["text"] for claim in reference["claims"]}
+    rows = table_rows(reference, evidence)
+    lines = [f"# Reproduction report: Shaban et al. 2019, scale `{evidence.scale}`", ""]
+    if evidence.scale != "full":
+        lines += [REDUCED.format(scale=evidence.scale, data=DATA.get(evidence.scale, "smaller data")), ""]
+    counts = {verdict: sum(v.verdict == verdict for v in verdicts) for verdict in ("PASS", "FAIL", NOT_RUN)}
+    lines += [f"Claims: {counts['PASS']} PASS, {counts['FAIL']} FAIL, {counts[NOT_RUN]} NOT RUN. Table numbers: "
+              f"{sum(r['verdict'] == 'PASS' for r in rows)} of {len(rows)} compared within tolerance.", "",
+              "## Claims", "",
+              _markdown(pd.DataFrame([{"Claim": v.claim, "Verdict": v.verdict, "Paper": texts[v.claim]}
+                                      for v in verdicts])), ""]
+    for verdict in verdicts:
+        mark = f" {WALL_CLOCK}" if "wall clock" in verdict.evidence else ""
+        lines += [f"- **{verdict.claim}: {verdict.verdict}.** {verdict.evidence}{mark}"]
+    lines += ["", "## Tables 2-4: the paper's numbers and ours", "",
+              "Each of our numbers is the mean over our seeds or trials; a verdict says whether the difference lies "
+              "within the tolerance, whose basis is given. Paper rows without a counterpart among our runs (other "
+              "iteration counts or methods at a reduced scale) are not listed.", ""]
+    frame = pd.DataFrame([{"Table": r["table"], "Number": r["what"], "Paper": _cell(r["paper"]),
+                           "Ours": _cell(r["ours"]), "Difference": f"{r['difference']:+.3g}",
+                           "Tolerance": f"±{r['tolerance']:.3g}", "Verdict": r["verdict"]} for r in rows])
+    lines += [_markdown(frame), "", "Tolerances:", ""]
+    lines += [f"- {basis}" for basis in dict.fromkeys(r["basis"] for r in rows)]
+    lines += ["", "## Run time and hardware", "", f"Written on: {hardware()} {WALL_CLOCK}", ""]
+    lines += run_times(benchmarks)
+    if evidence.missing:
+        lines += ["", "## Not run", ""] + [f"- `{path}` is missing" for path in evidence.missing]
+    return "\n".join(lines) + "\n"
+
+
+def main(args) -> int:
+    reference = load_reference(args.reference)
+    evidence = load_evidence(args.scale, args.toy_dir, args.hypercleaning, args.task_interaction, args.omniglot,
+                             args.depth, args.complexity)
+    text = report_text(reference, evidence, args.benchmarks)
+    with atomic_path(args.output) as temporary:
+        temporary.write_text(text)
+    return 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("reproduction-report", help="the reproduction report: paper vs ours, with verdicts",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", required=True, help="the scale the results are of (full, quick, smoke)")
+    parser.add_argument("--reference", required=True, help="the paper's numbers and claims (config/paper_reference.yaml)")
+    parser.add_argument("--toy-dir", help="results/<scale>/toy")
+    for name in ("hypercleaning", "task-interaction", "omniglot"):
+        parser.add_argument(f"--{name}", nargs="*", default=[], help=f"{name} result JSON files")
+    parser.add_argument("--depth", help="the Omniglot depth study JSON")
+    parser.add_argument("--complexity", help="Table 1's measurements CSV")
+    parser.add_argument("--benchmarks", help="Snakemake's benchmark folder of the scale (benchmarks/<scale>)")
+    parser.add_argument("--output", required=True, help="the report (.md)")
+    parser.set_defaults(run=main)

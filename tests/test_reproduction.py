@@ -1,0 +1,135 @@
+"""The reproduction report judges, and can fail: each claim's verdict on raw results made to agree with
+the paper and on the same results doctored to contradict it; missing results are NOT RUN with the
+command that makes them; a reference with an unknown claim or a result of another scale is named;
+Table 1's growth exponents are those of the measured memory."""
+
+import copy
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from truncback.benchmark import Case, run_case
+from truncback.experiments.complexity.table import complexity_table, exponent
+from truncback.reproduction import claims
+from truncback.reproduction.evidence import Evidence, load_evidence, load_reference
+from truncback.reproduction.report import report_text
+from workflow_copy import REPO
+
+REFERENCE = REPO / "config" / "paper_reference.yaml"
+
+
+def toy_evidence() -> Evidence:
+    """Toy results shaped as the toy command writes them, with the paper's behaviour: errors 0.9^K under
+    a bound 2 * 0.95^K, 1-RMD ratios about 0.06, final norms on f~ falling with K."""
+    K = list(range(11))
+    evidence = Evidence("smoke")
+    evidence.toy["bound"] = {"K": K, "error": [0.9 ** k for k in K[:-1]] + [0.0],
+                             "bound": [2 * 0.95 ** k for k in K]}
+    evidence.toy["trajectories_f"] = {"descent_ratio": [{"K": 1, "ratio": [0.05, 0.06, 0.08]},
+                                                        {"K": 2, "ratio": [0.1, 0.1, 0.1]}]}
+    evidence.toy["trajectories_f_tilde"] = {"runs": [{"K": K, "exact_norm": [30.0, final]}
+                                                     for K, final in ((1, 9.0), (5, 5.0), (25, 0.5), (100, 0.01))]}
+    return evidence
+
+
+def depth(rate_positive, rate_zero, T=20) -> dict:
+    def study(rate):
+        mean = [0.8 * rate ** k for k in range(T)] + [0.0]
+        return {"mean": mean, "mean_without_c": mean, "fit": {"rate": rate, "r2": 1.0},
+                "fit_without_c": {"rate": rate, "r2": 1.0}}
+
+    return {"learned": {"rho_positive": study(rate_positive), "rho_zero": study(rate_zero)}, "tasks": 1}
+
+
+def measurements(krmd_seconds=0.1, krmd_memory=1.0) -> pd.DataFrame:
+    rows = []
+    for T in (50, 100, 200):
+        rows.append({"problem": "hypercleaning", "method": "rmd", "T": T, "K": None, "seconds": 0.01 * T,
+                     "peak_mib": 0.5 + 0.03 * T, "states_held": T + 1, "label": "rmd"})
+        rows.append({"problem": "hypercleaning", "method": "krmd", "T": T, "K": 1, "seconds": krmd_seconds * T / 50,
+                     "peak_mib": krmd_memory, "states_held": 2, "label": "krmd-K1"})
+    return pd.DataFrame(rows)
+
+
+def test_claims_pass_on_results_that_agree_with_the_paper():
+    evidence = toy_evidence()
+    evidence.depth, evidence.complexity = depth(0.8, 0.99), measurements()
+    for name in ("bias_decays_exponentially", "one_rmd_descent_direction", "biased_convergence_with_direct_term",
+                 "krmd_faster_and_leaner", "no_decay_without_regularization"):
+        assert claims.EVALUATORS[name](evidence).verdict == claims.PASS, name
+
+
+@pytest.mark.parametrize("doctor, claim", [
+    (lambda e: e.toy["bound"]["error"].__setitem__(3, 5.0), "bias_decays_exponentially"),  # an error above the bound
+    (lambda e: setattr(e, "depth", depth(1.02, 1.05)), "bias_decays_exponentially"),  # Omniglot error grows with K
+    (lambda e: e.toy["trajectories_f"]["descent_ratio"][0]["ratio"].append(-0.01), "one_rmd_descent_direction"),
+    (lambda e: e.toy["trajectories_f_tilde"]["runs"][0]["exact_norm"].__setitem__(-1, 0.05),
+     "biased_convergence_with_direct_term"),  # 1-RMD reaches the optimum
+    (lambda e: e.toy["trajectories_f_tilde"]["runs"][2]["exact_norm"].__setitem__(-1, 20.0),
+     "biased_convergence_with_direct_term"),  # the residual grows with K
+    (lambda e: setattr(e, "complexity", measurements(krmd_seconds=2.0)), "krmd_faster_and_leaner"),  # slower
+    (lambda e: setattr(e, "complexity", measurements(krmd_memory=50.0)), "krmd_faster_and_leaner"),  # not leaner
+    (lambda e: setattr(e, "depth", depth(0.8, 0.7)), "no_decay_without_regularization"),  # rho = 0 decays faster
+])
+def test_doctored_results_turn_the_claim_to_fail(doctor, claim):
+    evidence = toy_evidence()
+    evidence.depth, evidence.complexity = depth(0.8, 0.99), measurements()
+    doctored = copy.deepcopy(evidence)
+    doctor(doctored)
+    assert claims.EVALUATORS[claim](evidence).verdict == claims.PASS
+    assert claims.EVALUATORS[claim](doctored).verdict == claims.FAIL
+
+
+def test_missing_results_are_not_run_with_the_command_that_makes_them():
+    verdicts = [evaluate(Evidence("quick")) for evaluate in claims.EVALUATORS.values()]
+    assert {v.verdict for v in verdicts} == {claims.NOT_RUN}
+    bound = claims.bias_decays_exponentially(Evidence("quick"))
+    assert "snakemake --cores all results/quick/toy/bound.json --config scale=<scale>" in bound.evidence
+    text = report_text(load_reference(REFERENCE), Evidence("quick"))
+    assert "0 PASS, 0 FAIL, 6 NOT RUN" in text and "Reduced scale (quick)" in text
+
+
+def test_a_reference_with_an_unknown_claim_is_named(tmp_path):
+    reference = yaml.safe_load(REFERENCE.read_text())
+    reference["claims"].append({"id": "k_rmd_cures_everything", "text": "?"})
+    path = tmp_path / "reference.yaml"
+    path.write_text(yaml.safe_dump(reference))
+    with pytest.raises(ValueError, match=r"reference.yaml: unknown claim id\(s\) \['k_rmd_cures_everything'\]"):
+        load_reference(path)
+
+
+def test_a_result_of_another_scale_is_refused(tmp_path):
+    path = tmp_path / "results" / "full" / "hypercleaning" / "rmd_seed0.json"
+    path.parent.mkdir(parents=True)
+    path.write_text("{}")
+    with pytest.raises(ValueError, match="is not a result of scale 'quick'"):
+        load_evidence("quick", hypercleaning=[path])
+
+
+def test_exponents_are_the_slopes_in_log_log():
+    T = [50, 100, 200, 400]
+    assert exponent(T, [3 * t ** 0.5 for t in T]) == pytest.approx(0.5)
+    assert exponent(T, [2.0] * 4) == pytest.approx(0.0, abs=1e-12)
+    assert math.isnan(exponent(T, [1.0, math.nan, math.nan, math.nan]))
+
+
+def test_table_1_exponents_from_real_measurements_separate_the_methods():
+    """Measured (allocator events) on a hypercleaning-sized problem with 50 hyperparameters: K-RMD's
+    memory is flat in T, full RMD's grows about linearly, checkpointing's about as sqrt T."""
+    rows = []
+    for method, K in (("rmd", None), ("krmd", 1), ("checkpointed", None)):
+        for T in (25, 50, 100, 200):
+            case = run_case(Case("hypercleaning", method, T, K, n_train=50))
+            rows.append({"problem": "hypercleaning", "method": method, "T": T, "K": K, "seconds": case.seconds,
+                         "peak_mib": case.peak_mib, "states_held": case.states_held, "label": case.label,
+                         "n_train": 50})
+    frame, caption = complexity_table(pd.DataFrame(rows))
+    exponents = dict(zip(frame["Method"], frame["Memory exponent"].astype(float)))
+    assert abs(exponents["1-RMD"]) < 0.1
+    assert abs(exponents["Full RMD"] - 1) < 0.15
+    assert abs(exponents["Checkpointed RMD"] - 0.5) < 0.2
+    assert list(frame["Paper memory"]) == ["O(MT)", "O(MK)", "O(M sqrt T)"]
+    assert "N = 50 hyperparameters" in caption and not np.any(frame["Expected memory exponent"] == "-")
