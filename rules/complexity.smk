@@ -3,7 +3,7 @@
 # entries and the growth exponents fitted in T.
 COMPLEXITY = config["complexity"]
 CX_RESULTS = f"{RESULTS}/complexity"
-FINAL_OUTPUTS.extend(f"{TABLES}/table1_complexity.{suffix}" for suffix in ("csv", "md", "tex"))
+FINAL_OUTPUTS.extend(f"{TABLES}/table1_complexity.{suffix}" for suffix in ("csv", "md", "tex", "html"))
 
 
 rule complexity_measure:
@@ -30,7 +30,11 @@ rule complexity_table:
     input:
         f"{CX_RESULTS}/measurements.csv",
     output:
-        multiext(f"{TABLES}/table1_complexity", ".csv", ".md", ".tex"),
+        csv=f"{TABLES}/table1_complexity.csv",
+        html=report(f"{TABLES}/table1_complexity.html", caption="captions/complexity.rst",
+                    category="Complexity (Table 1)"),
+        md=f"{TABLES}/table1_complexity.md",
+        tex=f"{TABLES}/table1_complexity.tex",
     params:
         stem=f"{TABLES}/table1_complexity",
         n_train=COMPLEXITY["n_train"],

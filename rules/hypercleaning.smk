@@ -5,7 +5,7 @@ HYPERCLEANING = config["hypercleaning"]
 HC_RESULTS = f"{RESULTS}/hypercleaning"
 HC_SPECS = dict(zip(CONFIG_LABELS["hypercleaning"], HYPERCLEANING["methods"]))
 HC_RUNS = expand(f"{HC_RESULTS}/{{method}}_seed{{seed}}.json", method=list(HC_SPECS), seed=HYPERCLEANING["seeds"])
-FINAL_OUTPUTS.extend(f"{TABLES}/table2_hypercleaning.{suffix}" for suffix in ("csv", "md", "tex"))
+FINAL_OUTPUTS.extend(f"{TABLES}/table2_hypercleaning.{suffix}" for suffix in ("csv", "md", "tex", "html"))
 FINAL_OUTPUTS.extend(f"{FIGURES}/fig5_hypercleaning_gradnorm.{suffix}" for suffix in ("pdf", "png"))
 
 
@@ -39,7 +39,11 @@ rule hypercleaning_table:
         results=HC_RUNS,
         timings=[str(timing_path(path)) for path in HC_RUNS],
     output:
-        multiext(f"{TABLES}/table2_hypercleaning", ".csv", ".md", ".tex"),
+        csv=f"{TABLES}/table2_hypercleaning.csv",
+        html=report(f"{TABLES}/table2_hypercleaning.html", caption="captions/table2.rst",
+                    category="Data hypercleaning (sec. 4.2.1)"),
+        md=f"{TABLES}/table2_hypercleaning.md",
+        tex=f"{TABLES}/table2_hypercleaning.tex",
     params:
         stem=f"{TABLES}/table2_hypercleaning",
     log:

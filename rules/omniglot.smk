@@ -9,7 +9,7 @@ OG_SETTINGS = json.dumps(OMNIGLOT["settings"], sort_keys=True)
 OG_ENTRIES = dict(zip(CONFIG_LABELS["omniglot"], map(OmniglotRun.from_dict, OMNIGLOT["runs"])))
 OG_RUNS = [f"{OG_RESULTS}/{name}.json" for name in OG_ENTRIES]
 OG_DATA = {part: str(data_layout.prepared_path(DATA_SCALE, f"omniglot_{part}")) for part in ("background", "evaluation")}
-FINAL_OUTPUTS.extend(f"{TABLES}/table4_omniglot.{suffix}" for suffix in ("csv", "md", "tex"))
+FINAL_OUTPUTS.extend(f"{TABLES}/table4_omniglot.{suffix}" for suffix in ("csv", "md", "tex", "html"))
 FINAL_OUTPUTS.extend(f"{FIGURES}/fig7_omniglot.{suffix}" for suffix in ("pdf", "png"))
 
 
@@ -66,7 +66,11 @@ rule omniglot_table:
         results=OG_RUNS,
         timings=[str(timing_path(path)) for path in OG_RUNS],
     output:
-        multiext(f"{TABLES}/table4_omniglot", ".csv", ".md", ".tex"),
+        csv=f"{TABLES}/table4_omniglot.csv",
+        html=report(f"{TABLES}/table4_omniglot.html", caption="captions/table4.rst",
+                    category="One-shot Omniglot (sec. 4.3)"),
+        md=f"{TABLES}/table4_omniglot.md",
+        tex=f"{TABLES}/table4_omniglot.tex",
     params:
         stem=f"{TABLES}/table4_omniglot",
     log:

@@ -1,7 +1,7 @@
 # The reproduction report: the paper's numbers and claims (config/paper_reference.yaml) against the raw
 # results of every experiment of the scale, each with a verdict; read from raw results and Snakemake's
 # benchmark files only.
-FINAL_OUTPUTS.append(f"{TABLES}/reproduction_report.md")
+FINAL_OUTPUTS.extend(f"{TABLES}/reproduction_report.{suffix}" for suffix in ("md", "html"))
 
 
 rule reproduction_report:
@@ -17,7 +17,9 @@ rule reproduction_report:
         tables=rules.complexity_table.output + rules.hypercleaning_table.output + rules.task_interaction_table.output
         + rules.omniglot_table.output,
     output:
-        report(f"{TABLES}/reproduction_report.md", caption="captions/report.rst", category="Reproduction report"),
+        md=f"{TABLES}/reproduction_report.md",
+        html=report(f"{TABLES}/reproduction_report.html", caption="captions/report.rst",
+                    category="Reproduction report"),
     params:
         scale=SCALE,
         toy=lambda wildcards, input: str(Path(input.toy[0]).parent),
@@ -28,4 +30,4 @@ rule reproduction_report:
         "python -m truncback reproduction-report --scale {params.scale:q} --reference {input.reference:q}"
         " --toy-dir {params.toy:q} --hypercleaning {input.hypercleaning:q} --task-interaction {input.task_interaction:q}"
         " --omniglot {input.omniglot:q} --depth {input.depth:q} --complexity {input.complexity:q}"
-        " --benchmarks {params.benchmarks:q} --output {output:q} > {log:q} 2>&1"
+        " --benchmarks {params.benchmarks:q} --output {output.md:q} > {log:q} 2>&1"

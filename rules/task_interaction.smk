@@ -8,7 +8,7 @@ TI_DATASETS = TASK_INTERACTION["datasets"]
 TI_SPECS = dict(zip(CONFIG_LABELS["task_interaction"], TASK_INTERACTION["methods"]))
 TI_RUNS = expand(f"{TI_RESULTS}/{{dataset}}/trial{{trial}}_{{method}}.json", dataset=TI_DATASETS,
                  method=list(TI_SPECS), trial=range(TASK_INTERACTION["trials"]))
-FINAL_OUTPUTS.extend(f"{TABLES}/table3_task_interaction.{suffix}" for suffix in ("csv", "md", "tex"))
+FINAL_OUTPUTS.extend(f"{TABLES}/table3_task_interaction.{suffix}" for suffix in ("csv", "md", "tex", "html"))
 FINAL_OUTPUTS.extend(f"{FIGURES}/fig6_task_interaction.{suffix}" for suffix in ("pdf", "png"))
 
 
@@ -72,7 +72,11 @@ rule task_interaction_table:
         results=TI_RUNS,
         timings=[str(timing_path(path)) for path in TI_RUNS],
     output:
-        multiext(f"{TABLES}/table3_task_interaction", ".csv", ".md", ".tex"),
+        csv=f"{TABLES}/table3_task_interaction.csv",
+        html=report(f"{TABLES}/table3_task_interaction.html", caption="captions/table3.rst",
+                    category="Task interaction (sec. 4.2.2)"),
+        md=f"{TABLES}/table3_task_interaction.md",
+        tex=f"{TABLES}/table3_task_interaction.tex",
     params:
         stem=f"{TABLES}/table3_task_interaction",
     log:

@@ -7,6 +7,7 @@ out, with Table 1's raw measurements, which hold times; in the reproduction repo
 import csv
 import hashlib
 import io
+import re
 import shutil
 
 import pytest
@@ -25,14 +26,25 @@ def split_row(line: str, suffix: str) -> list[str]:
         return next(csv.reader(io.StringIO(line)))
     if suffix == ".md":
         return [cell.strip() for cell in line.strip().strip("|").split("|")] if line.startswith("|") else []
+    if suffix == ".html":
+        return re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", line)
     return [cell.strip() for cell in line.rstrip("\\ ").split(" & ")] if line.endswith("\\") else []
+
+
+def table_lines(path) -> list[str]:
+    """The lines of a table file, an HTML table's rows joined onto one line each."""
+    text = path.read_text()
+    if path.suffix == ".html":
+        text = re.sub(r"\s*\n\s*(?=<t[hd]|</tr>)", "", text)
+    return text.splitlines()
 
 
 def without_wall_clock(path) -> bytes:
     """A table's bytes with the cells of its wall-clock columns blanked (every other byte kept):
-    those cells are measured times, which no two runs share."""
-    lines = path.read_text().splitlines()
-    if path.name == "reproduction_report.md":
+    those cells are measured times, which no two runs share. In the reproduction report, the lines
+    marked "(wall clock)" are left out."""
+    lines = table_lines(path)
+    if path.stem == "reproduction_report":
         return "\n".join(line for line in lines if WALL_CLOCK not in line).encode()
     header = next((split_row(line, path.suffix) for line in lines
                    if any(map(is_wall_clock, split_row(line, path.suffix)))), None)
@@ -48,7 +60,7 @@ def without_wall_clock(path) -> bytes:
 
 def digests(workdir):
     return {str(path.relative_to(workdir)): hashlib.sha256(
-                without_wall_clock(path) if path.suffix in (".csv", ".md", ".tex") else path.read_bytes()).hexdigest()
+                without_wall_clock(path) if path.suffix in (".csv", ".md", ".tex", ".html") else path.read_bytes()).hexdigest()
             for folder in COMPARED for path in sorted((workdir / folder).rglob("*"))
             if path.is_file() and not path.name.endswith(".timing.json") and "complexity" not in path.parts}
 

@@ -1,5 +1,7 @@
-"""Writing a results table as CSV, Markdown and LaTeX, byte for byte the same for the same data."""
+"""Writing a results table as CSV, Markdown, LaTeX and HTML (for Snakemake's report), byte for byte
+the same for the same data."""
 
+import html
 from pathlib import Path
 
 import pandas as pd
@@ -20,8 +22,29 @@ def _formatted(frame: pd.DataFrame) -> pd.DataFrame:
                        if pd.api.types.is_float_dtype(column) else column)
 
 
+HTML_PAGE = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>{title}</title>
+<style>body {{ font-family: sans-serif; font-size: 14px; margin: 1em; }}
+table {{ border-collapse: collapse; }} th, td {{ border: 1px solid #bbb; padding: 3px 6px; text-align: left; vertical-align: top; }}
+th {{ background: #eee; }}</style></head>
+<body>
+{body}
+</body></html>
+"""
+
+
+def html_page(title: str, body: str) -> str:
+    """A self-contained HTML page (what Snakemake's report shows in its viewer)."""
+    return HTML_PAGE.format(title=html.escape(title), body=body)
+
+
+def html_table(frame: pd.DataFrame) -> str:
+    return frame.to_html(index=False, escape=True, border=0)
+
+
 def write_table(frame: pd.DataFrame, stem, caption: str) -> list[Path]:
-    """Writes ``stem``.csv, .md and .tex (each to a temporary name, then renamed); returns the paths."""
+    """Writes ``stem``.csv, .md, .tex and .html (each to a temporary name, then renamed); returns the
+    paths."""
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     text = _formatted(frame)
@@ -29,6 +52,7 @@ def write_table(frame: pd.DataFrame, stem, caption: str) -> list[Path]:
         ".csv": text.to_csv(index=False, lineterminator="\n"),
         ".md": f"{caption}\n\n{text.to_markdown(index=False, disable_numparse=True)}\n",
         ".tex": text.to_latex(index=False, caption=caption, escape=True),
+        ".html": html_page(stem.name, f"<p>{html.escape(caption)}</p>\n{html_table(text)}"),
     }
     paths = []
     for suffix, content in contents.items():

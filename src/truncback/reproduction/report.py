@@ -2,14 +2,16 @@
 paper's Tables 2-4 beside ours with a verdict against a stated tolerance, every claim of the paper
 with the numbers that decide it and a verdict, the run time of every experiment that ran, and, at a
 reduced scale, what the verdicts mean there. Lines holding wall-clock measurements say "(wall clock)"
-(the only lines that differ between two runs).
+(the only lines that differ between two runs). An HTML copy beside it is what Snakemake's report shows.
 
 ``python -m truncback reproduction-report --scale quick --reference config/paper_reference.yaml --toy-dir results/quick/toy ... --output paper_tables/quick/reproduction_report.md``
 """
 
 import argparse
+import html
 import os
 import platform
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +21,7 @@ from truncback.data.atomic import atomic_path
 from truncback.reproduction.claims import EVALUATORS, NOT_RUN
 from truncback.reproduction.evidence import load_evidence, load_reference
 from truncback.reproduction.numbers import table_rows
+from truncback.tables import html_page, html_table
 
 WALL_CLOCK = "(wall clock)"
 REDUCED = ("**Reduced scale ({scale}).** These verdicts are qualitative: the {scale} scale runs the paper's "
@@ -60,45 +63,86 @@ def hardware() -> str:
             f"torch {torch.__version__}")
 
 
-def report_text(reference, evidence, benchmarks=None) -> str:
+def report_blocks(reference, evidence, benchmarks=None) -> list:
+    """The report as blocks: ("h1" | "h2" | "p", text), ("ul", [items]) or ("table", DataFrame)."""
     verdicts = [EVALUATORS[claim["id"]](evidence) for claim in reference["claims"]]
     texts = {claim["id"]: claim["text"] for claim in reference["claims"]}
     rows = table_rows(reference, evidence)
-    lines = [f"# Reproduction report: Shaban et al. 2019, scale `{evidence.scale}`", ""]
+    blocks = [("h1", f"Reproduction report: Shaban et al. 2019, scale `{evidence.scale}`")]
     if evidence.scale != "full":
-        lines += [REDUCED.format(scale=evidence.scale, data=DATA.get(evidence.scale, "smaller data")), ""]
+        blocks.append(("p", REDUCED.format(scale=evidence.scale, data=DATA.get(evidence.scale, "smaller data"))))
     counts = {verdict: sum(v.verdict == verdict for v in verdicts) for verdict in ("PASS", "FAIL", NOT_RUN)}
-    lines += [f"Claims: {counts['PASS']} PASS, {counts['FAIL']} FAIL, {counts[NOT_RUN]} NOT RUN. Table numbers: "
-              f"{sum(r['verdict'] == 'PASS' for r in rows)} of {len(rows)} compared within tolerance.", "",
-              "## Claims", "",
-              _markdown(pd.DataFrame([{"Claim": v.claim, "Verdict": v.verdict, "Paper": texts[v.claim]}
-                                      for v in verdicts])), ""]
-    for verdict in verdicts:
-        mark = f" {WALL_CLOCK}" if "wall clock" in verdict.evidence else ""
-        lines += [f"- **{verdict.claim}: {verdict.verdict}.** {verdict.evidence}{mark}"]
-    lines += ["", "## Tables 2-4: the paper's numbers and ours", "",
-              "Each of our numbers is the mean over our seeds or trials; a verdict says whether the difference lies "
-              "within the tolerance, whose basis is given. Paper rows without a counterpart among our runs (other "
-              "iteration counts or methods at a reduced scale) are not listed.", ""]
-    frame = pd.DataFrame([{"Table": r["table"], "Number": r["what"], "Paper": _cell(r["paper"]),
-                           "Ours": _cell(r["ours"]), "Difference": f"{r['difference']:+.3g}",
-                           "Tolerance": f"±{r['tolerance']:.3g}", "Verdict": r["verdict"]} for r in rows])
-    lines += [_markdown(frame), "", "Tolerances:", ""]
-    lines += [f"- {basis}" for basis in dict.fromkeys(r["basis"] for r in rows)]
-    lines += ["", "## Run time and hardware", "", f"Written on: {hardware()} {WALL_CLOCK}", ""]
-    lines += run_times(benchmarks)
+    blocks += [("p", f"Claims: {counts['PASS']} PASS, {counts['FAIL']} FAIL, {counts[NOT_RUN]} NOT RUN. Table "
+                     f"numbers: {sum(r['verdict'] == 'PASS' for r in rows)} of {len(rows)} compared within "
+                     "tolerance."),
+               ("h2", "Claims"),
+               ("table", pd.DataFrame([{"Claim": v.claim, "Verdict": v.verdict, "Paper": texts[v.claim]}
+                                       for v in verdicts])),
+               ("ul", [f"**{v.claim}: {v.verdict}.** {v.evidence}"
+                       + (f" {WALL_CLOCK}" if "wall clock" in v.evidence else "") for v in verdicts]),
+               ("h2", "Tables 2-4: the paper's numbers and ours"),
+               ("p", "Each of our numbers is the mean over our seeds or trials; a verdict says whether the difference "
+                     "lies within the tolerance, whose basis is given. Paper rows without a counterpart among our "
+                     "runs (other iteration counts or methods at a reduced scale) are not listed."),
+               ("table", pd.DataFrame([{"Table": r["table"], "Number": r["what"], "Paper": _cell(r["paper"]),
+                                        "Ours": _cell(r["ours"]), "Difference": f"{r['difference']:+.3g}",
+                                        "Tolerance": f"±{r['tolerance']:.3g}", "Verdict": r["verdict"]}
+                                       for r in rows])),
+               ("p", "Tolerances:"),
+               ("ul", list(dict.fromkeys(r["basis"] for r in rows))),
+               ("h2", "Run time and hardware"),
+               ("p", f"Written on: {hardware()} {WALL_CLOCK}"),
+               ("ul", run_times(benchmarks))]
     if evidence.missing:
-        lines += ["", "## Not run", ""] + [f"- `{path}` is missing" for path in evidence.missing]
-    return "\n".join(lines) + "\n"
+        blocks += [("h2", "Not run"), ("ul", [f"`{path}` is missing" for path in evidence.missing])]
+    return blocks
+
+
+def to_markdown(blocks) -> str:
+    lines = []
+    for kind, content in blocks:
+        if kind == "table":
+            lines += [_markdown(content), ""]
+        elif kind == "ul":
+            lines += [f"- {item}" for item in content] + [""]
+        else:
+            lines += [{"h1": "# ", "h2": "## ", "p": ""}[kind] + content, ""]
+    return "\n".join(lines)
+
+
+def _inline_html(text: str) -> str:
+    """Markdown's **bold** and `code` as HTML, the rest escaped."""
+    escaped = html.escape(text)
+    escaped = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", escaped)
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", escaped)
+
+
+def to_html(blocks) -> str:
+    parts = []
+    for kind, content in blocks:
+        if kind == "table":
+            parts.append(html_table(content))
+        elif kind == "ul":
+            parts.append("<ul>" + "".join(f"<li>{_inline_html(item)}</li>" for item in content) + "</ul>")
+        else:
+            tag = {"h1": "h1", "h2": "h2", "p": "p"}[kind]
+            parts.append(f"<{tag}>{_inline_html(content)}</{tag}>")
+    return html_page("Reproduction report", "\n".join(parts))
+
+
+def report_text(reference, evidence, benchmarks=None) -> str:
+    return to_markdown(report_blocks(reference, evidence, benchmarks))
 
 
 def main(args) -> int:
     reference = load_reference(args.reference)
     evidence = load_evidence(args.scale, args.toy_dir, args.hypercleaning, args.task_interaction, args.omniglot,
                              args.depth, args.complexity)
-    text = report_text(reference, evidence, args.benchmarks)
-    with atomic_path(args.output) as temporary:
-        temporary.write_text(text)
+    blocks = report_blocks(reference, evidence, args.benchmarks)
+    output = Path(args.output)
+    for path, text in ((output.with_suffix(".html"), to_html(blocks)), (output, to_markdown(blocks))):
+        with atomic_path(path) as temporary:
+            temporary.write_text(text)
     return 0
 
 
@@ -113,5 +157,5 @@ def register(subparsers) -> None:
     parser.add_argument("--depth", help="the Omniglot depth study JSON")
     parser.add_argument("--complexity", help="Table 1's measurements CSV")
     parser.add_argument("--benchmarks", help="Snakemake's benchmark folder of the scale (benchmarks/<scale>)")
-    parser.add_argument("--output", required=True, help="the report (.md)")
+    parser.add_argument("--output", required=True, help="the report (.md; an .html copy is written beside it)")
     parser.set_defaults(run=main)
