@@ -1,8 +1,8 @@
 {
   description = "truncback: truncated back-propagation for bilevel optimisation (Shaban et al., AISTATS 2019), reproduced";
 
-  # flake.lock pins this input; make it once with network access: `nix flake lock` (README, Nix).
-  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-25.05";
+  # flake.lock pins this input to one nixos-26.05 revision (README, Nix).
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-26.05";
 
   outputs = { self, nixpkgs }:
     let

@@ -1,8 +1,11 @@
-"""flake.nix: it parses, and evaluated against a stand-in for nixpkgs (no network, no store) it exposes
-devShells.default with the pipeline's Python packages, apps.reproduce running Snakemake, and a check
-running pytest. Skipped where Nix is not installed (Debian: apt-get install nix-bin)."""
+"""flake.nix and flake.lock: the lock pins nixpkgs to the nixos-26.05 revision recorded for it, in the
+lock format Nix 2.x writes, and flake.nix asks for that branch; flake.nix parses, and evaluated
+against a stand-in for nixpkgs (no network, no store) it exposes devShells.default with the
+pipeline's Python packages, apps.reproduce running Snakemake, and a check running pytest. The Nix
+tests are skipped where Nix is not installed (Debian: apt-get install nix-bin)."""
 
 import json
+import re
 import shutil
 import subprocess
 
@@ -11,7 +14,21 @@ import pytest
 from workflow_copy import REPO
 
 NIX_INSTANTIATE = shutil.which("nix-instantiate")
-pytestmark = pytest.mark.skipif(NIX_INSTANTIATE is None, reason="nix-instantiate is not installed")
+needs_nix = pytest.mark.skipif(NIX_INSTANTIATE is None, reason="nix-instantiate is not installed")
+PINNED = {"owner": "NixOS", "repo": "nixpkgs", "type": "github", "rev": "b51242d7d43689db2f3be91bd05d5b24fbb469c4",
+          "narHash": "sha256-K5sT4jTpGs15ADhviMKNBH38REpPf5Q6mM1+N6cArVE=", "lastModified": 1780203844}
+
+
+def test_the_lock_pins_nixpkgs_and_flake_nix_asks_for_the_same_branch():
+    lock = json.loads((REPO / "flake.lock").read_text())
+    assert lock["version"] == 7 and lock["root"] == "root"
+    assert sorted(lock["nodes"]) == ["nixpkgs", "root"]
+    assert lock["nodes"]["root"] == {"inputs": {"nixpkgs": "nixpkgs"}}
+    node = lock["nodes"]["nixpkgs"]
+    assert node["locked"] == PINNED
+    assert node["original"] == {"owner": "NixOS", "repo": "nixpkgs", "type": "github", "ref": "nixos-26.05"}
+    url = re.search(r'inputs\.nixpkgs\.url\s*=\s*"([^"]+)"', (REPO / "flake.nix").read_text()).group(1)
+    assert url == f"github:{node['original']['owner']}/{node['original']['repo']}/{node['original']['ref']}"
 SYSTEMS = ["x86_64-linux", "aarch64-linux", "x86_64-darwin", "aarch64-darwin"]
 
 STAND_IN = """
@@ -44,10 +61,12 @@ in builtins.mapAttrs (system: _: {
 """
 
 
+@needs_nix
 def test_flake_parses():
     subprocess.run([NIX_INSTANTIATE, "--parse", str(REPO / "flake.nix")], check=True, capture_output=True)
 
 
+@needs_nix
 def test_flake_outputs_against_a_stand_in_nixpkgs(tmp_path):
     expression = tmp_path / "evaluate.nix"
     expression.write_text(STAND_IN.replace("FLAKE", str(REPO / "flake.nix"))
