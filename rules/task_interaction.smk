@@ -12,10 +12,18 @@ FINAL_OUTPUTS.extend(f"{TABLES}/table3_task_interaction.{suffix}" for suffix in 
 FINAL_OUTPUTS.extend(f"{FIGURES}/fig6_task_interaction.{suffix}" for suffix in ("pdf", "png"))
 
 
+TI_WEIGHTS = (
+    [str(data_layout.raw_path(data_sources.archive("resnet18_weights")))]
+    if TASK_INTERACTION["features"]["extractor"] == "resnet18"
+    else []
+)
+
+
 rule task_interaction_features:
     input:
-        lambda wildcards: [str(data_layout.prepared_path(DATA_SCALE, f"{wildcards.dataset}_{split}"))
-                           for split in ("train", "test")],
+        data=lambda wildcards: [str(data_layout.prepared_path(DATA_SCALE, f"{wildcards.dataset}_{split}"))
+                                for split in ("train", "test")],
+        weights=TI_WEIGHTS,
     output:
         train=f"{TI_RESULTS}/features/{{dataset}}_train.npz",
         test=f"{TI_RESULTS}/features/{{dataset}}_test.npz",
@@ -23,7 +31,7 @@ rule task_interaction_features:
         dataset=any_of(TI_DATASETS),
     params:
         settings=json.dumps(TASK_INTERACTION["features"], sort_keys=True),
-        data_dir=["--data-dir", DATA_DIR] if DATA_DIR else [],
+        weights=["--weights", *TI_WEIGHTS] if TI_WEIGHTS else [],
         torch_threads=THREADS,
         device=DEVICE,
     threads: THREADS
@@ -32,8 +40,8 @@ rule task_interaction_features:
     benchmark:
         f"{BENCHMARKS}/task_interaction/features_{{dataset}}.tsv"
     shell:
-        "python -m truncback features --data {input:q} --output {output.train:q} {output.test:q}"
-        " --settings {params.settings:q} {params.data_dir:q} --threads {params.torch_threads:q}"
+        "python -m truncback features --data {input.data:q} --output {output.train:q} {output.test:q}"
+        " --settings {params.settings:q} {params.weights:q} --threads {params.torch_threads:q}"
         " --device {params.device:q} --log {log:q}"
 
 

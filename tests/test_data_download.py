@@ -151,3 +151,33 @@ def test_large_files_show_progress(server, fixture_files, tmp_path):
     _fetch(item, tmp_path / item.filename, progress_min_bytes=1, log=log)
     lines = [line for line in log.getvalue().splitlines() if "% of" in line]
     assert len(lines) >= 2 and lines[-1].startswith("cifar-10-python.tar.gz: 100% of")
+
+
+def test_resnet_weights_are_fetched_by_their_sha256_prefix_and_a_corrupt_copy_is_refused(server, tmp_path):
+    """The registered weights archive, re-pointed at the local server: its recorded digest is the
+    SHA-256 prefix in the file name (torchvision's convention). A file whose digest starts with the
+    prefix is accepted (the prefix is taken from the file served, since no other file than
+    torchvision's own has f37072fd); one byte flipped and it is refused, nothing left at the target."""
+    weights = archive("resnet18_weights")
+    assert weights.digests.recorded() == {"sha256_prefix": "f37072fd"}
+    assert weights.urls == ("https://download.pytorch.org/models/resnet18-f37072fd.pth",)
+    body = bytes(range(256)) * 64
+    route = f"/models/{weights.filename}"
+    server.routes[route] = (body, "full")
+    served = tmp_path / "served.pth"
+    served.write_bytes(body)
+    prefix = file_digests(served)["sha256"][:8]
+    item = dataclasses.replace(weights, urls=(server.base + route,), digests=Digests(sha256_prefix=prefix))
+    target = tmp_path / "raw" / "models" / weights.filename
+    assert _fetch(item, target).read_bytes() == body
+    target.unlink()
+    corrupted = bytearray(body)
+    corrupted[100] ^= 0x01
+    server.routes[route] = (bytes(corrupted), "full")
+    with pytest.raises(ChecksumError, match=f"expected one starting with {prefix}"):
+        _fetch(item, target)
+    assert not target.exists() and list(target.parent.iterdir()) == []
+    server.routes[route] = (body, "full")
+    with pytest.raises(ChecksumError, match="expected one starting with f37072fd"):  # the real prefix
+        _fetch(dataclasses.replace(weights, urls=(server.base + route,)), target)
+    assert not target.exists()

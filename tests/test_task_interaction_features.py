@@ -11,7 +11,7 @@ import torch
 
 from truncback.cli import main as cli
 from truncback.runtime.determinism import write_npz
-from truncback.experiments.task_interaction.features import FeatureSettings, extract, find_weights, load_resnet18
+from truncback.experiments.task_interaction.features import FeatureSettings, extract, load_resnet18
 
 
 def torchvision_resnet18_shapes() -> dict:
@@ -85,14 +85,6 @@ def test_a_weights_file_whose_digest_contradicts_its_name_is_refused(tmp_path, g
         load_resnet18(corrupt)
 
 
-def test_missing_weights_name_the_file_the_folder_and_the_download(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"data_dir is not set; .*resnet18-f37072fd.pth.*"
-                                                r"https://download.pytorch.org/models/resnet18-f37072fd.pth"):
-        find_weights(None, "resnet18-f37072fd.pth")
-    with pytest.raises(FileNotFoundError, match=rf"{tmp_path}/resnet18-f37072fd.pth does not exist"):
-        find_weights(tmp_path, "resnet18-f37072fd.pth")
-
-
 @pytest.fixture
 def torch_state_restored():
     """The `features` command sets torch's threads and deterministic mode for its process; undone here."""
@@ -124,9 +116,10 @@ def test_random_features_are_cached_reproducibly_and_say_what_they_are(tmp_path,
     assert not np.allclose(other, np.load(outputs[0])["features"])
 
 
-def test_resnet_features_without_weights_stop_with_a_clear_message(tmp_path, prepared):
-    with pytest.raises(FileNotFoundError,
-                       match="data_dir is not set; the ResNet-18 ImageNet weights resnet18-f37072fd.pth"):
+def test_resnet_features_without_weights_stop_naming_the_file_its_rule_and_url(tmp_path, prepared):
+    with pytest.raises(ValueError, match=r"extractor resnet18 needs --weights, the path of resnet18-f37072fd.pth "
+                                         r"\(rule data_archive_resnet18_weights fetches it from "
+                                         r"https://download.pytorch.org/models/resnet18-f37072fd.pth\)"):
         cli(["features", "--data", str(prepared), "--output", str(tmp_path / "f.npz"),
              "--settings", '{"extractor": "resnet18"}'])
     assert not (tmp_path / "f.npz").exists()

@@ -41,8 +41,14 @@ def payload_digests(path) -> dict[str, str] | None:
 
 
 def _mismatches(expected: Digests, actual: dict[str, str]) -> list[str]:
-    return [f"{name} {actual[name]} (expected {value})"
-            for name, value in expected.recorded().items() if actual[name] != value]
+    problems = []
+    for name, value in expected.recorded().items():
+        if name == "sha256_prefix":
+            if not actual["sha256"].startswith(value):
+                problems.append(f"sha256 {actual['sha256']} (expected one starting with {value})")
+        elif actual[name] != value:
+            problems.append(f"{name} {actual[name]} (expected {value})")
+    return problems
 
 
 def verify(path, archive: Archive, source: str | None = None) -> str:

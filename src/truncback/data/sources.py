@@ -15,13 +15,16 @@ from truncback.data.errors import UnknownNameError
 
 @dataclass(frozen=True)
 class Digests:
-    """Hex digests recorded for some bytes; ``None`` where no value is recorded."""
+    """Hex digests recorded for some bytes; ``None`` where no value is recorded. ``sha256_prefix`` is
+    the start of a SHA-256 (torchvision names its weights files ``name-<first 8 hex digits>.pth``)."""
 
     md5: str | None = None
     sha256: str | None = None
+    sha256_prefix: str | None = None
 
     def recorded(self) -> dict[str, str]:
-        return {name: value for name, value in (("md5", self.md5), ("sha256", self.sha256)) if value}
+        return {name: value for name, value in (("md5", self.md5), ("sha256", self.sha256),
+                                                ("sha256_prefix", self.sha256_prefix)) if value}
 
 
 @dataclass(frozen=True)
@@ -72,9 +75,12 @@ OMNIGLOT_BASES = (
 )
 
 
-def _archive(key, group, filename, bases, md5=None, sha256=None, payload=None) -> Archive:
+TORCHVISION_MODELS = ("https://download.pytorch.org/models/",)
+
+
+def _archive(key, group, filename, bases, md5=None, sha256=None, payload=None, sha256_prefix=None) -> Archive:
     urls = tuple(base + filename for base in bases)
-    return Archive(key, group, filename, urls, Digests(md5, sha256), payload)
+    return Archive(key, group, filename, urls, Digests(md5, sha256, sha256_prefix), payload)
 
 
 ARCHIVES = {archive.key: archive for archive in (
@@ -110,7 +116,13 @@ ARCHIVES = {archive.key: archive for archive in (
              sha256="f38eb80f801274ac2b4dff5b24289016bfaba4a7d5bb50deebf27104ad6cb8a4"),
     _archive("omniglot_background_small2", "omniglot", "images_background_small2.zip", OMNIGLOT_BASES,
              sha256="3ccaa407515a8778e5d0861875af38b17e418f301ad5bb3b5a6b65d901a41c7f"),
+    # torchvision's ImageNet ResNet-18 (the task-interaction features at full scale); the file name
+    # carries the first 8 hex digits of its SHA-256, which is all torchvision publishes of it.
+    _archive("resnet18_weights", "models", "resnet18-f37072fd.pth", TORCHVISION_MODELS, sha256_prefix="f37072fd"),
 )}
+
+# Archives a scale needs beyond its prepared datasets' (files used as they are, not parsed).
+EXTRA_ARCHIVES = {"full": ("resnet18_weights",), "quick": (), "smoke": ()}
 
 
 def _full_set(origin: str) -> tuple[Recipe, ...]:
@@ -180,6 +192,8 @@ def recipe(scale: str, name: str) -> Recipe:
 def archives_of(scale: str, origin: str) -> list[Archive]:
     """The distinct archives a scale takes from ``origin`` ("real" or "fixture"), in registry order."""
     keys = {key for entry in recipes(scale) if entry.origin == origin for key in entry.archives}
+    if origin == "real":
+        keys |= set(EXTRA_ARCHIVES.get(scale, ()))
     return [item for key, item in ARCHIVES.items() if key in keys]
 
 

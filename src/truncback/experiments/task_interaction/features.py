@@ -3,14 +3,15 @@ a ResNet-18 (He et al. 2016) pretrained on ImageNet, or, at the reduced scales, 
 features, computed once per dataset split and cached as an .npz.
 
 - ``resnet18``: torchvision's ResNet-18 architecture written out in plain torch, with its parameter
-  names, so torchvision's ImageNet weights file (``resnet18-f37072fd.pth``, taken from data_dir and
-  checked against the SHA-256 prefix in its name) loads with ``load_state_dict(strict=True)``. Images
+  names, so torchvision's ImageNet weights file (``resnet18-f37072fd.pth``, fetched and verified by the
+  data rules, and checked again against the SHA-256 prefix in its name) loads with
+  ``load_state_dict(strict=True)``. Images
   are resized to ``image_size`` (bilinear) and normalised with the ImageNet mean and std.
 - ``random``: relu(P x) with x the pixels scaled to [-0.5, 0.5] and P a Gaussian 3072 x ``random_dim``
   matrix drawn from ``seed`` (scaled by 1/sqrt(3072)); no pretraining. Outputs made from these
   features say so.
 
-``python -m truncback features --data cifar10_train.npz cifar10_test.npz --output f_train.npz f_test.npz --settings '{...}' [--data-dir DIR]``
+``python -m truncback features --data cifar10_train.npz cifar10_test.npz --output f_train.npz f_test.npz --settings '{...}' [--weights resnet18-f37072fd.pth]``
 """
 
 import argparse
@@ -25,13 +26,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from truncback.data.sources import archive
 from truncback.runtime.determinism import configure_torch, write_npz
 from truncback.runtime.device import add_compute_arguments, select_device
 from truncback.runtime.files import load_arrays
 from truncback.runtime.progress import ProgressLog
 from truncback.runtime.settings import Settings, setting
 
-WEIGHTS_URL = "https://download.pytorch.org/models/{name}"
+WEIGHTS = archive("resnet18_weights")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 EXTRACTORS = ("resnet18", "random")
@@ -43,10 +45,9 @@ class FeatureSettings(Settings):
 
     section: ClassVar[str] = "feature"
 
-    extractor: str = setting("resnet18", "resnet18: ImageNet-pretrained ResNet-18 (weights_file in data_dir); "
-                             "random: seeded random ReLU features", enum=list(EXTRACTORS))
-    weights_file: str = setting("resnet18-f37072fd.pth", "torchvision's ResNet-18 ImageNet weights, looked up as "
-                                "data_dir/weights_file", type="string")
+    extractor: str = setting("resnet18", "resnet18: ImageNet-pretrained ResNet-18 (torchvision's weights, fetched "
+                             "by the data rules like every archive); random: seeded random ReLU features",
+                             enum=list(EXTRACTORS))
     image_size: int = setting(224, "side the 32x32 images are resized to for the ResNet", type="integer", minimum=32)
     batch_size: int = setting(50, "images per forward pass", type="integer", minimum=1)
     random_dim: int = setting(512, "dimension of the random features", type="integer", minimum=1)
@@ -105,19 +106,6 @@ class ResNet18(nn.Module):
         return self.fc(self.features(x))
 
 
-def find_weights(data_dir, name: str) -> Path:
-    """``data_dir/name``, or a FileNotFoundError saying where the file is expected and where to get it."""
-    advice = (f"the ResNet-18 ImageNet weights {name} are needed for the full-scale task-interaction "
-              f"features: download {WEIGHTS_URL.format(name=name)} into a folder DIR and run with "
-              f"`--config data_dir=DIR`")
-    if not data_dir:
-        raise FileNotFoundError(f"data_dir is not set; {advice}")
-    path = Path(data_dir) / name
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist; {advice}")
-    return path
-
-
 def load_resnet18(path) -> ResNet18:
     """A ResNet18 in eval mode with the state dict of ``path``; when the file name carries a hash
     prefix (torchvision's ``name-<sha256 prefix>.pth``), the file's SHA-256 must start with it."""
@@ -168,7 +156,7 @@ def extract(images: np.ndarray, settings: FeatureSettings, model: ResNet18 | Non
 def describe(settings: FeatureSettings) -> str:
     """How the features were made, in words, for captions and titles."""
     if settings.extractor == "resnet18":
-        return f"ResNet-18 pretrained on ImageNet ({settings.weights_file}, {settings.image_size} px input)"
+        return f"ResNet-18 pretrained on ImageNet ({WEIGHTS.filename}, {settings.image_size} px input)"
     return f"seeded random ReLU features of the pixels (dim {settings.random_dim}, seed {settings.seed})"
 
 
@@ -180,7 +168,10 @@ def main(args) -> int:
     device = select_device(args.device)
     model = None
     if settings.extractor == "resnet18":
-        model = load_resnet18(find_weights(args.data_dir, settings.weights_file)).to(device)
+        if not args.weights:
+            raise ValueError(f"extractor resnet18 needs --weights, the path of {WEIGHTS.filename} (rule "
+                             f"data_archive_{WEIGHTS.key} fetches it from {WEIGHTS.urls[0]})")
+        model = load_resnet18(args.weights).to(device)
     with ProgressLog(args.log) as log:
         for source, target in zip(args.data, args.output):
             arrays = load_arrays(source, ("images", "labels"))
@@ -200,7 +191,8 @@ def register(subparsers) -> None:
     parser.add_argument("--data", nargs="+", required=True, help="prepared CIFAR .npz files (images uint8 [n,32,32,3])")
     parser.add_argument("--output", nargs="+", required=True, help="one features .npz per --data file")
     parser.add_argument("--settings", default="{}", help="JSON object of FeatureSettings fields")
-    parser.add_argument("--data-dir", help="folder holding the ResNet-18 weights file (extractor resnet18)")
+    parser.add_argument("--weights", help=f"torchvision's ResNet-18 ImageNet weights ({WEIGHTS.filename}; "
+                        "extractor resnet18)")
     add_compute_arguments(parser)
     parser.add_argument("--log", help="also write the progress lines to this file")
     parser.set_defaults(run=main)
