@@ -10,7 +10,7 @@ TARGETS ?=
 CONFIG ?=
 BIN := $(VENV)/bin
 
-.PHONY: reproduce test bench lint clean-results
+.PHONY: reproduce test bench lint clean-results gpu-check
 
 $(VENV)/.installed: requirements.txt requirements.lock requirements-slurm.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(BIN)/python -m truncback bench-methods $(BENCH_ARGS)
+
+# Needs only torch, numpy, pandas, matplotlib and pyyaml (a CUDA machine's own Python): no venv, no Snakemake.
+gpu-check:
+	PYTHONPATH=src $(PYTHON) -m truncback gpu-check --output gpu_check.md
 
 lint: $(VENV)/.installed
 	PATH="$(abspath $(BIN)):$$PATH" snakemake --lint

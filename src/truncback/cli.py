@@ -14,6 +14,7 @@ COMMANDS = {
     "table-complexity": "truncback.experiments.complexity.table",
     "reproduction-report": "truncback.reproduction.report",
     "config-schema": "truncback.config_schema",
+    "gpu-check": "truncback.gpu_check",
     "data-fetch": "truncback.data.cli",
     "data-fixtures": "truncback.data.cli",
     "data-prepare": "truncback.data.cli",
