@@ -52,7 +52,7 @@ def run_times(benchmarks) -> list[str]:
         frames = [pd.read_csv(path, sep="\t") for path in sorted(folder.glob("*.tsv"))]
         if frames:
             table = pd.concat(frames)
-            lines.append(f"- {folder.name}: {len(frames)} job(s), {table['s'].sum():.0f} s in all, largest resident "
+            lines.append(f"{folder.name}: {len(frames)} job(s), {table['s'].sum():.0f} s in all, largest resident "
                          f"memory {table['max_rss'].max():.0f} MB {WALL_CLOCK}")
     return lines or ["(no Snakemake benchmark files found)"]
 
