@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -33,6 +34,9 @@ def cannot_run() -> str | None:
         return "snakemake-executor-plugin-slurm is not installed (pip install --no-deps -r requirements-slurm.txt)"
     if SNAKEMAKE is None:
         return "snakemake is not installed"
+    conf = Path("/etc/slurm/slurm.conf")
+    if conf.exists() and "written by truncback" not in conf.read_text():
+        return "this machine has a Slurm configuration of its own, which the test will not overwrite"
     return None
 
 
@@ -63,6 +67,7 @@ def cluster(tmp_path_factory):
     finally:
         step("down", 120)
     assert not [pid for pid in pids if alive(pid)], "a daemon outlived `down`"
+    assert not Path("/etc/slurm/slurm.conf").exists(), "`down` leaves the test's slurm.conf behind"
 
 
 def user_profile(workdir):

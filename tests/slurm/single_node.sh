@@ -13,6 +13,7 @@ PARTITION=debug
 STATE=/var/spool/slurm-ci                 # slurmctld/slurmd state, wiped on every "up"
 PIDS=$WORK/daemons.pids                   # "name pid" per line, in start order
 NODE=$(hostname -s)
+MARK="# written by truncback's tests/slurm/single_node.sh (removed by its 'down')"
 
 mkdir -p "$WORK/logs"
 log() { printf '[%s +%3ss] %s\n' "$(date +%T)" "$(( $(date +%s) - T0 ))" "$*"; }
@@ -46,7 +47,12 @@ write_slurm_conf() {
   local mem
   mem=$(free -m | awk '/^Mem:/{print int($2 * 0.9)}')
   mkdir -p /etc/slurm
+  if [ -e /etc/slurm/slurm.conf ] && ! grep -qF "$MARK" /etc/slurm/slurm.conf; then
+    echo "/etc/slurm/slurm.conf exists and is not ours: refusing to overwrite a real Slurm configuration" >&2
+    exit 1
+  fi
   cat > /etc/slurm/slurm.conf <<EOF
+$MARK
 ClusterName=ci
 SlurmctldHost=$NODE(127.0.0.1)
 SlurmUser=root
@@ -115,6 +121,9 @@ do_down() {
     fi
   done
   rm -f "$PIDS"
+  # Our slurm.conf goes too: while it names a controller that is down, every `scontrol` call (which
+  # Snakemake's Slurm plugin makes at start-up) waits about 10 s for it.
+  if [ -e /etc/slurm/slurm.conf ] && grep -qF "$MARK" /etc/slurm/slurm.conf; then rm -f /etc/slurm/slurm.conf; fi
 }
 
 do_smoke() {
