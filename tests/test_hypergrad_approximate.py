@@ -1,7 +1,6 @@
 """Approximate methods: AID (CG and fixed point) against the implicit gradient of a random strongly
 convex quadratic; FOM and UFOM against the exact hypergradient."""
 
-import pytest
 import torch
 
 from hypergrad_problems import toy_exact, toy_problem

@@ -25,7 +25,7 @@ import time
 import numpy as np
 import torch
 
-from truncback.hypergrad import BilevelProblem, gradient_descent, hypergradient, krmd, rmd, trees
+from truncback.hypergrad import BilevelProblem, gradient_descent, hypergradient, krmd, trees
 from truncback.runtime.determinism import configure_torch
 from truncback.runtime.measure import peak_memory_mib, timed
 

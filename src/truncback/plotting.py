@@ -4,6 +4,7 @@
 user's matplotlibrc; ``save_figure`` drops the time stamps matplotlib would otherwise embed.
 """
 
+import argparse
 import contextlib
 from pathlib import Path
 
@@ -13,6 +14,9 @@ import numpy as np
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
+
+from truncback.runtime.files import read_json  # noqa: E402
+from truncback.tables import read_run_results  # noqa: E402
 
 STYLE = {
     "font.family": "DejaVu Sans",
@@ -62,10 +66,6 @@ def register_figure(subparsers, name: str, title: str, doc: str, result_type, dr
     """A ``figure-*`` command: ``draw(results, **extra_files) -> figure`` from the result files given
     with --results, saved as PDF and PNG. ``extra`` maps further options (e.g. "depth") to their help;
     each names one JSON file, passed to ``draw`` read."""
-    import argparse
-
-    from truncback.runtime.files import read_json
-    from truncback.tables import read_run_results
 
     def main(args) -> int:
         results = read_run_results(args.results, result_type, shared_settings)

@@ -1,10 +1,13 @@
 """Writing a results table as CSV, Markdown, LaTeX and HTML (for Snakemake's report), byte for byte
 the same for the same data."""
 
+import argparse
 import html
 from pathlib import Path
 
 import pandas as pd
+
+from truncback.runtime.files import read_results, read_timings
 
 FLOAT_FORMAT = "{:.4g}"
 WALL_CLOCK_COLUMNS = ("Sec/iter", "CPU s/iter")
@@ -84,18 +87,13 @@ def grouped_by_label(results, timings=None) -> list[list]:
 def read_run_results(paths, result_type, shared_settings: bool = True) -> list:
     """The typed result files; with ``shared_settings`` they must share their settings (one experiment
     at one scale), else each is read on its own (e.g. task interaction's datasets differ in sizes)."""
-    from truncback.runtime.files import read_results
-
     return read_results(paths, result_type) if shared_settings else [read_results([p], result_type)[0] for p in paths]
 
 
 def register_table(subparsers, name: str, title: str, doc: str, result_type, build,
                    shared_settings: bool = True) -> None:
     """A ``table-*`` command: ``build(results, timings) -> (frame, caption)`` from the result files
-    given with --results (each with its timing file beside it), written as CSV, Markdown and LaTeX."""
-    import argparse
-
-    from truncback.runtime.files import read_timings
+    given with --results (each with its timing file beside it), written as CSV, Markdown, LaTeX and HTML."""
 
     def main(args) -> int:
         results = read_run_results(args.results, result_type, shared_settings)

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import ClassVar
 
 import torch
-from torch.utils._pytree import tree_leaves, tree_map
+from torch.utils._pytree import tree_map
 
 from truncback.experiments.omniglot.evaluation import empty_curves, evaluate_point, evaluation_tasks
 from truncback.experiments.omniglot.model import (adapted_names, flat_hyperparameters, initial_hyperparameters,
