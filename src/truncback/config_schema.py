@@ -92,22 +92,28 @@ def _unique(labels: list, where: str) -> list:
     return labels
 
 
+def _method_labels(specs, T: int, section: str, about_T: str = "") -> list:
+    """The labels of a section's method specs, each resolved against T; a bad spec or a repeated
+    label is named with its config key."""
+    labels = []
+    for index, spec in enumerate(specs):
+        try:
+            labels.append(methods.label(methods.resolve(spec, T)))
+        except ValueError as error:
+            raise ValueError(f"config {section}.methods[{index}] = {spec}: {error}{about_T}") from None
+    return _unique(labels, f"config {section}.methods")
+
+
 def check_config(config: dict) -> dict:
     """Checks what the schema cannot: each experiment's method specs against its T (unknown method,
     missing or extra option, K > T), unique labels, Omniglot's depth_from. Returns the labels per
-    experiment: {"hypercleaning": [...], "task_interaction": [...], "omniglot": [...]}. Raises a
-    ValueError naming the config key at fault."""
+    section ("hypercleaning", "task_interaction", "omniglot", "complexity"). Raises a ValueError naming
+    the config key at fault."""
     labels = {}
     for section, settings_class in (("hypercleaning", HypercleaningSettings),
                                     ("task_interaction", TaskInteractionSettings)):
         T = settings_class.from_dict(config[section].get("settings", {})).T
-        resolved = []
-        for index, spec in enumerate(config[section]["methods"]):
-            try:
-                resolved.append(methods.label(methods.resolve(spec, T)))
-            except ValueError as error:
-                raise ValueError(f"config {section}.methods[{index}] = {spec}: {error}") from None
-        labels[section] = _unique(resolved, f"config {section}.methods")
+        labels[section] = _method_labels(config[section]["methods"], T, section)
     settings = OmniglotSettings.from_dict(config["omniglot"].get("settings", {}))
     names = []
     for index, values in enumerate(config["omniglot"]["runs"]):
@@ -116,14 +122,8 @@ def check_config(config: dict) -> dict:
         except ValueError as error:
             raise ValueError(f"config omniglot.runs[{index}] = {values}: {error}") from None
     labels["omniglot"] = _unique(names, "config omniglot.runs")
-    shortest = min(config["complexity"]["T_values"])
-    resolved = []
-    for index, spec in enumerate(config["complexity"]["methods"]):
-        try:
-            resolved.append(methods.label(methods.resolve(spec, shortest)))
-        except ValueError as error:
-            raise ValueError(f"config complexity.methods[{index}] = {spec}: {error} (the smallest of T_values)") from None
-    labels["complexity"] = _unique(resolved, "config complexity.methods")
+    labels["complexity"] = _method_labels(config["complexity"]["methods"], min(config["complexity"]["T_values"]),
+                                          "complexity", " (the smallest of T_values)")
     depth_from = config["omniglot"]["depth_from"]
     if depth_from not in names:
         raise ValueError(f"config omniglot.depth_from={depth_from!r} is not the label of a run; the runs: {names}")

@@ -5,6 +5,7 @@ settings dataclass (:func:`setting`); ``config/schema.yaml`` is generated from t
 (``python -m truncback config-schema``) and a test fails when the committed file is stale.
 """
 
+import copy
 import dataclasses
 from dataclasses import fields
 from typing import ClassVar
@@ -17,14 +18,9 @@ METHOD_LIST = {"type": "array", "items": {"$ref": "#/$defs/method"}, "minItems":
 def setting(default, description: str, **schema):
     """A dataclass field with its default, its description and its JSON-schema constraints (``type``,
     ``minimum``, ``enum``, ...). ``nested=SettingsClass`` makes it a section of that class's settings."""
-    factory = isinstance(default, (list, dict))
-    return dataclasses.field(**({"default_factory": lambda: _copy(default)} if factory else {"default": default}),
-                             metadata={"description": description, "schema": schema})
-
-
-def _copy(value):
-    return [_copy(v) for v in value] if isinstance(value, list) else (
-        {k: _copy(v) for k, v in value.items()} if isinstance(value, dict) else value)
+    mutable = isinstance(default, (list, dict))
+    initial = {"default_factory": lambda: copy.deepcopy(default)} if mutable else {"default": default}
+    return dataclasses.field(**initial, metadata={"description": description, "schema": schema})
 
 
 class Settings:
