@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from truncback.data.atomic import atomic_path
 from truncback.hypergrad import METHODS, BilevelProblem, gradient_descent, label, resolve
 from truncback.hypergrad import trees
 from truncback.runtime.measure import peak_memory_mib, timed
@@ -204,13 +205,10 @@ def main(args) -> int:
         print(f"{case.problem:<14}{case.method:<14}{case.T:>5}{k!s:>5}{case.seconds:>10.3f}"
               f"{case.peak_mib:>10.2f}{case.states_held:>8}{case.state_mib:>11.2f}  {case.note}", flush=True)
     output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    temporary = output.with_suffix(output.suffix + ".tmp")
-    with temporary.open("w", newline="") as handle:
+    with atomic_path(output) as temporary, temporary.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=[*CSV_FIELDS, "label"], lineterminator="\n")
         writer.writeheader()
         writer.writerows({**{key: getattr(row, key) for key in CSV_FIELDS}, "label": row.label} for row in rows)
-    temporary.replace(output)
     print(f"wrote {output}", file=sys.stderr)
     return 0
 

@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 
+from truncback.data.atomic import atomic_path  # noqa: E402
 from truncback.runtime.files import read_json  # noqa: E402
 from truncback.tables import read_run_results  # noqa: E402
 
@@ -44,13 +45,11 @@ def save_figure(figure, stem) -> list[Path]:
     """Writes ``stem``.pdf and ``stem``.png (each to a temporary name, then renamed), closes the figure
     and returns the paths."""
     stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
     paths = []
     for suffix, metadata in ((".pdf", PDF_METADATA), (".png", PNG_METADATA)):
         path = stem.with_name(stem.name + suffix)
-        temporary = path.with_name(path.name + ".tmp")
-        figure.savefig(temporary, format=suffix[1:], metadata=metadata)
-        temporary.replace(path)
+        with atomic_path(path) as temporary:
+            figure.savefig(temporary, format=suffix[1:], metadata=metadata)
         paths.append(path)
     plt.close(figure)
     return paths

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from truncback.data.atomic import atomic_path
 from truncback.runtime.files import read_results, read_timings
 
 FLOAT_FORMAT = "{:.4g}"
@@ -28,8 +29,8 @@ def _formatted(frame: pd.DataFrame) -> pd.DataFrame:
 HTML_PAGE = """<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>{title}</title>
 <style>body {{ font-family: sans-serif; font-size: 14px; margin: 1em; }}
-table {{ border-collapse: collapse; }} th, td {{ border: 1px solid #bbb; padding: 3px 6px; text-align: left; vertical-align: top; }}
-th {{ background: #eee; }}</style></head>
+table {{ border-collapse: collapse; }} th {{ background: #eee; }}
+th, td {{ border: 1px solid #bbb; padding: 3px 6px; text-align: left; vertical-align: top; }}</style></head>
 <body>
 {body}
 </body></html>
@@ -49,7 +50,6 @@ def write_table(frame: pd.DataFrame, stem, caption: str) -> list[Path]:
     """Writes ``stem``.csv, .md, .tex and .html (each to a temporary name, then renamed); returns the
     paths."""
     stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
     text = _formatted(frame)
     contents = {
         ".csv": text.to_csv(index=False, lineterminator="\n"),
@@ -60,9 +60,8 @@ def write_table(frame: pd.DataFrame, stem, caption: str) -> list[Path]:
     paths = []
     for suffix, content in contents.items():
         path = stem.with_suffix(suffix)
-        temporary = path.with_name(path.name + ".tmp")
-        temporary.write_text(content)
-        temporary.replace(path)
+        with atomic_path(path) as temporary:
+            temporary.write_text(content)
         paths.append(path)
     return paths
 

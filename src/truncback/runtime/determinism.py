@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from truncback.data.atomic import atomic_path
+
 FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
@@ -39,14 +41,11 @@ def write_npz(path, **arrays) -> Path:
     """Like ``numpy.savez`` but byte-identical for identical arrays: members in sorted order with a
     fixed timestamp (``savez`` stamps the current time). Written to a temporary name, then renamed."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    with zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_STORED) as archive:
+    with atomic_path(path) as temporary, zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_STORED) as archive:
         for name in sorted(arrays):
             buffer = io.BytesIO()
             np.lib.format.write_array(buffer, np.ascontiguousarray(arrays[name]), allow_pickle=False)
             info = zipfile.ZipInfo(f"{name}.npy", date_time=FIXED_ZIP_TIME)
             info.external_attr = 0o644 << 16
             archive.writestr(info, buffer.getvalue())
-    temporary.replace(path)
     return path
