@@ -22,7 +22,7 @@ import torch
 from truncback.data.atomic import atomic_path
 from truncback.hypergrad import METHODS, BilevelProblem, gradient_descent, label, resolve
 from truncback.hypergrad import trees
-from truncback.runtime.measure import peak_memory_mib, timed
+from truncback.runtime.measure import peak_memory_mib, states_mib, timed
 
 FULL_GRID = {"T": (50, 100, 200, 400), "K": (1, 5, 25, None)}
 QUICK_GRID = {"T": (8, 16), "K": (1, 4, None)}
@@ -152,8 +152,7 @@ def _measure(case: Case) -> Case:
     if case.method == "fmd":
         case.seconds *= hparams_count / FMD_DIRECTIONS
     case.states_held = info.states_held
-    state_bytes = sum(x.numel() * x.element_size() for x in torch.utils._pytree.tree_leaves(info.final_state))
-    case.state_mib = info.states_held * state_bytes / 2 ** 20
+    case.state_mib = states_mib(info.states_held, info.final_state)
     return case
 
 

@@ -33,7 +33,7 @@ from torch.utils._pytree import tree_leaves, tree_map
 from truncback.hypergrad import hypergradient, is_exact, trees
 from truncback.hypergrad.methods import display_name, label
 from truncback.runtime.checkpoint import load_checkpoint, save_checkpoint
-from truncback.runtime.measure import peak_memory_mib, timed
+from truncback.runtime.measure import peak_memory_mib, states_mib, timed
 
 HYPER_OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 EXACT_SPEC = {"name": "rmd"}
@@ -147,9 +147,10 @@ class RunInterrupted(Exception):
     """Raised after ``stop_after`` hyper-iterations (as a kill would, for testing resumption)."""
 
 
-def clipped(h, clip_norm):
-    """h scaled down to norm ``clip_norm`` when it is longer (None: h unchanged)."""
-    norm = trees.norm(h)
+def clipped(h, clip_norm, norm: float | None = None):
+    """h scaled down to norm ``clip_norm`` when it is longer (None: h unchanged); ``norm`` is ||h|| when
+    the caller has it already."""
+    norm = trees.norm(h) if norm is None else norm
     return trees.scale(clip_norm / norm, h) if clip_norm is not None and norm > clip_norm else h
 
 
@@ -177,10 +178,6 @@ def exact_comparison(h, exact) -> dict:
 
 def _leaf_copies(hparams):
     return tree_map(lambda leaf: leaf.detach().clone().requires_grad_(True), hparams)
-
-
-def _state_mib(states_held, final_state) -> float:
-    return states_held * sum(x.numel() * x.element_size() for x in tree_leaves(final_state)) / 2 ** 20
 
 
 def hyper_optimise(objective: Objective, hparams, spec, loop: LoopSettings, *, log, generator_seed: int = 0,
@@ -229,7 +226,7 @@ def hyper_optimise(objective: Objective, hparams, spec, loop: LoopSettings, *, l
             timing.cpu_seconds += time.process_time() - cpu_start
             timing.seconds += seconds
             timing.timed_iterations += 1
-        record.states_held, record.state_mib = states_held, _state_mib(states_held, final_state)
+        record.states_held, record.state_mib = states_held, states_mib(states_held, final_state)
         norm = trees.norm(h)
         if not math.isfinite(norm):
             raise FloatingPointError(f"{name}: non-finite hypergradient at hyper-iteration {iteration} (outer loss "
@@ -248,7 +245,7 @@ def hyper_optimise(objective: Objective, hparams, spec, loop: LoopSettings, *, l
         record.iterations_run = iteration + 1
         if stop:
             break
-        step = clipped(h, loop.clip_norm)
+        step = clipped(h, loop.clip_norm, norm)
         record.clipped_steps += step is not h
         optimizer.zero_grad()
         for leaf, gradient in zip(tree_leaves(hparams), tree_leaves(step)):

@@ -20,6 +20,11 @@ def on_cuda(*args, **kwargs) -> bool:
     return any(isinstance(leaf, torch.Tensor) and leaf.is_cuda for leaf in tree_leaves((args, kwargs)))
 
 
+def states_mib(states_held: int, state) -> float:
+    """MiB of ``states_held`` lower-level states shaped like ``state`` (Table 1's M times the states kept)."""
+    return states_held * sum(x.numel() * x.element_size() for x in tree_leaves(state)) / 2 ** 20
+
+
 def timed(function, *args, **kwargs):
     """(function(*args, **kwargs), wall seconds)."""
     cuda = on_cuda(*args, **kwargs)
