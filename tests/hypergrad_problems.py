@@ -1,7 +1,6 @@
 """Bilevel problems with exact references, shared by the engine's tests."""
 
 import torch
-from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from truncback.hypergrad import BilevelProblem, gradient_descent, heavy_ball
 
@@ -63,15 +62,3 @@ def weighted_logistic_problem(rng, T=15, n_train=12, n_val=9, dim=4):
     )
     hparams = (randn(n_train), 0.3 * randn(()), randn(dim))
     return problem, hparams
-
-
-def unrolled_autograd(problem, hparams):
-    """The reference: plain autograd through the whole unrolled loop (graph of every step kept)."""
-    leaves, spec = tree_flatten(hparams)
-    leaves = [leaf.detach().clone().requires_grad_() for leaf in leaves]
-    lam = tree_unflatten(leaves, spec)
-    state = problem.init(lam)
-    for t in range(problem.T):
-        state = problem.step(state, lam, t)
-    grads = torch.autograd.grad(problem.outer(state, lam), leaves, allow_unused=True)
-    return tree_unflatten([torch.zeros_like(l) if g is None else g for g, l in zip(grads, leaves)], spec)

@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from experiment_data import smoke_digits
-from hypergrad_problems import unrolled_autograd
 from test_pipeline_config import load, merged
 from truncback.experiments.hypercleaning.problem import cleaning_problem, corrupted_f1, make_cleaning_data
 from truncback.experiments.hypercleaning.run import run_hypercleaning
 from truncback.experiments.hypercleaning.settings import HypercleaningSettings
 from truncback.experiments.hypercleaning.table import hypercleaning_table
+from truncback.hypergrad.reference import unrolled_autograd
 from truncback.runtime.determinism import derive_seed
 from truncback.tables import mean_std
 

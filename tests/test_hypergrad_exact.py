@@ -5,9 +5,9 @@ import pytest
 import torch
 from torch.utils._pytree import tree_leaves
 
-from hypergrad_problems import (TOY_GAMMA, TOY_T, toy_exact, toy_problem, unrolled_autograd,
-                                weighted_logistic_problem)
+from hypergrad_problems import TOY_GAMMA, TOY_T, toy_exact, toy_problem, weighted_logistic_problem
 from truncback.hypergrad import checkpointed, fmd, krmd, krmd_all_depths, rmd
+from truncback.hypergrad.reference import unrolled_autograd
 
 
 def relative_error(estimate, reference):

@@ -13,7 +13,7 @@ from truncback.experiments.omniglot.model import (adapted_names, flat_hyperparam
                                                   initial_hyperparameters, nested_hyperparameters,
                                                   one_shot_problem)
 from truncback.experiments.omniglot.tasks import Task
-from hypergrad_problems import unrolled_autograd
+from truncback.hypergrad.reference import unrolled_autograd
 from truncback.hypergrad import krmd_all_depths, krmd, rmd, trees
 
 

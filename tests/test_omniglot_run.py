@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from experiment_data import omniglot_arrays
-from hypergrad_problems import unrolled_autograd
 from truncback.cli import main as cli
 from truncback.experiments.omniglot.model import flat_hyperparameters, initial_hyperparameters, one_shot_problem
 from truncback.experiments.omniglot.run import run_omniglot, samplers
 from truncback.experiments.omniglot.settings import OmniglotRun, OmniglotSettings
+from truncback.hypergrad.reference import unrolled_autograd
 from truncback.hypergrad import krmd, trees
 from truncback.runtime.determinism import configure_torch, derive_seed
 from truncback.runtime.harness import RunInterrupted, clipped

@@ -26,23 +26,11 @@ import numpy as np
 import torch
 
 from truncback.hypergrad import BilevelProblem, gradient_descent, hypergradient, krmd, trees
+from truncback.hypergrad.reference import unrolled_autograd
 from truncback.runtime.determinism import configure_torch
 from truncback.runtime.measure import peak_memory_mib, timed
 
 NO_CUDA = 2
-
-
-def unrolled_autograd(problem, hparams):
-    """Plain autograd through the whole unrolled loop: the independent reference."""
-    leaves, spec = torch.utils._pytree.tree_flatten(hparams)
-    leaves = [leaf.detach().clone().requires_grad_() for leaf in leaves]
-    lam = torch.utils._pytree.tree_unflatten(leaves, spec)
-    state = problem.init(lam)
-    for t in range(problem.T):
-        state = problem.step(state, lam, t)
-    grads = torch.autograd.grad(problem.outer(state, lam), leaves, allow_unused=True)
-    return torch.utils._pytree.tree_unflatten([torch.zeros_like(l) if g is None else g
-                                               for g, l in zip(grads, leaves)], spec)
 
 
 def logistic_problem(device, dtype, T=12, n=24, dim=6, seed=0):
