@@ -1,6 +1,4 @@
 # The toy problem of sec. 4.1: raw results under results/<scale>/toy/, then Figs. 1-4 drawn from them.
-import json
-
 TOY = config["toy"]
 TOY_RESULTS = f"{RESULTS}/toy"
 TOY_SETTINGS = json.dumps(TOY, sort_keys=True)
