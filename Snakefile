@@ -2,11 +2,14 @@
 #
 #   snakemake --cores all                       every figure and table at paper scale
 #   snakemake --cores all --config scale=smoke  the same DAG at a reduced scale (smoke | quick)
+#   snakemake --cores all --config scale=dryrun every full-scale job on synthetic data of the real sizes,
+#                                               a few iterations each, and the full run's estimated time
 #   snakemake --cores 2 figures/fig1_toy_bound.pdf   one output
 #
 # All logic lives in the `truncback` package; every rule runs one `python -m truncback ...` command.
 # Each rules/*.smk adds its final outputs to FINAL_OUTPUTS, which `rule all` requests. The config's
 # defaults live in the settings dataclasses; config/schema.yaml is generated from them.
+import copy
 import json
 import shlex
 import sys
@@ -15,6 +18,7 @@ from pathlib import Path
 from snakemake.utils import min_version, validate
 
 from truncback.config_schema import any_of, check_config
+from truncback.dryrun.caps import dry_run_config
 from truncback.runtime.files import timing_path
 
 min_version("8.0")
@@ -28,11 +32,15 @@ configfile: "config/config.yaml"
 
 
 validate(config, "config/schema.yaml")
-if config["scale"] != "full":
+if config["scale"] in ("smoke", "quick"):
 
     configfile: f"config/{config['scale']}.yaml"
 
     validate(config, "config/schema.yaml")
+
+FULL_CONFIG = copy.deepcopy(config)  # the paper-scale settings whose run time the dry run estimates
+if config["scale"] == "dryrun":
+    config.update(dry_run_config(config))
 
 CONFIG_LABELS = check_config(config)  # method specs against their T, unique labels: stops before any job
 SCALE = config["scale"]
@@ -54,6 +62,11 @@ include: "rules/task_interaction.smk"
 include: "rules/omniglot.smk"
 include: "rules/complexity.smk"
 include: "rules/report.smk"
+
+
+if SCALE == "dryrun":
+
+    include: "rules/dryrun.smk"
 
 
 rule all:

@@ -36,12 +36,14 @@ if _data_fixtures:
         output:
             [str(data_layout.fixture_path(DATA_SCALE, item)) for item in _data_fixtures],
         params:
-            scale=DATA_SCALE,
+            size=config["dry_run"]["archive_sizes"] if DATA_SCALE == "dryrun" else DATA_SCALE,
             seed=DATA_SETTINGS["fixture_seed"],
         log:
             f"logs/data/fixtures_{DATA_SCALE}.log",
+        benchmark:
+            f"benchmarks/{DATA_SCALE}/data/fixtures.tsv"
         shell:
-            "python -m truncback data-fixtures {output:q} --scale {params.scale:q} --seed {params.seed:q}"
+            "python -m truncback data-fixtures {output:q} --scale {params.size:q} --seed {params.seed:q}"
             " > {log:q} 2>&1"
 
 
@@ -62,6 +64,8 @@ for _data_recipe in data_sources.recipes(DATA_SCALE):
             scale=DATA_SCALE,
         log:
             f"logs/data/prepare_{DATA_SCALE}_{_data_recipe.name}.log",
+        benchmark:
+            f"benchmarks/{DATA_SCALE}/data/prepare_{_data_recipe.name}.tsv"
         shell:
             "python -m truncback data-prepare {params.dataset:q} {input:q} --scale {params.scale:q}"
             " --output {output:q} > {log:q} 2>&1"

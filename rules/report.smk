@@ -2,6 +2,8 @@
 # results of every experiment of the scale, each with a verdict; read from raw results and Snakemake's
 # benchmark files only.
 FINAL_OUTPUTS.extend(f"{TABLES}/reproduction_report.{suffix}" for suffix in ("md", "html"))
+# The dry run's full-scale estimates (rules/dryrun.smk): an input at scale=dryrun, else shown when present.
+DRYRUN_ESTIMATES = "paper_tables/dryrun/full_run_estimates"
 
 
 rule reproduction_report:
@@ -16,6 +18,7 @@ rule reproduction_report:
         complexity=f"{CX_RESULTS}/measurements.csv",
         tables=rules.complexity_table.output + rules.hypercleaning_table.output + rules.task_interaction_table.output
         + rules.omniglot_table.output,
+        estimates=[f"{DRYRUN_ESTIMATES}.csv"] if SCALE == "dryrun" else [],
     output:
         md=f"{TABLES}/reproduction_report.md",
         html=report(f"{TABLES}/reproduction_report.html", caption="captions/report.rst",
@@ -24,10 +27,11 @@ rule reproduction_report:
         scale=SCALE,
         toy=lambda wildcards, input: str(Path(input.toy[0]).parent),
         benchmarks=BENCHMARKS,
+        estimates=f"{DRYRUN_ESTIMATES}.csv",
     log:
         f"{LOGS}/report.log",
     shell:
         "python -m truncback reproduction-report --scale {params.scale:q} --reference {input.reference:q}"
         " --toy-dir {params.toy:q} --hypercleaning {input.hypercleaning:q} --task-interaction {input.task_interaction:q}"
         " --omniglot {input.omniglot:q} --depth {input.depth:q} --complexity {input.complexity:q}"
-        " --benchmarks {params.benchmarks:q} --output {output.md:q} > {log:q} 2>&1"
+        " --benchmarks {params.benchmarks:q} --estimates {params.estimates:q} --output {output.md:q} > {log:q} 2>&1"

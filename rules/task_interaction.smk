@@ -12,8 +12,10 @@ FINAL_OUTPUTS.extend(f"{TABLES}/table3_task_interaction.{suffix}" for suffix in 
 FINAL_OUTPUTS.extend(f"{FIGURES}/fig6_task_interaction.{suffix}" for suffix in ("pdf", "png"))
 
 
-TI_WEIGHTS = (
-    [str(data_layout.raw_path(data_sources.archive("resnet18_weights")))]
+_TI_WEIGHTS_ARCHIVE = data_sources.archive("resnet18_weights")
+TI_WEIGHTS = (  # torchvision's file at full scale, its seeded stand-in in the dry run
+    [str(data_layout.source_path(DATA_SCALE, data_sources.extra_archive_origin(DATA_SCALE, _TI_WEIGHTS_ARCHIVE.key),
+                                 _TI_WEIGHTS_ARCHIVE))]
     if TASK_INTERACTION["features"]["extractor"] == "resnet18"
     else []
 )
@@ -27,6 +29,7 @@ rule task_interaction_features:
     output:
         train=f"{TI_RESULTS}/features/{{dataset}}_train.npz",
         test=f"{TI_RESULTS}/features/{{dataset}}_test.npz",
+        timing=f"{TI_RESULTS}/features/{{dataset}}.timing.json",
     wildcard_constraints:
         dataset=any_of(TI_DATASETS),
     params:
@@ -42,7 +45,7 @@ rule task_interaction_features:
     shell:
         "python -m truncback features --data {input.data:q} --output {output.train:q} {output.test:q}"
         " --settings {params.settings:q} {params.weights:q} --threads {params.torch_threads:q}"
-        " --device {params.device:q} --log {log:q}"
+        " --device {params.device:q} --timing {output.timing:q} --log {log:q}"
 
 
 rule task_interaction_run:
@@ -61,6 +64,7 @@ rule task_interaction_run:
             {**TASK_INTERACTION["settings"], **TASK_INTERACTION["subsets"][wildcards.dataset]}, sort_keys=True
         ),
         method=lambda wildcards: json.dumps(TI_SPECS[wildcards.method], sort_keys=True),
+        exact=lambda wildcards: [] if int(wildcards.trial) < TASK_INTERACTION["exact_trials"] else ["--no-exact"],
         torch_threads=THREADS,
         device=DEVICE,
     threads: THREADS
@@ -71,7 +75,7 @@ rule task_interaction_run:
     shell:
         "python -m truncback task-interaction --train {input.train:q} --test {input.test:q}"
         " --dataset {wildcards.dataset:q} --settings {params.settings:q} --method {params.method:q}"
-        " --trial {wildcards.trial:q} --threads {params.torch_threads:q} --device {params.device:q}"
+        " --trial {wildcards.trial:q} {params.exact:q} --threads {params.torch_threads:q} --device {params.device:q}"
         " --output {output.result:q} --log {log:q}"
 
 

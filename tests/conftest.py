@@ -18,3 +18,12 @@ def rng(request):
     request.node.user_properties.append(("seed", seed))
     print(f"random seed: {seed} (replay with TRUNCBACK_TEST_SEED={seed})")
     return torch.Generator().manual_seed(seed)
+
+
+@pytest.fixture
+def torch_state_restored():
+    """The `features` command sets torch's threads and deterministic mode for its process; undone here."""
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    yield
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(deterministic)

@@ -2,7 +2,9 @@
 and deleting the outputs and running again gives the same bytes: every raw result, figure and table (in
 tables, all but the cells of the wall-clock columns; the runs' timing files are the one thing left
 out, with Table 1's raw measurements, which hold times; in the reproduction report, the lines marked
-"(wall clock)"). A single paper-scale figure is a valid target on its own."""
+"(wall clock)"). A single paper-scale figure is a valid target on its own. The dry run, shrunken to the
+smoke scale's settings and archive sizes, runs the same jobs and estimates their time from a few
+hyper-iterations each: the estimates must come close to what the smoke run took."""
 
 import csv
 import hashlib
@@ -10,7 +12,9 @@ import io
 import re
 import shutil
 
+import pandas as pd
 import pytest
+import yaml
 
 from truncback.reproduction.report import WALL_CLOCK
 from truncback.tables import is_wall_clock
@@ -72,9 +76,16 @@ def planned_outputs(workdir):
     return [line.split("\t")[0] for line in lines[header + 1:] if line.strip()]
 
 
-def test_smoke_dag_outputs_exist_and_repeat_byte_for_byte(tmp_path):
-    workdir = copy_workflow(tmp_path)
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """A workflow copy in which the smoke DAG has run once."""
+    workdir = copy_workflow(tmp_path_factory.mktemp("workflow"))
     snakemake(workdir, "--cores", "2", "--config", "scale=smoke")
+    return workdir
+
+
+def test_smoke_dag_outputs_exist_and_repeat_byte_for_byte(smoke_run):
+    workdir = smoke_run
     outputs = planned_outputs(workdir)
     for name in TOY_FIGURES:
         assert f"figures/smoke/{name}.pdf" in outputs and f"figures/smoke/{name}.png" in outputs
@@ -97,3 +108,26 @@ def test_one_paper_scale_figure_is_a_target_of_its_own_without_an_activated_envi
     assert made == ["figures/fig1_toy_bound.pdf", "figures/fig1_toy_bound.png"]
     raw = sorted(path.name for path in (workdir / "results" / "full" / "toy").iterdir())
     assert raw == ["bound.json", "landscape.npz", "optimum.json"]
+
+
+def test_the_shrunken_dry_run_runs_the_same_jobs_and_estimates_their_time(smoke_run):
+    workdir = smoke_run
+    (workdir / "shrunken.yaml").write_text(yaml.safe_dump({"dry_run": {"archive_sizes": "smoke"}}))
+    snakemake(workdir, "--cores", "2", "--configfile", "config/smoke.yaml", "shrunken.yaml", "--config", "scale=dryrun")
+    jobs = pd.read_csv(workdir / "paper_tables/dryrun/full_run_estimates_jobs.csv")
+    for experiment, pattern in (("hypercleaning", "*_seed*.json"), ("task_interaction", "*/trial*.json"),
+                                ("omniglot", "*.json")):
+        smoke = sorted(path for path in (workdir / "results/smoke" / experiment).glob(pattern)
+                       if not path.name.endswith(".timing.json") and path.name != "depth.json")
+        names = [str(path.relative_to(workdir / "results/smoke" / experiment).with_suffix("")) for path in smoke]
+        rows = jobs[(jobs["experiment"] == experiment) & jobs["iterations"].notna()]  # the hyper-optimisations
+        assert sorted(rows["job"]) == sorted(names)
+        measured = sum(float(pd.read_csv(workdir / "benchmarks/smoke" / experiment / (name.replace("/", "_") + ".tsv"),
+                                         sep="\t")["s"].iloc[0]) for name in names)
+        estimated = rows[rows["job"].isin(names)]["estimate s"].sum()
+        assert 0.5 < estimated / measured < 2, (experiment, estimated, measured)
+    features = jobs[jobs["job"].str.startswith("features_")]
+    assert sorted(features["job"]) == ["features_cifar10", "features_cifar100"]
+    report = (workdir / "paper_tables/dryrun/reproduction_report.md").read_text()
+    assert "**Dry run.**" in report and "Estimated from the dry run" in report
+    assert not list((workdir / "results").glob("full*"))  # nothing written over the paper scale's outputs

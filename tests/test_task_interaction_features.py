@@ -86,15 +86,6 @@ def test_a_weights_file_whose_digest_contradicts_its_name_is_refused(tmp_path, g
 
 
 @pytest.fixture
-def torch_state_restored():
-    """The `features` command sets torch's threads and deterministic mode for its process; undone here."""
-    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    yield
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(deterministic)
-
-
-@pytest.fixture
 def prepared(tmp_path, torch_state_restored):
     rng = np.random.default_rng(1)
     return write_npz(tmp_path / "cifar_test.npz", images=rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8),

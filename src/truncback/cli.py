@@ -15,6 +15,7 @@ COMMANDS = {
     "reproduction-report": "truncback.reproduction.report",
     "config-schema": "truncback.config_schema",
     "gpu-check": "truncback.gpu_check",
+    "dryrun-estimates": "truncback.dryrun.estimates",
     "data-fetch": "truncback.data.cli",
     "data-fixtures": "truncback.data.cli",
     "data-prepare": "truncback.data.cli",

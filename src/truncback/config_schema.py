@@ -14,6 +14,7 @@ from typing import ClassVar
 
 import yaml
 
+from truncback.dryrun.caps import DryRunSettings
 from truncback.experiments.complexity.settings import ComplexitySection
 from truncback.experiments.hypercleaning.settings import HypercleaningSection, HypercleaningSettings
 from truncback.experiments.omniglot.settings import OmniglotRun, OmniglotSection, OmniglotSettings
@@ -47,8 +48,9 @@ class PipelineConfig(Settings):
 
     section: ClassVar[str] = "config"
 
-    scale: str = setting("full", "full (the paper's settings), quick (fewer iterations) or smoke (tiny, for CI)",
-                         enum=["full", "quick", "smoke"])
+    scale: str = setting("full", "full (the paper's settings), quick (fewer iterations), smoke (tiny, for CI) or "
+                         "dryrun (every full-scale job on synthetic data of the real sizes, a few iterations each, "
+                         "and the full run's time estimated from it)", enum=["full", "quick", "smoke", "dryrun"])
     data_dir: str | None = setting(None, "directory of already downloaded datasets; null keeps them under data/",
                                    type=["string", "null"])
     threads: int = setting(1, "torch threads per job; results depend on it, so it is fixed here and not taken from "
@@ -66,6 +68,8 @@ class PipelineConfig(Settings):
                                      nested=TaskInteractionSection)
     complexity: dict = setting({}, "Table 1: time and memory of every method against T (the benchmark)",
                                nested=ComplexitySection)
+    dry_run: dict = setting({}, "the work counts of scale=dryrun (src/truncback/dryrun/caps.py)",
+                            nested=DryRunSettings)
 
 
 def config_schema() -> dict:

@@ -64,7 +64,8 @@ def register(subparsers) -> None:
         description="Write seeded, format-faithful synthetic archives; each FILE's name says which archive "
                     "it stands in for (e.g. data/fixtures/smoke/cifar10/cifar-10-python.tar.gz).")
     fixtures_parser.add_argument("files", nargs="+", help="files to write, named as the archives they mimic")
-    fixtures_parser.add_argument("--scale", required=True, help="size preset: smoke or quick")
+    fixtures_parser.add_argument("--scale", required=True, help="size preset: smoke, quick or published "
+                                 "(the real archives' sizes, for the dry run)")
     fixtures_parser.add_argument("--seed", type=int, default=0)
     fixtures_parser.set_defaults(run=run_fixtures)
 

@@ -1,6 +1,7 @@
 """Synthetic, format-faithful stand-ins for the archives, made from a seed: gzip IDX files, CIFAR
-python pickles in a .tar.gz, Omniglot zips of 105x105 1-bit PNGs. They carry the real file names
-and are read by the same parsers as the real archives; only their size and content differ.
+python pickles in a .tar.gz, Omniglot zips of 105x105 1-bit PNGs, a ResNet-18 state dict. They carry
+the real file names (but for a name stating a digest) and are read by the same parsers as the real
+archives; only their size and content differ.
 
 Content is learnable, so experiments on fixtures behave like experiments: each class has a random
 low-resolution prototype, each example is its upsampled prototype plus noise; each Omniglot
@@ -34,17 +35,35 @@ DRAWERS = 20
 
 @dataclass(frozen=True)
 class FixtureSize:
-    """Examples per part (MNIST, CIFAR) and alphabets x characters per zip (Omniglot)."""
+    """Examples per part (MNIST, and CIFAR unless ``cifar`` gives its own (train, test)) and, per
+    Omniglot zip, ``alphabets`` x ``characters`` unless ``omniglot`` lists (zip key, alphabets,
+    characters in all) for it; the characters are then spread over the alphabets as evenly as
+    possible, the first alphabets taking one more (the real alphabets have 14 to 55)."""
 
     train: int
     test: int
     alphabets: int = 4
     characters: int = 5
+    cifar: tuple[int, int] | None = None
+    omniglot: tuple[tuple[str, int, int], ...] = ()
+
+    def cifar_parts(self) -> tuple[int, int]:
+        return self.cifar or (self.train, self.test)
+
+    def characters_per_alphabet(self, key: str) -> list[int]:
+        for name, alphabets, characters in self.omniglot:
+            if name == key:
+                return [characters // alphabets + (a < characters % alphabets) for a in range(alphabets)]
+        return [self.characters] * self.alphabets
 
 
 SIZES = {
     "smoke": FixtureSize(train=500, test=200),
     "quick": FixtureSize(train=10_000, test=2_000),
+    # the dry run of the paper scale: the published archives' sizes (MNIST 60,000 + 10,000; CIFAR
+    # 50,000 + 10,000; Omniglot 964 characters in 30 alphabets and 659 in 20, 20 drawings each)
+    "published": FixtureSize(train=60_000, test=10_000, cifar=(50_000, 10_000),
+                          omniglot=(("omniglot_background", 30, 964), ("omniglot_evaluation", 20, 659))),
 }
 
 
@@ -115,15 +134,16 @@ def _write_cifar10(path: Path, item: Archive, seed: int, size: FixtureSize) -> N
         return {b"labels": labels.tolist()}
     prototypes = _cifar_prototypes(seed, "cifar10", 10)
     train_rng, test_rng = _rng(seed, "cifar10_train"), _rng(seed, "cifar10_test")
+    train, test = size.cifar_parts()
     batches = {f"cifar-10-batches-py/data_batch_{i + 1}":
                _cifar_batch(train_rng, prototypes, len(chunk), f"training batch {i + 1} of 5", labels_of)
-               for i, chunk in enumerate(np.array_split(np.arange(size.train), 5))}
+               for i, chunk in enumerate(np.array_split(np.arange(train), 5))}
     _write_tar_of_pickles(path, {
         "cifar-10-batches-py/batches.meta": {
-            b"num_cases_per_batch": size.train // 5, b"num_vis": 3072,
+            b"num_cases_per_batch": train // 5, b"num_vis": 3072,
             b"label_names": [f"fixture_class_{c}".encode() for c in range(10)]},
         **batches,
-        "cifar-10-batches-py/test_batch": _cifar_batch(test_rng, prototypes, size.test, "testing batch 1 of 1",
+        "cifar-10-batches-py/test_batch": _cifar_batch(test_rng, prototypes, test, "testing batch 1 of 1",
                                                        labels_of),
     })
 
@@ -132,13 +152,14 @@ def _write_cifar100(path: Path, item: Archive, seed: int, size: FixtureSize) -> 
     def labels_of(labels):
         return {b"fine_labels": labels.tolist(), b"coarse_labels": (labels // 5).tolist()}
     prototypes = _cifar_prototypes(seed, "cifar100", 100)
+    train, test = size.cifar_parts()
     _write_tar_of_pickles(path, {
         "cifar-100-python/meta": {
             b"fine_label_names": [f"fixture_class_{c:02d}".encode() for c in range(100)],
             b"coarse_label_names": [f"fixture_superclass_{c:02d}".encode() for c in range(20)]},
-        "cifar-100-python/train": _cifar_batch(_rng(seed, "cifar100_train"), prototypes, size.train,
+        "cifar-100-python/train": _cifar_batch(_rng(seed, "cifar100_train"), prototypes, train,
                                                "training batch 1 of 1", labels_of),
-        "cifar-100-python/test": _cifar_batch(_rng(seed, "cifar100_test"), prototypes, size.test,
+        "cifar-100-python/test": _cifar_batch(_rng(seed, "cifar100_test"), prototypes, test,
                                               "testing batch 1 of 1", labels_of),
     })
 
@@ -170,10 +191,10 @@ def _write_omniglot(path: Path, item: Archive, seed: int, size: FixtureSize) -> 
     with atomic_path(path) as temporary, zipfile.ZipFile(temporary, "w") as archive_file:
         _zip_entry(archive_file, f"{root}/", None)
         character_id = 0
-        for a in range(size.alphabets):
+        for a, characters in enumerate(size.characters_per_alphabet(item.key)):
             alphabet = f"{root}/Fixture_Alphabet_{a + 1:02d}"
             _zip_entry(archive_file, f"{alphabet}/", None)
-            for c in range(size.characters):
+            for c in range(characters):
                 character_id += 1
                 folder = f"{alphabet}/character{c + 1:02d}"
                 _zip_entry(archive_file, f"{folder}/", None)
@@ -181,6 +202,22 @@ def _write_omniglot(path: Path, item: Archive, seed: int, size: FixtureSize) -> 
                 for drawer in range(1, DRAWERS + 1):
                     _zip_entry(archive_file, f"{folder}/{character_id:04d}_{drawer:02d}.png",
                                _omniglot_png(rng, strokes))
+
+
+def _write_resnet18_weights(path: Path, item: Archive, seed: int, size: FixtureSize) -> None:
+    """A state dict of torchvision's ResNet-18 shapes and names (PyTorch's default initialisation
+    from ``seed``), loadable like the real weights file; same bytes for the same seed."""
+    import torch
+
+    from truncback.experiments.task_interaction.features import ResNet18
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        state = ResNet18().state_dict()
+    buffer = io.BytesIO()  # not a file: torch.save names the archive's root after the file
+    torch.save(state, buffer)
+    with atomic_path(path) as temporary:
+        temporary.write_bytes(buffer.getvalue())
 
 
 WRITERS = {
@@ -194,6 +231,7 @@ WRITERS = {
     "omniglot_evaluation": _write_omniglot,
     "omniglot_background_small1": _write_omniglot,
     "omniglot_background_small2": _write_omniglot,
+    "resnet18_weights": _write_resnet18_weights,
 }
 
 

@@ -14,7 +14,7 @@ def raw_path(item: Archive, root=DATA_ROOT) -> Path:
 
 def fixture_path(scale: str, item: Archive, root=DATA_ROOT) -> Path:
     """A synthetic stand-in: ``data/fixtures/<scale>/<group>/<filename>``."""
-    return Path(root) / "fixtures" / scale / item.relpath
+    return Path(root) / "fixtures" / scale / item.fixture_relpath
 
 
 def source_path(scale: str, origin: str, item: Archive, root=DATA_ROOT) -> Path:

@@ -37,6 +37,8 @@ class Archive:
     urls: tuple[str, ...]
     digests: Digests
     payload_digests: Digests | None = None
+    fixture_filename: str | None = None
+
 
     def __post_init__(self):
         if not self.digests.recorded():
@@ -46,6 +48,12 @@ class Archive:
     def relpath(self) -> str:
         """Location under a data root (``data/raw``, a fixture folder or data_dir)."""
         return f"{self.group}/{self.filename}"
+
+    @property
+    def fixture_relpath(self) -> str:
+        """Location of its synthetic stand-in under a fixture folder: the published name, unless the
+        name states a digest the stand-in cannot have (``fixture_filename``)."""
+        return f"{self.group}/{self.fixture_filename or self.filename}"
 
 
 @dataclass(frozen=True)
@@ -78,9 +86,10 @@ OMNIGLOT_BASES = (
 TORCHVISION_MODELS = ("https://download.pytorch.org/models/",)
 
 
-def _archive(key, group, filename, bases, md5=None, sha256=None, payload=None, sha256_prefix=None) -> Archive:
+def _archive(key, group, filename, bases, md5=None, sha256=None, payload=None, sha256_prefix=None,
+             fixture_filename=None) -> Archive:
     urls = tuple(base + filename for base in bases)
-    return Archive(key, group, filename, urls, Digests(md5, sha256, sha256_prefix), payload)
+    return Archive(key, group, filename, urls, Digests(md5, sha256, sha256_prefix), payload, fixture_filename)
 
 
 ARCHIVES = {archive.key: archive for archive in (
@@ -117,12 +126,14 @@ ARCHIVES = {archive.key: archive for archive in (
     _archive("omniglot_background_small2", "omniglot", "images_background_small2.zip", OMNIGLOT_BASES,
              sha256="3ccaa407515a8778e5d0861875af38b17e418f301ad5bb3b5a6b65d901a41c7f"),
     # torchvision's ImageNet ResNet-18 (the task-interaction features at full scale); the file name
-    # carries the first 8 hex digits of its SHA-256, which is all torchvision publishes of it.
-    _archive("resnet18_weights", "models", "resnet18-f37072fd.pth", TORCHVISION_MODELS, sha256_prefix="f37072fd"),
+    # carries the first 8 hex digits of its SHA-256, which is all torchvision publishes of it; its
+    # seeded stand-in (same shapes) cannot carry that digest, so it has a name without one.
+    _archive("resnet18_weights", "models", "resnet18-f37072fd.pth", TORCHVISION_MODELS, sha256_prefix="f37072fd",
+             fixture_filename="resnet18-synthetic.pth"),
 )}
 
-# Archives a scale needs beyond its prepared datasets' (files used as they are, not parsed).
-EXTRA_ARCHIVES = {"full": ("resnet18_weights",), "quick": (), "smoke": ()}
+# Archives a scale needs beyond its prepared datasets' (files used as they are, not parsed), by origin.
+EXTRA_ARCHIVES = {"full": {"resnet18_weights": "real"}, "dryrun": {"resnet18_weights": "fixture"}}
 
 
 def _full_set(origin: str) -> tuple[Recipe, ...]:
@@ -152,6 +163,8 @@ RECIPES = {
         Recipe("omniglot", "evaluation", ("omniglot_background_small2",), "real"),
     ),
     "smoke": _full_set("fixture"),
+    # the paper scale's jobs on synthetic archives of the real sizes (README, "Dry run")
+    "dryrun": _full_set("fixture"),
 }
 
 
@@ -167,8 +180,8 @@ def archive(key: str) -> Archive:
 
 
 def archive_named(filename: str) -> Archive:
-    """The archive whose published file name is ``filename`` (e.g. ``cifar-10-python.tar.gz``)."""
-    by_filename = {item.filename: item for item in ARCHIVES.values()}
+    """The archive whose published (or stand-in) file name is ``filename`` (e.g. ``cifar-10-python.tar.gz``)."""
+    by_filename = {name: item for item in ARCHIVES.values() for name in (item.filename, item.fixture_filename) if name}
     if filename not in by_filename:
         raise _unknown("archive file name", filename, by_filename)
     return by_filename[filename]
@@ -192,9 +205,15 @@ def recipe(scale: str, name: str) -> Recipe:
 def archives_of(scale: str, origin: str) -> list[Archive]:
     """The distinct archives a scale takes from ``origin`` ("real" or "fixture"), in registry order."""
     keys = {key for entry in recipes(scale) if entry.origin == origin for key in entry.archives}
-    if origin == "real":
-        keys |= set(EXTRA_ARCHIVES.get(scale, ()))
+    keys |= {key for key, where in EXTRA_ARCHIVES.get(scale, {}).items() if where == origin}
     return [item for key, item in ARCHIVES.items() if key in keys]
+
+
+def extra_archive_origin(scale: str, key: str) -> str:
+    """Where ``scale`` takes the extra archive ``key`` from: "fixture" where the scale says so, else
+    "real" (also where a reduced scale is configured to use it)."""
+    archive(key)
+    return EXTRA_ARCHIVES.get(scale, {}).get(key, "real")
 
 
 def placement_hint(expected) -> str:

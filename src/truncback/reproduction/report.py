@@ -9,18 +9,16 @@ reduced scale, what the verdicts mean there. Lines holding wall-clock measuremen
 
 import argparse
 import html
-import os
-import platform
 import re
 from pathlib import Path
 
 import pandas as pd
-import torch
 
 from truncback.data.atomic import atomic_path
 from truncback.reproduction.claims import EVALUATORS, NOT_RUN
 from truncback.reproduction.evidence import load_evidence, load_reference
 from truncback.reproduction.numbers import table_rows
+from truncback.runtime.measure import hardware
 from truncback.tables import html_page, html_table
 
 WALL_CLOCK = "(wall clock)"
@@ -29,6 +27,10 @@ REDUCED = ("**Reduced scale ({scale}).** These verdicts are qualitative: the {sc
            "table number outside its tolerance says little about the paper. The claims about the toy problem and "
            "about time and memory are checked as at full scale (the toy is the paper's; Table 1 measures the "
            "methods at the configured sizes); the claims from Tables 2-4 and Fig. 7 are judged on the reduced runs.")
+DRY_RUN = ("**Dry run.** Every job of the paper scale ran, on seeded synthetic archives of the published sizes, "
+           "for a few hyper-iterations each (README, \"Dry run\"): the numbers and verdicts below say nothing about "
+           "the paper. This run shows that every job starts and fits in memory, and measures the time from which "
+           "the full run's is estimated (below).")
 DATA = {"smoke": "synthetic format-faithful stand-ins of tiny size", "quick": "the MNIST test set, Omniglot's small "
         "background sets and synthetic CIFAR stand-ins with random features"}
 
@@ -57,19 +59,25 @@ def run_times(benchmarks) -> list[str]:
     return lines or ["(no Snakemake benchmark files found)"]
 
 
-def hardware() -> str:
-    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return (f"{platform.machine()}, {os.cpu_count()} CPU cores, {device}; Python {platform.python_version()}, "
-            f"torch {torch.__version__}")
+def estimate_blocks(estimates) -> list:
+    """The dry run's full-scale estimates (its summary CSV), when that file exists."""
+    if not estimates or not Path(estimates).is_file():
+        return [("p", "No full-scale estimate yet: `snakemake --cores all --config scale=dryrun` (about half an "
+                      "hour on 2 cores) writes it.")]
+    return [("p", f"Estimated from the dry run ({estimates}; per job and formula in "
+                  f"{Path(estimates).with_name(Path(estimates).stem + '_jobs.md')}) {WALL_CLOCK}:"),
+            ("table", pd.read_csv(estimates, dtype=str))]
 
 
-def report_blocks(reference, evidence, benchmarks=None) -> list:
+def report_blocks(reference, evidence, benchmarks=None, estimates=None) -> list:
     """The report as blocks: ("h1" | "h2" | "p", text), ("ul", [items]) or ("table", DataFrame)."""
     verdicts = [EVALUATORS[claim["id"]](evidence) for claim in reference["claims"]]
     texts = {claim["id"]: claim["text"] for claim in reference["claims"]}
     rows = table_rows(reference, evidence)
     blocks = [("h1", f"Reproduction report: Shaban et al. 2019, scale `{evidence.scale}`")]
-    if evidence.scale != "full":
+    if evidence.scale == "dryrun":
+        blocks.append(("p", DRY_RUN))
+    elif evidence.scale != "full":
         blocks.append(("p", REDUCED.format(scale=evidence.scale, data=DATA.get(evidence.scale, "smaller data"))))
     counts = {verdict: sum(v.verdict == verdict for v in verdicts) for verdict in ("PASS", "FAIL", NOT_RUN)}
     blocks += [("p", f"Claims: {counts['PASS']} PASS, {counts['FAIL']} FAIL, {counts[NOT_RUN]} NOT RUN. Table "
@@ -92,7 +100,8 @@ def report_blocks(reference, evidence, benchmarks=None) -> list:
                ("ul", list(dict.fromkeys(r["basis"] for r in rows))),
                ("h2", "Run time and hardware"),
                ("p", f"Written on: {hardware()} {WALL_CLOCK}"),
-               ("ul", run_times(benchmarks))]
+               ("ul", run_times(benchmarks)),
+               ("h2", "Full-scale run time"), *estimate_blocks(estimates)]
     if evidence.missing:
         blocks += [("h2", "Not run"), ("ul", [f"`{path}` is missing" for path in evidence.missing])]
     return blocks
@@ -130,15 +139,15 @@ def to_html(blocks) -> str:
     return html_page("Reproduction report", "\n".join(parts))
 
 
-def report_text(reference, evidence, benchmarks=None) -> str:
-    return to_markdown(report_blocks(reference, evidence, benchmarks))
+def report_text(reference, evidence, benchmarks=None, estimates=None) -> str:
+    return to_markdown(report_blocks(reference, evidence, benchmarks, estimates))
 
 
 def main(args) -> int:
     reference = load_reference(args.reference)
     evidence = load_evidence(args.scale, args.toy_dir, args.hypercleaning, args.task_interaction, args.omniglot,
                              args.depth, args.complexity)
-    blocks = report_blocks(reference, evidence, args.benchmarks)
+    blocks = report_blocks(reference, evidence, args.benchmarks, args.estimates)
     output = Path(args.output)
     for path, text in ((output.with_suffix(".html"), to_html(blocks)), (output, to_markdown(blocks))):
         with atomic_path(path) as temporary:
@@ -149,7 +158,7 @@ def main(args) -> int:
 def register(subparsers) -> None:
     parser = subparsers.add_parser("reproduction-report", help="the reproduction report: paper vs ours, with verdicts",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scale", required=True, help="the scale the results are of (full, quick, smoke)")
+    parser.add_argument("--scale", required=True, help="the scale the results are of (full, quick, smoke, dryrun)")
     parser.add_argument("--reference", required=True, help="the paper's numbers and claims (config/paper_reference.yaml)")
     parser.add_argument("--toy-dir", help="results/<scale>/toy")
     for name in ("hypercleaning", "task-interaction", "omniglot"):
@@ -157,5 +166,7 @@ def register(subparsers) -> None:
     parser.add_argument("--depth", help="the Omniglot depth study JSON")
     parser.add_argument("--complexity", help="Table 1's measurements CSV")
     parser.add_argument("--benchmarks", help="Snakemake's benchmark folder of the scale (benchmarks/<scale>)")
+    parser.add_argument("--estimates", help="the dry run's full-scale estimates (paper_tables/dryrun/"
+                        "full_run_estimates.csv), shown when the file exists")
     parser.add_argument("--output", required=True, help="the report (.md; an .html copy is written beside it)")
     parser.set_defaults(run=main)

@@ -83,8 +83,10 @@ class Objective:
         """Whether to stop at this hyper-iteration, before its step (early stopping)."""
         return False
 
-    def evaluate(self, done: int, hparams, log) -> None:
-        """Called with the hyperparameters after ``done`` steps (also done = 0, before the first)."""
+    def evaluate(self, done: int, hparams, log) -> int:
+        """Called with the hyperparameters after ``done`` steps (also done = 0, before the first);
+        returns the number of tasks it evaluated (for the run-time estimate; 0: none)."""
+        return 0
 
     def state_dict(self) -> dict:
         """The experiment's own state that a checkpoint must keep (tensors, numbers, lists, dicts)."""
@@ -115,18 +117,30 @@ class RunRecord:
 
 @dataclass
 class Timing:
-    """Wall-clock and CPU seconds of the timed hypergradients (all but the profiled first one); the
-    one part of a run that differs between two runs, so it is written to a file of its own."""
+    """Wall-clock seconds of a run, the one part of it that differs between two runs (so it is written
+    to a file of its own): the timed hypergradients (all but the profiled first one; wall and CPU),
+    the whole of those hyper-iterations but their exact comparisons and evaluations (drawing the
+    problems, the step, the checkpoints), the exact comparisons and the evaluations with the number
+    of tasks these evaluated. The full-run estimates of the dry run multiply these by the paper's
+    counts (README, "Dry run")."""
 
     seconds: float = 0.0
     cpu_seconds: float = 0.0
     timed_iterations: int = 0
+    iteration_seconds: float = 0.0
+    exact_seconds: float = 0.0
+    exact_comparisons: int = 0
+    evaluation_seconds: float = 0.0
+    evaluated_tasks: int = 0
 
     def per_iteration(self) -> dict:
         count = self.timed_iterations
         return {"seconds_per_iteration": self.seconds / count if count else None,
                 "cpu_seconds_per_iteration": self.cpu_seconds / count if count else None,
-                "timed_iterations": count}
+                "timed_iterations": count,
+                "iteration_seconds": self.iteration_seconds, "exact_seconds": self.exact_seconds,
+                "exact_comparisons": self.exact_comparisons, "evaluation_seconds": self.evaluation_seconds,
+                "evaluated_tasks": self.evaluated_tasks}
 
 
 @dataclass
@@ -168,6 +182,17 @@ def mean_hypergradient(problems, lam, spec, generator):
     return total, sum(losses) / len(losses), states_held, final_state
 
 
+def compares_exactly(iteration: int, last: bool, exact_every: int | None) -> bool:
+    """Whether hyper-iteration ``iteration`` compares h with the exact d_lam f: every ``exact_every``
+    (None: never) and at the last."""
+    return bool(exact_every) and (iteration % exact_every == 0 or last)
+
+
+def exact_comparisons(iterations: int, exact_every: int | None) -> int:
+    """How many exact comparisons a run of ``iterations`` hyper-iterations (not stopped early) makes."""
+    return sum(compares_exactly(i, i == iterations - 1, exact_every) for i in range(iterations))
+
+
 def exact_comparison(h, exact) -> dict:
     """||d f||, cos(h, d f) and ||h - d f|| / ||d f|| (0 and 1 where ||d f|| = 0)."""
     norm = trees.norm(exact)
@@ -178,6 +203,16 @@ def exact_comparison(h, exact) -> dict:
 
 def _leaf_copies(hparams):
     return tree_map(lambda leaf: leaf.detach().clone().requires_grad_(True), hparams)
+
+
+def _timed_evaluation(objective: Objective, done: int, hparams, log, timing: Timing) -> float:
+    """Calls the objective's evaluate, adding its seconds and tasks to ``timing``; returns the seconds."""
+    start = time.perf_counter()
+    tasks = objective.evaluate(done, hparams, log) or 0
+    seconds = time.perf_counter() - start
+    timing.evaluation_seconds += seconds
+    timing.evaluated_tasks += tasks
+    return seconds
 
 
 def hyper_optimise(objective: Objective, hparams, spec, loop: LoopSettings, *, log, generator_seed: int = 0,
@@ -212,8 +247,9 @@ def hyper_optimise(objective: Objective, hparams, spec, loop: LoopSettings, *, l
     mean_hypergradient([dataclasses.replace(first_problem, T=min(T, 1))], tree_map(torch.detach, hparams),
                        {"name": "krmd", "K": min(T, 1)}, None)
     if start == 0:
-        objective.evaluate(0, hparams, log)
+        _timed_evaluation(objective, 0, hparams, log, timing)
     for iteration in range(start, loop.iterations):
+        iteration_start, profiled = time.perf_counter(), record.hypergradient_peak_mib is None
         lam = tree_map(lambda leaf: leaf.detach().clone(), hparams)
         problems = objective.problems(iteration)
         arguments = (problems, lam, spec, generator)
@@ -237,13 +273,18 @@ def hyper_optimise(objective: Objective, hparams, spec, loop: LoopSettings, *, l
         record.train["hypergradient_norm"].append(norm)
         stop = objective.should_stop(iteration, loss, lam)
         last = stop or iteration == loop.iterations - 1
-        if loop.exact_every and (iteration % loop.exact_every == 0 or last):
+        if compares_exactly(iteration, last, loop.exact_every):
+            exact_start = time.perf_counter()
             exact = h if exact_method else mean_hypergradient(problems, lam, EXACT_SPEC, None)[0]
             record.exact["iteration"].append(iteration)
             for key, value in exact_comparison(h, exact).items():
                 record.exact[key].append(value)
+            timing.exact_seconds += time.perf_counter() - exact_start
+            timing.exact_comparisons += 1
+            iteration_start += time.perf_counter() - exact_start
         record.iterations_run = iteration + 1
         if stop:
+            timing.iteration_seconds += 0.0 if profiled else time.perf_counter() - iteration_start
             break
         step = clipped(h, loop.clip_norm, norm)
         record.clipped_steps += step is not h
@@ -256,12 +297,14 @@ def hyper_optimise(objective: Objective, hparams, spec, loop: LoopSettings, *, l
         if done % loop.log_every == 0 or done == loop.iterations:
             seconds = timing.per_iteration()["seconds_per_iteration"]
             log(f"  iter {done:6d}  f {loss:.4f}  |h| {norm:.3e}" + (f"  {seconds:.3f} s/iter" if seconds else ""))
-        objective.evaluate(done, hparams, log)
+        iteration_start += _timed_evaluation(objective, done, hparams, log, timing)
         if checkpoint and loop.checkpoint_every and done % loop.checkpoint_every == 0 and done < loop.iterations:
             save_checkpoint(checkpoint, fingerprint, {
                 "done": done, "hparams": tree_map(torch.detach, hparams), "optimizer": optimizer.state_dict(),
                 "generator": generator.get_state(), "record": dataclasses.asdict(record),
                 "timing": dataclasses.asdict(timing), "objective": objective.state_dict()})
+        if not profiled:
+            timing.iteration_seconds += time.perf_counter() - iteration_start
         if stop_after is not None and done == stop_after and done < loop.iterations:
             raise RunInterrupted(f"stopped after {done} hyper-iterations (--stop-after)")
     return HyperRun(method=dict(spec), label=name, display=shown, exact_method=exact_method, record=record,

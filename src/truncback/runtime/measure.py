@@ -8,6 +8,8 @@ deterministic for deterministic code; on CUDA it is the caching allocator's peak
 Time is measured on a separate call without the profiler.
 """
 
+import os
+import platform
 import time
 
 import torch
@@ -55,3 +57,10 @@ def peak_memory_mib(function, *args, **kwargs):
         current += event.nbytes()
         peak = max(peak, current)
     return result, peak / 2 ** 20
+
+
+def hardware() -> str:
+    """The machine in one line: architecture, CPU cores, GPU, Python and torch versions."""
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return (f"{platform.machine()}, {os.cpu_count()} CPU cores, {device}; Python {platform.python_version()}, "
+            f"torch {torch.__version__}")

@@ -63,6 +63,17 @@ def samplers(background: dict, evaluation: dict, settings: OmniglotSettings, tas
                  for pool in (train_pool, test_pool))
 
 
+def tasks_evaluated_at(done: int, settings: OmniglotSettings, run: OmniglotRun) -> int:
+    """How many tasks the evaluation after ``done`` hyper-iterations scores (0: no evaluation then):
+    the curve's test tasks and the validation tasks every ``eval_every``, at 0 and at the end, and
+    all test tasks at a milestone. The one schedule of both the run and its time estimate."""
+    milestone = done in run.milestones
+    if not (done == 0 or done % settings.eval_every == 0 or done == run.iterations or milestone):
+        return 0
+    return (settings.test_tasks if milestone else min(settings.curve_tasks, settings.test_tasks)) \
+        + settings.validation_tasks
+
+
 class MetaTraining(Objective):
     """Hyper-iteration i meta-trains on tasks i * meta_batch, ..., (i + 1) * meta_batch - 1 of the
     meta-training stream; the curves get a point every ``eval_every`` hyper-iterations, at the end
@@ -78,11 +89,13 @@ class MetaTraining(Objective):
         return [one_shot_problem(self.train_sampler.task("train", iteration * batch + b), self.T,
                                  self.settings.batch_norm) for b in range(batch)]
 
-    def evaluate(self, done: int, hparams, log) -> None:
-        milestone = done in self.run.milestones
-        if done == 0 or done % self.settings.eval_every == 0 or done == self.run.iterations or milestone:
+    def evaluate(self, done: int, hparams, log) -> int:
+        tasks = tasks_evaluated_at(done, self.settings, self.run)
+        if tasks:
             log(evaluate_point(tree_map(torch.detach, hparams), self.tasks, self.T, self.settings.batch_norm,
-                               self.settings.curve_tasks, done, self.evaluations, self.milestones, milestone))
+                               self.settings.curve_tasks, done, self.evaluations, self.milestones,
+                               done in self.run.milestones))
+        return tasks
 
     def state_dict(self) -> dict:
         return {"evaluations": self.evaluations, "milestones": self.milestones}

@@ -18,6 +18,7 @@ import argparse
 import hashlib
 import json
 import re
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -29,7 +30,7 @@ from torch import nn
 from truncback.data.sources import archive
 from truncback.runtime.determinism import configure_torch, write_npz
 from truncback.runtime.device import add_compute_arguments, select_device
-from truncback.runtime.files import load_arrays
+from truncback.runtime.files import load_arrays, write_json
 from truncback.runtime.progress import ProgressLog
 from truncback.runtime.settings import Settings, setting
 
@@ -52,6 +53,9 @@ class FeatureSettings(Settings):
     batch_size: int = setting(50, "images per forward pass", type="integer", minimum=1)
     random_dim: int = setting(512, "dimension of the random features", type="integer", minimum=1)
     seed: int = setting(0, "seed of the random projection", type="integer", minimum=0)
+    max_images: int | None = setting(None, "features of only the first this many images of each split, the "
+                                     "others left zero (the dry run, whose estimate scales the time per image "
+                                     "up to all of them); null: every image", type=["integer", "null"], minimum=1)
 
     def check(self) -> None:
         if self.extractor not in EXTRACTORS:
@@ -153,11 +157,23 @@ def extract(images: np.ndarray, settings: FeatureSettings, model: ResNet18 | Non
     return torch.cat(chunks).numpy().astype(np.float32)
 
 
-def describe(settings: FeatureSettings) -> str:
-    """How the features were made, in words, for captions and titles."""
+def describe(settings: FeatureSettings, weights=None) -> str:
+    """How the features were made, in words, for captions and titles (``weights``: the ResNet's file)."""
     if settings.extractor == "resnet18":
-        return f"ResNet-18 pretrained on ImageNet ({WEIGHTS.filename}, {settings.image_size} px input)"
+        name = Path(weights).name if weights else WEIGHTS.filename
+        trained = "pretrained on ImageNet" if name == WEIGHTS.filename else "with the weights of"
+        return f"ResNet-18 {trained} ({name}, {settings.image_size} px input)"
     return f"seeded random ReLU features of the pixels (dim {settings.random_dim}, seed {settings.seed})"
+
+
+def features_of(images: np.ndarray, settings: FeatureSettings, model, device) -> tuple[np.ndarray, int]:
+    """(features of every image, how many were computed): with ``max_images``, only the first ones
+    are computed and the others are zero."""
+    computed = len(images) if settings.max_images is None else min(settings.max_images, len(images))
+    features = extract(images[:computed], settings, model, device)
+    if computed < len(images):
+        features = np.concatenate([features, np.zeros((len(images) - computed, features.shape[1]), np.float32)])
+    return features, computed
 
 
 def main(args) -> int:
@@ -172,16 +188,25 @@ def main(args) -> int:
             raise ValueError(f"extractor resnet18 needs --weights, the path of {WEIGHTS.filename} (rule "
                              f"data_archive_{WEIGHTS.key} fetches it from {WEIGHTS.urls[0]})")
         model = load_resnet18(args.weights).to(device)
+    timing = {"images": 0, "images_computed": 0, "extract_seconds": 0.0}
     with ProgressLog(args.log) as log:
         for source, target in zip(args.data, args.output):
             arrays = load_arrays(source, ("images", "labels"))
-            log(f"features of {source} ({len(arrays['images'])} images): {describe(settings)}")
-            features = extract(arrays["images"], settings, model, device)
+            log(f"features of {source} ({len(arrays['images'])} images): {describe(settings, args.weights)}")
+            start = time.perf_counter()
+            features, computed = features_of(arrays["images"], settings, model, device)
+            timing["extract_seconds"] += time.perf_counter() - start
+            timing["images"] += len(features)
+            timing["images_computed"] += computed
             write_npz(target, features=features, labels=arrays["labels"].astype(np.int64),
-                      extractor=np.array(describe(settings)),
-                      pretrained=np.array(settings.extractor == "resnet18"),
+                      extractor=np.array(describe(settings, args.weights)),
+                      pretrained=np.array(settings.extractor == "resnet18" and model is not None
+                                          and Path(args.weights).name == WEIGHTS.filename),
                       settings=np.array(json.dumps(asdict(settings), sort_keys=True)))
-            log(f"wrote {target}: features {features.shape}")
+            log(f"wrote {target}: features {features.shape}" + (f", of which the first {computed} computed"
+                                                                 if computed < len(features) else ""))
+    if args.timing:
+        write_json(args.timing, timing)
     return 0
 
 
@@ -195,4 +220,5 @@ def register(subparsers) -> None:
                         "extractor resnet18)")
     add_compute_arguments(parser)
     parser.add_argument("--log", help="also write the progress lines to this file")
+    parser.add_argument("--timing", help="write the images computed and their seconds to this JSON file")
     parser.set_defaults(run=main)

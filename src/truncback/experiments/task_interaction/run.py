@@ -11,6 +11,7 @@ are reported, and the test accuracy is that of w_T at the hyperparameters with t
 """
 
 import argparse
+import dataclasses
 import json
 from dataclasses import asdict, dataclass
 from typing import ClassVar
@@ -90,9 +91,10 @@ class EarlyStopped(Objective):
 
 
 def run_task_interaction(train, test, dataset: str, settings: TaskInteractionSettings, method, trial: int, log,
-                         device="cpu", checkpoint=None, stop_after=None):
+                         device="cpu", checkpoint=None, stop_after=None, exact: bool = True):
     """One method on the subsets of trial ``trial`` (the same draw for every method), on ``device``.
-    ``train`` and ``test`` are feature files' arrays (features, labels, extractor, pretrained).
+    ``train`` and ``test`` are feature files' arrays (features, labels, extractor, pretrained); with
+    ``exact`` false, no comparison with the exact hypergradient (its record stays empty).
     Returns (result, timing)."""
     method = resolve(method, settings.T)
     dtype = getattr(torch, settings.dtype)
@@ -106,7 +108,8 @@ def run_task_interaction(train, test, dataset: str, settings: TaskInteractionSet
              f"{len(data.y_test)} test, {data.classes} classes, {data.x_train.shape[1]} features "
              f"({train['extractor'].item()}); initial-lam test acc {baseline['test_acc']:.2f};")
     objective = EarlyStopped(problem, settings, device)
-    run = hyper_optimise(objective, start, method, settings.loop(), log=log, title=title,
+    loop = settings.loop() if exact else dataclasses.replace(settings.loop(), exact_every=None)
+    run = hyper_optimise(objective, start, method, loop, log=log, title=title,
                          generator_seed=derive_seed(f"task_interaction/{dataset}/method", 0, trial),
                          checkpoint=checkpoint, stop_after=stop_after,
                          fingerprint={"settings": asdict(settings), "dataset": dataset, "trial": trial})
@@ -133,7 +136,7 @@ def main(args) -> int:
     def run(device, log, checkpoint):
         train, test = load_arrays(args.train, FEATURE_KEYS), load_arrays(args.test, FEATURE_KEYS)
         result, timing = run_task_interaction(train, test, args.dataset, settings, method, args.trial, log, device,
-                                              checkpoint, args.stop_after)
+                                              checkpoint, args.stop_after, exact=not args.no_exact)
         return result, timing, None
 
     return run_command(args, run)
@@ -147,5 +150,7 @@ def register(subparsers) -> None:
     parser.add_argument("--dataset", required=True, help="dataset name, for the seed and the result (e.g. cifar10)")
     parser.add_argument("--settings", default="{}", help="JSON object of TaskInteractionSettings fields")
     parser.add_argument("--trial", type=int, default=0, help="trial index (the subsets are derived from it)")
+    parser.add_argument("--no-exact", action="store_true", help="skip the comparisons with the exact hypergradient "
+                        "(the trials Fig. 6 does not draw)")
     add_run_arguments(parser)
     parser.set_defaults(run=main)

@@ -82,6 +82,9 @@ class TaskInteractionSection(Settings):
                             **METHOD_LIST)
     trials: int = setting(10, "trials per dataset; trial i draws its own training and validation subsets "
                           "(the same for every method)", type="integer", minimum=1)
+    exact_trials: int = setting(1, "trials (the first ones) that compare h with the exact d_lam f every exact_every "
+                                "hyper-iterations, for Fig. 6, which draws the first trial; the others skip that "
+                                "full-RMD gradient, which no output uses", type="integer", minimum=0)
     features: dict = setting({}, "passed to FeatureSettings; computed once per dataset and cached",
                              nested=FeatureSettings)
     subsets: dict = setting({}, "examples per class of each dataset's training and validation subsets",
