@@ -11,6 +11,7 @@ import sys
 
 COMMANDS = {
     "bench-methods": "truncback.benchmark",
+    "bench-baselines": "truncback.baselines",
     "table-complexity": "truncback.experiments.complexity.table",
     "reproduction-report": "truncback.reproduction.report",
     "config-schema": "truncback.config_schema",

@@ -1,0 +1,197 @@
+"""What a user would write by hand instead of this library, timed against it (``make bench``).
+
+On a benchmark problem given by its parts (gradient descent w_{t+1} = w_t - lr grad_w g(w_t, lam)):
+
+- ``unrolled``: the T steps with ``torch.autograd.grad(..., create_graph=True)``, then one backward
+  pass to lam through the whole graph (every step's activations kept);
+- ``truncated``: the textbook recompute algorithm for K-RMD (eq. 8): the forward steps by
+  ``torch.autograd.grad`` without a graph, the last K states kept, then each kept step re-run with a
+  graph and pulled back (K = T adds the initialisation's term B_0, as full RMD does);
+- ``floor``: the time of the hypercleaning step's two matrix products alone (the logits X W^T and
+  the gradient P^T X), (T + 2K) times: T forward steps and, for each of the K reversed steps, its
+  forward and its vector-Jacobian product. No real implementation goes below it.
+
+``compare`` times our methods and these alternately in one process (the median of ``repeats``
+rounds after a warm-up round) and gives the ratios of issue "engine speed".
+
+``python -m truncback bench-baselines [--problems hypercleaning convnet] [--T 50 100 200 400] [--repeats 5]``
+"""
+
+import argparse
+import csv
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch.utils._pytree import tree_flatten, tree_unflatten
+
+from truncback.data.atomic import atomic_path
+from truncback.hypergrad import hypergradient
+
+OUR_SPECS = ({"name": "krmd", "K": 1}, {"name": "krmd", "K": 5}, {"name": "krmd", "K": 25}, {"name": "rmd"},
+             {"name": "checkpointed"}, {"name": "aid_cg", "K": 10}, {"name": "aid_fp", "K": 10})
+CSV_FIELDS = ("problem", "T", "ours", "baseline", "ours_seconds", "baseline_seconds", "ratio")
+
+
+def _rate(parts, lam, t):
+    return parts.lr(lam, t) if callable(parts.lr) else parts.lr
+
+
+def _step(parts, leaves, spec, lam, t, create_graph):
+    """One gradient-descent step on the flat state ``leaves`` with torch.autograd.grad."""
+    grads = torch.autograd.grad(parts.inner(tree_unflatten(leaves, spec), lam), leaves, create_graph=create_graph)
+    rate = _rate(parts, lam, t)
+    return [w - rate * g for w, g in zip(leaves, grads)]
+
+
+def _leaf_copies(hparams):
+    leaves, spec = tree_flatten(hparams)
+    return [leaf.detach().clone().requires_grad_() for leaf in leaves], spec
+
+
+def unrolled(parts, hparams):
+    """d_lam f through the unrolled loop with plain autograd (flat list of gradients, one per leaf of lam)."""
+    lam_leaves, lam_spec = _leaf_copies(hparams)
+    lam = tree_unflatten(lam_leaves, lam_spec)
+    state, spec = tree_flatten(parts.init(lam))
+    state = [leaf if leaf.requires_grad else leaf.detach().requires_grad_() for leaf in state]
+    for t in range(parts.T):
+        state = _step(parts, state, spec, lam, t, create_graph=True)
+    grads = torch.autograd.grad(parts.outer(tree_unflatten(state, spec), lam), lam_leaves, allow_unused=True)
+    return [torch.zeros_like(leaf) if g is None else g for g, leaf in zip(grads, lam_leaves)]
+
+
+def truncated(parts, hparams, K: int):
+    """K-RMD (eq. 8) as the textbook recompute algorithm in plain autograd; K = T is full RMD."""
+    lam_leaves, lam_spec = _leaf_copies(hparams)
+    lam = tree_unflatten(lam_leaves, lam_spec)
+    fixed_lam = tree_unflatten([leaf.detach() for leaf in lam_leaves], lam_spec)
+    state, spec = tree_flatten(parts.init(fixed_lam))
+    state = [leaf.detach() for leaf in state]
+    kept = []
+    for t in range(parts.T):
+        if t >= parts.T - K:
+            kept.append(state)
+        with torch.enable_grad():
+            leaves = [leaf.requires_grad_() for leaf in (w.detach().clone() for w in state)]
+            state = [w.detach() for w in _step(parts, leaves, spec, fixed_lam, t, create_graph=False)]
+    final = [w.requires_grad_() for w in state]
+    grads = torch.autograd.grad(parts.outer(tree_unflatten(final, spec), lam), final + lam_leaves, allow_unused=True)
+    alpha = [torch.zeros_like(w) if g is None else g for g, w in zip(grads[:len(final)], final)]
+    h = [torch.zeros_like(leaf) if g is None else g for g, leaf in zip(grads[len(final):], lam_leaves)]
+    for t in reversed(range(parts.T - K, parts.T)):
+        leaves = [w.detach().requires_grad_() for w in kept[t - (parts.T - K)]]
+        new = _step(parts, leaves, spec, lam, t, create_graph=True)
+        grads = torch.autograd.grad(new, leaves + lam_leaves, grad_outputs=alpha, allow_unused=True)
+        alpha = [torch.zeros_like(w) if g is None else g for g, w in zip(grads[:len(leaves)], leaves)]
+        h = [hi if g is None else hi + g for hi, g in zip(h, grads[len(leaves):])]
+    if K == parts.T:
+        initial, _ = tree_flatten(parts.init(lam))
+        if any(leaf.requires_grad for leaf in initial):
+            grads = torch.autograd.grad(initial, lam_leaves, grad_outputs=alpha, allow_unused=True)
+            h = [hi if g is None else hi + g for hi, g in zip(h, grads)]
+    return h
+
+
+def floor_pair(n_train: int = 5000, features: int = 785, classes: int = 10):
+    """A function timing nothing but the hypercleaning step's two products (logits, gradient)."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(n_train, features, generator=gen)
+    W = torch.rand(classes, features, generator=gen)
+    P = torch.rand(n_train, classes, generator=gen)
+
+    def pair():
+        return x @ W.T, P.T @ x
+    return pair
+
+
+def _timed(function):
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+def candidates(problem: str, T: int, n_train: int | None) -> dict:
+    """{name: function of nothing} for one problem and horizon: our methods (``OUR_SPECS``, K <= T),
+    the two autograd baselines and, on hypercleaning, the floor of 1-RMD."""
+    from truncback.benchmark import PARTS
+
+    sizes = {"n_train": n_train, "n_val": n_train} if n_train and problem == "hypercleaning" else {}
+    parts, lam = PARTS[problem](T, **sizes)
+    bilevel = parts.problem()
+    entries = {}
+    for spec in OUR_SPECS:
+        K = spec.get("K")
+        if K is not None and K > T:
+            continue
+        entries[spec["name"] + (f"-K{K}" if K else "")] = lambda spec=spec: hypergradient(bilevel, lam, spec)
+        if spec["name"] == "krmd":
+            entries[f"autograd truncated K={K}"] = lambda K=K: truncated(parts, lam, K)
+    entries["autograd unrolled"] = lambda: unrolled(parts, lam)
+    if problem == "hypercleaning":
+        pair = floor_pair(n_train or 5000)
+        entries["floor K=1"] = lambda: [pair() for _ in range(T + 2)]
+    return entries
+
+
+def pairs(names) -> list[tuple[str, str]]:
+    """(ours, baseline) pairs whose ratio the issue's targets speak of, among ``names``."""
+    wanted = [(name, f"autograd truncated K={name.removeprefix('krmd-K')}") for name in names
+              if name.startswith("krmd-K")]
+    wanted += [("rmd", "autograd unrolled"), ("checkpointed", "autograd unrolled"), ("krmd-K1", "floor K=1")]
+    return [(ours, baseline) for ours, baseline in wanted if ours in names and baseline in names]
+
+
+def compare(problem: str, T: int, repeats: int, n_train: int | None = None) -> tuple[dict, list[dict]]:
+    """({candidate: median seconds}, ratio rows) for one problem and horizon: every candidate timed
+    once per round, the rounds alternating, after one warm-up round."""
+    entries = candidates(problem, T, n_train)
+    seconds = {name: [] for name in entries}
+    for round_index in range(repeats + 1):
+        for name, function in entries.items():
+            elapsed = _timed(function)
+            if round_index:
+                seconds[name].append(elapsed)
+    median = {name: statistics.median(values) for name, values in seconds.items()}
+    ratios = [{"problem": problem, "T": T, "ours": ours, "baseline": baseline, "ours_seconds": median[ours],
+               "baseline_seconds": median[baseline], "ratio": median[ours] / median[baseline]}
+              for ours, baseline in pairs(list(entries))]
+    return median, ratios
+
+
+def main(args) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rows = []
+    for problem in args.problems:
+        for T in args.T:
+            median, ratios = compare(problem, T, args.repeats, args.n_train)
+            print(f"{problem}, T = {T}: median seconds of {args.repeats} alternating rounds", flush=True)
+            for name, value in median.items():
+                print(f"  {name:<26}{value:>10.4f}", flush=True)
+            for row in ratios:
+                print(f"  {row['ours']:<14} / {row['baseline']:<24} = {row['ratio']:.2f}x", flush=True)
+            rows += ratios
+    output = Path(args.output)
+    with atomic_path(output) as temporary, temporary.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"wrote {output}", file=sys.stderr)
+    return 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("bench-baselines", help="our methods against hand-written autograd and the "
+                                   "matmul floor", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output", default="benchmarks/baselines.csv", help="CSV file to write")
+    parser.add_argument("--problems", nargs="+", choices=("hypercleaning", "convnet"),
+                        default=["hypercleaning", "convnet"])
+    parser.add_argument("--T", nargs="+", type=int, default=[50, 100, 200, 400], help="horizons")
+    parser.add_argument("--repeats", type=int, default=5, help="timed rounds (after one warm-up round)")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
+    parser.add_argument("--n-train", type=int, help="examples of the hypercleaning-sized problem (default 5000)")
+    parser.set_defaults(run=main)
