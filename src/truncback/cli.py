@@ -14,6 +14,7 @@ COMMANDS = {
     "bench-baselines": "truncback.baselines",
     "table-complexity": "truncback.experiments.complexity.table",
     "reproduction-report": "truncback.reproduction.report",
+    "compare-runs": "truncback.reproduction.spread",
     "config-schema": "truncback.config_schema",
     "gpu-check": "truncback.gpu_check",
     "dryrun-estimates": "truncback.dryrun.estimates",
