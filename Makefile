@@ -30,8 +30,10 @@ bench: $(VENV)/.installed
 	$(BIN)/python -m truncback bench-methods $(BENCH_ARGS)
 
 # Needs only torch, numpy, pandas, matplotlib and pyyaml (a CUDA machine's own Python): no venv, no Snakemake.
+# Uses .venv's Python where it exists, else $(PYTHON).
+GPU_PYTHON ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON))
 gpu-check:
-	PYTHONPATH=src $(PYTHON) -m truncback gpu-check --output gpu_check.md
+	PYTHONPATH=src $(GPU_PYTHON) -m truncback gpu-check --output gpu_check.md
 
 lint: $(VENV)/.installed
 	PATH="$(abspath $(BIN)):$$PATH" snakemake --lint

@@ -49,5 +49,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser(argv[0] if argv else None).parse_args(argv)
+    try:
+        parser = build_parser(argv[0] if argv else None)
+    except ModuleNotFoundError as error:  # e.g. `make gpu-check` with a Python that lacks torch
+        print(f"python -m truncback: this Python ({sys.executable}) lacks the module {error.name!r}; install the "
+              "requirements (requirements.txt) or use the project's .venv", file=sys.stderr)
+        return 2
+    args = parser.parse_args(argv)
     return args.run(args) or 0
