@@ -28,6 +28,7 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(BIN)/python -m truncback bench-methods $(BENCH_ARGS)
+	$(BIN)/python -m truncback bench-baselines $(BASELINE_ARGS)
 
 # Needs only torch, numpy, pandas, matplotlib and pyyaml (a CUDA machine's own Python): no venv, no Snakemake.
 # Uses .venv's Python where it exists, else $(PYTHON).

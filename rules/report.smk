@@ -9,6 +9,7 @@ DRYRUN_ESTIMATES = "paper_tables/dryrun/full_run_estimates"
 rule reproduction_report:
     input:
         reference="config/paper_reference.yaml",
+        spread="config/cross_machine_spread.yaml",
         toy=[f"{TOY_RESULTS}/{name}.json" for name in ("bound", "trajectories_f", "trajectories_f_tilde", "optimum")],
         hypercleaning=HC_RUNS,
         task_interaction=TI_RUNS,
@@ -34,4 +35,5 @@ rule reproduction_report:
         "python -m truncback reproduction-report --scale {params.scale:q} --reference {input.reference:q}"
         " --toy-dir {params.toy:q} --hypercleaning {input.hypercleaning:q} --task-interaction {input.task_interaction:q}"
         " --omniglot {input.omniglot:q} --depth {input.depth:q} --complexity {input.complexity:q}"
-        " --benchmarks {params.benchmarks:q} --estimates {params.estimates:q} --output {output.md:q} > {log:q} 2>&1"
+        " --benchmarks {params.benchmarks:q} --estimates {params.estimates:q} --spread {input.spread:q}"
+        " --output {output.md:q} > {log:q} 2>&1"

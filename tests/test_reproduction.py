@@ -15,7 +15,9 @@ from truncback.benchmark import Case, run_case
 from truncback.experiments.complexity.table import complexity_table, exponent
 from truncback.reproduction import claims
 from truncback.reproduction.evidence import Evidence, load_evidence, load_reference
-from truncback.reproduction.report import report_text
+from truncback.reproduction.report import load_spread, report_text
+from truncback.reproduction.spread import compare
+from truncback.tables import write_table
 from workflow_copy import REPO
 
 REFERENCE = REPO / "config" / "paper_reference.yaml"
@@ -133,3 +135,30 @@ def test_table_1_exponents_from_real_measurements_separate_the_methods():
     assert abs(exponents["Checkpointed RMD"] - 0.5) < 0.2
     assert list(frame["Paper memory"]) == ["O(MT)", "O(MK)", "O(M sqrt T)"]
     assert "N = 50 hyperparameters" in caption and not np.any(frame["Expected memory exponent"] == "-")
+
+
+def test_the_report_states_the_measured_spread_and_a_malformed_spread_file_is_named(tmp_path):
+    spread = load_spread(REPO / "config" / "cross_machine_spread.yaml")
+    text = report_text(load_reference(REFERENCE), Evidence("quick"), spread=spread)
+    assert any(entry["difference"] != 0 for entry in spread["largest"])
+    for entry in spread["largest"]:
+        assert (f"Table {entry['table']}: {entry['what']} moved by {entry['difference']:+.3g}" in text
+                if entry["difference"] else f"Table {entry['table']}: no number moved" in text)
+    assert "has not been measured" in report_text(load_reference(REFERENCE), Evidence("quick"))
+    broken = tmp_path / "spread.yaml"
+    broken.write_text(yaml.safe_dump({k: v for k, v in spread.items() if k != "largest"}))
+    with pytest.raises(ValueError, match=r"spread.yaml: expected the keys .*'largest'"):
+        load_spread(broken)
+
+
+def test_compare_runs_finds_how_far_each_table_number_moved(tmp_path):
+    table = pd.DataFrame({"Method": ["1-RMD", "Full RMD"], "Accuracy": ["74.60 ± 1.88", "78.01 ± 1.86"],
+                          "Iter.": ["300", "300"], "Sec/iter": ["0.150", "0.567"], "States held": ["2", "51"]})
+    write_table(table, tmp_path / "first" / "table4_omniglot", "first run")
+    moved = table.assign(Accuracy=["75.10 ± 1.80", "78.01 ± 1.86"], **{"Sec/iter": ["0.9", "0.2"]})
+    write_table(moved, tmp_path / "second" / "table4_omniglot", "second run")
+    merged, largest = compare(tmp_path / "first", tmp_path / "second")
+    assert "Sec/iter" not in set(merged["column"])  # wall clock: not a spread of results
+    assert merged["difference"].abs().sum() == pytest.approx(0.5)
+    assert largest[["table", "row", "column"]].values.tolist() == [["4", "1-RMD", "Accuracy"]]
+    assert largest["difference"].item() == pytest.approx(0.5)

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from truncback.data.atomic import atomic_path
 from truncback.reproduction.claims import EVALUATORS, NOT_RUN
@@ -69,7 +70,35 @@ def estimate_blocks(estimates) -> list:
             ("table", pd.read_csv(estimates, dtype=str))]
 
 
-def report_blocks(reference, evidence, benchmarks=None, estimates=None) -> list:
+SPREAD_KEYS = {"measured_with", "machine", "scale", "second_run", "largest"}
+
+
+def load_spread(path) -> dict:
+    """The measured cross-machine spread (config/cross_machine_spread.yaml), its keys checked."""
+    spread = yaml.safe_load(Path(path).read_text())
+    if not isinstance(spread, dict) or set(spread) != SPREAD_KEYS:
+        raise ValueError(f"{path}: expected the keys {sorted(SPREAD_KEYS)}, got "
+                         f"{sorted(spread) if isinstance(spread, dict) else type(spread).__name__}")
+    return spread
+
+
+def spread_blocks(spread) -> list:
+    """What the measured spread between two machines says about judging our numbers."""
+    if spread is None:
+        return [("p", "The spread of our numbers across machines has not been measured.")]
+    items = [f"Table {entry['table']}: no number moved" if entry["difference"] == 0 else
+             f"Table {entry['table']}: {entry['what']} moved by {entry['difference']:+.3g} ({entry['first']:.4g} -> "
+             f"{entry['second']:.4g})" for entry in spread["largest"]]
+    return [("p", f"The same target gives the same bytes on one machine, not across machines: their floating-point "
+                  f"kernels differ and training amplifies the last digits. Measured at the {spread['scale']} scale "
+                  f"on {spread['machine']}, against a second run {spread['second_run']} "
+                  f"(`{spread['measured_with']}`), the largest moves per table were:"),
+            ("ul", items),
+            ("p", "So each number is judged against an interval, never its exact digits; a verdict whose number lies "
+                  "closer to the tolerance's edge than these moves can flip on another machine.")]
+
+
+def report_blocks(reference, evidence, benchmarks=None, estimates=None, spread=None) -> list:
     """The report as blocks: ("h1" | "h2" | "p", text), ("ul", [items]) or ("table", DataFrame)."""
     verdicts = [EVALUATORS[claim["id"]](evidence) for claim in reference["claims"]]
     texts = {claim["id"]: claim["text"] for claim in reference["claims"]}
@@ -101,7 +130,8 @@ def report_blocks(reference, evidence, benchmarks=None, estimates=None) -> list:
                ("h2", "Run time and hardware"),
                ("p", f"Written on: {hardware()} {WALL_CLOCK}"),
                ("ul", run_times(benchmarks)),
-               ("h2", "Full-scale run time"), *estimate_blocks(estimates)]
+               ("h2", "Full-scale run time"), *estimate_blocks(estimates),
+               ("h2", "Across machines"), *spread_blocks(spread)]
     if evidence.missing:
         blocks += [("h2", "Not run"), ("ul", [f"`{path}` is missing" for path in evidence.missing])]
     return blocks
@@ -139,15 +169,16 @@ def to_html(blocks) -> str:
     return html_page("Reproduction report", "\n".join(parts))
 
 
-def report_text(reference, evidence, benchmarks=None, estimates=None) -> str:
-    return to_markdown(report_blocks(reference, evidence, benchmarks, estimates))
+def report_text(reference, evidence, benchmarks=None, estimates=None, spread=None) -> str:
+    return to_markdown(report_blocks(reference, evidence, benchmarks, estimates, spread))
 
 
 def main(args) -> int:
     reference = load_reference(args.reference)
     evidence = load_evidence(args.scale, args.toy_dir, args.hypercleaning, args.task_interaction, args.omniglot,
                              args.depth, args.complexity)
-    blocks = report_blocks(reference, evidence, args.benchmarks, args.estimates)
+    spread = load_spread(args.spread) if args.spread else None
+    blocks = report_blocks(reference, evidence, args.benchmarks, args.estimates, spread)
     output = Path(args.output)
     for path, text in ((output.with_suffix(".html"), to_html(blocks)), (output, to_markdown(blocks))):
         with atomic_path(path) as temporary:
@@ -166,6 +197,7 @@ def register(subparsers) -> None:
     parser.add_argument("--depth", help="the Omniglot depth study JSON")
     parser.add_argument("--complexity", help="Table 1's measurements CSV")
     parser.add_argument("--benchmarks", help="Snakemake's benchmark folder of the scale (benchmarks/<scale>)")
+    parser.add_argument("--spread", help="the measured cross-machine spread (config/cross_machine_spread.yaml)")
     parser.add_argument("--estimates", help="the dry run's full-scale estimates (paper_tables/dryrun/"
                         "full_run_estimates.csv), shown when the file exists")
     parser.add_argument("--output", required=True, help="the report (.md; an .html copy is written beside it)")
