@@ -84,7 +84,7 @@ def main(args) -> int:
                   "scale": args.scale, "second_run": args.second_run,
                   "largest": [{"table": str(row["table"]), "what": f"{row['row']}, {row['column']}",
                                "first": float(row["first"]), "second": float(row["second"]),
-                               "difference": float(row["difference"])} for _, row in largest.iterrows()]}
+                               "difference": round(float(row["difference"]), 6)} for _, row in largest.iterrows()]}
         with atomic_path(Path(args.spread_file)) as temporary:
             temporary.write_text(SPREAD_HEADER + yaml.safe_dump(spread, sort_keys=True, allow_unicode=True))
     return 0
