@@ -17,8 +17,10 @@ def initial_state(problem, hparams):
 
 @torch.no_grad()
 def advance(problem, state, hparams, t: int):
-    """w_{t+1} = Xi_{t+1}(w_t, lam), without a graph; the first step checks the state's shapes."""
-    new_state = trees.detach(problem.step(state, hparams, t))
+    """w_{t+1} = Xi_{t+1}(w_t, lam), without a graph (the step's ``without_graph`` twin where it has
+    one, see ``GradientDescentStep``); the first step checks the state's shapes."""
+    forward = getattr(problem.step, "without_graph", problem.step)
+    new_state = trees.detach(forward(state, hparams, t))
     if t == 0:
         same_structure(state, new_state, "step(w, hparams, t) output (compared with init(hparams))")
     return new_state

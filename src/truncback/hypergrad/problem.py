@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
-from torch.utils._pytree import tree_flatten, tree_map
+from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
 
 Tree = Any
 
@@ -41,18 +41,41 @@ class BilevelProblem:
             raise ValueError(f"T must be a non-negative int, got T={self.T!r}")
 
 
+class GradientDescentStep:
+    """The step Xi_{t+1}(w, lam) = w - lr * grad_w g(w, lam) (sec. 2.2) as a callable built on
+    ``torch.func.grad``, so that vjp and jvp go through it, with a graph-free twin,
+    ``without_graph``: the same value by ``torch.autograd.grad`` on detached inputs, which the
+    methods' forward passes use (``dynamics.advance``) because it is cheaper where no derivative of
+    the step is taken."""
+
+    def __init__(self, inner_loss: Callable[[Tree, Tree], torch.Tensor], lr):
+        self.inner_loss, self.lr = inner_loss, lr
+        self.grad_w = torch.func.grad(inner_loss)
+
+    def rate(self, lam, t):
+        return self.lr(lam, t) if callable(self.lr) else self.lr
+
+    def __call__(self, w, lam, t):
+        rate = self.rate(lam, t)
+        return tree_map(lambda wi, gi: wi - rate * gi, w, self.grad_w(w, lam))
+
+    def without_graph(self, w, lam, t):
+        leaves, spec = tree_flatten(w)
+        lam = tree_map(torch.Tensor.detach, lam)
+        with torch.enable_grad():
+            leaves = [leaf.detach().requires_grad_() for leaf in leaves]
+            grads = torch.autograd.grad(self.inner_loss(tree_unflatten(leaves, spec), lam), leaves)
+        with torch.no_grad():
+            rate = self.rate(lam, t)
+            return tree_unflatten([leaf.detach() - rate * grad for leaf, grad in zip(leaves, grads)], spec)
+
+
 def gradient_descent(inner_loss: Callable[[Tree, Tree], torch.Tensor], lr) -> Callable:
     """The step Xi_{t+1}(w, lam) = w - lr * grad_w g(w, lam) (sec. 2.2).
 
     ``lr`` is a number, or a function ``lr(lam, t)`` when the step size is a hyperparameter or a schedule.
     """
-    grad_w = torch.func.grad(inner_loss)
-
-    def step(w, lam, t):
-        rate = lr(lam, t) if callable(lr) else lr
-        return tree_map(lambda wi, gi: wi - rate * gi, w, grad_w(w, lam))
-
-    return step
+    return GradientDescentStep(inner_loss, lr)
 
 
 def heavy_ball(inner_loss: Callable[[Tree, Tree], torch.Tensor], lr, momentum) -> Callable:
