@@ -1,7 +1,9 @@
 # The dry run's estimate of the paper-scale run time (scale=dryrun only): from the timing and Snakemake
 # benchmark files of every job of the DAG, once they have all run, and the paper-scale config.
-ESTIMATES = DRYRUN_ESTIMATES
-FINAL_OUTPUTS.extend(f"{ESTIMATES}{part}.{suffix}" for part in ("", "_jobs") for suffix in ("csv", "md", "tex", "html"))
+ESTIMATE_FILES = [
+    f"{DRYRUN_ESTIMATES}{part}.{suffix}" for part in ("", "_jobs") for suffix in ("csv", "md", "tex", "html")
+]
+FINAL_OUTPUTS.extend(ESTIMATE_FILES)
 
 
 rule dryrun_estimates:
@@ -13,13 +15,13 @@ rule dryrun_estimates:
         complexity=f"{CX_RESULTS}/measurements.csv",
         toy=rules.toy_reference.output + expand(rules.toy_trajectories.output, objective=["f", "f_tilde"]),
     output:
-        [f"{ESTIMATES}{part}.{suffix}" for part in ("", "_jobs") for suffix in ("csv", "md", "tex", "html")],
+        ESTIMATE_FILES,
     params:
         full=json.dumps({key: FULL_CONFIG[key] for key in ("hypercleaning", "task_interaction", "omniglot")},
                         sort_keys=True),
         results=RESULTS,
         benchmarks=BENCHMARKS,
-        stem=ESTIMATES,
+        stem=DRYRUN_ESTIMATES,
         threads=THREADS,
     log:
         f"{LOGS}/estimates.log",

@@ -104,14 +104,19 @@ def run_estimate(experiment: str, result_path: Path, result_type, full: dict, re
             "s/task": t_task, "evaluated tasks": counts["tasks"], "overhead s": overhead, "estimate s": estimate}
 
 
-def features_estimate(timing_file: Path, results: Path, benchmarks: Path) -> dict:
+def features_benchmark(timing_file: Path, benchmarks: Path) -> Path:
+    """The benchmark file of the features job that wrote ``timing_file`` (features/<dataset>.timing.json)."""
+    return benchmarks / "task_interaction" / f"features_{timing_file.name.removesuffix('.timing.json')}.tsv"
+
+
+def features_estimate(timing_file: Path, benchmarks: Path) -> dict:
     """The features job: its ResNet seconds scaled from the images computed to all images."""
     timing = read_json(timing_file)
-    dataset = timing_file.name.removesuffix(".timing.json")
-    job = read_benchmark(benchmarks / "task_interaction" / f"features_{dataset}.tsv")
+    benchmark = features_benchmark(timing_file, benchmarks)
+    job = read_benchmark(benchmark)
     scale = timing["images"] / max(timing["images_computed"], 1)
     estimate = job["seconds"] + timing["extract_seconds"] * (scale - 1)
-    return {"experiment": "task_interaction", "job": f"features_{dataset}", "dry-run s": job["seconds"],
+    return {"experiment": "task_interaction", "job": benchmark.stem, "dry-run s": job["seconds"],
             "max RSS MB": job["max_rss_mb"], "overhead s": job["seconds"] - timing["extract_seconds"],
             "estimate s": estimate,
             "note": f"ResNet on {timing['images_computed']} of {timing['images']} images, scaled to all"}
@@ -150,8 +155,8 @@ def estimate_rows(full: dict, results: Path, benchmarks: Path) -> pd.DataFrame:
             rows.append(run_estimate(experiment, path, RESULT_TYPES[experiment], full, results, benchmarks))
             accounted.add(benchmark_of(path, results, benchmarks))
     for path in sorted((results / "task_interaction" / "features").glob("*.timing.json")):
-        rows.append(features_estimate(path, results, benchmarks))
-        accounted.add(benchmarks / "task_interaction" / f"features_{path.name.removesuffix('.timing.json')}.tsv")
+        rows.append(features_estimate(path, benchmarks))
+        accounted.add(features_benchmark(path, benchmarks))
     rows += measured_rows(benchmarks, accounted)
     if not rows:
         raise ValueError(f"no dry-run job found under {results} and {benchmarks}: run the dry run first")

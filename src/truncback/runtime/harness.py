@@ -205,14 +205,19 @@ def _leaf_copies(hparams):
     return tree_map(lambda leaf: leaf.detach().clone().requires_grad_(True), hparams)
 
 
-def _timed_evaluation(objective: Objective, done: int, hparams, log, timing: Timing) -> float:
-    """Calls the objective's evaluate, adding its seconds and tasks to ``timing``; returns the seconds."""
+def _timed_evaluation(objective: Objective, done: int, hparams, log, timing: Timing) -> None:
+    """Calls the objective's evaluate, adding its seconds and tasks to ``timing``."""
     start = time.perf_counter()
     tasks = objective.evaluate(done, hparams, log) or 0
-    seconds = time.perf_counter() - start
-    timing.evaluation_seconds += seconds
+    timing.evaluation_seconds += time.perf_counter() - start
     timing.evaluated_tasks += tasks
-    return seconds
+
+
+def _add_iteration_time(timing: Timing, start: float, excluded_before: float) -> None:
+    """Adds to ``timing`` the wall seconds since ``start`` but those its exact comparisons and
+    evaluations took (their totals grew from ``excluded_before``)."""
+    excluded = timing.exact_seconds + timing.evaluation_seconds - excluded_before
+    timing.iteration_seconds += time.perf_counter() - start - excluded
 
 
 def hyper_optimise(objective: Objective, hparams, spec, loop: LoopSettings, *, log, generator_seed: int = 0,
@@ -250,6 +255,7 @@ def hyper_optimise(objective: Objective, hparams, spec, loop: LoopSettings, *, l
         _timed_evaluation(objective, 0, hparams, log, timing)
     for iteration in range(start, loop.iterations):
         iteration_start, profiled = time.perf_counter(), record.hypergradient_peak_mib is None
+        excluded_before = timing.exact_seconds + timing.evaluation_seconds
         lam = tree_map(lambda leaf: leaf.detach().clone(), hparams)
         problems = objective.problems(iteration)
         arguments = (problems, lam, spec, generator)
@@ -281,10 +287,10 @@ def hyper_optimise(objective: Objective, hparams, spec, loop: LoopSettings, *, l
                 record.exact[key].append(value)
             timing.exact_seconds += time.perf_counter() - exact_start
             timing.exact_comparisons += 1
-            iteration_start += time.perf_counter() - exact_start
         record.iterations_run = iteration + 1
         if stop:
-            timing.iteration_seconds += 0.0 if profiled else time.perf_counter() - iteration_start
+            if not profiled:
+                _add_iteration_time(timing, iteration_start, excluded_before)
             break
         step = clipped(h, loop.clip_norm, norm)
         record.clipped_steps += step is not h
@@ -297,14 +303,14 @@ def hyper_optimise(objective: Objective, hparams, spec, loop: LoopSettings, *, l
         if done % loop.log_every == 0 or done == loop.iterations:
             seconds = timing.per_iteration()["seconds_per_iteration"]
             log(f"  iter {done:6d}  f {loss:.4f}  |h| {norm:.3e}" + (f"  {seconds:.3f} s/iter" if seconds else ""))
-        iteration_start += _timed_evaluation(objective, done, hparams, log, timing)
+        _timed_evaluation(objective, done, hparams, log, timing)
         if checkpoint and loop.checkpoint_every and done % loop.checkpoint_every == 0 and done < loop.iterations:
             save_checkpoint(checkpoint, fingerprint, {
                 "done": done, "hparams": tree_map(torch.detach, hparams), "optimizer": optimizer.state_dict(),
                 "generator": generator.get_state(), "record": dataclasses.asdict(record),
                 "timing": dataclasses.asdict(timing), "objective": objective.state_dict()})
         if not profiled:
-            timing.iteration_seconds += time.perf_counter() - iteration_start
+            _add_iteration_time(timing, iteration_start, excluded_before)
         if stop_after is not None and done == stop_after and done < loop.iterations:
             raise RunInterrupted(f"stopped after {done} hyper-iterations (--stop-after)")
     return HyperRun(method=dict(spec), label=name, display=shown, exact_method=exact_method, record=record,

@@ -157,12 +157,16 @@ def extract(images: np.ndarray, settings: FeatureSettings, model: ResNet18 | Non
     return torch.cat(chunks).numpy().astype(np.float32)
 
 
+def weights_name(weights=None) -> str:
+    """The file name of the ResNet's weights (``weights``: its path; None: torchvision's file)."""
+    return Path(weights).name if weights else WEIGHTS.filename
+
+
 def describe(settings: FeatureSettings, weights=None) -> str:
     """How the features were made, in words, for captions and titles (``weights``: the ResNet's file)."""
     if settings.extractor == "resnet18":
-        name = Path(weights).name if weights else WEIGHTS.filename
-        trained = "pretrained on ImageNet" if name == WEIGHTS.filename else "with the weights of"
-        return f"ResNet-18 {trained} ({name}, {settings.image_size} px input)"
+        trained = "pretrained on ImageNet" if weights_name(weights) == WEIGHTS.filename else "with the weights of"
+        return f"ResNet-18 {trained} ({weights_name(weights)}, {settings.image_size} px input)"
     return f"seeded random ReLU features of the pixels (dim {settings.random_dim}, seed {settings.seed})"
 
 
@@ -200,8 +204,7 @@ def main(args) -> int:
             timing["images_computed"] += computed
             write_npz(target, features=features, labels=arrays["labels"].astype(np.int64),
                       extractor=np.array(describe(settings, args.weights)),
-                      pretrained=np.array(settings.extractor == "resnet18" and model is not None
-                                          and Path(args.weights).name == WEIGHTS.filename),
+                      pretrained=np.array(model is not None and weights_name(args.weights) == WEIGHTS.filename),
                       settings=np.array(json.dumps(asdict(settings), sort_keys=True)))
             log(f"wrote {target}: features {features.shape}" + (f", of which the first {computed} computed"
                                                                  if computed < len(features) else ""))
