@@ -41,7 +41,7 @@ if _data_fixtures:
         log:
             f"logs/data/fixtures_{DATA_SCALE}.log",
         benchmark:
-            f"{BENCHMARKS}/data/fixtures.tsv"
+            f"benchmarks/{DATA_SCALE}/data/fixtures.tsv"
         shell:
             "python -m truncback data-fixtures {output:q} --scale {params.size:q} --seed {params.seed:q}"
             " > {log:q} 2>&1"
@@ -65,7 +65,7 @@ for _data_recipe in data_sources.recipes(DATA_SCALE):
         log:
             f"logs/data/prepare_{DATA_SCALE}_{_data_recipe.name}.log",
         benchmark:
-            f"{BENCHMARKS}/data/prepare_{_data_recipe.name}.tsv"
+            f"benchmarks/{DATA_SCALE}/data/prepare_{_data_recipe.name}.tsv"
         shell:
             "python -m truncback data-prepare {params.dataset:q} {input:q} --scale {params.scale:q}"
             " --output {output:q} > {log:q} 2>&1"
