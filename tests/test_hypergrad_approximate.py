@@ -51,6 +51,15 @@ def test_aid_fixed_point_equals_krmd_when_A_and_B_are_constant(rng):
         assert torch.allclose(aid_fp(problem, lam, K), krmd(problem, lam, K), rtol=1e-12, atol=1e-14)
 
 
+def test_aid_cg_far_past_convergence_stays_exact(rng):
+    """Hundreds of iterations beyond M (the AID-vs-ITD comparison's k = t): once the residual is at
+    rounding level the iterate stays, instead of failing on directions that underflow to zero."""
+    for _ in range(3):
+        problem, lam, implicit, M = random_quadratic_at_optimum(rng)
+        h = aid_cg(problem, lam, 400 * M)
+        assert float((h - implicit).norm()) <= 1e-8 * float(implicit.norm())
+
+
 def test_aid_cg_stops_early_at_the_tolerance(rng):
     problem, lam, implicit, M = random_quadratic_at_optimum(rng)
     _, info = aid_cg(problem, lam, 10 * M, tol=1e-6, return_info=True)

@@ -26,6 +26,9 @@ def conjugate_gradient(matvec, rhs, iterations: int, norms: list | None = None, 
     """Conjugate gradient from v = 0 for a symmetric positive definite ``matvec``; stops early once
     ||residual|| <= tol * ||rhs|| (tol = 0: never early, and no host synchronisation per iteration).
 
+    Once ||residual|| is at rounding level (machine epsilon x ||rhs||) the iterate stays where it is:
+    further iterations would only work on rounding noise, whose directions can underflow to zero.
+
     Raises a ValueError when a search direction meets non-positive curvature (d^T matvec(d) <= 0):
     the operator is not positive definite (e.g. I - A of a momentum step, or g not locally convex),
     and CG's answer would be meaningless.
@@ -34,13 +37,14 @@ def conjugate_gradient(matvec, rhs, iterations: int, norms: list | None = None, 
     residual = direction = rhs
     residual_sq = trees.dot(residual, residual)
     stop_sq = (tol ** 2) * residual_sq
+    rounding_sq = torch.finfo(residual_sq.dtype).eps ** 2 * residual_sq
     curvature_failed = torch.zeros((), dtype=torch.bool, device=residual_sq.device)
     for _ in range(iterations):
         if tol > 0 and bool(residual_sq <= stop_sq):
             break
         image = matvec(direction)
         curvature = trees.dot(direction, image)
-        active = residual_sq > 0
+        active = residual_sq > rounding_sq
         curvature_failed = curvature_failed | (active & (curvature <= 0))
         step = torch.where(active & (curvature > 0), residual_sq / curvature, torch.zeros_like(curvature))
         v = trees.axpy(step, direction, v)
