@@ -8,8 +8,8 @@ FINAL_OUTPUTS.extend(ESTIMATE_FILES)
 
 rule dryrun_estimates:
     input:
-        runs=HC_RUNS + TI_RUNS + OG_RUNS,
-        timings=[str(timing_path(path)) for path in HC_RUNS + TI_RUNS + OG_RUNS],
+        runs=HC_RUNS + TI_RUNS + OG_ALL_RUNS,
+        timings=[str(timing_path(path)) for path in HC_RUNS + TI_RUNS + OG_ALL_RUNS],
         features=expand(f"{TI_RESULTS}/features/{{dataset}}.timing.json", dataset=TI_DATASETS),
         depth=f"{OG_RESULTS}/depth.json",
         complexity=f"{CX_RESULTS}/measurements.csv",

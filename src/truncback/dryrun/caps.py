@@ -48,7 +48,7 @@ def dry_run_config(config: dict) -> dict:
     capped["hypercleaning"]["settings"].update(hyper_iterations=caps.iterations, lr=caps.hypercleaning_lr, **loop)
     capped["task_interaction"]["settings"].update(max_hyper_iterations=caps.iterations, **loop)
     capped["task_interaction"]["features"]["max_images"] = caps.feature_images
-    for run in capped["omniglot"]["runs"]:
+    for run in capped["omniglot"]["runs"] + capped["omniglot"]["companion_runs"]:
         run.update(iterations=caps.iterations, milestones=[caps.iterations])
     capped["omniglot"]["settings"].update(eval_every=caps.iterations, curve_tasks=caps.evaluation_tasks,
                                           validation_tasks=caps.evaluation_tasks, test_tasks=caps.evaluation_tasks,

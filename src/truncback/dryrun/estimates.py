@@ -69,7 +69,7 @@ def full_counts(experiment: str, result, full: dict) -> dict:
         iterations, tasks = settings.max_hyper_iterations, 0
     else:
         settings = OmniglotSettings.from_dict(full["omniglot"]["settings"])
-        runs = {run.name(settings): run for run in map(OmniglotRun.from_dict, full["omniglot"]["runs"])}
+        runs = {run.name(settings): run for run in map(OmniglotRun.from_dict, full["omniglot"]["runs"] + full["omniglot"]["companion_runs"])}
         if result.label not in runs:
             raise ValueError(f"Omniglot run {result.label!r} of the dry run is not a run of the paper-scale config "
                              f"(its runs: {sorted(runs)})")

@@ -162,4 +162,9 @@ class OmniglotSection(Settings):
         {"method": {"name": "rmd"}, "T": 1, "iterations": 15000, "milestones": [15000]},
     ], "meta-training runs (Table 4's rows, in order): a method, optionally a horizon T, the hyper-iterations and "
        "the milestones whose meta-test accuracy goes into Table 4", type="array", items=RUN_SCHEMA, minItems=1)
+    companion_runs: list = setting([
+        {"method": {"name": "fom"}, "iterations": 5000, "milestones": [5000]},
+        {"method": {"name": "ufom", "q": 0.1}, "iterations": 5000, "milestones": [5000]},
+    ], "runs of the FOM-vs-UFOM companion table (Likhosherstov et al. 2021), shown beside the 1-RMD and full-RMD "
+       "runs of runs; not in Table 4 or Fig. 7", type="array", items=RUN_SCHEMA)
     settings: dict = setting({}, "passed to OmniglotSettings", nested=OmniglotSettings)
