@@ -61,6 +61,8 @@ include: "rules/hypercleaning.smk"
 include: "rules/task_interaction.smk"
 include: "rules/omniglot.smk"
 include: "rules/complexity.smk"
+include: "rules/aid_vs_itd.smk"
+include: "rules/fom_ufom.smk"
 include: "rules/report.smk"
 
 

@@ -16,6 +16,8 @@ rule reproduction_report:
         omniglot=OG_RUNS,
         timings=[str(timing_path(path)) for path in HC_RUNS + TI_RUNS + OG_RUNS],
         depth=f"{OG_RESULTS}/depth.json",
+        aid_vs_itd=AID_RUNS,
+        fom_ufom=[f"{FU_RESULTS}/{part}.json" for part in FU_PARTS],
         complexity=f"{CX_RESULTS}/measurements.csv",
         tables=rules.complexity_table.output + rules.hypercleaning_table.output + rules.task_interaction_table.output
         + rules.omniglot_table.output,
@@ -34,6 +36,7 @@ rule reproduction_report:
     shell:
         "python -m truncback reproduction-report --scale {params.scale:q} --reference {input.reference:q}"
         " --toy-dir {params.toy:q} --hypercleaning {input.hypercleaning:q} --task-interaction {input.task_interaction:q}"
-        " --omniglot {input.omniglot:q} --depth {input.depth:q} --complexity {input.complexity:q}"
+        " --omniglot {input.omniglot:q} --aid-vs-itd {input.aid_vs_itd:q} --fom-ufom {input.fom_ufom:q}"
+        " --depth {input.depth:q} --complexity {input.complexity:q}"
         " --benchmarks {params.benchmarks:q} --estimates {params.estimates:q} --spread {input.spread:q}"
         " --output {output.md:q} > {log:q} 2>&1"

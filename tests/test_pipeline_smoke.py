@@ -66,7 +66,8 @@ def digests(workdir):
     return {str(path.relative_to(workdir)): hashlib.sha256(
                 without_wall_clock(path) if path.suffix in (".csv", ".md", ".tex", ".html") else path.read_bytes()).hexdigest()
             for folder in COMPARED for path in sorted((workdir / folder).rglob("*"))
-            if path.is_file() and not path.name.endswith(".timing.json") and "complexity" not in path.parts}
+            if path.is_file() and not path.name.endswith(".timing.json") and "complexity" not in path.parts
+            and not path.stem.endswith("_time")}
 
 
 def planned_outputs(workdir):

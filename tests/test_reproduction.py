@@ -5,6 +5,7 @@ Table 1's growth exponents are those of the measured memory."""
 
 import copy
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -92,6 +93,9 @@ def test_missing_results_are_not_run_with_the_command_that_makes_them():
     assert "snakemake --cores all results/quick/toy/bound.json --config scale=<scale>" in bound.evidence
     text = report_text(load_reference(REFERENCE), Evidence("quick"))
     assert "0 PASS, 0 FAIL, 6 NOT RUN" in text and "Reduced scale (quick)" in text
+    companion = [evaluate(Evidence("quick")) for evaluate in claims.COMPANION_EVALUATORS.values()]
+    assert {v.verdict for v in companion} == {claims.NOT_RUN}
+    assert "## Companion papers' claims" in text and re.search(r"\| aid_cg_fewest_iterations +\| NOT RUN +\|", text)
 
 
 def test_a_reference_with_an_unknown_claim_is_named(tmp_path):
@@ -99,7 +103,7 @@ def test_a_reference_with_an_unknown_claim_is_named(tmp_path):
     reference["claims"].append({"id": "k_rmd_cures_everything", "text": "?"})
     path = tmp_path / "reference.yaml"
     path.write_text(yaml.safe_dump(reference))
-    with pytest.raises(ValueError, match=r"reference.yaml: unknown claim id\(s\) \['k_rmd_cures_everything'\]"):
+    with pytest.raises(ValueError, match=r"reference.yaml: claims: unknown claim id\(s\) \['k_rmd_cures_everything'\]"):
         load_reference(path)
 
 

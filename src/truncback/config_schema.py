@@ -15,7 +15,9 @@ from typing import ClassVar
 import yaml
 
 from truncback.dryrun.caps import DryRunSettings
+from truncback.experiments.aid_vs_itd.settings import AidVsItdSettings
 from truncback.experiments.complexity.settings import ComplexitySection
+from truncback.experiments.fom_ufom.settings import FomUfomSettings
 from truncback.experiments.hypercleaning.settings import HypercleaningSection, HypercleaningSettings
 from truncback.experiments.omniglot.settings import OmniglotRun, OmniglotSection, OmniglotSettings
 from truncback.experiments.task_interaction.settings import (TaskInteractionSection, TaskInteractionSettings)
@@ -68,6 +70,10 @@ class PipelineConfig(Settings):
                                      nested=TaskInteractionSection)
     complexity: dict = setting({}, "Table 1: time and memory of every method against T (the benchmark)",
                                nested=ComplexitySection)
+    aid_vs_itd: dict = setting({}, "companion: AID vs ITD, hypergradient error against iterations (Grazzi et al. "
+                               "2020)", nested=AidVsItdSettings)
+    fom_ufom: dict = setting({}, "companion: FOM vs UFOM on a task family where FOM does not converge "
+                             "(Likhosherstov et al. 2021)", nested=FomUfomSettings)
     dry_run: dict = setting({}, "the work counts of scale=dryrun (src/truncback/dryrun/caps.py)",
                             nested=DryRunSettings)
 
@@ -120,12 +126,14 @@ def check_config(config: dict) -> dict:
         labels[section] = _method_labels(config[section]["methods"], T, section)
     settings = OmniglotSettings.from_dict(config["omniglot"].get("settings", {}))
     names = []
-    for index, values in enumerate(config["omniglot"]["runs"]):
-        try:
-            names.append(OmniglotRun.from_dict(values).checked(settings).name(settings))
-        except ValueError as error:
-            raise ValueError(f"config omniglot.runs[{index}] = {values}: {error}") from None
-    labels["omniglot"] = _unique(names, "config omniglot.runs")
+    for key in ("runs", "companion_runs"):
+        for index, values in enumerate(config["omniglot"][key]):
+            try:
+                names.append(OmniglotRun.from_dict(values).checked(settings).name(settings))
+            except ValueError as error:
+                raise ValueError(f"config omniglot.{key}[{index}] = {values}: {error}") from None
+    labels["omniglot"] = _unique(names, "config omniglot.runs and companion_runs")
+    labels["omniglot_companion"] = names[len(config["omniglot"]["runs"]):]
     labels["complexity"] = _method_labels(config["complexity"]["methods"], min(config["complexity"]["T_values"]),
                                           "complexity", " (the smallest of T_values)")
     depth_from = config["omniglot"]["depth_from"]

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from truncback.experiments.aid_vs_itd.analysis import curve, fitted_rate, iterations_to
 from truncback.experiments.complexity.table import exponent, shown
 from truncback.reproduction.numbers import accuracy_gaps
 
@@ -151,6 +152,156 @@ def no_decay_without_regularization(evidence) -> Verdict:
                    "together with them")
 
 
+def _count(value) -> float:
+    return math.inf if value is None else value
+
+
+def _shown_count(value, grid) -> str:
+    return f"> {grid[-1]}" if value is None else str(value)
+
+
+def aid_cg_fewest_iterations(evidence) -> Verdict:
+    """Grazzi et al.: on every problem, from w_0 = 0 (k = t) and from w*, AID-CG reaches every
+    tolerance after no more iterations than any other method, and strictly fewer at one of them at least."""
+    claim = "aid_cg_fewest_iterations"
+    if not evidence.aid_vs_itd:
+        return _not_run(claim, "the AID-vs-ITD results", f"figures/{evidence.scale}/companion_aid_vs_itd.pdf")
+    passed, parts = True, []
+    for result in evidence.aid_vs_itd:
+        grid, tolerances = result["iterations"], result["settings"]["tolerances"]
+        strictly = False
+        for start in ("cold", "warm"):
+            entries = result["methods"][start]
+            counts = {entry["display"]: [iterations_to(grid, entry["error"], tol) for tol in tolerances]
+                      for entry in entries}
+            cg = next((entry["display"] for entry in entries if entry["spec"]["name"] == "aid_cg"), None)
+            if cg is None:
+                return _not_run(claim, "an aid_cg curve in aid_vs_itd.methods", f"results/{evidence.scale}/aid_vs_itd")
+            for index in range(len(tolerances)):
+                others = [_count(values[index]) for name, values in counts.items() if name != cg]
+                mine = _count(counts[cg][index])
+                passed = passed and mine <= min(others)
+                strictly = strictly or mine < min(others)
+            parts.append(f"{result['problem']} from {'w_0 = 0 (k = t)' if start == 'cold' else 'w*'}, iterations to "
+                         f"{tolerances[-1]:g}: " + ", ".join(f"{name} {_shown_count(values[-1], grid)}"
+                                                            for name, values in counts.items()))
+        passed = passed and strictly
+    return Verdict(claim, PASS if passed else FAIL,
+                   "; ".join(parts) + f" (tolerances {', '.join(f'{tol:g}' for tol in tolerances)}; PASS needs AID-CG "
+                   "at or below every other method at every tolerance, from both starts, and strictly below at one "
+                   "tolerance per problem at least)")
+
+
+def aid_fp_itd_same_rate(evidence) -> Verdict:
+    """Grazzi et al.: from w_0 = 0 with k = t, ITD's and AID-FP's errors converge at the same linear
+    rate: fitted rates with |ln q_ITD / ln q_FP - 1| <= 0.1 on every problem."""
+    claim = "aid_fp_itd_same_rate"
+    if not evidence.aid_vs_itd:
+        return _not_run(claim, "the AID-vs-ITD results", f"figures/{evidence.scale}/companion_aid_vs_itd.pdf")
+    passed, parts, unfitted = True, [], []
+    for result in evidence.aid_vs_itd:
+        grid = result["iterations"]
+        itd, fp = curve(result, "cold", "rmd"), curve(result, "cold", "aid_fp")
+        if itd is None or fp is None:
+            return _not_run(claim, "rmd and aid_fp curves in aid_vs_itd.methods", f"results/{evidence.scale}/aid_vs_itd")
+        rates = fitted_rate(grid, itd["error"]), fitted_rate(grid, fp["error"])
+        if None in rates:
+            unfitted.append(result["problem"])
+            continue
+        gap = abs(math.log(rates[0]) / math.log(rates[1]) - 1)
+        passed = passed and gap <= 0.1
+        parts.append(f"{result['problem']}: ITD {rates[0]:.5f}, AID-FP {rates[1]:.5f} per iteration (log-ratio off by "
+                     f"{gap:.3f}; contraction bound {result['rate_bound']:.5f})")
+    if unfitted and not parts:
+        return Verdict(claim, NOT_RUN, f"fewer than 3 errors within the fitting window [1e-10, 1e-1] on {unfitted}: "
+                                       f"this scale runs too few iterations (up to {grid[-1]}) to fit a rate")
+    note = f"; not fitted (too few iterations): {unfitted}" if unfitted else ""
+    return Verdict(claim, PASS if passed else FAIL,
+                   "; ".join(parts) + note + " (rates fitted to the errors within [1e-10, 1e-1] from w_0 = 0, k = t; "
+                   "PASS needs |ln q_ITD / ln q_FP - 1| <= 0.1 on every fitted problem)")
+
+
 EVALUATORS = {evaluate.__name__: evaluate for evaluate in (
     bias_decays_exponentially, one_rmd_descent_direction, biased_convergence_with_direct_term, small_k_matches_full,
     krmd_faster_and_leaner, no_decay_without_regularization)}
+
+def _tail_mean(values, fraction: float) -> float:
+    return float(np.mean(values[-max(1, math.ceil(fraction * len(values))):]))
+
+
+def _path_tails(paths: dict) -> dict:
+    """method name -> [tail mean of ||grad F|| along each seed's path]."""
+    tails = {}
+    for run in paths["runs"]:
+        tails.setdefault(run["spec"]["name"], []).append(_tail_mean(run["exact_norm"], paths["settings"]["tail_fraction"]))
+    return tails
+
+
+def fom_does_not_converge(evidence) -> Verdict:
+    """Likhosherstov et al.: on the task family, FOM-based SGD stays away from stationarity (every seed's
+    tail-mean ||grad F|| at least half of FOM's closed-form floor ||grad F(lam_FOM)|| > 0) while UFOM-based
+    SGD gets below half of that floor on every seed."""
+    claim = "fom_does_not_converge"
+    paths = evidence.fom_ufom.get("paths")
+    if paths is None:
+        return _not_run(claim, "the FOM-vs-UFOM SGD paths", f"results/{evidence.scale}/fom_ufom/paths.json")
+    floor, tails = paths["family"]["fom_floor"], _path_tails(paths)
+    fom, ufom = tails.get("fom", []), tails.get("ufom", [])
+    passed = floor > 0 and bool(fom) and bool(ufom) and min(fom) >= 0.5 * floor and max(ufom) <= 0.5 * floor
+    return Verdict(claim, PASS if passed else FAIL,
+                   f"FOM's floor ||grad F(lam_FOM)|| = {floor:.4g}; tail-mean ||grad F|| over the last "
+                   f"{paths['settings']['tail_fraction']:g} of each path: FOM {', '.join(f'{v:.3g}' for v in fom)}; "
+                   f"UFOM {', '.join(f'{v:.3g}' for v in ufom)} (PASS needs every FOM seed >= 0.5 x floor and every UFOM "
+                   "seed <= 0.5 x floor)")
+
+
+def ufom_unbiased(evidence) -> Verdict:
+    """Likhosherstov et al.: the mean of UFOM's estimates is the exact hypergradient: for every q < 1, every
+    coordinate within 4 standard errors of the exact value (the largest |mean - exact| / SE is shown)."""
+    claim = "ufom_unbiased"
+    estimator = evidence.fom_ufom.get("estimator")
+    if estimator is None:
+        return _not_run(claim, "the FOM-vs-UFOM estimator study", f"results/{evidence.scale}/fom_ufom/estimator.json")
+    rows = [row for row in estimator["unbiasedness"]["by_q"] if row["max_standardised_bias"] is not None]
+    passed = bool(rows) and all(row["max_standardised_bias"] <= 4 for row in rows)
+    fom_gap = float(np.linalg.norm(np.subtract(estimator["unbiasedness"]["fom"], estimator["unbiasedness"]["exact"])))
+    return Verdict(claim, PASS if passed else FAIL,
+                   f"{estimator['settings']['draws']} draws per q; largest |mean - exact| / SE: "
+                   + ", ".join(f"q = {row['q']:g}: {row['max_standardised_bias']:.2f}" for row in rows)
+                   + f"; FOM's own error ||FOM - exact|| = {fom_gap:.3g} (PASS needs every value <= 4; q = 1 is exact "
+                   "and not listed)")
+
+
+def _exponent(T_values, counts) -> float:
+    """The local exponent of counts in T between the two largest T (lower-order terms fade with T)."""
+    return math.log(counts[-1] / counts[-2]) / math.log(T_values[-1] / T_values[-2])
+
+
+def ufom_constant_memory_and_time(evidence) -> Verdict:
+    """Likhosherstov et al.: UFOM holds a constant number of lower-level states whatever T (full reverse
+    mode's grows), and its expected cost is O(T + q T^2): the mean step evaluations per estimate within
+    4 standard errors of 2T + q (T + T(T+1)/2) for every q, the exact branch's count growing as T^2
+    (exponent between the two largest T >= 1.8) and FOM's as T (<= 1.1)."""
+    claim = "ufom_constant_memory_and_time"
+    estimator = evidence.fom_ufom.get("estimator")
+    if estimator is None:
+        return _not_run(claim, "the FOM-vs-UFOM estimator study", f"results/{evidence.scale}/fom_ufom/estimator.json")
+    memory = estimator["memory"]
+    held, steps = memory["states_held"], memory["step_evaluations"]
+    constant = len(set(held["ufom_exact_branch"])) == 1 and len(set(held["fom"])) == 1
+    grows = held["rmd"][-1] > held["rmd"][0]
+    z = [abs(row["steps_mean"] - row["steps_expected"]) / row["steps_standard_error"]
+         for row in estimator["unbiasedness"]["by_q"] if row["steps_standard_error"] > 0]
+    exact_exponent, fom_exponent = _exponent(memory["T"], steps["ufom_exact_branch"]), _exponent(memory["T"], steps["fom"])
+    passed = constant and grows and all(v <= 4 for v in z) and exact_exponent >= 1.8 and fom_exponent <= 1.1
+    return Verdict(claim, PASS if passed else FAIL,
+                   f"states held at T = {memory['T']}: UFOM {held['ufom_exact_branch']}, FOM {held['fom']}, full RMD "
+                   f"{held['rmd']}; mean step evaluations per estimate off the expected 2T + q(T + T(T+1)/2) by at most "
+                   f"{max(z, default=0):.2f} standard errors; step-count exponents in T (between the two largest T): UFOM's exact branch "
+                   f"{exact_exponent:.2f}, FOM {fom_exponent:.2f} (PASS needs constant UFOM and FOM states, growing full "
+                   "RMD states, every deviation <= 4 SE, exponents >= 1.8 and <= 1.1)")
+
+
+COMPANION_EVALUATORS = {evaluate.__name__: evaluate for evaluate in (
+    aid_cg_fewest_iterations, aid_fp_itd_same_rate, fom_does_not_converge, ufom_unbiased,
+    ufom_constant_memory_and_time)}

@@ -15,6 +15,8 @@ from truncback.runtime.files import read_json, read_result, read_timings
 
 CLAIMS = ("bias_decays_exponentially", "one_rmd_descent_direction", "biased_convergence_with_direct_term",
           "small_k_matches_full", "krmd_faster_and_leaner", "no_decay_without_regularization")
+COMPANION_CLAIMS = ("aid_cg_fewest_iterations", "aid_fp_itd_same_rate", "fom_does_not_converge", "ufom_unbiased",
+                    "ufom_constant_memory_and_time")
 TABLES = ("table2_hypercleaning", "table3_task_interaction", "table4_omniglot")
 
 
@@ -25,11 +27,12 @@ def load_reference(path) -> dict:
     if not isinstance(reference, dict) or "claims" not in reference:
         raise ValueError(f"{path}: expected a mapping with the paper's tables and 'claims'")
     missing_tables = [name for name in TABLES if name not in reference]
-    ids = [claim.get("id") for claim in reference["claims"]]
-    unknown, missing = sorted(set(ids) - set(CLAIMS)), sorted(set(CLAIMS) - set(ids))
-    if missing_tables or unknown or missing:
-        raise ValueError(f"{path}: unknown claim id(s) {unknown}, missing claim id(s) {missing}, missing table(s) "
-                         f"{missing_tables}; the report knows the claims {list(CLAIMS)}")
+    for key, known in (("claims", CLAIMS), ("companion_claims", COMPANION_CLAIMS)):
+        ids = [claim.get("id") for claim in reference.get(key, [])]
+        unknown, missing = sorted(set(ids) - set(known)), sorted(set(known) - set(ids))
+        if missing_tables or unknown or missing:
+            raise ValueError(f"{path}: {key}: unknown claim id(s) {unknown}, missing claim id(s) {missing}, missing "
+                             f"table(s) {missing_tables}; the report knows the {key} {list(known)}")
     return reference
 
 
@@ -45,6 +48,8 @@ class Evidence:
     depth: dict | None = None
     complexity: pd.DataFrame | None = None
     timings: dict = field(default_factory=dict)
+    aid_vs_itd: list = field(default_factory=list)
+    fom_ufom: dict = field(default_factory=dict)
     missing: list = field(default_factory=list)
 
 
@@ -61,9 +66,24 @@ def _typed(paths, result_type, scale, evidence, timing_key):
     return results
 
 
+def _json_files(paths, scale, evidence) -> list:
+    results = []
+    for path in paths:
+        if not Path(path).is_file():
+            evidence.missing.append(str(path))
+        elif f"/{scale}/" not in f"/{Path(path).as_posix()}":
+            raise ValueError(f"{path} is not a result of scale {scale!r} (results/<scale>/...): refusing to mix scales")
+        else:
+            results.append(read_json(path))
+    return results
+
+
 def load_evidence(scale: str, toy_dir=None, hypercleaning=(), task_interaction=(), omniglot=(), depth=None,
-                  complexity=None) -> Evidence:
+                  complexity=None, aid_vs_itd=(), fom_ufom=()) -> Evidence:
     evidence = Evidence(scale)
+    evidence.aid_vs_itd = _json_files(aid_vs_itd, scale, evidence)
+    present = [Path(path).stem for path in fom_ufom if Path(path).is_file()]
+    evidence.fom_ufom = dict(zip(present, _json_files(fom_ufom, scale, evidence)))
     if toy_dir:
         for name in ("bound", "trajectories_f", "trajectories_f_tilde", "optimum"):
             path = Path(toy_dir) / f"{name}.json"

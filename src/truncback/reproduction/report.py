@@ -16,7 +16,7 @@ import pandas as pd
 import yaml
 
 from truncback.data.atomic import atomic_path
-from truncback.reproduction.claims import EVALUATORS, NOT_RUN
+from truncback.reproduction.claims import COMPANION_EVALUATORS, EVALUATORS, NOT_RUN
 from truncback.reproduction.evidence import load_evidence, load_reference
 from truncback.reproduction.numbers import table_rows
 from truncback.runtime.measure import hardware
@@ -98,6 +98,20 @@ def spread_blocks(spread) -> list:
                   "closer to the tolerance's edge than these moves can flip on another machine.")]
 
 
+def companion_blocks(reference, evidence) -> list:
+    """The companion papers' claims (AID vs ITD, FOM vs UFOM), checked on our runs of their experiments."""
+    verdicts = [COMPANION_EVALUATORS[claim["id"]](evidence) for claim in reference["companion_claims"]]
+    texts = {claim["id"]: f"{claim['text']} ({claim['source']})" for claim in reference["companion_claims"]}
+    return [("h2", "Companion papers' claims"),
+            ("p", "The engine's method family also covers two later papers; their headline findings, checked on our "
+                  "runs of their experiments (figures/.../companion_*, paper_tables/.../companion_*). Not counted in "
+                  "the paper's claims above."),
+            ("table", pd.DataFrame([{"Claim": v.claim, "Verdict": v.verdict, "Paper": texts[v.claim]}
+                                    for v in verdicts])),
+            ("ul", [f"**{v.claim}: {v.verdict}.** {v.evidence}"
+                    + (f" {WALL_CLOCK}" if "wall clock" in v.evidence else "") for v in verdicts])]
+
+
 def report_blocks(reference, evidence, benchmarks=None, estimates=None, spread=None) -> list:
     """The report as blocks: ("h1" | "h2" | "p", text), ("ul", [items]) or ("table", DataFrame)."""
     verdicts = [EVALUATORS[claim["id"]](evidence) for claim in reference["claims"]]
@@ -117,6 +131,7 @@ def report_blocks(reference, evidence, benchmarks=None, estimates=None, spread=N
                                        for v in verdicts])),
                ("ul", [f"**{v.claim}: {v.verdict}.** {v.evidence}"
                        + (f" {WALL_CLOCK}" if "wall clock" in v.evidence else "") for v in verdicts]),
+               *companion_blocks(reference, evidence),
                ("h2", "Tables 2-4: the paper's numbers and ours"),
                ("p", "Each of our numbers is the mean over our seeds or trials; a verdict says whether the difference "
                      "lies within the tolerance, whose basis is given. Paper rows without a counterpart among our "
@@ -176,7 +191,7 @@ def report_text(reference, evidence, benchmarks=None, estimates=None, spread=Non
 def main(args) -> int:
     reference = load_reference(args.reference)
     evidence = load_evidence(args.scale, args.toy_dir, args.hypercleaning, args.task_interaction, args.omniglot,
-                             args.depth, args.complexity)
+                             args.depth, args.complexity, args.aid_vs_itd, args.fom_ufom)
     spread = load_spread(args.spread) if args.spread else None
     blocks = report_blocks(reference, evidence, args.benchmarks, args.estimates, spread)
     output = Path(args.output)
@@ -192,7 +207,7 @@ def register(subparsers) -> None:
     parser.add_argument("--scale", required=True, help="the scale the results are of (full, quick, smoke, dryrun)")
     parser.add_argument("--reference", required=True, help="the paper's numbers and claims (config/paper_reference.yaml)")
     parser.add_argument("--toy-dir", help="results/<scale>/toy")
-    for name in ("hypercleaning", "task-interaction", "omniglot"):
+    for name in ("hypercleaning", "task-interaction", "omniglot", "aid-vs-itd", "fom-ufom"):
         parser.add_argument(f"--{name}", nargs="*", default=[], help=f"{name} result JSON files")
     parser.add_argument("--depth", help="the Omniglot depth study JSON")
     parser.add_argument("--complexity", help="Table 1's measurements CSV")
