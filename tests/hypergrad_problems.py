@@ -10,14 +10,14 @@ TOY_T = 100
 TOY_W0 = (2.0, 2.0)
 
 
-def toy_problem(dtype=torch.float64, T=TOY_T):
+def toy_problem(dtype=torch.float64, T=TOY_T, compile=False):
     """Sec. 4.1: g = 1/2 (w - lam)^T G (w - lam), T gradient steps of size gamma from w0 = (2, 2),
-    f = ||w||^2 + 10 ||sin w||^2."""
+    f = ||w||^2 + 10 ||sin w||^2 (``compile``: the forward passes through torch.compile)."""
     G = torch.tensor(TOY_G, dtype=dtype)
     w0 = torch.tensor(TOY_W0, dtype=dtype)
     return BilevelProblem(
         init=lambda lam: w0.clone(),
-        step=gradient_descent(lambda w, lam: 0.5 * torch.sum(G * (w - lam) ** 2), TOY_GAMMA),
+        step=gradient_descent(lambda w, lam: 0.5 * torch.sum(G * (w - lam) ** 2), TOY_GAMMA, compile=compile),
         outer=lambda w, lam: torch.sum(w ** 2) + 10 * torch.sum(torch.sin(w) ** 2),
         T=T,
     )

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.utils._pytree import tree_leaves
 
-from truncback.baselines import compare, truncated, unrolled
+from truncback.baselines import compare, implicit, pairs, truncated, unrolled
 from truncback.benchmark import conv_net_parts, hypercleaning_parts
 from truncback.hypergrad import hypergradient
 from truncback.hypergrad.reference import unrolled_autograd
@@ -43,11 +43,24 @@ def test_the_autograd_baselines_compute_k_rmd_and_full_rmd(problem, float64):
     close(truncated(parts, lam, parts.T), reference)
     for K in (1, 3):
         close(truncated(parts, lam, K), hypergradient(bilevel, lam, {"name": "krmd", "K": K}))
+    close(implicit(parts, lam, 4, "fp"), hypergradient(bilevel, lam, {"name": "aid_fp", "K": 4}))
+    if problem == "hypercleaning":  # on the conv net, I - A is not positive definite: our CG refuses it
+        close(implicit(parts, lam, 4, "cg"), hypergradient(bilevel, lam, {"name": "aid_cg", "K": 4}))
 
 
 def test_compare_gives_a_ratio_for_every_target_pair():
-    median, ratios = compare("hypercleaning", 4, repeats=1, n_train=50)
+    median, peak, ratios = compare("hypercleaning", 4, repeats=1, n_train=50)
     assert {(r["ours"], r["baseline"]) for r in ratios} == {
-        ("krmd-K1", "autograd truncated K=1"), ("rmd", "autograd unrolled"), ("checkpointed", "autograd unrolled"),
-        ("krmd-K1", "floor K=1")}
-    assert all(value > 0 for value in median.values())
+        ("krmd-K1", "autograd truncated K=1"), ("rmd", "autograd unrolled"), ("unrolled", "autograd unrolled"),
+        ("checkpointed", "autograd unrolled"), ("krmd-K1", "floor K=1"), ("aid_cg-K10", "autograd aid_cg K=10"),
+        ("aid_fp-K10", "autograd aid_fp K=10")}
+    assert all(value > 0 for value in median.values()) and all(value > 0 for value in peak.values())
+
+
+def test_our_compiled_methods_are_compared_with_the_same_baselines():
+    names = ["krmd-K1 compiled", "krmd-K1", "autograd truncated K=1", "rmd compiled", "autograd unrolled",
+             "aid_cg-K10 compiled", "autograd aid_cg K=10", "floor K=1"]
+    assert sorted(pairs(names)) == sorted([
+        ("krmd-K1 compiled", "autograd truncated K=1"), ("krmd-K1", "autograd truncated K=1"),
+        ("krmd-K1 compiled", "floor K=1"), ("krmd-K1", "floor K=1"), ("rmd compiled", "autograd unrolled"),
+        ("aid_cg-K10 compiled", "autograd aid_cg K=10")])

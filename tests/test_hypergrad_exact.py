@@ -6,7 +6,7 @@ import torch
 from torch.utils._pytree import tree_leaves
 
 from hypergrad_problems import TOY_GAMMA, TOY_T, toy_exact, toy_problem, weighted_logistic_problem
-from truncback.hypergrad import checkpointed, fmd, krmd, krmd_all_depths, rmd
+from truncback.hypergrad import checkpointed, fmd, krmd, krmd_all_depths, rmd, unrolled
 from truncback.hypergrad.reference import unrolled_autograd
 
 
@@ -18,6 +18,7 @@ def relative_error(estimate, reference):
 
 EXACT_METHODS = {
     "rmd": rmd,
+    "unrolled": unrolled,
     "checkpointed": checkpointed,
     "fmd": fmd,
     "krmd(T)": lambda problem, lam: krmd(problem, lam, problem.T),
@@ -101,3 +102,45 @@ def test_module_parameters_as_state_through_functional_call(rng):
     reference = unrolled_autograd(problem, lam)
     assert relative_error(rmd(problem, lam), reference) < 1e-10
     assert relative_error(fmd(problem, lam), reference) < 1e-10
+
+
+def test_unrolled_holds_every_state_and_reports_the_same_loss_and_final_state(rng):
+    problem, hparams = weighted_logistic_problem(rng)
+    _, reference = rmd(problem, hparams, return_info=True)
+    _, info = unrolled(problem, hparams, return_info=True)
+    assert info.states_held == problem.T + 1 and info.alpha_norms == []
+    assert abs(info.outer_loss - reference.outer_loss) <= 1e-12
+    for a, b in zip(tree_leaves(info.final_state), tree_leaves(reference.final_state), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+        assert not a.requires_grad
+
+
+def test_exact_methods_on_the_compiled_forward_match_the_closed_form_and_unrolled_autograd(rng):
+    """The fast path (torch.compile'd graph-free forward) at float64: the toy's closed form at 1e-10,
+    and unrolled autograd through the plain step at 1e-9 on a hypercleaning-like problem whose step
+    size follows a schedule (a new rate every step must not recompile or change the result)."""
+    from truncback.benchmark import hypercleaning_parts
+    from truncback.hypergrad import BilevelProblem, gradient_descent
+
+    toy = toy_problem(compile=True)
+    for _ in range(2):
+        lam = 3 * torch.randn(2, generator=rng, dtype=torch.float64)
+        for name, method in EXACT_METHODS.items():
+            assert relative_error(method(toy, lam), toy_exact(lam)[0]) < 1e-10, name
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)  # the benchmark problem's tensors follow the default dtype
+    try:
+        parts, lam = hypercleaning_parts(12, n_train=40, n_val=30, seed=1)
+        lam = lam + 0.3 * torch.randn(lam.shape, generator=rng, dtype=torch.float64)
+
+        def schedule(lam, t):
+            return 0.5 / (1 + t)
+
+        fast = BilevelProblem(parts.init, gradient_descent(parts.inner, schedule, compile=True), parts.outer, parts.T)
+        plain = BilevelProblem(parts.init, gradient_descent(parts.inner, schedule), parts.outer, parts.T)
+        reference = unrolled_autograd(plain, lam)
+        for name, method in {**EXACT_METHODS, "krmd(4)": lambda problem, lam: krmd(problem, lam, 4)}.items():
+            expected = reference if name != "krmd(4)" else krmd(plain, lam, 4)
+            assert relative_error(method(fast, lam), expected) < 1e-9, name
+    finally:
+        torch.set_default_dtype(previous)

@@ -17,11 +17,11 @@ def toy_closed_forms(lam, K):
     exact, g = toy_exact(lam)
     A = 1 - TOY_GAMMA * torch.tensor(TOY_G, dtype=lam.dtype)
     truncated = (1 - A ** K) * g
-    return {"rmd": exact, "checkpointed": exact, "fmd": exact, "krmd": truncated, "aid_fp": truncated,
+    return {"rmd": exact, "unrolled": exact, "checkpointed": exact, "fmd": exact, "krmd": truncated, "aid_fp": truncated,
             "aid_cg": g, "fom": TOY_T * (1 - A) * g, "ufom": exact}
 
 
-SPECS = [{"name": "rmd"}, {"name": "checkpointed", "every": 7}, {"name": "fmd"}, {"name": "krmd", "K": 3},
+SPECS = [{"name": "rmd"}, {"name": "unrolled"}, {"name": "checkpointed", "every": 7}, {"name": "fmd"}, {"name": "krmd", "K": 3},
          {"name": "aid_fp", "K": 3}, {"name": "aid_cg", "K": 2}, {"name": "fom"}, {"name": "ufom", "q": 1.0}]
 
 

@@ -7,6 +7,9 @@ On a benchmark problem given by its parts (gradient descent w_{t+1} = w_t - lr g
 - ``truncated``: the textbook recompute algorithm for K-RMD (eq. 8): the forward steps by
   ``torch.autograd.grad`` without a graph, the last K states kept, then each kept step re-run with a
   graph and pulled back (K = T adds the initialisation's term B_0, as full RMD does);
+- ``implicit``: AID (eq. 11) in plain autograd: the forward steps without a graph, then the last
+  step's graph built once at w_T and kept for the K vector-Jacobian products of the linear solver
+  (conjugate gradient or fixed-point iterations, written on lists of tensors) and the final B v;
 - ``floor``: the time of the hypercleaning step's two matrix products alone (the logits X W^T and
   the gradient P^T X), (T + 2K) times: T forward steps and, for each of the K reversed steps, its
   forward and its vector-Jacobian product. No real implementation goes below it.
@@ -19,6 +22,7 @@ rounds after a warm-up round) and gives the ratios of issue "engine speed".
 
 import argparse
 import csv
+import math
 import statistics
 import sys
 import time
@@ -29,10 +33,12 @@ from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from truncback.data.atomic import atomic_path
 from truncback.hypergrad import hypergradient
+from truncback.runtime.measure import peak_memory_mib
 
 OUR_SPECS = ({"name": "krmd", "K": 1}, {"name": "krmd", "K": 5}, {"name": "krmd", "K": 25}, {"name": "rmd"},
-             {"name": "checkpointed"}, {"name": "aid_cg", "K": 10}, {"name": "aid_fp", "K": 10})
-CSV_FIELDS = ("problem", "T", "ours", "baseline", "ours_seconds", "baseline_seconds", "ratio")
+             {"name": "unrolled"}, {"name": "checkpointed"}, {"name": "aid_cg", "K": 10}, {"name": "aid_fp", "K": 10})
+CSV_FIELDS = ("problem", "T", "ours", "baseline", "ours_seconds", "baseline_seconds", "ratio", "ours_peak_mib",
+              "baseline_peak_mib")
 
 
 def _rate(parts, lam, t):
@@ -95,6 +101,57 @@ def truncated(parts, hparams, K: int):
     return h
 
 
+def _forward_without_graph(parts, hparams):
+    """(lam leaves requiring grad, lam, lam detached, w_T as detached leaves, the state's tree spec)."""
+    lam_leaves, lam_spec = _leaf_copies(hparams)
+    lam = tree_unflatten(lam_leaves, lam_spec)
+    fixed_lam = tree_unflatten([leaf.detach() for leaf in lam_leaves], lam_spec)
+    state, spec = tree_flatten(parts.init(fixed_lam))
+    state = [leaf.detach() for leaf in state]
+    for t in range(parts.T):
+        with torch.enable_grad():
+            leaves = [w.detach().clone().requires_grad_() for w in state]
+            state = [w.detach() for w in _step(parts, leaves, spec, fixed_lam, t, create_graph=False)]
+    return lam_leaves, lam, state, spec
+
+
+def _dot(a, b):
+    return sum(torch.sum(x * y) for x, y in zip(a, b))
+
+
+def implicit(parts, hparams, K: int, solver: str):
+    """AID (eq. 11) in plain autograd: v ~ (I - A)^{-1} grad_w f at w_T by K iterations of ``solver``
+    ("cg": conjugate gradient, "fp": v <- A v + grad_w f), then grad_lam f + B v."""
+    lam_leaves, lam, state, spec = _forward_without_graph(parts, hparams)
+    final = [w.requires_grad_() for w in state]
+    grads = torch.autograd.grad(parts.outer(tree_unflatten(final, spec), lam), final + lam_leaves, allow_unused=True)
+    rhs = [torch.zeros_like(w) if g is None else g for g, w in zip(grads[:len(final)], final)]
+    h = [torch.zeros_like(leaf) if g is None else g for g, leaf in zip(grads[len(final):], lam_leaves)]
+    leaves = [w.detach().requires_grad_() for w in final]
+    new = _step(parts, leaves, spec, lam, parts.T - 1, create_graph=True)
+
+    def pull_back(v):
+        return torch.autograd.grad(new, leaves, grad_outputs=v, retain_graph=True)
+
+    v = [torch.zeros_like(r) for r in rhs]
+    if solver == "fp":
+        for _ in range(K):
+            v = [r + a for r, a in zip(rhs, pull_back(v))]
+    else:
+        residual = direction = rhs
+        residual_sq = _dot(residual, residual)
+        for _ in range(K):
+            image = [d - a for d, a in zip(direction, pull_back(direction))]
+            step = residual_sq / _dot(direction, image)
+            v = [vi + step * d for vi, d in zip(v, direction)]
+            residual = [r - step * i for r, i in zip(residual, image)]
+            new_sq = _dot(residual, residual)
+            direction = [r + (new_sq / residual_sq) * d for r, d in zip(residual, direction)]
+            residual_sq = new_sq
+    grads = torch.autograd.grad(new, lam_leaves, grad_outputs=v, allow_unused=True)
+    return [hi if g is None else hi + g for hi, g in zip(h, grads)]
+
+
 def floor_pair(n_train: int = 5000, features: int = 785, classes: int = 10):
     """A function timing nothing but the hypercleaning step's two products (logits, gradient)."""
     gen = torch.Generator().manual_seed(0)
@@ -113,22 +170,32 @@ def _timed(function):
     return time.perf_counter() - start
 
 
-def candidates(problem: str, T: int, n_train: int | None) -> dict:
+COMPILED = " compiled"
+"""Suffix of our methods run with the torch.compile'd forward (``gradient_descent(..., compile=True)``)."""
+
+
+def candidates(problem: str, T: int, n_train: int | None, compiled: bool = False) -> dict:
     """{name: function of nothing} for one problem and horizon: our methods (``OUR_SPECS``, K <= T),
-    the two autograd baselines and, on hypercleaning, the floor of 1-RMD."""
+    also with the compiled forward when ``compiled`` (names ending in COMPILED), the autograd
+    baselines and, on hypercleaning, the floor of 1-RMD."""
     from truncback.benchmark import PARTS
 
     sizes = {"n_train": n_train, "n_val": n_train} if n_train and problem == "hypercleaning" else {}
     parts, lam = PARTS[problem](T, **sizes)
-    bilevel = parts.problem()
+    problems = {"": parts.problem(), **({COMPILED: parts.problem(compile=True)} if compiled else {})}
     entries = {}
     for spec in OUR_SPECS:
         K = spec.get("K")
-        if K is not None and K > T:
+        if spec["name"] == "krmd" and K > T:
             continue
-        entries[spec["name"] + (f"-K{K}" if K else "")] = lambda spec=spec: hypergradient(bilevel, lam, spec)
+        for suffix, bilevel in problems.items():
+            name = spec["name"] + (f"-K{K}" if K else "") + suffix
+            entries[name] = lambda spec=spec, bilevel=bilevel: hypergradient(bilevel, lam, spec)
         if spec["name"] == "krmd":
             entries[f"autograd truncated K={K}"] = lambda K=K: truncated(parts, lam, K)
+        if spec["name"] in ("aid_cg", "aid_fp"):
+            solver = spec["name"].removeprefix("aid_")
+            entries[f"autograd {spec['name']} K={K}"] = lambda K=K, solver=solver: implicit(parts, lam, K, solver)
     entries["autograd unrolled"] = lambda: unrolled(parts, lam)
     if problem == "hypercleaning":
         pair = floor_pair(n_train or 5000)
@@ -137,32 +204,49 @@ def candidates(problem: str, T: int, n_train: int | None) -> dict:
 
 
 def pairs(names) -> list[tuple[str, str]]:
-    """(ours, baseline) pairs whose ratio the issue's targets speak of, among ``names``."""
-    wanted = [(name, f"autograd truncated K={name.removeprefix('krmd-K')}") for name in names
-              if name.startswith("krmd-K")]
-    wanted += [("rmd", "autograd unrolled"), ("checkpointed", "autograd unrolled"), ("krmd-K1", "floor K=1")]
+    """(ours, baseline) pairs whose ratio the issue's targets speak of, among ``names`` (our methods
+    with and without the compiled forward against the same baseline)."""
+    wanted = []
+    for name in names:
+        method = name.removesuffix(COMPILED)
+        if method.startswith("krmd-K"):
+            wanted.append((name, f"autograd truncated K={method.removeprefix('krmd-K')}"))
+        if method.startswith("aid_"):
+            wanted.append((name, f"autograd {method.replace('-K', ' K=')}"))
+        if method in ("rmd", "unrolled", "checkpointed"):
+            wanted.append((name, "autograd unrolled"))
+        if method == "krmd-K1":
+            wanted.append((name, "floor K=1"))
     return [(ours, baseline) for ours, baseline in wanted if ours in names and baseline in names]
 
 
-def compare(problem: str, T: int, repeats: int, n_train: int | None = None) -> tuple[dict, list[dict]]:
-    """({candidate: median seconds}, ratio rows) for one problem and horizon: every candidate timed
-    once per round, the rounds alternating, after one warm-up round."""
-    entries = candidates(problem, T, n_train)
+def compare(problem: str, T: int, repeats: int, n_train: int | None = None, memory: bool = True,
+            compiled: bool = False) -> tuple[dict, dict, list[dict]]:
+    """({candidate: median seconds}, {candidate: peak MiB}, ratio rows) for one problem and horizon:
+    one warm-up round (which compiles the compiled forward: its time is printed), one round measuring
+    each candidate's peak memory (when ``memory``), then every candidate timed once per round, the
+    rounds alternating."""
+    entries = candidates(problem, T, n_train, compiled)
     for name, function in list(entries.items()):  # the warm-up round; a method the problem refuses is left out
         try:
-            function()
+            elapsed = _timed(function)
         except ValueError as error:
             print(f"  {name}: left out ({error})", flush=True)
             del entries[name]
+            continue
+        if name.endswith(COMPILED):
+            print(f"  {name}: first call {elapsed:.1f} s (compilation included)", flush=True)
+    peak = {name: peak_memory_mib(function)[1] if memory else math.nan for name, function in entries.items()}
     seconds = {name: [] for name in entries}
     for _ in range(repeats):
         for name, function in entries.items():
             seconds[name].append(_timed(function))
     median = {name: statistics.median(values) for name, values in seconds.items()}
     ratios = [{"problem": problem, "T": T, "ours": ours, "baseline": baseline, "ours_seconds": median[ours],
-               "baseline_seconds": median[baseline], "ratio": median[ours] / median[baseline]}
+               "baseline_seconds": median[baseline], "ratio": median[ours] / median[baseline],
+               "ours_peak_mib": peak[ours], "baseline_peak_mib": peak[baseline]}
               for ours, baseline in pairs(list(entries))]
-    return median, ratios
+    return median, peak, ratios
 
 
 def main(args) -> int:
@@ -171,12 +255,14 @@ def main(args) -> int:
     rows = []
     for problem in args.problems:
         for T in args.T:
-            median, ratios = compare(problem, T, args.repeats, args.n_train)
-            print(f"{problem}, T = {T}: median seconds of {args.repeats} alternating rounds", flush=True)
+            median, peak, ratios = compare(problem, T, args.repeats, args.n_train, compiled=args.compiled)
+            print(f"{problem}, T = {T}: median seconds of {args.repeats} alternating rounds, peak MiB of one call",
+                  flush=True)
             for name, value in median.items():
-                print(f"  {name:<26}{value:>10.4f}", flush=True)
+                print(f"  {name:<28}{value:>10.4f} s{peak[name]:>10.1f} MiB", flush=True)
             for row in ratios:
-                print(f"  {row['ours']:<14} / {row['baseline']:<24} = {row['ratio']:.2f}x", flush=True)
+                print(f"  {row['ours']:<14} / {row['baseline']:<26} = {row['ratio']:.2f}x time, "
+                      f"{row['ours_peak_mib'] / row['baseline_peak_mib']:.2f}x memory", flush=True)
             rows += ratios
     output = Path(args.output)
     with atomic_path(output) as temporary, temporary.open("w", newline="") as handle:
@@ -198,4 +284,6 @@ def register(subparsers) -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds (after one warm-up round)")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
     parser.add_argument("--n-train", type=int, help="examples of the hypercleaning-sized problem (default 5000)")
+    parser.add_argument("--compiled", action="store_true", help="also time our methods with the torch.compile'd "
+                        "forward (gradient_descent(..., compile=True))")
     parser.set_defaults(run=main)

@@ -16,7 +16,7 @@ from typing import Any, Callable
 from truncback.hypergrad.first_order import fom, ufom
 from truncback.hypergrad.forward import fmd
 from truncback.hypergrad.implicit import aid_cg, aid_fp
-from truncback.hypergrad.reverse import checkpointed, krmd, rmd
+from truncback.hypergrad.reverse import checkpointed, krmd, rmd, unrolled
 
 AT_MOST_T = "T"
 """An option's ``maximum`` that is the problem's number of lower-level steps (checked when T is known)."""
@@ -78,6 +78,7 @@ _K_SOLVER = Option("K", int, "linear-solver iterations", minimum=0)
 
 METHODS = {method.name: method for method in (
     Method("rmd", rmd, "Full RMD", exact="always"),
+    Method("unrolled", unrolled, "Unrolled RMD", exact="always"),
     Method("krmd", krmd, "{K}-RMD", (_K_TRUNCATED,), exact="at_full_depth"),
     Method("checkpointed", checkpointed, "Checkpointed RMD",
            (Option("every", int, "steps between checkpoints (default ceil(sqrt T))", minimum=1, required=False),),

@@ -41,41 +41,103 @@ class BilevelProblem:
             raise ValueError(f"T must be a non-negative int, got T={self.T!r}")
 
 
+def _rate(value, lam, t):
+    return value(lam, t) if callable(value) else value
+
+
+def _gradients(loss, leaves, create_graph: bool):
+    """grad of ``loss`` with respect to the state's leaves by plain autograd."""
+    return torch.autograd.grad(loss, leaves, create_graph=create_graph)
+
+
+def _tracked(leaves):
+    """The state's leaves as inputs autograd can differentiate with respect to: those already in a graph
+    as they are, the others (a w_0 that does not depend on lam) as detached leaves requiring grad."""
+    return [leaf if leaf.requires_grad else leaf.detach().requires_grad_() for leaf in leaves]
+
+
 class GradientDescentStep:
     """The step Xi_{t+1}(w, lam) = w - lr * grad_w g(w, lam) (sec. 2.2) as a callable built on
-    ``torch.func.grad``, so that vjp and jvp go through it, with a graph-free twin,
-    ``without_graph``: the same value by ``torch.autograd.grad`` on detached inputs, which the
-    methods' forward passes use (``dynamics.advance``) because it is cheaper where no derivative of
-    the step is taken."""
+    ``torch.func.grad``, so that vjp and jvp go through it, with two twins of the same value by plain
+    ``torch.autograd.grad``, cheaper where they apply: ``without_graph`` on detached inputs, which the
+    methods' forward passes use (``dynamics.advance``), and ``with_graph``, which keeps the step's
+    graph for a later backward pass through the whole loop (``unrolled``).
 
-    def __init__(self, inner_loss: Callable[[Tree, Tree], torch.Tensor], lr):
+    With ``compile=True`` the graph-free twin is the step compiled by ``torch.compile`` (one fused
+    kernel program instead of the eager operations): it pays once it has run long enough to win back
+    its compilation (tens of seconds on a CPU), so it is off by default. The step size enters as a
+    tensor and lam's values are not baked in, so neither a schedule nor new hyperparameters recompile
+    it; a new shape or dtype does."""
+
+    def __init__(self, inner_loss: Callable[[Tree, Tree], torch.Tensor], lr, compile: bool = False):
         self.inner_loss, self.lr = inner_loss, lr
         self.grad_w = torch.func.grad(inner_loss)
+        self.compiled = torch.compile(self._update, dynamic=False) if compile else None
 
-    def rate(self, lam, t):
-        return self.lr(lam, t) if callable(self.lr) else self.lr
+    def _update(self, w, lam, rate):
+        return tree_map(lambda wi, gi: wi - rate * gi, w, self.grad_w(w, lam))
 
     def __call__(self, w, lam, t):
-        rate = self.rate(lam, t)
+        rate = _rate(self.lr, lam, t)
         return tree_map(lambda wi, gi: wi - rate * gi, w, self.grad_w(w, lam))
 
     def without_graph(self, w, lam, t):
         leaves, spec = tree_flatten(w)
         lam = tree_map(torch.Tensor.detach, lam)
+        if self.compiled is not None:
+            with torch.no_grad():
+                rate = torch.as_tensor(_rate(self.lr, lam, t), dtype=leaves[0].dtype, device=leaves[0].device)
+                return self.compiled(tree_map(torch.Tensor.detach, w), lam, rate)
         with torch.enable_grad():
             leaves = [leaf.detach().requires_grad_() for leaf in leaves]
-            grads = torch.autograd.grad(self.inner_loss(tree_unflatten(leaves, spec), lam), leaves)
+            grads = _gradients(self.inner_loss(tree_unflatten(leaves, spec), lam), leaves, create_graph=False)
         with torch.no_grad():
-            rate = self.rate(lam, t)
+            rate = _rate(self.lr, lam, t)
             return tree_unflatten([leaf.detach() - rate * grad for leaf, grad in zip(leaves, grads)], spec)
 
+    def with_graph(self, w, lam, t):
+        leaves, spec = tree_flatten(w)
+        with torch.enable_grad():
+            leaves = _tracked(leaves)
+            grads = _gradients(self.inner_loss(tree_unflatten(leaves, spec), lam), leaves, create_graph=True)
+            rate = _rate(self.lr, lam, t)
+            return tree_unflatten([leaf - rate * grad for leaf, grad in zip(leaves, grads)], spec)
 
-def gradient_descent(inner_loss: Callable[[Tree, Tree], torch.Tensor], lr) -> Callable:
+
+def gradient_descent(inner_loss: Callable[[Tree, Tree], torch.Tensor], lr, compile: bool = False) -> Callable:
     """The step Xi_{t+1}(w, lam) = w - lr * grad_w g(w, lam) (sec. 2.2).
 
     ``lr`` is a number, or a function ``lr(lam, t)`` when the step size is a hyperparameter or a schedule.
+    ``compile``: run the methods' forward passes through ``torch.compile`` (``GradientDescentStep``).
     """
-    return GradientDescentStep(inner_loss, lr)
+    return GradientDescentStep(inner_loss, lr, compile)
+
+
+class HeavyBallStep:
+    """Gradient descent with momentum on the state (w, v): v' = mu v + grad_w g(w, lam), w' = w - lr v',
+    on ``torch.func.grad``, with the graph-free twin ``without_graph`` as ``GradientDescentStep``'s."""
+
+    def __init__(self, inner_loss: Callable[[Tree, Tree], torch.Tensor], lr, momentum):
+        self.inner_loss, self.lr, self.momentum = inner_loss, lr, momentum
+        self.grad_w = torch.func.grad(inner_loss)
+
+    def _combine(self, state, grad, lam, t):
+        w, v = state
+        rate, mu = _rate(self.lr, lam, t), _rate(self.momentum, lam, t)
+        v_next = tree_map(lambda vi, gi: mu * vi + gi, v, grad)
+        return (tree_map(lambda wi, vi: wi - rate * vi, w, v_next), v_next)
+
+    def __call__(self, state, lam, t):
+        return self._combine(state, self.grad_w(state[0], lam), lam, t)
+
+    def without_graph(self, state, lam, t):
+        leaves, spec = tree_flatten(state[0])
+        lam = tree_map(torch.Tensor.detach, lam)
+        with torch.enable_grad():
+            leaves = [leaf.detach().requires_grad_() for leaf in leaves]
+            grads = _gradients(self.inner_loss(tree_unflatten(leaves, spec), lam), leaves, create_graph=False)
+        with torch.no_grad():
+            return self._combine(tree_map(torch.Tensor.detach, state), tree_unflatten(grads, spec), lam, t)
 
 
 def heavy_ball(inner_loss: Callable[[Tree, Tree], torch.Tensor], lr, momentum) -> Callable:
@@ -83,17 +145,7 @@ def heavy_ball(inner_loss: Callable[[Tree, Tree], torch.Tensor], lr, momentum) -
 
     ``lr`` and ``momentum`` are numbers or functions of (lam, t).
     """
-    grad_w = torch.func.grad(inner_loss)
-
-    def step(state, lam, t):
-        w, v = state
-        rate = lr(lam, t) if callable(lr) else lr
-        mu = momentum(lam, t) if callable(momentum) else momentum
-        v_next = tree_map(lambda vi, gi: mu * vi + gi, v, grad_w(w, lam))
-        w_next = tree_map(lambda wi, vi: wi - rate * vi, w, v_next)
-        return (w_next, v_next)
-
-    return step
+    return HeavyBallStep(inner_loss, lr, momentum)
 
 
 def same_structure(reference: Tree, candidate: Tree, name: str) -> None:

@@ -14,7 +14,8 @@ class HypergradInfo:
     final_state   w_T, detached
     states_held   the largest number of lower-level states the method kept at once
     alpha_norms   ||alpha_t|| of eq. (6), one per back-propagated step, from t = T backwards
-                  (for AID: the norm of the linear-system iterate after each iteration)
+                  (for AID: the norm of the linear-system iterate after each iteration; none for
+                  ``unrolled``, whose backward pass goes through whole steps at once)
     """
 
     outer_loss: float

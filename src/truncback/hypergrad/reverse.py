@@ -1,15 +1,20 @@
-"""Reverse-mode hypergradients: full RMD (eq. 6), K-step truncated RMD (eq. 8), and checkpointed RMD.
+"""Reverse-mode hypergradients: full RMD (eq. 6), K-step truncated RMD (eq. 8), checkpointed RMD, and
+unrolled RMD.
 
-All three run the dynamics forward without a graph, keep some of the states, and rebuild each step's
-graph only for its vector-Jacobian product on the way back, so the memory they hold is the states
-they keep (Table 1) and nothing else.
+The first three run the dynamics forward without a graph, keep some of the states, and rebuild each
+step's graph only for its vector-Jacobian product on the way back, so the memory they hold is the
+states they keep (Table 1) and nothing else. ``unrolled`` keeps every step's graph from the forward
+pass instead and back-propagates once: no step runs twice, for O(T) graphs of memory.
 """
 
 import math
 from collections import deque
 
+import torch
+from torch.utils._pytree import tree_flatten, tree_unflatten
+
 from truncback.hypergrad import trees
-from truncback.hypergrad.checks import check_depth, check_problem
+from truncback.hypergrad.checks import check_depth, check_problem, check_scalar
 from truncback.hypergrad.dynamics import advance, init_vjp, initial_state, outer_gradients, step_vjp
 from truncback.hypergrad.result import finish
 
@@ -106,3 +111,26 @@ def checkpointed(problem, hparams, *, every: int | None = None, return_info: boo
         alpha, h = back_propagate(problem, hparams, segment, start, alpha, h, alpha_norms)
     h = trees.add(h, init_vjp(problem, hparams, alpha))
     return finish(h, loss, final_state, states_held, alpha_norms, return_info)
+
+
+def unrolled(problem, hparams, *, return_info: bool = False):
+    """The exact d_lam f (eq. 6) by one backward pass through the graph of all T steps, kept from the
+    forward pass (the step's ``with_graph`` twin where it has one): what hand-written autograd does.
+    No step runs twice, so it takes less time than ``rmd``, which holds T + 1 states only but runs
+    every step again on the way back; it holds every step's graph (for gradient descent, the
+    activations of grad_w g: several states' worth per step). Its backward pass goes through whole
+    steps at once, so it reports no alpha_t norms."""
+    check_problem(problem, hparams)
+    leaves, spec = tree_flatten(hparams)
+    leaves = [leaf.detach().requires_grad_() for leaf in leaves]
+    lam = tree_unflatten(leaves, spec)
+    step = getattr(problem.step, "with_graph", problem.step)
+    with torch.enable_grad():
+        state = problem.init(lam)
+        for t in range(problem.T):
+            state = step(state, lam, t)
+        loss = problem.outer(state, lam)
+        check_scalar(loss)
+        grads = torch.autograd.grad(loss, leaves, allow_unused=True)
+    h = tree_unflatten([torch.zeros_like(leaf) if grad is None else grad for grad, leaf in zip(grads, leaves)], spec)
+    return finish(h, loss.detach(), trees.detach(state), problem.T + 1, [], return_info)

@@ -57,10 +57,10 @@ def make_cleaning_data(images, labels, n_train, n_val, n_test, corrupted_fractio
         classes=classes)
 
 
-def cleaning_problem(data: CleaningData, T: int, lr: float, weight_decay: float) -> BilevelProblem:
+def cleaning_problem(data: CleaningData, T: int, lr: float, weight_decay: float, compile: bool = False) -> BilevelProblem:
     """g(W, lam) = (1/n) sum_i sigmoid(lam_i) CE(W x_i, y_i) + weight_decay ||W||_F^2 (the paper's
     sum divided by n, see the README's Assumptions), T steps of gradient descent from W = 0;
-    f(W) = mean validation cross-entropy."""
+    f(W) = mean validation cross-entropy; ``compile``: the forward steps through torch.compile."""
     cross_entropy = torch.nn.functional.cross_entropy
     x, y = data.x_train, data.y_train
 
@@ -71,7 +71,7 @@ def cleaning_problem(data: CleaningData, T: int, lr: float, weight_decay: float)
     shape = (data.classes, x.shape[1])
     return BilevelProblem(
         init=lambda lam: torch.zeros(shape, dtype=x.dtype, device=x.device),
-        step=gradient_descent(inner, lr),
+        step=gradient_descent(inner, lr, compile),
         outer=lambda W, lam: cross_entropy(data.x_val @ W.T, data.y_val),
         T=T,
     )

@@ -71,7 +71,7 @@ def run_hypercleaning(images, labels, settings: HypercleaningSettings, method, s
     split_seed = derive_seed("hypercleaning", 0, seed)  # the same split and corruption for every method
     data = make_cleaning_data(images, labels, settings.n_train, settings.n_val, settings.n_test,
                               settings.corrupted_fraction, split_seed, dtype=dtype, device=device)
-    problem = cleaning_problem(data, settings.T, settings.lr, settings.weight_decay)
+    problem = cleaning_problem(data, settings.T, settings.lr, settings.weight_decay, settings.compile)
     start = torch.zeros(settings.n_train, dtype=dtype, device=device)
     baseline = final_metrics(data, problem, start, settings.threshold)
     title = (f"hypercleaning seed={seed}: {settings.n_train} train / {settings.n_val} val / {settings.n_test} test, "

@@ -93,8 +93,9 @@ def logits(state, x: torch.Tensor) -> torch.Tensor:
     return x @ W.T + b
 
 
-def task_problem(data: TaskData, T: int, lr: float) -> BilevelProblem:
-    """The bilevel problem of sec. 4.2.2 on ``data``: state (W, b), hyperparameters (A, rho)."""
+def task_problem(data: TaskData, T: int, lr: float, compile: bool = False) -> BilevelProblem:
+    """The bilevel problem of sec. 4.2.2 on ``data``: state (W, b), hyperparameters (A, rho);
+    ``compile``: the forward steps through torch.compile."""
     cross_entropy = torch.nn.functional.cross_entropy
     x, y = data.x_train, data.y_train
 
@@ -107,7 +108,7 @@ def task_problem(data: TaskData, T: int, lr: float) -> BilevelProblem:
     shapes = ((data.classes, x.shape[1]), (data.classes,))
     return BilevelProblem(
         init=lambda hparams: tuple(torch.zeros(shape, dtype=x.dtype, device=x.device) for shape in shapes),
-        step=gradient_descent(inner, lr),
+        step=gradient_descent(inner, lr, compile),
         outer=lambda state, hparams: cross_entropy(logits(state, data.x_val), data.y_val),
         T=T,
     )

@@ -101,7 +101,7 @@ def run_task_interaction(train, test, dataset: str, settings: TaskInteractionSet
     data = make_task_data(train["features"], train["labels"], test["features"], test["labels"],
                           settings.train_per_class, settings.val_per_class,
                           derive_seed(f"task_interaction/{dataset}", 0, trial), dtype=dtype, device=device)
-    problem = task_problem(data, settings.T, settings.lr)
+    problem = task_problem(data, settings.T, settings.lr, settings.compile)
     start = initial_hparams(data.classes, settings.C_init, settings.rho_init, dtype, device)
     baseline = final_metrics(data, problem, tuple(t.detach() for t in start))
     title = (f"task interaction {dataset} trial {trial}: {len(data.y_train)} train / {len(data.y_val)} val / "
