@@ -8,6 +8,8 @@ CORES ?= all
 # (a second --config in EXTRA would replace scale=$(SCALE), not add to it).
 TARGETS ?=
 CONFIG ?=
+# bench-baselines times our methods also with the torch.compile'd forward (the fast path)
+BASELINE_ARGS ?= --compiled
 BIN := $(VENV)/bin
 
 .PHONY: reproduce test bench lint clean-results gpu-check

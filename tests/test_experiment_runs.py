@@ -17,9 +17,9 @@ from truncback.hypergrad import label, parse_spec
 from truncback.runtime.checkpoint import checkpoint_path
 from truncback.runtime.files import read_json, read_result, timing_path
 
-HYPERCLEANING = {"n_train": 200, "n_val": 100, "n_test": 200, "T": 20, "lr": 0.015, "hyper_lr": 0.3,
+HYPERCLEANING = {"compile": False, "n_train": 200, "n_val": 100, "n_test": 200, "T": 20, "lr": 0.015, "hyper_lr": 0.3,
                  "hyper_iterations": 40, "exact_every": 10, "checkpoint_every": 5}
-TASK_INTERACTION = {"train_per_class": 3, "val_per_class": 6, "T": 12, "hyper_lr": 0.02,
+TASK_INTERACTION = {"compile": False, "train_per_class": 3, "val_per_class": 6, "T": 12, "hyper_lr": 0.02,
                     "max_hyper_iterations": 40, "patience": 100, "exact_every": 10, "checkpoint_every": 5, "log_every": 100}
 # init_rho = 10: the regulariser makes g_S strongly convex at every w_T here, as conjugate gradient needs
 # (with rho = 1 CG meets negative curvature after T = 3 steps and stops with an error naming it).

@@ -115,7 +115,7 @@ def test_rule_all_asks_for_every_toy_figure_under_the_scale_folder(workflow_dir,
     ("[{name: krmd, K: 500}]", "config hypercleaning.methods[0] = {'name': 'krmd', 'K': 500}: method 'krmd': option "
                                "K=500 is larger than the number of lower-level steps T=100"),
     ("[{name: nope}]", "'nope' is not one of ['aid_cg', 'aid_fp', 'checkpointed', 'fmd', 'fom', 'krmd', 'rmd', "
-                       "'ufom']"),
+                       "'ufom', 'unrolled']"),
     ("[{name: krmd}]", "'K' is a required property"),
     ("[{name: rmd, K: 5}]", "Additional properties are not allowed ('K' was unexpected)"),
     ("[{name: ufom, q: 1.5}]", "1.5 is greater than the maximum of 1.0"),

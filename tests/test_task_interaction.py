@@ -104,7 +104,7 @@ def test_subsets_are_per_class_disjoint_and_fixed_by_the_seed():
         per_class_split(labels, 5, 6, seed=7)
 
 
-SETTINGS = TaskInteractionSettings(train_per_class=3, val_per_class=6, T=12, C_init=0.001, rho_init=0.001,
+SETTINGS = TaskInteractionSettings(compile=False, train_per_class=3, val_per_class=6, T=12, C_init=0.001, rho_init=0.001,
                                    hyper_lr=0.02, max_hyper_iterations=12, patience=4, exact_every=3,
                                    log_every=100)
 

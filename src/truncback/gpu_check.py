@@ -105,11 +105,13 @@ def repeat_check(device) -> list[dict]:
     runs = {
         "hypercleaning": lambda: run_hypercleaning(
             digits["images"], digits["labels"], HypercleaningSettings(n_train=200, n_val=100, n_test=200, T=10,
-                                                                       lr=0.015, hyper_iterations=5, exact_every=2),
+                                                                       lr=0.015, hyper_iterations=5, exact_every=2,
+                                                                       compile=False),
             {"name": "krmd", "K": 3}, 0, quiet, device)[0],
         "task interaction": lambda: run_task_interaction(
             features, features, "synthetic", TaskInteractionSettings(train_per_class=5, val_per_class=5, T=10,
-                                                                     max_hyper_iterations=5, exact_every=2),
+                                                                     max_hyper_iterations=5, exact_every=2,
+                                                                     compile=False),
             {"name": "krmd", "K": 3}, 0, quiet, device)[0],
         "omniglot": lambda: run_omniglot(
             synthetic_omniglot(1), synthetic_omniglot(2), OmniglotSettings(
