@@ -235,7 +235,8 @@ def compare(problem: str, T: int, repeats: int, n_train: int | None = None, memo
             del entries[name]
             continue
         if name.endswith(COMPILED):
-            print(f"  {name}: first call {elapsed:.1f} s (compilation included)", flush=True)
+            print(f"  {name}: first call {elapsed:.1f} s (the first compiled method's includes the compilation)",
+                  flush=True)
     peak = {name: peak_memory_mib(function)[1] if memory else math.nan for name, function in entries.items()}
     seconds = {name: [] for name in entries}
     for _ in range(repeats):
