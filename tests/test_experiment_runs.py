@@ -23,7 +23,7 @@ TASK_INTERACTION = {"compile": False, "train_per_class": 3, "val_per_class": 6, 
                     "max_hyper_iterations": 40, "patience": 100, "exact_every": 10, "checkpoint_every": 5, "log_every": 100}
 # init_rho = 10: the regulariser makes g_S strongly convex at every w_T here, as conjugate gradient needs
 # (with rho = 1 CG meets negative curvature after T = 3 steps and stops with an error naming it).
-OMNIGLOT = {"init_rho": 10.0, "ways": 3, "query_per_class": 2, "meta_train_classes": 24, "filters": 4, "T": 3,
+OMNIGLOT = {"compile": False, "init_rho": 10.0, "ways": 3, "query_per_class": 2, "meta_train_classes": 24, "filters": 4, "T": 3,
             "hyper_lr": 0.01,
             "eval_every": 4, "curve_tasks": 2, "validation_tasks": 2, "test_tasks": 3, "exact_every": 3,
             "checkpoint_every": 2, "depth_tasks": 1, "log_every": 100}

@@ -144,3 +144,28 @@ def test_exact_methods_on_the_compiled_forward_match_the_closed_form_and_unrolle
             assert relative_error(method(fast, lam), expected) < 1e-9, name
     finally:
         torch.set_default_dtype(previous)
+
+
+def test_compiled_steps_sharing_an_inner_loss_compile_once_and_stay_exact(rng):
+    """Problems that differ only in their data (Omniglot's tasks) share one compilation: a second
+    problem with new tensors of the same shapes adds no compiled graph, and both match the eager step."""
+    from torch._dynamo.utils import counters
+
+    from truncback.hypergrad import BilevelProblem, gradient_descent
+
+    def inner(w, lam, x, y):
+        return torch.sum((x @ w - y) ** 2) + torch.sum(torch.exp(lam) * w ** 2)
+
+    def problem(x, y, compile):
+        return BilevelProblem(lambda lam: torch.zeros(3, dtype=torch.float64),
+                              gradient_descent(inner, 0.01, compile, data=(x, y)),
+                              lambda w, lam: torch.sum(w ** 2), T=6)
+
+    lam = torch.randn(3, generator=rng, dtype=torch.float64)
+    graphs = []
+    for _ in range(2):
+        x, y = torch.randn(5, 3, generator=rng, dtype=torch.float64), torch.randn(5, generator=rng, dtype=torch.float64)
+        compiled = rmd(problem(x, y, True), lam)
+        graphs.append(counters["stats"]["unique_graphs"])
+        assert relative_error(compiled, rmd(problem(x, y, False), lam)) < 1e-12
+    assert graphs[1] == graphs[0], "the second problem recompiled"

@@ -20,7 +20,7 @@ from truncback.hypergrad import krmd, trees
 from truncback.runtime.determinism import configure_torch, derive_seed
 from truncback.runtime.harness import RunInterrupted, clipped
 
-SMOKE = OmniglotSettings(ways=3, query_per_class=2, meta_train_classes=24, filters=4, T=3, init_rho=1.0,
+SMOKE = OmniglotSettings(compile=False, ways=3, query_per_class=2, meta_train_classes=24, filters=4, T=3, init_rho=1.0,
                          hyper_lr=0.01, eval_every=2, curve_tasks=2, validation_tasks=2, test_tasks=3,
                          exact_every=2, checkpoint_every=2, depth_tasks=1, log_every=100)
 KRMD = OmniglotRun({"name": "krmd", "K": 1}, iterations=5, milestones=(3, 5))

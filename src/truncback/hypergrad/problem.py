@@ -56,6 +56,23 @@ def _tracked(leaves):
     return [leaf if leaf.requires_grad else leaf.detach().requires_grad_() for leaf in leaves]
 
 
+_COMPILED_UPDATES: dict = {}
+
+
+def compiled_update(inner_loss):
+    """w - rate * grad_w inner_loss(w, lam, *data) compiled by torch.compile, one per inner-loss function:
+    steps that share the function and differ only in their data (tensors of the same shapes) share the
+    compilation."""
+    if inner_loss not in _COMPILED_UPDATES:
+        grad_w = torch.func.grad(inner_loss)
+
+        def update(w, lam, rate, *data):
+            return tree_map(lambda wi, gi: wi - rate * gi, w, grad_w(w, lam, *data))
+
+        _COMPILED_UPDATES[inner_loss] = torch.compile(update, dynamic=False)
+    return _COMPILED_UPDATES[inner_loss]
+
+
 class GradientDescentStep:
     """The step Xi_{t+1}(w, lam) = w - lr * grad_w g(w, lam) (sec. 2.2) as a callable built on
     ``torch.func.grad``, so that vjp and jvp go through it, with two twins of the same value by plain
@@ -63,23 +80,27 @@ class GradientDescentStep:
     methods' forward passes use (``dynamics.advance``), and ``with_graph``, which keeps the step's
     graph for a later backward pass through the whole loop (``unrolled``).
 
+    g is ``inner_loss(w, lam, *data)``: ``data`` (default none) are further arguments, such as a task's
+    examples, so that problems which differ only in them can share one inner-loss function.
+
     With ``compile=True`` the graph-free twin is the step compiled by ``torch.compile`` (one fused
     kernel program instead of the eager operations): it pays once it has run long enough to win back
-    its compilation (tens of seconds on a CPU), so it is off by default. The step size enters as a
-    tensor and lam's values are not baked in, so neither a schedule nor new hyperparameters recompile
-    it; a new shape or dtype does."""
+    its compilation (seconds to tens of seconds on a CPU), so it is off by default. The step size enters
+    as a tensor and lam's values are not baked in, so neither a schedule nor new hyperparameters
+    recompile it; steps with the same inner-loss function share the compilation (new data of the same
+    shapes does not recompile); a new shape or dtype does."""
 
-    def __init__(self, inner_loss: Callable[[Tree, Tree], torch.Tensor], lr, compile: bool = False):
-        self.inner_loss, self.lr = inner_loss, lr
+    def __init__(self, inner_loss: Callable[..., torch.Tensor], lr, compile: bool = False, data: tuple = ()):
+        self.inner_loss, self.lr, self.data = inner_loss, lr, tuple(data)
         self.grad_w = torch.func.grad(inner_loss)
-        self.compiled = torch.compile(self._update, dynamic=False) if compile else None
+        self.compiled = compiled_update(inner_loss) if compile else None
 
-    def _update(self, w, lam, rate):
-        return tree_map(lambda wi, gi: wi - rate * gi, w, self.grad_w(w, lam))
+    def _loss(self, w, lam):
+        return self.inner_loss(w, lam, *self.data)
 
     def __call__(self, w, lam, t):
         rate = _rate(self.lr, lam, t)
-        return tree_map(lambda wi, gi: wi - rate * gi, w, self.grad_w(w, lam))
+        return tree_map(lambda wi, gi: wi - rate * gi, w, self.grad_w(w, lam, *self.data))
 
     def without_graph(self, w, lam, t):
         leaves, spec = tree_flatten(w)
@@ -87,10 +108,10 @@ class GradientDescentStep:
         if self.compiled is not None:
             with torch.no_grad():
                 rate = torch.as_tensor(_rate(self.lr, lam, t), dtype=leaves[0].dtype, device=leaves[0].device)
-                return self.compiled(tree_map(torch.Tensor.detach, w), lam, rate)
+                return self.compiled(tree_map(torch.Tensor.detach, w), lam, rate, *self.data)
         with torch.enable_grad():
             leaves = [leaf.detach().requires_grad_() for leaf in leaves]
-            grads = _gradients(self.inner_loss(tree_unflatten(leaves, spec), lam), leaves, create_graph=False)
+            grads = _gradients(self._loss(tree_unflatten(leaves, spec), lam), leaves, create_graph=False)
         with torch.no_grad():
             rate = _rate(self.lr, lam, t)
             return tree_unflatten([leaf.detach() - rate * grad for leaf, grad in zip(leaves, grads)], spec)
@@ -99,18 +120,19 @@ class GradientDescentStep:
         leaves, spec = tree_flatten(w)
         with torch.enable_grad():
             leaves = _tracked(leaves)
-            grads = _gradients(self.inner_loss(tree_unflatten(leaves, spec), lam), leaves, create_graph=True)
+            grads = _gradients(self._loss(tree_unflatten(leaves, spec), lam), leaves, create_graph=True)
             rate = _rate(self.lr, lam, t)
             return tree_unflatten([leaf - rate * grad for leaf, grad in zip(leaves, grads)], spec)
 
 
-def gradient_descent(inner_loss: Callable[[Tree, Tree], torch.Tensor], lr, compile: bool = False) -> Callable:
-    """The step Xi_{t+1}(w, lam) = w - lr * grad_w g(w, lam) (sec. 2.2).
+def gradient_descent(inner_loss: Callable[..., torch.Tensor], lr, compile: bool = False,
+                     data: tuple = ()) -> Callable:
+    """The step Xi_{t+1}(w, lam) = w - lr * grad_w g(w, lam) (sec. 2.2), g(w, lam) = inner_loss(w, lam, *data).
 
     ``lr`` is a number, or a function ``lr(lam, t)`` when the step size is a hyperparameter or a schedule.
     ``compile``: run the methods' forward passes through ``torch.compile`` (``GradientDescentStep``).
     """
-    return GradientDescentStep(inner_loss, lr, compile)
+    return GradientDescentStep(inner_loss, lr, compile, data)
 
 
 class HeavyBallStep:

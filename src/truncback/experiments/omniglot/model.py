@@ -92,20 +92,29 @@ def regulariser(w: dict, lam: dict, rho_zero: bool):
     return torch.sum(torch.exp(lam["log_rho"]) * squares)
 
 
-def one_shot_problem(task, T: int, batch_norm: bool, rho_zero: bool = False) -> BilevelProblem:
-    """The bilevel problem of sec. 4.3 on ``task``: w_0 = c, T gradient-descent steps of size gamma
-    on g_S, f = mean cross-entropy on Q. ``rho_zero`` drops the regulariser (rho = 0, Fig. 7 plot 4)."""
+def support_loss(w, lam, x_train, y_train, batch_norm: bool, rho_zero: bool):
+    """g_S(w, lam): the summed cross-entropy on the support set plus the regulariser. One function for
+    every task (the task's examples are its arguments), so that a compiled step serves them all."""
+    logits = forward(x_train, w, lam, batch_norm)
+    return F.cross_entropy(logits, y_train, reduction="sum") + regulariser(w, lam, rho_zero)
 
-    def inner(w, lam):
-        logits = forward(task.x_train, w, lam, batch_norm)
-        return F.cross_entropy(logits, task.y_train, reduction="sum") + regulariser(w, lam, rho_zero)
+
+def step_size(lam, t):
+    return torch.exp(lam["log_gamma"])
+
+
+def one_shot_problem(task, T: int, batch_norm: bool, rho_zero: bool = False, compile: bool = False) -> BilevelProblem:
+    """The bilevel problem of sec. 4.3 on ``task``: w_0 = c, T gradient-descent steps of size gamma
+    on g_S, f = mean cross-entropy on Q. ``rho_zero`` drops the regulariser (rho = 0, Fig. 7 plot 4);
+    ``compile``: the forward steps through torch.compile, compiled once for all tasks of one shape."""
 
     def outer(w, lam):
         return F.cross_entropy(forward(task.x_query, w, lam, batch_norm), task.y_query)
 
     return BilevelProblem(
         init=lambda lam: tree_map(lambda c: c.clone(), lam["c"]),
-        step=gradient_descent(inner, lambda lam, t: torch.exp(lam["log_gamma"])),
+        step=gradient_descent(support_loss, step_size, compile,
+                              data=(task.x_train, task.y_train, batch_norm, rho_zero)),
         outer=outer,
         T=T,
     )

@@ -87,7 +87,7 @@ class MetaTraining(Objective):
     def problems(self, iteration: int) -> list:
         batch = self.settings.meta_batch
         return [one_shot_problem(self.train_sampler.task("train", iteration * batch + b), self.T,
-                                 self.settings.batch_norm) for b in range(batch)]
+                                 self.settings.batch_norm, compile=self.settings.compile) for b in range(batch)]
 
     def evaluate(self, done: int, hparams, log) -> int:
         tasks = tasks_evaluated_at(done, self.settings, self.run)
