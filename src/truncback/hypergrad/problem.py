@@ -45,9 +45,19 @@ def _rate(value, lam, t):
     return value(lam, t) if callable(value) else value
 
 
-def _gradients(loss, leaves, create_graph: bool):
-    """grad of ``loss`` with respect to the state's leaves by plain autograd."""
-    return torch.autograd.grad(loss, leaves, create_graph=create_graph)
+def _descend(w, grad, rate):
+    """w - rate * grad, leaf by leaf."""
+    return tree_map(lambda wi, gi: wi - rate * gi, w, grad)
+
+
+def _plain_gradient(loss, w, lam):
+    """grad_w loss(w, lam), shaped like w, by plain ``torch.autograd.grad`` on detached copies of w and
+    lam: no graph is kept."""
+    leaves, spec = tree_flatten(w)
+    lam = tree_map(torch.Tensor.detach, lam)
+    with torch.enable_grad():
+        leaves = [leaf.detach().requires_grad_() for leaf in leaves]
+        return tree_unflatten(list(torch.autograd.grad(loss(tree_unflatten(leaves, spec), lam), leaves)), spec)
 
 
 def _tracked(leaves):
@@ -67,7 +77,7 @@ def compiled_update(inner_loss):
         grad_w = torch.func.grad(inner_loss)
 
         def update(w, lam, rate, *data):
-            return tree_map(lambda wi, gi: wi - rate * gi, w, grad_w(w, lam, *data))
+            return _descend(w, grad_w(w, lam, *data), rate)
 
         _COMPILED_UPDATES[inner_loss] = torch.compile(update, dynamic=False)
     return _COMPILED_UPDATES[inner_loss]
@@ -99,30 +109,25 @@ class GradientDescentStep:
         return self.inner_loss(w, lam, *self.data)
 
     def __call__(self, w, lam, t):
-        rate = _rate(self.lr, lam, t)
-        return tree_map(lambda wi, gi: wi - rate * gi, w, self.grad_w(w, lam, *self.data))
+        return _descend(w, self.grad_w(w, lam, *self.data), _rate(self.lr, lam, t))
 
     def without_graph(self, w, lam, t):
-        leaves, spec = tree_flatten(w)
-        lam = tree_map(torch.Tensor.detach, lam)
+        w, lam = tree_map(torch.Tensor.detach, w), tree_map(torch.Tensor.detach, lam)
         if self.compiled is not None:
             with torch.no_grad():
-                rate = torch.as_tensor(_rate(self.lr, lam, t), dtype=leaves[0].dtype, device=leaves[0].device)
-                return self.compiled(tree_map(torch.Tensor.detach, w), lam, rate, *self.data)
-        with torch.enable_grad():
-            leaves = [leaf.detach().requires_grad_() for leaf in leaves]
-            grads = _gradients(self._loss(tree_unflatten(leaves, spec), lam), leaves, create_graph=False)
+                first = tree_flatten(w)[0][0]
+                rate = torch.as_tensor(_rate(self.lr, lam, t), dtype=first.dtype, device=first.device)
+                return self.compiled(w, lam, rate, *self.data)
+        grad = _plain_gradient(self._loss, w, lam)
         with torch.no_grad():
-            rate = _rate(self.lr, lam, t)
-            return tree_unflatten([leaf.detach() - rate * grad for leaf, grad in zip(leaves, grads)], spec)
+            return _descend(w, grad, _rate(self.lr, lam, t))
 
     def with_graph(self, w, lam, t):
         leaves, spec = tree_flatten(w)
         with torch.enable_grad():
             leaves = _tracked(leaves)
-            grads = _gradients(self._loss(tree_unflatten(leaves, spec), lam), leaves, create_graph=True)
-            rate = _rate(self.lr, lam, t)
-            return tree_unflatten([leaf - rate * grad for leaf, grad in zip(leaves, grads)], spec)
+            grads = torch.autograd.grad(self._loss(tree_unflatten(leaves, spec), lam), leaves, create_graph=True)
+            return _descend(tree_unflatten(leaves, spec), tree_unflatten(list(grads), spec), _rate(self.lr, lam, t))
 
 
 def gradient_descent(inner_loss: Callable[..., torch.Tensor], lr, compile: bool = False,
@@ -153,13 +158,10 @@ class HeavyBallStep:
         return self._combine(state, self.grad_w(state[0], lam), lam, t)
 
     def without_graph(self, state, lam, t):
-        leaves, spec = tree_flatten(state[0])
-        lam = tree_map(torch.Tensor.detach, lam)
-        with torch.enable_grad():
-            leaves = [leaf.detach().requires_grad_() for leaf in leaves]
-            grads = _gradients(self.inner_loss(tree_unflatten(leaves, spec), lam), leaves, create_graph=False)
+        state, lam = tree_map(torch.Tensor.detach, state), tree_map(torch.Tensor.detach, lam)
+        grad = _plain_gradient(self.inner_loss, state[0], lam)
         with torch.no_grad():
-            return self._combine(tree_map(torch.Tensor.detach, state), tree_unflatten(grads, spec), lam, t)
+            return self._combine(state, grad, lam, t)
 
 
 def heavy_ball(inner_loss: Callable[[Tree, Tree], torch.Tensor], lr, momentum) -> Callable:
