@@ -69,8 +69,10 @@ def unrolled(parts, hparams):
     return [torch.zeros_like(leaf) if g is None else g for g, leaf in zip(grads, lam_leaves)]
 
 
-def truncated(parts, hparams, K: int):
-    """K-RMD (eq. 8) as the textbook recompute algorithm in plain autograd; K = T is full RMD."""
+def _forward_without_graph(parts, hparams, keep: int = 0):
+    """The T forward steps by torch.autograd.grad without a graph. Returns (lam's leaves requiring
+    grad, lam, the inputs w_{T-keep}, ..., w_{T-1} of the last ``keep`` steps, w_T's leaves requiring
+    grad, the state's tree spec)."""
     lam_leaves, lam_spec = _leaf_copies(hparams)
     lam = tree_unflatten(lam_leaves, lam_spec)
     fixed_lam = tree_unflatten([leaf.detach() for leaf in lam_leaves], lam_spec)
@@ -78,15 +80,25 @@ def truncated(parts, hparams, K: int):
     state = [leaf.detach() for leaf in state]
     kept = []
     for t in range(parts.T):
-        if t >= parts.T - K:
+        if t >= parts.T - keep:
             kept.append(state)
         with torch.enable_grad():
-            leaves = [leaf.requires_grad_() for leaf in (w.detach().clone() for w in state)]
+            leaves = [w.detach().clone().requires_grad_() for w in state]
             state = [w.detach() for w in _step(parts, leaves, spec, fixed_lam, t, create_graph=False)]
-    final = [w.requires_grad_() for w in state]
+    return lam_leaves, lam, kept, [w.requires_grad_() for w in state], spec
+
+
+def _outer_gradients(parts, final, spec, lam, lam_leaves):
+    """(grad_w f, grad_lam f) at w_T as lists of leaves, zeros where f does not depend on a leaf."""
     grads = torch.autograd.grad(parts.outer(tree_unflatten(final, spec), lam), final + lam_leaves, allow_unused=True)
-    alpha = [torch.zeros_like(w) if g is None else g for g, w in zip(grads[:len(final)], final)]
-    h = [torch.zeros_like(leaf) if g is None else g for g, leaf in zip(grads[len(final):], lam_leaves)]
+    return ([torch.zeros_like(w) if g is None else g for g, w in zip(grads[:len(final)], final)],
+            [torch.zeros_like(leaf) if g is None else g for g, leaf in zip(grads[len(final):], lam_leaves)])
+
+
+def truncated(parts, hparams, K: int):
+    """K-RMD (eq. 8) as the textbook recompute algorithm in plain autograd; K = T is full RMD."""
+    lam_leaves, lam, kept, final, spec = _forward_without_graph(parts, hparams, keep=K)
+    alpha, h = _outer_gradients(parts, final, spec, lam, lam_leaves)
     for t in reversed(range(parts.T - K, parts.T)):
         leaves = [w.detach().requires_grad_() for w in kept[t - (parts.T - K)]]
         new = _step(parts, leaves, spec, lam, t, create_graph=True)
@@ -101,20 +113,6 @@ def truncated(parts, hparams, K: int):
     return h
 
 
-def _forward_without_graph(parts, hparams):
-    """(lam leaves requiring grad, lam, lam detached, w_T as detached leaves, the state's tree spec)."""
-    lam_leaves, lam_spec = _leaf_copies(hparams)
-    lam = tree_unflatten(lam_leaves, lam_spec)
-    fixed_lam = tree_unflatten([leaf.detach() for leaf in lam_leaves], lam_spec)
-    state, spec = tree_flatten(parts.init(fixed_lam))
-    state = [leaf.detach() for leaf in state]
-    for t in range(parts.T):
-        with torch.enable_grad():
-            leaves = [w.detach().clone().requires_grad_() for w in state]
-            state = [w.detach() for w in _step(parts, leaves, spec, fixed_lam, t, create_graph=False)]
-    return lam_leaves, lam, state, spec
-
-
 def _dot(a, b):
     return sum(torch.sum(x * y) for x, y in zip(a, b))
 
@@ -122,11 +120,8 @@ def _dot(a, b):
 def implicit(parts, hparams, K: int, solver: str):
     """AID (eq. 11) in plain autograd: v ~ (I - A)^{-1} grad_w f at w_T by K iterations of ``solver``
     ("cg": conjugate gradient, "fp": v <- A v + grad_w f), then grad_lam f + B v."""
-    lam_leaves, lam, state, spec = _forward_without_graph(parts, hparams)
-    final = [w.requires_grad_() for w in state]
-    grads = torch.autograd.grad(parts.outer(tree_unflatten(final, spec), lam), final + lam_leaves, allow_unused=True)
-    rhs = [torch.zeros_like(w) if g is None else g for g, w in zip(grads[:len(final)], final)]
-    h = [torch.zeros_like(leaf) if g is None else g for g, leaf in zip(grads[len(final):], lam_leaves)]
+    lam_leaves, lam, _, final, spec = _forward_without_graph(parts, hparams)
+    rhs, h = _outer_gradients(parts, final, spec, lam, lam_leaves)
     leaves = [w.detach().requires_grad_() for w in final]
     new = _step(parts, leaves, spec, lam, parts.T - 1, create_graph=True)
 
