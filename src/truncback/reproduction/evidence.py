@@ -53,20 +53,9 @@ class Evidence:
     missing: list = field(default_factory=list)
 
 
-def _typed(paths, result_type, scale, evidence, timing_key):
-    results = []
-    for path in paths:
-        if not Path(path).is_file():
-            evidence.missing.append(str(path))
-            continue
-        if f"/{scale}/" not in f"/{Path(path).as_posix()}":
-            raise ValueError(f"{path} is not a result of scale {scale!r} (results/<scale>/...): refusing to mix scales")
-        results.append(read_result(path, result_type))
-    evidence.timings[timing_key] = read_timings([p for p in paths if Path(p).is_file()])
-    return results
-
-
-def _json_files(paths, scale, evidence) -> list:
+def _read_all(paths, scale, evidence, read) -> list:
+    """``read(path)`` of every file of ``paths`` that exists (the others are noted as missing); a file
+    that is not under results/<scale>/ is refused."""
     results = []
     for path in paths:
         if not Path(path).is_file():
@@ -74,16 +63,21 @@ def _json_files(paths, scale, evidence) -> list:
         elif f"/{scale}/" not in f"/{Path(path).as_posix()}":
             raise ValueError(f"{path} is not a result of scale {scale!r} (results/<scale>/...): refusing to mix scales")
         else:
-            results.append(read_json(path))
+            results.append(read(path))
+    return results
+
+
+def _typed(paths, result_type, scale, evidence, timing_key):
+    results = _read_all(paths, scale, evidence, lambda path: read_result(path, result_type))
+    evidence.timings[timing_key] = read_timings([p for p in paths if Path(p).is_file()])
     return results
 
 
 def load_evidence(scale: str, toy_dir=None, hypercleaning=(), task_interaction=(), omniglot=(), depth=None,
                   complexity=None, aid_vs_itd=(), fom_ufom=()) -> Evidence:
     evidence = Evidence(scale)
-    evidence.aid_vs_itd = _json_files(aid_vs_itd, scale, evidence)
-    present = [Path(path).stem for path in fom_ufom if Path(path).is_file()]
-    evidence.fom_ufom = dict(zip(present, _json_files(fom_ufom, scale, evidence)))
+    evidence.aid_vs_itd = _read_all(aid_vs_itd, scale, evidence, read_json)
+    evidence.fom_ufom = dict(_read_all(fom_ufom, scale, evidence, lambda path: (Path(path).stem, read_json(path))))
     if toy_dir:
         for name in ("bound", "trajectories_f", "trajectories_f_tilde", "optimum"):
             path = Path(toy_dir) / f"{name}.json"

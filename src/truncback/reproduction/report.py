@@ -98,6 +98,15 @@ def spread_blocks(spread) -> list:
                   "closer to the tolerance's edge than these moves can flip on another machine.")]
 
 
+def verdict_blocks(verdicts, texts: dict) -> list:
+    """A table of the verdicts (claim, verdict, the paper's words from ``texts``) and one item per verdict
+    with the numbers that decide it."""
+    return [("table", pd.DataFrame([{"Claim": v.claim, "Verdict": v.verdict, "Paper": texts[v.claim]}
+                                    for v in verdicts])),
+            ("ul", [f"**{v.claim}: {v.verdict}.** {v.evidence}"
+                    + (f" {WALL_CLOCK}" if "wall clock" in v.evidence else "") for v in verdicts])]
+
+
 def companion_blocks(reference, evidence) -> list:
     """The companion papers' claims (AID vs ITD, FOM vs UFOM), checked on our runs of their experiments."""
     verdicts = [COMPANION_EVALUATORS[claim["id"]](evidence) for claim in reference["companion_claims"]]
@@ -106,10 +115,7 @@ def companion_blocks(reference, evidence) -> list:
             ("p", "The engine's method family also covers two later papers; their headline findings, checked on our "
                   "runs of their experiments (figures/.../companion_*, paper_tables/.../companion_*). Not counted in "
                   "the paper's claims above."),
-            ("table", pd.DataFrame([{"Claim": v.claim, "Verdict": v.verdict, "Paper": texts[v.claim]}
-                                    for v in verdicts])),
-            ("ul", [f"**{v.claim}: {v.verdict}.** {v.evidence}"
-                    + (f" {WALL_CLOCK}" if "wall clock" in v.evidence else "") for v in verdicts])]
+            *verdict_blocks(verdicts, texts)]
 
 
 def report_blocks(reference, evidence, benchmarks=None, estimates=None, spread=None) -> list:
@@ -127,10 +133,7 @@ def report_blocks(reference, evidence, benchmarks=None, estimates=None, spread=N
                      f"numbers: {sum(r['verdict'] == 'PASS' for r in rows)} of {len(rows)} compared within "
                      "tolerance."),
                ("h2", "Claims"),
-               ("table", pd.DataFrame([{"Claim": v.claim, "Verdict": v.verdict, "Paper": texts[v.claim]}
-                                       for v in verdicts])),
-               ("ul", [f"**{v.claim}: {v.verdict}.** {v.evidence}"
-                       + (f" {WALL_CLOCK}" if "wall clock" in v.evidence else "") for v in verdicts]),
+               *verdict_blocks(verdicts, texts),
                *companion_blocks(reference, evidence),
                ("h2", "Tables 2-4: the paper's numbers and ours"),
                ("p", "Each of our numbers is the mean over our seeds or trials; a verdict says whether the difference "
