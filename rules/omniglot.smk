@@ -1,13 +1,13 @@
 # One-shot Omniglot meta-learning (sec. 4.3): one meta-training run per entry of the config's runs (and
 # companion_runs) under results/<scale>/omniglot/ (checkpointed; a rerun after an interruption resumes), the depth
 # study from the full-RMD run's final lam, then Table 4 and Fig. 7 drawn from those raw results only.
-from truncback.experiments.omniglot.settings import OmniglotRun
+from truncback.experiments.omniglot.settings import OmniglotRun, every_run
 
 OMNIGLOT = config["omniglot"]
 OG_RESULTS = f"{RESULTS}/omniglot"
 OG_SETTINGS = json.dumps(OMNIGLOT["settings"], sort_keys=True)
 # Every run, Table 4's and the FOM-vs-UFOM companion's (rules/fom_ufom.smk), by its label.
-OG_ENTRIES = dict(zip(CONFIG_LABELS["omniglot"], map(OmniglotRun.from_dict, OMNIGLOT["runs"] + OMNIGLOT["companion_runs"])))
+OG_ENTRIES = dict(zip(CONFIG_LABELS["omniglot"], map(OmniglotRun.from_dict, every_run(OMNIGLOT))))
 OG_ALL_RUNS = [f"{OG_RESULTS}/{name}.json" for name in OG_ENTRIES]
 OG_RUNS = [f"{OG_RESULTS}/{name}.json" for name in OG_ENTRIES if name not in CONFIG_LABELS["omniglot_companion"]]
 OG_DATA = {part: str(data_layout.prepared_path(DATA_SCALE, f"omniglot_{part}")) for part in ("background", "evaluation")}

@@ -19,7 +19,7 @@ from truncback.experiments.aid_vs_itd.settings import AidVsItdSettings
 from truncback.experiments.complexity.settings import ComplexitySection
 from truncback.experiments.fom_ufom.settings import FomUfomSettings
 from truncback.experiments.hypercleaning.settings import HypercleaningSection, HypercleaningSettings
-from truncback.experiments.omniglot.settings import OmniglotRun, OmniglotSection, OmniglotSettings
+from truncback.experiments.omniglot.settings import RUN_KEYS, OmniglotRun, OmniglotSection, OmniglotSettings
 from truncback.experiments.task_interaction.settings import (TaskInteractionSection, TaskInteractionSettings)
 from truncback.experiments.toy.settings import ToySettings
 from truncback.hypergrad import methods
@@ -126,7 +126,7 @@ def check_config(config: dict) -> dict:
         labels[section] = _method_labels(config[section]["methods"], T, section)
     settings = OmniglotSettings.from_dict(config["omniglot"].get("settings", {}))
     names = []
-    for key in ("runs", "companion_runs"):
+    for key in RUN_KEYS:
         for index, values in enumerate(config["omniglot"][key]):
             try:
                 names.append(OmniglotRun.from_dict(values).checked(settings).name(settings))

@@ -116,7 +116,8 @@ def repeat_check(device) -> list[dict]:
         "omniglot": lambda: run_omniglot(
             synthetic_omniglot(1), synthetic_omniglot(2), OmniglotSettings(
                 ways=3, query_per_class=2, meta_train_classes=40, filters=8, T=5, eval_every=2, curve_tasks=2,
-                validation_tasks=2, test_tasks=3, exact_every=2, compile=False), OmniglotRun({"name": "krmd", "K": 2}, 4, (4,)),
+                validation_tasks=2, test_tasks=3, exact_every=2, compile=False),
+            OmniglotRun({"name": "krmd", "K": 2}, 4, (4,)),
             0, quiet, device=device)[0],
     }
     rows = []

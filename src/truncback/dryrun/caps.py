@@ -13,6 +13,7 @@ import copy
 from dataclasses import dataclass
 from typing import ClassVar
 
+from truncback.experiments.omniglot.settings import every_run
 from truncback.runtime.settings import Settings, setting
 
 POSITIVE = {"type": "integer", "minimum": 1}
@@ -48,7 +49,7 @@ def dry_run_config(config: dict) -> dict:
     capped["hypercleaning"]["settings"].update(hyper_iterations=caps.iterations, lr=caps.hypercleaning_lr, **loop)
     capped["task_interaction"]["settings"].update(max_hyper_iterations=caps.iterations, **loop)
     capped["task_interaction"]["features"]["max_images"] = caps.feature_images
-    for run in capped["omniglot"]["runs"] + capped["omniglot"]["companion_runs"]:
+    for run in every_run(capped["omniglot"]):
         run.update(iterations=caps.iterations, milestones=[caps.iterations])
     capped["omniglot"]["settings"].update(eval_every=caps.iterations, curve_tasks=caps.evaluation_tasks,
                                           validation_tasks=caps.evaluation_tasks, test_tasks=caps.evaluation_tasks,

@@ -28,7 +28,7 @@ import pandas as pd
 from truncback.experiments.hypercleaning.run import HypercleaningResult
 from truncback.experiments.hypercleaning.settings import HypercleaningSettings
 from truncback.experiments.omniglot.run import OmniglotResult, tasks_evaluated_at
-from truncback.experiments.omniglot.settings import OmniglotRun, OmniglotSettings
+from truncback.experiments.omniglot.settings import OmniglotRun, OmniglotSettings, every_run
 from truncback.experiments.task_interaction.run import TaskInteractionResult
 from truncback.experiments.task_interaction.settings import TaskInteractionSettings
 from truncback.runtime.files import read_json, read_result, timing_path
@@ -69,7 +69,7 @@ def full_counts(experiment: str, result, full: dict) -> dict:
         iterations, tasks = settings.max_hyper_iterations, 0
     else:
         settings = OmniglotSettings.from_dict(full["omniglot"]["settings"])
-        runs = {run.name(settings): run for run in map(OmniglotRun.from_dict, full["omniglot"]["runs"] + full["omniglot"]["companion_runs"])}
+        runs = {run.name(settings): run for run in map(OmniglotRun.from_dict, every_run(full["omniglot"]))}
         if result.label not in runs:
             raise ValueError(f"Omniglot run {result.label!r} of the dry run is not a run of the paper-scale config "
                              f"(its runs: {sorted(runs)})")

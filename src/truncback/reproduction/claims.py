@@ -203,7 +203,8 @@ def aid_fp_itd_same_rate(evidence) -> Verdict:
         grid = result["iterations"]
         itd, fp = curve(result, "cold", "rmd"), curve(result, "cold", "aid_fp")
         if itd is None or fp is None:
-            return _not_run(claim, "rmd and aid_fp curves in aid_vs_itd.methods", f"results/{evidence.scale}/aid_vs_itd")
+            return _not_run(claim, "rmd and aid_fp curves in aid_vs_itd.methods",
+                            f"results/{evidence.scale}/aid_vs_itd")
         rates = fitted_rate(grid, itd["error"]), fitted_rate(grid, fp["error"])
         if None in rates:
             unfitted.append(result["problem"])
@@ -225,6 +226,7 @@ EVALUATORS = {evaluate.__name__: evaluate for evaluate in (
     bias_decays_exponentially, one_rmd_descent_direction, biased_convergence_with_direct_term, small_k_matches_full,
     krmd_faster_and_leaner, no_decay_without_regularization)}
 
+
 def _tail_mean(values, fraction: float) -> float:
     return float(np.mean(values[-max(1, math.ceil(fraction * len(values))):]))
 
@@ -233,7 +235,8 @@ def _path_tails(paths: dict) -> dict:
     """method name -> [tail mean of ||grad F|| along each seed's path]."""
     tails = {}
     for run in paths["runs"]:
-        tails.setdefault(run["spec"]["name"], []).append(_tail_mean(run["exact_norm"], paths["settings"]["tail_fraction"]))
+        tail = _tail_mean(run["exact_norm"], paths["settings"]["tail_fraction"])
+        tails.setdefault(run["spec"]["name"], []).append(tail)
     return tails
 
 
@@ -251,8 +254,8 @@ def fom_does_not_converge(evidence) -> Verdict:
     return Verdict(claim, PASS if passed else FAIL,
                    f"FOM's floor ||grad F(lam_FOM)|| = {floor:.4g}; tail-mean ||grad F|| over the last "
                    f"{paths['settings']['tail_fraction']:g} of each path: FOM {', '.join(f'{v:.3g}' for v in fom)}; "
-                   f"UFOM {', '.join(f'{v:.3g}' for v in ufom)} (PASS needs every FOM seed >= 0.5 x floor and every UFOM "
-                   "seed <= 0.5 x floor)")
+                   f"UFOM {', '.join(f'{v:.3g}' for v in ufom)} (PASS needs every FOM seed >= 0.5 x floor and "
+                   "every UFOM seed <= 0.5 x floor)")
 
 
 def ufom_unbiased(evidence) -> Verdict:
@@ -292,14 +295,15 @@ def ufom_constant_memory_and_time(evidence) -> Verdict:
     grows = held["rmd"][-1] > held["rmd"][0]
     z = [abs(row["steps_mean"] - row["steps_expected"]) / row["steps_standard_error"]
          for row in estimator["unbiasedness"]["by_q"] if row["steps_standard_error"] > 0]
-    exact_exponent, fom_exponent = _exponent(memory["T"], steps["ufom_exact_branch"]), _exponent(memory["T"], steps["fom"])
+    exact_exponent = _exponent(memory["T"], steps["ufom_exact_branch"])
+    fom_exponent = _exponent(memory["T"], steps["fom"])
     passed = constant and grows and all(v <= 4 for v in z) and exact_exponent >= 1.8 and fom_exponent <= 1.1
     return Verdict(claim, PASS if passed else FAIL,
                    f"states held at T = {memory['T']}: UFOM {held['ufom_exact_branch']}, FOM {held['fom']}, full RMD "
-                   f"{held['rmd']}; mean step evaluations per estimate off the expected 2T + q(T + T(T+1)/2) by at most "
-                   f"{max(z, default=0):.2f} standard errors; step-count exponents in T (between the two largest T): UFOM's exact branch "
-                   f"{exact_exponent:.2f}, FOM {fom_exponent:.2f} (PASS needs constant UFOM and FOM states, growing full "
-                   "RMD states, every deviation <= 4 SE, exponents >= 1.8 and <= 1.1)")
+                   f"{held['rmd']}; mean step evaluations per estimate off the expected 2T + q(T + T(T+1)/2) by at "
+                   f"most {max(z, default=0):.2f} standard errors; step-count exponents in T (between the two largest "
+                   f"T): UFOM's exact branch {exact_exponent:.2f}, FOM {fom_exponent:.2f} (PASS needs constant UFOM "
+                   "and FOM states, growing full RMD states, every deviation <= 4 SE, exponents >= 1.8 and <= 1.1)")
 
 
 COMPANION_EVALUATORS = {evaluate.__name__: evaluate for evaluate in (

@@ -201,4 +201,5 @@ def hypercleaning(settings: AidVsItdSettings, images: np.ndarray, labels: np.nda
     def at(t: int) -> BilevelProblem:
         return cleaning_problem(data, t, 1.0 / L, settings.weight_decay)
 
-    return Comparison("hypercleaning", at, lam, exact, w_star, 1.0 / L, 1.0 - mu / L, {**reference, "condition_bound": L / mu})
+    return Comparison("hypercleaning", at, lam, exact, w_star, 1.0 / L, 1.0 - mu / L,
+                      {**reference, "condition_bound": L / mu})

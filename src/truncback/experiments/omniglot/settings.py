@@ -172,3 +172,12 @@ class OmniglotSection(Settings):
     ], "runs of the FOM-vs-UFOM companion table (Likhosherstov et al. 2021), shown beside the 1-RMD and full-RMD "
        "runs of runs; not in Table 4 or Fig. 7", type="array", items=RUN_SCHEMA)
     settings: dict = setting({}, "passed to OmniglotSettings", nested=OmniglotSettings)
+
+
+RUN_KEYS = ("runs", "companion_runs")
+"""The keys of the config's ``omniglot`` section that list runs: Table 4's, then the FOM-vs-UFOM companion's."""
+
+
+def every_run(section: dict) -> list:
+    """Every run entry of the config's ``omniglot`` section (``RUN_KEYS`` in order)."""
+    return [run for key in RUN_KEYS for run in section[key]]
