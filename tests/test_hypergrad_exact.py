@@ -146,6 +146,34 @@ def test_exact_methods_on_the_compiled_forward_match_the_closed_form_and_unrolle
         torch.set_default_dtype(previous)
 
 
+def test_compiled_pullback_differentiates_a_step_size_that_is_a_hyperparameter(rng):
+    """The compiled reverse product with the step size a function of lam (exp of one leaf, over a
+    schedule in t): every exact method at float64 against unrolled autograd through the plain step."""
+    from truncback.hypergrad import BilevelProblem, gradient_descent
+
+    def randn(*shape):
+        return torch.randn(*shape, generator=rng, dtype=torch.float64)
+
+    x, y, x_val, y_val = randn(30, 4), randn(30), randn(20, 4), randn(20)
+
+    def inner(w, lam):
+        return torch.mean(torch.sigmoid(lam["weights"]) * torch.log1p(torch.exp(-y * (x @ w))))
+
+    def step_size(lam, t):
+        return torch.exp(lam["log_lr"]) / (1 + 0.1 * t)
+
+    def bilevel(compile):
+        return BilevelProblem(lambda lam: 0.1 * lam["w0"], gradient_descent(inner, step_size, compile),
+                              lambda w, lam: torch.sum((x_val @ w - y_val) ** 2), T=10)
+
+    lam = {"weights": randn(30), "log_lr": torch.tensor(0.2, dtype=torch.float64), "w0": randn(4)}
+    reference = unrolled_autograd(bilevel(False), lam)
+    assert float(reference["log_lr"].abs()) > 1e-3, "the step size must matter for this test"
+    for name, method in {**EXACT_METHODS, "krmd(3)": lambda problem, lam: krmd(problem, lam, 3)}.items():
+        expected = reference if name != "krmd(3)" else krmd(bilevel(False), lam, 3)
+        assert relative_error(method(bilevel(True), lam), expected) < 1e-9, name
+
+
 def test_compiled_steps_sharing_an_inner_loss_compile_once_and_stay_exact(rng):
     """Problems that differ only in their data (Omniglot's tasks) share one compilation: a second
     problem with new tensors of the same shapes adds no compiled graph, and both match the eager step."""

@@ -43,7 +43,11 @@ def outer_gradients(problem, final_state, hparams):
 
 
 def step_vjp(problem, state, hparams, t: int, alpha):
-    """(A_{t+1} alpha, B_{t+1} alpha) of eq. (6) at w_t, the step's graph rebuilt for this product only."""
+    """(A_{t+1} alpha, B_{t+1} alpha) of eq. (6) at w_t, the step's graph rebuilt for this product only
+    (by the step's own ``pullback`` where it has one, see ``GradientDescentStep``)."""
+    own = getattr(problem.step, "pullback", None)
+    if own is not None:
+        return own(state, hparams, t, alpha)
     _, pullback = vjp(lambda w, lam: problem.step(w, lam, t), state, hparams)
     return pullback(alpha)
 

@@ -83,6 +83,29 @@ def compiled_update(inner_loss):
     return _COMPILED_UPDATES[inner_loss]
 
 
+_COMPILED_PULLBACKS: dict = {}
+
+
+def compiled_pullback(inner_loss, rate_gradient: bool):
+    """alpha -> (A^T alpha, B^T alpha[, d rate]) of the step w - rate * grad_w inner_loss(w, lam, *data)
+    (eq. 5), its forward pass and the product compiled together by torch.compile, one per inner-loss
+    function and ``rate_gradient`` (whether the product with respect to the rate is wanted too: it costs
+    the forward gradient, which the other two products do not need)."""
+    key = (inner_loss, rate_gradient)
+    if key not in _COMPILED_PULLBACKS:
+        grad_w = torch.func.grad(inner_loss)
+
+        def pullback(w, lam, rate, alpha, *data):
+            if rate_gradient:
+                _, back = torch.func.vjp(lambda w, lam, rate: _descend(w, grad_w(w, lam, *data), rate), w, lam, rate)
+            else:
+                _, back = torch.func.vjp(lambda w, lam: _descend(w, grad_w(w, lam, *data), rate), w, lam)
+            return back(alpha)
+
+        _COMPILED_PULLBACKS[key] = torch.compile(pullback, dynamic=False)
+    return _COMPILED_PULLBACKS[key]
+
+
 class GradientDescentStep:
     """The step Xi_{t+1}(w, lam) = w - lr * grad_w g(w, lam) (sec. 2.2) as a callable built on
     ``torch.func.grad``, so that vjp and jvp go through it, with two twins of the same value by plain
@@ -93,12 +116,17 @@ class GradientDescentStep:
     g is ``inner_loss(w, lam, *data)``: ``data`` (default none) are further arguments, such as a task's
     examples, so that problems which differ only in them can share one inner-loss function.
 
-    With ``compile=True`` the graph-free twin is the step compiled by ``torch.compile`` (one fused
-    kernel program instead of the eager operations): it pays once it has run long enough to win back
-    its compilation (seconds to tens of seconds on a CPU), so it is off by default. The step size enters
-    as a tensor and lam's values are not baked in, so neither a schedule nor new hyperparameters
-    recompile it; steps with the same inner-loss function share the compilation (new data of the same
-    shapes does not recompile); a new shape or dtype does."""
+    ``pullback`` gives the step's vector-Jacobian products (A^T alpha, B^T alpha) of eq. (5), which the
+    reverse passes use (``dynamics.step_vjp``).
+
+    With ``compile=True`` both twins and ``pullback`` run through ``torch.compile`` (one fused kernel
+    program instead of the eager operations; the pullback's forward pass computes only what the
+    product needs, and ``with_graph`` saves only what its backward pass needs): it pays once it has run
+    long enough to win back its compilation (seconds to tens of seconds on a CPU), so it is off by
+    default. The step size enters as a tensor and lam's
+    values are not baked in, so neither a schedule nor new hyperparameters recompile it; steps with the
+    same inner-loss function share the compilation (new data of the same shapes does not recompile); a
+    new shape or dtype does."""
 
     def __init__(self, inner_loss: Callable[..., torch.Tensor], lr, compile: bool = False, data: tuple = ()):
         self.inner_loss, self.lr, self.data = inner_loss, lr, tuple(data)
@@ -108,6 +136,9 @@ class GradientDescentStep:
     def _loss(self, w, lam):
         return self.inner_loss(w, lam, *self.data)
 
+    def _rate_tensor(self, lam, t, like):
+        return torch.as_tensor(_rate(self.lr, lam, t), dtype=like.dtype, device=like.device)
+
     def __call__(self, w, lam, t):
         return _descend(w, self.grad_w(w, lam, *self.data), _rate(self.lr, lam, t))
 
@@ -115,17 +146,33 @@ class GradientDescentStep:
         w, lam = tree_map(torch.Tensor.detach, w), tree_map(torch.Tensor.detach, lam)
         if self.compiled is not None:
             with torch.no_grad():
-                first = tree_flatten(w)[0][0]
-                rate = torch.as_tensor(_rate(self.lr, lam, t), dtype=first.dtype, device=first.device)
-                return self.compiled(w, lam, rate, *self.data)
+                return self.compiled(w, lam, self._rate_tensor(lam, t, tree_flatten(w)[0][0]), *self.data)
         grad = _plain_gradient(self._loss, w, lam)
         with torch.no_grad():
             return _descend(w, grad, _rate(self.lr, lam, t))
+
+    def pullback(self, w, lam, t, alpha):
+        """(A_{t+1}^T alpha, B_{t+1}^T alpha) at (w, lam) (eq. 5): by ``torch.func.vjp`` of the step, or
+        compiled with ``compile=True``. There, a step size that is a function of lam is differentiated
+        outside the compiled program (its product with respect to the rate is pulled back to lam)."""
+        if self.compiled is None:
+            _, back = torch.func.vjp(lambda w, lam: self(w, lam, t), w, lam)
+            return back(alpha)
+        like = tree_flatten(w)[0][0]
+        if not callable(self.lr):
+            return compiled_pullback(self.inner_loss, False)(w, lam, self._rate_tensor(lam, t, like), alpha,
+                                                            *self.data)
+        rate, rate_back = torch.func.vjp(lambda lam: self._rate_tensor(lam, t, like), lam)
+        a_alpha, b_alpha, rate_bar = compiled_pullback(self.inner_loss, True)(w, lam, rate, alpha, *self.data)
+        return a_alpha, tree_map(torch.add, b_alpha, rate_back(rate_bar)[0])
 
     def with_graph(self, w, lam, t):
         leaves, spec = tree_flatten(w)
         with torch.enable_grad():
             leaves = _tracked(leaves)
+            if self.compiled is not None:
+                rate = self._rate_tensor(lam, t, leaves[0])
+                return self.compiled(tree_unflatten(leaves, spec), lam, rate, *self.data)
             grads = torch.autograd.grad(self._loss(tree_unflatten(leaves, spec), lam), leaves, create_graph=True)
             return _descend(tree_unflatten(leaves, spec), tree_unflatten(list(grads), spec), _rate(self.lr, lam, t))
 
