@@ -19,3 +19,11 @@ def test_benchmark_cases_report_time_memory_and_states():
     assert rmd6.peak_mib - rmd3.peak_mib >= 3 * state_mib * 0.99  # three more states kept
     assert abs(krmd6.peak_mib - krmd3.peak_mib) < 0.5 * state_mib  # K-RMD's peak does not grow with T
     assert "directions measured" in fmd.note
+
+
+def test_a_method_the_problem_refuses_is_recorded_unmeasured_with_the_reason():
+    """AID-CG on the conv net (I - A not positive definite): the benchmark goes on, the case is NaN
+    with the solver's reason in its note."""
+    case = run_case(Case("convnet", "aid_cg", 3, 25))
+    assert math.isnan(case.seconds) and math.isnan(case.peak_mib)
+    assert case.note.startswith("refused: conjugate gradient met non-positive curvature")

@@ -156,13 +156,19 @@ def method_options(method: str, K: int | None, T: int, given: dict | None = None
 
 def run_case(case: Case) -> Case:
     """Runs one case in this process and fills in its measurements (after a warm-up call at T = 2,
-    which takes torch.func's one-off start-up cost out of the timing)."""
+    which takes torch.func's one-off start-up cost out of the timing). A method that refuses the
+    problem (a ValueError, e.g. conjugate gradient meeting non-positive curvature on the conv net) is
+    left unmeasured with the reason in its note."""
     if case.method == "ufom" and case.T > UFOM_MAX_T:
         case.note = f"skipped: the exact branch costs O(T^2) steps; measured up to T={UFOM_MAX_T}"
         return case
     torch.manual_seed(0)
-    _measure(dataclasses.replace(case, T=2, K=None if case.K is None else min(case.K, 2)))
-    return _measure(case)
+    try:
+        _measure(dataclasses.replace(case, T=2, K=None if case.K is None else min(case.K, 2)))
+        return _measure(case)
+    except ValueError as error:
+        return dataclasses.replace(case, seconds=math.nan, peak_mib=math.nan, states_held=0, state_mib=math.nan,
+                                   note=f"refused: {error}")
 
 
 def _measure(case: Case) -> Case:
