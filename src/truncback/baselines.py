@@ -166,12 +166,12 @@ def _timed(function):
 
 
 COMPILED = " compiled"
-"""Suffix of our methods run with the torch.compile'd forward (``gradient_descent(..., compile=True)``)."""
+"""Suffix of our methods run on the compiled fast path (``gradient_descent(..., compile=True)``)."""
 
 
 def candidates(problem: str, T: int, n_train: int | None, compiled: bool = False) -> dict:
     """{name: function of nothing} for one problem and horizon: our methods (``OUR_SPECS``, K <= T),
-    also with the compiled forward when ``compiled`` (names ending in COMPILED), the autograd
+    also on the compiled fast path when ``compiled`` (names ending in COMPILED), the autograd
     baselines and, on hypercleaning, the floor of 1-RMD."""
     from truncback.benchmark import PARTS
 
@@ -200,7 +200,7 @@ def candidates(problem: str, T: int, n_train: int | None, compiled: bool = False
 
 def pairs(names) -> list[tuple[str, str]]:
     """(ours, baseline) pairs whose ratio the issue's targets speak of, among ``names`` (our methods
-    with and without the compiled forward against the same baseline)."""
+    with and without the compiled fast path against the same baseline)."""
     wanted = []
     for name in names:
         method = name.removesuffix(COMPILED)
@@ -218,7 +218,7 @@ def pairs(names) -> list[tuple[str, str]]:
 def compare(problem: str, T: int, repeats: int, n_train: int | None = None, memory: bool = True,
             compiled: bool = False) -> tuple[dict, dict, list[dict]]:
     """({candidate: median seconds}, {candidate: peak MiB}, ratio rows) for one problem and horizon:
-    one warm-up round (which compiles the compiled forward: its time is printed), one round measuring
+    one warm-up round (which compiles the fast path: its time is printed), one round measuring
     each candidate's peak memory (when ``memory``), then every candidate timed once per round, the
     rounds alternating."""
     entries = candidates(problem, T, n_train, compiled)

@@ -57,10 +57,10 @@ class OmniglotSettings(Settings):
                                     **POSITIVE)
     depth_tasks: int = setting(4, "meta-test tasks of the depth study (Fig. 7 plot 4)", **POSITIVE)
     dtype: str = setting("float32", "floating-point type of meta-training", enum=["float32", "float64"])
-    compile: bool = setting(True, "run the lower level's graph-free forward steps of meta-training through "
-                            "torch.compile (one compilation for every task; measured 31% less time per 1-RMD "
-                            "iteration at this model size on a CPU); the reduced scales turn it off",
-                            type="boolean")
+    compile: bool = setting(True, "run the lower level's steps of meta-training (the graph-free forward steps "
+                            "and the reverse passes' vector-Jacobian products) through torch.compile (one "
+                            "compilation for every task; less time per hyper-iteration at this model size on a "
+                            "CPU, see the README); the reduced scales turn it off", type="boolean")
     log_every: int = setting(50, "hyper-iterations between progress lines", **POSITIVE)
 
     def check(self) -> None:
