@@ -70,7 +70,8 @@ def test_each_experiment_runs_any_method_spec(experiment, method, inputs, tmp_pa
     assert all(value == value for value in record.train["hypergradient_norm"])  # finite, recorded each iteration
     assert record.exact["iteration"][0] == 0 and 0 < record.exact["relative_error"][0]
     assert record.states_held == {"krmd": 3, "aid_cg": 1, "fom": 2}[result.method["name"]]
-    assert read_json(timing_path(output))["seconds_per_iteration"] > 0
+    timing = read_json(timing_path(output))
+    assert timing["seconds_per_iteration"] > 0 and timing["startup_seconds"] > 0
     assert not checkpoint_path(output).exists()
 
 

@@ -121,8 +121,9 @@ class Timing:
     to a file of its own): the timed hypergradients (all but the profiled first one; wall and CPU),
     the whole of those hyper-iterations but their exact comparisons and evaluations (drawing the
     problems, the step, the checkpoints), the exact comparisons and the evaluations with the number
-    of tasks these evaluated. The full-run estimates of the dry run multiply these by the paper's
-    counts (README, "Dry run")."""
+    of tasks these evaluated, and the one-off start-up call of the last process that ran the loop
+    (torch.func's first call and, on the compiled fast path, the compilation). The full-run estimates
+    of the dry run multiply these by the paper's counts (README, "Dry run")."""
 
     seconds: float = 0.0
     cpu_seconds: float = 0.0
@@ -132,6 +133,7 @@ class Timing:
     exact_comparisons: int = 0
     evaluation_seconds: float = 0.0
     evaluated_tasks: int = 0
+    startup_seconds: float = 0.0
 
     def per_iteration(self) -> dict:
         count = self.timed_iterations
@@ -140,7 +142,7 @@ class Timing:
                 "timed_iterations": count,
                 "iteration_seconds": self.iteration_seconds, "exact_seconds": self.exact_seconds,
                 "exact_comparisons": self.exact_comparisons, "evaluation_seconds": self.evaluation_seconds,
-                "evaluated_tasks": self.evaluated_tasks}
+                "evaluated_tasks": self.evaluated_tasks, "startup_seconds": self.startup_seconds}
 
 
 @dataclass
@@ -248,9 +250,13 @@ def hyper_optimise(objective: Objective, hparams, spec, loop: LoopSettings, *, l
         objective.load_state_dict(saved["objective"])
     log(f"{title}{' ' if title else ''}method {name} ({shown}), {loop.iterations} hyper-iterations"
         + (f", resuming after {start}" if start else ""))
-    # one-off library start-up (torch.func, allocator) kept out of the profiled and timed calls
+    # one-off library start-up (torch.func, allocator, compilation) kept out of the profiled and timed calls
+    startup = time.perf_counter()
     mean_hypergradient([dataclasses.replace(first_problem, T=min(T, 1))], tree_map(torch.detach, hparams),
                        {"name": "krmd", "K": min(T, 1)}, None)
+    timing.startup_seconds = time.perf_counter() - startup
+    log(f"start-up call {timing.startup_seconds:.1f} s (one-off: torch.func's first call and, on the compiled "
+        "fast path, the compilation)")
     if start == 0:
         _timed_evaluation(objective, 0, hparams, log, timing)
     for iteration in range(start, loop.iterations):
