@@ -79,3 +79,20 @@ def test_the_hypercleaning_sized_benchmark_descends_stably():
         eigenvalue, v = float(torch.sum(image * v) / torch.sum(v * v)), image / image.norm()
     assert eigenvalue > 1, "the power iteration did not find the curvature"
     assert parts.lr * eigenvalue < 2
+
+
+def test_the_conv_floor_computes_the_backward_products_of_the_step():
+    """Its products are the real ones: on its own inputs, they equal autograd's gradient of
+    sum(g * logits) through the two convolutions and the head without activations (the elementwise
+    work the floor leaves out)."""
+    from truncback.baselines import conv_floor_step
+
+    gen = torch.Generator().manual_seed(0)  # the floor's inputs, drawn in its order
+    x = torch.rand(3, 1, 28, 28, generator=gen)
+    c1, c2 = torch.rand(8, 1, 3, 3, generator=gen), torch.rand(8, 8, 3, 3, generator=gen)
+    fc, g = torch.rand(5, 392, generator=gen), torch.rand(3, 5, generator=gen)
+    weights = [w.requires_grad_() for w in (fc, c2, c1)]
+    h = torch.nn.functional.conv2d(torch.nn.functional.conv2d(x, c1, stride=2, padding=1), c2, stride=2, padding=1)
+    expected = torch.autograd.grad(torch.sum(g * (h.flatten(1) @ fc.T)), weights)
+    for ours, theirs in zip(conv_floor_step(batch=3)(), expected, strict=True):
+        torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)

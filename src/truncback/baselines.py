@@ -10,9 +10,12 @@ On a benchmark problem given by its parts (gradient descent w_{t+1} = w_t - lr g
 - ``implicit``: AID (eq. 11) in plain autograd: the forward steps without a graph, then the last
   step's graph built once at w_T and kept for the K vector-Jacobian products of the linear solver
   (conjugate gradient or fixed-point iterations, written on lists of tensors) and the final B v;
-- ``floor``: the time of the hypercleaning step's two matrix products alone (the logits X W^T and
-  the gradient P^T X), (T + 2K) times: T forward steps and, for each of the K reversed steps, its
-  forward and its vector-Jacobian product. No real implementation goes below it.
+- ``floor``: the time of the step's products alone, (T + 2K) times: T forward steps and, for each of
+  the K reversed steps, its forward and its vector-Jacobian product. On hypercleaning, the two matrix
+  products (the logits X W^T and the gradient P^T X); on the conv net, the two convolutions and the
+  head's product, then the backward products the gradient needs (the head's two, the second
+  convolution's input and weight gradients, the first's weight gradient). No real implementation
+  goes below it.
 
 ``compare`` times our methods and these alternately in one process (the median of ``repeats``
 rounds after a warm-up round) and gives the ratios of issue "engine speed".
@@ -159,6 +162,32 @@ def floor_pair(n_train: int = 5000, features: int = 785, classes: int = 10):
     return pair
 
 
+def conv_floor_step(batch: int = 25):
+    """A function timing nothing but the small conv net's products in one gradient step (its shapes:
+    ``benchmark.conv_net_parts``): conv(x, c1), conv(h1, c2), h2 fc^T forward; fc's and h2's gradients,
+    conv 2's input and weight gradients and conv 1's weight gradient backward (no activation, loss or
+    update)."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(batch, 1, 28, 28, generator=gen)
+    c1, c2 = torch.rand(8, 1, 3, 3, generator=gen), torch.rand(8, 8, 3, 3, generator=gen)
+    fc, g_logits = torch.rand(5, 392, generator=gen), torch.rand(batch, 5, generator=gen)
+    convolution_backward = torch.ops.aten.convolution_backward
+
+    def backward(grad, inputs, weight, mask):
+        return convolution_backward(grad, inputs, weight, None, [2, 2], [1, 1], [1, 1], False, [0, 0], 1, mask)
+
+    def step():
+        h1 = torch.nn.functional.conv2d(x, c1, stride=2, padding=1)
+        h2 = torch.nn.functional.conv2d(h1, c2, stride=2, padding=1)
+        flat = h2.flatten(1)
+        flat @ fc.T
+        g_fc, g_flat = g_logits.T @ flat, g_logits @ fc
+        g_h1, g_c2, _ = backward(g_flat.view_as(h2), h1, c2, [True, True, False])
+        _, g_c1, _ = backward(g_h1, x, c1, [False, True, False])
+        return g_fc, g_c2, g_c1
+    return step
+
+
 def _timed(function):
     start = time.perf_counter()
     function()
@@ -172,7 +201,7 @@ COMPILED = " compiled"
 def candidates(problem: str, T: int, n_train: int | None, compiled: bool = False) -> dict:
     """{name: function of nothing} for one problem and horizon: our methods (``OUR_SPECS``, K <= T),
     also on the compiled fast path when ``compiled`` (names ending in COMPILED), the autograd
-    baselines and, on hypercleaning, the floor of 1-RMD."""
+    baselines and the floor of 1-RMD."""
     from truncback.benchmark import PARTS
 
     sizes = {"n_train": n_train, "n_val": n_train} if n_train and problem == "hypercleaning" else {}
@@ -192,9 +221,8 @@ def candidates(problem: str, T: int, n_train: int | None, compiled: bool = False
             solver = spec["name"].removeprefix("aid_")
             entries[f"autograd {spec['name']} K={K}"] = lambda K=K, solver=solver: implicit(parts, lam, K, solver)
     entries["autograd unrolled"] = lambda: unrolled(parts, lam)
-    if problem == "hypercleaning":
-        pair = floor_pair(n_train or 5000)
-        entries["floor K=1"] = lambda: [pair() for _ in range(T + 2)]
+    products = floor_pair(n_train or 5000) if problem == "hypercleaning" else conv_floor_step()
+    entries["floor K=1"] = lambda: [products() for _ in range(T + 2)]
     return entries
 
 
