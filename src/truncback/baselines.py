@@ -308,6 +308,6 @@ def register(subparsers) -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds (after one warm-up round)")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
     parser.add_argument("--n-train", type=int, help="examples of the hypercleaning-sized problem (default 5000)")
-    parser.add_argument("--compiled", action="store_true", help="also time our methods with the torch.compile'd "
-                        "forward (gradient_descent(..., compile=True))")
+    parser.add_argument("--compiled", action="store_true", help="also time our methods on the compiled fast "
+                        "path (gradient_descent(..., compile=True))")
     parser.set_defaults(run=main)

@@ -66,24 +66,31 @@ def _tracked(leaves):
     return [leaf if leaf.requires_grad else leaf.detach().requires_grad_() for leaf in leaves]
 
 
-_COMPILED_UPDATES: dict = {}
+def _update_function(inner_loss):
+    """(w, lam, rate, *data) -> w - rate * grad_w inner_loss(w, lam, *data): the step, with its step size
+    and data as arguments."""
+    grad_w = torch.func.grad(inner_loss)
+
+    def update(w, lam, rate, *data):
+        return _descend(w, grad_w(w, lam, *data), rate)
+    return update
+
+
+_COMPILED: dict = {}
+
+
+def _compiled_once(key, build):
+    """torch.compile(build()) made at the first call with ``key`` and shared by every later one."""
+    if key not in _COMPILED:
+        _COMPILED[key] = torch.compile(build(), dynamic=False)
+    return _COMPILED[key]
 
 
 def compiled_update(inner_loss):
     """w - rate * grad_w inner_loss(w, lam, *data) compiled by torch.compile, one per inner-loss function:
     steps that share the function and differ only in their data (tensors of the same shapes) share the
     compilation."""
-    if inner_loss not in _COMPILED_UPDATES:
-        grad_w = torch.func.grad(inner_loss)
-
-        def update(w, lam, rate, *data):
-            return _descend(w, grad_w(w, lam, *data), rate)
-
-        _COMPILED_UPDATES[inner_loss] = torch.compile(update, dynamic=False)
-    return _COMPILED_UPDATES[inner_loss]
-
-
-_COMPILED_PULLBACKS: dict = {}
+    return _compiled_once(("update", inner_loss), lambda: _update_function(inner_loss))
 
 
 def compiled_pullback(inner_loss, rate_gradient: bool):
@@ -91,19 +98,18 @@ def compiled_pullback(inner_loss, rate_gradient: bool):
     (eq. 5), its forward pass and the product compiled together by torch.compile, one per inner-loss
     function and ``rate_gradient`` (whether the product with respect to the rate is wanted too: it costs
     the forward gradient, which the other two products do not need)."""
-    key = (inner_loss, rate_gradient)
-    if key not in _COMPILED_PULLBACKS:
-        grad_w = torch.func.grad(inner_loss)
+    def build():
+        update = _update_function(inner_loss)
 
         def pullback(w, lam, rate, alpha, *data):
             if rate_gradient:
-                _, back = torch.func.vjp(lambda w, lam, rate: _descend(w, grad_w(w, lam, *data), rate), w, lam, rate)
+                _, back = torch.func.vjp(lambda w, lam, rate: update(w, lam, rate, *data), w, lam, rate)
             else:
-                _, back = torch.func.vjp(lambda w, lam: _descend(w, grad_w(w, lam, *data), rate), w, lam)
+                _, back = torch.func.vjp(lambda w, lam: update(w, lam, rate, *data), w, lam)
             return back(alpha)
+        return pullback
 
-        _COMPILED_PULLBACKS[key] = torch.compile(pullback, dynamic=False)
-    return _COMPILED_PULLBACKS[key]
+    return _compiled_once(("pullback", inner_loss, rate_gradient), build)
 
 
 class GradientDescentStep:
@@ -123,30 +129,31 @@ class GradientDescentStep:
     program instead of the eager operations; the pullback's forward pass computes only what the
     product needs, and ``with_graph`` saves only what its backward pass needs): it pays once it has run
     long enough to win back its compilation (seconds to tens of seconds on a CPU), so it is off by
-    default. The step size enters as a tensor and lam's
-    values are not baked in, so neither a schedule nor new hyperparameters recompile it; steps with the
-    same inner-loss function share the compilation (new data of the same shapes does not recompile); a
-    new shape or dtype does."""
+    default. The step size enters as a tensor and lam's values are not baked in, so neither a schedule
+    nor new hyperparameters recompile it; steps with the same inner-loss function share the compilation
+    (new data of the same shapes does not recompile); a new shape or dtype does."""
 
     def __init__(self, inner_loss: Callable[..., torch.Tensor], lr, compile: bool = False, data: tuple = ()):
         self.inner_loss, self.lr, self.data = inner_loss, lr, tuple(data)
-        self.grad_w = torch.func.grad(inner_loss)
+        self.update = _update_function(inner_loss)
         self.compiled = compiled_update(inner_loss) if compile else None
 
     def _loss(self, w, lam):
         return self.inner_loss(w, lam, *self.data)
 
-    def _rate_tensor(self, lam, t, like):
+    def _rate_tensor(self, lam, t, w):
+        """The step size at (lam, t) as a tensor of the state's dtype and device."""
+        like = tree_flatten(w)[0][0]
         return torch.as_tensor(_rate(self.lr, lam, t), dtype=like.dtype, device=like.device)
 
     def __call__(self, w, lam, t):
-        return _descend(w, self.grad_w(w, lam, *self.data), _rate(self.lr, lam, t))
+        return self.update(w, lam, _rate(self.lr, lam, t), *self.data)
 
     def without_graph(self, w, lam, t):
         w, lam = tree_map(torch.Tensor.detach, w), tree_map(torch.Tensor.detach, lam)
         if self.compiled is not None:
             with torch.no_grad():
-                return self.compiled(w, lam, self._rate_tensor(lam, t, tree_flatten(w)[0][0]), *self.data)
+                return self.compiled(w, lam, self._rate_tensor(lam, t, w), *self.data)
         grad = _plain_gradient(self._loss, w, lam)
         with torch.no_grad():
             return _descend(w, grad, _rate(self.lr, lam, t))
@@ -158,11 +165,9 @@ class GradientDescentStep:
         if self.compiled is None:
             _, back = torch.func.vjp(lambda w, lam: self(w, lam, t), w, lam)
             return back(alpha)
-        like = tree_flatten(w)[0][0]
         if not callable(self.lr):
-            return compiled_pullback(self.inner_loss, False)(w, lam, self._rate_tensor(lam, t, like), alpha,
-                                                            *self.data)
-        rate, rate_back = torch.func.vjp(lambda lam: self._rate_tensor(lam, t, like), lam)
+            return compiled_pullback(self.inner_loss, False)(w, lam, self._rate_tensor(lam, t, w), alpha, *self.data)
+        rate, rate_back = torch.func.vjp(lambda lam: self._rate_tensor(lam, t, w), lam)
         a_alpha, b_alpha, rate_bar = compiled_pullback(self.inner_loss, True)(w, lam, rate, alpha, *self.data)
         return a_alpha, tree_map(torch.add, b_alpha, rate_back(rate_bar)[0])
 
@@ -171,8 +176,7 @@ class GradientDescentStep:
         with torch.enable_grad():
             leaves = _tracked(leaves)
             if self.compiled is not None:
-                rate = self._rate_tensor(lam, t, leaves[0])
-                return self.compiled(tree_unflatten(leaves, spec), lam, rate, *self.data)
+                return self.compiled(tree_unflatten(leaves, spec), lam, self._rate_tensor(lam, t, leaves), *self.data)
             grads = torch.autograd.grad(self._loss(tree_unflatten(leaves, spec), lam), leaves, create_graph=True)
             return _descend(tree_unflatten(leaves, spec), tree_unflatten(list(grads), spec), _rate(self.lr, lam, t))
 
@@ -182,7 +186,8 @@ def gradient_descent(inner_loss: Callable[..., torch.Tensor], lr, compile: bool 
     """The step Xi_{t+1}(w, lam) = w - lr * grad_w g(w, lam) (sec. 2.2), g(w, lam) = inner_loss(w, lam, *data).
 
     ``lr`` is a number, or a function ``lr(lam, t)`` when the step size is a hyperparameter or a schedule.
-    ``compile``: run the methods' forward passes through ``torch.compile`` (``GradientDescentStep``).
+    ``compile``: run the step's graph-free and graph-keeping forms and its vector-Jacobian products
+    through ``torch.compile`` (``GradientDescentStep``).
     """
     return GradientDescentStep(inner_loss, lr, compile, data)
 
