@@ -7,9 +7,11 @@ import pytest
 import torch
 from torch.utils._pytree import tree_leaves
 
-from truncback.baselines import compare, implicit, pairs, truncated, unrolled
+from truncback.baselines import compare, floor_pair, implicit, pairs, truncated, unrolled
 from truncback.benchmark import conv_net_parts, hypercleaning_parts
 from truncback.hypergrad import hypergradient
+from truncback.hypergrad.onednn import AVAILABLE as ONEDNN
+from truncback.hypergrad.onednn import onednn_mm
 from truncback.hypergrad.reference import unrolled_autograd
 
 
@@ -53,17 +55,29 @@ def test_compare_gives_a_ratio_for_every_target_pair():
     assert {(r["ours"], r["baseline"]) for r in ratios} == {
         ("krmd-K1", "autograd truncated K=1"), ("rmd", "autograd unrolled"), ("unrolled", "autograd unrolled"),
         ("checkpointed", "autograd unrolled"), ("krmd-K1", "floor K=1"), ("aid_cg-K10", "autograd aid_cg K=10"),
-        ("aid_fp-K10", "autograd aid_fp K=10")}
+        ("aid_fp-K10", "autograd aid_fp K=10"), *([("krmd-K1", "floor K=1 oneDNN")] if ONEDNN else [])}
     assert all(value > 0 for value in median.values()) and all(value > 0 for value in peak.values())
 
 
 def test_our_compiled_methods_are_compared_with_the_same_baselines():
-    names = ["krmd-K1 compiled", "krmd-K1", "autograd truncated K=1", "rmd compiled", "autograd unrolled",
-             "aid_cg-K10 compiled", "autograd aid_cg K=10", "floor K=1"]
+    names = ["krmd-K1 compiled", "krmd-K1", "krmd-K1 compiled-torch-matmul", "autograd truncated K=1", "rmd compiled",
+             "autograd unrolled", "aid_cg-K10 compiled", "autograd aid_cg K=10", "floor K=1", "floor K=1 oneDNN"]
     assert sorted(pairs(names)) == sorted([
         ("krmd-K1 compiled", "autograd truncated K=1"), ("krmd-K1", "autograd truncated K=1"),
-        ("krmd-K1 compiled", "floor K=1"), ("krmd-K1", "floor K=1"), ("rmd compiled", "autograd unrolled"),
-        ("aid_cg-K10 compiled", "autograd aid_cg K=10")])
+        ("krmd-K1 compiled-torch-matmul", "autograd truncated K=1"),
+        ("krmd-K1 compiled", "floor K=1"), ("krmd-K1", "floor K=1"), ("krmd-K1 compiled-torch-matmul", "floor K=1"),
+        ("krmd-K1 compiled", "floor K=1 oneDNN"), ("krmd-K1", "floor K=1 oneDNN"),
+        ("krmd-K1 compiled-torch-matmul", "floor K=1 oneDNN"),
+        ("rmd compiled", "autograd unrolled"), ("aid_cg-K10 compiled", "autograd aid_cg K=10")])
+
+
+@pytest.mark.skipif(not ONEDNN, reason="this torch build has no oneDNN linear operator")
+def test_both_floors_time_the_same_two_products():
+    """The hypercleaning floor by torch's products and by oneDNN's: the same logits and gradient to
+    float32 rounding (so the two floors time the same work)."""
+    torch_pair, onednn_pair = floor_pair(300, 40, 5)(), floor_pair(300, 40, 5, product=onednn_mm)()
+    for a, b in zip(torch_pair, onednn_pair, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-4)
 
 
 def test_the_hypercleaning_sized_benchmark_descends_stably():

@@ -12,10 +12,11 @@ On a benchmark problem given by its parts (gradient descent w_{t+1} = w_t - lr g
   (conjugate gradient or fixed-point iterations, written on lists of tensors) and the final B v;
 - ``floor``: the time of the step's products alone, (T + 2K) times: T forward steps and, for each of
   the K reversed steps, its forward and its vector-Jacobian product. On hypercleaning, the two matrix
-  products (the logits X W^T and the gradient P^T X); on the conv net, the two convolutions and the
-  head's product, then the backward products the gradient needs (the head's two, the second
-  convolution's input and weight gradients, the first's weight gradient). No real implementation
-  goes below it.
+  products (the logits X W^T and the gradient P^T X), by torch's own product (``floor K=1``) and by
+  oneDNN's (``floor K=1 oneDNN``, the kernel the compiled fast path uses: the lower of the two is
+  the floor); on the conv net, the two convolutions and the head's product, then the backward
+  products the gradient needs (the head's two, the second convolution's input and weight gradients,
+  the first's weight gradient). No implementation using these kernels goes below it.
 
 ``compare`` times our methods and these alternately in one process (the median of ``repeats``
 rounds after a warm-up round) and gives the ratios of issue "engine speed".
@@ -36,6 +37,8 @@ from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from truncback.data.atomic import atomic_path
 from truncback.hypergrad import hypergradient
+from truncback.hypergrad.onednn import AVAILABLE as ONEDNN_AVAILABLE
+from truncback.hypergrad.onednn import onednn_mm
 from truncback.runtime.measure import peak_memory_mib
 
 OUR_SPECS = ({"name": "krmd", "K": 1}, {"name": "krmd", "K": 5}, {"name": "krmd", "K": 25}, {"name": "rmd"},
@@ -150,15 +153,16 @@ def implicit(parts, hparams, K: int, solver: str):
     return [hi if g is None else hi + g for hi, g in zip(h, grads)]
 
 
-def floor_pair(n_train: int = 5000, features: int = 785, classes: int = 10):
-    """A function timing nothing but the hypercleaning step's two products (logits, gradient)."""
+def floor_pair(n_train: int = 5000, features: int = 785, classes: int = 10, product=torch.mm):
+    """A function timing nothing but the hypercleaning step's two products (logits, gradient), each
+    ``product(a, b)`` (torch's own, or ``onednn.onednn_mm``)."""
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(n_train, features, generator=gen)
     W = torch.rand(classes, features, generator=gen)
     P = torch.rand(n_train, classes, generator=gen)
 
     def pair():
-        return x @ W.T, P.T @ x
+        return product(x, W.T), product(P.T, x)
     return pair
 
 
@@ -195,18 +199,24 @@ def _timed(function):
 
 
 COMPILED = " compiled"
-"""Suffix of our methods run on the compiled fast path (``gradient_descent(..., compile=True)``)."""
+"""Suffix of our methods run on the compiled fast path (``gradient_descent(..., compile=True)``, its
+float32 products by oneDNN)."""
+TORCH_MATMUL = " compiled-torch-matmul"
+"""Suffix of 1-RMD on the fast path with torch's own products (``matmul="torch"``): beside the
+default's time, it shows what the choice of product kernel contributes."""
 
 
 def candidates(problem: str, T: int, n_train: int | None, compiled: bool = False) -> dict:
     """{name: function of nothing} for one problem and horizon: our methods (``OUR_SPECS``, K <= T),
-    also on the compiled fast path when ``compiled`` (names ending in COMPILED), the autograd
-    baselines and the floor of 1-RMD."""
+    also on the compiled fast path when ``compiled`` (names ending in COMPILED, and 1-RMD with
+    TORCH_MATMUL), the autograd baselines and the floor of 1-RMD."""
     from truncback.benchmark import PARTS
 
     sizes = {"n_train": n_train, "n_val": n_train} if n_train and problem == "hypercleaning" else {}
     parts, lam = PARTS[problem](T, **sizes)
-    problems = {"": parts.problem(), **({COMPILED: parts.problem(compile=True)} if compiled else {})}
+    problems = {"": parts.problem()}
+    if compiled:
+        problems |= {COMPILED: parts.problem(compile=True), TORCH_MATMUL: parts.problem(compile=True, matmul="torch")}
     entries = {}
     for spec in OUR_SPECS:
         K = spec.get("K")
@@ -214,6 +224,8 @@ def candidates(problem: str, T: int, n_train: int | None, compiled: bool = False
             continue
         for suffix, bilevel in problems.items():
             name = spec["name"] + (f"-K{K}" if K else "") + suffix
+            if suffix == TORCH_MATMUL and name != "krmd-K1" + TORCH_MATMUL:
+                continue
             entries[name] = lambda spec=spec, bilevel=bilevel: hypergradient(bilevel, lam, spec)
         if spec["name"] == "krmd":
             entries[f"autograd truncated K={K}"] = lambda K=K: truncated(parts, lam, K)
@@ -221,8 +233,13 @@ def candidates(problem: str, T: int, n_train: int | None, compiled: bool = False
             solver = spec["name"].removeprefix("aid_")
             entries[f"autograd {spec['name']} K={K}"] = lambda K=K, solver=solver: implicit(parts, lam, K, solver)
     entries["autograd unrolled"] = lambda: unrolled(parts, lam)
-    products = floor_pair(n_train or 5000) if problem == "hypercleaning" else conv_floor_step()
-    entries["floor K=1"] = lambda: [products() for _ in range(T + 2)]
+    if problem == "hypercleaning":
+        floors = {"floor K=1": floor_pair(n_train or 5000),
+                  **({"floor K=1 oneDNN": floor_pair(n_train or 5000, product=onednn_mm)} if ONEDNN_AVAILABLE else {})}
+    else:
+        floors = {"floor K=1": conv_floor_step()}
+    for name, products in floors.items():
+        entries[name] = lambda products=products: [products() for _ in range(T + 2)]
     return entries
 
 
@@ -231,7 +248,7 @@ def pairs(names) -> list[tuple[str, str]]:
     with and without the compiled fast path against the same baseline)."""
     wanted = []
     for name in names:
-        method = name.removesuffix(COMPILED)
+        method = name.split()[0]
         if method.startswith("krmd-K"):
             wanted.append((name, f"autograd truncated K={method.removeprefix('krmd-K')}"))
         if method.startswith("aid_"):
@@ -239,7 +256,7 @@ def pairs(names) -> list[tuple[str, str]]:
         if method in ("rmd", "unrolled", "checkpointed"):
             wanted.append((name, "autograd unrolled"))
         if method == "krmd-K1":
-            wanted.append((name, "floor K=1"))
+            wanted += [(name, "floor K=1"), (name, "floor K=1 oneDNN")]
     return [(ours, baseline) for ours, baseline in wanted if ours in names and baseline in names]
 
 
@@ -257,7 +274,7 @@ def compare(problem: str, T: int, repeats: int, n_train: int | None = None, memo
             print(f"  {name}: left out ({error})", flush=True)
             del entries[name]
             continue
-        if name.endswith(COMPILED):
+        if COMPILED in name:
             print(f"  {name}: first call {elapsed:.1f} s (the first compiled method's includes the compilation)",
                   flush=True)
     peak = {name: peak_memory_mib(function)[1] if memory else math.nan for name, function in entries.items()}

@@ -64,9 +64,9 @@ class GradientDescentParts:
     outer: object
     T: int
 
-    def problem(self, compile: bool = False) -> BilevelProblem:
-        return BilevelProblem(init=self.init, step=gradient_descent(self.inner, self.lr, compile), outer=self.outer,
-                              T=self.T)
+    def problem(self, compile: bool = False, matmul: str = "onednn") -> BilevelProblem:
+        return BilevelProblem(init=self.init, step=gradient_descent(self.inner, self.lr, compile, matmul=matmul),
+                              outer=self.outer, T=self.T)
 
 
 def hypercleaning_parts(T: int, n_train: int = 5000, n_val: int = 5000, seed: int = 0):

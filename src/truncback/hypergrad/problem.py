@@ -13,6 +13,8 @@ from typing import Any, Callable
 import torch
 from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
 
+from truncback.hypergrad.onednn import compile_options
+
 Tree = Any
 
 
@@ -79,25 +81,27 @@ def _update_function(inner_loss):
 _COMPILED: dict = {}
 
 
-def _compiled_once(key, build):
-    """torch.compile(build()) made at the first call with ``key`` and shared by every later one."""
+def _compiled_once(key, build, matmul: str):
+    """torch.compile(build()) made at the first call with ``key`` and ``matmul`` and shared by every
+    later one; ``matmul`` says how float32 CPU matrix products are computed (``onednn.MATMULS``)."""
+    key = (*key, matmul)
     if key not in _COMPILED:
-        _COMPILED[key] = torch.compile(build(), dynamic=False)
+        _COMPILED[key] = torch.compile(build(), dynamic=False, options=compile_options(matmul))
     return _COMPILED[key]
 
 
-def compiled_update(inner_loss):
-    """w - rate * grad_w inner_loss(w, lam, *data) compiled by torch.compile, one per inner-loss function:
-    steps that share the function and differ only in their data (tensors of the same shapes) share the
-    compilation."""
-    return _compiled_once(("update", inner_loss), lambda: _update_function(inner_loss))
+def compiled_update(inner_loss, matmul: str = "onednn"):
+    """w - rate * grad_w inner_loss(w, lam, *data) compiled by torch.compile, one per inner-loss function
+    and ``matmul``: steps that share the function and differ only in their data (tensors of the same
+    shapes) share the compilation."""
+    return _compiled_once(("update", inner_loss), lambda: _update_function(inner_loss), matmul)
 
 
-def compiled_pullback(inner_loss, rate_gradient: bool):
+def compiled_pullback(inner_loss, rate_gradient: bool, matmul: str = "onednn"):
     """alpha -> (A^T alpha, B^T alpha[, d rate]) of the step w - rate * grad_w inner_loss(w, lam, *data)
     (eq. 5), its forward pass and the product compiled together by torch.compile, one per inner-loss
-    function and ``rate_gradient`` (whether the product with respect to the rate is wanted too: it costs
-    the forward gradient, which the other two products do not need)."""
+    function, ``rate_gradient`` (whether the product with respect to the rate is wanted too: it costs
+    the forward gradient, which the other two products do not need) and ``matmul``."""
     def build():
         update = _update_function(inner_loss)
 
@@ -109,7 +113,7 @@ def compiled_pullback(inner_loss, rate_gradient: bool):
             return back(alpha)
         return pullback
 
-    return _compiled_once(("pullback", inner_loss, rate_gradient), build)
+    return _compiled_once(("pullback", inner_loss, rate_gradient), build, matmul)
 
 
 class GradientDescentStep:
@@ -131,12 +135,16 @@ class GradientDescentStep:
     long enough to win back its compilation (seconds to tens of seconds on a CPU), so it is off by
     default. The step size enters as a tensor and lam's values are not baked in, so neither a schedule
     nor new hyperparameters recompile it; steps with the same inner-loss function share the compilation
-    (new data of the same shapes does not recompile); a new shape or dtype does."""
+    (new data of the same shapes does not recompile); a new shape or dtype does. ``matmul`` says how the
+    compiled programs compute float32 matrix products on the CPU: ``"onednn"`` (default; oneDNN's
+    product, faster than torch's own on skinny shapes, see ``onednn``) or ``"torch"``."""
 
-    def __init__(self, inner_loss: Callable[..., torch.Tensor], lr, compile: bool = False, data: tuple = ()):
-        self.inner_loss, self.lr, self.data = inner_loss, lr, tuple(data)
+    def __init__(self, inner_loss: Callable[..., torch.Tensor], lr, compile: bool = False, data: tuple = (),
+                 matmul: str = "onednn"):
+        self.inner_loss, self.lr, self.data, self.matmul = inner_loss, lr, tuple(data), matmul
         self.update = _update_function(inner_loss)
-        self.compiled = compiled_update(inner_loss) if compile else None
+        compile_options(matmul)  # a bad choice fails here, not at the first compiled call
+        self.compiled = compiled_update(inner_loss, matmul) if compile else None
 
     def _loss(self, w, lam):
         return self.inner_loss(w, lam, *self.data)
@@ -166,9 +174,11 @@ class GradientDescentStep:
             _, back = torch.func.vjp(lambda w, lam: self(w, lam, t), w, lam)
             return back(alpha)
         if not callable(self.lr):
-            return compiled_pullback(self.inner_loss, False)(w, lam, self._rate_tensor(lam, t, w), alpha, *self.data)
+            pullback = compiled_pullback(self.inner_loss, False, self.matmul)
+            return pullback(w, lam, self._rate_tensor(lam, t, w), alpha, *self.data)
         rate, rate_back = torch.func.vjp(lambda lam: self._rate_tensor(lam, t, w), lam)
-        a_alpha, b_alpha, rate_bar = compiled_pullback(self.inner_loss, True)(w, lam, rate, alpha, *self.data)
+        pullback = compiled_pullback(self.inner_loss, True, self.matmul)
+        a_alpha, b_alpha, rate_bar = pullback(w, lam, rate, alpha, *self.data)
         return a_alpha, tree_map(torch.add, b_alpha, rate_back(rate_bar)[0])
 
     def with_graph(self, w, lam, t):
@@ -182,14 +192,15 @@ class GradientDescentStep:
 
 
 def gradient_descent(inner_loss: Callable[..., torch.Tensor], lr, compile: bool = False,
-                     data: tuple = ()) -> Callable:
+                     data: tuple = (), matmul: str = "onednn") -> Callable:
     """The step Xi_{t+1}(w, lam) = w - lr * grad_w g(w, lam) (sec. 2.2), g(w, lam) = inner_loss(w, lam, *data).
 
     ``lr`` is a number, or a function ``lr(lam, t)`` when the step size is a hyperparameter or a schedule.
     ``compile``: run the step's graph-free and graph-keeping forms and its vector-Jacobian products
-    through ``torch.compile`` (``GradientDescentStep``).
+    through ``torch.compile`` (``GradientDescentStep``), their float32 CPU matrix products by oneDNN
+    (``matmul="onednn"``, the default) or by torch's own product (``matmul="torch"``).
     """
-    return GradientDescentStep(inner_loss, lr, compile, data)
+    return GradientDescentStep(inner_loss, lr, compile, data, matmul)
 
 
 class HeavyBallStep:
