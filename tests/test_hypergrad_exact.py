@@ -197,3 +197,28 @@ def test_compiled_steps_sharing_an_inner_loss_compile_once_and_stay_exact(rng):
         graphs.append(counters["stats"]["unique_graphs"])
         assert relative_error(compiled, rmd(problem(x, y, False), lam)) < 1e-12
     assert graphs[1] == graphs[0], "the second problem recompiled"
+
+
+def test_more_inner_losses_than_dynamos_recompile_limit_all_run_compiled(rng):
+    """Dynamo keeps at most ``recompile_limit`` programs per code object and runs the rest eagerly,
+    silently: each inner-loss function's compiled step must have a code object of its own, so that a
+    process building many problems (a sweep, the benchmark) keeps compiling them. Each problem's
+    K-RMD call makes new graphs and matches the eager step."""
+    from torch._dynamo.utils import counters
+
+    from truncback.hypergrad import BilevelProblem, gradient_descent
+
+    x = torch.randn(20, 3, generator=rng, dtype=torch.float64)
+    lam = torch.rand(3, generator=rng, dtype=torch.float64)
+
+    def problem(scale, compile):
+        def inner(w, lam):
+            return scale * torch.sum((x @ w - 1) ** 2) + torch.sum(lam * w ** 2)
+        return BilevelProblem(lambda lam: torch.zeros(3, dtype=torch.float64), gradient_descent(inner, 0.01, compile),
+                              lambda w, lam: torch.sum(w ** 2), T=3)
+
+    for scale in range(1, torch._dynamo.config.recompile_limit + 2):
+        graphs = counters["stats"]["unique_graphs"]
+        compiled = krmd(problem(scale, True), lam, 1)
+        assert counters["stats"]["unique_graphs"] > graphs, f"inner loss {scale} ran eagerly"
+        assert relative_error(compiled, krmd(problem(scale, False), lam, 1)) < 1e-12

@@ -4,9 +4,9 @@ torch's own CPU matrix product (``aten.mm``: MKL's sgemm in the x86 wheels) is s
 products of a linear model's step: on this project's 2-core AMD EPYC it takes 1.6-2.5 ms for the
 hypercleaning logits X W^T (X 5000 x 785, W 10 x 785), where oneDNN's matmul, which torch ships for
 its convolutions, takes 0.7 ms (``python -m truncback bench-baselines`` times both floors).
-``OneDNNProducts`` is an inductor graph pass that, in the programs ``torch.compile`` makes of a step,
-replaces every 2-D float32 CPU product (``aten.mm``, and ``aten.addmm`` as a product plus an addition)
-by ``truncback::onednn_mm``, an operator that calls oneDNN. Other dtypes (float64 included) and
+``replace_products`` is an inductor graph pass (``graph_pass()``) that, in the programs ``torch.compile``
+makes of a step, replaces every 2-D float32 CPU product (``aten.mm``, and ``aten.addmm`` as a product
+plus an addition) by ``truncback::onednn_mm``, an operator that calls oneDNN. Other dtypes (float64 included) and
 devices keep torch's own product, so the exactness checks at float64 run unchanged.
 
 The value is the same product: only the order of the float32 additions differs (errors of a few
@@ -14,11 +14,11 @@ ulps of the result's scale, measured against float64 by the tests). oneDNN's pro
 deterministic for a given machine, thread count and shapes, so a run repeats byte for byte.
 """
 
+import functools
 import hashlib
 from pathlib import Path
 
 import torch
-from torch._inductor.custom_graph_pass import CustomGraphPass
 
 aten = torch.ops.aten
 
@@ -45,34 +45,43 @@ def _is_float32_cpu_matrix(node) -> bool:
         and value.device.type == "cpu"
 
 
-class OneDNNProducts(CustomGraphPass):
-    """Inductor post-grad pass: mm(a, b) -> onednn_mm(a, b) and addmm(c, a, b) -> c + onednn_mm(a, b)
-    wherever a, b and the result are 2-D float32 CPU tensors (addmm with alpha or beta other than 1
-    is left alone). ``replaced`` counts the products replaced by the last call."""
-
+def replace_products(graph: torch.fx.Graph) -> int:
+    """mm(a, b) -> onednn_mm(a, b) and addmm(c, a, b) -> c + onednn_mm(a, b) in ``graph`` wherever a, b
+    and the result are 2-D float32 CPU tensors (addmm with alpha or beta other than 1 is left alone).
+    Returns how many products it replaced."""
     replaced = 0
+    for node in list(graph.nodes):
+        if node.op != "call_function" or node.target not in (aten.mm.default, aten.addmm.default):
+            continue
+        if node.kwargs or not all(map(_is_float32_cpu_matrix, (node, *node.args[-2:]))):
+            continue
+        with graph.inserting_before(node):
+            product = graph.call_function(torch.ops.truncback.onednn_mm.default, tuple(node.args[-2:]))
+            product.meta.update(node.meta)
+            replacement = product
+            if node.target is aten.addmm.default:
+                replacement = graph.call_function(aten.add.Tensor, (node.args[0], product))
+                replacement.meta.update(node.meta)
+        node.replace_all_uses_with(replacement)
+        graph.erase_node(node)
+        replaced += 1
+    return replaced
 
-    def __call__(self, graph: torch.fx.Graph) -> None:
-        self.replaced = 0
-        for node in list(graph.nodes):
-            if node.op != "call_function" or node.target not in (aten.mm.default, aten.addmm.default):
-                continue
-            if node.kwargs or not all(map(_is_float32_cpu_matrix, (node, *node.args[-2:]))):
-                continue
-            with graph.inserting_before(node):
-                product = graph.call_function(torch.ops.truncback.onednn_mm.default, tuple(node.args[-2:]))
-                product.meta.update(node.meta)
-                replacement = product
-                if node.target is aten.addmm.default:
-                    replacement = graph.call_function(aten.add.Tensor, (node.args[0], product))
-                    replacement.meta.update(node.meta)
-            node.replace_all_uses_with(replacement)
-            graph.erase_node(node)
-            self.replaced += 1
 
-    def uuid(self) -> bytes:
-        """The pass's identity for inductor's compile cache: this file's contents."""
-        return hashlib.sha256(Path(__file__).read_bytes()).digest()
+@functools.cache
+def graph_pass():
+    """``replace_products`` as inductor's post-grad pass, its identity for inductor's compile cache being
+    this file's contents. Made at first use: importing inductor takes a second or more, which jobs that
+    never compile should not pay."""
+    from torch._inductor.custom_graph_pass import CustomGraphPass
+
+    class OneDNNProducts(CustomGraphPass):
+        def __call__(self, graph: torch.fx.Graph) -> None:
+            replace_products(graph)
+
+        def uuid(self) -> bytes:
+            return hashlib.sha256(Path(__file__).read_bytes()).digest()
+    return OneDNNProducts()
 
 
 MATMULS = ("onednn", "torch")
@@ -80,8 +89,13 @@ MATMULS = ("onednn", "torch")
 or ``torch`` (torch's own ``aten.mm``)."""
 
 
-def compile_options(matmul: str) -> dict:
-    """Inductor options of a compiled step for the ``matmul`` choice (``MATMULS``)."""
+def check_matmul(matmul: str) -> None:
+    """Raises ValueError naming ``matmul`` unless it is one of ``MATMULS``."""
     if matmul not in MATMULS:
         raise ValueError(f"matmul={matmul!r}: expected one of {', '.join(MATMULS)}")
-    return {"post_grad_custom_post_pass": OneDNNProducts()} if matmul == "onednn" and AVAILABLE else {}
+
+
+def compile_options(matmul: str) -> dict:
+    """Inductor options of a compiled step for the ``matmul`` choice (``MATMULS``)."""
+    check_matmul(matmul)
+    return {"post_grad_custom_post_pass": graph_pass()} if matmul == "onednn" and AVAILABLE else {}

@@ -7,13 +7,14 @@ or dicts of tensors, so weights and momentum, or an ``nn.Module``'s parameter di
 initialisation and a step size.
 """
 
+import types
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
 from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
 
-from truncback.hypergrad.onednn import compile_options
+from truncback.hypergrad.onednn import check_matmul, compile_options
 
 Tree = Any
 
@@ -81,12 +82,22 @@ def _update_function(inner_loss):
 _COMPILED: dict = {}
 
 
+def _with_own_code(function, tag: int):
+    """A copy of ``function`` whose code object is its own. Dynamo keeps compiled programs, and its
+    limit on them (``torch._dynamo.config.recompile_limit``, 8), per code object; the functions built
+    here share one code object per kind, so without copies the ninth inner-loss function compiled in a
+    process would silently run eagerly (and every later one)."""
+    code = function.__code__.replace(co_name=f"{function.__code__.co_name}_{tag}")
+    return types.FunctionType(code, function.__globals__, code.co_name, function.__defaults__, function.__closure__)
+
+
 def _compiled_once(key, build, matmul: str):
     """torch.compile(build()) made at the first call with ``key`` and ``matmul`` and shared by every
     later one; ``matmul`` says how float32 CPU matrix products are computed (``onednn.MATMULS``)."""
     key = (*key, matmul)
     if key not in _COMPILED:
-        _COMPILED[key] = torch.compile(build(), dynamic=False, options=compile_options(matmul))
+        function = _with_own_code(build(), len(_COMPILED))
+        _COMPILED[key] = torch.compile(function, dynamic=False, options=compile_options(matmul))
     return _COMPILED[key]
 
 
@@ -143,7 +154,7 @@ class GradientDescentStep:
                  matmul: str = "onednn"):
         self.inner_loss, self.lr, self.data, self.matmul = inner_loss, lr, tuple(data), matmul
         self.update = _update_function(inner_loss)
-        compile_options(matmul)  # a bad choice fails here, not at the first compiled call
+        check_matmul(matmul)  # a bad choice fails here, not at the first compiled call
         self.compiled = compiled_update(inner_loss, matmul) if compile else None
 
     def _loss(self, w, lam):

@@ -58,9 +58,10 @@ class OmniglotSettings(Settings):
     depth_tasks: int = setting(4, "meta-test tasks of the depth study (Fig. 7 plot 4)", **POSITIVE)
     dtype: str = setting("float32", "floating-point type of meta-training", enum=["float32", "float64"])
     compile: bool = setting(True, "run the lower level's steps of meta-training (the graph-free forward steps "
-                            "and the reverse passes' vector-Jacobian products) through torch.compile (one "
-                            "compilation for every task; less time per hyper-iteration at this model size on a "
-                            "CPU, see the README); the reduced scales turn it off", type="boolean")
+                            "and the reverse passes' vector-Jacobian products) through torch.compile, float32 "
+                            "CPU matrix products by oneDNN (one compilation for every task; less time per "
+                            "hyper-iteration at this model size on a CPU, see the README); the reduced scales turn "
+                            "it off", type="boolean")
     log_every: int = setting(50, "hyper-iterations between progress lines", **POSITIVE)
 
     def check(self) -> None:

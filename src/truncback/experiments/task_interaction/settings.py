@@ -36,10 +36,10 @@ class TaskInteractionSettings(Settings):
                                type="integer", minimum=1)
     dtype: str = setting("float32", "floating-point type", enum=["float32", "float64"])
     compile: bool = setting(True, "run the lower level's steps (the graph-free forward steps and the reverse "
-                            "passes' vector-Jacobian products) through torch.compile (gradient_descent(..., "
-                            "compile=True)): less time per hyper-iteration at paper size on a CPU (the README's "
-                            "benchmark), seconds to tens of seconds to compile once per run; the reduced scales "
-                            "turn it off", type="boolean")
+                            "passes' vector-Jacobian products) through torch.compile, float32 CPU matrix "
+                            "products by oneDNN (gradient_descent(..., compile=True)): less time per "
+                            "hyper-iteration at paper size on a CPU (the README's benchmark), seconds to tens of "
+                            "seconds to compile once per run; the reduced scales turn it off", type="boolean")
     log_every: int = setting(100, "hyper-iterations between progress lines", type="integer", minimum=1)
     checkpoint_every: int = setting(250, "hyper-iterations between checkpoints (a killed run resumes from the last)",
                                     type="integer", minimum=1)
