@@ -8,8 +8,9 @@ its convolutions, takes 0.7 ms (``python -m truncback bench-baselines`` times bo
 makes of a step, replaces every 2-D float32 CPU product (``aten.mm``, and ``aten.addmm`` as a product
 plus an addition) of at least ``MIN_MULTIPLY_ADDS`` by ``truncback::onednn_mm``, an operator that calls
 oneDNN. Smaller products keep torch's: there the operator's fixed cost (about 35 us a call, against
-5-25 us for torch's product of a few thousand multiply-adds) outweighs what oneDNN saves. Other dtypes (float64 included) and
-devices keep torch's own product, so the exactness checks at float64 run unchanged.
+5-25 us for torch's product of a few thousand multiply-adds) outweighs what oneDNN saves. Other
+dtypes (float64 included) and devices keep torch's own product, so the exactness checks at float64
+run unchanged.
 
 The value is the same product: only the order of the float32 additions differs (errors of a few
 ulps of the result's scale, measured against float64 by the tests). oneDNN's product is
