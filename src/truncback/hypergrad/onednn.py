@@ -7,8 +7,8 @@ its convolutions, takes 0.7 ms (``python -m truncback bench-baselines`` times bo
 ``replace_products`` is an inductor graph pass (``graph_pass()``) that, in the programs ``torch.compile``
 makes of a step, replaces every 2-D float32 CPU product (``aten.mm``, and ``aten.addmm`` as a product
 plus an addition) of at least ``MIN_MULTIPLY_ADDS`` by ``truncback::onednn_mm``, an operator that calls
-oneDNN. Smaller products keep torch's: there the operator's fixed cost (about 35 us a call, against
-5-25 us for torch's product of a few thousand multiply-adds) outweighs what oneDNN saves. Other
+oneDNN. Smaller products keep torch's: there the operator's fixed cost (about 35 us a call) and
+oneDNN's weaker kernels for mid-sized products outweigh what it saves (``MIN_MULTIPLY_ADDS``). Other
 dtypes (float64 included) and devices keep torch's own product, so the exactness checks at float64
 run unchanged.
 
@@ -42,10 +42,11 @@ def _(a, b):
     return a.new_empty(a.shape[0], b.shape[1])
 
 
-MIN_MULTIPLY_ADDS = 2 ** 22
-"""Products of m x k by k x n with m k n below this keep torch's kernel. Measured here (2 threads):
-at 25 x 392 x 5 torch's takes 17 us and the operator 48 us; at 256 x 512 x 64 (8.4 million) both
-0.11 ms; at 1000 x 785 x 10 (7.9 million) 0.57 against 0.15 ms."""
+MIN_MULTIPLY_ADDS = 2 ** 24
+"""Products of m x k by k x n with m k n below this keep torch's kernel. Measured here (AMD EPYC, 1
+and 2 threads, torch's time / oneDNN's through this operator): at 25 x 392 x 5 torch's takes 17 us and
+the operator 48 us; 300 x 512 x 100 (15 million, CIFAR-100's logits) 0.53-0.93, torch's faster; from
+2^24 on, 0.91-2.6 (below 1 only at 2000 x 512 x 40-100; 5000 x 785 x 10, hypercleaning's: 2.4-2.6)."""
 
 
 def _is_float32_cpu_matrix(node) -> bool:
