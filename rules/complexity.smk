@@ -1,9 +1,11 @@
 # Table 1 (complexity): every method of the config's list timed and memory-profiled at several T by
 # the benchmark (`bench-methods`, the code `make bench` runs), then the table with the paper's O()
-# entries and the growth exponents fitted in T.
+# entries and the growth exponents fitted in T; beside it, our methods timed against what a user
+# writes by hand and the matmul floor (`bench-baselines`, the second half of `make bench`).
 COMPLEXITY = config["complexity"]
 CX_RESULTS = f"{RESULTS}/complexity"
-FINAL_OUTPUTS.extend(f"{TABLES}/table1_complexity.{suffix}" for suffix in ("csv", "md", "tex", "html"))
+FINAL_OUTPUTS.extend(f"{TABLES}/{table}.{suffix}" for table in ("table1_complexity", "table1_baselines")
+                     for suffix in ("csv", "md", "tex", "html"))
 
 
 rule complexity_measure:
@@ -43,3 +45,41 @@ rule complexity_table:
     shell:
         "python -m truncback table-complexity --measurements {input:q} --n-train {params.n_train:q}"
         " --output {params.stem:q} > {log:q} 2>&1"
+
+
+rule complexity_baselines:
+    output:
+        f"{CX_RESULTS}/baselines.csv",
+    params:
+        T=COMPLEXITY["T_values"],
+        problem=COMPLEXITY["problem"],
+        n_train=COMPLEXITY["n_train"],
+        repeats=COMPLEXITY["baseline_repeats"],
+        compiled="--compiled" if COMPLEXITY["compile"] else "",
+        torch_threads=THREADS,
+    threads: THREADS
+    log:
+        f"{LOGS}/complexity/baselines.log",
+    benchmark:
+        f"{BENCHMARKS}/complexity/baselines.tsv"
+    shell:
+        "python -m truncback bench-baselines --problems {params.problem:q} --n-train {params.n_train:q}"
+        " --T {params.T:q} --repeats {params.repeats:q} --threads {params.torch_threads:q} {params.compiled}"
+        " --output {output:q} > {log:q} 2>&1"
+
+
+rule complexity_baselines_table:
+    input:
+        f"{CX_RESULTS}/baselines.csv",
+    output:
+        csv=f"{TABLES}/table1_baselines.csv",
+        html=report(f"{TABLES}/table1_baselines.html", caption="captions/complexity_baselines.rst",
+                    category="Complexity (Table 1)"),
+        md=f"{TABLES}/table1_baselines.md",
+        tex=f"{TABLES}/table1_baselines.tex",
+    params:
+        stem=f"{TABLES}/table1_baselines",
+    log:
+        f"{LOGS}/complexity/table1_baselines.log",
+    shell:
+        "python -m truncback table-baselines --results {input:q} --output {params.stem:q} > {log:q} 2>&1"

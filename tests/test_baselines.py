@@ -3,16 +3,19 @@ in float64, plain-autograd truncated back-propagation equals K-RMD (and full RMD
 unrolled baseline equals the unrolled-autograd reference, on both benchmark problems (a flat state
 with a fixed step; a dict state whose step size is a hyperparameter)."""
 
+import pandas as pd
 import pytest
 import torch
 from torch.utils._pytree import tree_leaves
 
 from truncback.baselines import compare, floor_pair, implicit, pairs, truncated, unrolled
 from truncback.benchmark import conv_net_parts, hypercleaning_parts
+from truncback.experiments.complexity.baselines_table import baselines_table, read_results
 from truncback.hypergrad import hypergradient
 from truncback.hypergrad.onednn import AVAILABLE as ONEDNN
 from truncback.hypergrad.onednn import onednn_mm
 from truncback.hypergrad.reference import unrolled_autograd
+from truncback.tables import is_wall_clock
 
 
 @pytest.fixture
@@ -50,13 +53,28 @@ def test_the_autograd_baselines_compute_k_rmd_and_full_rmd(problem, float64):
         close(implicit(parts, lam, 4, "cg"), hypergradient(bilevel, lam, {"name": "aid_cg", "K": 4}))
 
 
-def test_compare_gives_a_ratio_for_every_target_pair():
+def test_compare_gives_a_ratio_for_every_target_pair_and_the_table_beside_table_1_shows_them(tmp_path):
     median, peak, ratios = compare("hypercleaning", 4, repeats=1, n_train=50)
+    path = tmp_path / "baselines.csv"
+    pd.DataFrame(ratios).to_csv(path, index=False)
+    table, caption = baselines_table(read_results(path))
+    assert list(zip(table["Ours"], table["Baseline"])) == [(r["ours"], r["baseline"]) for r in ratios]
+    assert list(table.columns) == ["Ours", "Baseline", "T", "Time ours (s)", "Time baseline (s)", "Time ratio",
+                                   "Peak MiB ours", "Peak MiB baseline"]
+    assert [is_wall_clock(column) for column in table.columns] == [False] * 3 + [True] * 3 + [False] * 2
+    assert "hypercleaning problem" in caption
     assert {(r["ours"], r["baseline"]) for r in ratios} == {
         ("krmd-K1", "autograd truncated K=1"), ("rmd", "autograd unrolled"), ("unrolled", "autograd unrolled"),
         ("checkpointed", "autograd unrolled"), ("krmd-K1", "floor K=1"), ("aid_cg-K10", "autograd aid_cg K=10"),
         ("aid_fp-K10", "autograd aid_fp K=10"), *([("krmd-K1", "floor K=1 oneDNN")] if ONEDNN else [])}
     assert all(value > 0 for value in median.values()) and all(value > 0 for value in peak.values())
+
+
+def test_the_table_refuses_a_csv_that_bench_baselines_did_not_write(tmp_path):
+    path = tmp_path / "measurements.csv"
+    path.write_text("problem,method,T,seconds\nhypercleaning,rmd,4,0.1\n")
+    with pytest.raises(ValueError, match=r"measurements.csv lacks column\(s\) \['ours', 'baseline'"):
+        read_results(path)
 
 
 def test_our_compiled_methods_are_compared_with_the_same_baselines():

@@ -13,6 +13,7 @@ COMMANDS = {
     "bench-methods": "truncback.benchmark",
     "bench-baselines": "truncback.baselines",
     "table-complexity": "truncback.experiments.complexity.table",
+    "table-baselines": "truncback.experiments.complexity.baselines_table",
     "reproduction-report": "truncback.reproduction.report",
     "compare-runs": "truncback.reproduction.spread",
     "config-schema": "truncback.config_schema",

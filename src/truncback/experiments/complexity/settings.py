@@ -1,6 +1,6 @@
 """Settings of Table 1's measurement (the config's ``complexity`` section): which benchmark problem, at
-which size, which horizons T and which methods. The measurement is ``bench-methods`` (the same code
-as ``make bench``)."""
+which size, which horizons T and which methods. The measurement is ``bench-methods`` and, against what
+a user writes by hand, ``bench-baselines`` (the same code as ``make bench``)."""
 
 from dataclasses import dataclass
 from typing import ClassVar
@@ -28,3 +28,8 @@ class ComplexitySection(Settings):
                              {"name": "aid_cg", "K": 10}, {"name": "fom"}, {"name": "ufom", "q": 1.0}],
                             "methods of Table 1, in row order (UFOM is timed in its worst case, q = 1; K at most "
                             "the smallest T)", **METHOD_LIST)
+    baseline_repeats: int = setting(5, "alternating rounds (after a warm-up round) in which bench-baselines times "
+                                    "our methods against hand-written autograd and the matmul floor on the same "
+                                    "problem and horizons (the median is kept)", type="integer", minimum=1)
+    compile: bool = setting(True, "bench-baselines also times our methods on the compiled fast path "
+                            "(gradient_descent(..., compile=True)); the reduced scales turn it off", type="boolean")
