@@ -36,6 +36,7 @@ import torch
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from truncback.data.atomic import atomic_path
+from truncback.experiments.complexity.baselines_table import COLUMNS as CSV_FIELDS
 from truncback.hypergrad import hypergradient
 from truncback.hypergrad.onednn import AVAILABLE as ONEDNN_AVAILABLE
 from truncback.hypergrad.onednn import onednn_mm
@@ -43,8 +44,6 @@ from truncback.runtime.measure import peak_memory_mib
 
 OUR_SPECS = ({"name": "krmd", "K": 1}, {"name": "krmd", "K": 5}, {"name": "krmd", "K": 25}, {"name": "rmd"},
              {"name": "unrolled"}, {"name": "checkpointed"}, {"name": "aid_cg", "K": 10}, {"name": "aid_fp", "K": 10})
-CSV_FIELDS = ("problem", "T", "ours", "baseline", "ours_seconds", "baseline_seconds", "ratio", "ours_peak_mib",
-              "baseline_peak_mib")
 
 
 def _rate(parts, lam, t):

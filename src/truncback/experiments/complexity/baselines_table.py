@@ -14,7 +14,8 @@ from truncback.tables import write_table
 
 COLUMNS = ("problem", "T", "ours", "baseline", "ours_seconds", "baseline_seconds", "ratio", "ours_peak_mib",
            "baseline_peak_mib")
-"""The columns of ``bench-baselines``' CSV (``truncback.baselines.CSV_FIELDS``)."""
+"""The columns of ``bench-baselines``' CSV: ``truncback.baselines`` writes them, this module reads them
+(defined here, where no torch is imported, so the table job does not pay for it)."""
 CAPTION = ("Our methods against hand-written plain autograd and the matmul floor on the {problem} problem, "
            "float32, alternating in one process: the median wall-clock seconds of one hypergradient over "
            "the timed rounds (they vary from run to run), their ratio (below 1: ours is faster) and the peak "
