@@ -3,25 +3,30 @@ and deleting the outputs and running again gives the same bytes: every raw resul
 tables, all but the cells of the wall-clock columns; the runs' timing files are the one thing left
 out, with Table 1's raw measurements, which hold times; in the reproduction report, the lines marked
 "(wall clock)"). A single paper-scale figure is a valid target on its own. The dry run, shrunken to the
-smoke scale's settings and archive sizes, runs the same jobs and estimates their time from a few
-hyper-iterations each: the estimates must come close to what the smoke run took."""
+smoke scale's settings and archive sizes, runs the same hyper-optimisation jobs and estimates their
+time from a few hyper-iterations each: the estimates must come close to what the smoke run took, and
+the reproduction report built on them says it is a dry run. (Only the estimates' inputs run: the
+other jobs of the dry run are the smoke run's, which this module has already run twice.)"""
 
 import csv
 import hashlib
 import io
 import re
 import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
-from truncback.reproduction.report import WALL_CLOCK
+from truncback.reproduction.evidence import load_evidence, load_reference
+from truncback.reproduction.report import WALL_CLOCK, report_text
 from truncback.tables import is_wall_clock
-from workflow_copy import SNAKEMAKE, copy_workflow, snakemake
+from workflow_copy import REPO, SNAKEMAKE, copy_workflow, snakemake
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(SNAKEMAKE is None, reason="snakemake is not installed")]
 COMPARED = ("figures/smoke", "paper_tables/smoke", "results/smoke")
+ESTIMATES = "paper_tables/dryrun/full_run_estimates"
 TOY_FIGURES = ("fig1_toy_bound", "fig2_toy_descent_ratio", "fig3_toy_biased_convergence", "fig4_toy_convergence")
 
 
@@ -77,6 +82,18 @@ def planned_outputs(workdir):
     return [line.split("\t")[0] for line in lines[header + 1:] if line.strip()]
 
 
+def dryrun_result_paths() -> dict:
+    """The raw results the targeted dry run made (relative to the workflow copy), as ``load_evidence`` takes them."""
+    results = Path("results/dryrun")
+
+    def runs(experiment, pattern):
+        return [str(path) for path in sorted((results / experiment).glob(pattern))
+                if not path.name.endswith(".timing.json") and path.name != "depth.json"]
+    return {"toy_dir": results / "toy", "hypercleaning": runs("hypercleaning", "*_seed*.json"),
+            "task_interaction": runs("task_interaction", "*/trial*.json"), "omniglot": runs("omniglot", "*.json"),
+            "depth": results / "omniglot" / "depth.json", "complexity": results / "complexity" / "measurements.csv"}
+
+
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     """A workflow copy in which the smoke DAG has run once."""
@@ -111,11 +128,12 @@ def test_one_paper_scale_figure_is_a_target_of_its_own_without_an_activated_envi
     assert raw == ["bound.json", "landscape.npz", "optimum.json"]
 
 
-def test_the_shrunken_dry_run_runs_the_same_jobs_and_estimates_their_time(smoke_run):
+def test_the_shrunken_dry_run_runs_the_same_jobs_and_estimates_their_time(smoke_run, monkeypatch):
     workdir = smoke_run
     (workdir / "shrunken.yaml").write_text(yaml.safe_dump({"dry_run": {"archive_sizes": "smoke"}}))
-    snakemake(workdir, "--cores", "2", "--configfile", "config/smoke.yaml", "shrunken.yaml", "--config", "scale=dryrun")
-    jobs = pd.read_csv(workdir / "paper_tables/dryrun/full_run_estimates_jobs.csv")
+    snakemake(workdir, "--cores", "2", "--configfile", "config/smoke.yaml", "shrunken.yaml", "--config", "scale=dryrun",
+              "--", f"{ESTIMATES}_jobs.csv")
+    jobs = pd.read_csv(workdir / f"{ESTIMATES}_jobs.csv")
     for experiment, pattern in (("hypercleaning", "*_seed*.json"), ("task_interaction", "*/trial*.json"),
                                 ("omniglot", "*.json")):
         smoke = sorted(path for path in (workdir / "results/smoke" / experiment).glob(pattern)
@@ -129,6 +147,11 @@ def test_the_shrunken_dry_run_runs_the_same_jobs_and_estimates_their_time(smoke_
         assert 0.5 < estimated / measured < 2, (experiment, estimated, measured)
     features = jobs[jobs["job"].str.startswith("features_")]
     assert sorted(features["job"]) == ["features_cifar10", "features_cifar100"]
-    report = (workdir / "paper_tables/dryrun/reproduction_report.md").read_text()
-    assert "**Dry run.**" in report and "Estimated from the dry run" in report
+    monkeypatch.chdir(workdir)
+    evidence = load_evidence("dryrun", **dryrun_result_paths())
+    assert not evidence.missing
+    report = report_text(load_reference(REPO / "config" / "paper_reference.yaml"), evidence, estimates=f"{ESTIMATES}.csv")
+    assert "**Dry run.**" in report and f"Estimated from the dry run ({ESTIMATES}.csv" in report
+    total = pd.read_csv(f"{ESTIMATES}.csv", dtype=str).iloc[-1]
+    assert re.search(r"\| " + re.escape(total.iloc[0]) + r" +\| " + re.escape(total.iloc[1]) + r" +\|", report)
     assert not list((workdir / "results").glob("full*"))  # nothing written over the paper scale's outputs
