@@ -10,6 +10,9 @@ TARGETS ?=
 CONFIG ?=
 # bench-baselines times our methods also with the torch.compile'd forward (the fast path)
 BASELINE_ARGS ?= --compiled
+# make test: pytest-xdist workers, one test file each at a time (0: one process, no workers); the
+# smoke pipeline, the longest file, starts first (tests/conftest.py)
+PYTEST_WORKERS ?= 2
 BIN := $(VENV)/bin
 
 .PHONY: reproduce test bench lint clean-results gpu-check
@@ -26,7 +29,8 @@ reproduce: $(VENV)/.installed
 	PATH="$(abspath $(BIN)):$$PATH" snakemake --cores $(CORES) $(TARGETS) $(EXTRA) --config scale=$(SCALE) $(CONFIG)
 
 test: $(VENV)/.installed
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder \
+		$(PYTEST_ARGS)
 
 bench: $(VENV)/.installed
 	$(BIN)/python -m truncback bench-methods $(BENCH_ARGS)

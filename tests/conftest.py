@@ -9,6 +9,17 @@ import torch
 # Small tensors: one thread is fastest, and on a loaded machine extra threads only contend.
 torch.set_num_threads(1)
 
+# The longest files first: with `make test`'s workers (pytest-xdist, one file per worker at a time, in
+# this order) the smoke pipeline starts at once, and the Slurm test, which mostly waits, runs beside it.
+LONGEST_FIRST = ("test_pipeline_smoke.py", "test_slurm.py")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+    items.sort(key=rank)
+
 
 @pytest.fixture
 def rng(request):
