@@ -94,12 +94,22 @@ def small_problem_with_curvature():
 
 
 def test_ufom_is_unbiased(rng):
+    """Each UFOM draw is FOM, or with probability q the corrected FOM + (exact - FOM) / q: so its mean
+    is exact. Checked as such: every draw is one of the two values (exact from full RMD), the
+    corrected one in a fraction of draws within 4 binomial standard errors of q, and the mean of the
+    draws within 4 standard errors of the exact hypergradient and not of FOM."""
     problem = small_problem_with_curvature()
     lam = torch.randn(4, generator=rng, dtype=torch.float64)
     exact, first_order = rmd(problem, lam), fom(problem, lam)
     assert float((exact - first_order).norm()) > 1e-3  # otherwise the test could not fail
-    samples = torch.stack([ufom(problem, lam, 0.2, generator=rng) for _ in range(20_000)])
-    standard_error = samples.std(dim=0) / samples.shape[0] ** 0.5
+    q, n = 0.2, 4000
+    corrected = first_order + (exact - first_order) / q
+    samples = torch.stack([ufom(problem, lam, q, generator=rng) for _ in range(n)])
+    is_corrected = (samples - corrected).norm(dim=1) <= 1e-12 * float(corrected.norm())
+    is_first_order = (samples - first_order).norm(dim=1) <= 1e-12 * float(first_order.norm())
+    assert bool((is_corrected | is_first_order).all())
+    assert abs(float(is_corrected.double().mean()) - q) <= 4 * (q * (1 - q) / n) ** 0.5
+    standard_error = samples.std(dim=0) / n ** 0.5
     assert torch.all((samples.mean(dim=0) - exact).abs() <= 4 * standard_error + 1e-12)
     assert torch.all((samples.mean(dim=0) - first_order).abs()[:2] > 4 * standard_error[:2])
 
