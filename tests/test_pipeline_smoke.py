@@ -1,14 +1,14 @@
 """The whole DAG at smoke scale in a scratch copy of the workflow: every output exists and is non-empty,
-and running again gives the same bytes: one job of every rule (but the data preparation's, whose
-outputs feed every job) and every job downstream of those run again, and every raw result, figure
-and table is compared (in tables, all but the cells of the wall-clock columns; the runs' timing files
-are the one thing left out, with Table 1's raw measurements, which hold times; in the reproduction
-report, the lines marked "(wall clock)"). Rerunning every job would double the module's time for
-more instances of the same rules. A single paper-scale figure is a valid target on its own. The dry run, shrunken to the
-smoke scale's settings and archive sizes, runs the same hyper-optimisation jobs and estimates their
-time from a few hyper-iterations each: the estimates must come close to what the smoke run took, and
-the reproduction report built on them says it is a dry run. (Only the estimates' inputs run: the
-other jobs of the dry run are the smoke run's, which this module has already run twice.)"""
+and running again gives the same bytes: one job of every rule (but those that prepare data and
+features, whose outputs feed many jobs) and every job downstream of those run again, and every raw
+result, figure and table is compared (in tables, all but the cells of the wall-clock columns; the
+runs' timing files are the one thing left out, with Table 1's raw measurements, which hold times; in
+the reproduction report, the lines marked "(wall clock)"). Rerunning every job would double the
+module's time to run the same rules with other wildcards. A single paper-scale figure is a valid
+target on its own. The dry run, shrunken to the smoke scale's settings and archive sizes, runs the
+same hyper-optimisation jobs and estimates their time from a few hyper-iterations each: the
+estimates must come close to what the smoke run took, and the reproduction report built on them says
+it is a dry run. (Only the estimates' inputs run: the dry run's other jobs are the smoke run's.)"""
 
 import csv
 import hashlib
@@ -84,7 +84,7 @@ def planned_outputs(workdir) -> dict:
 
 
 def one_output_per_rule(outputs: dict) -> list[str]:
-    """The first output (in path order) of every rule but the data preparation's and rule all's."""
+    """The first output (in path order) of every rule but those that prepare data and features."""
     first = {}
     for path, rule in sorted(outputs.items()):
         if not rule.startswith(("data_", "task_interaction_features")):
@@ -122,14 +122,15 @@ def test_smoke_dag_outputs_exist_and_repeat_byte_for_byte(smoke_run):
     assert not empty_or_missing
     first = digests(workdir)
     rerun = one_output_per_rule(outputs)
-    assert {outputs[path] for path in rerun} >= {"toy_reference", "hypercleaning_run", "task_interaction_run",
-                                                 "omniglot_run", "aid_vs_itd_run", "fom_ufom_run", "reproduction_report"}
+    rerun_rules = {outputs[path] for path in rerun}
+    assert rerun_rules >= {"toy_reference", "hypercleaning_run", "task_interaction_run", "omniglot_run",
+                           "aid_vs_itd_run", "fom_ufom_run", "reproduction_report"}
     for path in rerun:
         (workdir / path).unlink()
     log = snakemake(workdir, "--cores", "2", "--config", "scale=smoke")
     assert all((workdir / path).is_file() for path in rerun)
     ran = re.findall(r"^(?:local)?rule (\w+):", log.stdout + log.stderr, flags=re.MULTILINE)
-    assert set(ran) >= {outputs[path] for path in rerun}, "a rule whose output was deleted did not run again"
+    assert set(ran) >= rerun_rules, "a rule whose output was deleted did not run again"
     second = digests(workdir)
     assert sorted(first) == sorted(second)
     assert [name for name in first if first[name] != second[name]] == []
@@ -169,7 +170,8 @@ def test_the_shrunken_dry_run_runs_the_same_jobs_and_estimates_their_time(smoke_
     monkeypatch.chdir(workdir)
     evidence = load_evidence("dryrun", **dryrun_result_paths())
     assert not evidence.missing
-    report = report_text(load_reference(REPO / "config" / "paper_reference.yaml"), evidence, estimates=f"{ESTIMATES}.csv")
+    reference = load_reference(REPO / "config" / "paper_reference.yaml")
+    report = report_text(reference, evidence, estimates=f"{ESTIMATES}.csv")
     assert "**Dry run.**" in report and f"Estimated from the dry run ({ESTIMATES}.csv" in report
     total = pd.read_csv(f"{ESTIMATES}.csv", dtype=str).iloc[-1]
     assert re.search(r"\| " + re.escape(total.iloc[0]) + r" +\| " + re.escape(total.iloc[1]) + r" +\|", report)
