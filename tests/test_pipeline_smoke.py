@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from truncback.dryrun.estimates import benchmark_of, read_benchmark
 from truncback.reproduction.evidence import load_evidence, load_reference
 from truncback.reproduction.report import WALL_CLOCK, report_text
 from truncback.tables import is_wall_clock
@@ -29,6 +30,7 @@ from workflow_copy import REPO, SNAKEMAKE, copy_workflow, snakemake
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(SNAKEMAKE is None, reason="snakemake is not installed")]
 COMPARED = ("figures/smoke", "paper_tables/smoke", "results/smoke")
 ESTIMATES = "paper_tables/dryrun/full_run_estimates"
+RUN_RESULTS = {"hypercleaning": "*_seed*.json", "task_interaction": "*/trial*.json", "omniglot": "*.json"}
 TOY_FIGURES = ("fig1_toy_bound", "fig2_toy_descent_ratio", "fig3_toy_biased_convergence", "fig4_toy_convergence")
 
 
@@ -93,15 +95,17 @@ def one_output_per_rule(outputs: dict) -> list[str]:
     return sorted(first.values())
 
 
+def run_results(results: Path, experiment: str) -> list[Path]:
+    """The result files of ``experiment``'s hyper-optimisation jobs under ``results`` (results/<scale>)."""
+    return [path for path in sorted((results / experiment).glob(RUN_RESULTS[experiment]))
+            if not path.name.endswith(".timing.json") and path.name != "depth.json"]
+
+
 def dryrun_result_paths() -> dict:
     """The raw results the targeted dry run made (relative to the workflow copy), as ``load_evidence`` takes them."""
     results = Path("results/dryrun")
-
-    def runs(experiment, pattern):
-        return [str(path) for path in sorted((results / experiment).glob(pattern))
-                if not path.name.endswith(".timing.json") and path.name != "depth.json"]
-    return {"toy_dir": results / "toy", "hypercleaning": runs("hypercleaning", "*_seed*.json"),
-            "task_interaction": runs("task_interaction", "*/trial*.json"), "omniglot": runs("omniglot", "*.json"),
+    return {"toy_dir": results / "toy", **{experiment: list(map(str, run_results(results, experiment)))
+                                           for experiment in RUN_RESULTS},
             "depth": results / "omniglot" / "depth.json", "complexity": results / "complexity" / "measurements.csv"}
 
 
@@ -111,7 +115,7 @@ def machine_load_ratio(workdir) -> float:
     jobs do the same work in both (their results are the same bytes), so the ratio of their seconds
     (Snakemake's benchmark files) measures it."""
     def seconds(scale):
-        return sum(float(pd.read_csv(path, sep="\t")["s"].iloc[0])
+        return sum(read_benchmark(path)["seconds"]
                    for path in sorted((workdir / "benchmarks" / scale / "toy").glob("*.tsv")))
     for path in sorted((workdir / "results/smoke/toy").iterdir()):
         assert path.read_bytes() == (workdir / "results/dryrun/toy" / path.name).read_bytes(), path.name
@@ -168,16 +172,14 @@ def test_the_shrunken_dry_run_runs_the_same_jobs_and_estimates_their_time(smoke_
               "--", f"{ESTIMATES}_jobs.csv")
     jobs = pd.read_csv(workdir / f"{ESTIMATES}_jobs.csv")
     load = machine_load_ratio(workdir)
-    for experiment, pattern in (("hypercleaning", "*_seed*.json"), ("task_interaction", "*/trial*.json"),
-                                ("omniglot", "*.json")):
-        smoke = sorted(path for path in (workdir / "results/smoke" / experiment).glob(pattern)
-                       if not path.name.endswith(".timing.json") and path.name != "depth.json")
-        names = [str(path.relative_to(workdir / "results/smoke" / experiment).with_suffix("")) for path in smoke
-                 if experiment != "task_interaction" or "/trial0_" in str(path)]
+    results, benchmarks = workdir / "results/smoke", workdir / "benchmarks/smoke"
+    for experiment in RUN_RESULTS:
+        smoke = [path for path in run_results(results, experiment)
+                 if experiment != "task_interaction" or path.name.startswith("trial0_")]
+        names = [str(path.relative_to(results / experiment).with_suffix("")) for path in smoke]
         rows = jobs[(jobs["experiment"] == experiment) & jobs["iterations"].notna()]  # the hyper-optimisations
         assert sorted(rows["job"]) == sorted(names)
-        measured = sum(float(pd.read_csv(workdir / "benchmarks/smoke" / experiment / (name.replace("/", "_") + ".tsv"),
-                                         sep="\t")["s"].iloc[0]) for name in names)
+        measured = sum(read_benchmark(benchmark_of(path, results, benchmarks))["seconds"] for path in smoke)
         estimated = rows[rows["job"].isin(names)]["estimate s"].sum()
         assert 0.5 < estimated / measured / load < 2, (experiment, estimated, measured, load)
     features = jobs[jobs["job"].str.startswith("features_")]

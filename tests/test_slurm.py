@@ -20,8 +20,9 @@ from workflow_copy import REPO, SNAKEMAKE, copy_workflow, snakemake
 
 SCRIPT = REPO / "tests" / "slurm" / "single_node.sh"
 PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
-# Two toy figures: two independent jobs, then two that depend on both (4 Slurm jobs; every Slurm job
-# pays sbatch, a Snakemake start inside the job and the status polls, ~10 s here)
+# Two toy figures: the reference and one trajectory job side by side, then Fig. 1 (on the reference)
+# and Fig. 4 (on both); 4 Slurm jobs, each paying sbatch, a Snakemake start inside the job and the
+# plugin's status polls
 TARGETS = [f"figures/smoke/{name}.{suffix}" for name in ("fig1_toy_bound", "fig4_toy_convergence")
            for suffix in ("pdf", "png")]
 
