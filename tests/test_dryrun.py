@@ -22,7 +22,7 @@ from truncback.data.sources import archive, archives_of, extra_archive_origin
 from truncback.dryrun.caps import DryRunSettings, dry_run_config
 from truncback.experiments.omniglot.run import tasks_evaluated_at
 from truncback.experiments.omniglot.settings import OmniglotRun, OmniglotSettings
-from truncback.experiments.task_interaction.features import ResNet18, load_resnet18
+from truncback.data.resnet18 import ResNet18, load_resnet18
 from truncback.runtime.determinism import write_npz
 from workflow_copy import REPO
 

@@ -11,7 +11,8 @@ import torch
 
 from truncback.cli import main as cli
 from truncback.runtime.determinism import write_npz
-from truncback.experiments.task_interaction.features import FeatureSettings, extract, load_resnet18
+from truncback.data.resnet18 import load_resnet18
+from truncback.experiments.task_interaction.features import FeatureSettings, extract
 
 
 def torchvision_resnet18_shapes() -> dict:

@@ -209,7 +209,7 @@ def _write_resnet18_weights(path: Path, item: Archive, seed: int, size: FixtureS
     from ``seed``), loadable like the real weights file; same bytes for the same seed."""
     import torch
 
-    from truncback.experiments.task_interaction.features import ResNet18
+    from truncback.data.resnet18 import ResNet18
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

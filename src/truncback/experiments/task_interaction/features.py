@@ -2,11 +2,10 @@
 a ResNet-18 (He et al. 2016) pretrained on ImageNet, or, at the reduced scales, seeded random ReLU
 features, computed once per dataset split and cached as an .npz.
 
-- ``resnet18``: torchvision's ResNet-18 architecture written out in plain torch, with its parameter
-  names, so torchvision's ImageNet weights file (``resnet18-f37072fd.pth``, fetched and verified by the
-  data rules, and checked again against the SHA-256 prefix in its name) loads with
-  ``load_state_dict(strict=True)``. Images
-  are resized to ``image_size`` (bilinear) and normalised with the ImageNet mean and std.
+- ``resnet18``: torchvision's ResNet-18 (``truncback.data.resnet18``) with its ImageNet weights file
+  (``resnet18-f37072fd.pth``, fetched and verified by the data rules, and checked again against the
+  SHA-256 prefix in its name), loaded with ``load_state_dict(strict=True)``. Images are resized to
+  ``image_size`` (bilinear) and normalised with the ImageNet mean and std.
 - ``random``: relu(P x) with x the pixels scaled to [-0.5, 0.5] and P a Gaussian 3072 x ``random_dim``
   matrix drawn from ``seed`` (scaled by 1/sqrt(3072)); no pretraining. Outputs made from these
   features say so.
@@ -15,9 +14,7 @@ features, computed once per dataset split and cached as an .npz.
 """
 
 import argparse
-import hashlib
 import json
-import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from truncback.data.resnet18 import ResNet18, load_resnet18
 from truncback.data.sources import archive
 from truncback.runtime.determinism import configure_torch, write_npz
 from truncback.runtime.device import add_compute_arguments, select_device
@@ -60,69 +58,6 @@ class FeatureSettings(Settings):
     def check(self) -> None:
         if self.extractor not in EXTRACTORS:
             raise ValueError(f"extractor={self.extractor!r}; choose one of {list(EXTRACTORS)}")
-
-
-class BasicBlock(nn.Module):
-    """Two 3x3 convolutions with batch norm and a (projected, when the shape changes) shortcut."""
-
-    def __init__(self, inplanes: int, planes: int, stride: int):
-        super().__init__()
-        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.relu = nn.ReLU(inplace=True)
-        self.downsample = None
-        if stride != 1 or inplanes != planes:
-            self.downsample = nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride, bias=False),
-                                            nn.BatchNorm2d(planes))
-
-    def forward(self, x):
-        shortcut = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        return self.relu(self.bn2(self.conv2(out)) + shortcut)
-
-
-class ResNet18(nn.Module):
-    """ResNet-18 with torchvision's module names (conv1, bn1, layer1..layer4, fc)."""
-
-    def __init__(self, classes: int = 1000):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
-        self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(3, 2, 1)
-        widths = (64, 128, 256, 512)
-        for index, (inplanes, planes) in enumerate(zip((64,) + widths[:-1], widths), start=1):
-            stride = 1 if index == 1 else 2
-            setattr(self, f"layer{index}", nn.Sequential(BasicBlock(inplanes, planes, stride),
-                                                         BasicBlock(planes, planes, 1)))
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(512, classes)
-
-    def features(self, x):
-        """The 512-dim global-average-pool output (the input of ``fc``)."""
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return torch.flatten(self.avgpool(x), 1)
-
-    def forward(self, x):
-        return self.fc(self.features(x))
-
-
-def load_resnet18(path) -> ResNet18:
-    """A ResNet18 in eval mode with the state dict of ``path``; when the file name carries a hash
-    prefix (torchvision's ``name-<sha256 prefix>.pth``), the file's SHA-256 must start with it."""
-    path = Path(path)
-    match = re.search(r"-([0-9a-f]{8,})\.pth?$", path.name)
-    if match:
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        if not digest.startswith(match.group(1)):
-            raise ValueError(f"{path}: SHA-256 {digest} does not start with {match.group(1)} (as its name "
-                             f"says); the file is corrupt or not torchvision's weights")
-    model = ResNet18()
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
-    return model.eval()
 
 
 def imagenet_input(images: np.ndarray, size: int) -> torch.Tensor:
