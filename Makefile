@@ -46,4 +46,4 @@ lint: $(VENV)/.installed
 	PATH="$(abspath $(BIN)):$$PATH" snakemake --lint
 
 clean-results:
-	rm -rf results figures/smoke figures/quick figures/dryrun paper_tables/smoke paper_tables/quick paper_tables/dryrun .snakemake
+	rm -rf results figures/smoke figures/quick figures/rehearsal paper_tables/smoke paper_tables/quick paper_tables/rehearsal .snakemake

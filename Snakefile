@@ -1,60 +1,17 @@
 # Reproduction of Shaban et al., "Truncated Back-propagation for Bilevel Optimization" (AISTATS 2019).
 #
-#   snakemake --cores all                       every figure and table at paper scale
-#   snakemake --cores all --config scale=smoke  the same DAG at a reduced scale (smoke | quick)
-#   snakemake --cores all --config scale=dryrun every full-scale job on synthetic data of the real sizes,
-#                                               a few iterations each, and the full run's estimated time
+#   snakemake --cores all                            every figure and table at paper scale
+#   snakemake --cores all --config scale=smoke       the same DAG at a reduced scale (smoke | quick)
+#   snakemake --cores all --config scale=rehearsal   every paper-scale job on synthetic data of the real
+#                                                    sizes, a few iterations each, and the full run's time
 #   snakemake --cores 2 figures/fig1_toy_bound.pdf   one output
 #
-# All logic lives in the `truncback` package; every rule runs one `python -m truncback ...` command.
-# Each rules/*.smk adds its final outputs to FINAL_OUTPUTS, which `rule all` requests. The config's
-# defaults live in the settings dataclasses; config/schema.yaml is generated from them.
-import copy
-import json
-import shlex
-import sys
-from pathlib import Path
-
-from snakemake.utils import min_version, validate
-
-from truncback.config_schema import any_of, check_config
-from truncback.dryrun.caps import dry_run_config
-from truncback.runtime.files import timing_path
-
-min_version("8.0")
-
-# The interpreter running Snakemake goes first on PATH, so `python -m truncback` in every rule is the
-# environment Snakemake and truncback are installed in, also when it is not activated (.venv/bin/snakemake).
-shell.prefix(f'set -euo pipefail; export PATH={shlex.quote(str(Path(sys.executable).parent))}:"$PATH"; ')
+# All logic lives in the `truncback` package; every rule runs one `python -m truncback ...` command
+# and carries that command's code version as a param, so a job reruns when its code changes. The
+# config's defaults live in the settings dataclasses; config/schema.yaml is generated from them.
 
 
-configfile: "config/config.yaml"
-
-
-validate(config, "config/schema.yaml")
-if config["scale"] in ("smoke", "quick"):
-
-    configfile: f"config/{config['scale']}.yaml"
-
-    validate(config, "config/schema.yaml")
-
-FULL_CONFIG = copy.deepcopy(config)  # the paper-scale settings whose run time the dry run estimates
-if config["scale"] == "dryrun":
-    config.update(dry_run_config(config))
-
-CONFIG_LABELS = check_config(config)  # method specs against their T, unique labels: stops before any job
-SCALE = config["scale"]
-FIGURES = "figures" if SCALE == "full" else f"figures/{SCALE}"
-TABLES = "paper_tables" if SCALE == "full" else f"paper_tables/{SCALE}"
-RESULTS = f"results/{SCALE}"
-LOGS = f"logs/{SCALE}"
-BENCHMARKS = f"benchmarks/{SCALE}"
-THREADS = config["threads"]
-DEVICE = config["device"]
-FINAL_OUTPUTS = []
-
-
-# Shared definitions first (data paths), then one file per experiment, each adding to FINAL_OUTPUTS.
+include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/toy.smk"
 include: "rules/hypercleaning.smk"
@@ -66,12 +23,15 @@ include: "rules/fom_ufom.smk"
 include: "rules/report.smk"
 
 
-if SCALE == "dryrun":
+if SCALE == "rehearsal":
 
-    include: "rules/dryrun.smk"
+    include: "rules/rehearsal.smk"
 
 
 rule all:
     default_target: True
     input:
         FINAL_OUTPUTS,
+
+
+check_code_params(workflow.rules)

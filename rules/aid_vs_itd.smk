@@ -1,19 +1,16 @@
 # AID against ITD (Grazzi et al., ICML 2020), a companion experiment: one job per problem under
-# results/<scale>/aid_vs_itd/, then the figure (error against iterations; a second file against seconds)
-# and the iterations-to-tolerance table, drawn from those raw results only.
-AID_VS_ITD = config["aid_vs_itd"]
-AID_RESULTS = f"{RESULTS}/aid_vs_itd"
-AID_PROBLEMS = ["ridge", "logistic", "hypercleaning"]
-AID_RUNS = expand(f"{AID_RESULTS}/{{problem}}.json", problem=AID_PROBLEMS)
-AID_DATA = str(data_layout.prepared_path(DATA_SCALE, HYPERCLEANING["dataset"]))  # the MNIST of Table 2
-FINAL_OUTPUTS.extend(f"{FIGURES}/companion_aid_vs_itd{kind}.{suffix}" for kind in ("", "_time")
-                     for suffix in ("pdf", "png"))
+# results/<scale>/aid_vs_itd/, then the figure (error against iterations; a second file against
+# seconds) and the iterations-to-tolerance table, drawn from those raw results only.
+FINAL_OUTPUTS.extend(
+    f"{FIGURES}/companion_aid_vs_itd{kind}.{suffix}" for kind in ("", "_time") for suffix in ("pdf", "png")
+)
 FINAL_OUTPUTS.extend(f"{TABLES}/companion_aid_vs_itd.{suffix}" for suffix in ("csv", "md", "tex", "html"))
 
 
 rule aid_vs_itd_run:
     input:
-        lambda wildcards: [] if wildcards.problem == "ridge" else [AID_DATA],
+        # the MNIST of Table 2, for the logistic-regression and hypercleaning problems
+        lambda wildcards: [] if wildcards.problem == "ridge" else [HC_DATA],
     output:
         result=f"{AID_RESULTS}/{{problem}}.json",
         timing=f"{AID_RESULTS}/{{problem}}.timing.json",
@@ -23,11 +20,15 @@ rule aid_vs_itd_run:
         settings=json.dumps(AID_VS_ITD, sort_keys=True),
         data=lambda wildcards, input: f"--data {shlex.quote(input[0])}" if input else "",
         torch_threads=THREADS,
+        code=code("aid-vs-itd"),
     threads: THREADS
+    resources:
+        mem_mb=1500,
+        runtime="1h",
     log:
         f"{LOGS}/aid_vs_itd/{{problem}}.log",
     benchmark:
-        f"{BENCHMARKS}/aid_vs_itd/{{problem}}.tsv"
+        benchmark("aid_vs_itd", "{problem}")
     shell:
         "python -m truncback aid-vs-itd --problem {wildcards.problem:q} {params.data} --settings {params.settings:q}"
         " --threads {params.torch_threads:q} --output {output.result:q} --log {log:q}"
@@ -36,15 +37,23 @@ rule aid_vs_itd_run:
 rule aid_vs_itd_table:
     input:
         results=AID_RUNS,
-        timings=[str(timing_path(path)) for path in AID_RUNS],
+        timings=timings(AID_RUNS),
     output:
         csv=f"{TABLES}/companion_aid_vs_itd.csv",
-        html=report(f"{TABLES}/companion_aid_vs_itd.html", caption="captions/aid_vs_itd.rst",
-                    category="Companion: AID vs ITD (Grazzi et al. 2020)"),
+        html=report(
+            f"{TABLES}/companion_aid_vs_itd.html",
+            caption="captions/aid_vs_itd.rst",
+            category="Companion: AID vs ITD (Grazzi et al. 2020)",
+        ),
         md=f"{TABLES}/companion_aid_vs_itd.md",
         tex=f"{TABLES}/companion_aid_vs_itd.tex",
     params:
-        stem=f"{TABLES}/companion_aid_vs_itd",
+        stem=stem("csv"),
+        code=code("table-aid-vs-itd"),
+    localrule: True
+    resources:
+        mem_mb=1000,
+        runtime="10m",
     log:
         f"{LOGS}/aid_vs_itd/table.log",
     shell:
@@ -54,16 +63,24 @@ rule aid_vs_itd_table:
 rule aid_vs_itd_figure:
     input:
         results=AID_RUNS,
-        timings=[str(timing_path(path)) for path in AID_RUNS],
+        timings=timings(AID_RUNS),
     output:
         pdf=f"{FIGURES}/companion_aid_vs_itd.pdf",
-        png=report(f"{FIGURES}/companion_aid_vs_itd.png", caption="captions/aid_vs_itd.rst",
-                   category="Companion: AID vs ITD (Grazzi et al. 2020)"),
+        png=report(
+            f"{FIGURES}/companion_aid_vs_itd.png",
+            caption="captions/aid_vs_itd.rst",
+            category="Companion: AID vs ITD (Grazzi et al. 2020)",
+        ),
         time_pdf=f"{FIGURES}/companion_aid_vs_itd_time.pdf",
         time_png=f"{FIGURES}/companion_aid_vs_itd_time.png",
     params:
-        stem=f"{FIGURES}/companion_aid_vs_itd",
-        time_stem=f"{FIGURES}/companion_aid_vs_itd_time",
+        stem=stem("pdf"),
+        time_stem=stem("time_pdf"),
+        code=code("figure-aid-vs-itd"),
+    localrule: True
+    resources:
+        mem_mb=1000,
+        runtime="10m",
     log:
         f"{LOGS}/aid_vs_itd/figure.log",
     shell:

@@ -2,26 +2,31 @@
 # the benchmark (`bench-methods`, the code `make bench` runs), then the table with the paper's O()
 # entries and the growth exponents fitted in T; beside it, our methods timed against what a user
 # writes by hand and the matmul floor (`bench-baselines`, the second half of `make bench`).
-COMPLEXITY = config["complexity"]
-CX_RESULTS = f"{RESULTS}/complexity"
-FINAL_OUTPUTS.extend(f"{TABLES}/{table}.{suffix}" for table in ("table1_complexity", "table1_baselines")
-                     for suffix in ("csv", "md", "tex", "html"))
+FINAL_OUTPUTS.extend(
+    f"{TABLES}/{table}.{suffix}"
+    for table in ("table1_complexity", "table1_baselines")
+    for suffix in ("csv", "md", "tex", "html")
+)
 
 
 rule complexity_measure:
     output:
-        f"{CX_RESULTS}/measurements.csv",
+        CX_MEASUREMENTS,
     params:
         methods=json.dumps(COMPLEXITY["methods"], sort_keys=True),
         T=COMPLEXITY["T_values"],
         problem=COMPLEXITY["problem"],
         n_train=COMPLEXITY["n_train"],
         torch_threads=THREADS,
+        code=code("bench-methods"),
     threads: THREADS
+    resources:
+        mem_mb=12000,
+        runtime="1h",
     log:
         f"{LOGS}/complexity/measure.log",
     benchmark:
-        f"{BENCHMARKS}/complexity/measure.tsv"
+        benchmark("complexity", "measure")
     shell:
         "python -m truncback bench-methods --problems {params.problem:q} --n-train {params.n_train:q}"
         " --T {params.T:q} --methods {params.methods:q} --threads {params.torch_threads:q} --output {output:q}"
@@ -30,16 +35,24 @@ rule complexity_measure:
 
 rule complexity_table:
     input:
-        f"{CX_RESULTS}/measurements.csv",
+        CX_MEASUREMENTS,
     output:
         csv=f"{TABLES}/table1_complexity.csv",
-        html=report(f"{TABLES}/table1_complexity.html", caption="captions/complexity.rst",
-                    category="Complexity (Table 1)"),
+        html=report(
+            f"{TABLES}/table1_complexity.html",
+            caption="captions/complexity.rst",
+            category="Complexity (Table 1)",
+        ),
         md=f"{TABLES}/table1_complexity.md",
         tex=f"{TABLES}/table1_complexity.tex",
     params:
-        stem=f"{TABLES}/table1_complexity",
+        stem=stem("csv"),
         n_train=COMPLEXITY["n_train"],
+        code=code("table-complexity"),
+    localrule: True
+    resources:
+        mem_mb=1000,
+        runtime="10m",
     log:
         f"{LOGS}/complexity/table1.log",
     shell:
@@ -57,11 +70,15 @@ rule complexity_baselines:
         repeats=COMPLEXITY["baseline_repeats"],
         compiled="--compiled" if COMPLEXITY["compile"] else "",
         torch_threads=THREADS,
+        code=code("bench-baselines"),
     threads: THREADS
+    resources:
+        mem_mb=5000,
+        runtime="1h",
     log:
         f"{LOGS}/complexity/baselines.log",
     benchmark:
-        f"{BENCHMARKS}/complexity/baselines.tsv"
+        benchmark("complexity", "baselines")
     shell:
         "python -m truncback bench-baselines --problems {params.problem:q} --n-train {params.n_train:q}"
         " --T {params.T:q} --repeats {params.repeats:q} --threads {params.torch_threads:q} {params.compiled}"
@@ -73,12 +90,20 @@ rule complexity_baselines_table:
         f"{CX_RESULTS}/baselines.csv",
     output:
         csv=f"{TABLES}/table1_baselines.csv",
-        html=report(f"{TABLES}/table1_baselines.html", caption="captions/complexity_baselines.rst",
-                    category="Complexity (Table 1)"),
+        html=report(
+            f"{TABLES}/table1_baselines.html",
+            caption="captions/complexity_baselines.rst",
+            category="Complexity (Table 1)",
+        ),
         md=f"{TABLES}/table1_baselines.md",
         tex=f"{TABLES}/table1_baselines.tex",
     params:
-        stem=f"{TABLES}/table1_baselines",
+        stem=stem("csv"),
+        code=code("table-baselines"),
+    localrule: True
+    resources:
+        mem_mb=1000,
+        runtime="10m",
     log:
         f"{LOGS}/complexity/table1_baselines.log",
     shell:

@@ -1,71 +1,74 @@
 # Datasets: one rule per archive (download, or take from data_dir; verify), one rule writing the
-# synthetic fixtures the scale uses, one rule per prepared .npz, and `data_all` for all of them.
-# Every step is a `python -m truncback data-*` command; the paths come from truncback.data.
-from truncback.data import layout as data_layout
-from truncback.data import sources as data_sources
-
-DATA_SCALE = config["scale"]
-DATA_DIR = config["data_dir"]
-DATA_SETTINGS = config["data"]
+# synthetic fixtures the scale uses, one rule per prepared .npz. Every step is a
+# `python -m truncback data-*` command; the paths come from truncback.data.
 
 
-for _data_archive in data_sources.ARCHIVES.values():
+for _archive in data_sources.ARCHIVES.values():
 
     rule:
         name:
-            f"data_archive_{_data_archive.key}"
+            f"data_archive_{_archive.key}"
         output:
-            str(data_layout.raw_path(_data_archive)),
+            str(data_layout.raw_path(_archive)),
         params:
-            archive=_data_archive.key,
-            scale=DATA_SCALE,
-            source=["--data-dir", DATA_DIR] if DATA_DIR else ["--attempts", DATA_SETTINGS["download_attempts"]],
-        retries: DATA_SETTINGS["rule_retries"]
+            archive=_archive.key,
+            digests=json.dumps(_archive.digests.recorded(), sort_keys=True),
         localrule: True
+        resources:
+            mem_mb=500,
+            runtime="1h",
         log:
-            f"logs/data/archive_{_data_archive.key}.log",
+            f"logs/data/archive_{_archive.key}.log",
         shell:
-            "python -m truncback data-fetch {params.archive:q} --scale {params.scale:q} {params.source:q}"
-            " --output {output:q} 2>&1 | tee {log:q}"
+            "python -m truncback data-fetch {params.archive:q} {FETCH_OPTIONS} --output {output:q} 2>&1 | tee {log:q}"
 
 
-_data_fixtures = data_sources.archives_of(DATA_SCALE, "fixture")
-if _data_fixtures:
+if DATA_FIXTURES:
 
     rule data_fixtures:
         output:
-            [str(data_layout.fixture_path(DATA_SCALE, item)) for item in _data_fixtures],
+            [str(data_layout.fixture_path(SCALE, item)) for item in DATA_FIXTURES],
         params:
-            size=config["dry_run"]["archive_sizes"] if DATA_SCALE == "dryrun" else DATA_SCALE,
-            seed=DATA_SETTINGS["fixture_seed"],
+            size=config["rehearsal"]["archive_sizes"] if SCALE == "rehearsal" else SCALE,
+            seed=config["data"]["fixture_seed"],
+            code=code("data-fixtures"),
+        localrule: True
+        resources:
+            mem_mb=2000,
+            runtime="15m",
         log:
-            f"logs/data/fixtures_{DATA_SCALE}.log",
+            f"{LOGS}/data/fixtures.log",
         benchmark:
-            f"benchmarks/{DATA_SCALE}/data/fixtures.tsv"
+            benchmark("data", "fixtures")
         shell:
             "python -m truncback data-fixtures {output:q} --scale {params.size:q} --seed {params.seed:q}"
             " > {log:q} 2>&1"
 
 
-for _data_recipe in data_sources.recipes(DATA_SCALE):
+for _recipe in DATA_RECIPES:
 
     rule:
         name:
-            f"data_prepare_{_data_recipe.name}"
+            f"data_prepare_{_recipe.name}"
         input:
             [
-                str(data_layout.source_path(DATA_SCALE, _data_recipe.origin, data_sources.archive(key)))
-                for key in _data_recipe.archives
+                str(data_layout.source_path(SCALE, _recipe.origin, data_sources.archive(key)))
+                for key in _recipe.archives
             ],
         output:
-            str(data_layout.prepared_path(DATA_SCALE, _data_recipe.name)),
+            prepared(_recipe.name),
         params:
-            dataset=_data_recipe.name,
-            scale=DATA_SCALE,
+            dataset=_recipe.name,
+            scale=SCALE,
+            code=code("data-prepare"),
+        localrule: True
+        resources:
+            mem_mb=2000,
+            runtime="15m",
         log:
-            f"logs/data/prepare_{DATA_SCALE}_{_data_recipe.name}.log",
+            f"{LOGS}/data/prepare_{_recipe.name}.log",
         benchmark:
-            f"benchmarks/{DATA_SCALE}/data/prepare_{_data_recipe.name}.tsv"
+            benchmark("data", f"prepare_{_recipe.name}")
         shell:
             "python -m truncback data-prepare {params.dataset:q} {input:q} --scale {params.scale:q}"
             " --output {output:q} > {log:q} 2>&1"
@@ -73,4 +76,4 @@ for _data_recipe in data_sources.recipes(DATA_SCALE):
 
 rule data_all:
     input:
-        [str(data_layout.prepared_path(DATA_SCALE, entry.name)) for entry in data_sources.recipes(DATA_SCALE)],
+        [prepared(entry.name) for entry in DATA_RECIPES],

@@ -1,16 +1,14 @@
-# FOM against UFOM (Likhosherstov et al., ICML 2021), a companion experiment: the task family where FOM's
-# SGD stalls (SGD paths; UFOM's bias, variance, step evaluations and states held) under
-# results/<scale>/fom_ufom/, then its figure and tables; and FOM and UFOM meta-training on one-shot Omniglot
-# (omniglot.companion_runs, run by rules/omniglot.smk) beside 1-RMD and full RMD in one table.
-FOM_UFOM = config["fom_ufom"]
-FU_RESULTS = f"{RESULTS}/fom_ufom"
-FU_PARTS = ["paths", "estimator"]
+# FOM against UFOM (Likhosherstov et al., ICML 2021), a companion experiment: the task family where
+# FOM's SGD stalls (SGD paths; UFOM's bias, variance, step evaluations and states held) under
+# results/<scale>/fom_ufom/, then its figure and tables; and FOM and UFOM meta-training on one-shot
+# Omniglot (omniglot.companion_runs, run by rules/omniglot.smk) beside 1-RMD and full RMD in one table.
 FU_TABLES = {"paths": "paths", "estimator": "estimator", "memory": "estimator"}  # table -> the part it reads
-FU_OMNIGLOT = [f"{OG_RESULTS}/{name}.json" for name in OG_ENTRIES
-               if name in ("krmd-K1", "rmd") or name in CONFIG_LABELS["omniglot_companion"]]
 FINAL_OUTPUTS.extend(f"{FIGURES}/companion_fom_ufom.{suffix}" for suffix in ("pdf", "png"))
-FINAL_OUTPUTS.extend(f"{TABLES}/companion_fom_ufom_{name}.{suffix}" for name in [*FU_TABLES, "omniglot"]
-                     for suffix in ("csv", "md", "tex", "html"))
+FINAL_OUTPUTS.extend(
+    f"{TABLES}/companion_fom_ufom_{name}.{suffix}"
+    for name in [*FU_TABLES, "omniglot"]
+    for suffix in ("csv", "md", "tex", "html")
+)
 
 
 rule fom_ufom_run:
@@ -22,11 +20,15 @@ rule fom_ufom_run:
     params:
         settings=json.dumps(FOM_UFOM, sort_keys=True),
         torch_threads=THREADS,
+        code=code("fom-ufom"),
     threads: THREADS
+    resources:
+        mem_mb=1000,
+        runtime="1h",
     log:
         f"{LOGS}/fom_ufom/{{part}}.log",
     benchmark:
-        f"{BENCHMARKS}/fom_ufom/{{part}}.tsv"
+        benchmark("fom_ufom", "{part}")
     shell:
         "python -m truncback fom-ufom {wildcards.part:q} --settings {params.settings:q} --threads {params.torch_threads:q}"
         " --output {output.result:q} --log {log:q}"
@@ -38,10 +40,18 @@ rule fom_ufom_figure:
         estimator=f"{FU_RESULTS}/estimator.json",
     output:
         pdf=f"{FIGURES}/companion_fom_ufom.pdf",
-        png=report(f"{FIGURES}/companion_fom_ufom.png", caption="captions/fom_ufom.rst",
-                   category="Companion: FOM vs UFOM (Likhosherstov et al. 2021)"),
+        png=report(
+            f"{FIGURES}/companion_fom_ufom.png",
+            caption="captions/fom_ufom.rst",
+            category="Companion: FOM vs UFOM (Likhosherstov et al. 2021)",
+        ),
     params:
-        stem=f"{FIGURES}/companion_fom_ufom",
+        stem=stem("pdf"),
+        code=code("figure-fom-ufom"),
+    localrule: True
+    resources:
+        mem_mb=1000,
+        runtime="10m",
     log:
         f"{LOGS}/fom_ufom/figure.log",
     shell:
@@ -55,14 +65,22 @@ rule fom_ufom_table:
         timing=lambda wildcards: f"{FU_RESULTS}/{FU_TABLES[wildcards.table]}.timing.json",
     output:
         csv=f"{TABLES}/companion_fom_ufom_{{table}}.csv",
-        html=report(f"{TABLES}/companion_fom_ufom_{{table}}.html", caption="captions/fom_ufom.rst",
-                    category="Companion: FOM vs UFOM (Likhosherstov et al. 2021)"),
+        html=report(
+            f"{TABLES}/companion_fom_ufom_{{table}}.html",
+            caption="captions/fom_ufom.rst",
+            category="Companion: FOM vs UFOM (Likhosherstov et al. 2021)",
+        ),
         md=f"{TABLES}/companion_fom_ufom_{{table}}.md",
         tex=f"{TABLES}/companion_fom_ufom_{{table}}.tex",
     wildcard_constraints:
         table=any_of(FU_TABLES),
     params:
-        stem=f"{TABLES}/companion_fom_ufom_{{table}}",
+        stem=stem("csv"),
+        code=code("table-fom-ufom"),
+    localrule: True
+    resources:
+        mem_mb=1000,
+        runtime="10m",
     log:
         f"{LOGS}/fom_ufom/table_{{table}}.log",
     shell:
@@ -73,15 +91,23 @@ rule fom_ufom_table:
 rule fom_ufom_omniglot_table:
     input:
         results=FU_OMNIGLOT,
-        timings=[str(timing_path(path)) for path in FU_OMNIGLOT],
+        timings=timings(FU_OMNIGLOT),
     output:
         csv=f"{TABLES}/companion_fom_ufom_omniglot.csv",
-        html=report(f"{TABLES}/companion_fom_ufom_omniglot.html", caption="captions/fom_ufom.rst",
-                    category="Companion: FOM vs UFOM (Likhosherstov et al. 2021)"),
+        html=report(
+            f"{TABLES}/companion_fom_ufom_omniglot.html",
+            caption="captions/fom_ufom.rst",
+            category="Companion: FOM vs UFOM (Likhosherstov et al. 2021)",
+        ),
         md=f"{TABLES}/companion_fom_ufom_omniglot.md",
         tex=f"{TABLES}/companion_fom_ufom_omniglot.tex",
     params:
-        stem=f"{TABLES}/companion_fom_ufom_omniglot",
+        stem=stem("csv"),
+        code=code("table-omniglot"),
+    localrule: True
+    resources:
+        mem_mb=1000,
+        runtime="10m",
     log:
         f"{LOGS}/fom_ufom/table_omniglot.log",
     shell:

@@ -1,17 +1,13 @@
-# Data hypercleaning (sec. 4.2.1): one hyper-optimisation per (method, seed) under results/<scale>/hypercleaning/,
-# then Table 2 and Fig. 5 drawn from those raw results only. Methods are the config's specs; a run's
-# file is named by its label (krmd-K5, rmd, aid_cg-K10, ...).
-HYPERCLEANING = config["hypercleaning"]
-HC_RESULTS = f"{RESULTS}/hypercleaning"
-HC_SPECS = dict(zip(CONFIG_LABELS["hypercleaning"], HYPERCLEANING["methods"]))
-HC_RUNS = expand(f"{HC_RESULTS}/{{method}}_seed{{seed}}.json", method=list(HC_SPECS), seed=HYPERCLEANING["seeds"])
+# Data hypercleaning (sec. 4.2.1): one hyper-optimisation per (method, seed) under
+# results/<scale>/hypercleaning/, then Table 2 and Fig. 5 drawn from those raw results only. Methods
+# are the config's specs; a run's file is named by its label (krmd-K5, rmd, aid_cg-K10, ...).
 FINAL_OUTPUTS.extend(f"{TABLES}/table2_hypercleaning.{suffix}" for suffix in ("csv", "md", "tex", "html"))
 FINAL_OUTPUTS.extend(f"{FIGURES}/fig5_hypercleaning_gradnorm.{suffix}" for suffix in ("pdf", "png"))
 
 
 rule hypercleaning_run:
     input:
-        str(data_layout.prepared_path(DATA_SCALE, HYPERCLEANING["dataset"])),
+        HC_DATA,
     output:
         result=f"{HC_RESULTS}/{{method}}_seed{{seed}}.json",
         timing=f"{HC_RESULTS}/{{method}}_seed{{seed}}.timing.json",
@@ -23,11 +19,16 @@ rule hypercleaning_run:
         method=lambda wildcards: json.dumps(HC_SPECS[wildcards.method], sort_keys=True),
         torch_threads=THREADS,
         device=DEVICE,
+        code=code("hypercleaning"),
     threads: THREADS
+    resources:
+        mem_mb=1500,
+        runtime="2h",
+        gpu=GPU_JOB,
     log:
         f"{LOGS}/hypercleaning/{{method}}_seed{{seed}}.log",
     benchmark:
-        f"{BENCHMARKS}/hypercleaning/{{method}}_seed{{seed}}.tsv"
+        benchmark("hypercleaning", "{method}_seed{seed}")
     shell:
         "python -m truncback hypercleaning --data {input:q} --settings {params.settings:q} --method {params.method:q}"
         " --seed {wildcards.seed:q} --threads {params.torch_threads:q} --device {params.device:q}"
@@ -37,15 +38,23 @@ rule hypercleaning_run:
 rule hypercleaning_table:
     input:
         results=HC_RUNS,
-        timings=[str(timing_path(path)) for path in HC_RUNS],
+        timings=timings(HC_RUNS),
     output:
         csv=f"{TABLES}/table2_hypercleaning.csv",
-        html=report(f"{TABLES}/table2_hypercleaning.html", caption="captions/table2.rst",
-                    category="Data hypercleaning (sec. 4.2.1)"),
+        html=report(
+            f"{TABLES}/table2_hypercleaning.html",
+            caption="captions/table2.rst",
+            category="Data hypercleaning (sec. 4.2.1)",
+        ),
         md=f"{TABLES}/table2_hypercleaning.md",
         tex=f"{TABLES}/table2_hypercleaning.tex",
     params:
-        stem=f"{TABLES}/table2_hypercleaning",
+        stem=stem("csv"),
+        code=code("table-hypercleaning"),
+    localrule: True
+    resources:
+        mem_mb=1000,
+        runtime="10m",
     log:
         f"{LOGS}/hypercleaning/table2.log",
     shell:
@@ -57,10 +66,18 @@ rule hypercleaning_figure:
         HC_RUNS,
     output:
         pdf=f"{FIGURES}/fig5_hypercleaning_gradnorm.pdf",
-        png=report(f"{FIGURES}/fig5_hypercleaning_gradnorm.png", caption="captions/hypercleaning.rst",
-                   category="Data hypercleaning (sec. 4.2.1)"),
+        png=report(
+            f"{FIGURES}/fig5_hypercleaning_gradnorm.png",
+            caption="captions/hypercleaning.rst",
+            category="Data hypercleaning (sec. 4.2.1)",
+        ),
     params:
-        stem=f"{FIGURES}/fig5_hypercleaning_gradnorm",
+        stem=stem("pdf"),
+        code=code("figure-hypercleaning"),
+    localrule: True
+    resources:
+        mem_mb=1000,
+        runtime="10m",
     log:
         f"{LOGS}/hypercleaning/fig5.log",
     shell:

@@ -1,42 +1,52 @@
 # The reproduction report: the paper's numbers and claims (config/paper_reference.yaml) against the raw
-# results of every experiment of the scale, each with a verdict; read from raw results and Snakemake's
-# benchmark files only.
+# results of every experiment of the scale, each with a verdict; read from the raw results, Snakemake's
+# benchmark files of the scale and the rehearsal's full-scale estimates (when they exist) only.
 FINAL_OUTPUTS.extend(f"{TABLES}/reproduction_report.{suffix}" for suffix in ("md", "html"))
-# The dry run's full-scale estimates (rules/dryrun.smk): an input at scale=dryrun, else shown when present.
-DRYRUN_ESTIMATES = "paper_tables/dryrun/full_run_estimates"
+
+
+def rehearsal_estimates(wildcards):
+    """The rehearsal's estimates: made by its rule at scale=rehearsal; elsewhere read where they exist
+    (the report says when they do not)."""
+    path = f"{REHEARSAL_ESTIMATES}.csv"
+    return [path] if SCALE == "rehearsal" or Path(path).is_file() else []
 
 
 rule reproduction_report:
     input:
         reference="config/paper_reference.yaml",
         spread="config/cross_machine_spread.yaml",
-        toy=[f"{TOY_RESULTS}/{name}.json" for name in ("bound", "trajectories_f", "trajectories_f_tilde", "optimum")],
+        toy=[TOY_REFERENCE["bound.json"], TOY_REFERENCE["optimum.json"], *TOY_TRAJECTORIES],
         hypercleaning=HC_RUNS,
         task_interaction=TI_RUNS,
         omniglot=OG_RUNS,
-        timings=[str(timing_path(path)) for path in HC_RUNS + TI_RUNS + OG_RUNS],
-        depth=f"{OG_RESULTS}/depth.json",
+        timings=timings(HC_RUNS + TI_RUNS + OG_RUNS),
+        depth=OG_DEPTH,
         aid_vs_itd=AID_RUNS,
-        fom_ufom=[f"{FU_RESULTS}/{part}.json" for part in FU_PARTS],
-        complexity=f"{CX_RESULTS}/measurements.csv",
-        tables=rules.complexity_table.output + rules.hypercleaning_table.output + rules.task_interaction_table.output
-        + rules.omniglot_table.output,
-        estimates=[f"{DRYRUN_ESTIMATES}.csv"] if SCALE == "dryrun" else [],
+        fom_ufom=FU_RUNS,
+        complexity=CX_MEASUREMENTS,
+        benchmarks=ALL_BENCHMARKS,
+        estimates=rehearsal_estimates,
     output:
         md=f"{TABLES}/reproduction_report.md",
-        html=report(f"{TABLES}/reproduction_report.html", caption="captions/report.rst",
-                    category="Reproduction report"),
+        html=report(
+            f"{TABLES}/reproduction_report.html",
+            caption="captions/report.rst",
+            category="Reproduction report",
+        ),
     params:
         scale=SCALE,
-        toy=lambda wildcards, input: str(Path(input.toy[0]).parent),
-        benchmarks=BENCHMARKS,
-        estimates=f"{DRYRUN_ESTIMATES}.csv",
+        toy=TOY_RESULTS,
+        estimates=lambda wildcards, input: ["--estimates", *input.estimates] if input.estimates else [],
+        code=code("reproduction-report"),
+    localrule: True
+    resources:
+        mem_mb=1000,
+        runtime="10m",
     log:
         f"{LOGS}/report.log",
     shell:
         "python -m truncback reproduction-report --scale {params.scale:q} --reference {input.reference:q}"
         " --toy-dir {params.toy:q} --hypercleaning {input.hypercleaning:q} --task-interaction {input.task_interaction:q}"
         " --omniglot {input.omniglot:q} --aid-vs-itd {input.aid_vs_itd:q} --fom-ufom {input.fom_ufom:q}"
-        " --depth {input.depth:q} --complexity {input.complexity:q}"
-        " --benchmarks {params.benchmarks:q} --estimates {params.estimates:q} --spread {input.spread:q}"
-        " --output {output.md:q} > {log:q} 2>&1"
+        " --depth {input.depth:q} --complexity {input.complexity:q} --benchmarks {input.benchmarks:q}"
+        " {params.estimates:q} --spread {input.spread:q} --output {output.md:q} > {log:q} 2>&1"

@@ -2,29 +2,13 @@
 # seeded random features at the reduced ones), one run per (dataset, trial, method) under
 # results/<scale>/task_interaction/ (so the paper's runs fan out on a cluster), then Table 3 and Fig. 6
 # drawn from those raw results only.
-TASK_INTERACTION = config["task_interaction"]
-TI_RESULTS = f"{RESULTS}/task_interaction"
-TI_DATASETS = TASK_INTERACTION["datasets"]
-TI_SPECS = dict(zip(CONFIG_LABELS["task_interaction"], TASK_INTERACTION["methods"]))
-TI_RUNS = expand(f"{TI_RESULTS}/{{dataset}}/trial{{trial}}_{{method}}.json", dataset=TI_DATASETS,
-                 method=list(TI_SPECS), trial=range(TASK_INTERACTION["trials"]))
 FINAL_OUTPUTS.extend(f"{TABLES}/table3_task_interaction.{suffix}" for suffix in ("csv", "md", "tex", "html"))
 FINAL_OUTPUTS.extend(f"{FIGURES}/fig6_task_interaction.{suffix}" for suffix in ("pdf", "png"))
 
 
-_TI_WEIGHTS_ARCHIVE = data_sources.archive("resnet18_weights")
-TI_WEIGHTS = (  # torchvision's file at full scale, its seeded stand-in in the dry run
-    [str(data_layout.source_path(DATA_SCALE, data_sources.extra_archive_origin(DATA_SCALE, _TI_WEIGHTS_ARCHIVE.key),
-                                 _TI_WEIGHTS_ARCHIVE))]
-    if TASK_INTERACTION["features"]["extractor"] == "resnet18"
-    else []
-)
-
-
 rule task_interaction_features:
     input:
-        data=lambda wildcards: [str(data_layout.prepared_path(DATA_SCALE, f"{wildcards.dataset}_{split}"))
-                                for split in ("train", "test")],
+        data=lambda wildcards: [prepared(f"{wildcards.dataset}_{split}") for split in ("train", "test")],
         weights=TI_WEIGHTS,
     output:
         train=f"{TI_RESULTS}/features/{{dataset}}_train.npz",
@@ -34,14 +18,19 @@ rule task_interaction_features:
         dataset=any_of(TI_DATASETS),
     params:
         settings=json.dumps(TASK_INTERACTION["features"], sort_keys=True),
-        weights=["--weights", *TI_WEIGHTS] if TI_WEIGHTS else [],
+        weights=lambda wildcards, input: ["--weights", *input.weights] if input.weights else [],
         torch_threads=THREADS,
         device=DEVICE,
+        code=code("features"),
     threads: THREADS
+    resources:
+        mem_mb=2000,
+        runtime="4h",
+        gpu=GPU_JOB,
     log:
         f"{LOGS}/task_interaction/features_{{dataset}}.log",
     benchmark:
-        f"{BENCHMARKS}/task_interaction/features_{{dataset}}.tsv"
+        benchmark("task_interaction", "features_{dataset}")
     shell:
         "python -m truncback features --data {input.data:q} --output {output.train:q} {output.test:q}"
         " --settings {params.settings:q} {params.weights:q} --threads {params.torch_threads:q}"
@@ -60,18 +49,25 @@ rule task_interaction_run:
         trial=r"\d+",
         method=any_of(TI_SPECS),
     params:
-        settings=lambda wildcards: json.dumps(  # the shared settings with the dataset's subset sizes
+        # the shared settings with the dataset's subset sizes
+        settings=lambda wildcards: json.dumps(
             {**TASK_INTERACTION["settings"], **TASK_INTERACTION["subsets"][wildcards.dataset]}, sort_keys=True
         ),
         method=lambda wildcards: json.dumps(TI_SPECS[wildcards.method], sort_keys=True),
-        exact=lambda wildcards: [] if int(wildcards.trial) < TASK_INTERACTION["exact_trials"] else ["--no-exact"],
+        exact=lambda wildcards: (
+            [] if int(wildcards.trial) < TASK_INTERACTION["exact_trials"] else ["--no-exact"]
+        ),
         torch_threads=THREADS,
         device=DEVICE,
+        code=code("task-interaction"),
     threads: THREADS
+    resources:
+        mem_mb=1500,
+        runtime="12h",
     log:
         f"{LOGS}/task_interaction/{{dataset}}_trial{{trial}}_{{method}}.log",
     benchmark:
-        f"{BENCHMARKS}/task_interaction/{{dataset}}_trial{{trial}}_{{method}}.tsv"
+        benchmark("task_interaction", "{dataset}_trial{trial}_{method}")
     shell:
         "python -m truncback task-interaction --train {input.train:q} --test {input.test:q}"
         " --dataset {wildcards.dataset:q} --settings {params.settings:q} --method {params.method:q}"
@@ -82,15 +78,23 @@ rule task_interaction_run:
 rule task_interaction_table:
     input:
         results=TI_RUNS,
-        timings=[str(timing_path(path)) for path in TI_RUNS],
+        timings=timings(TI_RUNS),
     output:
         csv=f"{TABLES}/table3_task_interaction.csv",
-        html=report(f"{TABLES}/table3_task_interaction.html", caption="captions/table3.rst",
-                    category="Task interaction (sec. 4.2.2)"),
+        html=report(
+            f"{TABLES}/table3_task_interaction.html",
+            caption="captions/table3.rst",
+            category="Task interaction (sec. 4.2.2)",
+        ),
         md=f"{TABLES}/table3_task_interaction.md",
         tex=f"{TABLES}/table3_task_interaction.tex",
     params:
-        stem=f"{TABLES}/table3_task_interaction",
+        stem=stem("csv"),
+        code=code("table-task-interaction"),
+    localrule: True
+    resources:
+        mem_mb=1000,
+        runtime="10m",
     log:
         f"{LOGS}/task_interaction/table3.log",
     shell:
@@ -103,10 +107,18 @@ rule task_interaction_figure:
         TI_RUNS,
     output:
         pdf=f"{FIGURES}/fig6_task_interaction.pdf",
-        png=report(f"{FIGURES}/fig6_task_interaction.png", caption="captions/task_interaction.rst",
-                   category="Task interaction (sec. 4.2.2)"),
+        png=report(
+            f"{FIGURES}/fig6_task_interaction.png",
+            caption="captions/task_interaction.rst",
+            category="Task interaction (sec. 4.2.2)",
+        ),
     params:
-        stem=f"{FIGURES}/fig6_task_interaction",
+        stem=stem("pdf"),
+        code=code("figure-task-interaction"),
+    localrule: True
+    resources:
+        mem_mb=1000,
+        runtime="10m",
     log:
         f"{LOGS}/task_interaction/fig6.log",
     shell:

@@ -1,7 +1,4 @@
 # The toy problem of sec. 4.1: raw results under results/<scale>/toy/, then Figs. 1-4 drawn from them.
-TOY = config["toy"]
-TOY_RESULTS = f"{RESULTS}/toy"
-TOY_SETTINGS = json.dumps(TOY, sort_keys=True)
 TOY_FIGURES = {
     "fig1_toy_bound": ["landscape.npz", "bound.json"],
     "fig2_toy_descent_ratio": ["trajectories_f.json", "trajectories_f_tilde.json"],
@@ -13,17 +10,21 @@ FINAL_OUTPUTS.extend(f"{FIGURES}/{name}.{suffix}" for name in TOY_FIGURES for su
 
 rule toy_reference:
     output:
-        landscape=f"{TOY_RESULTS}/landscape.npz",
-        bound=f"{TOY_RESULTS}/bound.json",
-        optimum=f"{TOY_RESULTS}/optimum.json",
+        landscape=TOY_REFERENCE["landscape.npz"],
+        bound=TOY_REFERENCE["bound.json"],
+        optimum=TOY_REFERENCE["optimum.json"],
     params:
-        settings=TOY_SETTINGS,
+        settings=json.dumps(TOY, sort_keys=True),
         torch_threads=THREADS,
+        code=code("toy"),
     threads: THREADS
+    resources:
+        mem_mb=1000,
+        runtime="30m",
     log:
         f"{LOGS}/toy/reference.log",
     benchmark:
-        f"{BENCHMARKS}/toy/reference.tsv"
+        benchmark("toy", "reference")
     shell:
         "python -m truncback toy reference --settings {params.settings:q} --threads {params.torch_threads:q}"
         " --landscape {output.landscape:q} --bound {output.bound:q} --optimum {output.optimum:q} --log {log:q}"
@@ -33,15 +34,19 @@ rule toy_trajectories:
     output:
         f"{TOY_RESULTS}/trajectories_{{objective}}.json",
     wildcard_constraints:
-        objective="f|f_tilde",
+        objective=any_of(TOY_OBJECTIVES),
     params:
-        settings=TOY_SETTINGS,
+        settings=json.dumps(TOY, sort_keys=True),
         torch_threads=THREADS,
+        code=code("toy"),
     threads: THREADS
+    resources:
+        mem_mb=1000,
+        runtime="30m",
     log:
         f"{LOGS}/toy/trajectories_{{objective}}.log",
     benchmark:
-        f"{BENCHMARKS}/toy/trajectories_{{objective}}.tsv"
+        benchmark("toy", "trajectories_{objective}")
     shell:
         "python -m truncback toy trajectories --objective {wildcards.objective:q} --settings {params.settings:q}"
         " --threads {params.torch_threads:q} --output {output:q} --log {log:q}"
@@ -52,12 +57,19 @@ rule toy_figure:
         lambda wildcards: [f"{TOY_RESULTS}/{name}" for name in TOY_FIGURES[wildcards.figure]],
     output:
         pdf=f"{FIGURES}/{{figure}}.pdf",
-        png=report(f"{FIGURES}/{{figure}}.png", caption="captions/toy.rst", category="Toy problem (sec. 4.1)"),
+        png=report(
+            f"{FIGURES}/{{figure}}.png", caption="captions/toy.rst", category="Toy problem (sec. 4.1)"
+        ),
     wildcard_constraints:
-        figure="|".join(TOY_FIGURES),
+        figure=any_of(TOY_FIGURES),
     params:
         results=TOY_RESULTS,
-        stem=f"{FIGURES}/{{figure}}",
+        stem=stem("pdf"),
+        code=code("figure-toy"),
+    localrule: True
+    resources:
+        mem_mb=1000,
+        runtime="10m",
     log:
         f"{LOGS}/toy/{{figure}}.log",
     shell:

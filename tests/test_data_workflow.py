@@ -1,44 +1,43 @@
-"""rules/data.smk under Snakemake, in a scratch folder: the job graph of each scale, and a real run
-of one smoke-scale target (fixtures, then prepare) through the `python -m truncback` commands."""
-
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
+"""rules/data.smk under Snakemake, in a scratch copy of the workflow: the job graph of each scale,
+an archive keyed by its content (neither the scale nor where it came from reruns it), a data_dir
+that lacks files refused before planning, and a real run of one smoke-scale target (fixtures,
+then prepare) through the `python -m truncback` commands."""
 
 import numpy as np
 import pytest
 
 from truncback.data import load_prepared
+from truncback.data.sources import archives_of
+from workflow_copy import SNAKEMAKE, copy_workflow, snakemake
 
-RULES = Path(__file__).resolve().parents[1] / "rules" / "data.smk"
-SNAKEMAKE = shutil.which("snakemake", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
 pytestmark = pytest.mark.skipif(SNAKEMAKE is None, reason="snakemake is not installed")
 
 
 @pytest.fixture
 def workdir(tmp_path):
-    (tmp_path / "Snakefile").write_text(
-        'config.setdefault("scale", "smoke")\n'
-        'config.setdefault("data_dir", None)\n'
-        'config.setdefault("data", {"fixture_seed": 0, "download_attempts": 3, "rule_retries": 1})\n'
-        f'include: "{RULES}"\n')
-    return tmp_path
+    (tmp_path / "workflow").mkdir()
+    return copy_workflow(tmp_path / "workflow")
 
 
-def snakemake(workdir, *args):
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    result = subprocess.run([SNAKEMAKE, "--cores", "1", *args], cwd=workdir, env=env, capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
+def fake_data_dir(folder, scale):
+    """A data_dir holding (empty) files of every archive ``scale`` takes from real data: enough to plan."""
+    for item in archives_of(scale, "real"):
+        (folder / item.relpath).parent.mkdir(parents=True, exist_ok=True)
+        (folder / item.relpath).write_bytes(b"")
+    return folder
+
+
+def output_of(result):
     return result.stdout + result.stderr
 
 
-def test_quick_scale_with_data_dir_takes_real_subsets_and_cifar_fixtures(workdir):
-    out = snakemake(workdir, "data_all", "-n", "-p", "--config", "scale=quick", "data_dir=/somewhere/datasets")
+def test_quick_scale_with_data_dir_takes_real_subsets_and_cifar_fixtures(workdir, tmp_path):
+    data_dir = fake_data_dir(tmp_path / "datasets", "quick")
+    out = output_of(snakemake(workdir, "--cores", "1", "data_all", "-n", "-p", "--config", "scale=quick",
+                              f"data_dir={data_dir}"))
     for archive in ("mnist_test_images", "mnist_test_labels", "omniglot_background_small1",
                     "omniglot_background_small2"):
-        assert f"data-fetch {archive} --scale quick --data-dir /somewhere/datasets" in out
+        assert f"data-fetch {archive} --scale quick --data-dir {data_dir}" in out
     assert "data-fetch mnist_train_images" not in out and "data-fetch cifar10" not in out
     assert ("data-fixtures data/fixtures/quick/cifar10/cifar-10-python.tar.gz "
             "data/fixtures/quick/cifar100/cifar-100-python.tar.gz --scale quick --seed 0") in out
@@ -46,8 +45,22 @@ def test_quick_scale_with_data_dir_takes_real_subsets_and_cifar_fixtures(workdir
             "--output data/prepared/quick/omniglot_evaluation.npz") in out
 
 
+def test_a_data_dir_that_lacks_files_is_refused_before_planning_naming_every_one(workdir, tmp_path):
+    data_dir = fake_data_dir(tmp_path / "datasets", "quick")
+    (data_dir / "mnist" / "t10k-labels-idx1-ubyte.gz").unlink()
+    (data_dir / "omniglot" / "images_background_small2.zip").unlink()
+    out = output_of(snakemake(workdir, "--cores", "1", "-n", "--config", "scale=quick", f"data_dir={data_dir}",
+                              expect_success=False))
+    assert "lacks 2 file(s) that scale 'quick' needs" in out
+    assert "mnist/t10k-labels-idx1-ubyte.gz" in out and "omniglot/images_background_small2.zip" in out
+    assert "Building DAG of jobs" not in out
+    out = output_of(snakemake(workdir, "--cores", "1", "-n", "--config", "scale=quick",
+                              f"data_dir={tmp_path / 'nowhere'}", expect_success=False))
+    assert f"data_dir {tmp_path / 'nowhere'} does not exist" in out
+
+
 def test_full_scale_downloads_every_archive(workdir):
-    out = snakemake(workdir, "data_all", "-n", "--config", "scale=full")
+    out = output_of(snakemake(workdir, "--cores", "1", "data_all", "-n", "--config", "scale=full"))
     jobs = {line.split()[0] for line in out.splitlines() if line.startswith("data_")}
     assert {f"data_archive_{key}" for key in ("mnist_train_images", "mnist_train_labels", "mnist_test_images",
                                               "mnist_test_labels", "cifar10", "cifar100", "omniglot_background",
@@ -57,7 +70,7 @@ def test_full_scale_downloads_every_archive(workdir):
 
 @pytest.mark.slow
 def test_smoke_target_builds_from_fixtures(workdir):
-    snakemake(workdir, "data/prepared/smoke/mnist_test.npz")
+    snakemake(workdir, "--cores", "1", "data/prepared/smoke/mnist_test.npz", "--config", "scale=smoke")
     arrays = load_prepared(workdir / "data" / "prepared" / "smoke" / "mnist_test.npz")
     assert arrays["images"].shape[1:] == (28, 28) and arrays["labels"].dtype == np.int64
     assert (workdir / "data" / "fixtures" / "smoke" / "cifar10" / "cifar-10-python.tar.gz").is_file()

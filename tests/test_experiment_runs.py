@@ -100,8 +100,11 @@ def test_a_bad_method_is_named_on_the_command_line(inputs, tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli(arguments("hypercleaning", inputs, '{"name": "krmd"}', tmp_path / "run.json"))
     assert "method 'krmd' needs option(s) ['K']" in capsys.readouterr().err
-    with pytest.raises(ValueError, match="option K=21 is larger than the number of lower-level steps T=20"):
-        cli(arguments("hypercleaning", inputs, "krmd-K21", tmp_path / "run.json"))
+    assert cli(arguments("hypercleaning", inputs, "krmd-K21", tmp_path / "run.json")) == 1
+    err = capsys.readouterr().err  # one line, no traceback
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert ("python -m truncback hypercleaning: error: method 'krmd': option K=21 is larger than the number of "
+            "lower-level steps T=20") in err
     assert not (tmp_path / "run.json").exists()
 
 

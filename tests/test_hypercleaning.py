@@ -51,7 +51,7 @@ def test_smoke_scale_lowers_the_loss_and_down_weights_corrupted_examples(digits)
         # taken at lam_0 = 0, before the first step: autograd through the unrolled loop
         assert exact["grad_norm"][0] == pytest.approx(float(reference.norm()), rel=1e-4)
         assert timing.timed_iterations == settings.hyper_iterations - 1
-        # what the dry run's estimate multiplies: the exact comparisons the loop made, as counted for the paper scale
+        # what the rehearsal's estimate multiplies: the exact comparisons the loop made, as counted for the paper scale
         assert timing.exact_comparisons == len(exact["iteration"]) == exact_comparisons(settings.hyper_iterations,
                                                                                        settings.exact_every)
         assert timing.iteration_seconds >= timing.seconds > 0

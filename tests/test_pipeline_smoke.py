@@ -5,11 +5,11 @@ result, figure and table is compared (in tables, all but the cells of the wall-c
 runs' timing files are the one thing left out, with Table 1's raw measurements, which hold times; in
 the reproduction report, the lines marked "(wall clock)"). Rerunning every job would double the
 module's time to run the same rules with other wildcards. A single paper-scale figure is a valid
-target on its own. The dry run, shrunken to the smoke scale's settings and archive sizes, runs the
+target on its own. The rehearsal, shrunken to the smoke scale's settings and archive sizes, runs the
 same hyper-optimisation jobs and estimates their time from a few hyper-iterations each: the
 estimates must come close to what the smoke run took (the difference in the machine's load between
-the two runs divided out), and the reproduction report built on them says it is a dry run. (Only
-the estimates' inputs run: the dry run's other jobs are the smoke run's.)"""
+the two runs divided out), and the reproduction report built on them says it is a rehearsal. (Only
+the estimates' inputs run: the rehearsal's other jobs are the smoke run's.)"""
 
 import csv
 import hashlib
@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from truncback.dryrun.estimates import benchmark_of, read_benchmark
+from truncback.rehearsal.estimates import benchmark_of, read_benchmark
 from truncback.reproduction.evidence import load_evidence, load_reference
 from truncback.reproduction.report import WALL_CLOCK, report_text
 from truncback.tables import is_wall_clock
@@ -29,7 +29,7 @@ from workflow_copy import REPO, SNAKEMAKE, copy_workflow, snakemake
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(SNAKEMAKE is None, reason="snakemake is not installed")]
 COMPARED = ("figures/smoke", "paper_tables/smoke", "results/smoke")
-ESTIMATES = "paper_tables/dryrun/full_run_estimates"
+ESTIMATES = "paper_tables/rehearsal/full_run_estimates"
 RUN_RESULTS = {"hypercleaning": "*_seed*.json", "task_interaction": "*/trial*.json", "omniglot": "*.json"}
 TOY_FIGURES = ("fig1_toy_bound", "fig2_toy_descent_ratio", "fig3_toy_biased_convergence", "fig4_toy_convergence")
 
@@ -101,16 +101,16 @@ def run_results(results: Path, experiment: str) -> list[Path]:
             if not path.name.endswith(".timing.json") and path.name != "depth.json"]
 
 
-def dryrun_result_paths() -> dict:
-    """The raw results the targeted dry run made (relative to the workflow copy), as ``load_evidence`` takes them."""
-    results = Path("results/dryrun")
+def rehearsal_result_paths() -> dict:
+    """The raw results the targeted rehearsal made (relative to the workflow copy), as ``load_evidence`` takes them."""
+    results = Path("results/rehearsal")
     return {"toy_dir": results / "toy", **{experiment: list(map(str, run_results(results, experiment)))
                                            for experiment in RUN_RESULTS},
             "depth": results / "omniglot" / "depth.json", "complexity": results / "complexity" / "measurements.csv"}
 
 
 def machine_load_ratio(workdir) -> float:
-    """How much slower the dry run's jobs ran than the smoke run's for the machine's load alone: the
+    """How much slower the rehearsal's jobs ran than the smoke run's for the machine's load alone: the
     two runs share the machine with other test files (make test's workers), not equally. The toy's
     jobs do the same work in both (their results are the same bytes), so the ratio of their seconds
     (Snakemake's benchmark files) measures it."""
@@ -118,8 +118,8 @@ def machine_load_ratio(workdir) -> float:
         return sum(read_benchmark(path)["seconds"]
                    for path in sorted((workdir / "benchmarks" / scale / "toy").glob("*.tsv")))
     for path in sorted((workdir / "results/smoke/toy").iterdir()):
-        assert path.read_bytes() == (workdir / "results/dryrun/toy" / path.name).read_bytes(), path.name
-    return seconds("dryrun") / seconds("smoke")
+        assert path.read_bytes() == (workdir / "results/rehearsal/toy" / path.name).read_bytes(), path.name
+    return seconds("rehearsal") / seconds("smoke")
 
 
 @pytest.fixture(scope="module")
@@ -163,12 +163,12 @@ def test_one_paper_scale_figure_is_a_target_of_its_own_without_an_activated_envi
     assert raw == ["bound.json", "landscape.npz", "optimum.json"]
 
 
-def test_the_shrunken_dry_run_runs_the_same_jobs_and_estimates_their_time(smoke_run, monkeypatch):
+def test_the_shrunken_rehearsal_runs_the_same_jobs_and_estimates_their_time(smoke_run, monkeypatch):
     workdir = smoke_run
     # one task-interaction trial of the smoke run's two: 6 jobs fewer, and the same jobs as its trial 0
-    (workdir / "shrunken.yaml").write_text(yaml.safe_dump({"dry_run": {"archive_sizes": "smoke"},
+    (workdir / "shrunken.yaml").write_text(yaml.safe_dump({"rehearsal": {"archive_sizes": "smoke"},
                                                           "task_interaction": {"trials": 1}}))
-    snakemake(workdir, "--cores", "2", "--configfile", "config/smoke.yaml", "shrunken.yaml", "--config", "scale=dryrun",
+    snakemake(workdir, "--cores", "2", "--configfile", "config/smoke.yaml", "shrunken.yaml", "--config", "scale=rehearsal",
               "--", f"{ESTIMATES}_jobs.csv")
     jobs = pd.read_csv(workdir / f"{ESTIMATES}_jobs.csv")
     load = machine_load_ratio(workdir)
@@ -185,11 +185,11 @@ def test_the_shrunken_dry_run_runs_the_same_jobs_and_estimates_their_time(smoke_
     features = jobs[jobs["job"].str.startswith("features_")]
     assert sorted(features["job"]) == ["features_cifar10", "features_cifar100"]
     monkeypatch.chdir(workdir)
-    evidence = load_evidence("dryrun", **dryrun_result_paths())
+    evidence = load_evidence("rehearsal", **rehearsal_result_paths())
     assert not evidence.missing
     reference = load_reference(REPO / "config" / "paper_reference.yaml")
     report = report_text(reference, evidence, estimates=f"{ESTIMATES}.csv")
-    assert "**Dry run.**" in report and f"Estimated from the dry run ({ESTIMATES}.csv" in report
+    assert "**Rehearsal.**" in report and f"Estimated from the rehearsal ({ESTIMATES}.csv" in report
     total = pd.read_csv(f"{ESTIMATES}.csv", dtype=str).iloc[-1]
     assert re.search(r"\| " + re.escape(total.iloc[0]) + r" +\| " + re.escape(total.iloc[1]) + r" +\|", report)
     assert not list((workdir / "results").glob("full*"))  # nothing written over the paper scale's outputs

@@ -17,6 +17,7 @@ from truncback.experiments.complexity.table import complexity_table, exponent
 from truncback.reproduction import claims
 from truncback.reproduction.evidence import Evidence, load_evidence, load_reference
 from truncback.reproduction.report import load_spread, report_text
+from truncback.reproduction.numbers import NOT_COMPARABLE
 from truncback.reproduction.spread import compare
 from truncback.tables import write_table
 from workflow_copy import REPO
@@ -28,7 +29,7 @@ def toy_evidence() -> Evidence:
     """Toy results shaped as the toy command writes them, with the paper's behaviour: errors 0.9^K under
     a bound 2 * 0.95^K, 1-RMD ratios about 0.06, final norms on f~ falling with K."""
     K = list(range(11))
-    evidence = Evidence("smoke")
+    evidence = Evidence("full")
     evidence.toy["bound"] = {"K": K, "error": [0.9 ** k for k in K[:-1]] + [0.0],
                              "bound": [2 * 0.95 ** k for k in K]}
     evidence.toy["trajectories_f"] = {"descent_ratio": [{"K": 1, "ratio": [0.05, 0.06, 0.08]},
@@ -63,6 +64,20 @@ def test_claims_pass_on_results_that_agree_with_the_paper():
     for name in ("bias_decays_exponentially", "one_rmd_descent_direction", "biased_convergence_with_direct_term",
                  "krmd_faster_and_leaner", "no_decay_without_regularization"):
         assert claims.EVALUATORS[name](evidence).verdict == claims.PASS, name
+
+
+def test_on_synthetic_data_the_omniglot_claims_are_not_comparable_and_the_toy_claims_still_judged():
+    evidence = toy_evidence()
+    evidence.depth, evidence.complexity = depth(1.02, 1.05), measurements()  # an Omniglot error that grows with K
+    smoke = copy.deepcopy(evidence)
+    smoke.scale = "smoke"  # every dataset synthetic
+    assert claims.bias_decays_exponentially(evidence).verdict == claims.FAIL  # judged on real Omniglot
+    verdict = claims.bias_decays_exponentially(smoke)  # judged on the toy alone
+    assert verdict.verdict == claims.PASS and "depth study not judged" in verdict.evidence
+    assert claims.no_decay_without_regularization(smoke).verdict == NOT_COMPARABLE
+    assert claims.krmd_faster_and_leaner(smoke).verdict == claims.PASS
+    assert Evidence("quick").comparable("2") and not Evidence("quick").comparable("3")  # CIFAR: stand-ins at quick
+    assert not any(Evidence("smoke").comparable(table) for table in ("2", "3", "4"))
 
 
 @pytest.mark.parametrize("doctor, claim", [

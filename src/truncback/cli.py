@@ -3,11 +3,20 @@
 ``COMMANDS`` maps each command to the module that implements it; only that module is imported (so a
 data step does not pay for importing torch). The module's ``register(subparsers)`` adds the
 sub-command and sets ``run=<function(args) -> int | None>`` as its parser default.
+
+Bad input (a file, value or option; the message names it) ends a command with one line and exit status
+1, without a traceback unless ``TRUNCBACK_TRACEBACK=1``; Ctrl-C ends it with one line and status 130.
 """
 
 import argparse
 import importlib
+import os
 import sys
+
+from truncback.data.errors import DataError
+from truncback.runtime.code_version import set_running_module
+
+TRACEBACK_VARIABLE = "TRUNCBACK_TRACEBACK"
 
 COMMANDS = {
     "bench-methods": "truncback.benchmark",
@@ -18,10 +27,10 @@ COMMANDS = {
     "compare-runs": "truncback.reproduction.spread",
     "config-schema": "truncback.config_schema",
     "gpu-check": "truncback.gpu_check",
-    "dryrun-estimates": "truncback.dryrun.estimates",
-    "data-fetch": "truncback.data.cli",
-    "data-fixtures": "truncback.data.cli",
-    "data-prepare": "truncback.data.cli",
+    "rehearsal-estimates": "truncback.rehearsal.estimates",
+    "data-fetch": "truncback.data.cli.fetch",
+    "data-fixtures": "truncback.data.cli.fixtures",
+    "data-prepare": "truncback.data.cli.prepare",
     "toy": "truncback.experiments.toy.run",
     "aid-vs-itd": "truncback.experiments.aid_vs_itd.run",
     "figure-aid-vs-itd": "truncback.experiments.aid_vs_itd.figure",
@@ -63,4 +72,15 @@ def main(argv=None) -> int:
               "requirements (requirements.txt) or use the project's .venv", file=sys.stderr)
         return 2
     args = parser.parse_args(argv)
-    return args.run(args) or 0
+    set_running_module(COMMANDS[args.command])
+    name = f"python -m truncback {args.command}"
+    try:
+        return args.run(args) or 0
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted (a hyper-optimisation resumes from its checkpoint when rerun)", file=sys.stderr)
+        return 130
+    except (ValueError, OSError, DataError) as error:  # bad input: a file, value or option, named in the message
+        if os.environ.get(TRACEBACK_VARIABLE):
+            raise
+        print(f"{name}: error: {error or type(error).__name__} ({TRACEBACK_VARIABLE}=1 shows where)", file=sys.stderr)
+        return 1

@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import yaml
 
-from truncback.dryrun.caps import DryRunSettings
+from truncback.rehearsal.caps import RehearsalSettings
 from truncback.experiments.aid_vs_itd.settings import AidVsItdSettings
 from truncback.experiments.complexity.settings import ComplexitySection
 from truncback.experiments.fom_ufom.settings import FomUfomSettings
@@ -40,8 +40,6 @@ class DataSettings(Settings):
                                 type="integer", minimum=0)
     download_attempts: int = setting(3, "tries per URL, with exponential backoff between them, before the next "
                                      "mirror", type="integer", minimum=1)
-    rule_retries: int = setting(1, "Snakemake re-runs of a failed download rule (each re-run tries every URL "
-                                "again)", type="integer", minimum=0)
 
 
 @dataclass(frozen=True)
@@ -51,8 +49,8 @@ class PipelineConfig(Settings):
     section: ClassVar[str] = "config"
 
     scale: str = setting("full", "full (the paper's settings), quick (fewer iterations), smoke (tiny, for CI) or "
-                         "dryrun (every full-scale job on synthetic data of the real sizes, a few iterations each, "
-                         "and the full run's time estimated from it)", enum=["full", "quick", "smoke", "dryrun"])
+                         "rehearsal (every full-scale job on synthetic data of the real sizes, a few iterations each, "
+                         "and the full run's time estimated from it)", enum=["full", "quick", "smoke", "rehearsal"])
     data_dir: str | None = setting(None, "directory of already downloaded datasets; null keeps them under data/",
                                    type=["string", "null"])
     threads: int = setting(1, "torch threads per job; results depend on it, so it is fixed here and not taken from "
@@ -74,8 +72,8 @@ class PipelineConfig(Settings):
                                "2020)", nested=AidVsItdSettings)
     fom_ufom: dict = setting({}, "companion: FOM vs UFOM on a task family where FOM does not converge "
                              "(Likhosherstov et al. 2021)", nested=FomUfomSettings)
-    dry_run: dict = setting({}, "the work counts of scale=dryrun (src/truncback/dryrun/caps.py)",
-                            nested=DryRunSettings)
+    rehearsal: dict = setting({}, "the work counts of scale=rehearsal (src/truncback/rehearsal/caps.py)",
+                            nested=RehearsalSettings)
 
 
 def config_schema() -> dict:

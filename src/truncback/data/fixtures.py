@@ -60,7 +60,7 @@ class FixtureSize:
 SIZES = {
     "smoke": FixtureSize(train=500, test=200),
     "quick": FixtureSize(train=10_000, test=2_000),
-    # the dry run of the paper scale: the published archives' sizes (MNIST 60,000 + 10,000; CIFAR
+    # the rehearsal of the paper scale: the published archives' sizes (MNIST 60,000 + 10,000; CIFAR
     # 50,000 + 10,000; Omniglot 964 characters in 30 alphabets and 659 in 20, 20 drawings each)
     "published": FixtureSize(train=60_000, test=10_000, cifar=(50_000, 10_000),
                           omniglot=(("omniglot_background", 30, 964), ("omniglot_evaluation", 20, 659))),

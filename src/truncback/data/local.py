@@ -8,7 +8,8 @@ from pathlib import Path
 from truncback.data.atomic import atomic_path
 from truncback.data.checksums import verify
 from truncback.data.errors import MissingFileError
-from truncback.data.sources import Archive, placement_hint
+from truncback.data.layout import raw_path
+from truncback.data.sources import Archive, archives_of, placement_hint
 
 
 def find_in_data_dir(archive: Archive, data_dir, expected=None) -> Path:
@@ -37,3 +38,21 @@ def link_from_data_dir(archive: Archive, data_dir, target, expected=None, log=sy
     with atomic_path(target) as temporary:
         temporary.symlink_to(source.resolve())
     return target
+
+
+def missing_from_data_dir(scale: str, data_dir, root) -> str:
+    """What ``data_dir`` lacks of the real archives ``scale`` needs (those not already under
+    ``root``/raw), in one message naming every missing file and where it was looked for; "" if nothing."""
+    data_dir = Path(data_dir)
+    needed = [item for item in archives_of(scale, "real") if not raw_path(item, root).exists()]
+    if needed and not data_dir.is_dir():
+        return (f"data_dir {data_dir} does not exist (resolved: {data_dir.resolve()}). "
+                + placement_hint(archives_of(scale, "real")))
+    missing = [item for item in needed
+               if not any((data_dir / name).is_file() for name in (item.relpath, item.filename))]
+    if not missing:
+        return ""
+    listed = "; ".join(f"{item.relpath} (looked for {data_dir / item.relpath} and {data_dir / item.filename})"
+                       for item in missing)
+    return (f"data_dir {data_dir} lacks {len(missing)} file(s) that scale {scale!r} needs: {listed}. "
+            + placement_hint(archives_of(scale, "real")))

@@ -133,7 +133,7 @@ ARCHIVES = {archive.key: archive for archive in (
 )}
 
 # Archives a scale needs beyond its prepared datasets' (files used as they are, not parsed), by origin.
-EXTRA_ARCHIVES = {"full": {"resnet18_weights": "real"}, "dryrun": {"resnet18_weights": "fixture"}}
+EXTRA_ARCHIVES = {"full": {"resnet18_weights": "real"}, "rehearsal": {"resnet18_weights": "fixture"}}
 
 
 def _full_set(origin: str) -> tuple[Recipe, ...]:
@@ -163,8 +163,8 @@ RECIPES = {
         Recipe("omniglot", "evaluation", ("omniglot_background_small2",), "real"),
     ),
     "smoke": _full_set("fixture"),
-    # the paper scale's jobs on synthetic archives of the real sizes (README, "Dry run")
-    "dryrun": _full_set("fixture"),
+    # the paper scale's jobs on synthetic archives of the real sizes (README, "Rehearsal")
+    "rehearsal": _full_set("fixture"),
 }
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from truncback.data.sources import recipes
 from truncback.experiments.hypercleaning.run import HypercleaningResult
 from truncback.experiments.omniglot.run import OmniglotResult
 from truncback.experiments.task_interaction.run import TaskInteractionResult
@@ -36,6 +37,16 @@ def load_reference(path) -> dict:
     return reference
 
 
+# The datasets behind each table of the paper: where a scale runs them on synthetic stand-ins, the
+# table's numbers (and the claims drawn from them) cannot be compared with the paper's.
+TABLE_DATASETS = {"2": ("mnist",), "3": ("cifar10", "cifar100"), "4": ("omniglot",)}
+
+
+def synthetic_datasets(scale: str) -> set:
+    """The datasets that ``scale`` runs on seeded synthetic stand-ins instead of real data."""
+    return {entry.dataset for entry in recipes(scale) if entry.origin == "fixture"}
+
+
 @dataclass
 class Evidence:
     """Our raw results at one scale (None or empty: not run)."""
@@ -51,6 +62,10 @@ class Evidence:
     aid_vs_itd: list = field(default_factory=list)
     fom_ufom: dict = field(default_factory=dict)
     missing: list = field(default_factory=list)
+
+    def comparable(self, table: str) -> bool:
+        """Whether the data behind the paper's Table ``table`` ("2", "3", "4") are real at this scale."""
+        return not synthetic_datasets(self.scale) & set(TABLE_DATASETS[table])
 
 
 def _read_all(paths, scale, evidence, read) -> list:

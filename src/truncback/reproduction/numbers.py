@@ -27,10 +27,18 @@ def _binomial_tolerance(percent: float, n_ours: int, n_paper: int) -> float:
     return 100 * Z_95 * math.sqrt(p * (1 - p) * (1 / n_ours + 1 / n_paper))
 
 
+NOT_COMPARABLE = "NOT COMPARABLE"
+
+
 def _row(table, what, paper, ours, tolerance, basis):
     difference = ours - paper
     return {"table": table, "what": what, "paper": paper, "ours": ours, "difference": difference,
             "tolerance": tolerance, "basis": basis, "verdict": "PASS" if abs(difference) <= tolerance else "FAIL"}
+
+
+def _not_comparable(rows: list) -> list:
+    """Rows computed on synthetic stand-ins: the paper's numbers are of real data, so no verdict."""
+    return [{**row, "verdict": NOT_COMPARABLE} for row in rows]
 
 
 def _depth(result) -> int | None:
@@ -92,10 +100,13 @@ def table4_rows(reference, results) -> list:
 
 def table_rows(reference, evidence) -> list:
     """Every number of Tables 2-4 that we have a counterpart of (our runs may use other iteration counts
-    or methods at a reduced scale: then the paper's row has none and is listed as not compared)."""
-    return (table2_rows(reference["table2_hypercleaning"], evidence.hypercleaning)
-            + table3_rows(reference["table3_task_interaction"], evidence.task_interaction)
-            + table4_rows(reference["table4_omniglot"], evidence.omniglot))
+    or methods at a reduced scale: then the paper's row has none and is listed as not compared); a
+    table whose data are synthetic at the scale has the verdict NOT COMPARABLE."""
+    rows = {"2": table2_rows(reference["table2_hypercleaning"], evidence.hypercleaning),
+            "3": table3_rows(reference["table3_task_interaction"], evidence.task_interaction),
+            "4": table4_rows(reference["table4_omniglot"], evidence.omniglot)}
+    return [row for table, found in rows.items()
+            for row in (found if evidence.comparable(table) else _not_comparable(found))]
 
 
 def _horizon(result) -> int:
@@ -115,21 +126,23 @@ def _pair(results):
 
 def accuracy_gaps(evidence) -> list:
     """Per table: 1-RMD's (smallest K's) test accuracy against full RMD's, with the 95% interval of the
-    difference as tolerance."""
+    difference as tolerance; ``comparable`` says whether the table's data are real at the scale."""
     gaps = []
     small, full = _pair(evidence.hypercleaning)
     if small:
         a, b = (float(np.mean([r.final["test_acc"] for r in runs])) for runs in (small, full))
         n = small[0].settings["n_test"]
         tolerance = 100 * Z_95 * math.sqrt(sum(p / 100 * (1 - p / 100) / n for p in (a, b)))
-        gaps.append({"where": "Table 2", "small": small[0].display, "small_acc": a, "full_acc": b,
+        gaps.append({"where": "Table 2", "comparable": evidence.comparable("2"), "small": small[0].display,
+                     "small_acc": a, "full_acc": b,
                      "difference": a - b, "tolerance": tolerance, "basis": f"binomial, {n} test examples"})
     for dataset in sorted({r.dataset for r in evidence.task_interaction}):
         small, full = _pair([r for r in evidence.task_interaction if r.dataset == dataset])
         if small:
             groups = [[r.final["test_acc"] for r in runs] for runs in (small, full)]
             variance = sum((np.std(g, ddof=1) ** 2 if len(g) > 1 else 0.0) / len(g) for g in groups)
-            gaps.append({"where": f"Table 3 {dataset}", "small": small[0].display, "small_acc": float(np.mean(groups[0])),
+            gaps.append({"where": f"Table 3 {dataset}", "comparable": evidence.comparable("3"),
+                         "small": small[0].display, "small_acc": float(np.mean(groups[0])),
                          "full_acc": float(np.mean(groups[1])),
                          "difference": float(np.mean(groups[0]) - np.mean(groups[1])),
                          "tolerance": Z_95 * math.sqrt(variance), "basis": f"{len(groups[0])} trials"})
@@ -139,7 +152,8 @@ def accuracy_gaps(evidence) -> list:
         if common:
             a = next(m for m in small[0].milestones if m["iteration"] == common[0])
             b = next(m for m in full[0].milestones if m["iteration"] == common[0])
-            gaps.append({"where": f"Table 4 @ {common[0]}", "small": small[0].display, "small_acc": a["accuracy"],
+            gaps.append({"where": f"Table 4 @ {common[0]}", "comparable": evidence.comparable("4"),
+                         "small": small[0].display, "small_acc": a["accuracy"],
                          "full_acc": b["accuracy"], "difference": a["accuracy"] - b["accuracy"],
                          "tolerance": math.sqrt(a["ci95"] ** 2 + b["ci95"] ** 2),
                          "basis": f"{a['tasks']} meta-test tasks"})

@@ -17,8 +17,8 @@ import yaml
 
 from truncback.data.atomic import atomic_path
 from truncback.reproduction.claims import COMPANION_EVALUATORS, EVALUATORS, NOT_RUN
-from truncback.reproduction.evidence import load_evidence, load_reference
-from truncback.reproduction.numbers import table_rows
+from truncback.reproduction.evidence import TABLE_DATASETS, load_evidence, load_reference
+from truncback.reproduction.numbers import NOT_COMPARABLE, table_rows
 from truncback.runtime.measure import hardware
 from truncback.tables import html_page, html_table
 
@@ -27,9 +27,10 @@ REDUCED = ("**Reduced scale ({scale}).** These verdicts are qualitative: the {sc
            "problems on smaller data ({data}) for fewer hyper-iterations, so its accuracies are not the paper's and a "
            "table number outside its tolerance says little about the paper. The claims about the toy problem and "
            "about time and memory are checked as at full scale (the toy is the paper's; Table 1 measures the "
-           "methods at the configured sizes); the claims from Tables 2-4 and Fig. 7 are judged on the reduced runs.")
-DRY_RUN = ("**Dry run.** Every job of the paper scale ran, on seeded synthetic archives of the published sizes, "
-           "for a few hyper-iterations each (README, \"Dry run\"): the numbers and verdicts below say nothing about "
+           "methods at the configured sizes); the claims from Tables 2-4 and Fig. 7 are judged on the reduced runs "
+           "where their data are real.")
+REHEARSAL = ("**Rehearsal.** Every job of the paper scale ran, on seeded synthetic archives of the published sizes, "
+           "for a few hyper-iterations each (README, \"Rehearsal\"): the numbers and verdicts below say nothing about "
            "the paper. This run shows that every job starts and fits in memory, and measures the time from which "
            "the full run's is estimated (below).")
 DATA = {"smoke": "synthetic format-faithful stand-ins of tiny size", "quick": "the MNIST test set, Omniglot's small "
@@ -46,26 +47,28 @@ def _markdown(frame: pd.DataFrame) -> str:
 
 def run_times(benchmarks) -> list[str]:
     """One line per experiment: its jobs' summed seconds and largest resident memory, from Snakemake's
-    benchmark files under ``benchmarks`` (<experiment>/<job>.tsv)."""
-    lines = []
-    root = Path(benchmarks) if benchmarks else None
-    if root is None or not root.is_dir():
-        return ["(no Snakemake benchmark files found)"]
-    for folder in sorted(path for path in root.iterdir() if path.is_dir()):
-        frames = [pd.read_csv(path, sep="\t") for path in sorted(folder.glob("*.tsv"))]
-        if frames:
-            table = pd.concat(frames)
-            lines.append(f"{folder.name}: {len(frames)} job(s), {table['s'].sum():.0f} s in all, largest resident "
-                         f"memory {table['max_rss'].max():.0f} MB {WALL_CLOCK}")
-    return lines or ["(no Snakemake benchmark files found)"]
+    benchmark files ``benchmarks`` (.../<experiment>/<job>.tsv); the files that do not exist are named."""
+    paths = [Path(path) for path in benchmarks or ()]
+    absent = [path for path in paths if not path.is_file()]
+    by_experiment = {}
+    for path in paths:
+        if path.is_file():
+            by_experiment.setdefault(path.parent.name, []).append(pd.read_csv(path, sep="\t"))
+    lines = [f"{experiment}: {len(frames)} job(s), {pd.concat(frames)['s'].sum():.0f} s in all, largest resident "
+             f"memory {pd.concat(frames)['max_rss'].max():.0f} MB {WALL_CLOCK}"
+             for experiment, frames in sorted(by_experiment.items())]
+    if absent:
+        lines.append(f"no benchmark file for {len(absent)} job(s) (run through Snakemake, every job writes one): "
+                     + ", ".join(f"`{path}`" for path in absent))
+    return lines or ["(no Snakemake benchmark files given)"]
 
 
 def estimate_blocks(estimates) -> list:
-    """The dry run's full-scale estimates (its summary CSV), when that file exists."""
+    """The rehearsal's full-scale estimates (its summary CSV), when that file exists."""
     if not estimates or not Path(estimates).is_file():
-        return [("p", "No full-scale estimate yet: `snakemake --cores all --config scale=dryrun` (about half an "
+        return [("p", "No full-scale estimate yet: `snakemake --cores all --config scale=rehearsal` (about half an "
                       "hour on 2 cores) writes it.")]
-    return [("p", f"Estimated from the dry run ({estimates}; per job and formula in "
+    return [("p", f"Estimated from the rehearsal ({estimates}; per job and formula in "
                   f"{Path(estimates).with_name(Path(estimates).stem + '_jobs.md')}) {WALL_CLOCK}:"),
             ("table", pd.read_csv(estimates, dtype=str))]
 
@@ -124,14 +127,24 @@ def report_blocks(reference, evidence, benchmarks=None, estimates=None, spread=N
     texts = {claim["id"]: claim["text"] for claim in reference["claims"]}
     rows = table_rows(reference, evidence)
     blocks = [("h1", f"Reproduction report: Shaban et al. 2019, scale `{evidence.scale}`")]
-    if evidence.scale == "dryrun":
-        blocks.append(("p", DRY_RUN))
+    if evidence.scale == "rehearsal":
+        blocks.append(("p", REHEARSAL))
     elif evidence.scale != "full":
         blocks.append(("p", REDUCED.format(scale=evidence.scale, data=DATA.get(evidence.scale, "smaller data"))))
-    counts = {verdict: sum(v.verdict == verdict for v in verdicts) for verdict in ("PASS", "FAIL", NOT_RUN)}
-    blocks += [("p", f"Claims: {counts['PASS']} PASS, {counts['FAIL']} FAIL, {counts[NOT_RUN]} NOT RUN. Table "
-                     f"numbers: {sum(r['verdict'] == 'PASS' for r in rows)} of {len(rows)} compared within "
-                     "tolerance."),
+    synthetic = [table for table in TABLE_DATASETS if not evidence.comparable(table)]
+    if synthetic and evidence.scale != "rehearsal":
+        blocks.append(("p", f"**Synthetic data.** At this scale the data of Table(s) {', '.join(synthetic)} are "
+                            "seeded synthetic stand-ins, so their numbers, and the claims drawn only from them, are "
+                            f"{NOT_COMPARABLE} with the paper's; PASS and FAIL are kept for what this scale can judge "
+                            "(the toy problem, time and memory, the companion papers' claims, and the tables on real "
+                            "data)."))
+    counts = {verdict: sum(v.verdict == verdict for v in verdicts)
+              for verdict in ("PASS", "FAIL", NOT_RUN, NOT_COMPARABLE)}
+    compared = [r for r in rows if r["verdict"] != NOT_COMPARABLE]
+    blocks += [("p", f"Claims: {counts['PASS']} PASS, {counts['FAIL']} FAIL, {counts[NOT_RUN]} NOT RUN, "
+                     f"{counts[NOT_COMPARABLE]} {NOT_COMPARABLE}. Table numbers: "
+                     f"{sum(r['verdict'] == 'PASS' for r in compared)} of {len(compared)} compared within tolerance"
+                     f"{f', {len(rows) - len(compared)} on synthetic data not compared' if len(rows) > len(compared) else ''}."),
                ("h2", "Claims"),
                *verdict_blocks(verdicts, texts),
                *companion_blocks(reference, evidence),
@@ -207,16 +220,17 @@ def main(args) -> int:
 def register(subparsers) -> None:
     parser = subparsers.add_parser("reproduction-report", help="the reproduction report: paper vs ours, with verdicts",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scale", required=True, help="the scale the results are of (full, quick, smoke, dryrun)")
+    parser.add_argument("--scale", required=True, help="the scale the results are of (full, quick, smoke, rehearsal)")
     parser.add_argument("--reference", required=True, help="the paper's numbers and claims (config/paper_reference.yaml)")
     parser.add_argument("--toy-dir", help="results/<scale>/toy")
     for name in ("hypercleaning", "task-interaction", "omniglot", "aid-vs-itd", "fom-ufom"):
         parser.add_argument(f"--{name}", nargs="*", default=[], help=f"{name} result JSON files")
     parser.add_argument("--depth", help="the Omniglot depth study JSON")
     parser.add_argument("--complexity", help="Table 1's measurements CSV")
-    parser.add_argument("--benchmarks", help="Snakemake's benchmark folder of the scale (benchmarks/<scale>)")
+    parser.add_argument("--benchmarks", nargs="*", default=[], help="Snakemake's benchmark files of the scale's jobs "
+                        "(benchmarks/<scale>/<experiment>/<job>.tsv)")
     parser.add_argument("--spread", help="the measured cross-machine spread (config/cross_machine_spread.yaml)")
-    parser.add_argument("--estimates", help="the dry run's full-scale estimates (paper_tables/dryrun/"
+    parser.add_argument("--estimates", help="the rehearsal's full-scale estimates (paper_tables/rehearsal/"
                         "full_run_estimates.csv), shown when the file exists")
     parser.add_argument("--output", required=True, help="the report (.md; an .html copy is written beside it)")
     parser.set_defaults(run=main)

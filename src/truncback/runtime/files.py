@@ -1,5 +1,6 @@
-"""Files of a run: prepared arrays read with errors naming the file, JSON written atomically, and
-typed result files.
+"""Files of a run: prepared arrays read with errors naming the file, JSON written atomically (with
+the code version of the command that wrote it) and read back (refused when that code has changed
+since), and typed result files.
 
 A result file is a dataclass written by :func:`write_result` with its ``LAYOUT`` (name and version)
 and read back by :func:`read_result` into the same dataclass: a key that is missing, unexpected or
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from truncback.data.atomic import atomic_path
+from truncback.runtime.code_version import STAMP_KEY, check_stamp, stamp
 
 
 def load_arrays(path, keys) -> dict:
@@ -29,19 +31,27 @@ def load_arrays(path, keys) -> dict:
 
 
 def write_json(path, value) -> None:
-    """Writes ``value`` as JSON (sorted keys) to a temporary name, then renames it into place."""
+    """Writes ``value`` as JSON (sorted keys) to a temporary name, then renames it into place; an
+    object written by a command records the code version of that command (``code_version``)."""
+    if isinstance(value, dict) and stamp():
+        value = {**value, STAMP_KEY: stamp()}
     with atomic_path(path) as temporary:
         temporary.write_text(json.dumps(value, indent=1, sort_keys=True) + "\n")
 
 
 def read_json(path) -> dict:
+    """The JSON file at ``path``; a file recording a code version other than the current one of the
+    command that wrote it is refused (StaleResultError), and the record is not part of the value."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"result file {path} does not exist")
     try:
-        return json.loads(path.read_text())
+        value = json.loads(path.read_text())
     except json.JSONDecodeError as error:
         raise ValueError(f"{path} is not valid JSON: {error}") from None
+    if isinstance(value, dict) and STAMP_KEY in value:
+        check_stamp(path, value.pop(STAMP_KEY))
+    return value
 
 
 def _check_typed(cls, value, where: str):

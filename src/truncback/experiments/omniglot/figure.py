@@ -1,8 +1,8 @@
-"""Fig. 7 (one-shot Omniglot) from the raw results: (1) meta-test accuracy and (2) validation error
-(the upper-level loss f on Q of fixed meta-training tasks, as the paper calls the upper objective in
-sec. 4.2.2) against the hyper-iteration per method, (3) the cosine between the K-RMD and the full-RMD
-hypergradients during meta-training, (4) the relative error of K-RMD against the reverse depth K,
-with rho > 0 and rho = 0.
+"""Fig. 7 (one-shot Omniglot) from the raw results: (1) meta-test accuracy and (2) validation loss
+(the upper-level loss f on the query sets Q of fixed meta-training tasks; the paper's "validation
+error") against the hyper-iteration per method, (3) the cosine between the K-RMD and the full-RMD
+hypergradients during meta-training (each comparison a dot, their moving mean a line), (4) the
+relative error of K-RMD against the reverse depth K, with rho > 0 and rho = 0.
 
 ``python -m truncback figure-omniglot --results r1.json ... --depth depth.json --output figures/fig7_omniglot``
 """
@@ -41,8 +41,8 @@ def learning_curves(axes, results, colour):
     settings = results[0].settings
     accuracy_axis.set_title(f"(1) meta-test accuracy ({settings['curve_tasks']} tasks)")
     accuracy_axis.set_ylabel("accuracy (%)")
-    validation_axis.set_title(f"(2) validation error ({settings['validation_tasks']} tasks)")
-    validation_axis.set_ylabel("upper-level loss f on Q")
+    validation_axis.set_title(f"(2) validation loss f on Q ({settings['validation_tasks']} tasks)")
+    validation_axis.set_ylabel("validation loss f (cross-entropy)")
     for axis in axes:
         axis.set_xlabel("hyper-iteration")
         axis.legend(loc="best")
@@ -57,7 +57,8 @@ def cosine_panel(axis, results, colour):
         axis.plot(exact["iteration"], moving_average(exact["cosine"], COSINE_WINDOW), color=colour[result.display],
                   label=result.display)
     axis.axhline(0.0, color="grey", linewidth=0.8)
-    axis.set_title(f"(3) cosine(method, full RMD), mean of {COSINE_WINDOW}")
+    axis.plot([], [], ".", color="grey", alpha=0.5, label="one comparison (dots)")
+    axis.set_title(f"(3) cosine(method, full RMD), lines: mean of {COSINE_WINDOW}")
     axis.set_xlabel("hyper-iteration")
     axis.set_ylabel("cosine similarity")
     axis.legend(loc="best")

@@ -52,7 +52,7 @@ class FeatureSettings(Settings):
     random_dim: int = setting(512, "dimension of the random features", type="integer", minimum=1)
     seed: int = setting(0, "seed of the random projection", type="integer", minimum=0)
     max_images: int | None = setting(None, "features of only the first this many images of each split, the "
-                                     "others left zero (the dry run, whose estimate scales the time per image "
+                                     "others left zero (the rehearsal, whose estimate scales the time per image "
                                      "up to all of them); null: every image", type=["integer", "null"], minimum=1)
 
     def check(self) -> None:

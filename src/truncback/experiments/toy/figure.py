@@ -4,12 +4,12 @@
 """
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 
 from truncback.plotting import figure_style, plt, save_figure
+from truncback.runtime.files import read_json
 
 RESULT_FILES = {
     "landscape": "landscape.npz",
@@ -34,7 +34,7 @@ class ToyResults:
         return path
 
     def json(self, key: str) -> dict:
-        return json.loads(self.path(key).read_text())
+        return read_json(self.path(key))
 
     def landscape(self) -> dict:
         with np.load(self.path("landscape")) as archive:

@@ -1,4 +1,4 @@
-"""What the dry run changes in the paper-scale configuration: only counts of work, never a size.
+"""What the rehearsal changes in the paper-scale configuration: only counts of work, never a size.
 
 Every hyper-optimisation runs ``iterations`` hyper-iterations (the first is profiled for memory, the
 others are timed) with an exact comparison every ``exact_every``; Omniglot scores ``evaluation_tasks``
@@ -20,10 +20,10 @@ POSITIVE = {"type": "integer", "minimum": 1}
 
 
 @dataclass(frozen=True)
-class DryRunSettings(Settings):
-    """The config's ``dry_run`` section (read at ``scale=dryrun`` only)."""
+class RehearsalSettings(Settings):
+    """The config's ``rehearsal`` section (read at ``scale=rehearsal`` only)."""
 
-    section: ClassVar[str] = "dry_run"
+    section: ClassVar[str] = "rehearsal"
 
     iterations: int = setting(5, "hyper-iterations of every hyper-optimisation (the first is profiled for memory, "
                               "the others timed)", type="integer", minimum=2)
@@ -37,13 +37,13 @@ class DryRunSettings(Settings):
                                       "scale); a step costs the same at any step size", type="number",
                                       exclusiveMinimum=0)
     archive_sizes: str = setting("published", "sizes of the synthetic archives: published (the real ones) or smoke "
-                                 "(the tests' shrunken dry run, with config/smoke.yaml's settings)",
+                                 "(the tests' shrunken rehearsal, with config/smoke.yaml's settings)",
                                  enum=["published", "smoke"])
 
 
-def dry_run_config(config: dict) -> dict:
-    """A copy of the (validated, paper-scale) ``config`` with the work counts of its ``dry_run`` section."""
-    caps = DryRunSettings.from_dict(config.get("dry_run", {}))
+def rehearsal_config(config: dict) -> dict:
+    """A copy of the (validated, paper-scale) ``config`` with the work counts of its ``rehearsal`` section."""
+    caps = RehearsalSettings.from_dict(config.get("rehearsal", {}))
     capped = copy.deepcopy(config)
     loop = {"exact_every": caps.exact_every, "log_every": 1}
     capped["hypercleaning"]["settings"].update(hyper_iterations=caps.iterations, lr=caps.hypercleaning_lr, **loop)

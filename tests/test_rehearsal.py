@@ -1,7 +1,7 @@
-"""The dry run of the paper scale: its configuration keeps every job of the full scale and caps only
+"""The rehearsal of the paper scale: its configuration keeps every job of the full scale and caps only
 counts of work; its synthetic archives have the published sizes (checked where it is cheap) and a
 ResNet-18 weights file of the real shapes; features computed for the first images only are zero
-elsewhere and say how many were computed. The shrunken dry run through Snakemake is in
+elsewhere and say how many were computed. The shrunken rehearsal through Snakemake is in
 test_pipeline_smoke.py."""
 
 import copy
@@ -19,7 +19,7 @@ from truncback.data.fixtures import SIZES, FixtureSize, write_fixture
 from truncback.data.layout import fixture_path, raw_path
 from truncback.data.parsers import parse_omniglot
 from truncback.data.sources import archive, archives_of, extra_archive_origin
-from truncback.dryrun.caps import DryRunSettings, dry_run_config
+from truncback.rehearsal.caps import RehearsalSettings, rehearsal_config
 from truncback.experiments.omniglot.run import tasks_evaluated_at
 from truncback.experiments.omniglot.settings import OmniglotRun, OmniglotSettings
 from truncback.data.resnet18 import ResNet18, load_resnet18
@@ -36,10 +36,10 @@ def full_config():
     return config
 
 
-def test_the_dry_run_has_the_jobs_of_the_full_scale_and_caps_only_work(full_config):
-    capped = dry_run_config(full_config)
+def test_the_rehearsal_has_the_jobs_of_the_full_scale_and_caps_only_work(full_config):
+    capped = rehearsal_config(full_config)
     assert check_config(capped) == check_config(full_config)  # the same run labels in every experiment
-    caps = DryRunSettings()
+    caps = RehearsalSettings()
     for section in ("hypercleaning", "task_interaction", "omniglot"):
         for key in ("methods", "seeds", "trials", "datasets", "seed", "depth_from", "subsets"):
             assert capped[section].get(key) == full_config[section].get(key)
@@ -56,13 +56,13 @@ def test_the_dry_run_has_the_jobs_of_the_full_scale_and_caps_only_work(full_conf
     validate(copy.deepcopy(capped), SCHEMA)
 
 
-def test_the_dry_run_takes_every_archive_from_fixtures_and_the_weights_under_a_name_without_a_digest():
+def test_the_rehearsal_takes_every_archive_from_fixtures_and_the_weights_under_a_name_without_a_digest():
     weights = archive("resnet18_weights")
-    assert extra_archive_origin("full", weights.key) == "real" and extra_archive_origin("dryrun", weights.key) == \
+    assert extra_archive_origin("full", weights.key) == "real" and extra_archive_origin("rehearsal", weights.key) == \
         "fixture"
-    assert archives_of("dryrun", "real") == []
-    assert weights in archives_of("dryrun", "fixture") and weights in archives_of("full", "real")
-    assert fixture_path("dryrun", weights).name == "resnet18-synthetic.pth"
+    assert archives_of("rehearsal", "real") == []
+    assert weights in archives_of("rehearsal", "fixture") and weights in archives_of("full", "real")
+    assert fixture_path("rehearsal", weights).name == "resnet18-synthetic.pth"
     assert raw_path(weights).name == "resnet18-f37072fd.pth"
 
 

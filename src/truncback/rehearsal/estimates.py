@@ -1,4 +1,4 @@
-"""The paper-scale run time, estimated from the dry run's measurements on the machine that ran it.
+"""The paper-scale run time, estimated from the rehearsal's measurements on the machine that ran it.
 
 For a hyper-optimisation job (hypercleaning, task interaction, Omniglot meta-training), from its
 timing file and its Snakemake benchmark file (the job's wall seconds)::
@@ -7,15 +7,15 @@ timing file and its Snakemake benchmark file (the job's wall seconds)::
 
 with I the paper scale's hyper-iterations (task interaction: its maximum, early stopping may end it
 sooner), E its number of exact (full-RMD) comparisons, V the tasks its evaluations score (Omniglot's
-curves and milestones), t_iteration the dry run's wall seconds per timed hyper-iteration (drawing
+curves and milestones), t_iteration the rehearsal's wall seconds per timed hyper-iteration (drawing
 the problems, the hypergradient, the step), t_exact the seconds per exact comparison, t_task the
-seconds per evaluated task, and overhead what the dry-run job spent outside those (start-up, data,
+seconds per evaluated task, and overhead what the rehearsal job spent outside those (start-up, data,
 the profiled first hyper-iteration, the final evaluation). The features job scales its ResNet
 seconds by all images over the images it computed. Every other job (data preparation, the toy,
-Table 1, the depth study) ran at the paper's size in the dry run: its estimate is its measured time.
+Table 1, the depth study) ran at the paper's size in the rehearsal: its estimate is its measured time.
 The download replaces the synthetic archives and is not estimated (it depends on the network).
 
-``python -m truncback dryrun-estimates --full-config '{...}' --results results/dryrun --benchmarks benchmarks/dryrun --output paper_tables/dryrun/full_run_estimates``
+``python -m truncback rehearsal-estimates --full-config '{...}' --results results/rehearsal --runs RESULT.json... --features FEATURES.timing.json... --benchmark-root benchmarks/rehearsal --benchmarks JOB.tsv... --output paper_tables/rehearsal/full_run_estimates``
 """
 
 import argparse
@@ -50,7 +50,7 @@ def benchmark_of(result: Path, results: Path, benchmarks: Path) -> Path:
 def read_benchmark(path: Path) -> dict:
     """Wall seconds and largest resident memory (MB) of a Snakemake benchmark file."""
     if not path.is_file():
-        raise FileNotFoundError(f"benchmark file {path} does not exist: run the dry run's jobs through Snakemake "
+        raise FileNotFoundError(f"benchmark file {path} does not exist: run the rehearsal's jobs through Snakemake "
                                 "(each rule writes one)")
     row = pd.read_csv(path, sep="\t").iloc[0]
     return {"seconds": float(row["s"]), "max_rss_mb": float(row["max_rss"])}
@@ -71,7 +71,7 @@ def full_counts(experiment: str, result, full: dict) -> dict:
         settings = OmniglotSettings.from_dict(full["omniglot"]["settings"])
         runs = {run.name(settings): run for run in map(OmniglotRun.from_dict, every_run(full["omniglot"]))}
         if result.label not in runs:
-            raise ValueError(f"Omniglot run {result.label!r} of the dry run is not a run of the paper-scale config "
+            raise ValueError(f"Omniglot run {result.label!r} of the rehearsal is not a run of the paper-scale config "
                              f"(its runs: {sorted(runs)})")
         run = runs[result.label]
         iterations, exact_every = run.iterations, settings.exact_every
@@ -81,13 +81,13 @@ def full_counts(experiment: str, result, full: dict) -> dict:
 
 def run_estimate(experiment: str, result_path: Path, result_type, full: dict, results: Path,
                  benchmarks: Path) -> dict:
-    """One row: the job's dry-run measurements, its paper-scale counts and the estimate (formula above)."""
+    """One row: the job's rehearsal measurements, its paper-scale counts and the estimate (formula above)."""
     result = read_result(result_path, result_type)
     timing = read_json(timing_path(result_path))
     job = read_benchmark(benchmark_of(result_path, results, benchmarks))
     if not timing["timed_iterations"]:
-        raise ValueError(f"{timing_path(result_path)}: no timed hyper-iteration; the dry run needs at least 2 "
-                         "(dry_run.iterations)")
+        raise ValueError(f"{timing_path(result_path)}: no timed hyper-iteration; the rehearsal needs at least 2 "
+                         "(rehearsal.iterations)")
     t_iteration = timing["iteration_seconds"] / timing["timed_iterations"]
     t_exact = timing["exact_seconds"] / timing["exact_comparisons"] if timing["exact_comparisons"] else 0.0
     t_task = timing["evaluation_seconds"] / timing["evaluated_tasks"] if timing["evaluated_tasks"] else 0.0
@@ -97,7 +97,7 @@ def run_estimate(experiment: str, result_path: Path, result_type, full: dict, re
     estimate = overhead + (counts["iterations"] - 1) * t_iteration + counts["exact"] * t_exact \
         + counts["tasks"] * t_task
     return {"experiment": experiment, "job": str(result_path.relative_to(results / experiment).with_suffix("")),
-            "dry-run s": job["seconds"], "max RSS MB": job["max_rss_mb"],
+            "rehearsal s": job["seconds"], "max RSS MB": job["max_rss_mb"],
             "hypergradient peak MiB": result.run.hypergradient_peak_mib,
             "s/hypergradient": timing["seconds_per_iteration"], "s/iteration": t_iteration,
             "iterations": counts["iterations"], "s/exact": t_exact, "exact comparisons": counts["exact"],
@@ -116,27 +116,27 @@ def features_estimate(timing_file: Path, benchmarks: Path) -> dict:
     job = read_benchmark(benchmark)
     scale = timing["images"] / max(timing["images_computed"], 1)
     estimate = job["seconds"] + timing["extract_seconds"] * (scale - 1)
-    return {"experiment": "task_interaction", "job": benchmark.stem, "dry-run s": job["seconds"],
+    return {"experiment": "task_interaction", "job": benchmark.stem, "rehearsal s": job["seconds"],
             "max RSS MB": job["max_rss_mb"], "overhead s": job["seconds"] - timing["extract_seconds"],
             "estimate s": estimate,
             "note": f"ResNet on {timing['images_computed']} of {timing['images']} images, scaled to all"}
 
 
-def measured_rows(benchmarks: Path, accounted: set) -> list[dict]:
+def measured_rows(benchmarks, accounted: set) -> list[dict]:
     """Every other benchmark file: a job that ran at the paper's size; the fixtures become the download."""
     rows = []
-    for path in sorted(benchmarks.glob("*/*.tsv")):
+    for path in sorted(benchmarks):
         if path in accounted:
             continue
         job = read_benchmark(path)
         if path.parent.name == "data" and path.stem == "fixtures":
-            rows.append({"experiment": "data", "job": "download", "dry-run s": job["seconds"],
+            rows.append({"experiment": "data", "job": "download", "rehearsal s": job["seconds"],
                          "max RSS MB": job["max_rss_mb"], "estimate s": math.nan,
-                         "note": "not estimated: the dry run writes synthetic archives instead (network-bound)"})
+                         "note": "not estimated: the rehearsal writes synthetic archives instead (network-bound)"})
         else:
-            rows.append({"experiment": path.parent.name, "job": path.stem, "dry-run s": job["seconds"],
+            rows.append({"experiment": path.parent.name, "job": path.stem, "rehearsal s": job["seconds"],
                          "max RSS MB": job["max_rss_mb"], "estimate s": job["seconds"],
-                         "note": "ran at the paper's size in the dry run: measured"})
+                         "note": "ran at the paper's size in the rehearsal: measured"})
     return rows
 
 
@@ -145,21 +145,30 @@ RESULT_TYPES = {"hypercleaning": HypercleaningResult, "task_interaction": TaskIn
                 "omniglot": OmniglotResult}
 
 
-def estimate_rows(full: dict, results: Path, benchmarks: Path) -> pd.DataFrame:
-    """One row per job of the dry run (results/<dryrun> and benchmarks/<dryrun>)."""
+def estimate_rows(full: dict, runs, features, benchmarks, results: Path, benchmark_root: Path) -> pd.DataFrame:
+    """One row per job of the rehearsal: the hyper-optimisations' result files ``runs`` and the
+    features jobs' timing files ``features`` (under ``results``, results/<scale>), and every job's
+    benchmark file ``benchmarks`` (under ``benchmark_root``); a run without its benchmark file is named."""
+    benchmarks = {Path(path) for path in benchmarks}
     rows, accounted = [], set()
-    for experiment in RUN_EXPERIMENTS:
-        for path in sorted((results / experiment).rglob("*.json")):
-            if path.name.endswith(".timing.json") or path.name == "depth.json":
-                continue
-            rows.append(run_estimate(experiment, path, RESULT_TYPES[experiment], full, results, benchmarks))
-            accounted.add(benchmark_of(path, results, benchmarks))
-    for path in sorted((results / "task_interaction" / "features").glob("*.timing.json")):
-        rows.append(features_estimate(path, benchmarks))
-        accounted.add(features_benchmark(path, benchmarks))
+
+    def account(path: Path, benchmark: Path) -> None:
+        if benchmark not in benchmarks:
+            raise ValueError(f"{path}: its job's benchmark file {benchmark} is not among the benchmark files given")
+        accounted.add(benchmark)
+
+    for path in sorted(map(Path, runs)):
+        experiment = path.relative_to(results).parts[0]
+        if experiment not in RESULT_TYPES:
+            raise ValueError(f"{path} is not the result of a hyper-optimisation ({', '.join(RESULT_TYPES)})")
+        account(path, benchmark_of(path, results, benchmark_root))
+        rows.append(run_estimate(experiment, path, RESULT_TYPES[experiment], full, results, benchmark_root))
+    for path in sorted(map(Path, features)):
+        account(path, features_benchmark(path, benchmark_root))
+        rows.append(features_estimate(path, benchmark_root))
     rows += measured_rows(benchmarks, accounted)
     if not rows:
-        raise ValueError(f"no dry-run job found under {results} and {benchmarks}: run the dry run first")
+        raise ValueError(f"no rehearsal job given (results under {results}): run the rehearsal first")
     frame = pd.DataFrame(rows)
     for column in COUNTS:  # whole numbers, blank where a job has none
         frame[column] = frame[column].map(lambda value: "" if pd.isna(value) else str(int(value)))
@@ -167,43 +176,47 @@ def estimate_rows(full: dict, results: Path, benchmarks: Path) -> pd.DataFrame:
 
 
 def summary(jobs: pd.DataFrame, parallel_jobs: int) -> pd.DataFrame:
-    """Per experiment: jobs, dry-run seconds, estimated CPU-job hours and the longest job; the last row
+    """Per experiment: jobs, rehearsal seconds, estimated CPU-job hours and the longest job; the last row
     the whole pipeline, with its wall time when ``parallel_jobs`` jobs run at once."""
     rows = []
     for experiment, group in jobs.groupby("experiment", sort=False):
-        rows.append({"Experiment": experiment, "Jobs": len(group), "Dry run (s)": group["dry-run s"].sum(),
+        rows.append({"Experiment": experiment, "Jobs": len(group), "Rehearsal (s)": group["rehearsal s"].sum(),
                      "Estimate (job-hours)": group["estimate s"].sum() / 3600,
                      "Longest job (h)": group["estimate s"].max() / 3600})
     total = jobs["estimate s"].sum()
     rows.append({"Experiment": f"all (wall with {parallel_jobs} jobs at once: at least "
                                f"{max(total / parallel_jobs, jobs['estimate s'].max()) / 3600:.1f} h)",
-                 "Jobs": len(jobs), "Dry run (s)": jobs["dry-run s"].sum(), "Estimate (job-hours)": total / 3600,
+                 "Jobs": len(jobs), "Rehearsal (s)": jobs["rehearsal s"].sum(), "Estimate (job-hours)": total / 3600,
                  "Longest job (h)": jobs["estimate s"].max() / 3600})
     return pd.DataFrame(rows)
 
 
 def main(args) -> int:
     full = json.loads(args.full_config)
-    jobs = estimate_rows(full, Path(args.results), Path(args.benchmarks))
+    jobs = estimate_rows(full, args.runs, args.features, args.benchmarks, Path(args.results), Path(args.benchmark_root))
     parallel = max(1, args.cores // args.threads)
     machine = f"{hardware()}; {args.threads} torch thread(s) per job"
     write_table(jobs, f"{args.output}_jobs",
-                f"Full-scale run time per job, estimated from the dry run on {machine} (wall clock): "
+                f"Full-scale run time per job, estimated from the rehearsal on {machine} (wall clock): "
                 "overhead + (iterations - 1) x s/iteration + exact comparisons x s/exact + evaluated tasks x s/task; "
                 "task interaction's iterations are its maximum (early stopping may end it sooner).")
     write_table(summary(jobs, parallel), args.output,
-                f"Full-scale run time per experiment, estimated from the dry run on {machine} (wall clock); "
+                f"Full-scale run time per experiment, estimated from the rehearsal on {machine} (wall clock); "
                 f"per-job rows and the formula: {Path(args.output).name}_jobs.md.")
     return 0
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("dryrun-estimates", help="the full run's time estimated from the dry run",
+    parser = subparsers.add_parser("rehearsal-estimates", help="the full run's time estimated from the rehearsal",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--full-config", required=True, help="JSON of the paper-scale config (its experiment "
                         "sections)")
-    parser.add_argument("--results", required=True, help="the dry run's results folder (results/dryrun)")
-    parser.add_argument("--benchmarks", required=True, help="its Snakemake benchmark folder (benchmarks/dryrun)")
+    parser.add_argument("--results", required=True, help="the rehearsal's results folder (results/rehearsal)")
+    parser.add_argument("--runs", nargs="*", default=[], help="the hyper-optimisations' result files (under --results)")
+    parser.add_argument("--features", nargs="*", default=[], help="the features jobs' timing files (under --results)")
+    parser.add_argument("--benchmark-root", required=True, help="its Snakemake benchmark folder (benchmarks/rehearsal)")
+    parser.add_argument("--benchmarks", nargs="+", required=True, help="every job's benchmark file (under "
+                        "--benchmark-root)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per job (the config's threads)")
     parser.add_argument("--cores", type=int, default=1, help="cores of the machine the full run would use")
     parser.add_argument("--output", required=True, help="output stem: <stem>.{csv,md,tex,html} and <stem>_jobs.*")

@@ -1,0 +1,228 @@
+# Shared definitions, included first: the validated config, the folders of the scale, each command's
+# code version, and the files every experiment's jobs make. Rule files read only what is defined here
+# (and `rules.<name>`), never another rule file's globals.
+import copy
+import json
+import re
+import shlex
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import min_version, validate
+
+from truncback.cli import COMMANDS
+from truncback.config_schema import any_of, check_config
+from truncback.data import layout as data_layout
+from truncback.data import sources as data_sources
+from truncback.data.local import missing_from_data_dir
+from truncback.experiments.omniglot.settings import OmniglotRun, every_run
+from truncback.rehearsal.caps import rehearsal_config
+from truncback.runtime.code_version import code_version
+from truncback.runtime.files import timing_path
+
+
+min_version("8.0")
+
+# The interpreter running Snakemake goes first on PATH, so `python -m truncback` in every rule is the
+# environment Snakemake and truncback are installed in, also when it is not activated (.venv/bin/snakemake).
+shell.prefix(
+    f'set -euo pipefail; export PATH={shlex.quote(str(Path(sys.executable).parent))}:"$PATH"; '
+)
+
+
+configfile: "config/config.yaml"
+
+
+if config.get("scale") == "dryrun":
+    raise WorkflowError(
+        "scale=dryrun is called scale=rehearsal (every paper-scale job on synthetic data, a few iterations "
+        "each); `snakemake -n` is Snakemake's dry run. Use --config scale=rehearsal"
+    )
+validate(config, "../config/schema.yaml")
+if config["scale"] in ("smoke", "quick"):
+
+    configfile: f"config/{config['scale']}.yaml"
+
+    validate(config, "../config/schema.yaml")
+
+FULL_CONFIG = copy.deepcopy(config)  # the paper-scale settings whose run time the rehearsal estimates
+if config["scale"] == "rehearsal":
+    config.update(rehearsal_config(config))
+
+CONFIG_LABELS = check_config(config)  # method specs against their T, unique labels: stops before any job
+SCALE = config["scale"]
+FIGURES = "figures" if SCALE == "full" else f"figures/{SCALE}"
+TABLES = "paper_tables" if SCALE == "full" else f"paper_tables/{SCALE}"
+RESULTS = f"results/{SCALE}"
+LOGS = f"logs/{SCALE}"
+BENCHMARKS = f"benchmarks/{SCALE}"
+THREADS = config["threads"]
+DEVICE = config["device"]
+GPU_JOB = 0 if DEVICE == "cpu" else 1  # `resources: gpu` of the jobs that compute on the device
+# `rule all` requests these; each rules/*.smk adds its figures and tables.
+FINAL_OUTPUTS = []
+
+
+def code(command):
+    """The code version of `python -m truncback <command>`: a digest of the syntax trees of the modules
+    it runs (truncback.runtime.code_version). As a param, it reruns the job when that code changes."""
+    return code_version(COMMANDS[command])
+
+
+def benchmark(experiment, job):
+    """Snakemake's benchmark file of a job (wall seconds and peak memory): the report and the rehearsal's
+    estimates read them."""
+    return f"{BENCHMARKS}/{experiment}/{job}.tsv"
+
+
+def timings(results):
+    """The timing file beside each result file (wall seconds per hyper-iteration)."""
+    return [str(timing_path(path)) for path in results]
+
+
+def stem(name):
+    """A param: the output path `name` without its suffix (commands write <stem>.{csv,md,tex,html})."""
+    return lambda wildcards, output: str(Path(output[name]).with_suffix(""))
+
+
+# Data: archives are shared by every scale and keyed by their content (data/raw/<group>/<file>,
+# verified against its checksum); fixtures and prepared arrays are per scale.
+DATA_DIR = config["data_dir"]
+if DATA_DIR:
+    _missing = missing_from_data_dir(SCALE, DATA_DIR, data_layout.DATA_ROOT)
+    if _missing:
+        raise WorkflowError(_missing)
+# Where an archive comes from is not part of what it is (its checksum is), so neither the source nor
+# the scale (named in error messages) is a param: the fetch command reads them from here, and taking
+# the same file from elsewhere, or at another scale, reruns nothing.
+FETCH_OPTIONS = f"--scale {SCALE} " + (
+    f"--data-dir {shlex.quote(str(Path(DATA_DIR).resolve()))}"
+    if DATA_DIR
+    else f"--attempts {config['data']['download_attempts']}"
+)
+
+
+def prepared(name):
+    """The prepared array file of dataset `name` at this scale."""
+    return str(data_layout.prepared_path(SCALE, name))
+
+
+DATA_FIXTURES = data_sources.archives_of(SCALE, "fixture")
+DATA_RECIPES = data_sources.recipes(SCALE)
+DATA_BENCHMARKS = [benchmark("data", f"prepare_{entry.name}") for entry in DATA_RECIPES] + (
+    [benchmark("data", "fixtures")] if DATA_FIXTURES else []
+)
+
+# Toy problem (sec. 4.1)
+TOY = config["toy"]
+TOY_RESULTS = f"{RESULTS}/toy"
+TOY_REFERENCE = {name: f"{TOY_RESULTS}/{name}" for name in ("landscape.npz", "bound.json", "optimum.json")}
+TOY_OBJECTIVES = ["f", "f_tilde"]
+TOY_TRAJECTORIES = [f"{TOY_RESULTS}/trajectories_{objective}.json" for objective in TOY_OBJECTIVES]
+TOY_BENCHMARKS = [benchmark("toy", "reference")] + [
+    benchmark("toy", f"trajectories_{objective}") for objective in TOY_OBJECTIVES
+]
+
+# Data hypercleaning (sec. 4.2.1): one run per (method, seed), named by the method's label.
+HYPERCLEANING = config["hypercleaning"]
+HC_RESULTS = f"{RESULTS}/hypercleaning"
+HC_DATA = prepared(HYPERCLEANING["dataset"])
+HC_SPECS = dict(zip(CONFIG_LABELS["hypercleaning"], HYPERCLEANING["methods"]))
+HC_JOBS = [f"{method}_seed{seed}" for method in HC_SPECS for seed in HYPERCLEANING["seeds"]]
+HC_RUNS = [f"{HC_RESULTS}/{job}.json" for job in HC_JOBS]
+HC_BENCHMARKS = [benchmark("hypercleaning", job) for job in HC_JOBS]
+
+# Task interaction (sec. 4.2.2): features once per dataset, one run per (dataset, trial, method).
+TASK_INTERACTION = config["task_interaction"]
+TI_RESULTS = f"{RESULTS}/task_interaction"
+TI_DATASETS = TASK_INTERACTION["datasets"]
+TI_SPECS = dict(zip(CONFIG_LABELS["task_interaction"], TASK_INTERACTION["methods"]))
+TI_JOBS = [
+    (dataset, f"trial{trial}_{method}")
+    for dataset in TI_DATASETS
+    for trial in range(TASK_INTERACTION["trials"])
+    for method in TI_SPECS
+]
+TI_RUNS = [f"{TI_RESULTS}/{dataset}/{job}.json" for dataset, job in TI_JOBS]
+TI_FEATURE_TIMINGS = [f"{TI_RESULTS}/features/{dataset}.timing.json" for dataset in TI_DATASETS]
+TI_BENCHMARKS = [benchmark("task_interaction", f"{dataset}_{job}") for dataset, job in TI_JOBS] + [
+    benchmark("task_interaction", f"features_{dataset}") for dataset in TI_DATASETS
+]
+_TI_WEIGHTS = data_sources.archive("resnet18_weights")
+TI_WEIGHTS = (  # torchvision's file at full scale, its seeded stand-in in the rehearsal
+    [
+        str(
+            data_layout.source_path(
+                SCALE, data_sources.extra_archive_origin(SCALE, _TI_WEIGHTS.key), _TI_WEIGHTS
+            )
+        )
+    ]
+    if TASK_INTERACTION["features"]["extractor"] == "resnet18"
+    else []
+)
+
+# One-shot Omniglot (sec. 4.3): Table 4's runs and the FOM-vs-UFOM companion's, by label.
+OMNIGLOT = config["omniglot"]
+OG_RESULTS = f"{RESULTS}/omniglot"
+OG_DATA = {part: prepared(f"omniglot_{part}") for part in ("background", "evaluation")}
+OG_ENTRIES = dict(zip(CONFIG_LABELS["omniglot"], map(OmniglotRun.from_dict, every_run(OMNIGLOT))))
+OG_ALL_RUNS = [f"{OG_RESULTS}/{name}.json" for name in OG_ENTRIES]
+OG_RUNS = [
+    f"{OG_RESULTS}/{name}.json" for name in OG_ENTRIES if name not in CONFIG_LABELS["omniglot_companion"]
+]
+OG_DEPTH = f"{OG_RESULTS}/depth.json"
+OG_BENCHMARKS = [benchmark("omniglot", name) for name in OG_ENTRIES] + [benchmark("omniglot", "depth")]
+
+# Table 1 (complexity)
+COMPLEXITY = config["complexity"]
+CX_RESULTS = f"{RESULTS}/complexity"
+CX_MEASUREMENTS = f"{CX_RESULTS}/measurements.csv"
+CX_BENCHMARKS = [benchmark("complexity", job) for job in ("measure", "baselines")]
+
+# Companion: AID vs ITD (Grazzi et al. 2020)
+AID_VS_ITD = config["aid_vs_itd"]
+AID_RESULTS = f"{RESULTS}/aid_vs_itd"
+AID_PROBLEMS = ["ridge", "logistic", "hypercleaning"]
+AID_RUNS = [f"{AID_RESULTS}/{problem}.json" for problem in AID_PROBLEMS]
+AID_BENCHMARKS = [benchmark("aid_vs_itd", problem) for problem in AID_PROBLEMS]
+
+# Companion: FOM vs UFOM (Likhosherstov et al. 2021), with its Omniglot runs beside 1-RMD and full RMD
+FOM_UFOM = config["fom_ufom"]
+FU_RESULTS = f"{RESULTS}/fom_ufom"
+FU_PARTS = ["paths", "estimator"]
+FU_RUNS = [f"{FU_RESULTS}/{part}.json" for part in FU_PARTS]
+FU_OMNIGLOT = [
+    f"{OG_RESULTS}/{name}.json"
+    for name in OG_ENTRIES
+    if name in ("krmd-K1", "rmd") or name in CONFIG_LABELS["omniglot_companion"]
+]
+FU_BENCHMARKS = [benchmark("fom_ufom", part) for part in FU_PARTS]
+
+# Every benchmark file of the scale's DAG: the report's run times and the rehearsal's estimates.
+ALL_BENCHMARKS = (
+    DATA_BENCHMARKS
+    + TOY_BENCHMARKS
+    + HC_BENCHMARKS
+    + TI_BENCHMARKS
+    + OG_BENCHMARKS
+    + CX_BENCHMARKS
+    + AID_BENCHMARKS
+    + FU_BENCHMARKS
+)
+
+# The rehearsal's estimate of the paper-scale run time: made at scale=rehearsal, shown by every report.
+REHEARSAL_ESTIMATES = "paper_tables/rehearsal/full_run_estimates"
+
+
+def check_code_params(rules):
+    """Every rule that runs a truncback command carries that command's code version as its `code` param
+    (the archives, keyed by their checksum instead, excepted): called once all rules are defined."""
+    for rule in rules:
+        command = re.match(r"python -m truncback ([\w-]+)", rule.shellcmd or "")
+        if command and not rule.name.startswith("data_archive_"):
+            if rule.params.get("code") != code(command.group(1)):
+                raise WorkflowError(
+                    f"rule {rule.name} runs `python -m truncback {command.group(1)}` but its params lack "
+                    f"code=code({command.group(1)!r}): Snakemake would not rerun it when that code changes"
+                )
