@@ -97,6 +97,7 @@ def run_estimate(experiment: str, result_path: Path, result_type, full: dict, re
     estimate = overhead + (counts["iterations"] - 1) * t_iteration + counts["exact"] * t_exact \
         + counts["tasks"] * t_task
     return {"experiment": experiment, "job": str(result_path.relative_to(results / experiment).with_suffix("")),
+            "benchmark": str(benchmark_of(result_path, results, benchmarks).relative_to(benchmarks)),
             "rehearsal s": job["seconds"], "max RSS MB": job["max_rss_mb"],
             "hypergradient peak MiB": result.run.hypergradient_peak_mib,
             "s/hypergradient": timing["seconds_per_iteration"], "s/iteration": t_iteration,
@@ -116,25 +117,29 @@ def features_estimate(timing_file: Path, benchmarks: Path) -> dict:
     job = read_benchmark(benchmark)
     scale = timing["images"] / max(timing["images_computed"], 1)
     estimate = job["seconds"] + timing["extract_seconds"] * (scale - 1)
-    return {"experiment": "task_interaction", "job": benchmark.stem, "rehearsal s": job["seconds"],
+    return {"experiment": "task_interaction", "job": benchmark.stem,
+            "benchmark": str(benchmark.relative_to(benchmarks)), "rehearsal s": job["seconds"],
             "max RSS MB": job["max_rss_mb"], "overhead s": job["seconds"] - timing["extract_seconds"],
             "estimate s": estimate,
             "note": f"ResNet on {timing['images_computed']} of {timing['images']} images, scaled to all"}
 
 
-def measured_rows(benchmarks, accounted: set) -> list[dict]:
-    """Every other benchmark file: a job that ran at the paper's size; the fixtures become the download."""
+def measured_rows(benchmarks, accounted: set, root: Path) -> list[dict]:
+    """Every other benchmark file (under ``root``): a job that ran at the paper's size; the fixtures
+    become the download."""
     rows = []
     for path in sorted(benchmarks):
         if path in accounted:
             continue
         job = read_benchmark(path)
         if path.parent.name == "data" and path.stem == "fixtures":
-            rows.append({"experiment": "data", "job": "download", "rehearsal s": job["seconds"],
+            rows.append({"experiment": "data", "job": "download", "benchmark": str(path.relative_to(root)),
+                         "rehearsal s": job["seconds"],
                          "max RSS MB": job["max_rss_mb"], "estimate s": math.nan,
                          "note": "not estimated: the rehearsal writes synthetic archives instead (network-bound)"})
         else:
-            rows.append({"experiment": path.parent.name, "job": path.stem, "rehearsal s": job["seconds"],
+            rows.append({"experiment": path.parent.name, "job": path.stem, "benchmark": str(path.relative_to(root)),
+                         "rehearsal s": job["seconds"],
                          "max RSS MB": job["max_rss_mb"], "estimate s": job["seconds"],
                          "note": "ran at the paper's size in the rehearsal: measured"})
     return rows
@@ -166,7 +171,7 @@ def estimate_rows(full: dict, runs, features, benchmarks, results: Path, benchma
     for path in sorted(map(Path, features)):
         account(path, features_benchmark(path, benchmark_root))
         rows.append(features_estimate(path, benchmark_root))
-    rows += measured_rows(benchmarks, accounted)
+    rows += measured_rows(benchmarks, accounted, benchmark_root)
     if not rows:
         raise ValueError(f"no rehearsal job given (results under {results}): run the rehearsal first")
     frame = pd.DataFrame(rows)
