@@ -1,5 +1,6 @@
-# Two entry points: `make reproduce` (the pipeline) and `make test` (the test suite).
-# Both create .venv on first use and install the pinned dependencies into it.
+# Entry points: `make reproduce` (the pipeline), `make test` (the test suite), `make lint`, and
+# `make check-results` (a rerun of a scale compared with its committed outputs). Each creates .venv on
+# first use and installs the pinned dependencies into it.
 PYTHON ?= python3
 VENV ?= .venv
 SCALE ?= full
@@ -15,7 +16,7 @@ BASELINE_ARGS ?= --compiled
 PYTEST_WORKERS ?= 2
 BIN := $(VENV)/bin
 
-.PHONY: reproduce test bench lint clean-results gpu-check
+.PHONY: reproduce test bench lint clean-results gpu-check check-results expected-outputs
 
 $(VENV)/.installed: requirements.txt requirements.lock requirements-slurm.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,7 +44,19 @@ gpu-check:
 	PYTHONPATH=src $(GPU_PYTHON) -m truncback gpu-check --output gpu_check.md
 
 lint: $(VENV)/.installed
-	PATH="$(abspath $(BIN)):$$PATH" snakemake --lint
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m truncback lint-workflow
+	$(BIN)/snakefmt --check Snakefile rules
 
+# A rerun of SCALE (default quick) in .check/SCALE/, every number compared with the committed outputs
+# within the measured cross-machine spread; exits 1 on a DIFFERENT line. Never writes the committed files.
+check-results: $(VENV)/.installed
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m truncback check-results --scale $(if $(filter full,$(SCALE)),quick,$(SCALE)) --cores $(CORES) $(if $(CONFIG),--config $(CONFIG))
+
+# Maintainers: remake the committed expected outputs of SCALE from a clean export of HEAD (.expected/SCALE/).
+expected-outputs: $(VENV)/.installed
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m truncback expected-outputs --scale $(SCALE) --cores $(CORES) $(if $(CONFIG),--config $(CONFIG))
+
+# Removes what runs made and nothing committed (git restores the expected outputs they overwrote).
 clean-results:
-	rm -rf results figures/smoke figures/quick figures/rehearsal paper_tables/smoke paper_tables/quick paper_tables/rehearsal .snakemake
+	rm -rf results logs benchmarks figures/smoke paper_tables/smoke .snakemake .check .expected
+	git checkout -- figures paper_tables 2>/dev/null || true

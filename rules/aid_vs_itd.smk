@@ -14,21 +14,21 @@ rule aid_vs_itd_run:
     output:
         result=f"{AID_RESULTS}/{{problem}}.json",
         timing=f"{AID_RESULTS}/{{problem}}.timing.json",
+    log:
+        f"{LOGS}/aid_vs_itd/{{problem}}.log",
+    benchmark:
+        benchmark("aid_vs_itd", "{problem}")
     wildcard_constraints:
         problem=any_of(AID_PROBLEMS),
+    threads: THREADS
+    resources:
+        mem_mb=1500,
+        runtime="1h",
     params:
         settings=json.dumps(AID_VS_ITD, sort_keys=True),
         data=lambda wildcards, input: f"--data {shlex.quote(input[0])}" if input else "",
         torch_threads=THREADS,
         code=code("aid-vs-itd"),
-    threads: THREADS
-    resources:
-        mem_mb=1500,
-        runtime="1h",
-    log:
-        f"{LOGS}/aid_vs_itd/{{problem}}.log",
-    benchmark:
-        benchmark("aid_vs_itd", "{problem}")
     shell:
         "python -m truncback aid-vs-itd --problem {wildcards.problem:q} {params.data} --settings {params.settings:q}"
         " --threads {params.torch_threads:q} --output {output.result:q} --log {log:q}"
@@ -47,15 +47,15 @@ rule aid_vs_itd_table:
         ),
         md=f"{TABLES}/companion_aid_vs_itd.md",
         tex=f"{TABLES}/companion_aid_vs_itd.tex",
-    params:
-        stem=stem("csv"),
-        code=code("table-aid-vs-itd"),
+    log:
+        f"{LOGS}/aid_vs_itd/table.log",
     localrule: True
     resources:
         mem_mb=1000,
         runtime="10m",
-    log:
-        f"{LOGS}/aid_vs_itd/table.log",
+    params:
+        stem=stem("csv"),
+        code=code("table-aid-vs-itd"),
     shell:
         "python -m truncback table-aid-vs-itd --results {input.results:q} --output {params.stem:q} > {log:q} 2>&1"
 
@@ -73,16 +73,16 @@ rule aid_vs_itd_figure:
         ),
         time_pdf=f"{FIGURES}/companion_aid_vs_itd_time.pdf",
         time_png=f"{FIGURES}/companion_aid_vs_itd_time.png",
-    params:
-        stem=stem("pdf"),
-        time_stem=stem("time_pdf"),
-        code=code("figure-aid-vs-itd"),
+    log:
+        f"{LOGS}/aid_vs_itd/figure.log",
     localrule: True
     resources:
         mem_mb=1000,
         runtime="10m",
-    log:
-        f"{LOGS}/aid_vs_itd/figure.log",
+    params:
+        stem=stem("pdf"),
+        time_stem=stem("time_pdf"),
+        code=code("figure-aid-vs-itd"),
     shell:
         "python -m truncback figure-aid-vs-itd --results {input.results:q} --output {params.stem:q}"
         " --time-output {params.time_stem:q} > {log:q} 2>&1"

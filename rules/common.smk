@@ -21,14 +21,11 @@ from truncback.rehearsal.caps import rehearsal_config
 from truncback.runtime.code_version import code_version
 from truncback.runtime.files import timing_path
 
-
 min_version("8.0")
 
 # The interpreter running Snakemake goes first on PATH, so `python -m truncback` in every rule is the
 # environment Snakemake and truncback are installed in, also when it is not activated (.venv/bin/snakemake).
-shell.prefix(
-    f'set -euo pipefail; export PATH={shlex.quote(str(Path(sys.executable).parent))}:"$PATH"; '
-)
+shell.prefix(f'set -euo pipefail; export PATH={shlex.quote(str(Path(sys.executable).parent))}:"$PATH"; ')
 
 
 configfile: "config/config.yaml"
@@ -45,6 +42,7 @@ if config["scale"] in ("smoke", "quick"):
     configfile: f"config/{config['scale']}.yaml"
 
     validate(config, "../config/schema.yaml")
+
 
 FULL_CONFIG = copy.deepcopy(config)  # the paper-scale settings whose run time the rehearsal estimates
 if config["scale"] == "rehearsal":
@@ -151,13 +149,7 @@ TI_BENCHMARKS = [benchmark("task_interaction", f"{dataset}_{job}") for dataset, 
 ]
 _TI_WEIGHTS = data_sources.archive("resnet18_weights")
 TI_WEIGHTS = (  # torchvision's file at full scale, its seeded stand-in in the rehearsal
-    [
-        str(
-            data_layout.source_path(
-                SCALE, data_sources.extra_archive_origin(SCALE, _TI_WEIGHTS.key), _TI_WEIGHTS
-            )
-        )
-    ]
+    [str(data_layout.source_path(SCALE, data_sources.extra_archive_origin(SCALE, _TI_WEIGHTS.key), _TI_WEIGHTS))]
     if TASK_INTERACTION["features"]["extractor"] == "resnet18"
     else []
 )
@@ -168,9 +160,7 @@ OG_RESULTS = f"{RESULTS}/omniglot"
 OG_DATA = {part: prepared(f"omniglot_{part}") for part in ("background", "evaluation")}
 OG_ENTRIES = dict(zip(CONFIG_LABELS["omniglot"], map(OmniglotRun.from_dict, every_run(OMNIGLOT))))
 OG_ALL_RUNS = [f"{OG_RESULTS}/{name}.json" for name in OG_ENTRIES]
-OG_RUNS = [
-    f"{OG_RESULTS}/{name}.json" for name in OG_ENTRIES if name not in CONFIG_LABELS["omniglot_companion"]
-]
+OG_RUNS = [f"{OG_RESULTS}/{name}.json" for name in OG_ENTRIES if name not in CONFIG_LABELS["omniglot_companion"]]
 OG_DEPTH = f"{OG_RESULTS}/depth.json"
 OG_BENCHMARKS = [benchmark("omniglot", name) for name in OG_ENTRIES] + [benchmark("omniglot", "depth")]
 
@@ -213,16 +203,30 @@ ALL_BENCHMARKS = (
 
 # The rehearsal's estimate of the paper-scale run time: made at scale=rehearsal, shown by every report.
 REHEARSAL_ESTIMATES = "paper_tables/rehearsal/full_run_estimates"
+# How far the numbers moved between two machines (compare-runs): the report quotes it.
+SPREAD_FILE = "config/cross_machine_spread.yaml"
 
 
-def check_code_params(rules):
+def check_code_params(defined):
     """Every rule that runs a truncback command carries that command's code version as its `code` param
     (the archives, keyed by their checksum instead, excepted): called once all rules are defined."""
-    for rule in rules:
-        command = re.match(r"python -m truncback ([\w-]+)", rule.shellcmd or "")
-        if command and not rule.name.startswith("data_archive_"):
-            if rule.params.get("code") != code(command.group(1)):
+    for entry in defined:
+        command = re.match(r"python -m truncback ([\w-]+)", entry.shellcmd or "")
+        if command and not entry.name.startswith("data_archive_"):
+            if entry.params.get("code") != code(command.group(1)):
                 raise WorkflowError(
-                    f"rule {rule.name} runs `python -m truncback {command.group(1)}` but its params lack "
-                    f"code=code({command.group(1)!r}): Snakemake would not rerun it when that code changes"
+                    f"{entry.name} runs `python -m truncback {command.group(1)}` without the param "
+                    f"code=code({command.group(1)!r}), so Snakemake would not rerun it when that code changes"
                 )
+
+
+def rehearsal_estimates(wildcards):
+    """The rehearsal's estimates: made by its rule at scale=rehearsal; elsewhere read where they exist
+    (the report says when they do not)."""
+    path = f"{REHEARSAL_ESTIMATES}.csv"
+    return [path] if SCALE == "rehearsal" or Path(path).is_file() else []
+
+
+def measured_spread(wildcards):
+    """The measured cross-machine spread, where it has been measured (the report says when not)."""
+    return [SPREAD_FILE] if Path(SPREAD_FILE).is_file() else []

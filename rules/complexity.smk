@@ -12,6 +12,14 @@ FINAL_OUTPUTS.extend(
 rule complexity_measure:
     output:
         CX_MEASUREMENTS,
+    log:
+        f"{LOGS}/complexity/measure.log",
+    benchmark:
+        benchmark("complexity", "measure")
+    threads: THREADS
+    resources:
+        mem_mb=12000,
+        runtime="1h",
     params:
         methods=json.dumps(COMPLEXITY["methods"], sort_keys=True),
         T=COMPLEXITY["T_values"],
@@ -19,14 +27,6 @@ rule complexity_measure:
         n_train=COMPLEXITY["n_train"],
         torch_threads=THREADS,
         code=code("bench-methods"),
-    threads: THREADS
-    resources:
-        mem_mb=12000,
-        runtime="1h",
-    log:
-        f"{LOGS}/complexity/measure.log",
-    benchmark:
-        benchmark("complexity", "measure")
     shell:
         "python -m truncback bench-methods --problems {params.problem:q} --n-train {params.n_train:q}"
         " --T {params.T:q} --methods {params.methods:q} --threads {params.torch_threads:q} --output {output:q}"
@@ -45,16 +45,16 @@ rule complexity_table:
         ),
         md=f"{TABLES}/table1_complexity.md",
         tex=f"{TABLES}/table1_complexity.tex",
-    params:
-        stem=stem("csv"),
-        n_train=COMPLEXITY["n_train"],
-        code=code("table-complexity"),
+    log:
+        f"{LOGS}/complexity/table1.log",
     localrule: True
     resources:
         mem_mb=1000,
         runtime="10m",
-    log:
-        f"{LOGS}/complexity/table1.log",
+    params:
+        stem=stem("csv"),
+        n_train=COMPLEXITY["n_train"],
+        code=code("table-complexity"),
     shell:
         "python -m truncback table-complexity --measurements {input:q} --n-train {params.n_train:q}"
         " --output {params.stem:q} > {log:q} 2>&1"
@@ -63,6 +63,14 @@ rule complexity_table:
 rule complexity_baselines:
     output:
         f"{CX_RESULTS}/baselines.csv",
+    log:
+        f"{LOGS}/complexity/baselines.log",
+    benchmark:
+        benchmark("complexity", "baselines")
+    threads: THREADS
+    resources:
+        mem_mb=5000,
+        runtime="1h",
     params:
         T=COMPLEXITY["T_values"],
         problem=COMPLEXITY["problem"],
@@ -71,14 +79,6 @@ rule complexity_baselines:
         compiled="--compiled" if COMPLEXITY["compile"] else "",
         torch_threads=THREADS,
         code=code("bench-baselines"),
-    threads: THREADS
-    resources:
-        mem_mb=5000,
-        runtime="1h",
-    log:
-        f"{LOGS}/complexity/baselines.log",
-    benchmark:
-        benchmark("complexity", "baselines")
     shell:
         "python -m truncback bench-baselines --problems {params.problem:q} --n-train {params.n_train:q}"
         " --T {params.T:q} --repeats {params.repeats:q} --threads {params.torch_threads:q} {params.compiled}"
@@ -97,14 +97,14 @@ rule complexity_baselines_table:
         ),
         md=f"{TABLES}/table1_baselines.md",
         tex=f"{TABLES}/table1_baselines.tex",
-    params:
-        stem=stem("csv"),
-        code=code("table-baselines"),
+    log:
+        f"{LOGS}/complexity/table1_baselines.log",
     localrule: True
     resources:
         mem_mb=1000,
         runtime="10m",
-    log:
-        f"{LOGS}/complexity/table1_baselines.log",
+    params:
+        stem=stem("csv"),
+        code=code("table-baselines"),
     shell:
         "python -m truncback table-baselines --results {input:q} --output {params.stem:q} > {log:q} 2>&1"

@@ -15,20 +15,20 @@ rule fom_ufom_run:
     output:
         result=f"{FU_RESULTS}/{{part}}.json",
         timing=f"{FU_RESULTS}/{{part}}.timing.json",
-    wildcard_constraints:
-        part=any_of(FU_PARTS),
-    params:
-        settings=json.dumps(FOM_UFOM, sort_keys=True),
-        torch_threads=THREADS,
-        code=code("fom-ufom"),
-    threads: THREADS
-    resources:
-        mem_mb=1000,
-        runtime="1h",
     log:
         f"{LOGS}/fom_ufom/{{part}}.log",
     benchmark:
         benchmark("fom_ufom", "{part}")
+    wildcard_constraints:
+        part=any_of(FU_PARTS),
+    threads: THREADS
+    resources:
+        mem_mb=1000,
+        runtime="1h",
+    params:
+        settings=json.dumps(FOM_UFOM, sort_keys=True),
+        torch_threads=THREADS,
+        code=code("fom-ufom"),
     shell:
         "python -m truncback fom-ufom {wildcards.part:q} --settings {params.settings:q} --threads {params.torch_threads:q}"
         " --output {output.result:q} --log {log:q}"
@@ -45,15 +45,15 @@ rule fom_ufom_figure:
             caption="captions/fom_ufom.rst",
             category="Companion: FOM vs UFOM (Likhosherstov et al. 2021)",
         ),
-    params:
-        stem=stem("pdf"),
-        code=code("figure-fom-ufom"),
+    log:
+        f"{LOGS}/fom_ufom/figure.log",
     localrule: True
     resources:
         mem_mb=1000,
         runtime="10m",
-    log:
-        f"{LOGS}/fom_ufom/figure.log",
+    params:
+        stem=stem("pdf"),
+        code=code("figure-fom-ufom"),
     shell:
         "python -m truncback figure-fom-ufom --paths {input.paths:q} --estimator {input.estimator:q}"
         " --output {params.stem:q} > {log:q} 2>&1"
@@ -72,17 +72,17 @@ rule fom_ufom_table:
         ),
         md=f"{TABLES}/companion_fom_ufom_{{table}}.md",
         tex=f"{TABLES}/companion_fom_ufom_{{table}}.tex",
+    log:
+        f"{LOGS}/fom_ufom/table_{{table}}.log",
     wildcard_constraints:
         table=any_of(FU_TABLES),
-    params:
-        stem=stem("csv"),
-        code=code("table-fom-ufom"),
     localrule: True
     resources:
         mem_mb=1000,
         runtime="10m",
-    log:
-        f"{LOGS}/fom_ufom/table_{{table}}.log",
+    params:
+        stem=stem("csv"),
+        code=code("table-fom-ufom"),
     shell:
         "python -m truncback table-fom-ufom {wildcards.table:q} --results {input.result:q} --output {params.stem:q}"
         " > {log:q} 2>&1"
@@ -101,14 +101,14 @@ rule fom_ufom_omniglot_table:
         ),
         md=f"{TABLES}/companion_fom_ufom_omniglot.md",
         tex=f"{TABLES}/companion_fom_ufom_omniglot.tex",
-    params:
-        stem=stem("csv"),
-        code=code("table-omniglot"),
+    log:
+        f"{LOGS}/fom_ufom/table_omniglot.log",
     localrule: True
     resources:
         mem_mb=1000,
         runtime="10m",
-    log:
-        f"{LOGS}/fom_ufom/table_omniglot.log",
+    params:
+        stem=stem("csv"),
+        code=code("table-omniglot"),
     shell:
         "python -m truncback table-omniglot --results {input.results:q} --output {params.stem:q} > {log:q} 2>&1"

@@ -11,24 +11,24 @@ rule hypercleaning_run:
     output:
         result=f"{HC_RESULTS}/{{method}}_seed{{seed}}.json",
         timing=f"{HC_RESULTS}/{{method}}_seed{{seed}}.timing.json",
+    log:
+        f"{LOGS}/hypercleaning/{{method}}_seed{{seed}}.log",
+    benchmark:
+        benchmark("hypercleaning", "{method}_seed{seed}")
     wildcard_constraints:
         method=any_of(HC_SPECS),
         seed=r"\d+",
+    threads: THREADS
+    resources:
+        mem_mb=1500,
+        runtime="2h",
+        gpu=GPU_JOB,
     params:
         settings=json.dumps(HYPERCLEANING["settings"], sort_keys=True),
         method=lambda wildcards: json.dumps(HC_SPECS[wildcards.method], sort_keys=True),
         torch_threads=THREADS,
         device=DEVICE,
         code=code("hypercleaning"),
-    threads: THREADS
-    resources:
-        mem_mb=1500,
-        runtime="2h",
-        gpu=GPU_JOB,
-    log:
-        f"{LOGS}/hypercleaning/{{method}}_seed{{seed}}.log",
-    benchmark:
-        benchmark("hypercleaning", "{method}_seed{seed}")
     shell:
         "python -m truncback hypercleaning --data {input:q} --settings {params.settings:q} --method {params.method:q}"
         " --seed {wildcards.seed:q} --threads {params.torch_threads:q} --device {params.device:q}"
@@ -48,15 +48,15 @@ rule hypercleaning_table:
         ),
         md=f"{TABLES}/table2_hypercleaning.md",
         tex=f"{TABLES}/table2_hypercleaning.tex",
-    params:
-        stem=stem("csv"),
-        code=code("table-hypercleaning"),
+    log:
+        f"{LOGS}/hypercleaning/table2.log",
     localrule: True
     resources:
         mem_mb=1000,
         runtime="10m",
-    log:
-        f"{LOGS}/hypercleaning/table2.log",
+    params:
+        stem=stem("csv"),
+        code=code("table-hypercleaning"),
     shell:
         "python -m truncback table-hypercleaning --results {input.results:q} --output {params.stem:q} > {log:q} 2>&1"
 
@@ -71,14 +71,14 @@ rule hypercleaning_figure:
             caption="captions/hypercleaning.rst",
             category="Data hypercleaning (sec. 4.2.1)",
         ),
-    params:
-        stem=stem("pdf"),
-        code=code("figure-hypercleaning"),
+    log:
+        f"{LOGS}/hypercleaning/fig5.log",
     localrule: True
     resources:
         mem_mb=1000,
         runtime="10m",
-    log:
-        f"{LOGS}/hypercleaning/fig5.log",
+    params:
+        stem=stem("pdf"),
+        code=code("figure-hypercleaning"),
     shell:
         "python -m truncback figure-hypercleaning --results {input:q} --output {params.stem:q} > {log:q} 2>&1"

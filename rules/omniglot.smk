@@ -13,8 +13,17 @@ rule omniglot_run:
         result=f"{OG_RESULTS}/{{run}}.json",
         timing=f"{OG_RESULTS}/{{run}}.timing.json",
         hparams=f"{OG_RESULTS}/{{run}}_hparams.npz",
+    log:
+        f"{LOGS}/omniglot/{{run}}.log",
+    benchmark:
+        benchmark("omniglot", "{run}")
     wildcard_constraints:
         run=any_of(OG_ENTRIES),
+    threads: THREADS
+    resources:
+        mem_mb=1500,
+        runtime="12h",
+        gpu=GPU_JOB,
     params:
         settings=json.dumps(OMNIGLOT["settings"], sort_keys=True),
         run=lambda wildcards: OG_ENTRIES[wildcards.run].arguments(),
@@ -22,15 +31,6 @@ rule omniglot_run:
         torch_threads=THREADS,
         device=DEVICE,
         code=code("omniglot"),
-    threads: THREADS
-    resources:
-        mem_mb=1500,
-        runtime="12h",
-        gpu=GPU_JOB,
-    log:
-        f"{LOGS}/omniglot/{{run}}.log",
-    benchmark:
-        benchmark("omniglot", "{run}")
     shell:
         "python -m truncback omniglot --background {input.background:q} --evaluation {input.evaluation:q}"
         " --settings {params.settings:q} {params.run:q} --seed {params.seed:q} --threads {params.torch_threads:q}"
@@ -43,21 +43,21 @@ rule omniglot_depth:
         hparams=f"{OG_RESULTS}/{OMNIGLOT['depth_from']}_hparams.npz",
     output:
         OG_DEPTH,
+    log:
+        f"{LOGS}/omniglot/depth.log",
+    benchmark:
+        benchmark("omniglot", "depth")
+    threads: THREADS
+    resources:
+        mem_mb=1500,
+        runtime="1h",
+        gpu=GPU_JOB,
     params:
         settings=json.dumps(OMNIGLOT["settings"], sort_keys=True),
         seed=OMNIGLOT["seed"],
         torch_threads=THREADS,
         device=DEVICE,
         code=code("omniglot-depth"),
-    threads: THREADS
-    resources:
-        mem_mb=1500,
-        runtime="1h",
-        gpu=GPU_JOB,
-    log:
-        f"{LOGS}/omniglot/depth.log",
-    benchmark:
-        benchmark("omniglot", "depth")
     shell:
         "python -m truncback omniglot-depth --background {input.background:q} --evaluation {input.evaluation:q}"
         " --settings {params.settings:q} --hparams {input.hparams:q} --seed {params.seed:q}"
@@ -77,15 +77,15 @@ rule omniglot_table:
         ),
         md=f"{TABLES}/table4_omniglot.md",
         tex=f"{TABLES}/table4_omniglot.tex",
-    params:
-        stem=stem("csv"),
-        code=code("table-omniglot"),
+    log:
+        f"{LOGS}/omniglot/table4.log",
     localrule: True
     resources:
         mem_mb=1000,
         runtime="10m",
-    log:
-        f"{LOGS}/omniglot/table4.log",
+    params:
+        stem=stem("csv"),
+        code=code("table-omniglot"),
     shell:
         "python -m truncback table-omniglot --results {input.results:q} --output {params.stem:q} > {log:q} 2>&1"
 
@@ -101,15 +101,15 @@ rule omniglot_figure:
             caption="captions/omniglot.rst",
             category="One-shot Omniglot (sec. 4.3)",
         ),
-    params:
-        stem=stem("pdf"),
-        code=code("figure-omniglot"),
+    log:
+        f"{LOGS}/omniglot/fig7.log",
     localrule: True
     resources:
         mem_mb=1000,
         runtime="10m",
-    log:
-        f"{LOGS}/omniglot/fig7.log",
+    params:
+        stem=stem("pdf"),
+        code=code("figure-omniglot"),
     shell:
         "python -m truncback figure-omniglot --results {input.runs:q} --depth {input.depth:q}"
         " --output {params.stem:q} > {log:q} 2>&1"

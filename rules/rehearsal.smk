@@ -14,6 +14,12 @@ rule rehearsal_estimates:
         benchmarks=ALL_BENCHMARKS,
     output:
         ESTIMATE_FILES,
+    log:
+        f"{LOGS}/estimates.log",
+    localrule: True
+    resources:
+        mem_mb=1000,
+        runtime="10m",
     params:
         full=json.dumps(
             {key: FULL_CONFIG[key] for key in ("hypercleaning", "task_interaction", "omniglot")}, sort_keys=True
@@ -24,12 +30,6 @@ rule rehearsal_estimates:
         threads=THREADS,
         cores=workflow.cores,
         code=code("rehearsal-estimates"),
-    localrule: True
-    resources:
-        mem_mb=1000,
-        runtime="10m",
-    log:
-        f"{LOGS}/estimates.log",
     shell:
         "python -m truncback rehearsal-estimates --full-config {params.full:q} --results {params.results:q}"
         " --runs {input.runs:q} --features {input.features:q} --benchmark-root {params.benchmarks:q}"

@@ -4,17 +4,10 @@
 FINAL_OUTPUTS.extend(f"{TABLES}/reproduction_report.{suffix}" for suffix in ("md", "html"))
 
 
-def rehearsal_estimates(wildcards):
-    """The rehearsal's estimates: made by its rule at scale=rehearsal; elsewhere read where they exist
-    (the report says when they do not)."""
-    path = f"{REHEARSAL_ESTIMATES}.csv"
-    return [path] if SCALE == "rehearsal" or Path(path).is_file() else []
-
-
 rule reproduction_report:
     input:
         reference="config/paper_reference.yaml",
-        spread="config/cross_machine_spread.yaml",
+        spread=measured_spread,
         toy=[TOY_REFERENCE["bound.json"], TOY_REFERENCE["optimum.json"], *TOY_TRAJECTORIES],
         hypercleaning=HC_RUNS,
         task_interaction=TI_RUNS,
@@ -33,20 +26,21 @@ rule reproduction_report:
             caption="captions/report.rst",
             category="Reproduction report",
         ),
-    params:
-        scale=SCALE,
-        toy=TOY_RESULTS,
-        estimates=lambda wildcards, input: ["--estimates", *input.estimates] if input.estimates else [],
-        code=code("reproduction-report"),
+    log:
+        f"{LOGS}/report.log",
     localrule: True
     resources:
         mem_mb=1000,
         runtime="10m",
-    log:
-        f"{LOGS}/report.log",
+    params:
+        scale=SCALE,
+        toy=lambda wildcards, input: str(Path(input.toy[0]).parent),
+        estimates=lambda wildcards, input: ["--estimates", *input.estimates] if input.estimates else [],
+        spread=lambda wildcards, input: ["--spread", *input.spread] if input.spread else [],
+        code=code("reproduction-report"),
     shell:
         "python -m truncback reproduction-report --scale {params.scale:q} --reference {input.reference:q}"
         " --toy-dir {params.toy:q} --hypercleaning {input.hypercleaning:q} --task-interaction {input.task_interaction:q}"
         " --omniglot {input.omniglot:q} --aid-vs-itd {input.aid_vs_itd:q} --fom-ufom {input.fom_ufom:q}"
         " --depth {input.depth:q} --complexity {input.complexity:q} --benchmarks {input.benchmarks:q}"
-        " {params.estimates:q} --spread {input.spread:q} --output {output.md:q} > {log:q} 2>&1"
+        " {params.estimates:q} {params.spread:q} --output {output.md:q} > {log:q} 2>&1"

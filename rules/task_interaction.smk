@@ -14,23 +14,23 @@ rule task_interaction_features:
         train=f"{TI_RESULTS}/features/{{dataset}}_train.npz",
         test=f"{TI_RESULTS}/features/{{dataset}}_test.npz",
         timing=f"{TI_RESULTS}/features/{{dataset}}.timing.json",
+    log:
+        f"{LOGS}/task_interaction/features_{{dataset}}.log",
+    benchmark:
+        benchmark("task_interaction", "features_{dataset}")
     wildcard_constraints:
         dataset=any_of(TI_DATASETS),
+    threads: THREADS
+    resources:
+        mem_mb=2000,
+        runtime="4h",
+        gpu=GPU_JOB,
     params:
         settings=json.dumps(TASK_INTERACTION["features"], sort_keys=True),
         weights=lambda wildcards, input: ["--weights", *input.weights] if input.weights else [],
         torch_threads=THREADS,
         device=DEVICE,
         code=code("features"),
-    threads: THREADS
-    resources:
-        mem_mb=2000,
-        runtime="4h",
-        gpu=GPU_JOB,
-    log:
-        f"{LOGS}/task_interaction/features_{{dataset}}.log",
-    benchmark:
-        benchmark("task_interaction", "features_{dataset}")
     shell:
         "python -m truncback features --data {input.data:q} --output {output.train:q} {output.test:q}"
         " --settings {params.settings:q} {params.weights:q} --threads {params.torch_threads:q}"
@@ -44,30 +44,28 @@ rule task_interaction_run:
     output:
         result=f"{TI_RESULTS}/{{dataset}}/trial{{trial}}_{{method}}.json",
         timing=f"{TI_RESULTS}/{{dataset}}/trial{{trial}}_{{method}}.timing.json",
+    log:
+        f"{LOGS}/task_interaction/{{dataset}}_trial{{trial}}_{{method}}.log",
+    benchmark:
+        benchmark("task_interaction", "{dataset}_trial{trial}_{method}")
     wildcard_constraints:
         dataset=any_of(TI_DATASETS),
         trial=r"\d+",
         method=any_of(TI_SPECS),
+    threads: THREADS
+    resources:
+        mem_mb=1500,
+        runtime="12h",
     params:
         # the shared settings with the dataset's subset sizes
         settings=lambda wildcards: json.dumps(
             {**TASK_INTERACTION["settings"], **TASK_INTERACTION["subsets"][wildcards.dataset]}, sort_keys=True
         ),
         method=lambda wildcards: json.dumps(TI_SPECS[wildcards.method], sort_keys=True),
-        exact=lambda wildcards: (
-            [] if int(wildcards.trial) < TASK_INTERACTION["exact_trials"] else ["--no-exact"]
-        ),
+        exact=lambda wildcards: ([] if int(wildcards.trial) < TASK_INTERACTION["exact_trials"] else ["--no-exact"]),
         torch_threads=THREADS,
         device=DEVICE,
         code=code("task-interaction"),
-    threads: THREADS
-    resources:
-        mem_mb=1500,
-        runtime="12h",
-    log:
-        f"{LOGS}/task_interaction/{{dataset}}_trial{{trial}}_{{method}}.log",
-    benchmark:
-        benchmark("task_interaction", "{dataset}_trial{trial}_{method}")
     shell:
         "python -m truncback task-interaction --train {input.train:q} --test {input.test:q}"
         " --dataset {wildcards.dataset:q} --settings {params.settings:q} --method {params.method:q}"
@@ -88,15 +86,15 @@ rule task_interaction_table:
         ),
         md=f"{TABLES}/table3_task_interaction.md",
         tex=f"{TABLES}/table3_task_interaction.tex",
-    params:
-        stem=stem("csv"),
-        code=code("table-task-interaction"),
+    log:
+        f"{LOGS}/task_interaction/table3.log",
     localrule: True
     resources:
         mem_mb=1000,
         runtime="10m",
-    log:
-        f"{LOGS}/task_interaction/table3.log",
+    params:
+        stem=stem("csv"),
+        code=code("table-task-interaction"),
     shell:
         "python -m truncback table-task-interaction --results {input.results:q} --output {params.stem:q}"
         " > {log:q} 2>&1"
@@ -112,14 +110,14 @@ rule task_interaction_figure:
             caption="captions/task_interaction.rst",
             category="Task interaction (sec. 4.2.2)",
         ),
-    params:
-        stem=stem("pdf"),
-        code=code("figure-task-interaction"),
+    log:
+        f"{LOGS}/task_interaction/fig6.log",
     localrule: True
     resources:
         mem_mb=1000,
         runtime="10m",
-    log:
-        f"{LOGS}/task_interaction/fig6.log",
+    params:
+        stem=stem("pdf"),
+        code=code("figure-task-interaction"),
     shell:
         "python -m truncback figure-task-interaction --results {input:q} --output {params.stem:q} > {log:q} 2>&1"

@@ -13,18 +13,18 @@ rule toy_reference:
         landscape=TOY_REFERENCE["landscape.npz"],
         bound=TOY_REFERENCE["bound.json"],
         optimum=TOY_REFERENCE["optimum.json"],
-    params:
-        settings=json.dumps(TOY, sort_keys=True),
-        torch_threads=THREADS,
-        code=code("toy"),
-    threads: THREADS
-    resources:
-        mem_mb=1000,
-        runtime="30m",
     log:
         f"{LOGS}/toy/reference.log",
     benchmark:
         benchmark("toy", "reference")
+    threads: THREADS
+    resources:
+        mem_mb=1000,
+        runtime="30m",
+    params:
+        settings=json.dumps(TOY, sort_keys=True),
+        torch_threads=THREADS,
+        code=code("toy"),
     shell:
         "python -m truncback toy reference --settings {params.settings:q} --threads {params.torch_threads:q}"
         " --landscape {output.landscape:q} --bound {output.bound:q} --optimum {output.optimum:q} --log {log:q}"
@@ -33,20 +33,20 @@ rule toy_reference:
 rule toy_trajectories:
     output:
         f"{TOY_RESULTS}/trajectories_{{objective}}.json",
-    wildcard_constraints:
-        objective=any_of(TOY_OBJECTIVES),
-    params:
-        settings=json.dumps(TOY, sort_keys=True),
-        torch_threads=THREADS,
-        code=code("toy"),
-    threads: THREADS
-    resources:
-        mem_mb=1000,
-        runtime="30m",
     log:
         f"{LOGS}/toy/trajectories_{{objective}}.log",
     benchmark:
         benchmark("toy", "trajectories_{objective}")
+    wildcard_constraints:
+        objective=any_of(TOY_OBJECTIVES),
+    threads: THREADS
+    resources:
+        mem_mb=1000,
+        runtime="30m",
+    params:
+        settings=json.dumps(TOY, sort_keys=True),
+        torch_threads=THREADS,
+        code=code("toy"),
     shell:
         "python -m truncback toy trajectories --objective {wildcards.objective:q} --settings {params.settings:q}"
         " --threads {params.torch_threads:q} --output {output:q} --log {log:q}"
@@ -57,21 +57,19 @@ rule toy_figure:
         lambda wildcards: [f"{TOY_RESULTS}/{name}" for name in TOY_FIGURES[wildcards.figure]],
     output:
         pdf=f"{FIGURES}/{{figure}}.pdf",
-        png=report(
-            f"{FIGURES}/{{figure}}.png", caption="captions/toy.rst", category="Toy problem (sec. 4.1)"
-        ),
+        png=report(f"{FIGURES}/{{figure}}.png", caption="captions/toy.rst", category="Toy problem (sec. 4.1)"),
+    log:
+        f"{LOGS}/toy/{{figure}}.log",
     wildcard_constraints:
         figure=any_of(TOY_FIGURES),
-    params:
-        results=TOY_RESULTS,
-        stem=stem("pdf"),
-        code=code("figure-toy"),
     localrule: True
     resources:
         mem_mb=1000,
         runtime="10m",
-    log:
-        f"{LOGS}/toy/{{figure}}.log",
+    params:
+        results=TOY_RESULTS,
+        stem=stem("pdf"),
+        code=code("figure-toy"),
     shell:
         "python -m truncback figure-toy {wildcards.figure:q} --results-dir {params.results:q}"
         " --output {params.stem:q} > {log:q} 2>&1"

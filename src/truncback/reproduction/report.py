@@ -73,7 +73,7 @@ def estimate_blocks(estimates) -> list:
             ("table", pd.read_csv(estimates, dtype=str))]
 
 
-SPREAD_KEYS = {"measured_with", "machine", "scale", "second_run", "largest"}
+SPREAD_KEYS = {"measured_with", "machine", "scale", "second_run", "largest", "columns", "claims"}
 
 
 def load_spread(path) -> dict:
@@ -89,9 +89,9 @@ def spread_blocks(spread) -> list:
     """What the measured spread between two machines says about judging our numbers."""
     if spread is None:
         return [("p", "The spread of our numbers across machines has not been measured.")]
-    items = [f"Table {entry['table']}: no number moved" if entry["difference"] == 0 else
-             f"Table {entry['table']}: {entry['what']} moved by {entry['difference']:+.3g} ({entry['first']:.4g} -> "
-             f"{entry['second']:.4g})" for entry in spread["largest"]]
+    items = [f"{entry['table']}: no number moved" if entry["move"] == 0 else
+             f"{entry['table']}: {entry['what']} moved by {entry['move']:.3g} ({entry['first']} -> {entry['second']})"
+             for entry in spread["largest"]]
     return [("p", f"The same target gives the same bytes on one machine, not across machines: their floating-point "
                   f"kernels differ and training amplifies the last digits. Measured at the {spread['scale']} scale "
                   f"on {spread['machine']}, against a second run {spread['second_run']} "

@@ -1,0 +1,72 @@
+"""The committed expected outputs of a scale: the scale run by Snakemake on a clean export of a commit
+(``git archive``, package included) in ``.expected/<scale>/``, then its figures (PNG), tables (CSV and
+Markdown) and reproduction report (Markdown) copied to the paths the pipeline writes
+(``figures/<scale>/``, ``paper_tables/<scale>/``; the rehearsal's estimates only, for the rehearsal),
+with ``paper_tables/<scale>/provenance.yaml``: the commit, command, machine and wall time that made them.
+
+``python -m truncback expected-outputs --scale quick --config data_dir=../shared/datasets`` (``make expected-outputs``)
+"""
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+import yaml
+
+from truncback.data.atomic import atomic_path
+from truncback.pipeline.scratch import absolute_config, export_commit, repository_root, run_scale
+from truncback.runtime.measure import hardware
+
+PATTERNS = {"rehearsal": {"paper_tables/rehearsal": ("full_run_estimates*.csv", "full_run_estimates*.md")}}
+DEFAULT_PATTERNS = {"figures/{scale}": ("*.png",), "paper_tables/{scale}": ("*.csv", "*.md")}
+PROVENANCE = "provenance.yaml"
+
+
+def expected_files(folder: Path, scale: str) -> list[Path]:
+    """The files of ``scale`` kept as expected outputs under ``folder`` (a checkout or a scratch run)."""
+    patterns = PATTERNS.get(scale) or {where.format(scale=scale): globs for where, globs in DEFAULT_PATTERNS.items()}
+    return sorted(path.relative_to(folder) for where, globs in patterns.items()
+                  for glob in globs for path in (folder / where).glob(glob))
+
+
+def provenance_path(scale: str) -> Path:
+    return Path("paper_tables") / scale / PROVENANCE
+
+
+def main(args) -> int:
+    root = repository_root()
+    scratch = root / ".expected" / args.scale
+    config = absolute_config(args.config, Path.cwd())
+    commit = export_commit(root, scratch, args.commit)
+    try:
+        seconds = run_scale(scratch, args.scale, config, args.cores, package=scratch / "src")
+    except RuntimeError as error:
+        print(f"expected-outputs: {error}; nothing was copied", file=sys.stderr)
+        return 1
+    made = expected_files(scratch, args.scale)
+    for old in expected_files(root, args.scale):
+        (root / old).unlink()
+    for path in made:
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(scratch / path, root / path)
+    record = {"commit": commit, "scale": args.scale, "machine": hardware(), "wall_seconds": round(seconds),
+              "command": f"snakemake --cores {args.cores} --config scale={args.scale} {' '.join(args.config)}".strip(),
+              "made_by": "python -m truncback expected-outputs (a clean export of the commit, run in .expected/)",
+              "files": [str(path) for path in made]}
+    with atomic_path(root / provenance_path(args.scale)) as temporary:
+        temporary.write_text(yaml.safe_dump(record, sort_keys=False, allow_unicode=True))
+    print(f"expected-outputs: {len(made)} files of scale {args.scale} from commit {commit[:12]} "
+          f"({seconds / 60:.1f} min); see {provenance_path(args.scale)}", file=sys.stderr)
+    return 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("expected-outputs", help="run a scale on a clean export of a commit and keep its "
+                                   "figures, tables and report as the expected outputs",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", required=True, choices=["smoke", "quick", "rehearsal", "full"])
+    parser.add_argument("--config", nargs="*", default=[], help="more KEY=VALUE config pairs (e.g. data_dir=DIR)")
+    parser.add_argument("--cores", default="all", help="Snakemake's --cores (default all)")
+    parser.add_argument("--commit", default="HEAD", help="the commit to run (default HEAD)")
+    parser.set_defaults(run=main)

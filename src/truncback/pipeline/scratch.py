@@ -1,0 +1,72 @@
+"""A scale run by Snakemake in a scratch folder, apart from the repository's own outputs: a copy of
+the workflow (Snakefile, rules, config, profiles) of the working tree, or an export of a commit with
+its package, so that what is committed is never overwritten."""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+WORKFLOW_PARTS = ("Snakefile", "rules", "config", "profiles")
+
+
+def repository_root() -> Path:
+    """The checkout this command runs in: the folder of the Snakefile, from the current directory up."""
+    for folder in (Path.cwd(), *Path.cwd().parents):
+        if (folder / "Snakefile").is_file() and (folder / "rules").is_dir():
+            return folder
+    raise FileNotFoundError(f"no Snakefile with rules/ in {Path.cwd()} or above: run from the repository")
+
+
+def copy_workflow(root: Path, scratch: Path) -> Path:
+    """The working tree's workflow files copied into ``scratch`` (replacing older copies there, keeping
+    the outputs and Snakemake's records of an earlier run, which are then reused)."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    for part in WORKFLOW_PARTS:
+        source, target = root / part, scratch / part
+        if target.is_dir():
+            shutil.rmtree(target)
+        if source.is_dir():
+            shutil.copytree(source, target)
+        else:
+            shutil.copy2(source, target)
+    return scratch
+
+
+def export_commit(root: Path, scratch: Path, commit: str = "HEAD") -> str:
+    """A fresh ``scratch`` holding ``commit``'s files (``git archive``), package included; its full hash."""
+    if scratch.exists():
+        shutil.rmtree(scratch)
+    scratch.mkdir(parents=True)
+    full = subprocess.run(["git", "-C", str(root), "rev-parse", commit], capture_output=True, text=True, check=True)
+    archive = subprocess.run(["git", "-C", str(root), "archive", commit], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(scratch)], input=archive.stdout, check=True)
+    return full.stdout.strip()
+
+
+def absolute_config(config: list[str], base: Path) -> list[str]:
+    """KEY=VALUE pairs, data_dir made absolute against ``base`` (the run happens in another folder)."""
+    return [f"data_dir={(base / item.split('=', 1)[1]).resolve()}" if item.startswith("data_dir=") else item
+            for item in config]
+
+
+def run_scale(scratch: Path, scale: str, config: list[str], cores: str, package: Path | None = None,
+              env: dict | None = None, log=sys.stderr) -> float:
+    """Runs ``snakemake --cores CORES --config scale=SCALE CONFIG...`` in ``scratch`` with this Python's
+    Snakemake (``package``: a src/ folder put first on PYTHONPATH); the wall seconds it took. Snakemake's
+    output goes to ``log``; a failure raises, naming its log."""
+    snakemake = Path(sys.executable).parent / "snakemake"
+    command = [str(snakemake if snakemake.exists() else "snakemake"), "--cores", cores,
+               "--config", f"scale={scale}", *config]
+    variables = {**os.environ, **(env or {})}
+    if package is not None:
+        variables["PYTHONPATH"] = os.pathsep.join(filter(None, [str(package), variables.get("PYTHONPATH")]))
+    print(f"running in {scratch}: {' '.join(command)}", file=log, flush=True)
+    start = time.perf_counter()
+    result = subprocess.run(command, cwd=scratch, env=variables, stdout=log, stderr=subprocess.STDOUT)
+    if result.returncode:
+        raise RuntimeError(f"snakemake failed in {scratch} (exit status {result.returncode}); its log is in "
+                           f"{scratch / '.snakemake' / 'log'}")
+    return time.perf_counter() - start
