@@ -43,7 +43,7 @@ rule aid_vs_itd_table:
         html=report(
             f"{TABLES}/companion_aid_vs_itd.html",
             caption="captions/aid_vs_itd.rst",
-            category="Companion: AID vs ITD (Grazzi et al. 2020)",
+            category="AID vs ITD (companion, Grazzi et al. 2020)",
         ),
         md=f"{TABLES}/companion_aid_vs_itd.md",
         tex=f"{TABLES}/companion_aid_vs_itd.tex",
@@ -69,7 +69,7 @@ rule aid_vs_itd_figure:
         png=report(
             f"{FIGURES}/companion_aid_vs_itd.png",
             caption="captions/aid_vs_itd.rst",
-            category="Companion: AID vs ITD (Grazzi et al. 2020)",
+            category="AID vs ITD (companion, Grazzi et al. 2020)",
         ),
         time_pdf=f"{FIGURES}/companion_aid_vs_itd_time.pdf",
         time_png=f"{FIGURES}/companion_aid_vs_itd_time.png",

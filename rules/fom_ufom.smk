@@ -43,7 +43,7 @@ rule fom_ufom_figure:
         png=report(
             f"{FIGURES}/companion_fom_ufom.png",
             caption="captions/fom_ufom.rst",
-            category="Companion: FOM vs UFOM (Likhosherstov et al. 2021)",
+            category="FOM vs UFOM (companion, Likhosherstov et al. 2021)",
         ),
     log:
         f"{LOGS}/fom_ufom/figure.log",
@@ -68,7 +68,7 @@ rule fom_ufom_table:
         html=report(
             f"{TABLES}/companion_fom_ufom_{{table}}.html",
             caption="captions/fom_ufom.rst",
-            category="Companion: FOM vs UFOM (Likhosherstov et al. 2021)",
+            category="FOM vs UFOM (companion, Likhosherstov et al. 2021)",
         ),
         md=f"{TABLES}/companion_fom_ufom_{{table}}.md",
         tex=f"{TABLES}/companion_fom_ufom_{{table}}.tex",
@@ -97,7 +97,7 @@ rule fom_ufom_omniglot_table:
         html=report(
             f"{TABLES}/companion_fom_ufom_omniglot.html",
             caption="captions/fom_ufom.rst",
-            category="Companion: FOM vs UFOM (Likhosherstov et al. 2021)",
+            category="FOM vs UFOM (companion, Likhosherstov et al. 2021)",
         ),
         md=f"{TABLES}/companion_fom_ufom_omniglot.md",
         tex=f"{TABLES}/companion_fom_ufom_omniglot.tex",

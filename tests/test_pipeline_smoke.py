@@ -25,7 +25,8 @@ from truncback.rehearsal.estimates import benchmark_of, read_benchmark
 from truncback.reproduction.evidence import load_evidence, load_reference
 from truncback.reproduction.report import WALL_CLOCK, report_text
 from truncback.tables import is_wall_clock
-from workflow_copy import REPO, SNAKEMAKE, copy_workflow, snakemake
+from truncback.data.sources import archives_of
+from workflow_copy import REPO, SNAKEMAKE, copy_package, copy_workflow, snakemake
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(SNAKEMAKE is None, reason="snakemake is not installed")]
 COMPARED = ("figures/smoke", "paper_tables/smoke", "results/smoke")
@@ -163,6 +164,90 @@ def test_one_paper_scale_figure_is_a_target_of_its_own_without_an_activated_envi
     assert raw == ["bound.json", "landscape.npz", "optimum.json"]
 
 
+def planned_rules(result) -> set:
+    """The rules of the jobs `snakemake -n` would run (empty when it has nothing to do)."""
+    return set(re.findall(r"^(?:local)?rule (\w+):", result.stdout + result.stderr, flags=re.MULTILINE)) - {"all"}
+
+
+def edit(package: Path, module: str, old: str, new: str) -> None:
+    """Replaces ``old`` by ``new`` in a module of the private package copy (``old`` must be there)."""
+    path = package / "truncback" / module
+    text = path.read_text()
+    assert old in text, (module, old)
+    path.write_text(text.replace(old, new, 1))
+
+
+HYPER_OPTIMISATIONS = {"toy_reference", "toy_trajectories", "hypercleaning_run", "task_interaction_run",
+                       "omniglot_run", "omniglot_depth", "aid_vs_itd_run", "fom_ufom_run", "complexity_measure",
+                       "complexity_baselines"}
+DOWNSTREAM = {"toy_figure", "hypercleaning_table", "hypercleaning_figure", "task_interaction_table",
+              "task_interaction_figure", "omniglot_table", "omniglot_figure", "complexity_table",
+              "complexity_baselines_table", "aid_vs_itd_table", "aid_vs_itd_figure", "fom_ufom_table",
+              "fom_ufom_figure", "fom_ufom_omniglot_table", "reproduction_report"}
+
+
+def test_a_job_reruns_when_the_code_it_runs_changes_and_only_then(smoke_run):
+    workdir = smoke_run
+    package = copy_package(workdir)
+    smoke = ("-n", "--config", "scale=smoke")
+    assert planned_rules(snakemake(workdir, *smoke, package=package)) == set()  # the same code: nothing to do
+    # a comment, a docstring and the layout of a line change nothing that runs
+    edit(package, "hypergrad/reverse.py", '"""', '"""A docstring that says more. ')
+    edit(package, "hypergrad/reverse.py", "\nimport", "\n# a comment\nimport")
+    assert planned_rules(snakemake(workdir, *smoke, package=package)) == set()
+    # the engine: every hyper-optimisation and what depends on it, and no data job
+    edit(package, "hypergrad/reverse.py", "\ndef ", "\nUNUSED = 1\n\n\ndef ")
+    planned = planned_rules(snakemake(workdir, *smoke, package=package))
+    assert planned == HYPER_OPTIMISATIONS | DOWNSTREAM
+    # one figure's module: that figure's job alone
+    package = copy_package(workdir)
+    edit(package, "experiments/hypercleaning/figure.py", "\ndef ", "\nUNUSED = 1\n\n\ndef ")
+    planned = snakemake(workdir, *smoke, package=package)
+    assert planned_rules(planned) == {"hypercleaning_figure"}
+    assert re.search(r"rule hypercleaning_figure:\n(    .*\n)*    reason: Params have changed since last execution",
+                     planned.stdout)
+
+
+def test_another_scale_or_data_dir_reruns_nothing_of_this_one(smoke_run, tmp_path):
+    workdir = smoke_run
+    data_dir = tmp_path / "datasets"  # enough to plan the quick scale: its real archives, empty
+    for item in archives_of("quick", "real"):
+        (data_dir / item.relpath).parent.mkdir(parents=True, exist_ok=True)
+        (data_dir / item.relpath).touch()
+    quick = snakemake(workdir, "-n", "--config", "scale=quick", f"data_dir={data_dir}")
+    assert "hypercleaning_run" in planned_rules(quick)
+    assert planned_rules(snakemake(workdir, "-n", "--config", "scale=smoke")) == set()
+    assert planned_rules(snakemake(workdir, "-n", "--config", "scale=smoke", f"data_dir={data_dir}/.")) == set()
+
+
+def test_every_job_declares_memory_and_time_at_least_what_the_rehearsal_measured(smoke_run):
+    """The committed rehearsal estimates (paper_tables/rehearsal) hold each job's peak memory and its
+    estimated full-scale time; every job of the paper-scale DAG declares at least those."""
+    measured = pd.read_csv(REPO / f"{ESTIMATES}_jobs.csv").set_index("benchmark")
+    out = snakemake(smoke_run, "-n", "--forceall", "--config", "scale=rehearsal").stdout
+    jobs = re.findall(r"^(?:local)?rule (\w+):\n(.*?)(?=^\S)", out, flags=re.MULTILINE | re.DOTALL)
+    assert len(jobs) > 100
+    compared = 0
+    for rule, body in jobs:
+        if rule == "all":
+            continue
+        resources = dict(re.findall(r"(\w+)=([^,\s]+)", re.search(r"resources: (.*)", body).group(1)))
+        assert "mem_mb" in resources and "runtime" in resources, (rule, resources)
+        benchmark = re.search(r"benchmark: benchmarks/rehearsal/(\S+)", body)
+        if benchmark and benchmark.group(1) in measured.index:
+            row = measured.loc[benchmark.group(1)]
+            assert int(resources["mem_mb"]) >= row["max RSS MB"], (rule, benchmark.group(1), resources)
+            if not pd.isna(row["estimate s"]):
+                assert int(resources["runtime"]) * 60 >= row["estimate s"], (rule, benchmark.group(1), resources)
+            compared += 1
+    assert compared == len(measured)  # every job the rehearsal measured is a job of this DAG
+
+
+def test_the_html_report_builds_without_warnings(smoke_run):
+    result = snakemake(smoke_run, "--config", "scale=smoke", "--report", "report.html")
+    assert "WARNING" not in result.stdout + result.stderr and (smoke_run / "report.html").stat().st_size > 0
+
+
 def test_the_shrunken_rehearsal_runs_the_same_jobs_and_estimates_their_time(smoke_run, monkeypatch):
     workdir = smoke_run
     # one task-interaction trial of the smoke run's two: 6 jobs fewer, and the same jobs as its trial 0
@@ -193,3 +278,19 @@ def test_the_shrunken_rehearsal_runs_the_same_jobs_and_estimates_their_time(smok
     total = pd.read_csv(f"{ESTIMATES}.csv", dtype=str).iloc[-1]
     assert re.search(r"\| " + re.escape(total.iloc[0]) + r" +\| " + re.escape(total.iloc[1]) + r" +\|", report)
     assert not list((workdir / "results").glob("full*"))  # nothing written over the paper scale's outputs
+
+
+def test_a_table_job_refuses_a_result_written_by_other_code(smoke_run):
+    """Run with --rerun-triggers mtime, Snakemake does not rerun a hyper-optimisation whose code changed;
+    the table job reading its result names the stale file and how to remake it instead of using it."""
+    workdir = smoke_run
+    package = copy_package(workdir)
+    edit(package, "experiments/hypercleaning/run.py", "\ndef ", "\nUNUSED = 1\n\n\ndef ")
+    result = snakemake(workdir, "--cores", "1", "--rerun-triggers", "mtime", "--forcerun", "hypercleaning_table",
+                       "--config", "scale=smoke", "--", "paper_tables/smoke/table2_hypercleaning.csv",
+                       package=package, expect_success=False)
+    log = (workdir / "logs/smoke/hypercleaning/table2.log").read_text()
+    assert "Traceback" not in log and log.count("\n") == 1
+    assert re.search(r"results/smoke/hypercleaning/\S+\.json is stale: it was written by other code "
+                     r"\(truncback\.experiments\.hypercleaning\.run or a module it imports has changed since\)", log)
+    assert "snakemake --cores all results/smoke/hypercleaning/" in log and result.returncode != 0

@@ -18,7 +18,10 @@ from truncback.reproduction import claims
 from truncback.reproduction.evidence import Evidence, load_evidence, load_reference
 from truncback.reproduction.report import load_spread, report_text
 from truncback.reproduction.numbers import NOT_COMPARABLE
-from truncback.reproduction.spread import compare
+from truncback.cli import main as check_main
+from truncback.pipeline.check import check
+from truncback.reproduction.compare import compare_folders
+from truncback.reproduction.spread import spread_of
 from truncback.tables import write_table
 from workflow_copy import REPO
 
@@ -156,28 +159,72 @@ def test_table_1_exponents_from_real_measurements_separate_the_methods():
     assert "N = 50 hyperparameters" in caption and not np.any(frame["Expected memory exponent"] == "-")
 
 
+def two_runs(tmp_path, accuracy="75.10 ± 1.80", seconds="0.9", claim_min="0.0503", verdict="PASS"):
+    """Two paper_tables/<scale> folders: Table 4 (one accuracy and the wall-clock column may differ) and a
+    report with one claim (its number and verdict may differ)."""
+    table = pd.DataFrame({"Method": ["1-RMD", "Full RMD"], "Accuracy": ["74.60 ± 1.88", "78.01 ± 1.86"],
+                          "Iter.": ["300", "300"], "Sec/iter": ["0.150", "0.567"], "States held": ["2", "51"]})
+    claim = "- **one_rmd_descent_direction: {verdict}.** 1-RMD ratio over 20 points: min {low}, max 0.0818\n"
+    for name, frame, low, said in (("first", table, "0.0503", "PASS"),
+                                   ("second", table.assign(Accuracy=[accuracy, "78.01 ± 1.86"],
+                                                           **{"Sec/iter": [seconds, "0.2"]}), claim_min, verdict)):
+        write_table(frame, tmp_path / name / "table4_omniglot", f"{name} run")
+        (tmp_path / name / "reproduction_report.md").write_text("# Report\n\n" + claim.format(verdict=said, low=low))
+    return tmp_path / "first", tmp_path / "second"
+
+
+def test_compare_runs_measures_how_far_each_number_moved_and_leaves_wall_clock_out(tmp_path):
+    spread = spread_of(compare_folders(*two_runs(tmp_path, claim_min="0.0513")))
+    assert spread["columns"]["table4_omniglot"] == {"Method": 0.0, "Accuracy": pytest.approx(0.5), "Iter.": 0.0,
+                                                    "States held": 0.0}
+    assert spread["claims"] == {"one_rmd_descent_direction": pytest.approx(0.001 / 0.0513)}  # relative
+    assert [(e["table"], e["what"], e["move"]) for e in spread["largest"]] == [
+        ("table4_omniglot", "1-RMD, Accuracy", pytest.approx(0.5))]
+
+
 def test_the_report_states_the_measured_spread_and_a_malformed_spread_file_is_named(tmp_path):
-    spread = load_spread(REPO / "config" / "cross_machine_spread.yaml")
+    measured = spread_of(compare_folders(*two_runs(tmp_path)))
+    spread = {"measured_with": "compare-runs", "machine": "here", "scale": "quick", "second_run": "on old kernels",
+              **measured}
     text = report_text(load_reference(REFERENCE), Evidence("quick"), spread=spread)
-    assert any(entry["difference"] != 0 for entry in spread["largest"])
-    for entry in spread["largest"]:
-        assert (f"Table {entry['table']}: {entry['what']} moved by {entry['difference']:+.3g}" in text
-                if entry["difference"] else f"Table {entry['table']}: no number moved" in text)
+    assert "table4_omniglot: 1-RMD, Accuracy moved by 0.5 (74.60 ± 1.88 -> 75.10 ± 1.80)" in text
     assert "has not been measured" in report_text(load_reference(REFERENCE), Evidence("quick"))
     broken = tmp_path / "spread.yaml"
-    broken.write_text(yaml.safe_dump({k: v for k, v in spread.items() if k != "largest"}))
-    with pytest.raises(ValueError, match=r"spread.yaml: expected the keys .*'largest'"):
+    broken.write_text(yaml.safe_dump({k: v for k, v in spread.items() if k != "columns"}))
+    with pytest.raises(ValueError, match=r"spread.yaml: expected the keys .*'columns'"):
         load_spread(broken)
 
 
-def test_compare_runs_finds_how_far_each_table_number_moved(tmp_path):
-    table = pd.DataFrame({"Method": ["1-RMD", "Full RMD"], "Accuracy": ["74.60 ± 1.88", "78.01 ± 1.86"],
-                          "Iter.": ["300", "300"], "Sec/iter": ["0.150", "0.567"], "States held": ["2", "51"]})
-    write_table(table, tmp_path / "first" / "table4_omniglot", "first run")
-    moved = table.assign(Accuracy=["75.10 ± 1.80", "78.01 ± 1.86"], **{"Sec/iter": ["0.9", "0.2"]})
-    write_table(moved, tmp_path / "second" / "table4_omniglot", "second run")
-    merged, largest = compare(tmp_path / "first", tmp_path / "second")
-    assert "Sec/iter" not in set(merged["column"])  # wall clock: not a spread of results
-    assert merged["difference"].abs().sum() == pytest.approx(0.5)
-    assert largest[["table", "row", "column"]].values.tolist() == [["4", "1-RMD", "Accuracy"]]
-    assert largest["difference"].item() == pytest.approx(0.5)
+def lines(results) -> dict:
+    return {name: (verdict, details) for name, verdict, details in results}
+
+
+def test_check_results_says_same_within_spread_or_different_per_table_and_claim(tmp_path):
+    first, second = two_runs(tmp_path)
+    spread = spread_of(compare_folders(first, second))  # measured on these two runs: 0.5 on the accuracy
+    assert lines(check(first, first, spread)) == {"table4_omniglot": ("SAME", ""),
+                                                  "claim one_rmd_descent_direction": ("SAME", "")}
+    within = lines(check(first, second, spread))["table4_omniglot"]
+    assert within[0] == "WITHIN SPREAD" and "74.60 ± 1.88 -> 75.10 ± 1.80" in within[1]
+    assert "2 wall-clock number(s) moved (not judged)" in within[1]
+    doctored = lines(check(first, two_runs(tmp_path / "doctored", accuracy="76.60 ± 1.80")[1], spread))
+    assert doctored["table4_omniglot"][0] == "DIFFERENT"
+    assert "1-RMD / Accuracy: 74.60 ± 1.88 -> 76.60 ± 1.80 (moved 2, measured spread 0.5)" in doctored["table4_omniglot"][1]
+    flipped = lines(check(first, two_runs(tmp_path / "flipped", claim_min="-0.01", verdict="FAIL")[1], spread))
+    verdict, details = flipped["claim one_rmd_descent_direction"]
+    assert verdict == "DIFFERENT" and "verdict of one_rmd_descent_direction changed PASS -> FAIL" in details
+    reshaped = two_runs(tmp_path / "reshaped")[1]
+    (reshaped / "table4_omniglot.csv").write_text("Method,Accuracy\n1-RMD,74.60 ± 1.88\n")
+    verdict, details = lines(check(first, reshaped, spread))["table4_omniglot"]
+    assert verdict == "DIFFERENT" and details.startswith("layout: columns only committed: Iter., Sec/iter, States "
+                                                         "held; rows only committed: Full RMD")
+
+
+def test_check_results_without_committed_outputs_names_them_and_the_command(tmp_path, monkeypatch, capsys):
+    (tmp_path / "Snakefile").touch()
+    (tmp_path / "rules").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert check_main(["check-results", "--scale", "smoke"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no committed outputs of scale 'smoke'" in err
+    assert "make expected-outputs SCALE=smoke" in err

@@ -115,21 +115,33 @@ def rules_of_the_workflow() -> set:
     return {line.strip() for line in listed.stdout.splitlines() if line.strip()}
 
 
+SITE_KEYS = {"slurm_partition", "slurm_account", "slurm_extra", "cpus_per_task"}
+
+
 @pytest.mark.skipif(SNAKEMAKE is None, reason="snakemake is not installed")
-def test_the_profile_gives_every_job_runtime_and_memory_and_routes_only_real_rules():
+def test_the_profile_holds_only_site_specifics_and_routes_every_gpu_job_to_the_gpu_partition():
+    """Memory, run time and GPU are the rules' (rules/*.smk); the profile only says where jobs go: every
+    rule it routes exists, and every rule whose jobs ask for a GPU is routed to the GPU partition."""
     profile = yaml.safe_load(PROFILE.read_text())
     assert profile["executor"] == "slurm"
     defaults = profile["default-resources"]
-    assert {"slurm_partition", "slurm_account", "runtime", "mem_mb", "cpus_per_task"} <= set(defaults)
+    assert set(defaults) <= SITE_KEYS and {"slurm_partition", "slurm_account"} <= set(defaults)
+    assert all(set(resources) <= SITE_KEYS for resources in profile["set-resources"].values())
     rules = rules_of_the_workflow()
     unknown = sorted(set(profile["set-resources"]) - rules)
     assert not unknown, f"profiles/slurm/config.yaml routes rules that do not exist: {unknown}"
-    for rule, resources in profile["set-resources"].items():
-        assert "runtime" in resources, f"{rule}: no runtime"
-        runtime = resources["runtime"]
-        assert isinstance(runtime, str) and re.fullmatch(r"\d+[hm]", runtime), \
-            f"{rule}: runtime {runtime!r} should carry its unit (Snakemake 9.16.3 reads bare numbers as seconds)"
-        if resources.get("gpu"):
-            assert resources["slurm_partition"] != defaults["slurm_partition"], f"{rule}: a GPU job on the CPU partition"
-    for rule in ("hypercleaning_run", "omniglot_run", "task_interaction_features"):
-        assert profile["set-resources"][rule].get("gpu") == 1, rule
+    planned = subprocess.run([SNAKEMAKE, "-n", "--forceall", "--config", "scale=smoke"], cwd=REPO,
+                             capture_output=True, text=True, check=True).stdout
+    gpu_rules = set(re.findall(r"^(?:local)?rule (\w+):\n(?:    .*\n)*?    resources: [^\n]*\bgpu=1\b", planned,
+                               flags=re.MULTILINE))
+    assert gpu_rules >= {"hypercleaning_run", "omniglot_run", "task_interaction_features"}
+    for rule in gpu_rules:
+        assert profile["set-resources"].get(rule, {}).get("slurm_partition", defaults["slurm_partition"]) != \
+            defaults["slurm_partition"], f"{rule}: a GPU job on the CPU partition"
+
+
+def test_every_runtime_in_the_rules_carries_its_unit():
+    """Snakemake 9.16.3 (nixpkgs) reads a bare runtime as seconds, 9.27.1 as minutes: "2h" reads alike."""
+    for path in sorted((REPO / "rules").glob("*.smk")):
+        for value in re.findall(r"runtime=([^,\n]+)", path.read_text()):
+            assert re.fullmatch(r'"\d+[hm]"', value), f"{path.name}: runtime={value} should be a string with its unit"

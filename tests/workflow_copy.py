@@ -23,14 +23,28 @@ def copy_workflow(destination: Path) -> Path:
     return destination
 
 
-def snakemake(workdir: Path, *args, expect_success: bool = True, activated: bool = True) -> subprocess.CompletedProcess:
+def copy_package(destination: Path) -> Path:
+    """A private copy of the package's source (``destination/src``, replacing an older one), for tests
+    that edit the code: run Snakemake with ``package=`` this folder."""
+    target = destination / "src"
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(REPO / "src", target, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    return target
+
+
+def snakemake(workdir: Path, *args, expect_success: bool = True, activated: bool = True,
+              package: Path | None = None) -> subprocess.CompletedProcess:
     """Runs ``snakemake *args`` in ``workdir``; fails the test with Snakemake's output when the exit
     status is not the expected one. ``activated=False`` leaves the test's environment off PATH, as
-    when a user runs ``.venv/bin/snakemake`` without activating the venv."""
+    when a user runs ``.venv/bin/snakemake`` without activating the venv; ``package`` (a src folder)
+    goes first on PYTHONPATH, so the workflow and its jobs run that copy of the code."""
     bin_dir = str(Path(sys.executable).parent)
     path = SEARCH_PATH if activated else os.pathsep.join(
         entry for entry in os.environ.get("PATH", "").split(os.pathsep) if entry != bin_dir)
     env = {**os.environ, "PATH": path}
+    if package is not None:
+        env["PYTHONPATH"] = str(package)
     result = subprocess.run([SNAKEMAKE, *args], cwd=workdir, env=env, capture_output=True, text=True)
     succeeded = result.returncode == 0
     assert succeeded == expect_success, f"exit status {result.returncode}\n{result.stdout}\n{result.stderr}"

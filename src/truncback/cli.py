@@ -27,6 +27,7 @@ COMMANDS = {
     "compare-runs": "truncback.reproduction.spread",
     "check-results": "truncback.pipeline.check",
     "lint-workflow": "truncback.pipeline.lint",
+    "docs": "truncback.pipeline.docs",
     "expected-outputs": "truncback.pipeline.expected",
     "config-schema": "truncback.config_schema",
     "gpu-check": "truncback.gpu_check",

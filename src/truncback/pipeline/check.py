@@ -55,7 +55,8 @@ def judge(comparison, spread: dict) -> tuple[str, str]:
               for claim, first, second, wall_clock in comparison.verdicts]
     verdict_changed = any(not wall_clock for *_, wall_clock in comparison.verdicts)
     if comparison.form or beyond or verdict_changed:
-        details = [f"{row} / {column}: committed {one!r} vs fresh {two!r}" for row, column, one, two in comparison.form]
+        details = [f"layout: {comparison.layout}"] if comparison.layout else [
+            f"{row} / {column}: committed {one!r} vs fresh {two!r}" for row, column, one, two in comparison.form]
         details += [f"{_cell(move)} (moved {move_of(move):.3g}{' relative' if is_claims else ''}, measured spread "
                     f"{limit(move):.3g})" for move in sorted(beyond, key=move_of, reverse=True)]
         shown = details[:SHOWN] + ([f"... {len(details) - SHOWN} more"] if len(details) > SHOWN else [])

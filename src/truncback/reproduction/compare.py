@@ -93,12 +93,24 @@ class Comparison:
     """One table (or the claims) of two runs: the move of every number, and what differs in form."""
 
     name: str
+    layout: str  # how the rows and columns differ between the runs ("" where they do not)
     moves: list  # (row, column, first cell, second cell, largest absolute difference)
     form: list  # (row, column, first text or None, second text or None): present in one only, or other words
     verdicts: list  # (claim, first verdict, second verdict, decided by wall-clock time) where they differ
 
 
+def _layout(first: dict, second: dict) -> str:
+    differences = []
+    for what, index in (("columns", 1), ("rows", 0)):
+        one, two = ({key[index] for key in cells} for cells in (first, second))
+        for side, only in (("committed", one - two), ("fresh", two - one)):
+            if only:
+                differences.append(f"{what} only {side}: {', '.join(sorted(only))}")
+    return "; ".join(differences)
+
+
 def compare_cells(name: str, first: dict, second: dict) -> Comparison:
+    """Cell by cell; the first run is called "committed", the second "fresh"."""
     moves, form, verdicts = [], [], []
     for key in sorted(set(first) | set(second), key=str):
         one, two = first.get(key), second.get(key)
@@ -110,7 +122,7 @@ def compare_cells(name: str, first: dict, second: dict) -> Comparison:
             verdicts.append((row, one.verdict, two.verdict, one.wall_clock))
         if one.numbers:
             moves.append((row, column, one, two, max(abs(b - a) for a, b in zip(one.numbers, two.numbers))))
-    return Comparison(name, moves, form, verdicts)
+    return Comparison(name, _layout(first, second), moves, form, verdicts)
 
 
 def compare_folders(first: Path, second: Path) -> dict[str, Comparison]:
