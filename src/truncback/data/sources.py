@@ -163,7 +163,7 @@ RECIPES = {
         Recipe("omniglot", "evaluation", ("omniglot_background_small2",), "real"),
     ),
     "smoke": _full_set("fixture"),
-    # the paper scale's jobs on synthetic archives of the real sizes (README, "Rehearsal")
+    # the paper scale's jobs on synthetic archives of the real sizes (docs/reproducing.md)
     "rehearsal": _full_set("fixture"),
 }
 

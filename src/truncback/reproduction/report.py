@@ -30,7 +30,7 @@ REDUCED = ("**Reduced scale ({scale}).** These verdicts are qualitative: the {sc
            "methods at the configured sizes); the claims from Tables 2-4 and Fig. 7 are judged on the reduced runs "
            "where their data are real.")
 REHEARSAL = ("**Rehearsal.** Every job of the paper scale ran, on seeded synthetic archives of the published sizes, "
-           "for a few hyper-iterations each (README, \"Rehearsal\"): the numbers and verdicts below say nothing about "
+           "for a few hyper-iterations each (docs/reproducing.md): the numbers and verdicts below say nothing about "
            "the paper. This run shows that every job starts and fits in memory, and measures the time from which "
            "the full run's is estimated (below).")
 DATA = {"smoke": "synthetic format-faithful stand-ins of tiny size", "quick": "the MNIST test set, Omniglot's small "
@@ -66,8 +66,7 @@ def run_times(benchmarks) -> list[str]:
 def estimate_blocks(estimates) -> list:
     """The rehearsal's full-scale estimates (its summary CSV), when that file exists."""
     if not estimates or not Path(estimates).is_file():
-        return [("p", "No full-scale estimate yet: `snakemake --cores all --config scale=rehearsal` (about half an "
-                      "hour on 2 cores) writes it.")]
+        return [("p", "No full-scale estimate yet: `snakemake --cores all --config scale=rehearsal` writes it.")]
     return [("p", f"Estimated from the rehearsal ({estimates}; per job and formula in "
                   f"{Path(estimates).with_name(Path(estimates).stem + '_jobs.md')}) {WALL_CLOCK}:"),
             ("table", pd.read_csv(estimates, dtype=str))]

@@ -123,7 +123,7 @@ class Timing:
     problems, the step, the checkpoints), the exact comparisons and the evaluations with the number
     of tasks these evaluated, and the one-off start-up call of the last process that ran the loop
     (torch.func's first call and, on the compiled fast path, the compilation). The full-run estimates
-    of the rehearsal multiply these by the paper's counts (README, "Rehearsal")."""
+    of the rehearsal multiply these by the paper's counts (docs/reproducing.md)."""
 
     seconds: float = 0.0
     cpu_seconds: float = 0.0

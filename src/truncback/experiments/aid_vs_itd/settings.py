@@ -1,6 +1,6 @@
 """Settings of the AID-vs-ITD comparison (the config's ``aid_vs_itd`` section). Grazzi et al. (2020) fix
 the comparison (t lower-level steps, k = t solver iterations, error against the implicit
-hypergradient); the problem sizes, regularisation and seeds are our choices (README, Assumptions)."""
+hypergradient); the problem sizes, regularisation and seeds are our choices (docs/assumptions.md)."""
 
 from dataclasses import dataclass
 from typing import ClassVar

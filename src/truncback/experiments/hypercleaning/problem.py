@@ -60,7 +60,7 @@ def make_cleaning_data(images, labels, n_train, n_val, n_test, corrupted_fractio
 def cleaning_problem(data: CleaningData, T: int, lr: float, weight_decay: float,
                      compile: bool = False) -> BilevelProblem:
     """g(W, lam) = (1/n) sum_i sigmoid(lam_i) CE(W x_i, y_i) + weight_decay ||W||_F^2 (the paper's
-    sum divided by n, see the README's Assumptions), T steps of gradient descent from W = 0;
+    sum divided by n, see docs/assumptions.md), T steps of gradient descent from W = 0;
     f(W) = mean validation cross-entropy; ``compile``: the forward steps through torch.compile."""
     cross_entropy = torch.nn.functional.cross_entropy
     x, y = data.x_train, data.y_train

@@ -1,6 +1,6 @@
 """Settings of data hypercleaning: the run's (``HypercleaningSettings``) and the pipeline's
 (``HypercleaningSection``: which dataset, methods and seeds). The defaults are the paper's settings;
-the README's Assumptions explain the choices the paper leaves open."""
+docs/assumptions.md explains the choices the paper leaves open."""
 
 from dataclasses import dataclass
 from typing import ClassVar
@@ -34,7 +34,7 @@ class HypercleaningSettings(Settings):
     compile: bool = setting(True, "run the lower level's steps (the graph-free forward steps and the reverse "
                             "passes' vector-Jacobian products) through torch.compile, float32 CPU matrix "
                             "products by oneDNN (gradient_descent(..., compile=True)): less time per "
-                            "hyper-iteration at paper size on a CPU (the README's benchmark), seconds to tens of "
+                            "hyper-iteration at paper size on a CPU (docs/benchmarks.md), seconds to tens of "
                             "seconds to compile once per run; the reduced scales turn it off", type="boolean")
     log_every: int = setting(10, "hyper-iterations between progress lines", type="integer", minimum=1)
     checkpoint_every: int = setting(50, "hyper-iterations between checkpoints (a killed run resumes from the last)",

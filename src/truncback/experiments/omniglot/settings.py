@@ -1,7 +1,7 @@
 """Settings of one-shot Omniglot: one meta-training run's (``OmniglotSettings``), a run of the
 pipeline (``OmniglotRun``: method, horizon, iterations, Table 4's milestones) and the config's
-section (``OmniglotSection``). The defaults are the paper's settings; the README's Assumptions
-explain the choices it leaves open."""
+section (``OmniglotSection``). The defaults are the paper's settings; docs/assumptions.md explains
+the choices it leaves open."""
 
 import json
 from dataclasses import dataclass
@@ -43,7 +43,7 @@ class OmniglotSettings(Settings):
     hyper_lr: float = setting(0.001, "its learning rate", type="number", exclusiveMinimum=0)
     clip_norm: float | None = setting(1.0, "hypergradients longer than this are scaled down to it before the "
                                       "optimiser step (null: no clipping); full RMD through 50 steps has rare norm "
-                                      "spikes (7e5) that otherwise stall Adam", type=["number", "null"],
+                                      "spikes, orders of magnitude above the usual norms, that otherwise stall Adam", type=["number", "null"],
                                       exclusiveMinimum=0)
     meta_batch: int = setting(1, "tasks per hyper-iteration (the paper samples one)", **POSITIVE)
     eval_every: int = setting(500, "hyper-iterations between points of the curves (Fig. 7 plots 1-2)", **POSITIVE)
@@ -60,7 +60,7 @@ class OmniglotSettings(Settings):
     compile: bool = setting(True, "run the lower level's steps of meta-training (the graph-free forward steps "
                             "and the reverse passes' vector-Jacobian products) through torch.compile, float32 "
                             "CPU matrix products by oneDNN (one compilation for every task; less time per "
-                            "hyper-iteration at this model size on a CPU, see the README); the reduced scales turn "
+                            "hyper-iteration at this model size on a CPU, see docs/benchmarks.md); the reduced scales turn "
                             "it off", type="boolean")
     log_every: int = setting(50, "hyper-iterations between progress lines", **POSITIVE)
 

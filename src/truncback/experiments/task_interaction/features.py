@@ -40,7 +40,7 @@ EXTRACTORS = ("resnet18", "random")
 
 @dataclass(frozen=True)
 class FeatureSettings(Settings):
-    """The config's ``task_interaction.features`` section (README, Assumptions)."""
+    """The config's ``task_interaction.features`` section (docs/assumptions.md)."""
 
     section: ClassVar[str] = "feature"
 

@@ -1,6 +1,6 @@
 """Settings of task interaction: one run's (``TaskInteractionSettings``) and the pipeline's
 (``TaskInteractionSection``: datasets, methods, trials, features and per-dataset subset sizes). The
-defaults are the paper's settings; the README's Assumptions explain the choices it leaves open."""
+defaults are the paper's settings; docs/assumptions.md explains the choices it leaves open."""
 
 from dataclasses import dataclass
 from typing import ClassVar
@@ -38,7 +38,7 @@ class TaskInteractionSettings(Settings):
     compile: bool = setting(True, "run the lower level's steps (the graph-free forward steps and the reverse "
                             "passes' vector-Jacobian products) through torch.compile, float32 CPU matrix "
                             "products by oneDNN (gradient_descent(..., compile=True)): less time per "
-                            "hyper-iteration at paper size on a CPU (the README's benchmark), seconds to tens of "
+                            "hyper-iteration at paper size on a CPU (docs/benchmarks.md), seconds to tens of "
                             "seconds to compile once per run; the reduced scales turn it off", type="boolean")
     log_every: int = setting(100, "hyper-iterations between progress lines", type="integer", minimum=1)
     checkpoint_every: int = setting(250, "hyper-iterations between checkpoints (a killed run resumes from the last)",

@@ -1,5 +1,5 @@
 """Settings of the toy experiments (the config's ``toy`` section). T and gamma are the paper's; the
-rest are our choices (README, Assumptions)."""
+rest are our choices (docs/assumptions.md)."""
 
 from dataclasses import dataclass
 from typing import ClassVar
