@@ -2,6 +2,7 @@
 (the same fixture generators and parsers), and a helper that kills a run with SIGKILL after its first
 checkpoint."""
 
+import signal
 import subprocess
 import sys
 import time
@@ -53,14 +54,16 @@ def write_inputs(folder: Path) -> dict:
     return paths
 
 
-def kill_after_first_checkpoint(arguments: list, checkpoint: Path, timeout: float = 120) -> None:
-    """Starts ``python -m truncback *arguments`` and kills it with SIGKILL as soon as ``checkpoint``
-    exists; fails if the run ended first."""
-    process = subprocess.Popen([sys.executable, "-m", "truncback", *arguments], stderr=subprocess.DEVNULL)
+def kill_after_first_checkpoint(arguments: list, checkpoint: Path, timeout: float = 120,
+                                signal_number: int = signal.SIGKILL) -> subprocess.CompletedProcess:
+    """Starts ``python -m truncback *arguments`` and sends it ``signal_number`` (SIGKILL; SIGINT is a
+    Ctrl-C) as soon as ``checkpoint`` exists; fails if the run ended first. Its exit status and stderr."""
+    process = subprocess.Popen([sys.executable, "-m", "truncback", *arguments], stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + timeout
     while not checkpoint.is_file() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.002)
     assert process.poll() is None, "the run ended before it could be killed after its first checkpoint"
-    process.kill()
-    process.wait()
+    process.send_signal(signal_number)
+    _, stderr = process.communicate()
     assert checkpoint.is_file()
+    return subprocess.CompletedProcess(process.args, process.returncode, "", stderr)

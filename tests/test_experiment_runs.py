@@ -1,9 +1,11 @@
 """Every hyper-optimisation experiment through its command line, as the pipeline runs it: any method
 of METHODS is accepted as a spec (krmd, aid_cg, fom and ufom here) and a run killed with SIGKILL after
-a checkpoint resumes and ends with the same bytes as an uninterrupted run."""
+a checkpoint resumes and ends with the same bytes as an uninterrupted run; Ctrl-C and a bad method end a
+run with one line."""
 
 import dataclasses
 import json
+import signal
 
 import pytest
 import torch
@@ -94,6 +96,17 @@ def test_a_run_killed_after_a_checkpoint_resumes_to_the_same_bytes(experiment, m
         assert killed.with_suffix(".npz").read_bytes() == whole.with_suffix(".npz").read_bytes()
     result = read_result(whole, RESULT_TYPES[experiment])
     assert result.run.iterations_run > 5  # the kill came after a checkpoint, before the end
+
+
+def test_ctrl_c_ends_a_run_with_one_line_and_its_checkpoint_kept(inputs, tmp_path):
+    output = tmp_path / "run.json"
+    stopped = kill_after_first_checkpoint(arguments("hypercleaning", inputs, "krmd-K1", output, iterations=400),
+                                          checkpoint_path(output), signal_number=signal.SIGINT)
+    assert stopped.returncode == 130
+    assert "Traceback" not in stopped.stderr and "KeyboardInterrupt" not in stopped.stderr
+    assert stopped.stderr.splitlines()[-1] == ("python -m truncback hypercleaning: interrupted (a hyper-optimisation "
+                                               "resumes from its checkpoint when rerun)")
+    assert not output.exists()
 
 
 def test_a_bad_method_is_named_on_the_command_line(inputs, tmp_path, capsys):

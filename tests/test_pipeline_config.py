@@ -94,6 +94,7 @@ def workflow_dir(tmp_path_factory):
 @pytest.mark.parametrize("setting, named", [
     ("bogus_key=1", "'bogus_key' was unexpected"),
     ("scale=nonsense", "'nonsense' is not one of ['full', 'quick', 'smoke', 'rehearsal']"),
+    ("scale=dryrun", "scale=dryrun is called scale=rehearsal"),
     ("threads=0", "0 is less than the minimum of 1"),
     ("device=tpu", "'tpu' is not one of ['auto', 'cpu', 'cuda']"),
 ])

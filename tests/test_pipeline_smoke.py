@@ -190,8 +190,7 @@ def test_a_job_reruns_when_the_code_it_runs_changes_and_only_then(smoke_run):
     workdir = smoke_run
     package = copy_package(workdir)
     smoke = ("-n", "--config", "scale=smoke")
-    assert planned_rules(snakemake(workdir, *smoke, package=package)) == set()  # the same code: nothing to do
-    # a comment, a docstring and the layout of a line change nothing that runs
+    # a comment, a docstring and the layout of a line change nothing that runs (nor does the copy itself)
     edit(package, "hypergrad/reverse.py", '"""', '"""A docstring that says more. ')
     edit(package, "hypergrad/reverse.py", "\nimport", "\n# a comment\nimport")
     assert planned_rules(snakemake(workdir, *smoke, package=package)) == set()
@@ -218,29 +217,6 @@ def test_another_scale_or_data_dir_reruns_nothing_of_this_one(smoke_run, tmp_pat
     assert "hypercleaning_run" in planned_rules(quick)
     assert planned_rules(snakemake(workdir, "-n", "--config", "scale=smoke")) == set()
     assert planned_rules(snakemake(workdir, "-n", "--config", "scale=smoke", f"data_dir={data_dir}/.")) == set()
-
-
-def test_every_job_declares_memory_and_time_at_least_what_the_rehearsal_measured(smoke_run):
-    """The committed rehearsal estimates (paper_tables/rehearsal) hold each job's peak memory and its
-    estimated full-scale time; every job of the paper-scale DAG declares at least those."""
-    measured = pd.read_csv(REPO / f"{ESTIMATES}_jobs.csv").set_index("benchmark")
-    out = snakemake(smoke_run, "-n", "--forceall", "--config", "scale=rehearsal").stdout
-    jobs = re.findall(r"^(?:local)?rule (\w+):\n(.*?)(?=^\S)", out, flags=re.MULTILINE | re.DOTALL)
-    assert len(jobs) > 100
-    compared = 0
-    for rule, body in jobs:
-        if rule == "all":
-            continue
-        resources = dict(re.findall(r"(\w+)=([^,\s]+)", re.search(r"resources: (.*)", body).group(1)))
-        assert "mem_mb" in resources and "runtime" in resources, (rule, resources)
-        benchmark = re.search(r"benchmark: benchmarks/rehearsal/(\S+)", body)
-        if benchmark and benchmark.group(1) in measured.index:
-            row = measured.loc[benchmark.group(1)]
-            assert int(resources["mem_mb"]) >= row["max RSS MB"], (rule, benchmark.group(1), resources)
-            if not pd.isna(row["estimate s"]):
-                assert int(resources["runtime"]) * 60 >= row["estimate s"], (rule, benchmark.group(1), resources)
-            compared += 1
-    assert compared == len(measured)  # every job the rehearsal measured is a job of this DAG
 
 
 def test_the_html_report_builds_without_warnings(smoke_run):

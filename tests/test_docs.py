@@ -1,0 +1,37 @@
+"""The front door and the docs: the README stays short, every relative link of README.md and docs/
+resolves to a file of the checkout, and every generated block (the verdicts, times and tables that
+`python -m truncback docs` writes from the committed outputs) is what the committed outputs give."""
+
+import re
+from pathlib import Path
+
+from truncback.pipeline.docs import BLOCK, PAGES, stale_pages
+from workflow_copy import REPO
+
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def pages() -> list[Path]:
+    return [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+
+
+def test_the_readme_is_short():
+    assert len((REPO / "README.md").read_text().splitlines()) <= 300
+
+
+def test_every_relative_link_resolves_to_a_file_of_the_checkout():
+    broken = []
+    for page in pages():
+        for target in LINK.findall(page.read_text()):
+            if re.match(r"[a-z]+:", target) or target.startswith("#"):
+                continue  # a web address or an anchor of the page itself
+            path = (page.parent / target.split("#")[0]).resolve()
+            if not path.exists() or REPO.resolve() not in path.parents:
+                broken.append(f"{page.relative_to(REPO)}: {target}")
+    assert not broken
+
+
+def test_the_generated_blocks_are_those_the_committed_outputs_give():
+    blocks = [match.group("name") for page in PAGES for match in BLOCK.finditer((REPO / page).read_text())]
+    assert {"claims-table", "at-a-glance", "claims-verdicts", "benchmark-tables", "scale-times"} <= set(blocks)
+    assert stale_pages(REPO, write=False) == [], "run `python -m truncback docs` and commit the pages"
