@@ -91,6 +91,17 @@ def minutes(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
+WALL = re.compile(r"wall with (\d+) jobs at once: at least ([\d.]+) h")
+
+
+def full_run(estimates: pd.DataFrame) -> str:
+    """The paper scale's estimated total, from the summary's last row."""
+    total = estimates.iloc[-1]
+    wall = WALL.search(total["Experiment"])
+    return (f"{total['Estimate (job-hours)']:.1f} job-hours" + (f", at least {wall.group(2)} h of wall time with "
+                                                                f"{wall.group(1)} jobs at once" if wall else ""))
+
+
 def hours_of(estimates: pd.DataFrame, experiments) -> float:
     rows = estimates[estimates["Experiment"].isin(experiments)]
     return float(rows["Estimate (job-hours)"].sum())
@@ -128,12 +139,11 @@ def at_a_glance(committed: Committed) -> str:
         made = committed.provenance(scale)
         rows.append(f"| `{scale}` | {what} | {minutes(made['wall_seconds'])} | `{made['commit'][:12]}`, "
                     f"{made['machine']} |")
-    rehearsal, estimates = committed.provenance("rehearsal"), committed.estimates()
-    total = estimates.iloc[-1]
+    rehearsal = committed.provenance("rehearsal")
     rows.append(f"| `rehearsal` | every paper-scale job on synthetic data of the real sizes, a few iterations each "
                 f"| {minutes(rehearsal['wall_seconds'])} | `{rehearsal['commit'][:12]}`, {rehearsal['machine']} |")
     rows.append(f"| `full` | the paper's settings, downloaded data | not run here; estimated "
-                f"{total['Estimate (job-hours)']:.1f} job-hours ({total['Experiment']}) | from the rehearsal |")
+                f"{full_run(committed.estimates())} | from the rehearsal |")
     peak = committed.estimate_jobs().sort_values("max RSS MB").iloc[-1]
     rows += ["", f"The largest memory of any job: {peak['max RSS MB'] / 1000:.1f} GB ({peak['experiment']}, "
                  f"{peak['job']}, in the rehearsal)."]
@@ -170,10 +180,9 @@ def scale_times(committed: Committed) -> str:
         jobs, seconds, rss = quick.get(name, (0, 0, 0))
         full = estimates.loc[name] if name in estimates.index else None
         lines.append(f"| {name} | {jobs}, {minutes(seconds)}, {rss} MB | "
-                     + (f"{full['Jobs']}, {full['Estimate (job-hours)']:.2f}, {full['Longest job (h)']:.2f} h |"
+                     + (f"{int(full['Jobs'])}, {full['Estimate (job-hours)']:.2f}, {full['Longest job (h)']:.2f} h |"
                         if full is not None else "- |"))
-    total = estimates.iloc[-1]
-    lines += ["", f"Full scale in all: {total['Estimate (job-hours)']:.1f} job-hours, {total.name}."]
+    lines += ["", f"Full scale in all: {full_run(committed.estimates())}."]
     return "\n".join(lines) + "\n"
 
 
