@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 
 WORKFLOW_PARTS = ("Snakefile", "rules", "config", "profiles")
+# committed files every scale's report reads where they exist: the rehearsal's estimates
+SHARED_INPUTS = ("paper_tables/rehearsal",)
 
 
 def repository_root() -> Path:
@@ -21,11 +23,13 @@ def repository_root() -> Path:
 
 
 def copy_workflow(root: Path, scratch: Path) -> Path:
-    """The working tree's workflow files copied into ``scratch`` (replacing older copies there, keeping
-    the outputs and Snakemake's records of an earlier run, which are then reused)."""
+    """The working tree's workflow files, and the committed files every report reads, copied into
+    ``scratch`` (replacing older copies there, keeping the outputs and Snakemake's records of an
+    earlier run, which are then reused)."""
     scratch.mkdir(parents=True, exist_ok=True)
-    for part in WORKFLOW_PARTS:
+    for part in WORKFLOW_PARTS + tuple(part for part in SHARED_INPUTS if (root / part).exists()):
         source, target = root / part, scratch / part
+        target.parent.mkdir(parents=True, exist_ok=True)
         if target.is_dir():
             shutil.rmtree(target)
         if source.is_dir():
