@@ -39,18 +39,25 @@ class Cell:
         return tuple(float(number) for number in NUMBER.findall(self.text))
 
 
+MEASURED = re.compile(r"^\s*(?:[<>]\s*)?[-+]?\d[\d.eE+-]*(?:\s*±\s*[\d.eE+-]+)?\s*$|^\s*-?\s*$")
+
+
 def _row_labels(frame: pd.DataFrame) -> list[str]:
-    """A label per row: its first one, two or three cells, the fewest that tell the rows apart (a label
-    still repeated gets its occurrence, "[2]")."""
-    values = frame.astype(str).values.tolist()
-    for width in (1, 2, 3):
-        labels = [" / ".join(row[:width]) for row in values]
-        if len(set(labels)) == len(labels):
-            return labels
-    seen = {}
+    """A label per row from its leading columns of names (those of which no cell is a measured number,
+    "74.60 ± 1.88", "> 40" or "-"), so two runs label their rows alike, or else from its first cell (a
+    setting such as q or T); a label still repeated gets its occurrence ("[2]")."""
+    names = []
+    for column in frame.columns:
+        if len(names) == 3 or any(MEASURED.match(text) for text in frame[column].astype(str)):
+            break
+        names.append(column)
+    labels = ([" / ".join(row) for row in frame[names].astype(str).values.tolist()] if names else
+              [f"{frame.columns[0]}={value}" for value in frame.iloc[:, 0].astype(str)])  # a setting: q, T
+    counts, seen = {label: labels.count(label) for label in labels}, {}
     for index, label in enumerate(labels):
-        seen[label] = seen.get(label, 0) + 1
-        labels[index] = f"{label} [{seen[label]}]"
+        if counts[label] > 1:
+            seen[label] = seen.get(label, 0) + 1
+            labels[index] = f"{label} [{seen[label]}]"
     return labels
 
 
