@@ -8,6 +8,7 @@ This is what ``compare-runs`` measures the cross-machine spread with, and what `
 a rerun against the committed outputs with.
 """
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,11 +123,14 @@ def compare_cells(name: str, first: dict, second: dict) -> Comparison:
     for key in sorted(set(first) | set(second), key=str):
         one, two = first.get(key), second.get(key)
         row, column = key
+        if one is not None and two is not None and one.verdict != two.verdict:
+            verdicts.append((row, one.verdict, two.verdict, one.wall_clock))
+        if one is not None and two is not None and one.wall_clock and one.skeleton != two.skeleton:
+            moves.append((row, column, one, two, math.inf))  # a measured time written otherwise: not judged
+            continue
         if one is None or two is None or one.skeleton != two.skeleton or len(one.numbers) != len(two.numbers):
             form.append((row, column, one.text if one else None, two.text if two else None))
             continue
-        if one.verdict != two.verdict:
-            verdicts.append((row, one.verdict, two.verdict, one.wall_clock))
         if one.numbers:
             moves.append((row, column, one, two, max(abs(b - a) for a, b in zip(one.numbers, two.numbers))))
     return Comparison(name, _layout(first, second), moves, form, verdicts)
