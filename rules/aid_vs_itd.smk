@@ -22,8 +22,8 @@ rule aid_vs_itd_run:
         problem=any_of(AID_PROBLEMS),
     threads: THREADS
     resources:
-        mem_mb=1500,
-        runtime="1h",
+        mem_mb=1000,
+        runtime="30m",
     params:
         settings=json.dumps(AID_VS_ITD, sort_keys=True),
         data=lambda wildcards, input: f"--data {shlex.quote(input[0])}" if input else "",

@@ -18,7 +18,7 @@ rule complexity_measure:
         benchmark("complexity", "measure")
     threads: THREADS
     resources:
-        mem_mb=12000,
+        mem_mb=13000,
         runtime="1h",
     params:
         methods=json.dumps(COMPLEXITY["methods"], sort_keys=True),

@@ -34,7 +34,7 @@ if DATA_FIXTURES:
             benchmark("data", "fixtures")
         localrule: True
         resources:
-            mem_mb=2000,
+            mem_mb=1000,
             runtime="15m",
         params:
             size=config["rehearsal"]["archive_sizes"] if SCALE == "rehearsal" else SCALE,
@@ -60,7 +60,7 @@ for _recipe in DATA_RECIPES:
             benchmark("data", f"prepare_{_recipe.name}")
         localrule: True
         resources:
-            mem_mb=2000,
+            mem_mb=1000,
             runtime="15m",
         params:
             dataset=_recipe.name,

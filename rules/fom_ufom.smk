@@ -24,7 +24,7 @@ rule fom_ufom_run:
     threads: THREADS
     resources:
         mem_mb=1000,
-        runtime="1h",
+        runtime="30m",
     params:
         settings=json.dumps(FOM_UFOM, sort_keys=True),
         torch_threads=THREADS,

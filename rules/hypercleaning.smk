@@ -20,8 +20,8 @@ rule hypercleaning_run:
         seed=r"\d+",
     threads: THREADS
     resources:
-        mem_mb=1500,
-        runtime="2h",
+        mem_mb=1000,
+        runtime="1h",
         gpu=GPU_JOB,
     params:
         settings=json.dumps(HYPERCLEANING["settings"], sort_keys=True),

@@ -21,8 +21,8 @@ rule omniglot_run:
         run=any_of(OG_ENTRIES),
     threads: THREADS
     resources:
-        mem_mb=1500,
-        runtime="12h",
+        mem_mb=2500,
+        runtime="4h",
         gpu=GPU_JOB,
     params:
         settings=json.dumps(OMNIGLOT["settings"], sort_keys=True),
@@ -49,8 +49,8 @@ rule omniglot_depth:
         benchmark("omniglot", "depth")
     threads: THREADS
     resources:
-        mem_mb=1500,
-        runtime="1h",
+        mem_mb=1000,
+        runtime="30m",
         gpu=GPU_JOB,
     params:
         settings=json.dumps(OMNIGLOT["settings"], sort_keys=True),

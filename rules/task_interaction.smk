@@ -22,8 +22,8 @@ rule task_interaction_features:
         dataset=any_of(TI_DATASETS),
     threads: THREADS
     resources:
-        mem_mb=2000,
-        runtime="4h",
+        mem_mb=1500,
+        runtime="2h",
         gpu=GPU_JOB,
     params:
         settings=json.dumps(TASK_INTERACTION["features"], sort_keys=True),
@@ -55,7 +55,7 @@ rule task_interaction_run:
     threads: THREADS
     resources:
         mem_mb=1500,
-        runtime="12h",
+        runtime="5h",
     params:
         # the shared settings with the dataset's subset sizes
         settings=lambda wildcards: json.dumps(
