@@ -88,6 +88,9 @@ class Committed:
 
 
 def minutes(seconds: float) -> str:
+    """A duration, in hours from 1 h, in minutes from 1 min, else in seconds."""
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
     return f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
@@ -119,7 +122,7 @@ def claims_table(committed: Committed) -> str:
         quick_seconds = sum(seconds.get(name, (0, 0, 0))[1] for name in claim.experiments)
         lines.append(f"| {claim.key} `{claim.name}` | {claim.evidence} | "
                      + ", ".join(f"`{target}`" for target in claim.targets)
-                     + f" | {minutes(quick_seconds)} / {hours_of(estimates, claim.experiments):.1f} h | "
+                     + f" | {minutes(quick_seconds)} / {minutes(3600 * hours_of(estimates, claim.experiments))} | "
                      f"{verdicts['smoke'].get(claim.name, '-')} | "
                      f"[{verdicts['quick'].get(claim.name, '-')}](paper_tables/quick/reproduction_report.md) | "
                      "not run |")
