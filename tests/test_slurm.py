@@ -20,9 +20,8 @@ from workflow_copy import REPO, SNAKEMAKE, copy_workflow, snakemake
 
 SCRIPT = REPO / "tests" / "slurm" / "single_node.sh"
 PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
-# Two toy figures: the reference and one trajectory job side by side, then Fig. 1 (on the reference)
-# and Fig. 4 (on both); 4 Slurm jobs, each paying sbatch, a Snakemake start inside the job and the
-# plugin's status polls
+# Two toy figures: the reference and one trajectory job side by side as 2 Slurm jobs (each paying sbatch,
+# a Snakemake start inside the job and the plugin's status polls), then Figs. 1 and 4 as local rules
 TARGETS = [f"figures/smoke/{name}.{suffix}" for name in ("fig1_toy_bound", "fig4_toy_convergence")
            for suffix in ("pdf", "png")]
 
@@ -101,7 +100,7 @@ def test_smoke_toy_targets_through_slurm_match_a_local_run(cluster, tmp_path):
     seconds = time.monotonic() - start
     job_ids = re.findall(r"submitted with SLURM jobid (\d+)", result.stdout + result.stderr)
     print(f"Slurm run: {seconds:.0f} s, Slurm job ids {job_ids}")
-    assert len(job_ids) == 4  # toy_reference, toy_trajectories (f), two toy_figure
+    assert len(job_ids) == 2  # toy_reference, toy_trajectories (f); the figures are local rules
     snakemake(local, "--cores", "2", "--config", "scale=smoke", "--", *TARGETS)
     compared = TARGETS + [str(path.relative_to(local)) for path in sorted((local / "results/smoke/toy").iterdir())]
     for name in compared:
