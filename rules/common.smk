@@ -68,7 +68,7 @@ def code(command):
     return code_version(COMMANDS[command])
 
 
-# Every rule declares `resources:`. A job the rehearsal measured (its benchmark file) declares mem_mb = its
+# Every rule declares its resources. A job the rehearsal measured (its benchmark file) declares mem_mb = its
 # peak resident memory there x 1.5, rounded up to 500 MB (1000 at least), and runtime = its estimated
 # paper-scale time on the rehearsal's machine x 2 (the estimates come from a few timed iterations), rounded
 # up, with its unit; seconds-long jobs (tables, figures, the report) 1000 MB and 10 min.

@@ -3,6 +3,8 @@ an archive keyed by its content (neither the scale nor where it came from reruns
 that lacks files refused before planning, and a real run of one smoke-scale target (fixtures,
 then prepare) through the `python -m truncback` commands."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -66,6 +68,19 @@ def test_full_scale_downloads_every_archive(workdir):
                                               "mnist_test_labels", "cifar10", "cifar100", "omniglot_background",
                                               "omniglot_evaluation")} <= jobs
     assert "data_fixtures" not in jobs and len([job for job in jobs if job.startswith("data_prepare_")]) == 8
+
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason=f"{SHARED} is absent (only on the project machine)")
+def test_an_archive_is_keyed_by_its_content_not_by_the_scale_or_where_it_came_from(workdir):
+    archive = "data/raw/mnist/t10k-labels-idx1-ubyte.gz"
+    snakemake(workdir, "--cores", "1", archive, "--config", "scale=quick", f"data_dir={SHARED}")
+    for config in (["scale=quick", f"data_dir={SHARED}/./"], ["scale=quick", f"data_dir={SHARED.parent}/../shared/datasets"],
+                   ["scale=smoke"]):
+        assert "Nothing to be done" in output_of(snakemake(workdir, "--cores", "1", "-n", archive, "--config",
+                                                           *config)), config
 
 
 @pytest.mark.slow

@@ -127,3 +127,13 @@ def test_a_bad_method_spec_fails_before_any_job_naming_it(workflow_dir, tmp_path
     result = snakemake(workflow_dir, "--cores", "1", "-n", "--configfile", str(overlay), expect_success=False)
     assert named in result.stderr + result.stdout
     assert not (workflow_dir / "results").exists()
+
+
+@pytest.mark.skipif(SNAKEMAKE is None, reason="snakemake is not installed")
+def test_one_paper_scale_figure_is_a_target_of_its_own_without_an_activated_environment(tmp_path):
+    workdir = copy_workflow(tmp_path)
+    snakemake(workdir, "--cores", "2", "figures/fig1_toy_bound.pdf", activated=False)
+    made = sorted(str(path.relative_to(workdir)) for path in (workdir / "figures").rglob("*") if path.is_file())
+    assert made == ["figures/fig1_toy_bound.pdf", "figures/fig1_toy_bound.png"]
+    raw = sorted(path.name for path in (workdir / "results" / "full" / "toy").iterdir())
+    assert raw == ["bound.json", "landscape.npz", "optimum.json"]
