@@ -2,6 +2,8 @@
 #
 #   snakemake --cores all                            every figure and table at paper scale
 #   snakemake --cores all --config scale=smoke       the same DAG at a reduced scale (smoke | quick)
+#   snakemake --cores all --config scale=offline data_dir=DIR
+#                                                    the paper's settings on the offline real subsets
 #   snakemake --cores all --config scale=rehearsal   every paper-scale job on synthetic data of the real
 #                                                    sizes, a few iterations each, and the full run's time
 #   snakemake --cores 2 figures/fig1_toy_bound.pdf   one output
@@ -26,6 +28,10 @@ include: "rules/report.smk"
 if SCALE == "rehearsal":
 
     include: "rules/rehearsal.smk"
+
+
+onstart:
+    announce_run_time(workflow.cores)
 
 
 rule all:

@@ -18,6 +18,7 @@ from truncback.data import sources as data_sources
 from truncback.data.local import missing_from_data_dir
 from truncback.experiments.omniglot.settings import OmniglotRun, every_run
 from truncback.rehearsal.caps import rehearsal_config
+from truncback.rehearsal.estimates import expected_run_time
 from truncback.runtime.code_version import code_version
 from truncback.runtime.files import timing_path
 
@@ -37,7 +38,7 @@ if config.get("scale") == "dryrun":
         "each); `snakemake -n` is Snakemake's dry run. Use --config scale=rehearsal"
     )
 validate(config, "../config/schema.yaml")
-if config["scale"] in ("smoke", "quick"):
+if config["scale"] in ("smoke", "quick", "offline"):
 
     configfile: f"config/{config['scale']}.yaml"
 
@@ -225,6 +226,15 @@ def check_code_params(defined):
                     f"{entry.name} runs `python -m truncback {command.group(1)}` without the param "
                     f"code=code({command.group(1)!r}), so Snakemake would not rerun it when that code changes"
                 )
+
+
+def announce_run_time(cores):
+    """Before the first job of the paper's settings (full, offline): the rehearsal's estimate of the whole
+    scale's time, where it has been made."""
+    jobs = Path(f"{REHEARSAL_ESTIMATES}_jobs.csv")
+    if SCALE in ("full", "offline") and jobs.is_file():
+        experiments = {Path(path).parent.name for path in ALL_BENCHMARKS}
+        print(f"The whole {SCALE} scale: {expected_run_time(jobs, experiments, cores)}", file=sys.stderr)
 
 
 def rehearsal_estimates(wildcards):

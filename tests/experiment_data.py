@@ -1,17 +1,17 @@
 """Small inputs of the three hyper-optimisation experiments, written as the pipeline writes them
-(the same fixture generators and parsers), and a helper that kills a run with SIGKILL after its first
-checkpoint."""
+(the same fixture generators and parsers), and a helper that stops a run with SIGKILL (or SIGINT) right after
+its first checkpoint."""
 
-import signal
+import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 from truncback.data.fixtures import FixtureSize, write_fixture, write_fixtures
 from truncback.data.parsers import parse_mnist, parse_omniglot
+from truncback.runtime.checkpoint import STOP_AFTER
 from truncback.runtime.determinism import write_npz
 
 
@@ -54,16 +54,13 @@ def write_inputs(folder: Path) -> dict:
     return paths
 
 
-def kill_after_first_checkpoint(arguments: list, checkpoint: Path, timeout: float = 120,
-                                signal_number: int = signal.SIGKILL) -> subprocess.CompletedProcess:
-    """Starts ``python -m truncback *arguments`` and sends it ``signal_number`` (SIGKILL; SIGINT is a
-    Ctrl-C) as soon as ``checkpoint`` exists; fails if the run ended first. Its exit status and stderr."""
-    process = subprocess.Popen([sys.executable, "-m", "truncback", *arguments], stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + timeout
-    while not checkpoint.is_file() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.002)
-    assert process.poll() is None, "the run ended before it could be killed after its first checkpoint"
-    process.send_signal(signal_number)
-    _, stderr = process.communicate()
-    assert checkpoint.is_file()
-    return subprocess.CompletedProcess(process.args, process.returncode, "", stderr)
+def kill_after_first_checkpoint(arguments: list, checkpoint: Path, every: int, timeout: float = 300,
+                                signal_name: str = "SIGKILL") -> subprocess.CompletedProcess:
+    """Runs ``python -m truncback *arguments``, which checkpoints every ``every`` hyper-iterations, and
+    makes it send itself ``signal_name`` (SIGKILL; SIGINT is a Ctrl-C) right after its first checkpoint
+    (TRUNCBACK_STOP_AFTER_CHECKPOINT): no race with the clock. Its exit status and stderr."""
+    env = {**os.environ, STOP_AFTER: f"{every}:{signal_name}"}
+    result = subprocess.run([sys.executable, "-m", "truncback", *arguments], stderr=subprocess.PIPE, text=True,
+                            env=env, timeout=timeout)
+    assert checkpoint.is_file(), f"no checkpoint at {checkpoint} (exit status {result.returncode}): {result.stderr}"
+    return subprocess.CompletedProcess(result.args, result.returncode, "", result.stderr)

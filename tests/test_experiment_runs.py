@@ -18,6 +18,7 @@ from truncback.experiments.task_interaction.run import TaskInteractionResult
 from truncback.hypergrad import label, parse_spec
 from truncback.runtime.checkpoint import checkpoint_path
 from truncback.runtime.files import read_json, read_result, timing_path
+from truncback.runtime.harness import remaining
 
 HYPERCLEANING = {"compile": False, "n_train": 200, "n_val": 100, "n_test": 200, "T": 20, "lr": 0.015, "hyper_lr": 0.3,
                  "hyper_iterations": 40, "exact_every": 10, "checkpoint_every": 5}
@@ -85,23 +86,27 @@ def test_a_run_killed_after_a_checkpoint_resumes_to_the_same_bytes(experiment, m
     killed, whole = tmp_path / "killed" / "run.json", tmp_path / "whole" / "run.json"
     killed.parent.mkdir()
     whole.parent.mkdir()
-    kill_after_first_checkpoint(arguments(experiment, inputs, method, killed, iterations=16), checkpoint_path(killed))
-    assert not killed.exists()
+    every = {"hypercleaning": HYPERCLEANING, "task-interaction": TASK_INTERACTION, "omniglot": OMNIGLOT}[experiment]
+    stopped = kill_after_first_checkpoint(arguments(experiment, inputs, method, killed, iterations=16),
+                                          checkpoint_path(killed), every=every["checkpoint_every"])
+    assert stopped.returncode == -signal.SIGKILL and not killed.exists()
     log = tmp_path / "resumed.log"
     assert cli([*arguments(experiment, inputs, method, killed, iterations=16), "--log", str(log)]) == 0
-    assert "resuming after" in log.read_text()
+    assert f"resuming after {every['checkpoint_every']}" in log.read_text()
     assert cli(arguments(experiment, inputs, method, whole, iterations=16)) == 0
     assert killed.read_bytes() == whole.read_bytes()
     if experiment == "omniglot":
         assert killed.with_suffix(".npz").read_bytes() == whole.with_suffix(".npz").read_bytes()
+        assert "iter     16/16  f " in log.read_text()  # progress: hyper-iterations done of all
     result = read_result(whole, RESULT_TYPES[experiment])
     assert result.run.iterations_run > 5  # the kill came after a checkpoint, before the end
 
 
 def test_ctrl_c_ends_a_run_with_one_line_and_its_checkpoint_kept(inputs, tmp_path):
     output = tmp_path / "run.json"
-    stopped = kill_after_first_checkpoint(arguments("hypercleaning", inputs, "krmd-K1", output, iterations=400),
-                                          checkpoint_path(output), signal_number=signal.SIGINT)
+    stopped = kill_after_first_checkpoint(arguments("hypercleaning", inputs, "krmd-K1", output),
+                                          checkpoint_path(output), every=HYPERCLEANING["checkpoint_every"],
+                                          signal_name="SIGINT")
     assert stopped.returncode == 130
     assert "Traceback" not in stopped.stderr and "KeyboardInterrupt" not in stopped.stderr
     assert stopped.stderr.splitlines()[-1] == ("python -m truncback hypercleaning: interrupted (a hyper-optimisation "
@@ -135,3 +140,9 @@ def test_a_result_file_of_another_layout_or_with_a_renamed_key_is_named(inputs, 
     with pytest.raises(TypeError, match="a result must be a dataclass with a LAYOUT"):
         from truncback.runtime.files import write_result
         write_result(tmp_path / "x.json", dataclasses.make_dataclass("Bare", ["a"])(1))
+
+
+def test_progress_gives_the_time_left_at_the_pace_so_far():
+    assert remaining(elapsed=90.0, done=30, left=1200) == "  ETA 1h00m"  # 3 s per hyper-iteration
+    assert remaining(elapsed=1.0, done=4, left=2) == "  ETA 0h00m"
+    assert remaining(elapsed=5.0, done=10, left=0) == "" and remaining(elapsed=0.0, done=0, left=10) == ""

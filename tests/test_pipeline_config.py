@@ -3,6 +3,7 @@ default lives in one place), every overlay validates, and a bad key, value or me
 Snakemake before any job runs, naming what is wrong."""
 
 import copy
+import re
 
 import pytest
 import yaml
@@ -11,6 +12,7 @@ from snakemake.utils import validate
 from dataclasses import asdict
 
 from truncback.config_schema import check_config, schema_text
+from truncback.data.sources import archives_of
 from truncback.experiments.hypercleaning.settings import HypercleaningSettings
 from truncback.experiments.omniglot.settings import OmniglotSettings
 from truncback.experiments.task_interaction.settings import TaskInteractionSettings
@@ -65,6 +67,32 @@ def test_each_reduced_scale_overlay_validates_and_reduces_the_toy(scale):
     assert config["toy"]["hyper_iterations"] < ToySettings().hyper_iterations
 
 
+def leaves(config: dict, prefix: str = "") -> dict:
+    """Every setting of a nested config as {"section.key": value}."""
+    found = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and value:
+            found.update(leaves(value, f"{prefix}{key}."))
+        else:
+            found[f"{prefix}{key}"] = value
+    return found
+
+
+def test_the_offline_scale_keeps_every_paper_setting_but_its_data():
+    paper = {}
+    validate(paper, SCHEMA)
+    offline = merged(paper, {"scale": "offline", **load("offline.yaml")})
+    validate(offline, SCHEMA)
+    check_config(offline)
+    changed = {key for key, value in leaves(offline).items() if leaves(paper).get(key) != value}
+    assert changed == {"scale", "hypercleaning.dataset", "hypercleaning.settings.n_val", "hypercleaning.settings.n_test", "omniglot.settings.split",
+                       "task_interaction.datasets"}
+    hypercleaning = offline["hypercleaning"]["settings"]
+    assert hypercleaning["n_train"] == 5000 and sum(hypercleaning[f"n_{part}"] for part in ("train", "val", "test")) \
+        == 10_000  # the paper's training set size; the MNIST test set, whole
+    assert offline["task_interaction"]["datasets"] == []
+
+
 @pytest.mark.parametrize("change, named", [
     ({"hypercleaning": {"methods": [{"name": "krmd", "K": 500}]}},
      "config hypercleaning.methods[0] = {'name': 'krmd', 'K': 500}: method 'krmd': option K=500 is larger than "
@@ -93,7 +121,7 @@ def workflow_dir(tmp_path_factory):
 
 @pytest.mark.parametrize("setting, named", [
     ("bogus_key=1", "'bogus_key' was unexpected"),
-    ("scale=nonsense", "'nonsense' is not one of ['full', 'quick', 'smoke', 'rehearsal']"),
+    ("scale=nonsense", "'nonsense' is not one of ['full', 'offline', 'quick', 'smoke', 'rehearsal']"),
     ("scale=dryrun", "scale=dryrun is called scale=rehearsal"),
     ("threads=0", "0 is less than the minimum of 1"),
     ("device=tpu", "'tpu' is not one of ['auto', 'cpu', 'cuda']"),
@@ -102,6 +130,21 @@ def test_a_bad_setting_fails_before_any_job_naming_it(workflow_dir, setting, nam
     result = snakemake(workflow_dir, "--cores", "1", "-n", "--config", setting, expect_success=False)
     assert named in result.stderr + result.stdout
     assert not (workflow_dir / "results").exists()
+
+
+def test_the_offline_scale_plans_hypercleaning_and_omniglot_on_the_offline_archives_and_no_task_interaction(
+        workflow_dir, tmp_path):
+    data_dir = tmp_path / "datasets"  # enough to plan: the offline scale's real archives, empty
+    for item in archives_of("offline", "real"):
+        (data_dir / item.relpath).parent.mkdir(parents=True, exist_ok=True)
+        (data_dir / item.relpath).touch()
+    output = snakemake(workflow_dir, "--cores", "1", "-n", "--config", "scale=offline", f"data_dir={data_dir}").stdout
+    planned = re.findall(r"^(?:local)?rule (\w+):", output, flags=re.MULTILINE)
+    assert planned.count("hypercleaning_run") == 5 and planned.count("omniglot_run") == 7
+    assert not [name for name in planned if name.startswith("task_interaction") or "fixture" in name]
+    assert "paper_tables/offline/reproduction_report.md" in output
+    assert {item.key for item in archives_of("offline", "real")} == {
+        "mnist_test_images", "mnist_test_labels", "omniglot_background_small1", "omniglot_background_small2"}
 
 
 @pytest.mark.parametrize("scale, figures", [("full", "figures"), ("smoke", "figures/smoke")])

@@ -1,7 +1,8 @@
 """The pinned Snakemake runs no more jobs at once than --cores allows. Snakemake 9.10 to 9.14 started
 every job waiting on a shared prerequisite at once (snakemake/snakemake#3913), e.g. five
 hypercleaning runs after the data preparation on 2 cores, which slows each one and spoils the
-measured seconds per iteration."""
+measured seconds per iteration. Each job counts the jobs running beside it by marker files, not by
+the clock: a loaded machine can only make the count smaller, never make the test fail."""
 
 import pytest
 
@@ -18,18 +19,8 @@ rule prepare:
 rule work:
     input: "common"
     output: "out{n}"
-    shell: "echo start $(date +%s.%N) >> trace; sleep 1; echo end $(date +%s.%N) >> trace; touch {output}"
+    shell: "mkdir -p running; touch running/{wildcards.n}; ls running | wc -l >> counts; sleep 1; rm running/{wildcards.n}; touch {output}"
 """
-
-
-def most_at_once(trace: str) -> int:
-    events = sorted((float(time), 1 if kind == "start" else -1)
-                    for kind, time in (line.split() for line in trace.splitlines()))
-    running = peak = 0
-    for _, change in events:
-        running += change
-        peak = max(peak, running)
-    return peak
 
 
 def test_jobs_behind_a_shared_prerequisite_respect_the_cores(tmp_path):
@@ -37,4 +28,5 @@ def test_jobs_behind_a_shared_prerequisite_respect_the_cores(tmp_path):
         pytest.skip("snakemake is not installed")
     (tmp_path / "Snakefile").write_text(SNAKEFILE)
     snakemake(tmp_path, "--cores", "2", "--quiet")
-    assert most_at_once((tmp_path / "trace").read_text()) == 2
+    counts = [int(line) for line in (tmp_path / "counts").read_text().split()]
+    assert len(counts) == 5 and max(counts) <= 2, counts

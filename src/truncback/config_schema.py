@@ -48,9 +48,11 @@ class PipelineConfig(Settings):
 
     section: ClassVar[str] = "config"
 
-    scale: str = setting("full", "full (the paper's settings), quick (fewer iterations), smoke (tiny, for CI) or "
+    scale: str = setting("full", "full (the paper's settings), offline (the paper's settings on the offline real "
+                         "subsets, without task interaction), quick (fewer iterations), smoke (tiny, for CI) or "
                          "rehearsal (every full-scale job on synthetic data of the real sizes, a few iterations each, "
-                         "and the full run's time estimated from it)", enum=["full", "quick", "smoke", "rehearsal"])
+                         "and the full run's time estimated from it)",
+                         enum=["full", "offline", "quick", "smoke", "rehearsal"])
     data_dir: str | None = setting(None, "directory of already downloaded datasets; null keeps them under data/",
                                    type=["string", "null"])
     threads: int = setting(1, "torch threads per job; results depend on it, so it is fixed here and not taken from "

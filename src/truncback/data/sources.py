@@ -151,6 +151,7 @@ def _full_set(origin: str) -> tuple[Recipe, ...]:
 
 # quick: the real small subsets where they exist (MNIST's test files, Omniglot small1 as the
 # meta-training and small2 as the meta-test alphabets); CIFAR has none, so it uses fixtures.
+# offline: those real subsets only (the paper's settings on them; task interaction is left out).
 RECIPES = {
     "full": _full_set("real"),
     "quick": (
@@ -166,6 +167,9 @@ RECIPES = {
     # the paper scale's jobs on synthetic archives of the real sizes (docs/reproducing.md)
     "rehearsal": _full_set("fixture"),
 }
+
+
+RECIPES["offline"] = tuple(entry for entry in RECIPES["quick"] if entry.origin == "real")
 
 
 def _unknown(kind: str, name, known) -> UnknownNameError:

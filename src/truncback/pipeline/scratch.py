@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 WORKFLOW_PARTS = ("Snakefile", "rules", "config", "profiles")
@@ -39,15 +40,35 @@ def copy_workflow(root: Path, scratch: Path) -> Path:
     return scratch
 
 
-def export_commit(root: Path, scratch: Path, commit: str = "HEAD") -> str:
-    """A fresh ``scratch`` holding ``commit``'s files (``git archive``), package included; its full hash."""
+EXPORTED = ".exported_commit"  # in a scratch folder: the commit its files are of
+
+
+def export_commit(root: Path, scratch: Path, commit: str = "HEAD", keep: bool = False) -> str:
+    """``scratch`` holding ``commit``'s files (``git archive``), package included; its full hash. With
+    ``keep``, a scratch folder already holding that commit is kept as it is (with the outputs a killed
+    run left there); anything else is made afresh."""
+    full = subprocess.run(["git", "-C", str(root), "rev-parse", commit], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    marker = scratch / EXPORTED
+    if keep and marker.is_file() and marker.read_text() == full:
+        return full
     if scratch.exists():
         shutil.rmtree(scratch)
     scratch.mkdir(parents=True)
-    full = subprocess.run(["git", "-C", str(root), "rev-parse", commit], capture_output=True, text=True, check=True)
-    archive = subprocess.run(["git", "-C", str(root), "archive", commit], capture_output=True, check=True)
+    archive = subprocess.run(["git", "-C", str(root), "archive", full], capture_output=True, check=True)
     subprocess.run(["tar", "-x", "-C", str(scratch)], input=archive.stdout, check=True)
-    return full.stdout.strip()
+    marker.write_text(full)
+    return full
+
+
+def snakemake_wall_seconds(scratch: Path) -> float:
+    """The wall seconds of every Snakemake run logged in ``scratch`` (.snakemake/log/<start>.snakemake.log:
+    from the start time in its name to its last write), summed: a run killed and resumed counts each part."""
+    total = 0.0
+    for log in (scratch / ".snakemake" / "log").glob("*.snakemake.log"):
+        started = datetime.strptime(log.name.split(".")[0], "%Y-%m-%dT%H%M%S").timestamp()
+        total += max(0.0, log.stat().st_mtime - started)
+    return total
 
 
 def absolute_config(config: list[str], base: Path) -> list[str]:

@@ -196,6 +196,17 @@ def summary(jobs: pd.DataFrame, parallel_jobs: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def expected_run_time(jobs_file, experiments, cores: int) -> str:
+    """One line: the rehearsal's estimate (``jobs_file``, its per-job CSV) of the jobs of ``experiments``
+    at the paper's settings, in job-hours and as a lower bound of the wall time on ``cores`` cores."""
+    jobs = pd.read_csv(jobs_file)
+    jobs = jobs[jobs["experiment"].isin(experiments)]
+    total, longest = jobs["estimate s"].sum(), jobs["estimate s"].max()
+    return (f"Expected run time of {len(jobs)} job(s) of {', '.join(sorted(set(jobs['experiment'])))}, as the "
+            f"rehearsal estimated them on its machine ({jobs_file}): {total / 3600:.1f} job-hours, at least "
+            f"{max(total / cores, longest) / 3600:.1f} h on {cores} core(s) at one thread per job")
+
+
 def main(args) -> int:
     full = json.loads(args.full_config)
     jobs = estimate_rows(full, args.runs, args.features, args.benchmarks, Path(args.results), Path(args.benchmark_root))

@@ -102,7 +102,8 @@ def small_k_matches_full(evidence) -> Verdict:
     passed = all(abs(gap["difference"]) <= gap["tolerance"] for gap in judged)
     text = "; ".join(f"{gap['where']}: {gap['small']} {gap['small_acc']:.2f} vs Full RMD {gap['full_acc']:.2f}, "
                      f"difference {gap['difference']:+.2f} (tolerance ±{gap['tolerance']:.2f}: {gap['basis']})"
-                     + ("" if gap["comparable"] else f", not judged: {SYNTHETIC}") for gap in gaps)
+                     + ("" if gap["comparable"] else f", not judged: {SYNTHETIC}")
+                     + (f"; {gap['by_design']}" if gap["by_design"] else "") for gap in gaps)
     if not judged:
         return Verdict(claim, NOT_COMPARABLE, f"{text} (every table's data are {SYNTHETIC})")
     return Verdict(claim, PASS if passed else FAIL, text + " (PASS needs every judged difference within its tolerance)")

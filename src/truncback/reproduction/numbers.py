@@ -133,7 +133,8 @@ def accuracy_gaps(evidence) -> list:
         a, b = (float(np.mean([r.final["test_acc"] for r in runs])) for runs in (small, full))
         n = small[0].settings["n_test"]
         tolerance = 100 * Z_95 * math.sqrt(sum(p / 100 * (1 - p / 100) / n for p in (a, b)))
-        gaps.append({"where": "Table 2", "comparable": evidence.comparable("2"), "small": small[0].display,
+        gaps.append({"where": "Table 2", "comparable": evidence.comparable("2"), "by_design": evidence.by_design("2"),
+                     "small": small[0].display,
                      "small_acc": a, "full_acc": b,
                      "difference": a - b, "tolerance": tolerance, "basis": f"binomial, {n} test examples"})
     for dataset in sorted({r.dataset for r in evidence.task_interaction}):
@@ -142,6 +143,7 @@ def accuracy_gaps(evidence) -> list:
             groups = [[r.final["test_acc"] for r in runs] for runs in (small, full)]
             variance = sum((np.std(g, ddof=1) ** 2 if len(g) > 1 else 0.0) / len(g) for g in groups)
             gaps.append({"where": f"Table 3 {dataset}", "comparable": evidence.comparable("3"),
+                         "by_design": evidence.by_design("3"),
                          "small": small[0].display, "small_acc": float(np.mean(groups[0])),
                          "full_acc": float(np.mean(groups[1])),
                          "difference": float(np.mean(groups[0]) - np.mean(groups[1])),
@@ -153,6 +155,7 @@ def accuracy_gaps(evidence) -> list:
             a = next(m for m in small[0].milestones if m["iteration"] == common[0])
             b = next(m for m in full[0].milestones if m["iteration"] == common[0])
             gaps.append({"where": f"Table 4 @ {common[0]}", "comparable": evidence.comparable("4"),
+                         "by_design": evidence.by_design("4"),
                          "small": small[0].display, "small_acc": a["accuracy"],
                          "full_acc": b["accuracy"], "difference": a["accuracy"] - b["accuracy"],
                          "tolerance": math.sqrt(a["ci95"] ** 2 + b["ci95"] ** 2),

@@ -4,8 +4,14 @@ rerun after an interruption, even SIGKILL, resumes where the last checkpoint lef
 
 A checkpoint carries a fingerprint of the run (settings, method, seed, data); one made by a run with
 another fingerprint is set aside (renamed ``.stale``), never resumed from.
+
+For tests of resuming, ``TRUNCBACK_STOP_AFTER_CHECKPOINT=N`` (or ``N:SIGINT``) makes a run send itself
+SIGKILL (or SIGINT, a Ctrl-C) right after writing the checkpoint of hyper-iteration N: a kill at a
+known point, not a race against the clock.
 """
 
+import os
+import signal
 from pathlib import Path
 
 import torch
@@ -19,10 +25,17 @@ def checkpoint_path(output) -> Path:
     return output.with_name(output.name + ".ckpt")
 
 
+STOP_AFTER = "TRUNCBACK_STOP_AFTER_CHECKPOINT"
+
+
 def save_checkpoint(path, fingerprint: dict, state: dict) -> None:
-    """Writes ``state`` (tensors, numbers, strings, lists and dicts of them) with ``fingerprint``."""
+    """Writes ``state`` (tensors, numbers, strings, lists and dicts of them, with its hyper-iterations
+    ``done``) with ``fingerprint``; then stops here where STOP_AFTER names that hyper-iteration."""
     with atomic_path(path) as temporary:
         torch.save({"fingerprint": fingerprint, "state": state}, temporary)
+    done, _, name = os.environ.get(STOP_AFTER, "").partition(":")
+    if done == str(state.get("done")):
+        os.kill(os.getpid(), getattr(signal, name or "SIGKILL"))
 
 
 def load_checkpoint(path, fingerprint: dict, log) -> dict | None:

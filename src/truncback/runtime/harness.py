@@ -215,6 +215,15 @@ def _timed_evaluation(objective: Objective, done: int, hparams, log, timing: Tim
     timing.evaluated_tasks += tasks
 
 
+def remaining(elapsed: float, done: int, left: int) -> str:
+    """"  ETA 1h02m": the time ``left`` more hyper-iterations take at the pace of the ``done`` ones run in
+    ``elapsed`` seconds by this process (evaluations and exact comparisons included); "" when none is left."""
+    if not left or not done:
+        return ""
+    minutes = round(elapsed / done * left / 60)
+    return f"  ETA {minutes // 60}h{minutes % 60:02d}m"
+
+
 def _add_iteration_time(timing: Timing, start: float, excluded_before: float) -> None:
     """Adds to ``timing`` the wall seconds since ``start`` but those its exact comparisons and
     evaluations took (their totals grew from ``excluded_before``)."""
@@ -259,6 +268,7 @@ def hyper_optimise(objective: Objective, hparams, spec, loop: LoopSettings, *, l
         "fast path, the compilation)")
     if start == 0:
         _timed_evaluation(objective, 0, hparams, log, timing)
+    loop_start = time.perf_counter()
     for iteration in range(start, loop.iterations):
         iteration_start, profiled = time.perf_counter(), record.hypergradient_peak_mib is None
         excluded_before = timing.exact_seconds + timing.evaluation_seconds
@@ -308,7 +318,9 @@ def hyper_optimise(objective: Objective, hparams, spec, loop: LoopSettings, *, l
         done = iteration + 1
         if done % loop.log_every == 0 or done == loop.iterations:
             seconds = timing.per_iteration()["seconds_per_iteration"]
-            log(f"  iter {done:6d}  f {loss:.4f}  |h| {norm:.3e}" + (f"  {seconds:.3f} s/iter" if seconds else ""))
+            log(f"  iter {done:6d}/{loop.iterations}  f {loss:.4f}  |h| {norm:.3e}"
+                + (f"  {seconds:.3f} s/iter" if seconds else "")
+                + remaining(time.perf_counter() - loop_start, done - start, loop.iterations - done))
         _timed_evaluation(objective, done, hparams, log, timing)
         if checkpoint and loop.checkpoint_every and done % loop.checkpoint_every == 0 and done < loop.iterations:
             save_checkpoint(checkpoint, fingerprint, {

@@ -80,8 +80,9 @@ class TaskInteractionSection(Settings):
 
     section: ClassVar[str] = "task_interaction"
 
-    datasets: list = setting(list(DATASETS), "the datasets, one row of Fig. 6 each", type="array",
-                             items={"enum": list(DATASETS)}, minItems=1, uniqueItems=True)
+    datasets: list = setting(list(DATASETS), "the datasets, one row of Fig. 6 each ([]: the experiment is not run, "
+                             "as at the offline scale, which has no CIFAR)", type="array",
+                             items={"enum": list(DATASETS)}, uniqueItems=True)
     methods: list = setting([{"name": "krmd", "K": 1}, {"name": "krmd", "K": 5}, {"name": "krmd", "K": 25},
                              {"name": "rmd"}], "hypergradient methods, one run each per (dataset, trial)",
                             **METHOD_LIST)

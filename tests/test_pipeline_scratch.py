@@ -1,0 +1,43 @@
+"""The scratch folders of make expected-outputs and make check-results: a clean export of a commit,
+kept with a killed run's outputs only when asked and only for the same commit; the wall time of a run
+killed and resumed is the sum of its parts, read from Snakemake's logs."""
+
+import os
+import subprocess
+from datetime import datetime
+
+from truncback.pipeline.scratch import export_commit, snakemake_wall_seconds
+
+
+def git(repo, *args) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_a_scratch_export_is_kept_for_a_resume_of_the_same_commit_only(tmp_path):
+    repo, scratch = tmp_path / "repo", tmp_path / "scratch"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    (repo / "Snakefile").write_text("one\n")
+    git(repo, "add", "Snakefile")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
+    first = export_commit(repo, scratch)
+    assert first == git(repo, "rev-parse", "HEAD") and (scratch / "Snakefile").read_text() == "one\n"
+    (scratch / "results").mkdir()  # what a killed run left
+    assert export_commit(repo, scratch, keep=True) == first and (scratch / "results").is_dir()
+    assert export_commit(repo, scratch) == first and not (scratch / "results").exists()  # no resume: afresh
+    (scratch / "results").mkdir()
+    (repo / "Snakefile").write_text("two\n")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "two")
+    assert export_commit(repo, scratch, keep=True) != first  # another commit: afresh
+    assert not (scratch / "results").exists() and (scratch / "Snakefile").read_text() == "two\n"
+
+
+def test_the_wall_time_of_a_resumed_run_sums_its_snakemake_runs(tmp_path):
+    logs = tmp_path / ".snakemake" / "log"
+    logs.mkdir(parents=True)
+    for started, seconds in (("2026-01-02T030405", 100), ("2026-01-02T050000", 250)):
+        log = logs / f"{started}.123456.snakemake.log"
+        log.write_text("")
+        end = datetime.strptime(started, "%Y-%m-%dT%H%M%S").timestamp() + seconds
+        os.utime(log, (end, end))
+    assert snakemake_wall_seconds(tmp_path) == 350
