@@ -44,6 +44,9 @@ gpu-check:
 	PYTHONPATH=src $(GPU_PYTHON) -m truncback gpu-check --output gpu_check.md
 
 lint: $(VENV)/.installed
+	$(BIN)/lint-imports
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m truncback lint-workflow
 	$(BIN)/snakefmt --check Snakefile rules
 

@@ -12,7 +12,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
 from truncback.cli import COMMANDS
-from truncback.config_schema import any_of, check_config
+from truncback.tools.config_schema import any_of, check_config
 from truncback.data import layout as data_layout
 from truncback.data import sources as data_sources
 from truncback.data.local import missing_from_data_dir

@@ -29,23 +29,34 @@ def paired_classes(n_per_class, classes=6, dim=12, seed=0) -> dict:
     means = np.repeat(groups, 2, axis=0) + 0.3 * rng.normal(size=(classes, dim))
     labels = np.arange(n_per_class * classes) % classes
     features = 0.6 * means[labels] + rng.normal(size=(len(labels), dim))
-    return {"features": features.astype(np.float32), "labels": labels,
-            "extractor": np.array(["synthetic paired classes"]), "pretrained": np.array([False])}
+    return {
+        "features": features.astype(np.float32),
+        "labels": labels,
+        "extractor": np.array(["synthetic paired classes"]),
+        "pretrained": np.array([False]),
+    }
 
 
 def omniglot_arrays(folder: Path) -> tuple[dict, dict]:
     """(background, evaluation): the prepared arrays of seeded fixture zips (20 characters each)."""
     size = FixtureSize(train=0, test=0, alphabets=4, characters=5)
-    return tuple(parse_omniglot(write_fixture(key, folder / f"{key}.zip", seed=3, size=size))
-                 for key in ("omniglot_background", "omniglot_evaluation"))
+    return tuple(
+        parse_omniglot(write_fixture(key, folder / f"{key}.zip", seed=3, size=size))
+        for key in ("omniglot_background", "omniglot_evaluation")
+    )
 
 
 def write_inputs(folder: Path) -> dict:
     """Every experiment's input files under ``folder``: {"mnist": path, "ti_train": ..., "ti_test": ...,
     "background": ..., "evaluation": ...}."""
     folder.mkdir(parents=True, exist_ok=True)
-    paths = {"mnist": folder / "mnist.npz", "ti_train": folder / "ti_train.npz", "ti_test": folder / "ti_test.npz",
-             "background": folder / "background.npz", "evaluation": folder / "evaluation.npz"}
+    paths = {
+        "mnist": folder / "mnist.npz",
+        "ti_train": folder / "ti_train.npz",
+        "ti_test": folder / "ti_test.npz",
+        "background": folder / "background.npz",
+        "evaluation": folder / "evaluation.npz",
+    }
     write_npz(paths["mnist"], **smoke_digits(folder))
     write_npz(paths["ti_train"], **paired_classes(12, seed=1))
     write_npz(paths["ti_test"], **paired_classes(10, seed=2))
@@ -54,13 +65,15 @@ def write_inputs(folder: Path) -> dict:
     return paths
 
 
-def kill_after_first_checkpoint(arguments: list, checkpoint: Path, every: int, timeout: float = 300,
-                                signal_name: str = "SIGKILL") -> subprocess.CompletedProcess:
+def kill_after_first_checkpoint(
+    arguments: list, checkpoint: Path, every: int, timeout: float = 300, signal_name: str = "SIGKILL"
+) -> subprocess.CompletedProcess:
     """Runs ``python -m truncback *arguments``, which checkpoints every ``every`` hyper-iterations, and
     makes it send itself ``signal_name`` (SIGKILL; SIGINT is a Ctrl-C) right after its first checkpoint
     (TRUNCBACK_STOP_AFTER_CHECKPOINT): no race with the clock. Its exit status and stderr."""
     env = {**os.environ, STOP_AFTER: f"{every}:{signal_name}"}
-    result = subprocess.run([sys.executable, "-m", "truncback", *arguments], stderr=subprocess.PIPE, text=True,
-                            env=env, timeout=timeout)
+    result = subprocess.run(
+        [sys.executable, "-m", "truncback", *arguments], stderr=subprocess.PIPE, text=True, env=env, timeout=timeout
+    )
     assert checkpoint.is_file(), f"no checkpoint at {checkpoint} (exit status {result.returncode}): {result.stderr}"
     return subprocess.CompletedProcess(result.args, result.returncode, "", result.stderr)

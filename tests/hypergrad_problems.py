@@ -18,7 +18,7 @@ def toy_problem(dtype=torch.float64, T=TOY_T, compile=False):
     return BilevelProblem(
         init=lambda lam: w0.clone(),
         step=gradient_descent(lambda w, lam: 0.5 * torch.sum(G * (w - lam) ** 2), TOY_GAMMA, compile=compile),
-        outer=lambda w, lam: torch.sum(w ** 2) + 10 * torch.sum(torch.sin(w) ** 2),
+        outer=lambda w, lam: torch.sum(w**2) + 10 * torch.sum(torch.sin(w) ** 2),
         T=T,
     )
 
@@ -36,6 +36,7 @@ def weighted_logistic_problem(rng, T=15, n_train=12, n_val=9, dim=4):
     """A non-quadratic lower level: logistic regression with per-example weights sigmoid(lam_i), a
     heavy-ball state (w, v), a step size exp(log_lr) / 4 and the initial weights w_0 in lam.
     Outer: validation logistic loss plus a direct term in lam (so grad_lam f != 0)."""
+
     def randn(*shape):
         return torch.randn(*shape, generator=rng, dtype=torch.float64)
 
@@ -48,7 +49,7 @@ def weighted_logistic_problem(rng, T=15, n_train=12, n_val=9, dim=4):
 
     def inner(w, lam):
         weights, _, _ = lam
-        return torch.mean(torch.sigmoid(weights) * logistic(w, x_train, y_train)) + 0.05 * torch.sum(w ** 2)
+        return torch.mean(torch.sigmoid(weights) * logistic(w, x_train, y_train)) + 0.05 * torch.sum(w**2)
 
     def outer(state, lam):
         w, _ = state

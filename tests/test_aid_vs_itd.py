@@ -15,8 +15,16 @@ from truncback.hypergrad import rmd
 from truncback.reproduction.claims import FAIL, NOT_RUN, PASS, aid_cg_fewest_iterations, aid_fp_itd_same_rate
 from truncback.reproduction.evidence import Evidence
 
-SMOKE = AidVsItdSettings.from_dict({"iterations": [1, 5, 10, 20, 40], "ridge_features": 10, "ridge_train": 30,
-                                    "ridge_val": 30, "mnist_train": 40, "mnist_val": 40})
+SMOKE = AidVsItdSettings.from_dict(
+    {
+        "iterations": [1, 5, 10, 20, 40],
+        "ridge_features": 10,
+        "ridge_train": 30,
+        "ridge_val": 30,
+        "mnist_train": 40,
+        "mnist_val": 40,
+    }
+)
 
 
 def tiny_images(count, rng):
@@ -57,7 +65,7 @@ def test_from_the_solution_aid_cg_is_exact_after_as_many_iterations_as_weights()
     """On the quadratic, CG solves the d x d system in d iterations: k = 20 >= d = 10 at float64."""
     result, timing = compare(problems.ridge(SMOKE), SMOKE, log=lambda line: None)
     warm_cg = next(entry for entry in result["methods"]["warm"] if entry["spec"]["name"] == "aid_cg")
-    assert max(warm_cg["error"][SMOKE.iterations.index(20):]) < 1e-8
+    assert max(warm_cg["error"][SMOKE.iterations.index(20) :]) < 1e-8
     cold = {entry["spec"]["name"]: entry["error"] for entry in result["methods"]["cold"]}
     assert all(b < a for a, b in zip(cold["rmd"], cold["rmd"][1:])), "ITD's error falls with t"
     assert set(timing["seconds"]) == {"cold", "warm"}
@@ -73,7 +81,7 @@ def test_spec_at_gives_aid_k_equal_to_t_and_caps_krmd():
 
 def test_iterations_to_and_fitted_rate_read_a_geometric_error():
     grid = list(range(0, 200, 10))
-    errors = [0.9 ** t for t in grid]
+    errors = [0.9**t for t in grid]
     assert abs(fitted_rate(grid, errors) - 0.9) < 1e-12
     assert iterations_to(grid, errors, 1e-4) == 90  # 0.9^90 = 7.6e-5, 0.9^80 = 2.2e-4
     assert iterations_to([0, 1, 2, 3], [1.0, 1e-5, 1.0, 1e-5], 1e-4) == 3, "the first t from which it stays below"
@@ -83,27 +91,41 @@ def test_iterations_to_and_fitted_rate_read_a_geometric_error():
 
 def fake_result(cold: dict, warm: dict, grid=(10, 20, 30, 40, 50, 60)) -> dict:
     def entries(curves):
-        return [{"spec": {"name": name}, "label": name, "display": name, "error": list(errors)}
-                for name, errors in curves.items()]
-    return {"problem": "fake", "iterations": list(grid), "rate_bound": 0.9,
-            "settings": {"tolerances": [1e-2, 1e-4]}, "methods": {"cold": entries(cold), "warm": entries(warm)}}
+        return [
+            {"spec": {"name": name}, "label": name, "display": name, "error": list(errors)}
+            for name, errors in curves.items()
+        ]
+
+    return {
+        "problem": "fake",
+        "iterations": list(grid),
+        "rate_bound": 0.9,
+        "settings": {"tolerances": [1e-2, 1e-4]},
+        "methods": {"cold": entries(cold), "warm": entries(warm)},
+    }
 
 
 def test_the_companion_claims_pass_and_fail_on_the_numbers_they_name():
     grid = (10, 20, 30, 40, 50, 60)
-    geometric = [0.8 ** t for t in grid]
-    faster = [0.5 ** t for t in grid]
-    slower = [0.9 ** t for t in grid]
-    good = fake_result({"rmd": geometric, "aid_fp": geometric, "aid_cg": faster},
-                       {"rmd": geometric, "aid_fp": geometric, "aid_cg": faster})
+    geometric = [0.8**t for t in grid]
+    faster = [0.5**t for t in grid]
+    slower = [0.9**t for t in grid]
+    good = fake_result(
+        {"rmd": geometric, "aid_fp": geometric, "aid_cg": faster},
+        {"rmd": geometric, "aid_fp": geometric, "aid_cg": faster},
+    )
     assert aid_cg_fewest_iterations(Evidence("quick", aid_vs_itd=[good])).verdict == PASS
     assert aid_fp_itd_same_rate(Evidence("quick", aid_vs_itd=[good])).verdict == PASS
-    bad = fake_result({"rmd": faster, "aid_fp": slower, "aid_cg": geometric},
-                      {"rmd": geometric, "aid_fp": geometric, "aid_cg": faster})
+    bad = fake_result(
+        {"rmd": faster, "aid_fp": slower, "aid_cg": geometric},
+        {"rmd": geometric, "aid_fp": geometric, "aid_cg": faster},
+    )
     assert aid_cg_fewest_iterations(Evidence("quick", aid_vs_itd=[bad])).verdict == FAIL
     verdict = aid_fp_itd_same_rate(Evidence("quick", aid_vs_itd=[bad]))
     assert verdict.verdict == FAIL and "0.50000" in verdict.evidence
-    flat = fake_result({"rmd": [0.5] * 6, "aid_fp": [0.5] * 6, "aid_cg": [0.5] * 6},
-                       {"rmd": [0.5] * 6, "aid_fp": [0.5] * 6, "aid_cg": [0.5] * 6})
+    flat = fake_result(
+        {"rmd": [0.5] * 6, "aid_fp": [0.5] * 6, "aid_cg": [0.5] * 6},
+        {"rmd": [0.5] * 6, "aid_fp": [0.5] * 6, "aid_cg": [0.5] * 6},
+    )
     assert aid_fp_itd_same_rate(Evidence("quick", aid_vs_itd=[flat])).verdict == NOT_RUN
     assert aid_cg_fewest_iterations(Evidence("quick")).verdict == NOT_RUN

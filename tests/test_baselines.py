@@ -8,14 +8,14 @@ import pytest
 import torch
 from torch.utils._pytree import tree_leaves
 
-from truncback.baselines import compare, floor_pair, implicit, pairs, truncated, unrolled
-from truncback.benchmark import conv_net_parts, hypercleaning_parts
+from truncback.experiments.complexity.baselines import compare, floor_pair, implicit, pairs, truncated, unrolled
+from truncback.hypergrad.synthetic import conv_net_parts, hypercleaning_parts
 from truncback.experiments.complexity.baselines_table import baselines_table, read_results
 from truncback.hypergrad import hypergradient
 from truncback.hypergrad.onednn import AVAILABLE as ONEDNN
 from truncback.hypergrad.onednn import onednn_mm
 from truncback.hypergrad.reference import unrolled_autograd
-from truncback.tables import is_wall_clock
+from truncback.io.tables import is_wall_clock
 
 
 @pytest.fixture
@@ -59,14 +59,28 @@ def test_compare_gives_a_ratio_for_every_target_pair_and_the_table_beside_table_
     pd.DataFrame(ratios).to_csv(path, index=False)
     table, caption = baselines_table(read_results(path))
     assert list(zip(table["Ours"], table["Baseline"])) == [(r["ours"], r["baseline"]) for r in ratios]
-    assert list(table.columns) == ["Ours", "Baseline", "T", "Time ours (s)", "Time baseline (s)", "Time ratio",
-                                   "Peak MiB ours", "Peak MiB baseline"]
+    assert list(table.columns) == [
+        "Ours",
+        "Baseline",
+        "T",
+        "Time ours (s)",
+        "Time baseline (s)",
+        "Time ratio",
+        "Peak MiB ours",
+        "Peak MiB baseline",
+    ]
     assert [is_wall_clock(column) for column in table.columns] == [False] * 3 + [True] * 3 + [False] * 2
     assert "hypercleaning problem" in caption
     assert {(r["ours"], r["baseline"]) for r in ratios} == {
-        ("krmd-K1", "autograd truncated K=1"), ("rmd", "autograd unrolled"), ("unrolled", "autograd unrolled"),
-        ("checkpointed", "autograd unrolled"), ("krmd-K1", "floor K=1"), ("aid_cg-K10", "autograd aid_cg K=10"),
-        ("aid_fp-K10", "autograd aid_fp K=10"), *([("krmd-K1", "floor K=1 oneDNN")] if ONEDNN else [])}
+        ("krmd-K1", "autograd truncated K=1"),
+        ("rmd", "autograd unrolled"),
+        ("unrolled", "autograd unrolled"),
+        ("checkpointed", "autograd unrolled"),
+        ("krmd-K1", "floor K=1"),
+        ("aid_cg-K10", "autograd aid_cg K=10"),
+        ("aid_fp-K10", "autograd aid_fp K=10"),
+        *([("krmd-K1", "floor K=1 oneDNN")] if ONEDNN else []),
+    }
     assert all(value > 0 for value in median.values()) and all(value > 0 for value in peak.values())
 
 
@@ -78,15 +92,33 @@ def test_the_table_refuses_a_csv_that_bench_baselines_did_not_write(tmp_path):
 
 
 def test_our_compiled_methods_are_compared_with_the_same_baselines():
-    names = ["krmd-K1 compiled", "krmd-K1", "krmd-K1 compiled-torch-matmul", "autograd truncated K=1", "rmd compiled",
-             "autograd unrolled", "aid_cg-K10 compiled", "autograd aid_cg K=10", "floor K=1", "floor K=1 oneDNN"]
-    assert sorted(pairs(names)) == sorted([
-        ("krmd-K1 compiled", "autograd truncated K=1"), ("krmd-K1", "autograd truncated K=1"),
-        ("krmd-K1 compiled-torch-matmul", "autograd truncated K=1"),
-        ("krmd-K1 compiled", "floor K=1"), ("krmd-K1", "floor K=1"), ("krmd-K1 compiled-torch-matmul", "floor K=1"),
-        ("krmd-K1 compiled", "floor K=1 oneDNN"), ("krmd-K1", "floor K=1 oneDNN"),
-        ("krmd-K1 compiled-torch-matmul", "floor K=1 oneDNN"),
-        ("rmd compiled", "autograd unrolled"), ("aid_cg-K10 compiled", "autograd aid_cg K=10")])
+    names = [
+        "krmd-K1 compiled",
+        "krmd-K1",
+        "krmd-K1 compiled-torch-matmul",
+        "autograd truncated K=1",
+        "rmd compiled",
+        "autograd unrolled",
+        "aid_cg-K10 compiled",
+        "autograd aid_cg K=10",
+        "floor K=1",
+        "floor K=1 oneDNN",
+    ]
+    assert sorted(pairs(names)) == sorted(
+        [
+            ("krmd-K1 compiled", "autograd truncated K=1"),
+            ("krmd-K1", "autograd truncated K=1"),
+            ("krmd-K1 compiled-torch-matmul", "autograd truncated K=1"),
+            ("krmd-K1 compiled", "floor K=1"),
+            ("krmd-K1", "floor K=1"),
+            ("krmd-K1 compiled-torch-matmul", "floor K=1"),
+            ("krmd-K1 compiled", "floor K=1 oneDNN"),
+            ("krmd-K1", "floor K=1 oneDNN"),
+            ("krmd-K1 compiled-torch-matmul", "floor K=1 oneDNN"),
+            ("rmd compiled", "autograd unrolled"),
+            ("aid_cg-K10 compiled", "autograd aid_cg K=10"),
+        ]
+    )
 
 
 @pytest.mark.skipif(not ONEDNN, reason="this torch build has no oneDNN linear operator")
@@ -117,7 +149,7 @@ def test_the_conv_floor_computes_the_backward_products_of_the_step():
     """Its products are the real ones: on its own inputs, they equal autograd's gradient of
     sum(g * logits) through the two convolutions and the head without activations (the elementwise
     work the floor leaves out)."""
-    from truncback.baselines import conv_floor_step
+    from truncback.experiments.complexity.baselines import conv_floor_step
 
     gen = torch.Generator().manual_seed(0)  # the floor's inputs, drawn in its order
     x = torch.rand(3, 1, 28, 28, generator=gen)

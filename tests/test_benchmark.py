@@ -3,12 +3,14 @@ allocator peak grow with T for full RMD but not for K-RMD."""
 
 import math
 
-from truncback.benchmark import Case, run_case
+from truncback.experiments.complexity.benchmark import Case, run_case
 
 
 def test_benchmark_cases_report_time_memory_and_states():
-    cases = [run_case(Case("hypercleaning", method, T, K)) for method, T, K in
-             [("rmd", 3, None), ("rmd", 6, None), ("krmd", 3, 1), ("krmd", 6, 1), ("fmd", 2, None)]]
+    cases = [
+        run_case(Case("hypercleaning", method, T, K))
+        for method, T, K in [("rmd", 3, None), ("rmd", 6, None), ("krmd", 3, 1), ("krmd", 6, 1), ("fmd", 2, None)]
+    ]
     for case in cases:
         assert case.seconds > 0 and not math.isnan(case.peak_mib) and case.states_held >= 1
     rmd3, rmd6, krmd3, krmd6, fmd = cases

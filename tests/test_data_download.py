@@ -65,8 +65,9 @@ def _served(server, key, path, urls=None, body=None, mode="full"):
     route = f"/{key}/{path.name}"
     server.routes[route] = (body if body is not None else path.read_bytes(), mode)
     digests = Digests(**file_digests(path))
-    return dataclasses.replace(archive(key), urls=tuple(urls or [server.base + route]), digests=digests,
-                               payload_digests=None)
+    return dataclasses.replace(
+        archive(key), urls=tuple(urls or [server.base + route]), digests=digests, payload_digests=None
+    )
 
 
 def _fetch(item, target, **options):
@@ -75,17 +76,20 @@ def _fetch(item, target, **options):
 
 
 def test_download_verify_and_prepare_succeed(server, fixture_files, tmp_path):
-    raw = {key: _fetch(_served(server, key, path), tmp_path / "raw" / path.name)
-           for key, path in fixture_files.items()}
+    raw = {key: _fetch(_served(server, key, path), tmp_path / "raw" / path.name) for key, path in fixture_files.items()}
     for key, path in raw.items():
         assert path.read_bytes() == fixture_files[key].read_bytes()
-    mnist = load_prepared(prepare("smoke", "mnist_test", [raw["mnist_test_images"], raw["mnist_test_labels"]],
-                                  tmp_path / "mnist_test.npz"))
+    mnist = load_prepared(
+        prepare(
+            "smoke", "mnist_test", [raw["mnist_test_images"], raw["mnist_test_labels"]], tmp_path / "mnist_test.npz"
+        )
+    )
     assert mnist["images"].shape == (SIZE.test, 28, 28) and mnist["labels"].dtype == np.int64
     cifar = load_prepared(prepare("smoke", "cifar10_train", [raw["cifar10"]], tmp_path / "cifar10_train.npz"))
     assert cifar["images"].shape == (SIZE.train, 32, 32, 3) and cifar["images"].dtype == np.uint8
-    omniglot = load_prepared(prepare("smoke", "omniglot_background", [raw["omniglot_background"]],
-                                     tmp_path / "omniglot_background.npz"))
+    omniglot = load_prepared(
+        prepare("smoke", "omniglot_background", [raw["omniglot_background"]], tmp_path / "omniglot_background.npz")
+    )
     assert omniglot["images"].shape == (SIZE.alphabets * SIZE.characters * 20, 28, 28)
     assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == sorted(p.name for p in raw.values())
 

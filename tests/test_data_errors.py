@@ -26,14 +26,15 @@ def test_unknown_scale_is_named():
 
 def test_file_missing_from_data_dir_is_named_with_the_expected_names(tmp_path, capsys):
     output = tmp_path / "raw" / "cifar-10-python.tar.gz"
-    assert main(["data-fetch", "cifar10", "--scale", "full", "--data-dir", str(tmp_path),
-                 "--output", str(output)]) == 1
+    assert main(["data-fetch", "cifar10", "--scale", "full", "--data-dir", str(tmp_path), "--output", str(output)]) == 1
     message = capsys.readouterr().err
     assert f"data_dir {tmp_path} has no cifar-10-python.tar.gz" in message
     assert str(tmp_path / "cifar10" / "cifar-10-python.tar.gz") in message
-    assert ("mnist/train-images-idx3-ubyte.gz, mnist/train-labels-idx1-ubyte.gz, mnist/t10k-images-idx3-ubyte.gz, "
-            "mnist/t10k-labels-idx1-ubyte.gz, cifar10/cifar-10-python.tar.gz, cifar100/cifar-100-python.tar.gz, "
-            "omniglot/images_background.zip, omniglot/images_evaluation.zip") in message
+    assert (
+        "mnist/train-images-idx3-ubyte.gz, mnist/train-labels-idx1-ubyte.gz, mnist/t10k-images-idx3-ubyte.gz, "
+        "mnist/t10k-labels-idx1-ubyte.gz, cifar10/cifar-10-python.tar.gz, cifar100/cifar-100-python.tar.gz, "
+        "omniglot/images_background.zip, omniglot/images_evaluation.zip"
+    ) in message
     assert not output.parent.exists()
 
 
@@ -48,16 +49,19 @@ def test_data_dir_file_is_found_at_top_level_and_checked(tmp_path):
 
 def test_prepare_with_a_missing_archive_names_it(tmp_path, capsys):
     missing = tmp_path / "cifar-100-python.tar.gz"
-    assert main(["data-prepare", "cifar100_test", str(missing), "--scale", "smoke", "--output",
-                 str(tmp_path / "out.npz")]) == 1
+    assert (
+        main(["data-prepare", "cifar100_test", str(missing), "--scale", "smoke", "--output", str(tmp_path / "out.npz")])
+        == 1
+    )
     assert f"{missing} does not exist (needed for cifar100_test at scale smoke)" in capsys.readouterr().err
     assert not (tmp_path / "out.npz").exists()
 
 
 def test_prepare_with_wrongly_named_archives_says_what_it_needs(capsys):
     assert main(["data-prepare", "mnist_test", "a.gz", "--scale", "quick", "--output", "o.npz"]) == 1
-    assert ("mnist_test at scale quick is made from t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz "
-            "(in that order)") in capsys.readouterr().err
+    assert (
+        "mnist_test at scale quick is made from t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz " "(in that order)"
+    ) in capsys.readouterr().err
 
 
 def test_loading_a_missing_prepared_file_names_it(tmp_path):

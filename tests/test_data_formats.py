@@ -37,11 +37,16 @@ def smoke_data(tmp_path_factory):
 
 def test_smoke_fixtures_parse_to_the_documented_arrays(smoke_data):
     size = SIZES["smoke"]
-    expected_shapes = {"mnist_train": (size.train, 28, 28), "mnist_test": (size.test, 28, 28),
-                       "cifar10_train": (size.train, 32, 32, 3), "cifar10_test": (size.test, 32, 32, 3),
-                       "cifar100_train": (size.train, 32, 32, 3), "cifar100_test": (size.test, 32, 32, 3),
-                       "omniglot_background": (size.alphabets * size.characters * 20, 28, 28),
-                       "omniglot_evaluation": (size.alphabets * size.characters * 20, 28, 28)}
+    expected_shapes = {
+        "mnist_train": (size.train, 28, 28),
+        "mnist_test": (size.test, 28, 28),
+        "cifar10_train": (size.train, 32, 32, 3),
+        "cifar10_test": (size.test, 32, 32, 3),
+        "cifar100_train": (size.train, 32, 32, 3),
+        "cifar100_test": (size.test, 32, 32, 3),
+        "omniglot_background": (size.alphabets * size.characters * 20, 28, 28),
+        "omniglot_evaluation": (size.alphabets * size.characters * 20, 28, 28),
+    }
     assert set(smoke_data) == set(expected_shapes)
     for name, arrays in smoke_data.items():
         assert arrays["images"].shape == expected_shapes[name] and arrays["images"].dtype == np.uint8, name
@@ -60,14 +65,18 @@ def test_smoke_fixtures_parse_to_the_documented_arrays(smoke_data):
 def test_fixture_classes_are_distinguishable(smoke_data):
     """Nearest class mean on the train part beats chance by far on the test part."""
     train, test = smoke_data["mnist_train"], smoke_data["mnist_test"]
-    flat = lambda images: images.reshape(len(images), -1).astype(float)
+
+    def flat(images):
+        return images.reshape(len(images), -1).astype(float)
+
     means = np.stack([flat(train["images"])[train["labels"] == c].mean(0) for c in range(10)])
     predicted = np.argmin(((flat(test["images"])[:, None] - means[None]) ** 2).sum(-1), axis=1)
     assert np.mean(predicted == test["labels"]) > 0.9
 
 
-@pytest.mark.parametrize("key", ["mnist_train_images", "mnist_train_labels", "cifar10", "cifar100",
-                                 "omniglot_evaluation"])
+@pytest.mark.parametrize(
+    "key", ["mnist_train_images", "mnist_train_labels", "cifar10", "cifar100", "omniglot_evaluation"]
+)
 def test_fixtures_are_reproducible_from_the_seed(key, tmp_path):
     first = write_fixture(key, tmp_path / "a" / archive(key).filename, seed=5, size=SIZE).read_bytes()
     again = write_fixture(key, tmp_path / "b" / archive(key).filename, seed=5, size=SIZE).read_bytes()
@@ -78,16 +87,21 @@ def test_fixtures_are_reproducible_from_the_seed(key, tmp_path):
 def test_fixtures_have_the_real_layouts(tmp_path):
     cifar10 = write_fixture("cifar10", tmp_path / "cifar-10-python.tar.gz", seed=0, size=SIZE)
     with tarfile.open(cifar10, "r:gz") as tar:
-        assert tar.getnames() == ["cifar-10-batches-py", "cifar-10-batches-py/batches.meta",
-                                  *[f"cifar-10-batches-py/data_batch_{i}" for i in range(1, 6)],
-                                  "cifar-10-batches-py/test_batch"]
-    omniglot = write_fixture("omniglot_background_small1", tmp_path / "images_background_small1.zip", seed=0,
-                             size=SIZE)
+        assert tar.getnames() == [
+            "cifar-10-batches-py",
+            "cifar-10-batches-py/batches.meta",
+            *[f"cifar-10-batches-py/data_batch_{i}" for i in range(1, 6)],
+            "cifar-10-batches-py/test_batch",
+        ]
+    omniglot = write_fixture("omniglot_background_small1", tmp_path / "images_background_small1.zip", seed=0, size=SIZE)
     with zipfile.ZipFile(omniglot) as archive_file:
         names = archive_file.namelist()
-        assert names[:4] == ["images_background_small1/", "images_background_small1/Fixture_Alphabet_01/",
-                             "images_background_small1/Fixture_Alphabet_01/character01/",
-                             "images_background_small1/Fixture_Alphabet_01/character01/0001_01.png"]
+        assert names[:4] == [
+            "images_background_small1/",
+            "images_background_small1/Fixture_Alphabet_01/",
+            "images_background_small1/Fixture_Alphabet_01/character01/",
+            "images_background_small1/Fixture_Alphabet_01/character01/0001_01.png",
+        ]
         assert archive_file.read(names[3]).startswith(b"\x89PNG")
     labels = write_fixture("mnist_test_labels", tmp_path / "t10k-labels-idx1-ubyte.gz", seed=0, size=SIZE)
     with gzip.open(labels) as stream:
@@ -95,8 +109,11 @@ def test_fixtures_have_the_real_layouts(tmp_path):
 
 
 def test_prepared_files_are_byte_reproducible(tmp_path):
-    arrays = {"images": np.arange(24, dtype=np.uint8).reshape(2, 3, 4), "labels": np.array([3, 1]),
-              "alphabet_names": np.array(["Latin", "Greek"])}
+    arrays = {
+        "images": np.arange(24, dtype=np.uint8).reshape(2, 3, 4),
+        "labels": np.array([3, 1]),
+        "alphabet_names": np.array(["Latin", "Greek"]),
+    }
     first, second = save_arrays(tmp_path / "a.npz", arrays), save_arrays(tmp_path / "b.npz", arrays)
     assert first.read_bytes() == second.read_bytes()
     loaded = load_prepared(first)
@@ -112,12 +129,19 @@ def test_recompressed_gzip_verifies_by_its_payload(tmp_path):
     recompressed.write_bytes(gzip.compress(gzip.decompress(original.read_bytes()), compresslevel=1, mtime=123))
     assert recompressed.read_bytes() != original.read_bytes()
     item = archive("mnist_test_labels")
-    recorded = item.__class__(item.key, item.group, item.filename, item.urls, Digests(**file_digests(original)),
-                              Digests(**payload_digests(original)))
+    recorded = item.__class__(
+        item.key,
+        item.group,
+        item.filename,
+        item.urls,
+        Digests(**file_digests(original)),
+        Digests(**payload_digests(original)),
+    )
     assert verify(original, recorded) == "file"
     assert verify(recompressed, recorded) == "decompressed payload"
-    wrong_payload = item.__class__(item.key, item.group, item.filename, item.urls, recorded.digests,
-                                   Digests(md5="0" * 32))
+    wrong_payload = item.__class__(
+        item.key, item.group, item.filename, item.urls, recorded.digests, Digests(md5="0" * 32)
+    )
     with pytest.raises(ChecksumError, match="decompressed payload md5"):
         verify(recompressed, wrong_payload)
 
@@ -157,9 +181,14 @@ def test_cifar_tarball_without_a_batch_fails_naming_it(tmp_path):
         parse_cifar(path, "cifar100", "train")
 
 
-@pytest.mark.parametrize("name, reader", [("t10k-images-idx3-ubyte.gz", read_idx),
-                                          ("cifar-10-python.tar.gz", lambda p: parse_cifar(p, "cifar10", "test")),
-                                          ("images_background.zip", parse_omniglot)])
+@pytest.mark.parametrize(
+    "name, reader",
+    [
+        ("t10k-images-idx3-ubyte.gz", read_idx),
+        ("cifar-10-python.tar.gz", lambda p: parse_cifar(p, "cifar10", "test")),
+        ("images_background.zip", parse_omniglot),
+    ],
+)
 def test_a_file_that_is_not_an_archive_fails_naming_it(name, reader, tmp_path):
     path = tmp_path / name
     path.write_bytes(b"<html>404 Not Found</html>")

@@ -41,12 +41,18 @@ def test_omniglot_small1_has_136_characters_of_20_drawings():
 def test_quick_scale_runs_offline_from_data_dir(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for item in archives_of("quick", "real"):
-        assert main(["data-fetch", item.key, "--scale", "quick", "--data-dir", str(SHARED),
-                     "--output", str(raw_path(item))]) == 0
+        assert (
+            main(
+                ["data-fetch", item.key, "--scale", "quick", "--data-dir", str(SHARED), "--output", str(raw_path(item))]
+            )
+            == 0
+        )
         assert raw_path(item).is_symlink()
     small2 = raw_path(archive("omniglot_background_small2"))
-    assert main(["data-prepare", "omniglot_evaluation", str(small2), "--scale", "quick",
-                 "--output", "evaluation.npz"]) == 0
+    assert (
+        main(["data-prepare", "omniglot_evaluation", str(small2), "--scale", "quick", "--output", "evaluation.npz"])
+        == 0
+    )
     evaluation = load_prepared("evaluation.npz")
     assert evaluation["images"].shape == (156 * 20, 28, 28)
     assert np.bincount(evaluation["labels"]).tolist() == [20] * 156

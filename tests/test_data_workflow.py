@@ -35,38 +35,70 @@ def output_of(result):
 
 def test_quick_scale_with_data_dir_takes_real_subsets_and_cifar_fixtures(workdir, tmp_path):
     data_dir = fake_data_dir(tmp_path / "datasets", "quick")
-    out = output_of(snakemake(workdir, "--cores", "1", "data_all", "-n", "-p", "--config", "scale=quick",
-                              f"data_dir={data_dir}"))
-    for archive in ("mnist_test_images", "mnist_test_labels", "omniglot_background_small1",
-                    "omniglot_background_small2"):
+    out = output_of(
+        snakemake(workdir, "--cores", "1", "data_all", "-n", "-p", "--config", "scale=quick", f"data_dir={data_dir}")
+    )
+    for archive in (
+        "mnist_test_images",
+        "mnist_test_labels",
+        "omniglot_background_small1",
+        "omniglot_background_small2",
+    ):
         assert f"data-fetch {archive} --scale quick --data-dir {data_dir}" in out
     assert "data-fetch mnist_train_images" not in out and "data-fetch cifar10" not in out
-    assert ("data-fixtures data/fixtures/quick/cifar10/cifar-10-python.tar.gz "
-            "data/fixtures/quick/cifar100/cifar-100-python.tar.gz --scale quick --seed 0") in out
-    assert ("data-prepare omniglot_evaluation data/raw/omniglot/images_background_small2.zip --scale quick "
-            "--output data/prepared/quick/omniglot_evaluation.npz") in out
+    assert (
+        "data-fixtures data/fixtures/quick/cifar10/cifar-10-python.tar.gz "
+        "data/fixtures/quick/cifar100/cifar-100-python.tar.gz --scale quick --seed 0"
+    ) in out
+    assert (
+        "data-prepare omniglot_evaluation data/raw/omniglot/images_background_small2.zip --scale quick "
+        "--output data/prepared/quick/omniglot_evaluation.npz"
+    ) in out
 
 
 def test_a_data_dir_that_lacks_files_is_refused_before_planning_naming_every_one(workdir, tmp_path):
     data_dir = fake_data_dir(tmp_path / "datasets", "quick")
     (data_dir / "mnist" / "t10k-labels-idx1-ubyte.gz").unlink()
     (data_dir / "omniglot" / "images_background_small2.zip").unlink()
-    out = output_of(snakemake(workdir, "--cores", "1", "-n", "--config", "scale=quick", f"data_dir={data_dir}",
-                              expect_success=False))
+    out = output_of(
+        snakemake(
+            workdir, "--cores", "1", "-n", "--config", "scale=quick", f"data_dir={data_dir}", expect_success=False
+        )
+    )
     assert "lacks 2 file(s) that scale 'quick' needs" in out
     assert "mnist/t10k-labels-idx1-ubyte.gz" in out and "omniglot/images_background_small2.zip" in out
     assert "Building DAG of jobs" not in out
-    out = output_of(snakemake(workdir, "--cores", "1", "-n", "--config", "scale=quick",
-                              f"data_dir={tmp_path / 'nowhere'}", expect_success=False))
+    out = output_of(
+        snakemake(
+            workdir,
+            "--cores",
+            "1",
+            "-n",
+            "--config",
+            "scale=quick",
+            f"data_dir={tmp_path / 'nowhere'}",
+            expect_success=False,
+        )
+    )
     assert f"data_dir {tmp_path / 'nowhere'} does not exist" in out
 
 
 def test_full_scale_downloads_every_archive(workdir):
     out = output_of(snakemake(workdir, "--cores", "1", "data_all", "-n", "--config", "scale=full"))
     jobs = {line.split()[0] for line in out.splitlines() if line.startswith("data_")}
-    assert {f"data_archive_{key}" for key in ("mnist_train_images", "mnist_train_labels", "mnist_test_images",
-                                              "mnist_test_labels", "cifar10", "cifar100", "omniglot_background",
-                                              "omniglot_evaluation")} <= jobs
+    assert {
+        f"data_archive_{key}"
+        for key in (
+            "mnist_train_images",
+            "mnist_train_labels",
+            "mnist_test_images",
+            "mnist_test_labels",
+            "cifar10",
+            "cifar100",
+            "omniglot_background",
+            "omniglot_evaluation",
+        )
+    } <= jobs
     assert "data_fixtures" not in jobs and len([job for job in jobs if job.startswith("data_prepare_")]) == 8
 
 
@@ -77,10 +109,14 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 def test_an_archive_is_keyed_by_its_content_not_by_the_scale_or_where_it_came_from(workdir):
     archive = "data/raw/mnist/t10k-labels-idx1-ubyte.gz"
     snakemake(workdir, "--cores", "1", archive, "--config", "scale=quick", f"data_dir={SHARED}")
-    for config in (["scale=quick", f"data_dir={SHARED}/./"], ["scale=quick", f"data_dir={SHARED.parent}/../shared/datasets"],
-                   ["scale=smoke"]):
-        assert "Nothing to be done" in output_of(snakemake(workdir, "--cores", "1", "-n", archive, "--config",
-                                                           *config)), config
+    for config in (
+        ["scale=quick", f"data_dir={SHARED}/./"],
+        ["scale=quick", f"data_dir={SHARED.parent}/../shared/datasets"],
+        ["scale=smoke"],
+    ):
+        assert "Nothing to be done" in output_of(
+            snakemake(workdir, "--cores", "1", "-n", archive, "--config", *config)
+        ), config
 
 
 @pytest.mark.slow

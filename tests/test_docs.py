@@ -5,7 +5,7 @@ resolves to a file of the checkout, and every generated block (the verdicts, tim
 import re
 from pathlib import Path
 
-from truncback.pipeline.docs import BLOCK, PAGES, stale_pages
+from truncback.tools.docs import BLOCK, PAGES, stale_pages
 from workflow_copy import REPO
 
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")

@@ -20,6 +20,20 @@ def test_unknown_device_is_named():
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_cuda_without_a_gpu_stops_the_command_naming_the_option(tmp_path, capsys):
-    assert cli(["hypercleaning", "--data", str(tmp_path / "unused.npz"), "--method", "krmd-K1", "--device", "cuda",
-                "--output", str(tmp_path / "run.json")]) == 1
+    assert (
+        cli(
+            [
+                "hypercleaning",
+                "--data",
+                str(tmp_path / "unused.npz"),
+                "--method",
+                "krmd-K1",
+                "--device",
+                "cuda",
+                "--output",
+                str(tmp_path / "run.json"),
+            ]
+        )
+        == 1
+    )
     assert "--device cuda was asked for, but torch sees no CUDA device" in capsys.readouterr().err

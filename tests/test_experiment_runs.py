@@ -20,18 +20,55 @@ from truncback.runtime.checkpoint import checkpoint_path
 from truncback.runtime.files import read_json, read_result, timing_path
 from truncback.runtime.harness import remaining
 
-HYPERCLEANING = {"compile": False, "n_train": 200, "n_val": 100, "n_test": 200, "T": 20, "lr": 0.015, "hyper_lr": 0.3,
-                 "hyper_iterations": 40, "exact_every": 10, "checkpoint_every": 5}
-TASK_INTERACTION = {"compile": False, "train_per_class": 3, "val_per_class": 6, "T": 12, "hyper_lr": 0.02,
-                    "max_hyper_iterations": 40, "patience": 100, "exact_every": 10, "checkpoint_every": 5, "log_every": 100}
+HYPERCLEANING = {
+    "compile": False,
+    "n_train": 200,
+    "n_val": 100,
+    "n_test": 200,
+    "T": 20,
+    "lr": 0.015,
+    "hyper_lr": 0.3,
+    "hyper_iterations": 40,
+    "exact_every": 10,
+    "checkpoint_every": 5,
+}
+TASK_INTERACTION = {
+    "compile": False,
+    "train_per_class": 3,
+    "val_per_class": 6,
+    "T": 12,
+    "hyper_lr": 0.02,
+    "max_hyper_iterations": 40,
+    "patience": 100,
+    "exact_every": 10,
+    "checkpoint_every": 5,
+    "log_every": 100,
+}
 # init_rho = 10: the regulariser makes g_S strongly convex at every w_T here, as conjugate gradient needs
 # (with rho = 1 CG meets negative curvature after T = 3 steps and stops with an error naming it).
-OMNIGLOT = {"compile": False, "init_rho": 10.0, "ways": 3, "query_per_class": 2, "meta_train_classes": 24, "filters": 4, "T": 3,
-            "hyper_lr": 0.01,
-            "eval_every": 4, "curve_tasks": 2, "validation_tasks": 2, "test_tasks": 3, "exact_every": 3,
-            "checkpoint_every": 2, "depth_tasks": 1, "log_every": 100}
-RESULT_TYPES = {"hypercleaning": HypercleaningResult, "task-interaction": TaskInteractionResult,
-                "omniglot": OmniglotResult}
+OMNIGLOT = {
+    "compile": False,
+    "init_rho": 10.0,
+    "ways": 3,
+    "query_per_class": 2,
+    "meta_train_classes": 24,
+    "filters": 4,
+    "T": 3,
+    "hyper_lr": 0.01,
+    "eval_every": 4,
+    "curve_tasks": 2,
+    "validation_tasks": 2,
+    "test_tasks": 3,
+    "exact_every": 3,
+    "checkpoint_every": 2,
+    "depth_tasks": 1,
+    "log_every": 100,
+}
+RESULT_TYPES = {
+    "hypercleaning": HypercleaningResult,
+    "task-interaction": TaskInteractionResult,
+    "omniglot": OmniglotResult,
+}
 
 
 @pytest.fixture(scope="module")
@@ -54,11 +91,34 @@ def arguments(experiment: str, inputs: dict, method: str, output, iterations: in
     if experiment == "hypercleaning":
         return ["hypercleaning", "--data", str(inputs["mnist"]), "--settings", json.dumps(HYPERCLEANING), *common]
     if experiment == "task-interaction":
-        return ["task-interaction", "--train", str(inputs["ti_train"]), "--test", str(inputs["ti_test"]),
-                "--dataset", "synthetic", "--settings", json.dumps(TASK_INTERACTION), *common]
-    return ["omniglot", "--background", str(inputs["background"]), "--evaluation", str(inputs["evaluation"]),
-            "--settings", json.dumps(OMNIGLOT), "--iterations", str(iterations), "--milestones", str(iterations),
-            "--hparams", str(output.with_suffix(".npz")), *common]
+        return [
+            "task-interaction",
+            "--train",
+            str(inputs["ti_train"]),
+            "--test",
+            str(inputs["ti_test"]),
+            "--dataset",
+            "synthetic",
+            "--settings",
+            json.dumps(TASK_INTERACTION),
+            *common,
+        ]
+    return [
+        "omniglot",
+        "--background",
+        str(inputs["background"]),
+        "--evaluation",
+        str(inputs["evaluation"]),
+        "--settings",
+        json.dumps(OMNIGLOT),
+        "--iterations",
+        str(iterations),
+        "--milestones",
+        str(iterations),
+        "--hparams",
+        str(output.with_suffix(".npz")),
+        *common,
+    ]
 
 
 @pytest.mark.parametrize("experiment", sorted(RESULT_TYPES))
@@ -79,16 +139,20 @@ def test_each_experiment_runs_any_method_spec(experiment, method, inputs, tmp_pa
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("experiment, method", [("hypercleaning", "ufom-q0.5"), ("task-interaction", "krmd-K3"),
-                                                ("omniglot", "krmd-K1")])
+@pytest.mark.parametrize(
+    "experiment, method", [("hypercleaning", "ufom-q0.5"), ("task-interaction", "krmd-K3"), ("omniglot", "krmd-K1")]
+)
 def test_a_run_killed_after_a_checkpoint_resumes_to_the_same_bytes(experiment, method, inputs, tmp_path):
     """UFOM's random draws come from a generator whose state the checkpoint keeps."""
     killed, whole = tmp_path / "killed" / "run.json", tmp_path / "whole" / "run.json"
     killed.parent.mkdir()
     whole.parent.mkdir()
     every = {"hypercleaning": HYPERCLEANING, "task-interaction": TASK_INTERACTION, "omniglot": OMNIGLOT}[experiment]
-    stopped = kill_after_first_checkpoint(arguments(experiment, inputs, method, killed, iterations=16),
-                                          checkpoint_path(killed), every=every["checkpoint_every"])
+    stopped = kill_after_first_checkpoint(
+        arguments(experiment, inputs, method, killed, iterations=16),
+        checkpoint_path(killed),
+        every=every["checkpoint_every"],
+    )
     assert stopped.returncode == -signal.SIGKILL and not killed.exists()
     log = tmp_path / "resumed.log"
     assert cli([*arguments(experiment, inputs, method, killed, iterations=16), "--log", str(log)]) == 0
@@ -104,13 +168,18 @@ def test_a_run_killed_after_a_checkpoint_resumes_to_the_same_bytes(experiment, m
 
 def test_ctrl_c_ends_a_run_with_one_line_and_its_checkpoint_kept(inputs, tmp_path):
     output = tmp_path / "run.json"
-    stopped = kill_after_first_checkpoint(arguments("hypercleaning", inputs, "krmd-K1", output),
-                                          checkpoint_path(output), every=HYPERCLEANING["checkpoint_every"],
-                                          signal_name="SIGINT")
+    stopped = kill_after_first_checkpoint(
+        arguments("hypercleaning", inputs, "krmd-K1", output),
+        checkpoint_path(output),
+        every=HYPERCLEANING["checkpoint_every"],
+        signal_name="SIGINT",
+    )
     assert stopped.returncode == 130
     assert "Traceback" not in stopped.stderr and "KeyboardInterrupt" not in stopped.stderr
-    assert stopped.stderr.splitlines()[-1] == ("python -m truncback hypercleaning: interrupted (a hyper-optimisation "
-                                               "resumes from its checkpoint when rerun)")
+    assert stopped.stderr.splitlines()[-1] == (
+        "python -m truncback hypercleaning: interrupted (a hyper-optimisation "
+        "resumes from its checkpoint when rerun)"
+    )
     assert not output.exists()
 
 
@@ -121,8 +190,10 @@ def test_a_bad_method_is_named_on_the_command_line(inputs, tmp_path, capsys):
     assert cli(arguments("hypercleaning", inputs, "krmd-K21", tmp_path / "run.json")) == 1
     err = capsys.readouterr().err  # one line, no traceback
     assert err.count("\n") == 1 and "Traceback" not in err
-    assert ("python -m truncback hypercleaning: error: method 'krmd': option K=21 is larger than the number of "
-            "lower-level steps T=20") in err
+    assert (
+        "python -m truncback hypercleaning: error: method 'krmd': option K=21 is larger than the number of "
+        "lower-level steps T=20"
+    ) in err
     assert not (tmp_path / "run.json").exists()
 
 
@@ -132,13 +203,15 @@ def test_a_result_file_of_another_layout_or_with_a_renamed_key_is_named(inputs, 
     data = read_json(output)
     data["run"]["outer_losses"] = data["run"].pop("train")
     (tmp_path / "renamed.json").write_text(json.dumps(data))
-    with pytest.raises(ValueError, match=r"renamed.json.run: RunRecord has no key\(s\) \['outer_losses'\] and "
-                                         r"lacks \['train'\]"):
+    with pytest.raises(
+        ValueError, match=r"renamed.json.run: RunRecord has no key\(s\) \['outer_losses'\] and " r"lacks \['train'\]"
+    ):
         read_result(tmp_path / "renamed.json", HypercleaningResult)
     with pytest.raises(ValueError, match="has layout 'truncback.hypercleaning/2', expected 'truncback.omniglot/2'"):
         read_result(output, OmniglotResult)
     with pytest.raises(TypeError, match="a result must be a dataclass with a LAYOUT"):
         from truncback.runtime.files import write_result
+
         write_result(tmp_path / "x.json", dataclasses.make_dataclass("Bare", ["a"])(1))
 
 

@@ -14,8 +14,16 @@ from truncback.experiments.fom_ufom.problem import TaskFamily, bilevel_problem
 from truncback.experiments.fom_ufom.settings import FomUfomSettings
 from truncback.hypergrad import fom, rmd, ufom
 
-SMOKE = {"d": 2, "tasks_per_type": 2, "T": 10, "seeds": 1, "iterations": 150, "draws": 60,
-         "estimator_q": [0.2, 1.0], "memory_T": [5, 10]}
+SMOKE = {
+    "d": 2,
+    "tasks_per_type": 2,
+    "T": 10,
+    "seeds": 1,
+    "iterations": 150,
+    "draws": 60,
+    "estimator_q": [0.2, 1.0],
+    "memory_T": [5, 10],
+}
 """The smoke scale recommended for the config (a few seconds per command)."""
 
 
@@ -45,10 +53,12 @@ def test_exact_closed_form_equals_the_engines_rmd(rng, family, task):
 def test_fom_closed_form_equals_the_engines_fom_and_ufom_at_q1_is_exact(rng, family, task):
     lam = random_lam(rng, family.curvature.shape[1])
     problem = bilevel_problem(family, task)
-    np.testing.assert_allclose(fom(problem, lam).numpy(), family.fom_estimates(lam.numpy())[task], rtol=1e-10,
-                               atol=1e-14)
-    np.testing.assert_allclose(ufom(problem, lam, 1.0).numpy(), family.task_gradients(lam.numpy())[task],
-                               rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(
+        fom(problem, lam).numpy(), family.fom_estimates(lam.numpy())[task], rtol=1e-10, atol=1e-14
+    )
+    np.testing.assert_allclose(
+        ufom(problem, lam, 1.0).numpy(), family.task_gradients(lam.numpy())[task], rtol=1e-10, atol=1e-14
+    )
 
 
 def test_stationary_and_fom_fixed_points_solve_their_equations_and_the_floor_is_large(family):
@@ -94,8 +104,9 @@ def test_states_held_are_constant_in_T_for_fom_and_ufom_and_grow_for_rmd():
     memory = run.memory(settings, quiet)
     assert memory["states_held"] == {"fom": [2, 2, 2], "ufom_exact_branch": [3, 3, 3], "rmd": [4, 7, 13]}
     assert memory["step_evaluations"]["fom"] == [6, 12, 24]
-    assert memory["step_evaluations"]["ufom_exact_branch"] == [run.expected_step_evaluations(T, 1.0)
-                                                               for T in (3, 6, 12)]
+    assert memory["step_evaluations"]["ufom_exact_branch"] == [
+        run.expected_step_evaluations(T, 1.0) for T in (3, 6, 12)
+    ]
 
 
 def test_settings_reject_mismatched_offsets_and_unknown_keys():
@@ -120,8 +131,15 @@ def run_all(directory, settings: str) -> None:
     """Both parts, the figure and the three tables, into ``directory``."""
     for part in ("paths", "estimator"):
         command("fom-ufom", part, "--settings", settings, "--output", directory / f"{part}.json")
-    command("figure-fom-ufom", "--paths", directory / "paths.json", "--estimator", directory / "estimator.json",
-            "--output", directory / "figure")
+    command(
+        "figure-fom-ufom",
+        "--paths",
+        directory / "paths.json",
+        "--estimator",
+        directory / "estimator.json",
+        "--output",
+        directory / "figure",
+    )
     for part, results in (("paths", "paths"), ("estimator", "estimator"), ("memory", "estimator")):
         command("table-fom-ufom", part, "--results", directory / f"{results}.json", "--output", directory / part)
 
@@ -142,24 +160,45 @@ def test_commands_write_the_same_results_and_figure_twice_and_no_seconds_in_resu
 
 
 def fake_paths(fom_tail: float, ufom_tail: float, floor: float = 0.6) -> dict:
-    return {"family": {"fom_floor": floor}, "settings": {"tail_fraction": 0.5},
-            "runs": [{"spec": {"name": "fom"}, "exact_norm": [2.0, 1.0, fom_tail, fom_tail]},
-                     {"spec": {"name": "ufom", "q": 0.2}, "exact_norm": [2.0, 1.0, ufom_tail, ufom_tail]}]}
+    return {
+        "family": {"fom_floor": floor},
+        "settings": {"tail_fraction": 0.5},
+        "runs": [
+            {"spec": {"name": "fom"}, "exact_norm": [2.0, 1.0, fom_tail, fom_tail]},
+            {"spec": {"name": "ufom", "q": 0.2}, "exact_norm": [2.0, 1.0, ufom_tail, ufom_tail]},
+        ],
+    }
 
 
 def fake_estimator(z: float, exact_branch_steps) -> dict:
     T = [10, 20, 40, 80]
-    row = {"q": 0.2, "max_standardised_bias": z, "steps_mean": 86.0 + z * 6.0, "steps_expected": 86.0,
-           "steps_standard_error": 6.0}
-    return {"settings": {"draws": 200},
-            "unbiasedness": {"by_q": [row], "fom": [1.0, 0.0], "exact": [0.5, 0.0]},
-            "memory": {"T": T, "states_held": {"fom": [2] * 4, "ufom_exact_branch": [3] * 4, "rmd": [t + 1 for t in T]},
-                       "step_evaluations": {"fom": [2 * t for t in T], "ufom_exact_branch": exact_branch_steps}}}
+    row = {
+        "q": 0.2,
+        "max_standardised_bias": z,
+        "steps_mean": 86.0 + z * 6.0,
+        "steps_expected": 86.0,
+        "steps_standard_error": 6.0,
+    }
+    return {
+        "settings": {"draws": 200},
+        "unbiasedness": {"by_q": [row], "fom": [1.0, 0.0], "exact": [0.5, 0.0]},
+        "memory": {
+            "T": T,
+            "states_held": {"fom": [2] * 4, "ufom_exact_branch": [3] * 4, "rmd": [t + 1 for t in T]},
+            "step_evaluations": {"fom": [2 * t for t in T], "ufom_exact_branch": exact_branch_steps},
+        },
+    }
 
 
 def test_the_fom_ufom_claims_pass_and_fail_on_the_numbers_they_name():
-    from truncback.reproduction.claims import (FAIL, NOT_RUN, PASS, fom_does_not_converge,
-                                               ufom_constant_memory_and_time, ufom_unbiased)
+    from truncback.reproduction.claims import (
+        FAIL,
+        NOT_RUN,
+        PASS,
+        fom_does_not_converge,
+        ufom_constant_memory_and_time,
+        ufom_unbiased,
+    )
     from truncback.reproduction.evidence import Evidence
 
     def judged(claim, **results):

@@ -14,8 +14,9 @@ from workflow_copy import REPO
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_without_cuda_it_stops_at_once_with_one_line():
-    result = subprocess.run([sys.executable, "-m", "truncback", "gpu-check"], cwd=REPO, capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "truncback", "gpu-check"], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 2
     assert result.stdout == "" and len(result.stderr.strip().splitlines()) == 1
     assert result.stderr.startswith("gpu-check: no CUDA device")

@@ -6,11 +6,12 @@ import pytest
 import torch
 from torch.utils._pytree import tree_leaves
 
-from truncback.benchmark import conv_net_parts, hypercleaning_parts
+from truncback.hypergrad.synthetic import conv_net_parts, hypercleaning_parts
 
 
-@pytest.mark.parametrize("make", [lambda: hypercleaning_parts(3, n_train=40, n_val=30, seed=1),
-                                  lambda: conv_net_parts(3, batch=6, seed=1)])
+@pytest.mark.parametrize(
+    "make", [lambda: hypercleaning_parts(3, n_train=40, n_val=30, seed=1), lambda: conv_net_parts(3, batch=6, seed=1)]
+)
 def test_without_graph_equals_the_step(make):
     previous = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
@@ -30,8 +31,9 @@ def test_without_graph_equals_the_step(make):
         torch.set_default_dtype(previous)
 
 
-@pytest.mark.parametrize("make", [lambda: hypercleaning_parts(3, n_train=40, n_val=30, seed=1),
-                                  lambda: conv_net_parts(3, batch=6, seed=1)])
+@pytest.mark.parametrize(
+    "make", [lambda: hypercleaning_parts(3, n_train=40, n_val=30, seed=1), lambda: conv_net_parts(3, batch=6, seed=1)]
+)
 def test_with_graph_equals_the_step_and_differentiates_like_it(make):
     """The graph-keeping twin (the unrolled method's forward pass): same value, and the same gradient
     of a function of its output with respect to lam as the torch.func step's."""
@@ -47,7 +49,7 @@ def test_with_graph_equals_the_step_and_differentiates_like_it(make):
         for forward in (step, step.with_graph):
             with torch.enable_grad():
                 out = forward(state, lam_tracked, 1)
-                total = sum(torch.sum(leaf ** 2) for leaf in tree_leaves(out))
+                total = sum(torch.sum(leaf**2) for leaf in tree_leaves(out))
                 grads.append(torch.autograd.grad(total, lam_leaves, allow_unused=True))
             for a, b in zip(tree_leaves(step(state, lam, 1)), tree_leaves(out), strict=True):
                 torch.testing.assert_close(b, a, rtol=1e-13, atol=1e-15)

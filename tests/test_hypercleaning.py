@@ -15,7 +15,7 @@ from truncback.experiments.hypercleaning.table import hypercleaning_table
 from truncback.hypergrad.reference import unrolled_autograd
 from truncback.runtime.harness import exact_comparisons
 from truncback.runtime.determinism import derive_seed
-from truncback.tables import mean_std
+from truncback.io.tables import mean_std
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +35,17 @@ def quiet(message):
 
 def test_smoke_scale_lowers_the_loss_and_down_weights_corrupted_examples(digits):
     settings, methods = smoke_settings()
-    data = make_cleaning_data(*digits, settings.n_train, settings.n_val, settings.n_test,
-                              settings.corrupted_fraction, derive_seed("hypercleaning", 0, 0))
-    reference = unrolled_autograd(cleaning_problem(data, settings.T, settings.lr, settings.weight_decay),
-                                  torch.zeros(settings.n_train))
+    data = make_cleaning_data(
+        *digits,
+        settings.n_train,
+        settings.n_val,
+        settings.n_test,
+        settings.corrupted_fraction,
+        derive_seed("hypercleaning", 0, 0),
+    )
+    reference = unrolled_autograd(
+        cleaning_problem(data, settings.T, settings.lr, settings.weight_decay), torch.zeros(settings.n_train)
+    )
     for method in (methods[0], {"name": "rmd"}):
         result, timing = run_hypercleaning(*digits, settings, method, seed=0, log=quiet)
         losses = result.run.train["outer_loss"]
@@ -46,14 +53,19 @@ def test_smoke_scale_lowers_the_loss_and_down_weights_corrupted_examples(digits)
         assert result.final["mean_weight_corrupted"] < result.final["mean_weight_clean"]
         assert result.final["val_loss"] < result.baseline["val_loss"]
         exact = result.run.exact
-        assert exact["iteration"] == [*range(0, settings.hyper_iterations, settings.exact_every),
-                                      settings.hyper_iterations - 1]
+        assert exact["iteration"] == [
+            *range(0, settings.hyper_iterations, settings.exact_every),
+            settings.hyper_iterations - 1,
+        ]
         # taken at lam_0 = 0, before the first step: autograd through the unrolled loop
         assert exact["grad_norm"][0] == pytest.approx(float(reference.norm()), rel=1e-4)
         assert timing.timed_iterations == settings.hyper_iterations - 1
         # what the rehearsal's estimate multiplies: the exact comparisons the loop made, as counted for the paper scale
-        assert timing.exact_comparisons == len(exact["iteration"]) == exact_comparisons(settings.hyper_iterations,
-                                                                                       settings.exact_every)
+        assert (
+            timing.exact_comparisons
+            == len(exact["iteration"])
+            == exact_comparisons(settings.hyper_iterations, settings.exact_every)
+        )
         assert timing.iteration_seconds >= timing.seconds > 0
     assert result.run.train["hypergradient_norm"][0] == pytest.approx(float(reference.norm()), rel=1e-4)
 
@@ -85,8 +97,11 @@ def test_unknown_setting_and_bad_method_are_named(digits):
 
 def test_table_2_gives_mean_and_std_over_seeds_with_a_baseline_row_per_split(digits):
     settings, _ = smoke_settings(hyper_iterations=4, exact_every=2)
-    runs = [run_hypercleaning(*digits, settings, method, seed=seed, log=quiet)
-            for method in ({"name": "krmd", "K": 1}, {"name": "aid_cg", "K": 3}) for seed in (0, 1)]
+    runs = [
+        run_hypercleaning(*digits, settings, method, seed=seed, log=quiet)
+        for method in ({"name": "krmd", "K": 1}, {"name": "aid_cg", "K": 3})
+        for seed in (0, 1)
+    ]
     frame, caption = hypercleaning_table([r for r, _ in runs], [t.per_iteration() for _, t in runs])
     assert list(frame["Method"]) == ["no cleaning (λ = 0)", "1-RMD", "AID-CG (K=3)"]
     assert "mean ± std over 2 seed(s)" in caption
@@ -97,4 +112,3 @@ def test_table_2_gives_mean_and_std_over_seeds_with_a_baseline_row_per_split(dig
     assert baselines[0] != baselines[1]  # each seed draws its own split
     assert frame["Test Acc."][0] == mean_std(baselines, 2)
     assert frame["States held"][1] == "2" and frame["States held"][2] == "1"
-

@@ -89,8 +89,12 @@ def test_aid_cg_stops_early_at_the_tolerance(rng):
 def small_problem_with_curvature():
     """T = 1, lam = (w_0, b): w_1 = w_0 - 0.3 (H w_0 - b), f = ||sin w_1||^2. A = I - 0.3 H != I."""
     H = torch.tensor([[2.0, 0.3], [0.3, 1.0]], dtype=torch.float64)
-    return BilevelProblem(init=lambda lam: lam[:2], step=lambda w, lam, t: w - 0.3 * (H @ w - lam[2:]),
-                          outer=lambda w, lam: torch.sum(torch.sin(w) ** 2), T=1)
+    return BilevelProblem(
+        init=lambda lam: lam[:2],
+        step=lambda w, lam, t: w - 0.3 * (H @ w - lam[2:]),
+        outer=lambda w, lam: torch.sum(torch.sin(w) ** 2),
+        T=1,
+    )
 
 
 def test_ufom_is_unbiased(rng):
@@ -109,7 +113,7 @@ def test_ufom_is_unbiased(rng):
     is_first_order = (samples - first_order).norm(dim=1) <= 1e-12 * float(first_order.norm())
     assert bool((is_corrected | is_first_order).all())
     assert abs(float(is_corrected.double().mean()) - q) <= 4 * (q * (1 - q) / n) ** 0.5
-    standard_error = samples.std(dim=0) / n ** 0.5
+    standard_error = samples.std(dim=0) / n**0.5
     assert torch.all((samples.mean(dim=0) - exact).abs() <= 4 * standard_error + 1e-12)
     assert torch.all((samples.mean(dim=0) - first_order).abs()[:2] > 4 * standard_error[:2])
 
@@ -120,8 +124,12 @@ def test_ufom_with_q_one_is_exact_and_fom_is_exact_only_without_curvature(rng):
     assert torch.allclose(ufom(problem, lam, 1.0, generator=rng), rmd(problem, lam), rtol=1e-12)
     # Theory: FOM drops A_t = I - gamma Hessian, so it is exact iff the Hessian vanishes.
     slope = torch.tensor([1.0, -2.0], dtype=torch.float64)
-    linear = BilevelProblem(init=lambda lam: lam[:2], step=lambda w, lam, t: w - 0.3 * (slope - lam[2:]),
-                            outer=lambda w, lam: torch.sum(torch.sin(w) ** 2), T=4)
+    linear = BilevelProblem(
+        init=lambda lam: lam[:2],
+        step=lambda w, lam, t: w - 0.3 * (slope - lam[2:]),
+        outer=lambda w, lam: torch.sum(torch.sin(w) ** 2),
+        T=4,
+    )
     assert torch.allclose(fom(linear, lam), rmd(linear, lam), rtol=1e-12)
     toy = toy_problem()
     toy_lam = torch.randn(2, generator=rng, dtype=torch.float64)

@@ -11,8 +11,10 @@ from truncback.hypergrad.reference import unrolled_autograd
 
 
 def relative_error(estimate, reference):
-    est, ref = torch.cat([x.flatten() for x in tree_leaves(estimate)]), torch.cat(
-        [x.flatten() for x in tree_leaves(reference)])
+    est, ref = (
+        torch.cat([x.flatten() for x in tree_leaves(estimate)]),
+        torch.cat([x.flatten() for x in tree_leaves(reference)]),
+    )
     return float((est - ref).norm() / ref.norm())
 
 
@@ -92,12 +94,16 @@ def test_module_parameters_as_state_through_functional_call(rng):
 
     def inner(p, lam):
         fit = torch.mean((torch.func.functional_call(net, p, (x,)) - y) ** 2)
-        return fit + sum(torch.exp(l) * torch.sum(v ** 2) for l, v in zip(lam, p.values()))
+        return fit + sum(torch.exp(log_weight) * torch.sum(v**2) for log_weight, v in zip(lam, p.values()))
 
     from truncback.hypergrad import BilevelProblem, gradient_descent
-    problem = BilevelProblem(init=lambda lam: dict(params), step=gradient_descent(inner, 0.1),
-                             outer=lambda p, lam: torch.mean((torch.func.functional_call(net, p, (x[:5],)) - 1) ** 2),
-                             T=8)
+
+    problem = BilevelProblem(
+        init=lambda lam: dict(params),
+        step=gradient_descent(inner, 0.1),
+        outer=lambda p, lam: torch.mean((torch.func.functional_call(net, p, (x[:5],)) - 1) ** 2),
+        T=8,
+    )
     lam = -torch.rand(4, generator=rng, dtype=torch.float64)
     reference = unrolled_autograd(problem, lam)
     assert relative_error(rmd(problem, lam), reference) < 1e-10
@@ -119,7 +125,7 @@ def test_exact_methods_on_the_compiled_forward_match_the_closed_form_and_unrolle
     """The fast path (torch.compile'd graph-free forward) at float64: the toy's closed form at 1e-10,
     and unrolled autograd through the plain step at 1e-9 on a hypercleaning-like problem whose step
     size follows a schedule (a new rate every step must not recompile or change the result)."""
-    from truncback.benchmark import hypercleaning_parts
+    from truncback.hypergrad.synthetic import hypercleaning_parts
     from truncback.hypergrad import BilevelProblem, gradient_descent
 
     toy = toy_problem(compile=True)
@@ -163,8 +169,12 @@ def test_compiled_pullback_differentiates_a_step_size_that_is_a_hyperparameter(r
         return torch.exp(lam["log_lr"]) / (1 + 0.1 * t)
 
     def bilevel(compile):
-        return BilevelProblem(lambda lam: 0.1 * lam["w0"], gradient_descent(inner, step_size, compile),
-                              lambda w, lam: torch.sum((x_val @ w - y_val) ** 2), T=10)
+        return BilevelProblem(
+            lambda lam: 0.1 * lam["w0"],
+            gradient_descent(inner, step_size, compile),
+            lambda w, lam: torch.sum((x_val @ w - y_val) ** 2),
+            T=10,
+        )
 
     lam = {"weights": randn(30), "log_lr": torch.tensor(0.2, dtype=torch.float64), "w0": randn(4)}
     reference = unrolled_autograd(bilevel(False), lam)
@@ -182,12 +192,15 @@ def test_compiled_steps_sharing_an_inner_loss_compile_once_and_stay_exact(rng):
     from truncback.hypergrad import BilevelProblem, gradient_descent
 
     def inner(w, lam, x, y):
-        return torch.sum((x @ w - y) ** 2) + torch.sum(torch.exp(lam) * w ** 2)
+        return torch.sum((x @ w - y) ** 2) + torch.sum(torch.exp(lam) * w**2)
 
     def problem(x, y, compile):
-        return BilevelProblem(lambda lam: torch.zeros(3, dtype=torch.float64),
-                              gradient_descent(inner, 0.01, compile, data=(x, y)),
-                              lambda w, lam: torch.sum(w ** 2), T=6)
+        return BilevelProblem(
+            lambda lam: torch.zeros(3, dtype=torch.float64),
+            gradient_descent(inner, 0.01, compile, data=(x, y)),
+            lambda w, lam: torch.sum(w**2),
+            T=6,
+        )
 
     lam = torch.randn(3, generator=rng, dtype=torch.float64)
     graphs = []
@@ -214,9 +227,14 @@ def test_more_inner_losses_than_dynamos_recompile_limit_all_run_compiled(rng):
 
     def problem(scale, compile):
         def inner(w, lam):
-            return scale * torch.sum((x @ w - 1) ** 2) + torch.sum(lam * w ** 2)
-        return BilevelProblem(lambda lam: torch.zeros(3, dtype=torch.float64), gradient_descent(inner, 0.01, compile),
-                              lambda w, lam: torch.sum(w ** 2), T=3)
+            return scale * torch.sum((x @ w - 1) ** 2) + torch.sum(lam * w**2)
+
+        return BilevelProblem(
+            lambda lam: torch.zeros(3, dtype=torch.float64),
+            gradient_descent(inner, 0.01, compile),
+            lambda w, lam: torch.sum(w**2),
+            T=3,
+        )
 
     limit = 2
     with torch._dynamo.config.patch(recompile_limit=limit):

@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from hypergrad_problems import toy_problem
-from truncback.hypergrad import (BilevelProblem, aid_cg, aid_fp, checkpointed, fmd, fom, hypergradient,
-                                 krmd, rmd, ufom)
+from truncback.hypergrad import BilevelProblem, aid_cg, aid_fp, checkpointed, fmd, fom, hypergradient, krmd, rmd, ufom
 
 
 class CountingStep:
@@ -98,6 +97,6 @@ def test_mismatched_shapes_are_named():
     split = BilevelProblem(toy.init, lambda w, lam, t: (w, w), toy.outer, 5)
     with pytest.raises(ValueError, match="structure"):
         krmd(split, lam, 2)
-    vector_outer = BilevelProblem(toy.init, toy.step, lambda w, lam: w ** 2, 5)
+    vector_outer = BilevelProblem(toy.init, toy.step, lambda w, lam: w**2, 5)
     with pytest.raises(ValueError, match=r"outer must return a scalar tensor, got \(2,\)"):
         rmd(vector_outer, lam)

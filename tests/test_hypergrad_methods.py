@@ -6,8 +6,19 @@ import pytest
 import torch
 
 from hypergrad_problems import TOY_G, TOY_GAMMA, TOY_T, toy_exact, toy_problem
-from truncback.hypergrad import (METHODS, BilevelProblem, aid, conjugate_gradient, display_name, gradient_descent,
-                                 hypergradient, is_exact, label, parse_spec, resolve)
+from truncback.hypergrad import (
+    METHODS,
+    BilevelProblem,
+    aid,
+    conjugate_gradient,
+    display_name,
+    gradient_descent,
+    hypergradient,
+    is_exact,
+    label,
+    parse_spec,
+    resolve,
+)
 
 
 def toy_closed_forms(lam, K):
@@ -16,13 +27,31 @@ def toy_closed_forms(lam, K):
     dimension) solves (I - A) v = g exactly, so B v = g; FOM replaces every A by I: T gamma G g."""
     exact, g = toy_exact(lam)
     A = 1 - TOY_GAMMA * torch.tensor(TOY_G, dtype=lam.dtype)
-    truncated = (1 - A ** K) * g
-    return {"rmd": exact, "unrolled": exact, "checkpointed": exact, "fmd": exact, "krmd": truncated, "aid_fp": truncated,
-            "aid_cg": g, "fom": TOY_T * (1 - A) * g, "ufom": exact}
+    truncated = (1 - A**K) * g
+    return {
+        "rmd": exact,
+        "unrolled": exact,
+        "checkpointed": exact,
+        "fmd": exact,
+        "krmd": truncated,
+        "aid_fp": truncated,
+        "aid_cg": g,
+        "fom": TOY_T * (1 - A) * g,
+        "ufom": exact,
+    }
 
 
-SPECS = [{"name": "rmd"}, {"name": "unrolled"}, {"name": "checkpointed", "every": 7}, {"name": "fmd"}, {"name": "krmd", "K": 3},
-         {"name": "aid_fp", "K": 3}, {"name": "aid_cg", "K": 2}, {"name": "fom"}, {"name": "ufom", "q": 1.0}]
+SPECS = [
+    {"name": "rmd"},
+    {"name": "unrolled"},
+    {"name": "checkpointed", "every": 7},
+    {"name": "fmd"},
+    {"name": "krmd", "K": 3},
+    {"name": "aid_fp", "K": 3},
+    {"name": "aid_cg", "K": 2},
+    {"name": "fom"},
+    {"name": "ufom", "q": 1.0},
+]
 
 
 def test_every_method_has_a_spec_under_test():
@@ -39,22 +68,26 @@ def test_each_spec_computes_its_closed_form_on_the_toy(spec, rng):
 
 def test_a_name_with_keyword_options_is_the_same_spec(rng):
     lam = torch.randn(2, generator=rng, dtype=torch.float64)
-    assert torch.equal(hypergradient(toy_problem(), lam, "krmd", K=4),
-                       hypergradient(toy_problem(), lam, {"name": "krmd", "K": 4}))
+    assert torch.equal(
+        hypergradient(toy_problem(), lam, "krmd", K=4), hypergradient(toy_problem(), lam, {"name": "krmd", "K": 4})
+    )
 
 
-@pytest.mark.parametrize("spec, T, message", [
-    ({"name": "nope"}, None, r"method 'nope' is unknown; choose one of \['aid_cg'"),
-    ({"name": "krmd"}, None, r"method 'krmd' needs option\(s\) \['K'\]"),
-    ({"name": "krmd", "K": 1, "q": 0.5}, None, r"method 'krmd' takes no option\(s\) \['q'\]; its options: \['K'\]"),
-    ({"name": "rmd", "K": 5}, None, r"method 'rmd' takes no option\(s\) \['K'\]; its options: none"),
-    ({"name": "krmd", "K": 11}, 10, r"option K=11 is larger than the number of lower-level steps T=10"),
-    ({"name": "krmd", "K": 2.0}, None, r"option K must be an int, got 2.0"),
-    ({"name": "aid_cg", "K": -1}, None, r"option K must be >= 0, got K=-1"),
-    ({"name": "ufom", "q": 0}, None, r"option q must be > 0.0, got q=0.0"),
-    ({"name": "ufom", "q": 1.5}, None, r"option q must be <= 1.0, got q=1.5"),
-    ({"K": 5}, None, r"a method spec is a dict with a 'name'"),
-])
+@pytest.mark.parametrize(
+    "spec, T, message",
+    [
+        ({"name": "nope"}, None, r"method 'nope' is unknown; choose one of \['aid_cg'"),
+        ({"name": "krmd"}, None, r"method 'krmd' needs option\(s\) \['K'\]"),
+        ({"name": "krmd", "K": 1, "q": 0.5}, None, r"method 'krmd' takes no option\(s\) \['q'\]; its options: \['K'\]"),
+        ({"name": "rmd", "K": 5}, None, r"method 'rmd' takes no option\(s\) \['K'\]; its options: none"),
+        ({"name": "krmd", "K": 11}, 10, r"option K=11 is larger than the number of lower-level steps T=10"),
+        ({"name": "krmd", "K": 2.0}, None, r"option K must be an int, got 2.0"),
+        ({"name": "aid_cg", "K": -1}, None, r"option K must be >= 0, got K=-1"),
+        ({"name": "ufom", "q": 0}, None, r"option q must be > 0.0, got q=0.0"),
+        ({"name": "ufom", "q": 1.5}, None, r"option q must be <= 1.0, got q=1.5"),
+        ({"K": 5}, None, r"a method spec is a dict with a 'name'"),
+    ],
+)
 def test_a_bad_spec_is_named(spec, T, message):
     with pytest.raises(ValueError, match=message):
         resolve(spec, T)
@@ -65,19 +98,23 @@ def test_hypergradient_checks_K_against_the_problem():
         hypergradient(toy_problem(T=10), torch.ones(2, dtype=torch.float64), {"name": "krmd", "K": 11})
 
 
-@pytest.mark.parametrize("spec, text, shown", [
-    ({"name": "krmd", "K": 5}, "krmd-K5", "5-RMD"),
-    ({"name": "rmd"}, "rmd", "Full RMD"),
-    ({"name": "aid_cg", "K": 10}, "aid_cg-K10", "AID-CG (K=10)"),
-    ({"name": "aid_cg", "K": 10, "tol": 1e-6}, "aid_cg-K10-tol1e-06", "AID-CG (K=10)"),
-    ({"name": "ufom", "q": 0.2}, "ufom-q0.2", "UFOM (q=0.2)"),
-    ({"name": "fom"}, "fom", "FOM"),
-])
+@pytest.mark.parametrize(
+    "spec, text, shown",
+    [
+        ({"name": "krmd", "K": 5}, "krmd-K5", "5-RMD"),
+        ({"name": "rmd"}, "rmd", "Full RMD"),
+        ({"name": "aid_cg", "K": 10}, "aid_cg-K10", "AID-CG (K=10)"),
+        ({"name": "aid_cg", "K": 10, "tol": 1e-6}, "aid_cg-K10-tol1e-06", "AID-CG (K=10)"),
+        ({"name": "ufom", "q": 0.2}, "ufom-q0.2", "UFOM (q=0.2)"),
+        ({"name": "fom"}, "fom", "FOM"),
+    ],
+)
 def test_labels_name_the_options_and_parse_back(spec, text, shown):
     assert label(spec) == text
     assert parse_spec(text) == resolve(spec)
-    assert parse_spec(f'{{"name": "{spec["name"]}"' + "".join(f', "{k}": {v}' for k, v in spec.items()
-                                                               if k != "name") + "}") == resolve(spec)
+    assert parse_spec(
+        f'{{"name": "{spec["name"]}"' + "".join(f', "{k}": {v}' for k, v in spec.items() if k != "name") + "}"
+    ) == resolve(spec)
     assert display_name(spec) == shown
 
 
@@ -107,9 +144,12 @@ def test_a_caller_solver_plugs_into_aid(rng):
 def test_cg_stops_at_non_positive_curvature_instead_of_returning_garbage():
     """Gradient descent on a concave g: I - A = gamma * Hessian is negative definite."""
     H = torch.tensor([-1.0, -2.0], dtype=torch.float64)
-    problem = BilevelProblem(init=lambda lam: torch.zeros(2, dtype=lam.dtype),
-                             step=gradient_descent(lambda w, lam: 0.5 * torch.sum(H * w * w) - w @ lam, 0.1),
-                             outer=lambda w, lam: torch.sum(torch.sin(w) ** 2), T=5)
+    problem = BilevelProblem(
+        init=lambda lam: torch.zeros(2, dtype=lam.dtype),
+        step=gradient_descent(lambda w, lam: 0.5 * torch.sum(H * w * w) - w @ lam, 0.1),
+        outer=lambda w, lam: torch.sum(torch.sin(w) ** 2),
+        T=5,
+    )
     lam = torch.tensor([1.0, -0.5], dtype=torch.float64)
     with pytest.raises(ValueError, match="conjugate gradient met non-positive curvature"):
         hypergradient(problem, lam, {"name": "aid_cg", "K": 2})

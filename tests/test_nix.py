@@ -15,8 +15,14 @@ from workflow_copy import REPO
 
 NIX_INSTANTIATE = shutil.which("nix-instantiate")
 needs_nix = pytest.mark.skipif(NIX_INSTANTIATE is None, reason="nix-instantiate is not installed")
-PINNED = {"owner": "NixOS", "repo": "nixpkgs", "type": "github", "rev": "b51242d7d43689db2f3be91bd05d5b24fbb469c4",
-          "narHash": "sha256-K5sT4jTpGs15ADhviMKNBH38REpPf5Q6mM1+N6cArVE=", "lastModified": 1780203844}
+PINNED = {
+    "owner": "NixOS",
+    "repo": "nixpkgs",
+    "type": "github",
+    "rev": "b51242d7d43689db2f3be91bd05d5b24fbb469c4",
+    "narHash": "sha256-K5sT4jTpGs15ADhviMKNBH38REpPf5Q6mM1+N6cArVE=",
+    "lastModified": 1780203844,
+}
 
 
 def test_the_lock_pins_nixpkgs_and_flake_nix_asks_for_the_same_branch():
@@ -29,6 +35,8 @@ def test_the_lock_pins_nixpkgs_and_flake_nix_asks_for_the_same_branch():
     assert node["original"] == {"owner": "NixOS", "repo": "nixpkgs", "type": "github", "ref": "nixos-26.05"}
     url = re.search(r'inputs\.nixpkgs\.url\s*=\s*"([^"]+)"', (REPO / "flake.nix").read_text()).group(1)
     assert url == f"github:{node['original']['owner']}/{node['original']['repo']}/{node['original']['ref']}"
+
+
 SYSTEMS = ["x86_64-linux", "aarch64-linux", "x86_64-darwin", "aarch64-darwin"]
 
 STAND_IN = """
@@ -69,14 +77,18 @@ def test_flake_parses():
 @needs_nix
 def test_flake_outputs_against_a_stand_in_nixpkgs(tmp_path):
     expression = tmp_path / "evaluate.nix"
-    expression.write_text(STAND_IN.replace("FLAKE", str(REPO / "flake.nix"))
-                          .replace("SYSTEMS", "[ " + " ".join(f'"{s}"' for s in SYSTEMS) + " ]"))
-    result = subprocess.run([NIX_INSTANTIATE, "--eval", "--strict", "--json", str(expression)],
-                            capture_output=True, text=True)
+    expression.write_text(
+        STAND_IN.replace("FLAKE", str(REPO / "flake.nix")).replace(
+            "SYSTEMS", "[ " + " ".join(f'"{s}"' for s in SYSTEMS) + " ]"
+        )
+    )
+    result = subprocess.run(
+        [NIX_INSTANTIATE, "--eval", "--strict", "--json", str(expression)], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr
     outputs = json.loads(result.stdout)
     assert sorted(outputs) == sorted(SYSTEMS)
-    for system, output in outputs.items():
+    for output in outputs.values():
         assert {"torch", "numpy", "pandas", "matplotlib", "pytest", "snakemake"} <= set(output["shell_packages"])
         assert 'PYTHONPATH="$PWD/src' in output["shell_hook"]
         assert output["reproduce"]["type"] == "app"

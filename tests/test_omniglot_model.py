@@ -9,9 +9,14 @@ from torch.utils._pytree import tree_leaves
 
 from truncback.runtime.determinism import configure_torch
 from truncback.experiments.omniglot.depth import depth_study, geometric_fit
-from truncback.experiments.omniglot.model import (adapted_names, flat_hyperparameters, forward,
-                                                  initial_hyperparameters, nested_hyperparameters,
-                                                  one_shot_problem)
+from truncback.experiments.omniglot.model import (
+    adapted_names,
+    flat_hyperparameters,
+    forward,
+    initial_hyperparameters,
+    nested_hyperparameters,
+    one_shot_problem,
+)
 from truncback.experiments.omniglot.tasks import Task
 from truncback.hypergrad.reference import unrolled_autograd
 from truncback.hypergrad import krmd_all_depths, krmd, rmd, trees
@@ -24,9 +29,12 @@ def one_thread():
 
 
 def random_task(generator, dtype=torch.float64, ways=5, query=2) -> Task:
-    return Task(torch.rand(ways, 1, 28, 28, generator=generator, dtype=dtype), torch.arange(ways),
-                torch.rand(ways * query, 1, 28, 28, generator=generator, dtype=dtype),
-                torch.arange(ways).repeat_interleave(query))
+    return Task(
+        torch.rand(ways, 1, 28, 28, generator=generator, dtype=dtype),
+        torch.arange(ways),
+        torch.rand(ways * query, 1, 28, 28, generator=generator, dtype=dtype),
+        torch.arange(ways).repeat_interleave(query),
+    )
 
 
 @pytest.mark.parametrize("batch_norm", [True, False])
@@ -79,7 +87,7 @@ def test_without_regulariser_c_enters_only_through_w0_so_truncation_drops_its_wh
 
 
 def test_geometric_fit_recovers_the_rate_of_a_geometric_sequence():
-    errors = [0.8 * 0.7 ** K for K in range(12)] + [0.0]
+    errors = [0.8 * 0.7**K for K in range(12)] + [0.0]
     fit = geometric_fit(errors)
     assert math.isclose(fit["rate"], 0.7, rel_tol=1e-9) and math.isclose(fit["r2"], 1.0)
     assert fit["depths"] == [0, 11]

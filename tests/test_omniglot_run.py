@@ -20,9 +20,24 @@ from truncback.hypergrad import krmd, trees
 from truncback.runtime.determinism import configure_torch, derive_seed
 from truncback.runtime.harness import RunInterrupted, clipped
 
-SMOKE = OmniglotSettings(compile=False, ways=3, query_per_class=2, meta_train_classes=24, filters=4, T=3, init_rho=1.0,
-                         hyper_lr=0.01, eval_every=2, curve_tasks=2, validation_tasks=2, test_tasks=3,
-                         exact_every=2, checkpoint_every=2, depth_tasks=1, log_every=100)
+SMOKE = OmniglotSettings(
+    compile=False,
+    ways=3,
+    query_per_class=2,
+    meta_train_classes=24,
+    filters=4,
+    T=3,
+    init_rho=1.0,
+    hyper_lr=0.01,
+    eval_every=2,
+    curve_tasks=2,
+    validation_tasks=2,
+    test_tasks=3,
+    exact_every=2,
+    checkpoint_every=2,
+    depth_tasks=1,
+    log_every=100,
+)
 KRMD = OmniglotRun({"name": "krmd", "K": 1}, iterations=5, milestones=(3, 5))
 
 
@@ -75,8 +90,9 @@ def test_the_exact_comparison_is_autograd_through_the_unrolled_loop_at_the_same_
     result, _, _ = run_omniglot(*omniglot, SMOKE, OmniglotRun({"name": "krmd", "K": 1}, 1, (1,)), seed=0, log=quiet)
     task_seed = derive_seed("omniglot", 0, 0)
     train_sampler, _ = samplers(*omniglot, SMOKE, task_seed)
-    lam = initial_hyperparameters(SMOKE.filters, SMOKE.ways, SMOKE.batch_norm, SMOKE.init_rho, SMOKE.init_gamma,
-                                  task_seed)
+    lam = initial_hyperparameters(
+        SMOKE.filters, SMOKE.ways, SMOKE.batch_norm, SMOKE.init_rho, SMOKE.init_gamma, task_seed
+    )
     problem = one_shot_problem(train_sampler.task("train", 0), 3, SMOKE.batch_norm)
     h, exact = krmd(problem, lam, 1), unrolled_autograd(problem, lam)
     expected = float(trees.dot(h, exact)) / (trees.norm(h) * trees.norm(exact))
@@ -126,9 +142,26 @@ def test_command_line_run_stop_resume_table_and_figure_are_reproducible(omniglot
     settings = json.dumps(dataclasses.asdict(SMOKE))
 
     def run(method, folder, *extra):
-        return cli(["omniglot", "--background", str(background), "--evaluation", str(evaluation), "--settings",
-                    settings, "--method", method, "--iterations", "4",
-                    "--output", str(folder / f"{method}.json"), "--hparams", str(folder / f"{method}.npz"), *extra])
+        return cli(
+            [
+                "omniglot",
+                "--background",
+                str(background),
+                "--evaluation",
+                str(evaluation),
+                "--settings",
+                settings,
+                "--method",
+                method,
+                "--iterations",
+                "4",
+                "--output",
+                str(folder / f"{method}.json"),
+                "--hparams",
+                str(folder / f"{method}.npz"),
+                *extra,
+            ]
+        )
 
     first, second = tmp_path / "first", tmp_path / "second"
     for method in ("krmd-K1", "rmd"):
@@ -142,13 +175,40 @@ def test_command_line_run_stop_resume_table_and_figure_are_reproducible(omniglot
         assert (first / f"{method}.npz").read_bytes() == (second / f"{method}.npz").read_bytes()
         assert json.loads((first / f"{method}.timing.json").read_text())["seconds_per_iteration"] > 0
     for folder in (first, second):
-        assert cli(["omniglot-depth", "--background", str(background), "--evaluation", str(evaluation),
-                    "--settings", settings, "--hparams", str(folder / "rmd.npz"),
-                    "--output", str(folder / "depth.json")]) == 0
+        assert (
+            cli(
+                [
+                    "omniglot-depth",
+                    "--background",
+                    str(background),
+                    "--evaluation",
+                    str(evaluation),
+                    "--settings",
+                    settings,
+                    "--hparams",
+                    str(folder / "rmd.npz"),
+                    "--output",
+                    str(folder / "depth.json"),
+                ]
+            )
+            == 0
+        )
         results = [str(folder / f"{method}.json") for method in ("krmd-K1", "rmd")]
         assert cli(["table-omniglot", "--results", *results, "--output", str(folder / "table4")]) == 0
-        assert cli(["figure-omniglot", "--results", *results, "--depth", str(folder / "depth.json"),
-                    "--output", str(folder / "fig7")]) == 0
+        assert (
+            cli(
+                [
+                    "figure-omniglot",
+                    "--results",
+                    *results,
+                    "--depth",
+                    str(folder / "depth.json"),
+                    "--output",
+                    str(folder / "fig7"),
+                ]
+            )
+            == 0
+        )
     assert (first / "depth.json").read_bytes() == (second / "depth.json").read_bytes()
     depth = json.loads((first / "depth.json").read_text())
     assert set(depth["learned"]) >= {"rho_positive", "rho_zero"} and 0 < depth["learned"]["rho_positive"]["fit"]["rate"]

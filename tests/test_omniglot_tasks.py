@@ -56,13 +56,19 @@ def test_a_task_has_one_training_drawing_per_class_and_its_query_drawings_from_t
     assert task.x_train.shape == (5, 1, 28, 28) and task.x_query.shape == (15, 1, 28, 28)
     assert task.y_train.tolist() == [0, 1, 2, 3, 4]
     assert task.y_query.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4]
-    centre = lambda x: torch.round(255 * (1 - x[:, 0, 5, 5])).long()
+
+    def centre(x):
+        return torch.round(255 * (1 - x[:, 0, 5, 5])).long()
+
     train_classes = centre(task.x_train)
     assert len(set(train_classes.tolist())) == 5
     assert torch.equal(centre(task.x_query), train_classes.repeat_interleave(3))
-    corners = lambda x: [tuple(int(i) for i in torch.nonzero(image[0] == 0)[0]) for image in x]
+
+    def corners(x):
+        return [tuple(int(i) for i in torch.nonzero(image[0] == 0)[0]) for image in x]
+
     for label in range(5):
-        marks = corners(task.x_train[label:label + 1]) + corners(task.x_query[task.y_query == label])
+        marks = corners(task.x_train[label : label + 1]) + corners(task.x_query[task.y_query == label])
         assert len(set(marks)) == 1, "all drawings of a class share its rotation"
 
 

@@ -17,13 +17,21 @@ pytestmark = pytest.mark.skipif(not AVAILABLE, reason="this torch build has no o
 def layouts(rng):
     """(name, a, b) pairs of float32 matrices in the layouts compiled steps pass: contiguous,
     transposed views, strided slices, a broadcast (stride 0) operand, an empty dimension."""
+
     def randn(*shape):
         return torch.randn(*shape, generator=rng)
 
     x, w, g = randn(300, 70), randn(10, 70), randn(300, 10)
-    return [("x w^T", x, w.T), ("g^T x", g.T, x), ("x^T g", x.T, g), ("w x^T", w, x.T),
-            ("strided", randn(600, 140)[::2, ::2], randn(140, 20)[::2]), ("broadcast", x, randn(70, 1).expand(70, 5)),
-            ("empty", randn(0, 70), w.T), ("one row", randn(1, 70), w.T)]
+    return [
+        ("x w^T", x, w.T),
+        ("g^T x", g.T, x),
+        ("x^T g", x.T, g),
+        ("w x^T", w, x.T),
+        ("strided", randn(600, 140)[::2, ::2], randn(140, 20)[::2]),
+        ("broadcast", x, randn(70, 1).expand(70, 5)),
+        ("empty", randn(0, 70), w.T),
+        ("one row", randn(1, 70), w.T),
+    ]
 
 
 def test_onednn_product_is_the_product_to_float32_rounding(rng):
@@ -34,14 +42,13 @@ def test_onednn_product_is_the_product_to_float32_rounding(rng):
         exact = a.double() @ b.double()
         product = onednn_mm(a, b)
         assert product.shape == exact.shape and product.dtype == torch.float32, name
-        bound = a.shape[1] * 2.0 ** -24 * (a.double().abs() @ b.double().abs())
+        bound = a.shape[1] * 2.0**-24 * (a.double().abs() @ b.double().abs())
         assert bool(((product.double() - exact).abs() <= bound).all()), name
         assert torch.equal(onednn_mm(a, b), product), name  # the same bits when called again
 
 
 def products_of(graph) -> list[str]:
-    return sorted(str(node.target) for node in graph.nodes if node.op == "call_function"
-                  and "mm" in str(node.target))
+    return sorted(str(node.target) for node in graph.nodes if node.op == "call_function" and "mm" in str(node.target))
 
 
 @pytest.mark.parametrize("dtype, replaced", [(torch.float32, 2), (torch.float64, 0)])
@@ -87,11 +94,14 @@ def hypercleaning_like(dtype, compile, rng_seed=2, n_train=2200, n_val=100, T=15
     cross_entropy = torch.nn.functional.cross_entropy
 
     def inner(W, lam, x, y):
-        return torch.mean(torch.sigmoid(lam) * cross_entropy(x @ W.T, y, reduction="none")) + 1e-3 * torch.sum(W ** 2)
+        return torch.mean(torch.sigmoid(lam) * cross_entropy(x @ W.T, y, reduction="none")) + 1e-3 * torch.sum(W**2)
 
-    problem = BilevelProblem(lambda lam: torch.zeros(10, 785, dtype=dtype),
-                             gradient_descent(inner, 0.1, compile, data=(x, y)),
-                             lambda W, lam: cross_entropy(x_val @ W.T, y_val), T=T)
+    problem = BilevelProblem(
+        lambda lam: torch.zeros(10, 785, dtype=dtype),
+        gradient_descent(inner, 0.1, compile, data=(x, y)),
+        lambda W, lam: cross_entropy(x_val @ W.T, y_val),
+        T=T,
+    )
     return problem, lam
 
 
@@ -100,8 +110,15 @@ def test_every_method_on_the_fast_path_matches_float64_references_and_runs_onedn
     the exact methods against unrolled autograd in float64, K-RMD and AID against the same method on
     the eager path in float64 (same data); the profile of one call shows oneDNN's products in the
     steps and torch's only in the outer objective (not compiled)."""
-    specs = [{"name": "rmd"}, {"name": "unrolled"}, {"name": "checkpointed"}, {"name": "krmd", "K": 15},
-             {"name": "krmd", "K": 1}, {"name": "krmd", "K": 5}, {"name": "aid_fp", "K": 10}]
+    specs = [
+        {"name": "rmd"},
+        {"name": "unrolled"},
+        {"name": "checkpointed"},
+        {"name": "krmd", "K": 15},
+        {"name": "krmd", "K": 1},
+        {"name": "krmd", "K": 5},
+        {"name": "aid_fp", "K": 10},
+    ]
     plain64, lam64 = hypercleaning_like(torch.float64, compile=False)
     exact64 = unrolled_autograd(plain64, lam64)
     fast, lam32 = hypercleaning_like(torch.float32, compile=True)
@@ -120,7 +137,7 @@ def test_every_method_on_the_fast_path_matches_float64_references_and_runs_onedn
 def test_a_step_size_that_is_a_hyperparameter_on_the_fast_path():
     """The conv net (its step size exp(lam[1]), a hyperparameter) in float32 on the fast path: the
     compiled pullback with the rate's product against the eager path, and oneDNN's products there."""
-    from truncback.benchmark import conv_net_parts
+    from truncback.hypergrad.synthetic import conv_net_parts
 
     parts, lam = conv_net_parts(4, batch=6, seed=3)
     for spec in ({"name": "rmd"}, {"name": "krmd", "K": 2}):
@@ -132,4 +149,4 @@ def test_an_unknown_matmul_choice_is_refused_at_construction():
     from truncback.hypergrad import gradient_descent
 
     with pytest.raises(ValueError, match="matmul='mkl': expected one of onednn, torch"):
-        gradient_descent(lambda w, lam: torch.sum(w ** 2), 0.1, compile=True, matmul="mkl")
+        gradient_descent(lambda w, lam: torch.sum(w**2), 0.1, compile=True, matmul="mkl")

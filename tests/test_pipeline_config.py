@@ -11,7 +11,7 @@ from snakemake.utils import validate
 
 from dataclasses import asdict
 
-from truncback.config_schema import check_config, schema_text
+from truncback.tools.config_schema import check_config, schema_text
 from truncback.data.sources import archives_of
 from truncback.experiments.hypercleaning.settings import HypercleaningSettings
 from truncback.experiments.omniglot.settings import OmniglotSettings
@@ -38,15 +38,19 @@ def merged(base, overlay):
 
 
 def test_the_committed_schema_is_the_one_generated_from_the_settings_dataclasses():
-    assert (REPO / "config" / "schema.yaml").read_text() == schema_text(), \
-        "config/schema.yaml is stale: run `python -m truncback config-schema --output config/schema.yaml`"
+    assert (
+        (REPO / "config" / "schema.yaml").read_text() == schema_text()
+    ), "config/schema.yaml is stale: run `python -m truncback config-schema --output config/schema.yaml`"
 
 
 def test_schema_defaults_are_the_dataclass_defaults_and_config_yaml_departs_from_none():
     defaults = {}
     validate(defaults, SCHEMA)
-    for section, settings in (("hypercleaning", HypercleaningSettings), ("task_interaction", TaskInteractionSettings),
-                              ("omniglot", OmniglotSettings)):
+    for section, settings in (
+        ("hypercleaning", HypercleaningSettings),
+        ("task_interaction", TaskInteractionSettings),
+        ("omniglot", OmniglotSettings),
+    ):
         built = settings.from_dict(defaults[section]["settings"])
         assert asdict(built) == asdict(settings()), section
     assert ToySettings.from_dict(defaults["toy"]) == ToySettings()
@@ -85,25 +89,42 @@ def test_the_offline_scale_keeps_every_paper_setting_but_its_data():
     validate(offline, SCHEMA)
     check_config(offline)
     changed = {key for key, value in leaves(offline).items() if leaves(paper).get(key) != value}
-    assert changed == {"scale", "hypercleaning.dataset", "hypercleaning.settings.n_val", "hypercleaning.settings.n_test", "omniglot.settings.split",
-                       "task_interaction.datasets"}
+    assert changed == {
+        "scale",
+        "hypercleaning.dataset",
+        "hypercleaning.settings.n_val",
+        "hypercleaning.settings.n_test",
+        "omniglot.settings.split",
+        "task_interaction.datasets",
+    }
     hypercleaning = offline["hypercleaning"]["settings"]
-    assert hypercleaning["n_train"] == 5000 and sum(hypercleaning[f"n_{part}"] for part in ("train", "val", "test")) \
-        == 10_000  # the paper's training set size; the MNIST test set, whole
+    assert (
+        hypercleaning["n_train"] == 5000
+        and sum(hypercleaning[f"n_{part}"] for part in ("train", "val", "test")) == 10_000
+    )  # the paper's training set size; the MNIST test set, whole
     assert offline["task_interaction"]["datasets"] == []
 
 
-@pytest.mark.parametrize("change, named", [
-    ({"hypercleaning": {"methods": [{"name": "krmd", "K": 500}]}},
-     "config hypercleaning.methods[0] = {'name': 'krmd', 'K': 500}: method 'krmd': option K=500 is larger than "
-     "the number of lower-level steps T=100"),
-    ({"task_interaction": {"methods": [{"name": "rmd"}, {"name": "rmd"}]}},
-     "config task_interaction.methods: method label(s) ['rmd'] appear more than once"),
-    ({"omniglot": {"depth_from": "krmd-K3"}}, "config omniglot.depth_from='krmd-K3' is not the label of a run"),
-    ({"complexity": {"T_values": [10, 100]}},
-     "config complexity.methods[5] = {'name': 'krmd', 'K': 25}: method 'krmd': option K=25 is larger than the number "
-     "of lower-level steps T=10 (the smallest of T_values)"),
-])
+@pytest.mark.parametrize(
+    "change, named",
+    [
+        (
+            {"hypercleaning": {"methods": [{"name": "krmd", "K": 500}]}},
+            "config hypercleaning.methods[0] = {'name': 'krmd', 'K': 500}: method 'krmd': option K=500 is larger than "
+            "the number of lower-level steps T=100",
+        ),
+        (
+            {"task_interaction": {"methods": [{"name": "rmd"}, {"name": "rmd"}]}},
+            "config task_interaction.methods: method label(s) ['rmd'] appear more than once",
+        ),
+        ({"omniglot": {"depth_from": "krmd-K3"}}, "config omniglot.depth_from='krmd-K3' is not the label of a run"),
+        (
+            {"complexity": {"T_values": [10, 100]}},
+            "config complexity.methods[5] = {'name': 'krmd', 'K': 25}: method 'krmd': option K=25 is larger than the number "
+            "of lower-level steps T=10 (the smallest of T_values)",
+        ),
+    ],
+)
 def test_check_config_names_the_key_at_fault(change, named):
     config = merged({}, change)
     validate(config, SCHEMA)
@@ -119,13 +140,16 @@ def workflow_dir(tmp_path_factory):
     return copy_workflow(tmp_path_factory.mktemp("workflow"))
 
 
-@pytest.mark.parametrize("setting, named", [
-    ("bogus_key=1", "'bogus_key' was unexpected"),
-    ("scale=nonsense", "'nonsense' is not one of ['full', 'offline', 'quick', 'smoke', 'rehearsal']"),
-    ("scale=dryrun", "scale=dryrun is called scale=rehearsal"),
-    ("threads=0", "0 is less than the minimum of 1"),
-    ("device=tpu", "'tpu' is not one of ['auto', 'cpu', 'cuda']"),
-])
+@pytest.mark.parametrize(
+    "setting, named",
+    [
+        ("bogus_key=1", "'bogus_key' was unexpected"),
+        ("scale=nonsense", "'nonsense' is not one of ['full', 'offline', 'quick', 'smoke', 'rehearsal']"),
+        ("scale=dryrun", "scale=dryrun is called scale=rehearsal"),
+        ("threads=0", "0 is less than the minimum of 1"),
+        ("device=tpu", "'tpu' is not one of ['auto', 'cpu', 'cuda']"),
+    ],
+)
 def test_a_bad_setting_fails_before_any_job_naming_it(workflow_dir, setting, named):
     result = snakemake(workflow_dir, "--cores", "1", "-n", "--config", setting, expect_success=False)
     assert named in result.stderr + result.stdout
@@ -133,7 +157,8 @@ def test_a_bad_setting_fails_before_any_job_naming_it(workflow_dir, setting, nam
 
 
 def test_the_offline_scale_plans_hypercleaning_and_omniglot_on_the_offline_archives_and_no_task_interaction(
-        workflow_dir, tmp_path):
+    workflow_dir, tmp_path
+):
     data_dir = tmp_path / "datasets"  # enough to plan: the offline scale's real archives, empty
     for item in archives_of("offline", "real"):
         (data_dir / item.relpath).parent.mkdir(parents=True, exist_ok=True)
@@ -144,7 +169,11 @@ def test_the_offline_scale_plans_hypercleaning_and_omniglot_on_the_offline_archi
     assert not [name for name in planned if name.startswith("task_interaction") or "fixture" in name]
     assert "paper_tables/offline/reproduction_report.md" in output
     assert {item.key for item in archives_of("offline", "real")} == {
-        "mnist_test_images", "mnist_test_labels", "omniglot_background_small1", "omniglot_background_small2"}
+        "mnist_test_images",
+        "mnist_test_labels",
+        "omniglot_background_small1",
+        "omniglot_background_small2",
+    }
 
 
 @pytest.mark.parametrize("scale, figures", [("full", "figures"), ("smoke", "figures/smoke")])
@@ -155,15 +184,24 @@ def test_rule_all_asks_for_every_toy_figure_under_the_scale_folder(workflow_dir,
             assert f"{figures}/{name}.{suffix}" in output
 
 
-@pytest.mark.parametrize("methods, named", [
-    ("[{name: krmd, K: 500}]", "config hypercleaning.methods[0] = {'name': 'krmd', 'K': 500}: method 'krmd': option "
-                               "K=500 is larger than the number of lower-level steps T=100"),
-    ("[{name: nope}]", "'nope' is not one of ['aid_cg', 'aid_fp', 'checkpointed', 'fmd', 'fom', 'krmd', 'rmd', "
-                       "'ufom', 'unrolled']"),
-    ("[{name: krmd}]", "'K' is a required property"),
-    ("[{name: rmd, K: 5}]", "Additional properties are not allowed ('K' was unexpected)"),
-    ("[{name: ufom, q: 1.5}]", "1.5 is greater than the maximum of 1.0"),
-])
+@pytest.mark.parametrize(
+    "methods, named",
+    [
+        (
+            "[{name: krmd, K: 500}]",
+            "config hypercleaning.methods[0] = {'name': 'krmd', 'K': 500}: method 'krmd': option "
+            "K=500 is larger than the number of lower-level steps T=100",
+        ),
+        (
+            "[{name: nope}]",
+            "'nope' is not one of ['aid_cg', 'aid_fp', 'checkpointed', 'fmd', 'fom', 'krmd', 'rmd', "
+            "'ufom', 'unrolled']",
+        ),
+        ("[{name: krmd}]", "'K' is a required property"),
+        ("[{name: rmd, K: 5}]", "Additional properties are not allowed ('K' was unexpected)"),
+        ("[{name: ufom, q: 1.5}]", "1.5 is greater than the maximum of 1.0"),
+    ],
+)
 def test_a_bad_method_spec_fails_before_any_job_naming_it(workflow_dir, tmp_path, methods, named):
     overlay = tmp_path / "bad.yaml"
     overlay.write_text(f"hypercleaning:\n  methods: {methods}\n")

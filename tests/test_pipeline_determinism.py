@@ -9,14 +9,23 @@ import torch
 from PIL import Image
 
 from truncback.runtime.determinism import FIXED_ZIP_TIME, configure_torch, derive_seed, write_npz
-from truncback.plotting import figure_style, plt, save_figure
+from truncback.io.plotting import figure_style, plt, save_figure
 
 
 def test_seeds_depend_on_experiment_K_and_index_only():
     assert derive_seed("toy", 1, 0) == derive_seed("toy", 1, 0) == 614326574
-    assert len({derive_seed("toy", 1, 0), derive_seed("toy", 2, 0), derive_seed("toy", 1, 1),
-                derive_seed("hypercleaning", 1, 0)}) == 4
-    assert 0 <= derive_seed("x", 100, 9) < 2 ** 31
+    assert (
+        len(
+            {
+                derive_seed("toy", 1, 0),
+                derive_seed("toy", 2, 0),
+                derive_seed("toy", 1, 1),
+                derive_seed("hypercleaning", 1, 0),
+            }
+        )
+        == 4
+    )
+    assert 0 <= derive_seed("x", 100, 9) < 2**31
 
 
 def test_npz_has_fixed_time_stamps_and_round_trips(tmp_path):

@@ -28,7 +28,7 @@ import yaml
 from truncback.rehearsal.estimates import benchmark_of, read_benchmark
 from truncback.reproduction.evidence import load_evidence, load_reference
 from truncback.reproduction.report import WALL_CLOCK, report_text
-from truncback.tables import is_wall_clock
+from truncback.io.tables import is_wall_clock
 from truncback.data.sources import archives_of
 from workflow_copy import REPO, SNAKEMAKE, copy_package, copy_workflow, snakemake
 
@@ -64,8 +64,9 @@ def without_wall_clock(path) -> bytes:
     lines = table_lines(path)
     if path.stem == "reproduction_report":
         return "\n".join(line for line in lines if WALL_CLOCK not in line).encode()
-    header = next((split_row(line, path.suffix) for line in lines
-                   if any(map(is_wall_clock, split_row(line, path.suffix)))), None)
+    header = next(
+        (split_row(line, path.suffix) for line in lines if any(map(is_wall_clock, split_row(line, path.suffix)))), None
+    )
     if header is None:
         return path.read_bytes()
     masked = [i for i, name in enumerate(header) if is_wall_clock(name)]
@@ -77,18 +78,24 @@ def without_wall_clock(path) -> bytes:
 
 
 def digests(workdir):
-    return {str(path.relative_to(workdir)): hashlib.sha256(
-                without_wall_clock(path) if path.suffix in (".csv", ".md", ".tex", ".html") else path.read_bytes()).hexdigest()
-            for folder in COMPARED for path in sorted((workdir / folder).rglob("*"))
-            if path.is_file() and not path.name.endswith(".timing.json") and "complexity" not in path.parts
-            and not path.stem.endswith("_time")}
+    return {
+        str(path.relative_to(workdir)): hashlib.sha256(
+            without_wall_clock(path) if path.suffix in (".csv", ".md", ".tex", ".html") else path.read_bytes()
+        ).hexdigest()
+        for folder in COMPARED
+        for path in sorted((workdir / folder).rglob("*"))
+        if path.is_file()
+        and not path.name.endswith(".timing.json")
+        and "complexity" not in path.parts
+        and not path.stem.endswith("_time")
+    }
 
 
 def planned_outputs(workdir) -> dict:
     """Every output file of the DAG and the rule that makes it, from `snakemake --summary`."""
     lines = snakemake(workdir, "--cores", "1", "--config", "scale=smoke", "--summary").stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("output_file"))
-    return dict(line.split("\t")[:3:2] for line in lines[header + 1:] if line.strip())
+    return dict(line.split("\t")[:3:2] for line in lines[header + 1 :] if line.strip())
 
 
 def one_output_per_rule(outputs: dict) -> list[str]:
@@ -102,16 +109,22 @@ def one_output_per_rule(outputs: dict) -> list[str]:
 
 def run_results(results: Path, experiment: str) -> list[Path]:
     """The result files of ``experiment``'s hyper-optimisation jobs under ``results`` (results/<scale>)."""
-    return [path for path in sorted((results / experiment).glob(RUN_RESULTS[experiment]))
-            if not path.name.endswith(".timing.json") and path.name != "depth.json"]
+    return [
+        path
+        for path in sorted((results / experiment).glob(RUN_RESULTS[experiment]))
+        if not path.name.endswith(".timing.json") and path.name != "depth.json"
+    ]
 
 
 def rehearsal_result_paths() -> dict:
     """The raw results the targeted rehearsal made (relative to the workflow copy), as ``load_evidence`` takes them."""
     results = Path("results/rehearsal")
-    return {"toy_dir": results / "toy", **{experiment: list(map(str, run_results(results, experiment)))
-                                           for experiment in RUN_RESULTS},
-            "depth": results / "omniglot" / "depth.json", "complexity": results / "complexity" / "measurements.csv"}
+    return {
+        "toy_dir": results / "toy",
+        **{experiment: list(map(str, run_results(results, experiment))) for experiment in RUN_RESULTS},
+        "depth": results / "omniglot" / "depth.json",
+        "complexity": results / "complexity" / "measurements.csv",
+    }
 
 
 def machine_load_ratio(workdir) -> float:
@@ -119,9 +132,12 @@ def machine_load_ratio(workdir) -> float:
     two runs share the machine with other test files (make test's workers), not equally. The toy's
     jobs do the same work in both (their results are the same bytes), so the ratio of their seconds
     (Snakemake's benchmark files) measures it."""
+
     def seconds(scale):
-        return sum(read_benchmark(path)["seconds"]
-                   for path in sorted((workdir / "benchmarks" / scale / "toy").glob("*.tsv")))
+        return sum(
+            read_benchmark(path)["seconds"] for path in sorted((workdir / "benchmarks" / scale / "toy").glob("*.tsv"))
+        )
+
     for path in sorted((workdir / "results/smoke/toy").iterdir()):
         assert path.read_bytes() == (workdir / "results/rehearsal/toy" / path.name).read_bytes(), path.name
     return seconds("rehearsal") / seconds("smoke")
@@ -140,14 +156,22 @@ def test_smoke_dag_outputs_exist_and_repeat_byte_for_byte(smoke_run):
     outputs = planned_outputs(workdir)
     for name in TOY_FIGURES:
         assert f"figures/smoke/{name}.pdf" in outputs and f"figures/smoke/{name}.png" in outputs
-    empty_or_missing = [path for path in outputs
-                        if not (workdir / path).is_file() or (workdir / path).stat().st_size == 0]
+    empty_or_missing = [
+        path for path in outputs if not (workdir / path).is_file() or (workdir / path).stat().st_size == 0
+    ]
     assert not empty_or_missing
     first = digests(workdir)
     rerun = one_output_per_rule(outputs)
     rerun_rules = {outputs[path] for path in rerun}
-    assert rerun_rules >= {"toy_reference", "hypercleaning_run", "task_interaction_run", "omniglot_run",
-                           "aid_vs_itd_run", "fom_ufom_run", "reproduction_report"}
+    assert rerun_rules >= {
+        "toy_reference",
+        "hypercleaning_run",
+        "task_interaction_run",
+        "omniglot_run",
+        "aid_vs_itd_run",
+        "fom_ufom_run",
+        "reproduction_report",
+    }
     for path in rerun:
         (workdir / path).unlink()
     log = snakemake(workdir, "--cores", "2", "--config", "scale=smoke")
@@ -172,13 +196,35 @@ def edit(package: Path, module: str, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1))
 
 
-HYPER_OPTIMISATIONS = {"toy_reference", "toy_trajectories", "hypercleaning_run", "task_interaction_run",
-                       "omniglot_run", "omniglot_depth", "aid_vs_itd_run", "fom_ufom_run", "complexity_measure",
-                       "complexity_baselines"}
-DOWNSTREAM = {"toy_figure", "hypercleaning_table", "hypercleaning_figure", "task_interaction_table",
-              "task_interaction_figure", "omniglot_table", "omniglot_figure", "complexity_table",
-              "complexity_baselines_table", "aid_vs_itd_table", "aid_vs_itd_figure", "fom_ufom_table",
-              "fom_ufom_figure", "fom_ufom_omniglot_table", "reproduction_report"}
+HYPER_OPTIMISATIONS = {
+    "toy_reference",
+    "toy_trajectories",
+    "hypercleaning_run",
+    "task_interaction_run",
+    "omniglot_run",
+    "omniglot_depth",
+    "aid_vs_itd_run",
+    "fom_ufom_run",
+    "complexity_measure",
+    "complexity_baselines",
+}
+DOWNSTREAM = {
+    "toy_figure",
+    "hypercleaning_table",
+    "hypercleaning_figure",
+    "task_interaction_table",
+    "task_interaction_figure",
+    "omniglot_table",
+    "omniglot_figure",
+    "complexity_table",
+    "complexity_baselines_table",
+    "aid_vs_itd_table",
+    "aid_vs_itd_figure",
+    "fom_ufom_table",
+    "fom_ufom_figure",
+    "fom_ufom_omniglot_table",
+    "reproduction_report",
+}
 
 
 def test_a_job_reruns_when_the_code_it_runs_changes_and_only_then(smoke_run):
@@ -198,8 +244,9 @@ def test_a_job_reruns_when_the_code_it_runs_changes_and_only_then(smoke_run):
     edit(package, "experiments/hypercleaning/figure.py", "\ndef ", "\nUNUSED = 1\n\n\ndef ")
     planned = snakemake(workdir, *smoke, package=package)
     assert planned_rules(planned) == {"hypercleaning_figure"}
-    assert re.search(r"rule hypercleaning_figure:\n(    .*\n)*    reason: Params have changed since last execution",
-                     planned.stdout)
+    assert re.search(
+        r"rule hypercleaning_figure:\n(    .*\n)*    reason: Params have changed since last execution", planned.stdout
+    )
 
 
 def test_planning_another_scale_reruns_nothing_of_this_one(smoke_run, tmp_path):
@@ -221,16 +268,30 @@ def test_the_html_report_builds_without_warnings(smoke_run):
 def test_the_shrunken_rehearsal_runs_the_same_jobs_and_estimates_their_time(smoke_run, monkeypatch):
     workdir = smoke_run
     # one task-interaction trial of the smoke run's two: 6 jobs fewer, and the same jobs as its trial 0
-    (workdir / "shrunken.yaml").write_text(yaml.safe_dump({"rehearsal": {"archive_sizes": "smoke"},
-                                                          "task_interaction": {"trials": 1}}))
-    snakemake(workdir, "--cores", "2", "--configfile", "config/smoke.yaml", "shrunken.yaml", "--config", "scale=rehearsal",
-              "--", f"{ESTIMATES}_jobs.csv")
+    (workdir / "shrunken.yaml").write_text(
+        yaml.safe_dump({"rehearsal": {"archive_sizes": "smoke"}, "task_interaction": {"trials": 1}})
+    )
+    snakemake(
+        workdir,
+        "--cores",
+        "2",
+        "--configfile",
+        "config/smoke.yaml",
+        "shrunken.yaml",
+        "--config",
+        "scale=rehearsal",
+        "--",
+        f"{ESTIMATES}_jobs.csv",
+    )
     jobs = pd.read_csv(workdir / f"{ESTIMATES}_jobs.csv")
     load = machine_load_ratio(workdir)
     results, benchmarks = workdir / "results/smoke", workdir / "benchmarks/smoke"
     for experiment in RUN_RESULTS:
-        smoke = [path for path in run_results(results, experiment)
-                 if experiment != "task_interaction" or path.name.startswith("trial0_")]
+        smoke = [
+            path
+            for path in run_results(results, experiment)
+            if experiment != "task_interaction" or path.name.startswith("trial0_")
+        ]
         names = [str(path.relative_to(results / experiment).with_suffix("")) for path in smoke]
         rows = jobs[(jobs["experiment"] == experiment) & jobs["iterations"].notna()]  # the hyper-optimisations
         assert sorted(rows["job"]) == sorted(names)
@@ -239,15 +300,21 @@ def test_the_shrunken_rehearsal_runs_the_same_jobs_and_estimates_their_time(smok
             ran = json.loads(path.read_text())["run"]["iterations_run"]
             # the smoke run's own length (task interaction's maximum, which early stopping may cut short)
             assert row["iterations"] == ran if experiment != "task_interaction" else row["iterations"] >= ran
-            formula = row["overhead s"] + (row["iterations"] - 1) * row["s/iteration"] \
-                + row["exact comparisons"] * row["s/exact"] + row["evaluated tasks"] * row["s/task"]
+            formula = (
+                row["overhead s"]
+                + (row["iterations"] - 1) * row["s/iteration"]
+                + row["exact comparisons"] * row["s/exact"]
+                + row["evaluated tasks"] * row["s/task"]
+            )
             # the CSV holds 4 significant digits
             assert row["overhead s"] >= 0 and row["estimate s"] == pytest.approx(formula, rel=2e-3, abs=0.01), name
         measured = sum(read_benchmark(benchmark_of(path, results, benchmarks))["seconds"] for path in smoke)
         estimated = rows[rows["job"].isin(names)]["estimate s"].sum()
         # reported, not asserted: wall seconds depend on the machine's load (`pytest -s` shows it)
-        print(f"{experiment}: estimated {estimated:.1f} s, the smoke run took {measured:.1f} s, ratio "
-              f"{estimated / measured / load:.2f} after dividing out the load ratio {load:.2f}")
+        print(
+            f"{experiment}: estimated {estimated:.1f} s, the smoke run took {measured:.1f} s, ratio "
+            f"{estimated / measured / load:.2f} after dividing out the load ratio {load:.2f}"
+        )
     features = jobs[jobs["job"].str.startswith("features_")]
     assert sorted(features["job"]) == ["features_cifar10", "features_cifar100"]
     monkeypatch.chdir(workdir)
@@ -267,11 +334,26 @@ def test_a_table_job_refuses_a_result_written_by_other_code(smoke_run):
     workdir = smoke_run
     package = copy_package(workdir)
     edit(package, "experiments/hypercleaning/run.py", "\ndef ", "\nUNUSED = 1\n\n\ndef ")
-    result = snakemake(workdir, "--cores", "1", "--rerun-triggers", "mtime", "--forcerun", "hypercleaning_table",
-                       "--config", "scale=smoke", "--", "paper_tables/smoke/table2_hypercleaning.csv",
-                       package=package, expect_success=False)
+    result = snakemake(
+        workdir,
+        "--cores",
+        "1",
+        "--rerun-triggers",
+        "mtime",
+        "--forcerun",
+        "hypercleaning_table",
+        "--config",
+        "scale=smoke",
+        "--",
+        "paper_tables/smoke/table2_hypercleaning.csv",
+        package=package,
+        expect_success=False,
+    )
     log = (workdir / "logs/smoke/hypercleaning/table2.log").read_text()
     assert "Traceback" not in log and log.count("\n") == 1
-    assert re.search(r"results/smoke/hypercleaning/\S+\.json is stale: it was written by other code "
-                     r"\(truncback\.experiments\.hypercleaning\.run or a module it imports has changed since\)", log)
+    assert re.search(
+        r"results/smoke/hypercleaning/\S+\.json is stale: it was written by other code "
+        r"\(truncback\.experiments\.hypercleaning\.run or a module it imports has changed since\)",
+        log,
+    )
     assert "snakemake --cores all results/smoke/hypercleaning/" in log and result.returncode != 0

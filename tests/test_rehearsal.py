@@ -14,7 +14,7 @@ import yaml
 from snakemake.utils import validate
 
 from truncback.cli import main as cli
-from truncback.config_schema import check_config
+from truncback.tools.config_schema import check_config
 from truncback.data.fixtures import SIZES, FixtureSize, write_fixture
 from truncback.data.layout import fixture_path, raw_path
 from truncback.data.parsers import parse_omniglot
@@ -46,9 +46,13 @@ def test_the_rehearsal_has_the_jobs_of_the_full_scale_and_caps_only_work(full_co
     assert capped["hypercleaning"]["settings"]["hyper_iterations"] == caps.iterations
     assert capped["task_interaction"]["settings"]["max_hyper_iterations"] == caps.iterations
     assert [run["iterations"] for run in capped["omniglot"]["runs"]] == [caps.iterations] * len(
-        full_config["omniglot"]["runs"])
-    sizes = {"hypercleaning": ("n_train", "n_val", "n_test", "T"), "task_interaction": ("T",),
-             "omniglot": ("ways", "filters", "T", "meta_train_classes", "query_per_class")}
+        full_config["omniglot"]["runs"]
+    )
+    sizes = {
+        "hypercleaning": ("n_train", "n_val", "n_test", "T"),
+        "task_interaction": ("T",),
+        "omniglot": ("ways", "filters", "T", "meta_train_classes", "query_per_class"),
+    }
     for section, keys in sizes.items():
         for key in keys:
             assert capped[section]["settings"].get(key) == full_config[section]["settings"].get(key)
@@ -58,8 +62,10 @@ def test_the_rehearsal_has_the_jobs_of_the_full_scale_and_caps_only_work(full_co
 
 def test_the_rehearsal_takes_every_archive_from_fixtures_and_the_weights_under_a_name_without_a_digest():
     weights = archive("resnet18_weights")
-    assert extra_archive_origin("full", weights.key) == "real" and extra_archive_origin("rehearsal", weights.key) == \
-        "fixture"
+    assert (
+        extra_archive_origin("full", weights.key) == "real"
+        and extra_archive_origin("rehearsal", weights.key) == "fixture"
+    )
     assert archives_of("rehearsal", "real") == []
     assert weights in archives_of("rehearsal", "fixture") and weights in archives_of("full", "real")
     assert fixture_path("rehearsal", weights).name == "resnet18-synthetic.pth"
@@ -72,8 +78,9 @@ def test_omniglot_characters_are_spread_over_the_published_alphabet_counts(tmp_p
         counts = published.characters_per_alphabet(key)
         assert len(counts) == alphabets and sum(counts) == characters and max(counts) - min(counts) <= 1
     size = FixtureSize(train=0, test=0, omniglot=(("omniglot_background_small1", 3, 7),))
-    parsed = parse_omniglot(write_fixture("omniglot_background_small1", tmp_path / "images_background_small1.zip",
-                                          seed=0, size=size))
+    parsed = parse_omniglot(
+        write_fixture("omniglot_background_small1", tmp_path / "images_background_small1.zip", seed=0, size=size)
+    )
     assert parsed["images"].shape == (7 * 20, 28, 28)
     assert np.bincount(parsed["alphabet"]).tolist() == [3 * 20, 2 * 20, 2 * 20]
 
@@ -91,13 +98,28 @@ def test_the_weights_stand_in_has_resnet18_shapes_and_repeats_from_its_seed(tmp_
 
 def test_features_of_the_first_images_only_are_zero_elsewhere_and_counted(tmp_path, torch_state_restored):
     rng = np.random.default_rng(0)
-    data = write_npz(tmp_path / "cifar.npz", images=rng.integers(0, 256, (7, 32, 32, 3), dtype=np.uint8),
-                     labels=np.arange(7) % 3)
+    data = write_npz(
+        tmp_path / "cifar.npz", images=rng.integers(0, 256, (7, 32, 32, 3), dtype=np.uint8), labels=np.arange(7) % 3
+    )
     outputs, timing = [tmp_path / "all.npz", tmp_path / "some.npz"], tmp_path / "timing.json"
     for output, limit in zip(outputs, (None, 3)):
         settings = json.dumps({"extractor": "random", "random_dim": 8, "max_images": limit})
-        assert cli(["features", "--data", str(data), "--output", str(output), "--settings", settings,
-                    "--timing", str(timing)]) == 0
+        assert (
+            cli(
+                [
+                    "features",
+                    "--data",
+                    str(data),
+                    "--output",
+                    str(output),
+                    "--settings",
+                    settings,
+                    "--timing",
+                    str(timing),
+                ]
+            )
+            == 0
+        )
     everything, some = np.load(outputs[0])["features"], np.load(outputs[1])["features"]
     np.testing.assert_array_equal(some[:3], everything[:3])
     assert not some[3:].any() and everything[3:].any()

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from truncback.benchmark import Case, run_case
+from truncback.experiments.complexity.benchmark import Case, run_case
 from truncback.experiments.complexity.table import complexity_table, exponent
 from truncback.reproduction import claims
 from truncback.reproduction.evidence import Evidence, load_evidence, load_reference
@@ -23,7 +23,7 @@ from truncback.cli import main as check_main
 from truncback.pipeline.check import check
 from truncback.reproduction.compare import compare_folders
 from truncback.reproduction.spread import spread_of
-from truncback.tables import write_table
+from truncback.io.tables import write_table
 from workflow_copy import REPO
 
 REFERENCE = REPO / "config" / "paper_reference.yaml"
@@ -34,20 +34,25 @@ def toy_evidence() -> Evidence:
     a bound 2 * 0.95^K, 1-RMD ratios about 0.06, final norms on f~ falling with K."""
     K = list(range(11))
     evidence = Evidence("full")
-    evidence.toy["bound"] = {"K": K, "error": [0.9 ** k for k in K[:-1]] + [0.0],
-                             "bound": [2 * 0.95 ** k for k in K]}
-    evidence.toy["trajectories_f"] = {"descent_ratio": [{"K": 1, "ratio": [0.05, 0.06, 0.08]},
-                                                        {"K": 2, "ratio": [0.1, 0.1, 0.1]}]}
-    evidence.toy["trajectories_f_tilde"] = {"runs": [{"K": K, "exact_norm": [30.0, final]}
-                                                     for K, final in ((1, 9.0), (5, 5.0), (25, 0.5), (100, 0.01))]}
+    evidence.toy["bound"] = {"K": K, "error": [0.9**k for k in K[:-1]] + [0.0], "bound": [2 * 0.95**k for k in K]}
+    evidence.toy["trajectories_f"] = {
+        "descent_ratio": [{"K": 1, "ratio": [0.05, 0.06, 0.08]}, {"K": 2, "ratio": [0.1, 0.1, 0.1]}]
+    }
+    evidence.toy["trajectories_f_tilde"] = {
+        "runs": [{"K": K, "exact_norm": [30.0, final]} for K, final in ((1, 9.0), (5, 5.0), (25, 0.5), (100, 0.01))]
+    }
     return evidence
 
 
 def depth(rate_positive, rate_zero, T=20) -> dict:
     def study(rate):
-        mean = [0.8 * rate ** k for k in range(T)] + [0.0]
-        return {"mean": mean, "mean_without_c": mean, "fit": {"rate": rate, "r2": 1.0},
-                "fit_without_c": {"rate": rate, "r2": 1.0}}
+        mean = [0.8 * rate**k for k in range(T)] + [0.0]
+        return {
+            "mean": mean,
+            "mean_without_c": mean,
+            "fit": {"rate": rate, "r2": 1.0},
+            "fit_without_c": {"rate": rate, "r2": 1.0},
+        }
 
     return {"learned": {"rho_positive": study(rate_positive), "rho_zero": study(rate_zero)}, "tasks": 1}
 
@@ -55,18 +60,43 @@ def depth(rate_positive, rate_zero, T=20) -> dict:
 def measurements(krmd_seconds=0.1, krmd_memory=1.0) -> pd.DataFrame:
     rows = []
     for T in (50, 100, 200):
-        rows.append({"problem": "hypercleaning", "method": "rmd", "T": T, "K": None, "seconds": 0.01 * T,
-                     "peak_mib": 0.5 + 0.03 * T, "states_held": T + 1, "label": "rmd"})
-        rows.append({"problem": "hypercleaning", "method": "krmd", "T": T, "K": 1, "seconds": krmd_seconds * T / 50,
-                     "peak_mib": krmd_memory, "states_held": 2, "label": "krmd-K1"})
+        rows.append(
+            {
+                "problem": "hypercleaning",
+                "method": "rmd",
+                "T": T,
+                "K": None,
+                "seconds": 0.01 * T,
+                "peak_mib": 0.5 + 0.03 * T,
+                "states_held": T + 1,
+                "label": "rmd",
+            }
+        )
+        rows.append(
+            {
+                "problem": "hypercleaning",
+                "method": "krmd",
+                "T": T,
+                "K": 1,
+                "seconds": krmd_seconds * T / 50,
+                "peak_mib": krmd_memory,
+                "states_held": 2,
+                "label": "krmd-K1",
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def test_claims_pass_on_results_that_agree_with_the_paper():
     evidence = toy_evidence()
     evidence.depth, evidence.complexity = depth(0.8, 0.99), measurements()
-    for name in ("bias_decays_exponentially", "one_rmd_descent_direction", "biased_convergence_with_direct_term",
-                 "krmd_faster_and_leaner", "no_decay_without_regularization"):
+    for name in (
+        "bias_decays_exponentially",
+        "one_rmd_descent_direction",
+        "biased_convergence_with_direct_term",
+        "krmd_faster_and_leaner",
+        "no_decay_without_regularization",
+    ):
         assert claims.EVALUATORS[name](evidence).verdict == claims.PASS, name
 
 
@@ -84,18 +114,28 @@ def test_on_synthetic_data_the_omniglot_claims_are_not_comparable_and_the_toy_cl
     assert not any(Evidence("smoke").comparable(table) for table in ("2", "3", "4"))
 
 
-@pytest.mark.parametrize("doctor, claim", [
-    (lambda e: e.toy["bound"]["error"].__setitem__(3, 5.0), "bias_decays_exponentially"),  # an error above the bound
-    (lambda e: setattr(e, "depth", depth(1.02, 1.05)), "bias_decays_exponentially"),  # Omniglot error grows with K
-    (lambda e: e.toy["trajectories_f"]["descent_ratio"][0]["ratio"].append(-0.01), "one_rmd_descent_direction"),
-    (lambda e: e.toy["trajectories_f_tilde"]["runs"][0]["exact_norm"].__setitem__(-1, 0.05),
-     "biased_convergence_with_direct_term"),  # 1-RMD reaches the optimum
-    (lambda e: e.toy["trajectories_f_tilde"]["runs"][2]["exact_norm"].__setitem__(-1, 20.0),
-     "biased_convergence_with_direct_term"),  # the residual grows with K
-    (lambda e: setattr(e, "complexity", measurements(krmd_seconds=2.0)), "krmd_faster_and_leaner"),  # slower
-    (lambda e: setattr(e, "complexity", measurements(krmd_memory=50.0)), "krmd_faster_and_leaner"),  # not leaner
-    (lambda e: setattr(e, "depth", depth(0.8, 0.7)), "no_decay_without_regularization"),  # rho = 0 decays faster
-])
+@pytest.mark.parametrize(
+    "doctor, claim",
+    [
+        (
+            lambda e: e.toy["bound"]["error"].__setitem__(3, 5.0),
+            "bias_decays_exponentially",
+        ),  # an error above the bound
+        (lambda e: setattr(e, "depth", depth(1.02, 1.05)), "bias_decays_exponentially"),  # Omniglot error grows with K
+        (lambda e: e.toy["trajectories_f"]["descent_ratio"][0]["ratio"].append(-0.01), "one_rmd_descent_direction"),
+        (
+            lambda e: e.toy["trajectories_f_tilde"]["runs"][0]["exact_norm"].__setitem__(-1, 0.05),
+            "biased_convergence_with_direct_term",
+        ),  # 1-RMD reaches the optimum
+        (
+            lambda e: e.toy["trajectories_f_tilde"]["runs"][2]["exact_norm"].__setitem__(-1, 20.0),
+            "biased_convergence_with_direct_term",
+        ),  # the residual grows with K
+        (lambda e: setattr(e, "complexity", measurements(krmd_seconds=2.0)), "krmd_faster_and_leaner"),  # slower
+        (lambda e: setattr(e, "complexity", measurements(krmd_memory=50.0)), "krmd_faster_and_leaner"),  # not leaner
+        (lambda e: setattr(e, "depth", depth(0.8, 0.7)), "no_decay_without_regularization"),  # rho = 0 decays faster
+    ],
+)
 def test_doctored_results_turn_the_claim_to_fail(doctor, claim):
     evidence = toy_evidence()
     evidence.depth, evidence.complexity = depth(0.8, 0.99), measurements()
@@ -119,14 +159,18 @@ def test_missing_results_are_not_run_with_the_command_that_makes_them():
 
 def hypercleaning_run(method: dict, test_acc: float) -> SimpleNamespace:
     """The fields of a hypercleaning result that Tables 2's gap reads."""
-    return SimpleNamespace(method=method, display=method["name"], final={"test_acc": test_acc},
-                           settings={"n_test": 1000, "T": 100})
+    return SimpleNamespace(
+        method=method, display=method["name"], final={"test_acc": test_acc}, settings={"n_test": 1000, "T": 100}
+    )
 
 
 def test_the_offline_scale_judges_every_real_table_and_says_where_it_departs_from_the_paper():
     offline = Evidence("offline")
     assert all(offline.comparable(table) for table in ("2", "3", "4"))
-    offline.hypercleaning = [hypercleaning_run({"name": "krmd", "K": 1}, 89.0), hypercleaning_run({"name": "rmd"}, 90.5)]
+    offline.hypercleaning = [
+        hypercleaning_run({"name": "krmd", "K": 1}, 89.0),
+        hypercleaning_run({"name": "rmd"}, 90.5),
+    ]
     verdict = claims.small_k_matches_full(offline)
     assert verdict.verdict == claims.PASS and "by design, the MNIST test set alone is split" in verdict.evidence
     offline.hypercleaning[0] = hypercleaning_run({"name": "krmd", "K": 1}, 85.0)  # 5.5 points: outside ±2.7
@@ -158,7 +202,7 @@ def test_a_result_of_another_scale_is_refused(tmp_path):
 
 def test_exponents_are_the_slopes_in_log_log():
     T = [50, 100, 200, 400]
-    assert exponent(T, [3 * t ** 0.5 for t in T]) == pytest.approx(0.5)
+    assert exponent(T, [3 * t**0.5 for t in T]) == pytest.approx(0.5)
     assert exponent(T, [2.0] * 4) == pytest.approx(0.0, abs=1e-12)
     assert math.isnan(exponent(T, [1.0, math.nan, math.nan, math.nan]))
 
@@ -170,9 +214,19 @@ def test_table_1_exponents_from_real_measurements_separate_the_methods():
     for method, K in (("rmd", None), ("krmd", 1), ("checkpointed", None)):
         for T in (25, 50, 100, 200):
             case = run_case(Case("hypercleaning", method, T, K, n_train=50))
-            rows.append({"problem": "hypercleaning", "method": method, "T": T, "K": K, "seconds": case.seconds,
-                         "peak_mib": case.peak_mib, "states_held": case.states_held, "label": case.label,
-                         "n_train": 50})
+            rows.append(
+                {
+                    "problem": "hypercleaning",
+                    "method": method,
+                    "T": T,
+                    "K": K,
+                    "seconds": case.seconds,
+                    "peak_mib": case.peak_mib,
+                    "states_held": case.states_held,
+                    "label": case.label,
+                    "n_train": 50,
+                }
+            )
     frame, caption = complexity_table(pd.DataFrame(rows))
     exponents = dict(zip(frame["Method"], frame["Memory exponent"].astype(float)))
     assert abs(exponents["1-RMD"]) < 0.1
@@ -185,12 +239,25 @@ def test_table_1_exponents_from_real_measurements_separate_the_methods():
 def two_runs(tmp_path, accuracy="75.10 ± 1.80", seconds="0.9", claim_min="0.0503", verdict="PASS"):
     """Two paper_tables/<scale> folders: Table 4 (one accuracy and the wall-clock column may differ) and a
     report with one claim (its number and verdict may differ)."""
-    table = pd.DataFrame({"Method": ["1-RMD", "Full RMD"], "Accuracy": ["74.60 ± 1.88", "78.01 ± 1.86"],
-                          "Iter.": ["300", "300"], "Sec/iter": ["0.150", "0.567"], "States held": ["2", "51"]})
+    table = pd.DataFrame(
+        {
+            "Method": ["1-RMD", "Full RMD"],
+            "Accuracy": ["74.60 ± 1.88", "78.01 ± 1.86"],
+            "Iter.": ["300", "300"],
+            "Sec/iter": ["0.150", "0.567"],
+            "States held": ["2", "51"],
+        }
+    )
     claim = "- **one_rmd_descent_direction: {verdict}.** 1-RMD ratio over 20 points: min {low}, max 0.0818\n"
-    for name, frame, low, said in (("first", table, "0.0503", "PASS"),
-                                   ("second", table.assign(Accuracy=[accuracy, "78.01 ± 1.86"],
-                                                           **{"Sec/iter": [seconds, "0.2"]}), claim_min, verdict)):
+    for name, frame, low, said in (
+        ("first", table, "0.0503", "PASS"),
+        (
+            "second",
+            table.assign(Accuracy=[accuracy, "78.01 ± 1.86"], **{"Sec/iter": [seconds, "0.2"]}),
+            claim_min,
+            verdict,
+        ),
+    ):
         write_table(frame, tmp_path / name / "table4_omniglot", f"{name} run")
         (tmp_path / name / "reproduction_report.md").write_text("# Report\n\n" + claim.format(verdict=said, low=low))
     return tmp_path / "first", tmp_path / "second"
@@ -198,17 +265,27 @@ def two_runs(tmp_path, accuracy="75.10 ± 1.80", seconds="0.9", claim_min="0.050
 
 def test_compare_runs_measures_how_far_each_number_moved_and_leaves_wall_clock_out(tmp_path):
     spread = spread_of(compare_folders(*two_runs(tmp_path, claim_min="0.0513")))
-    assert spread["columns"]["table4_omniglot"] == {"Method": 0.0, "Accuracy": pytest.approx(0.5), "Iter.": 0.0,
-                                                    "States held": 0.0}
+    assert spread["columns"]["table4_omniglot"] == {
+        "Method": 0.0,
+        "Accuracy": pytest.approx(0.5),
+        "Iter.": 0.0,
+        "States held": 0.0,
+    }
     assert spread["claims"] == {"one_rmd_descent_direction": pytest.approx(0.001 / 0.0513)}  # relative
     assert [(e["table"], e["what"], e["move"]) for e in spread["largest"]] == [
-        ("table4_omniglot", "1-RMD, Accuracy", pytest.approx(0.5))]
+        ("table4_omniglot", "1-RMD, Accuracy", pytest.approx(0.5))
+    ]
 
 
 def test_the_report_states_the_measured_spread_and_a_malformed_spread_file_is_named(tmp_path):
     measured = spread_of(compare_folders(*two_runs(tmp_path)))
-    spread = {"measured_with": "compare-runs", "machine": "here", "scale": "quick", "second_run": "on old kernels",
-              **measured}
+    spread = {
+        "measured_with": "compare-runs",
+        "machine": "here",
+        "scale": "quick",
+        "second_run": "on old kernels",
+        **measured,
+    }
     text = report_text(load_reference(REFERENCE), Evidence("quick"), spread=spread)
     assert "table4_omniglot: 1-RMD, Accuracy moved by 0.5 (74.60 ± 1.88 -> 75.10 ± 1.80)" in text
     assert "has not been measured" in report_text(load_reference(REFERENCE), Evidence("quick"))
@@ -225,22 +302,28 @@ def lines(results) -> dict:
 def test_check_results_says_same_within_spread_or_different_per_table_and_claim(tmp_path):
     first, second = two_runs(tmp_path)
     spread = spread_of(compare_folders(first, second))  # measured on these two runs: 0.5 on the accuracy
-    assert lines(check(first, first, spread)) == {"table4_omniglot": ("SAME", ""),
-                                                  "claim one_rmd_descent_direction": ("SAME", "")}
+    assert lines(check(first, first, spread)) == {
+        "table4_omniglot": ("SAME", ""),
+        "claim one_rmd_descent_direction": ("SAME", ""),
+    }
     within = lines(check(first, second, spread))["table4_omniglot"]
     assert within[0] == "WITHIN SPREAD" and "74.60 ± 1.88 -> 75.10 ± 1.80" in within[1]
     assert "2 wall-clock number(s) moved (not judged)" in within[1]
     doctored = lines(check(first, two_runs(tmp_path / "doctored", accuracy="76.60 ± 1.80")[1], spread))
     assert doctored["table4_omniglot"][0] == "DIFFERENT"
-    assert "1-RMD / Accuracy: 74.60 ± 1.88 -> 76.60 ± 1.80 (moved 2, measured spread 0.5)" in doctored["table4_omniglot"][1]
+    assert (
+        "1-RMD / Accuracy: 74.60 ± 1.88 -> 76.60 ± 1.80 (moved 2, measured spread 0.5)"
+        in doctored["table4_omniglot"][1]
+    )
     flipped = lines(check(first, two_runs(tmp_path / "flipped", claim_min="-0.01", verdict="FAIL")[1], spread))
     verdict, details = flipped["claim one_rmd_descent_direction"]
     assert verdict == "DIFFERENT" and "verdict of one_rmd_descent_direction changed PASS -> FAIL" in details
     reshaped = two_runs(tmp_path / "reshaped")[1]
     (reshaped / "table4_omniglot.csv").write_text("Method,Accuracy\n1-RMD,74.60 ± 1.88\n")
     verdict, details = lines(check(first, reshaped, spread))["table4_omniglot"]
-    assert verdict == "DIFFERENT" and details.startswith("layout: columns only committed: Iter., Sec/iter, States "
-                                                         "held; rows only committed: Full RMD")
+    assert verdict == "DIFFERENT" and details.startswith(
+        "layout: columns only committed: Iter., Sec/iter, States " "held; rows only committed: Full RMD"
+    )
 
 
 def test_check_results_without_committed_outputs_names_them_and_the_command(tmp_path, monkeypatch, capsys):

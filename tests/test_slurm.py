@@ -22,8 +22,9 @@ SCRIPT = REPO / "tests" / "slurm" / "single_node.sh"
 PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
 # Two toy figures: the reference and one trajectory job side by side as 2 Slurm jobs (each paying sbatch,
 # a Snakemake start inside the job and the plugin's status polls), then Figs. 1 and 4 as local rules
-TARGETS = [f"figures/smoke/{name}.{suffix}" for name in ("fig1_toy_bound", "fig4_toy_convergence")
-           for suffix in ("pdf", "png")]
+TARGETS = [
+    f"figures/smoke/{name}.{suffix}" for name in ("fig1_toy_bound", "fig4_toy_convergence") for suffix in ("pdf", "png")
+]
 
 
 def cannot_run() -> str | None:
@@ -94,9 +95,21 @@ def test_smoke_toy_targets_through_slurm_match_a_local_run(cluster, tmp_path):
     on_slurm, local = copy_workflow(tmp_path / "slurm"), copy_workflow(tmp_path / "local")
     user_profile(on_slurm)
     start = time.monotonic()
-    result = snakemake(on_slurm, "--profile", "profiles/slurm", "--slurm-status-command", "squeue",
-                       "--slurm-init-seconds-before-status-checks", "2", "--seconds-between-status-checks", "2",
-                       "--config", "scale=smoke", "--", *TARGETS)
+    result = snakemake(
+        on_slurm,
+        "--profile",
+        "profiles/slurm",
+        "--slurm-status-command",
+        "squeue",
+        "--slurm-init-seconds-before-status-checks",
+        "2",
+        "--seconds-between-status-checks",
+        "2",
+        "--config",
+        "scale=smoke",
+        "--",
+        *TARGETS,
+    )
     seconds = time.monotonic() - start
     job_ids = re.findall(r"submitted with SLURM jobid (\d+)", result.stdout + result.stderr)
     print(f"Slurm run: {seconds:.0f} s, Slurm job ids {job_ids}")
@@ -129,14 +142,18 @@ def test_the_profile_holds_only_site_specifics_and_routes_every_gpu_job_to_the_g
     rules = rules_of_the_workflow()
     unknown = sorted(set(profile["set-resources"]) - rules)
     assert not unknown, f"profiles/slurm/config.yaml routes rules that do not exist: {unknown}"
-    planned = subprocess.run([SNAKEMAKE, "-n", "--forceall", "--config", "scale=smoke"], cwd=REPO,
-                             capture_output=True, text=True, check=True).stdout
-    gpu_rules = set(re.findall(r"^(?:local)?rule (\w+):\n(?:    .*\n)*?    resources: [^\n]*\bgpu=1\b", planned,
-                               flags=re.MULTILINE))
+    planned = subprocess.run(
+        [SNAKEMAKE, "-n", "--forceall", "--config", "scale=smoke"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
+    gpu_rules = set(
+        re.findall(r"^(?:local)?rule (\w+):\n(?:    .*\n)*?    resources: [^\n]*\bgpu=1\b", planned, flags=re.MULTILINE)
+    )
     assert gpu_rules >= {"hypercleaning_run", "omniglot_run", "task_interaction_features"}
     for rule in gpu_rules:
-        assert profile["set-resources"].get(rule, {}).get("slurm_partition", defaults["slurm_partition"]) != \
-            defaults["slurm_partition"], f"{rule}: a GPU job on the CPU partition"
+        assert (
+            profile["set-resources"].get(rule, {}).get("slurm_partition", defaults["slurm_partition"])
+            != defaults["slurm_partition"]
+        ), f"{rule}: a GPU job on the CPU partition"
 
 
 def test_every_runtime_in_the_rules_carries_its_unit():

@@ -12,9 +12,15 @@ import torch
 from truncback.cli import main as cli
 from truncback.runtime.determinism import derive_seed, write_npz
 from experiment_data import paired_classes
-from truncback.experiments.task_interaction.problem import (coupling, initial_hparams, make_task_data,
-                                                            per_class_split, project, task_coupling_penalty,
-                                                            task_problem)
+from truncback.experiments.task_interaction.problem import (
+    coupling,
+    initial_hparams,
+    make_task_data,
+    per_class_split,
+    project,
+    task_coupling_penalty,
+    task_problem,
+)
 from truncback.experiments.task_interaction.run import TaskInteractionResult, run_task_interaction
 from truncback.experiments.task_interaction.settings import TaskInteractionSettings
 from truncback.hypergrad import krmd
@@ -32,8 +38,16 @@ def one_thread():
 
 def small_data(dtype=torch.float64):
     train, test = paired_classes(12, seed=1), paired_classes(10, seed=2)
-    return make_task_data(train["features"], train["labels"], test["features"], test["labels"],
-                          train_per_class=3, val_per_class=6, seed=5, dtype=dtype)
+    return make_task_data(
+        train["features"],
+        train["labels"],
+        test["features"],
+        test["labels"],
+        train_per_class=3,
+        val_per_class=6,
+        seed=5,
+        dtype=dtype,
+    )
 
 
 def test_coupling_penalty_is_the_sum_over_pairs_of_squared_distances(rng):
@@ -53,7 +67,7 @@ def reference_hypergradient(data, A, rho, T, lr):
     for _ in range(T):
         loss = torch.nn.functional.cross_entropy(data.x_train @ W.T + b, data.y_train)
         loss = loss + sum(C[i, j] * ((W[i] - W[j]) ** 2).sum() for i in range(len(C)) for j in range(len(C)))
-        loss = loss + rho * (W ** 2).sum()
+        loss = loss + rho * (W**2).sum()
         grad_W, grad_b = torch.autograd.grad(loss, (W, b), create_graph=True)
         W, b = W - lr * grad_W, b - lr * grad_b
     outer = torch.nn.functional.cross_entropy(data.x_val @ W.T + b, data.y_val)
@@ -104,9 +118,19 @@ def test_subsets_are_per_class_disjoint_and_fixed_by_the_seed():
         per_class_split(labels, 5, 6, seed=7)
 
 
-SETTINGS = TaskInteractionSettings(compile=False, train_per_class=3, val_per_class=6, T=12, C_init=0.001, rho_init=0.001,
-                                   hyper_lr=0.02, max_hyper_iterations=12, patience=4, exact_every=3,
-                                   log_every=100)
+SETTINGS = TaskInteractionSettings(
+    compile=False,
+    train_per_class=3,
+    val_per_class=6,
+    T=12,
+    C_init=0.001,
+    rho_init=0.001,
+    hyper_lr=0.02,
+    max_hyper_iterations=12,
+    patience=4,
+    exact_every=3,
+    log_every=100,
+)
 
 
 @pytest.fixture(scope="module")
@@ -118,9 +142,26 @@ def trial(tmp_path_factory):
     deterministic = torch.are_deterministic_algorithms_enabled()
     results = []
     for method in ("krmd-K1", "rmd"):
-        assert cli(["task-interaction", "--train", str(folder / "train.npz"), "--test", str(folder / "test.npz"),
-                    "--dataset", "synthetic", "--settings", json.dumps(asdict(SETTINGS)), "--method", method,
-                    "--output", str(folder / f"trial0_{method}.json")]) == 0
+        assert (
+            cli(
+                [
+                    "task-interaction",
+                    "--train",
+                    str(folder / "train.npz"),
+                    "--test",
+                    str(folder / "test.npz"),
+                    "--dataset",
+                    "synthetic",
+                    "--settings",
+                    json.dumps(asdict(SETTINGS)),
+                    "--method",
+                    method,
+                    "--output",
+                    str(folder / f"trial0_{method}.json"),
+                ]
+            )
+            == 0
+        )
         results.append(read_result(folder / f"trial0_{method}.json", TaskInteractionResult))
     torch.use_deterministic_algorithms(deterministic)
     return results
@@ -130,9 +171,16 @@ def test_raw_results_compare_each_hypergradient_with_autograd_through_the_unroll
     """The recorded exact gradient at lam_0 is d f / d(A, rho) by autograd through T steps written out
     term by term; 1-RMD is far from it, and full RMD's own hypergradient is it."""
     train, test = paired_classes(12, seed=1), paired_classes(10, seed=2)
-    data = make_task_data(train["features"], train["labels"], test["features"], test["labels"],
-                          SETTINGS.train_per_class, SETTINGS.val_per_class,
-                          derive_seed("task_interaction/synthetic", 0, 0), dtype=torch.float32)
+    data = make_task_data(
+        train["features"],
+        train["labels"],
+        test["features"],
+        test["labels"],
+        SETTINGS.train_per_class,
+        SETTINGS.val_per_class,
+        derive_seed("task_interaction/synthetic", 0, 0),
+        dtype=torch.float32,
+    )
     start = initial_hparams(data.classes, SETTINGS.C_init, SETTINGS.rho_init, torch.float32)
     reference = reference_hypergradient(data, *start, SETTINGS.T, SETTINGS.lr)
     norm = float(torch.sqrt(sum(torch.sum(r.double() ** 2) for r in reference)))
@@ -161,5 +209,6 @@ def test_unknown_setting_and_bad_method_are_named():
     with pytest.raises(ValueError, match=r"unknown task_interaction setting\(s\) \['hyper_lrr'\]"):
         TaskInteractionSettings.from_dict({"hyper_lrr": 1.0})
     with pytest.raises(ValueError, match="option K=13 is larger than the number of lower-level steps T=12"):
-        run_task_interaction(paired_classes(12), paired_classes(2), "synthetic", SETTINGS, {"name": "krmd", "K": 13},
-                             0, print)
+        run_task_interaction(
+            paired_classes(12), paired_classes(2), "synthetic", SETTINGS, {"name": "krmd", "K": 13}, 0, print
+        )

@@ -89,8 +89,11 @@ def test_a_weights_file_whose_digest_contradicts_its_name_is_refused(tmp_path, g
 @pytest.fixture
 def prepared(tmp_path, torch_state_restored):
     rng = np.random.default_rng(1)
-    return write_npz(tmp_path / "cifar_test.npz", images=rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8),
-                     labels=np.arange(6, dtype=np.int64) % 3)
+    return write_npz(
+        tmp_path / "cifar_test.npz",
+        images=rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8),
+        labels=np.arange(6, dtype=np.int64) % 3,
+    )
 
 
 def test_random_features_are_cached_reproducibly_and_say_what_they_are(tmp_path, prepared):
@@ -109,11 +112,24 @@ def test_random_features_are_cached_reproducibly_and_say_what_they_are(tmp_path,
 
 
 def test_resnet_features_without_weights_stop_naming_the_file_its_rule_and_url(tmp_path, prepared, capsys):
-    assert cli(["features", "--data", str(prepared), "--output", str(tmp_path / "f.npz"),
-                "--settings", '{"extractor": "resnet18"}']) == 1
-    assert ("extractor resnet18 needs --weights, the path of resnet18-f37072fd.pth (rule "
-            "data_archive_resnet18_weights fetches it from https://download.pytorch.org/models/resnet18-f37072fd.pth)"
-            ) in capsys.readouterr().err
+    assert (
+        cli(
+            [
+                "features",
+                "--data",
+                str(prepared),
+                "--output",
+                str(tmp_path / "f.npz"),
+                "--settings",
+                '{"extractor": "resnet18"}',
+            ]
+        )
+        == 1
+    )
+    assert (
+        "extractor resnet18 needs --weights, the path of resnet18-f37072fd.pth (rule "
+        "data_archive_resnet18_weights fetches it from https://download.pytorch.org/models/resnet18-f37072fd.pth)"
+    ) in capsys.readouterr().err
     assert not (tmp_path / "f.npz").exists()
     with pytest.raises(ValueError, match=r"extractor='resnet'; choose one of \['resnet18', 'random'\]"):
         FeatureSettings.from_dict({"extractor": "resnet"})

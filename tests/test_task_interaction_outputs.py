@@ -7,7 +7,7 @@ from truncback.experiments.task_interaction.figure import fig6_task_interaction
 from truncback.experiments.task_interaction.run import TaskInteractionResult
 from truncback.experiments.task_interaction.table import task_interaction_table
 from truncback.hypergrad import display_name, label
-from truncback.plotting import figure_style, plt
+from truncback.io.plotting import figure_style, plt
 from truncback.runtime.harness import RunRecord
 
 T = 100
@@ -15,29 +15,51 @@ T = 100
 
 def result(dataset, trial, spec, accuracy, iterations, pretrained=True):
     points = list(range(0, iterations, 10)) + [iterations - 1]
-    record = RunRecord(iterations_run=iterations,
-                       train={"iteration": list(range(iterations)),
-                              "outer_loss": [1.0 / (1 + i) for i in range(iterations)],
-                              "hypergradient_norm": [1.0] * iterations},
-                       exact={"iteration": points, "grad_norm": [1.0 + i for i in points],
-                              "cosine": [0.25 * (1 + (spec["name"] == "rmd")) for _ in points],
-                              "relative_error": [0.5 for _ in points]},
-                       hypergradient_peak_mib=0.1 * spec.get("K", T), states_held=spec.get("K", T) + 1, state_mib=0.0)
+    record = RunRecord(
+        iterations_run=iterations,
+        train={
+            "iteration": list(range(iterations)),
+            "outer_loss": [1.0 / (1 + i) for i in range(iterations)],
+            "hypergradient_norm": [1.0] * iterations,
+        },
+        exact={
+            "iteration": points,
+            "grad_norm": [1.0 + i for i in points],
+            "cosine": [0.25 * (1 + (spec["name"] == "rmd")) for _ in points],
+            "relative_error": [0.5 for _ in points],
+        },
+        hypergradient_peak_mib=0.1 * spec.get("K", T),
+        states_held=spec.get("K", T) + 1,
+        state_mib=0.0,
+    )
     return TaskInteractionResult(
-        method=spec, label=label(spec), display=display_name(spec, T), dataset=dataset, trial=trial,
+        method=spec,
+        label=label(spec),
+        display=display_name(spec, T),
+        dataset=dataset,
+        trial=trial,
         settings={"T": T, "lr": 0.1, "min_delta": 1e-4, "patience": 500, "max_hyper_iterations": 10000},
-        features={"pretrained": pretrained, "dim": 512,
-                  "extractor": "ResNet-18 pretrained on ImageNet" if pretrained else "random features"},
+        features={
+            "pretrained": pretrained,
+            "dim": 512,
+            "extractor": "ResNet-18 pretrained on ImageNet" if pretrained else "random features",
+        },
         sizes={"train": 500, "val": 500, "test": 10000, "classes": 10},
-        baseline={"test_acc": {"cifar10": 55.0, "cifar100": 25.0}[dataset] + trial}, run=record,
-        iterations=iterations, best_iteration=iterations // 2,
-        final={"test_acc": accuracy, "val_acc": accuracy, "train_acc": 100.0, "val_loss": 0.5}, hparams={})
+        baseline={"test_acc": {"cifar10": 55.0, "cifar100": 25.0}[dataset] + trial},
+        run=record,
+        iterations=iterations,
+        best_iteration=iterations // 2,
+        final={"test_acc": accuracy, "val_acc": accuracy, "train_acc": 100.0, "val_loss": 0.5},
+        hparams={},
+    )
 
 
 def trial_runs(dataset, trial, pretrained=True):
     accuracy = {"cifar10": 60.0, "cifar100": 30.0}[dataset] + trial
-    return [result(dataset, trial, {"name": "krmd", "K": 1}, accuracy, 30 + trial, pretrained),
-            result(dataset, trial, {"name": "rmd"}, accuracy + 1, 50 + 10 * trial, pretrained)]
+    return [
+        result(dataset, trial, {"name": "krmd", "K": 1}, accuracy, 30 + trial, pretrained),
+        result(dataset, trial, {"name": "rmd"}, accuracy + 1, 50 + 10 * trial, pretrained),
+    ]
 
 
 RESULTS = [run for dataset in ("cifar100", "cifar10") for trial in (1, 0) for run in trial_runs(dataset, trial)]

@@ -37,8 +37,9 @@ def test_engine_rmd_is_the_exact_hypergradient(rng, objective):
 def test_the_step_is_gradient_descent_on_g(rng):
     lam = random_lam(rng)
     handwritten = bilevel_problem(T, GAMMA, "f")
-    generic = BilevelProblem(init=handwritten.init, step=gradient_descent(inner_loss, GAMMA),
-                             outer=handwritten.outer, T=T)
+    generic = BilevelProblem(
+        init=handwritten.init, step=gradient_descent(inner_loss, GAMMA), outer=handwritten.outer, T=T
+    )
     for K in (1, 9):
         torch.testing.assert_close(krmd(handwritten, lam, K=K), krmd(generic, lam, K=K), rtol=1e-12, atol=1e-14)
 
@@ -59,27 +60,45 @@ def test_f_has_no_direct_term_and_f_tilde_has_one():
     np.testing.assert_allclose(ToyProblem(T, GAMMA, "f_tilde").truncated(lam, 0), 10 * (lam - [1.0, 0.0]))
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"objective": "g"}, "objective='g' is unknown"),
-    ({"gamma": 1.5}, "gamma must lie in (0, 1/beta]"),
-    ({"T": 0}, "T must be a positive int"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"objective": "g"}, "objective='g' is unknown"),
+        ({"gamma": 1.5}, "gamma must lie in (0, 1/beta]"),
+        ({"T": 0}, "T must be a positive int"),
+    ],
+)
 def test_bad_problem_settings_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace("[", r"\[").replace("]", r"\]")):
         ToyProblem(**{"T": T, "gamma": GAMMA, **kwargs})
 
 
-SETTINGS = {"T": 10, "gamma": 0.1, "bound_point": [1, 1], "start": [0, 1], "hyper_iterations": 5,
-            "K_values": [1, 10], "first_step_norm": 0.6, "ratio_iterations": 3, "grid_extent": 1.0,
-            "grid_points": 5, "optimum_starts": 2, "optimum_iterations": 3, "optimum_rate": 0.02}
+SETTINGS = {
+    "T": 10,
+    "gamma": 0.1,
+    "bound_point": [1, 1],
+    "start": [0, 1],
+    "hyper_iterations": 5,
+    "K_values": [1, 10],
+    "first_step_norm": 0.6,
+    "ratio_iterations": 3,
+    "grid_extent": 1.0,
+    "grid_points": 5,
+    "optimum_starts": 2,
+    "optimum_iterations": 3,
+    "optimum_rate": 0.02,
+}
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"bogus": 1}, r"unknown toy setting\(s\) \['bogus'\]"),
-    ({"K_values": [2, 5]}, "must include 1"),
-    ({"K_values": [1, 11]}, r"lie in \[1, T=10\]"),
-    ({"ratio_iterations": 7}, r"ratio_iterations=7 must lie in \[1, hyper_iterations \+ 1 = 6\]"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"bogus": 1}, r"unknown toy setting\(s\) \['bogus'\]"),
+        ({"K_values": [2, 5]}, "must include 1"),
+        ({"K_values": [1, 11]}, r"lie in \[1, T=10\]"),
+        ({"ratio_iterations": 7}, r"ratio_iterations=7 must lie in \[1, hyper_iterations \+ 1 = 6\]"),
+    ],
+)
 def test_bad_toy_settings_are_named(change, message):
     with pytest.raises(ValueError, match=message):
         ToySettings.from_dict({**SETTINGS, **change})

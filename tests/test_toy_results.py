@@ -17,11 +17,33 @@ SETTINGS = {**ToySettings.defaults(), "hyper_iterations": 60}  # the paper's set
 def results(tmp_path_factory):
     directory = tmp_path_factory.mktemp("toy")
     settings = json.dumps(SETTINGS)
-    main(["toy", "reference", "--settings", settings, "--landscape", str(directory / "landscape.npz"),
-          "--bound", str(directory / "bound.json"), "--optimum", str(directory / "optimum.json")])
+    main(
+        [
+            "toy",
+            "reference",
+            "--settings",
+            settings,
+            "--landscape",
+            str(directory / "landscape.npz"),
+            "--bound",
+            str(directory / "bound.json"),
+            "--optimum",
+            str(directory / "optimum.json"),
+        ]
+    )
     for objective in ("f", "f_tilde"):
-        main(["toy", "trajectories", "--objective", objective, "--settings", settings,
-              "--output", str(directory / f"trajectories_{objective}.json")])
+        main(
+            [
+                "toy",
+                "trajectories",
+                "--objective",
+                objective,
+                "--settings",
+                settings,
+                "--output",
+                str(directory / f"trajectories_{objective}.json"),
+            ]
+        )
     loaded = {path.stem: json.loads(path.read_text()) for path in directory.glob("*.json")}
     with np.load(directory / "landscape.npz") as archive:
         loaded["landscape"] = dict(archive)
@@ -70,9 +92,12 @@ def test_fig3_optimum_is_stationary_and_below_every_grid_point(results):
 
 
 def test_fig2_ratio_stays_away_from_zero_on_f_and_turns_negative_on_f_tilde(results):
-    ratio = {objective: {entry["K"]: np.asarray(entry["ratio"])
-                         for entry in results[f"trajectories_{objective}"]["descent_ratio"]}
-             for objective in ("f", "f_tilde")}
+    ratio = {
+        objective: {
+            entry["K"]: np.asarray(entry["ratio"]) for entry in results[f"trajectories_{objective}"]["descent_ratio"]
+        }
+        for objective in ("f", "f_tilde")
+    }
     assert all(len(values) == SETTINGS["ratio_iterations"] for values in ratio["f"].values())
     assert ratio["f"][1].min() > 0.04, "Lemma 3.2: h_{T-1} is a sufficient descent direction on f"
     assert ratio["f_tilde"][1].min() < 0, "without the non-interference assumption the ratio can turn negative"

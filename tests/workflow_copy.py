@@ -33,15 +33,19 @@ def copy_package(destination: Path) -> Path:
     return target
 
 
-def snakemake(workdir: Path, *args, expect_success: bool = True, activated: bool = True,
-              package: Path | None = None) -> subprocess.CompletedProcess:
+def snakemake(
+    workdir: Path, *args, expect_success: bool = True, activated: bool = True, package: Path | None = None
+) -> subprocess.CompletedProcess:
     """Runs ``snakemake *args`` in ``workdir``; fails the test with Snakemake's output when the exit
     status is not the expected one. ``activated=False`` leaves the test's environment off PATH, as
     when a user runs ``.venv/bin/snakemake`` without activating the venv; ``package`` (a src folder)
     goes first on PYTHONPATH, so the workflow and its jobs run that copy of the code."""
     bin_dir = str(Path(sys.executable).parent)
-    path = SEARCH_PATH if activated else os.pathsep.join(
-        entry for entry in os.environ.get("PATH", "").split(os.pathsep) if entry != bin_dir)
+    path = (
+        SEARCH_PATH
+        if activated
+        else os.pathsep.join(entry for entry in os.environ.get("PATH", "").split(os.pathsep) if entry != bin_dir)
+    )
     env = {**os.environ, "PATH": path}
     if package is not None:
         env["PYTHONPATH"] = str(package)

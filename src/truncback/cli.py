@@ -19,18 +19,18 @@ from truncback.runtime.code_version import set_running_module
 TRACEBACK_VARIABLE = "TRUNCBACK_TRACEBACK"
 
 COMMANDS = {
-    "bench-methods": "truncback.benchmark",
-    "bench-baselines": "truncback.baselines",
+    "bench-methods": "truncback.experiments.complexity.benchmark",
+    "bench-baselines": "truncback.experiments.complexity.baselines",
     "table-complexity": "truncback.experiments.complexity.table",
     "table-baselines": "truncback.experiments.complexity.baselines_table",
     "reproduction-report": "truncback.reproduction.report",
     "compare-runs": "truncback.reproduction.spread",
     "check-results": "truncback.pipeline.check",
     "lint-workflow": "truncback.pipeline.lint",
-    "docs": "truncback.pipeline.docs",
+    "docs": "truncback.tools.docs",
     "expected-outputs": "truncback.pipeline.expected",
-    "config-schema": "truncback.config_schema",
-    "gpu-check": "truncback.gpu_check",
+    "config-schema": "truncback.tools.config_schema",
+    "gpu-check": "truncback.tools.gpu_check",
     "rehearsal-estimates": "truncback.rehearsal.estimates",
     "data-fetch": "truncback.data.cli.fetch",
     "data-fixtures": "truncback.data.cli.fixtures",
@@ -72,8 +72,11 @@ def main(argv=None) -> int:
     try:
         parser = build_parser(argv[0] if argv else None)
     except ModuleNotFoundError as error:  # e.g. `make gpu-check` with a Python that lacks torch
-        print(f"python -m truncback: this Python ({sys.executable}) lacks the module {error.name!r}; install the "
-              "requirements (requirements.txt) or use the project's .venv", file=sys.stderr)
+        print(
+            f"python -m truncback: this Python ({sys.executable}) lacks the module {error.name!r}; install the "
+            "requirements (requirements.txt) or use the project's .venv",
+            file=sys.stderr,
+        )
         return 2
     args = parser.parse_args(argv)
     set_running_module(COMMANDS[args.command])

@@ -40,5 +40,12 @@ from truncback.data.errors import ChecksumError, DataError, DownloadError, Missi
 from truncback.data.layout import prepared_path
 from truncback.data.prepare import load_prepared
 
-__all__ = ["load_prepared", "prepared_path", "DataError", "ChecksumError", "DownloadError",
-           "MissingFileError", "UnknownNameError"]
+__all__ = [
+    "load_prepared",
+    "prepared_path",
+    "DataError",
+    "ChecksumError",
+    "DownloadError",
+    "MissingFileError",
+    "UnknownNameError",
+]

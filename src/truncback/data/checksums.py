@@ -68,5 +68,6 @@ def verify(path, archive: Archive, source: str | None = None) -> str:
             if not payload_problems:
                 return "decompressed payload"
             problems.append("decompressed payload " + ", ".join(payload_problems))
-    raise ChecksumError(f"checksum mismatch: {source or path} is not a valid {archive.filename}: "
-                        + "; ".join(problems))
+    raise ChecksumError(
+        f"checksum mismatch: {source or path} is not a valid {archive.filename}: " + "; ".join(problems)
+    )

@@ -9,7 +9,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from truncback.data.atomic import atomic_path
+from truncback.io.atomic import atomic_path
 from truncback.data.checksums import verify
 from truncback.data.errors import ChecksumError, DownloadError
 from truncback.data.sources import Archive, placement_hint
@@ -39,8 +39,11 @@ class _Progress:
         while self.next <= received:
             self.next += self.step
         if self.total:
-            print(f"{self.filename}: {100 * received // self.total}% of {self.total / 1e6:.1f} MB",
-                  file=self.log, flush=True)
+            print(
+                f"{self.filename}: {100 * received // self.total}% of {self.total / 1e6:.1f} MB",
+                file=self.log,
+                flush=True,
+            )
         else:
             print(f"{self.filename}: {received / 1e6:.1f} MB", file=self.log, flush=True)
 
@@ -68,8 +71,17 @@ def _describe(error: Exception) -> str:
     return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
 
 
-def fetch(archive: Archive, target, *, attempts: int = 3, backoff: float = 2.0, timeout: float = 60.0,
-          progress_min_bytes: int = 1 << 20, expected=None, log=sys.stderr) -> Path:
+def fetch(
+    archive: Archive,
+    target,
+    *,
+    attempts: int = 3,
+    backoff: float = 2.0,
+    timeout: float = 60.0,
+    progress_min_bytes: int = 1 << 20,
+    expected=None,
+    log=sys.stderr,
+) -> Path:
     """Download ``archive`` to ``target`` and verify it.
 
     Each URL gets up to ``attempts`` tries, waiting ``backoff * 2**i`` seconds after the i-th failed
@@ -82,8 +94,7 @@ def fetch(archive: Archive, target, *, attempts: int = 3, backoff: float = 2.0, 
     failures: dict[str, str] = {}
     for url in archive.urls:
         for attempt in range(1, attempts + 1):
-            print(f"downloading {archive.filename} from {url} (attempt {attempt} of {attempts})",
-                  file=log, flush=True)
+            print(f"downloading {archive.filename} from {url} (attempt {attempt} of {attempts})", file=log, flush=True)
             try:
                 with atomic_path(target) as temporary:
                     _transfer(url, temporary, archive.filename, timeout, progress_min_bytes, log)
@@ -106,5 +117,6 @@ def fetch(archive: Archive, target, *, attempts: int = 3, backoff: float = 2.0, 
             time.sleep(delay)
     tried = "\n".join(f"  {url}: {reason}" for url, reason in failures.items())
     error_type = ChecksumError if all(r.startswith("checksum mismatch") for r in failures.values()) else DownloadError
-    raise error_type(f"could not download {archive.filename}; URLs tried:\n{tried}\n"
-                     + placement_hint(expected or (archive,)))
+    raise error_type(
+        f"could not download {archive.filename}; URLs tried:\n{tried}\n" + placement_hint(expected or (archive,))
+    )

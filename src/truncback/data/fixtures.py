@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from truncback.data.atomic import atomic_path
+from truncback.io.atomic import atomic_path
 from truncback.data.errors import UnknownNameError
 from truncback.data.sources import Archive, archive, archive_named
 
@@ -62,8 +62,12 @@ SIZES = {
     "quick": FixtureSize(train=10_000, test=2_000),
     # the rehearsal of the paper scale: the published archives' sizes (MNIST 60,000 + 10,000; CIFAR
     # 50,000 + 10,000; Omniglot 964 characters in 30 alphabets and 659 in 20, 20 drawings each)
-    "published": FixtureSize(train=60_000, test=10_000, cifar=(50_000, 10_000),
-                          omniglot=(("omniglot_background", 30, 964), ("omniglot_evaluation", 20, 659))),
+    "published": FixtureSize(
+        train=60_000,
+        test=10_000,
+        cifar=(50_000, 10_000),
+        omniglot=(("omniglot_background", 30, 964), ("omniglot_evaluation", 20, 659)),
+    ),
 }
 
 
@@ -125,43 +129,64 @@ def _cifar_batch(rng, prototypes, n: int, title: str, labels_of) -> dict:
     """One pickled batch: rows of 3072 bytes (1024 red, 1024 green, 1024 blue)."""
     labels = _balanced_labels(rng, n, len(prototypes))
     rows = _pattern_images(rng, prototypes, labels).transpose(0, 3, 1, 2).reshape(n, 3072)
-    return {b"batch_label": title.encode(), **labels_of(labels), b"data": rows,
-            b"filenames": [f"fixture_{i:06d}.png".encode() for i in range(n)]}
+    return {
+        b"batch_label": title.encode(),
+        **labels_of(labels),
+        b"data": rows,
+        b"filenames": [f"fixture_{i:06d}.png".encode() for i in range(n)],
+    }
 
 
 def _write_cifar10(path: Path, item: Archive, seed: int, size: FixtureSize) -> None:
     def labels_of(labels):
         return {b"labels": labels.tolist()}
+
     prototypes = _cifar_prototypes(seed, "cifar10", 10)
     train_rng, test_rng = _rng(seed, "cifar10_train"), _rng(seed, "cifar10_test")
     train, test = size.cifar_parts()
-    batches = {f"cifar-10-batches-py/data_batch_{i + 1}":
-               _cifar_batch(train_rng, prototypes, len(chunk), f"training batch {i + 1} of 5", labels_of)
-               for i, chunk in enumerate(np.array_split(np.arange(train), 5))}
-    _write_tar_of_pickles(path, {
-        "cifar-10-batches-py/batches.meta": {
-            b"num_cases_per_batch": train // 5, b"num_vis": 3072,
-            b"label_names": [f"fixture_class_{c}".encode() for c in range(10)]},
-        **batches,
-        "cifar-10-batches-py/test_batch": _cifar_batch(test_rng, prototypes, test, "testing batch 1 of 1",
-                                                       labels_of),
-    })
+    batches = {
+        f"cifar-10-batches-py/data_batch_{i + 1}": _cifar_batch(
+            train_rng, prototypes, len(chunk), f"training batch {i + 1} of 5", labels_of
+        )
+        for i, chunk in enumerate(np.array_split(np.arange(train), 5))
+    }
+    _write_tar_of_pickles(
+        path,
+        {
+            "cifar-10-batches-py/batches.meta": {
+                b"num_cases_per_batch": train // 5,
+                b"num_vis": 3072,
+                b"label_names": [f"fixture_class_{c}".encode() for c in range(10)],
+            },
+            **batches,
+            "cifar-10-batches-py/test_batch": _cifar_batch(
+                test_rng, prototypes, test, "testing batch 1 of 1", labels_of
+            ),
+        },
+    )
 
 
 def _write_cifar100(path: Path, item: Archive, seed: int, size: FixtureSize) -> None:
     def labels_of(labels):
         return {b"fine_labels": labels.tolist(), b"coarse_labels": (labels // 5).tolist()}
+
     prototypes = _cifar_prototypes(seed, "cifar100", 100)
     train, test = size.cifar_parts()
-    _write_tar_of_pickles(path, {
-        "cifar-100-python/meta": {
-            b"fine_label_names": [f"fixture_class_{c:02d}".encode() for c in range(100)],
-            b"coarse_label_names": [f"fixture_superclass_{c:02d}".encode() for c in range(20)]},
-        "cifar-100-python/train": _cifar_batch(_rng(seed, "cifar100_train"), prototypes, train,
-                                               "training batch 1 of 1", labels_of),
-        "cifar-100-python/test": _cifar_batch(_rng(seed, "cifar100_test"), prototypes, test,
-                                              "testing batch 1 of 1", labels_of),
-    })
+    _write_tar_of_pickles(
+        path,
+        {
+            "cifar-100-python/meta": {
+                b"fine_label_names": [f"fixture_class_{c:02d}".encode() for c in range(100)],
+                b"coarse_label_names": [f"fixture_superclass_{c:02d}".encode() for c in range(20)],
+            },
+            "cifar-100-python/train": _cifar_batch(
+                _rng(seed, "cifar100_train"), prototypes, train, "training batch 1 of 1", labels_of
+            ),
+            "cifar-100-python/test": _cifar_batch(
+                _rng(seed, "cifar100_test"), prototypes, test, "testing batch 1 of 1", labels_of
+            ),
+        },
+    )
 
 
 def _omniglot_png(rng, strokes) -> bytes:
@@ -200,8 +225,9 @@ def _write_omniglot(path: Path, item: Archive, seed: int, size: FixtureSize) -> 
                 _zip_entry(archive_file, f"{folder}/", None)
                 strokes = [rng.uniform(15, 90, (rng.integers(2, 5), 2)) for _ in range(rng.integers(1, 4))]
                 for drawer in range(1, DRAWERS + 1):
-                    _zip_entry(archive_file, f"{folder}/{character_id:04d}_{drawer:02d}.png",
-                               _omniglot_png(rng, strokes))
+                    _zip_entry(
+                        archive_file, f"{folder}/{character_id:04d}_{drawer:02d}.png", _omniglot_png(rng, strokes)
+                    )
 
 
 def _write_resnet18_weights(path: Path, item: Archive, seed: int, size: FixtureSize) -> None:

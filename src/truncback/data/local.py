@@ -5,7 +5,7 @@ import os
 import sys
 from pathlib import Path
 
-from truncback.data.atomic import atomic_path
+from truncback.io.atomic import atomic_path
 from truncback.data.checksums import verify
 from truncback.data.errors import MissingFileError
 from truncback.data.layout import raw_path
@@ -22,8 +22,10 @@ def find_in_data_dir(archive: Archive, data_dir, expected=None) -> Path:
         if candidate.is_file():
             return candidate
     where = "does not exist" if not data_dir.is_dir() else "has no " + archive.filename
-    raise MissingFileError(f"data_dir {data_dir} {where} (looked for {candidates[0]} and {candidates[1]}). "
-                           + placement_hint(expected or (archive,)))
+    raise MissingFileError(
+        f"data_dir {data_dir} {where} (looked for {candidates[0]} and {candidates[1]}). "
+        + placement_hint(expected or (archive,))
+    )
 
 
 def link_from_data_dir(archive: Archive, data_dir, target, expected=None, log=sys.stderr) -> Path:
@@ -46,13 +48,17 @@ def missing_from_data_dir(scale: str, data_dir, root) -> str:
     data_dir = Path(data_dir)
     needed = [item for item in archives_of(scale, "real") if not raw_path(item, root).exists()]
     if needed and not data_dir.is_dir():
-        return (f"data_dir {data_dir} does not exist (resolved: {data_dir.resolve()}). "
-                + placement_hint(archives_of(scale, "real")))
-    missing = [item for item in needed
-               if not any((data_dir / name).is_file() for name in (item.relpath, item.filename))]
+        return f"data_dir {data_dir} does not exist (resolved: {data_dir.resolve()}). " + placement_hint(
+            archives_of(scale, "real")
+        )
+    missing = [
+        item for item in needed if not any((data_dir / name).is_file() for name in (item.relpath, item.filename))
+    ]
     if not missing:
         return ""
-    listed = "; ".join(f"{item.relpath} (looked for {data_dir / item.relpath} and {data_dir / item.filename})"
-                       for item in missing)
-    return (f"data_dir {data_dir} lacks {len(missing)} file(s) that scale {scale!r} needs: {listed}. "
-            + placement_hint(archives_of(scale, "real")))
+    listed = "; ".join(
+        f"{item.relpath} (looked for {data_dir / item.relpath} and {data_dir / item.filename})" for item in missing
+    )
+    return f"data_dir {data_dir} lacks {len(missing)} file(s) that scale {scale!r} needs: {listed}. " + placement_hint(
+        archives_of(scale, "real")
+    )

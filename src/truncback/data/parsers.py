@@ -59,16 +59,22 @@ def parse_mnist(images_path, labels_path) -> dict[str, np.ndarray]:
     """MNIST from its image and label IDX files: ``images`` uint8 [N,28,28], ``labels`` int64 [N]."""
     images, labels = read_idx(images_path), read_idx(labels_path)
     if images.ndim != 3 or images.dtype != np.uint8 or labels.ndim != 1 or len(labels) != len(images):
-        raise FormatError(f"{images_path} and {labels_path} are not matching image/label files "
-                          f"(shapes {images.shape} and {labels.shape})")
+        raise FormatError(
+            f"{images_path} and {labels_path} are not matching image/label files "
+            f"(shapes {images.shape} and {labels.shape})"
+        )
     return {"images": images, "labels": labels.astype(np.int64)}
 
 
 class _ArrayUnpickler(pickle.Unpickler):
     """Unpickles plain containers and numpy arrays only."""
 
-    ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"),
-               ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct")}
+    ALLOWED = {
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+    }
 
     def find_class(self, module, name):
         if (module, name) not in self.ALLOWED:
@@ -166,6 +172,11 @@ def parse_omniglot(path) -> dict[str, np.ndarray]:
     alphabet = np.array([alphabet_names.index(entry[0]) for entry in entries], np.int64)
     character = np.array([entry[1] for entry in entries], np.int64)
     _, labels = np.unique(np.stack([alphabet, character], axis=1), axis=0, return_inverse=True)
-    return {"images": images, "labels": labels.reshape(-1).astype(np.int64), "alphabet": alphabet,
-            "character": character, "drawing": np.array([entry[2] for entry in entries], np.int64),
-            "alphabet_names": np.array(alphabet_names, dtype=str)}
+    return {
+        "images": images,
+        "labels": labels.reshape(-1).astype(np.int64),
+        "alphabet": alphabet,
+        "character": character,
+        "drawing": np.array([entry[2] for entry in entries], np.int64),
+        "alphabet_names": np.array(alphabet_names, dtype=str),
+    }

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from truncback.data import parsers
-from truncback.data.atomic import atomic_path
+from truncback.io.atomic import atomic_path
 from truncback.data.checksums import verify
 from truncback.data.errors import DataError, MissingFileError
 from truncback.data.sources import archive, recipe
@@ -28,8 +28,7 @@ def save_arrays(path, arrays: dict[str, np.ndarray]) -> Path:
     same bytes) and atomically."""
     with atomic_path(path) as temporary, zipfile.ZipFile(temporary, "w", zipfile.ZIP_STORED) as archive_file:
         for key, value in arrays.items():
-            with archive_file.open(zipfile.ZipInfo(f"{key}.npy", date_time=ZIP_EPOCH), "w",
-                                   force_zip64=True) as member:
+            with archive_file.open(zipfile.ZipInfo(f"{key}.npy", date_time=ZIP_EPOCH), "w", force_zip64=True) as member:
                 np.lib.format.write_array(member, np.asarray(value), allow_pickle=False)
     return Path(path)
 
@@ -42,8 +41,10 @@ def prepare(scale: str, name: str, archive_paths, output) -> Path:
     expected = [archive(key) for key in entry.archives]
     paths = [Path(path) for path in archive_paths]
     if [path.name for path in paths] != [item.filename for item in expected]:
-        raise DataError(f"{name} at scale {scale} is made from {', '.join(i.filename for i in expected)} "
-                        f"(in that order), not from {', '.join(str(path) for path in paths) or 'nothing'}")
+        raise DataError(
+            f"{name} at scale {scale} is made from {', '.join(i.filename for i in expected)} "
+            f"(in that order), not from {', '.join(str(path) for path in paths) or 'nothing'}"
+        )
     for path in paths:
         if not path.is_file():
             raise MissingFileError(f"{path} does not exist (needed for {name} at scale {scale})")
@@ -57,7 +58,8 @@ def load_prepared(path) -> dict[str, np.ndarray]:
     """All arrays of a prepared .npz, loaded into memory (no pickles allowed)."""
     path = Path(path)
     if not path.is_file():
-        raise MissingFileError(f"prepared data file {path} does not exist; build it with "
-                               f"`snakemake {path}` (rules in rules/data.smk)")
+        raise MissingFileError(
+            f"prepared data file {path} does not exist; build it with " f"`snakemake {path}` (rules in rules/data.smk)"
+        )
     with np.load(path, allow_pickle=False) as content:
         return {key: content[key] for key in content.files}

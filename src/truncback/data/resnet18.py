@@ -22,8 +22,7 @@ class BasicBlock(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.downsample = None
         if stride != 1 or inplanes != planes:
-            self.downsample = nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride, bias=False),
-                                            nn.BatchNorm2d(planes))
+            self.downsample = nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
 
     def forward(self, x):
         shortcut = x if self.downsample is None else self.downsample(x)
@@ -43,8 +42,11 @@ class ResNet18(nn.Module):
         widths = (64, 128, 256, 512)
         for index, (inplanes, planes) in enumerate(zip((64,) + widths[:-1], widths), start=1):
             stride = 1 if index == 1 else 2
-            setattr(self, f"layer{index}", nn.Sequential(BasicBlock(inplanes, planes, stride),
-                                                         BasicBlock(planes, planes, 1)))
+            setattr(
+                self,
+                f"layer{index}",
+                nn.Sequential(BasicBlock(inplanes, planes, stride), BasicBlock(planes, planes, 1)),
+            )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(512, classes)
 
@@ -66,8 +68,10 @@ def load_resnet18(path) -> ResNet18:
     if match:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         if not digest.startswith(match.group(1)):
-            raise ValueError(f"{path}: SHA-256 {digest} does not start with {match.group(1)} (as its name "
-                             f"says); the file is corrupt or not torchvision's weights")
+            raise ValueError(
+                f"{path}: SHA-256 {digest} does not start with {match.group(1)} (as its name "
+                f"says); the file is corrupt or not torchvision's weights"
+            )
     model = ResNet18()
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
     return model.eval()

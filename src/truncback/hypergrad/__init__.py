@@ -10,14 +10,49 @@ method's options and ``hypergradient(problem, hparams, spec)`` computes any spec
 from truncback.hypergrad.first_order import exact_constant_memory, fom, ufom
 from truncback.hypergrad.forward import fmd
 from truncback.hypergrad.implicit import aid, aid_cg, aid_fp
-from truncback.hypergrad.methods import (METHODS, Method, Option, display_name, hypergradient, is_exact, label,
-                                         parse_spec, resolve)
+from truncback.hypergrad.methods import (
+    METHODS,
+    Method,
+    Option,
+    display_name,
+    hypergradient,
+    is_exact,
+    label,
+    parse_spec,
+    resolve,
+)
 from truncback.hypergrad.problem import BilevelProblem, gradient_descent, heavy_ball
 from truncback.hypergrad.result import HypergradInfo
 from truncback.hypergrad.reverse import checkpointed, krmd, krmd_all_depths, rmd, unrolled
 from truncback.hypergrad.solvers import SOLVERS, conjugate_gradient, fixed_point
 
-__all__ = ["BilevelProblem", "HypergradInfo", "METHODS", "Method", "Option", "SOLVERS", "aid", "aid_cg", "aid_fp",
-           "checkpointed", "conjugate_gradient", "display_name", "exact_constant_memory", "fixed_point", "fmd",
-           "fom", "gradient_descent", "heavy_ball", "hypergradient", "is_exact", "krmd", "krmd_all_depths",
-           "label", "parse_spec", "resolve", "rmd", "ufom", "unrolled"]
+__all__ = [
+    "BilevelProblem",
+    "HypergradInfo",
+    "METHODS",
+    "Method",
+    "Option",
+    "SOLVERS",
+    "aid",
+    "aid_cg",
+    "aid_fp",
+    "checkpointed",
+    "conjugate_gradient",
+    "display_name",
+    "exact_constant_memory",
+    "fixed_point",
+    "fmd",
+    "fom",
+    "gradient_descent",
+    "heavy_ball",
+    "hypergradient",
+    "is_exact",
+    "krmd",
+    "krmd_all_depths",
+    "label",
+    "parse_spec",
+    "resolve",
+    "rmd",
+    "ufom",
+    "unrolled",
+]

@@ -14,8 +14,10 @@ def check_problem(problem, hparams) -> None:
         raise ValueError("hparams must hold at least one tensor")
     for i, leaf in enumerate(leaves):
         if not isinstance(leaf, torch.Tensor) or not leaf.is_floating_point():
-            raise ValueError(f"hparams: leaf {i} must be a floating-point tensor, got {type(leaf).__name__}"
-                             + (f" of dtype {leaf.dtype}" if isinstance(leaf, torch.Tensor) else ""))
+            raise ValueError(
+                f"hparams: leaf {i} must be a floating-point tensor, got {type(leaf).__name__}"
+                + (f" of dtype {leaf.dtype}" if isinstance(leaf, torch.Tensor) else "")
+            )
 
 
 def check_depth(name: str, value, T: int) -> int:

@@ -12,8 +12,7 @@ from torch.func import vjp
 
 from truncback.hypergrad import trees
 from truncback.hypergrad.checks import check_probability, check_problem
-from truncback.hypergrad.dynamics import (init_vjp, initial_state, outer_gradients, run,
-                                          step_vjp)
+from truncback.hypergrad.dynamics import init_vjp, initial_state, outer_gradients, run, step_vjp
 from truncback.hypergrad.result import finish
 
 
@@ -26,14 +25,13 @@ def fom(problem, hparams, *, return_info: bool = False):
     h = trees.add(h, init_vjp(problem, hparams, grad_state))
     state = w0
     for t in range(problem.T):
-        next_state, pullback = vjp(lambda lam: problem.step(state, lam, t), hparams)
+        next_state, pullback = vjp(lambda lam: problem.step(state, lam, t), hparams)  # noqa: B023 (called here)
         h = trees.add(h, pullback(grad_state)[0])
         state = trees.detach(next_state)
     return finish(h, loss, final_state, 2, [], return_info)
 
 
-def ufom(problem, hparams, q: float, *, generator: torch.Generator | None = None,
-         return_info: bool = False):
+def ufom(problem, hparams, q: float, *, generator: torch.Generator | None = None, return_info: bool = False):
     """FOM + (xi / q) (exact - FOM), xi ~ Bernoulli(q): an unbiased estimate of d_lam f.
 
     The exact term is computed, with probability q, by a reverse pass that recomputes each w_t from

@@ -11,8 +11,7 @@ from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from truncback.hypergrad import trees
 from truncback.hypergrad.checks import check_problem
-from truncback.hypergrad.dynamics import (advance, init_jvp, initial_state, outer_gradients, run,
-                                          step_jvp)
+from truncback.hypergrad.dynamics import advance, init_jvp, initial_state, outer_gradients, run, step_jvp
 from truncback.hypergrad.result import finish
 
 DEFAULT_TANGENT_BYTES = 1 << 30
@@ -49,7 +48,7 @@ def _propagate(problem, hparams, w0, directions):
     tangents = vmap(lambda e: init_jvp(problem, hparams, e))(directions)
     state = w0
     for t in range(problem.T):
-        tangents = vmap(lambda z, e: step_jvp(problem, state, hparams, t, z, e))(tangents, directions)
+        tangents = vmap(lambda z, e: step_jvp(problem, state, hparams, t, z, e))(tangents, directions)  # noqa: B023
         state = advance(problem, state, hparams, t)
     return tangents
 
@@ -72,5 +71,3 @@ def _unflatten_like(flat, leaves, spec):
     sizes = [leaf.numel() for leaf in leaves]
     parts = [part.reshape(leaf.shape).to(leaf.dtype) for part, leaf in zip(flat.split(sizes), leaves)]
     return tree_unflatten(parts, spec)
-
-

@@ -72,29 +72,63 @@ class Method:
         return next(option for option in self.options if option.name == name)
 
 
-_K_TRUNCATED = Option("K", int, "reverse steps: back-propagation through the last K of T steps", minimum=0,
-                      maximum=AT_MOST_T)
+_K_TRUNCATED = Option(
+    "K", int, "reverse steps: back-propagation through the last K of T steps", minimum=0, maximum=AT_MOST_T
+)
 _K_SOLVER = Option("K", int, "linear-solver iterations", minimum=0)
 
-METHODS = {method.name: method for method in (
-    Method("rmd", rmd, "Full RMD", exact="always"),
-    Method("unrolled", unrolled, "Unrolled RMD", exact="always"),
-    Method("krmd", krmd, "{K}-RMD", (_K_TRUNCATED,), exact="at_full_depth"),
-    Method("checkpointed", checkpointed, "Checkpointed RMD",
-           (Option("every", int, "steps between checkpoints (default ceil(sqrt T))", minimum=1, required=False),),
-           exact="always"),
-    Method("fmd", fmd, "FMD",
-           (Option("chunk_size", int, "hyperparameter directions per vmapped batch (default: what fits 1 GiB)",
-                   minimum=1, required=False),), exact="always"),
-    Method("aid_fp", aid_fp, "AID-FP (K={K})", (_K_SOLVER,)),
-    Method("aid_cg", aid_cg, "AID-CG (K={K})",
-           (_K_SOLVER, Option("tol", float, "stop once ||residual|| <= tol ||rhs||", minimum=0.0, required=False,
-                              default=0.0))),
-    Method("fom", fom, "FOM"),
-    Method("ufom", ufom, "UFOM (q={q})",
-           (Option("q", float, "probability of the exact correction", minimum=0.0, exclusive_minimum=True,
-                   maximum=1.0),), random=True),
-)}
+METHODS = {
+    method.name: method
+    for method in (
+        Method("rmd", rmd, "Full RMD", exact="always"),
+        Method("unrolled", unrolled, "Unrolled RMD", exact="always"),
+        Method("krmd", krmd, "{K}-RMD", (_K_TRUNCATED,), exact="at_full_depth"),
+        Method(
+            "checkpointed",
+            checkpointed,
+            "Checkpointed RMD",
+            (Option("every", int, "steps between checkpoints (default ceil(sqrt T))", minimum=1, required=False),),
+            exact="always",
+        ),
+        Method(
+            "fmd",
+            fmd,
+            "FMD",
+            (
+                Option(
+                    "chunk_size",
+                    int,
+                    "hyperparameter directions per vmapped batch (default: what fits 1 GiB)",
+                    minimum=1,
+                    required=False,
+                ),
+            ),
+            exact="always",
+        ),
+        Method("aid_fp", aid_fp, "AID-FP (K={K})", (_K_SOLVER,)),
+        Method(
+            "aid_cg",
+            aid_cg,
+            "AID-CG (K={K})",
+            (
+                _K_SOLVER,
+                Option("tol", float, "stop once ||residual|| <= tol ||rhs||", minimum=0.0, required=False, default=0.0),
+            ),
+        ),
+        Method("fom", fom, "FOM"),
+        Method(
+            "ufom",
+            ufom,
+            "UFOM (q={q})",
+            (
+                Option(
+                    "q", float, "probability of the exact correction", minimum=0.0, exclusive_minimum=True, maximum=1.0
+                ),
+            ),
+            random=True,
+        ),
+    )
+}
 
 
 def _as_spec(spec) -> dict:
@@ -121,8 +155,9 @@ def resolve(spec, T: int | None = None) -> dict:
     missing = [option.name for option in method.options if option.required and option.name not in spec]
     if missing:
         raise ValueError(f"method {name!r} needs option(s) {missing}")
-    checked = {option.name: option.check(name, spec[option.name], T) for option in method.options
-               if option.name in spec}
+    checked = {
+        option.name: option.check(name, spec[option.name], T) for option in method.options if option.name in spec
+    }
     return {"name": name, **checked}
 
 
@@ -133,8 +168,9 @@ def _format(value) -> str:
 def label(spec) -> str:
     """A short name for file names and table keys: ``krmd-K5``, ``aid_cg-K10``, ``ufom-q0.2``, ``rmd``."""
     spec = resolve(spec)
-    options = [f"{option.name}{_format(spec[option.name])}" for option in METHODS[spec["name"]].options
-               if option.name in spec]
+    options = [
+        f"{option.name}{_format(spec[option.name])}" for option in METHODS[spec["name"]].options if option.name in spec
+    ]
     return "-".join([spec["name"], *options])
 
 
@@ -166,18 +202,20 @@ def parse_spec(text: str) -> dict:
     name = re.match(r"[a-z_]+", text).group(0) if re.match(r"[a-z_]+", text) else text
     if name not in METHODS:
         raise ValueError(f"method {name!r} is unknown; choose one of {sorted(METHODS)}")
-    spec, rest = {"name": name}, text[len(name):]
+    spec, rest = {"name": name}, text[len(name) :]
     while rest:
         part = re.match(r"-([A-Za-z_]+?)([-+]?\d[\d.]*(?:e[-+]?\d+)?)(?=-|$)", rest)
         option = next((o for o in METHODS[name].options if part and o.name == part.group(1)), None)
         if option is None:
-            raise ValueError(f"method label {text!r}: {rest!r} does not start with an option of {name!r} "
-                             f"({[o.name for o in METHODS[name].options]}) and its value")
+            raise ValueError(
+                f"method label {text!r}: {rest!r} does not start with an option of {name!r} "
+                f"({[o.name for o in METHODS[name].options]}) and its value"
+            )
         try:
             spec[option.name] = option.kind(part.group(2))
         except ValueError:
             raise ValueError(f"method label {text!r}: {part.group(2)!r} is not a valid {option.name}") from None
-        rest = rest[part.end():]
+        rest = rest[part.end() :]
     return resolve(spec)
 
 
@@ -206,9 +244,20 @@ def json_schema() -> dict:
             if isinstance(option.maximum, (int, float)):
                 entry["maximum"] = option.maximum
             properties[option.name] = entry
-        rules.append({"if": {"properties": {"name": {"const": method.name}}},
-                      "then": {"additionalProperties": False, "properties": properties,
-                               "required": ["name", *[o.name for o in method.options if o.required]]}})
-    return {"description": "a hypergradient method: its name and options (truncback.hypergrad.METHODS)",
-            "type": "object", "required": ["name"], "properties": {"name": {"enum": sorted(METHODS)}},
-            "allOf": rules}
+        rules.append(
+            {
+                "if": {"properties": {"name": {"const": method.name}}},
+                "then": {
+                    "additionalProperties": False,
+                    "properties": properties,
+                    "required": ["name", *[o.name for o in method.options if o.required]],
+                },
+            }
+        )
+    return {
+        "description": "a hypergradient method: its name and options (truncback.hypergrad.METHODS)",
+        "type": "object",
+        "required": ["name"],
+        "properties": {"name": {"enum": sorted(METHODS)}},
+        "allOf": rules,
+    }

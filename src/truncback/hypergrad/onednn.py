@@ -42,7 +42,7 @@ def _(a, b):
     return a.new_empty(a.shape[0], b.shape[1])
 
 
-MIN_MULTIPLY_ADDS = 2 ** 24
+MIN_MULTIPLY_ADDS = 2**24
 """Products of m x k by k x n with m k n below this keep torch's kernel. Measured here (AMD EPYC, 1
 and 2 threads, torch's time / oneDNN's through this operator): at 25 x 392 x 5 torch's takes 17 us and
 the operator 48 us; 300 x 512 x 100 (15 million, CIFAR-100's logits) 0.53-0.93, torch's faster; from
@@ -51,8 +51,12 @@ the operator 48 us; 300 x 512 x 100 (15 million, CIFAR-100's logits) 0.53-0.93, 
 
 def _is_float32_cpu_matrix(node) -> bool:
     value = node.meta.get("val") if isinstance(node, torch.fx.Node) else None
-    return isinstance(value, torch.Tensor) and value.dim() == 2 and value.dtype == torch.float32 \
+    return (
+        isinstance(value, torch.Tensor)
+        and value.dim() == 2
+        and value.dtype == torch.float32
         and value.device.type == "cpu"
+    )
 
 
 def replace_products(graph: torch.fx.Graph) -> int:
@@ -94,6 +98,7 @@ def graph_pass():
 
         def uuid(self) -> bytes:
             return hashlib.sha256(Path(__file__).read_bytes()).digest()
+
     return OneDNNProducts()
 
 

@@ -76,6 +76,7 @@ def _update_function(inner_loss):
 
     def update(w, lam, rate, *data):
         return _descend(w, grad_w(w, lam, *data), rate)
+
     return update
 
 
@@ -113,6 +114,7 @@ def compiled_pullback(inner_loss, rate_gradient: bool, matmul: str = "onednn"):
     (eq. 5), its forward pass and the product compiled together by torch.compile, one per inner-loss
     function, ``rate_gradient`` (whether the product with respect to the rate is wanted too: it costs
     the forward gradient, which the other two products do not need) and ``matmul``."""
+
     def build():
         update = _update_function(inner_loss)
 
@@ -122,6 +124,7 @@ def compiled_pullback(inner_loss, rate_gradient: bool, matmul: str = "onednn"):
             else:
                 _, back = torch.func.vjp(lambda w, lam: update(w, lam, rate, *data), w, lam)
             return back(alpha)
+
         return pullback
 
     return _compiled_once(("pullback", inner_loss, rate_gradient), build, matmul)
@@ -150,8 +153,14 @@ class GradientDescentStep:
     compiled programs compute float32 matrix products on the CPU: ``"onednn"`` (default; oneDNN's
     product, faster than torch's own on skinny shapes, see ``onednn``) or ``"torch"``."""
 
-    def __init__(self, inner_loss: Callable[..., torch.Tensor], lr, compile: bool = False, data: tuple = (),
-                 matmul: str = "onednn"):
+    def __init__(
+        self,
+        inner_loss: Callable[..., torch.Tensor],
+        lr,
+        compile: bool = False,
+        data: tuple = (),
+        matmul: str = "onednn",
+    ):
         self.inner_loss, self.lr, self.data, self.matmul = inner_loss, lr, tuple(data), matmul
         self.update = _update_function(inner_loss)
         check_matmul(matmul)  # a bad choice fails here, not at the first compiled call
@@ -202,8 +211,9 @@ class GradientDescentStep:
             return _descend(tree_unflatten(leaves, spec), tree_unflatten(list(grads), spec), _rate(self.lr, lam, t))
 
 
-def gradient_descent(inner_loss: Callable[..., torch.Tensor], lr, compile: bool = False,
-                     data: tuple = (), matmul: str = "onednn") -> Callable:
+def gradient_descent(
+    inner_loss: Callable[..., torch.Tensor], lr, compile: bool = False, data: tuple = (), matmul: str = "onednn"
+) -> Callable:
     """The step Xi_{t+1}(w, lam) = w - lr * grad_w g(w, lam) (sec. 2.2), g(w, lam) = inner_loss(w, lam, *data).
 
     ``lr`` is a number, or a function ``lr(lam, t)`` when the step size is a hyperparameter or a schedule.

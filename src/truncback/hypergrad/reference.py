@@ -15,5 +15,4 @@ def unrolled_autograd(problem, hparams):
     for t in range(problem.T):
         state = problem.step(state, lam, t)
     grads = torch.autograd.grad(problem.outer(state, lam), leaves, allow_unused=True)
-    return tree_unflatten([torch.zeros_like(leaf) if grad is None else grad for grad, leaf in zip(grads, leaves)],
-                          spec)
+    return tree_unflatten([torch.zeros_like(leaf) if grad is None else grad for grad, leaf in zip(grads, leaves)], spec)

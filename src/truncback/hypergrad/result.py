@@ -32,5 +32,6 @@ def finish(hypergradient, outer_loss, final_state, states_held, alpha_norms, ret
     if not return_info:
         return hypergradient
     norms = torch.stack([n.double() for n in alpha_norms]).tolist() if alpha_norms else []
-    return hypergradient, HypergradInfo(outer_loss=float(outer_loss), final_state=final_state,
-                                        states_held=states_held, alpha_norms=norms)
+    return hypergradient, HypergradInfo(
+        outer_loss=float(outer_loss), final_state=final_state, states_held=states_held, alpha_norms=norms
+    )

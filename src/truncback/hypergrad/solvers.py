@@ -36,7 +36,7 @@ def conjugate_gradient(matvec, rhs, iterations: int, norms: list | None = None, 
     v = trees.zeros_like(rhs)
     residual = direction = rhs
     residual_sq = trees.dot(residual, residual)
-    stop_sq = (tol ** 2) * residual_sq
+    stop_sq = (tol**2) * residual_sq
     rounding_sq = torch.finfo(residual_sq.dtype).eps ** 2 * residual_sq
     curvature_failed = torch.zeros((), dtype=torch.bool, device=residual_sq.device)
     for _ in range(iterations):
@@ -50,16 +50,21 @@ def conjugate_gradient(matvec, rhs, iterations: int, norms: list | None = None, 
         v = trees.axpy(step, direction, v)
         residual = trees.axpy(-step, image, residual)
         new_residual_sq = trees.dot(residual, residual)
-        ratio = torch.where(active, new_residual_sq / torch.where(active, residual_sq, torch.ones_like(residual_sq)),
-                            torch.zeros_like(residual_sq))
+        ratio = torch.where(
+            active,
+            new_residual_sq / torch.where(active, residual_sq, torch.ones_like(residual_sq)),
+            torch.zeros_like(residual_sq),
+        )
         direction = trees.axpy(ratio, direction, residual)
         residual_sq = new_residual_sq
         if norms is not None:
             norms.append(residual_sq.sqrt())
     if bool(curvature_failed):
-        raise ValueError("conjugate gradient met non-positive curvature: I - A is not positive definite "
-                         "(a momentum step, or a lower-level objective that is not locally convex); "
-                         "use aid_fp or krmd instead")
+        raise ValueError(
+            "conjugate gradient met non-positive curvature: I - A is not positive definite "
+            "(a momentum step, or a lower-level objective that is not locally convex); "
+            "use aid_fp or krmd instead"
+        )
     return v
 
 

@@ -23,7 +23,15 @@ import yaml
 
 from truncback.pipeline.expected import provenance_path
 from truncback.pipeline.scratch import absolute_config, copy_workflow, repository_root, run_scale
-from truncback.reproduction.compare import CLAIM, REPORT, compare_folders, is_claim, moved_numbers, relative, report_claims
+from truncback.reproduction.compare import (
+    CLAIM,
+    REPORT,
+    compare_folders,
+    is_claim,
+    moved_numbers,
+    relative,
+    report_claims,
+)
 
 SPREAD_FILE = Path("config/cross_machine_spread.yaml")
 SHOWN = 3  # differing cells listed per table
@@ -50,22 +58,34 @@ def judge(comparison, spread: dict) -> tuple[str, str]:
     beyond = [move for move in moved if move_of(move) > limit(move)]
     clock = sum(move[4] > 0 for move in comparison.moves if move[2].wall_clock)
     notes = [f"{clock} wall-clock number(s) moved (not judged)"] if clock else []
-    notes += [f"verdict of {claim} changed {first} -> {second}"
-              + (" (decided by wall-clock time: not judged)" if wall_clock else "")
-              for claim, first, second, wall_clock in comparison.verdicts]
+    notes += [
+        f"verdict of {claim} changed {first} -> {second}"
+        + (" (decided by wall-clock time: not judged)" if wall_clock else "")
+        for claim, first, second, wall_clock in comparison.verdicts
+    ]
     verdict_changed = any(not wall_clock for *_, wall_clock in comparison.verdicts)
     if comparison.form or beyond or verdict_changed:
-        details = [f"layout: {comparison.layout}"] if comparison.layout else [
-            f"{row} / {column}: committed {one!r} vs fresh {two!r}" for row, column, one, two in comparison.form]
-        details += [f"{_cell(move)} (moved {move_of(move):.3g}{' relative' if is_claims else ''}, measured spread "
-                    f"{limit(move):.3g})" for move in sorted(beyond, key=move_of, reverse=True)]
+        details = (
+            [f"layout: {comparison.layout}"]
+            if comparison.layout
+            else [f"{row} / {column}: committed {one!r} vs fresh {two!r}" for row, column, one, two in comparison.form]
+        )
+        details += [
+            f"{_cell(move)} (moved {move_of(move):.3g}{' relative' if is_claims else ''}, measured spread "
+            f"{limit(move):.3g})"
+            for move in sorted(beyond, key=move_of, reverse=True)
+        ]
         shown = details[:SHOWN] + ([f"... {len(details) - SHOWN} more"] if len(details) > SHOWN else [])
         return "DIFFERENT", "; ".join(notes + shown)
     if moved:
         largest = max(moved, key=move_of)
-        return "WITHIN SPREAD", "; ".join([f"{len(moved)} number(s) moved, the largest {_cell(largest)} "
-                                           f"(moved {move_of(largest):.3g}, measured spread {limit(largest):.3g})"]
-                                          + notes)
+        return "WITHIN SPREAD", "; ".join(
+            [
+                f"{len(moved)} number(s) moved, the largest {_cell(largest)} "
+                f"(moved {move_of(largest):.3g}, measured spread {limit(largest):.3g})"
+            ]
+            + notes
+        )
     return "SAME", "; ".join(notes)
 
 
@@ -82,8 +102,10 @@ def missing_outputs(root: Path, scale: str) -> str:
     """What a check of ``scale`` lacks in the checkout, in one line with the command that makes it; "" if nothing."""
     folder = root / "paper_tables" / scale
     if not folder.is_dir() or not any(folder.glob("*.csv")) or not (folder / REPORT).is_file():
-        return (f"no committed outputs of scale {scale!r} in {folder} (tables *.csv and {REPORT}); they are made by "
-                f"`make expected-outputs SCALE={scale}`, and committed for the quick scale")
+        return (
+            f"no committed outputs of scale {scale!r} in {folder} (tables *.csv and {REPORT}); they are made by "
+            f"`make expected-outputs SCALE={scale}`, and committed for the quick scale"
+        )
     if not (root / SPREAD_FILE).is_file():
         return f"{SPREAD_FILE} is missing: `python -m truncback compare-runs ... --spread-file {SPREAD_FILE}` writes it"
     return ""
@@ -98,8 +120,10 @@ def main(args) -> int:
     if args.fresh:
         fresh = Path(args.fresh)
         if not fresh.is_dir():
-            print(f"check-results: --fresh {fresh} is not a folder (a paper_tables/<scale> of another run)",
-                  file=sys.stderr)
+            print(
+                f"check-results: --fresh {fresh} is not a folder (a paper_tables/<scale> of another run)",
+                file=sys.stderr,
+            )
             return 2
     else:
         scratch = copy_workflow(root, root / ".check" / args.scale)
@@ -112,23 +136,30 @@ def main(args) -> int:
     spread = yaml.safe_load((root / SPREAD_FILE).read_text())
     provenance = root / provenance_path(args.scale)
     made = yaml.safe_load(provenance.read_text()) if provenance.is_file() else {}
-    print(f"Committed outputs of scale {args.scale} (commit {str(made.get('commit', '?'))[:12]}, "
-          f"{made.get('machine', 'machine not recorded')}) against {fresh}; spread measured "
-          f"{spread.get('second_run', '')}:")
+    print(
+        f"Committed outputs of scale {args.scale} (commit {str(made.get('commit', '?'))[:12]}, "
+        f"{made.get('machine', 'machine not recorded')}) against {fresh}; spread measured "
+        f"{spread.get('second_run', '')}:"
+    )
     results = check(root / "paper_tables" / args.scale, fresh, spread)
     width = max(len(name) for name, _, _ in results)
     for name, verdict, details in results:
         print(f"{name:<{width}}  {verdict}{f'  ({details})' if details else ''}")
     different = [name for name, verdict, _ in results if verdict == "DIFFERENT"]
-    print(f"{len(results) - len(different)} of {len(results)} SAME or WITHIN SPREAD"
-          + (f"; DIFFERENT: {', '.join(different)}" if different else ""))
+    print(
+        f"{len(results) - len(different)} of {len(results)} SAME or WITHIN SPREAD"
+        + (f"; DIFFERENT: {', '.join(different)}" if different else "")
+    )
     return 1 if different else 0
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("check-results", help="rerun a scale in a scratch folder and compare every number "
-                                   "with the committed outputs", description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subparsers.add_parser(
+        "check-results",
+        help="rerun a scale in a scratch folder and compare every number " "with the committed outputs",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--scale", default="quick", help="the scale whose committed outputs to check (default quick)")
     parser.add_argument("--config", nargs="*", default=[], help="more KEY=VALUE config pairs (e.g. data_dir=DIR)")
     parser.add_argument("--cores", default="all", help="Snakemake's --cores (default all)")

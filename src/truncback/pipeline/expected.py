@@ -14,8 +14,14 @@ from pathlib import Path
 
 import yaml
 
-from truncback.data.atomic import atomic_path
-from truncback.pipeline.scratch import absolute_config, export_commit, repository_root, run_scale, snakemake_wall_seconds
+from truncback.io.atomic import atomic_path
+from truncback.pipeline.scratch import (
+    absolute_config,
+    export_commit,
+    repository_root,
+    run_scale,
+    snakemake_wall_seconds,
+)
 from truncback.runtime.measure import hardware
 
 PATTERNS = {"rehearsal": {"paper_tables/rehearsal": ("full_run_estimates*.csv", "full_run_estimates*.md")}}
@@ -26,8 +32,12 @@ PROVENANCE = "provenance.yaml"
 def expected_files(folder: Path, scale: str) -> list[Path]:
     """The files of ``scale`` kept as expected outputs under ``folder`` (a checkout or a scratch run)."""
     patterns = PATTERNS.get(scale) or {where.format(scale=scale): globs for where, globs in DEFAULT_PATTERNS.items()}
-    return sorted(path.relative_to(folder) for where, globs in patterns.items()
-                  for glob in globs for path in (folder / where).glob(glob))
+    return sorted(
+        path.relative_to(folder)
+        for where, globs in patterns.items()
+        for glob in globs
+        for path in (folder / where).glob(glob)
+    )
 
 
 def provenance_path(scale: str) -> Path:
@@ -53,27 +63,42 @@ def main(args) -> int:
     for path in made:
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(scratch / path, root / path)
-    record = {"commit": commit, "scale": args.scale, "machine": hardware(), "wall_seconds": round(seconds),
-              "command": f"snakemake --cores {args.cores} --config scale={args.scale} {' '.join(args.config)}".strip(),
-              "made_by": "python -m truncback expected-outputs (a clean export of the commit, run in .expected/)"
-              + (f"; killed and resumed, {runs} Snakemake runs, wall_seconds their sum" if runs > 1 else ""),
-              "files": [str(path) for path in made]}
+    record = {
+        "commit": commit,
+        "scale": args.scale,
+        "machine": hardware(),
+        "wall_seconds": round(seconds),
+        "command": f"snakemake --cores {args.cores} --config scale={args.scale} {' '.join(args.config)}".strip(),
+        "made_by": "python -m truncback expected-outputs (a clean export of the commit, run in .expected/)"
+        + (f"; killed and resumed, {runs} Snakemake runs, wall_seconds their sum" if runs > 1 else ""),
+        "files": [str(path) for path in made],
+    }
     with atomic_path(root / provenance_path(args.scale)) as temporary:
         temporary.write_text(yaml.safe_dump(record, sort_keys=False, allow_unicode=True))
-    print(f"expected-outputs: {len(made)} files of scale {args.scale} from commit {commit[:12]} "
-          f"({seconds / 60:.1f} min); see {provenance_path(args.scale)}", file=sys.stderr)
+    print(
+        f"expected-outputs: {len(made)} files of scale {args.scale} from commit {commit[:12]} "
+        f"({seconds / 60:.1f} min); see {provenance_path(args.scale)}",
+        file=sys.stderr,
+    )
     return 0
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("expected-outputs", help="run a scale on a clean export of a commit and keep its "
-                                   "figures, tables and report as the expected outputs",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subparsers.add_parser(
+        "expected-outputs",
+        help="run a scale on a clean export of a commit and keep its "
+        "figures, tables and report as the expected outputs",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--scale", required=True, choices=["smoke", "quick", "offline", "rehearsal", "full"])
     parser.add_argument("--config", nargs="*", default=[], help="more KEY=VALUE config pairs (e.g. data_dir=DIR)")
     parser.add_argument("--cores", default="all", help="Snakemake's --cores (default all)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the run a kill interrupted in .expected/<scale>/ when it is of the same commit "
-                        "(else start afresh)")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run a kill interrupted in .expected/<scale>/ when it is of the same commit "
+        "(else start afresh)",
+    )
     parser.add_argument("--commit", default="HEAD", help="the commit to run (default HEAD)")
     parser.set_defaults(run=main)

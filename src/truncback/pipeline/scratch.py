@@ -47,8 +47,9 @@ def export_commit(root: Path, scratch: Path, commit: str = "HEAD", keep: bool = 
     """``scratch`` holding ``commit``'s files (``git archive``), package included; its full hash. With
     ``keep``, a scratch folder already holding that commit is kept as it is (with the outputs a killed
     run left there); anything else is made afresh."""
-    full = subprocess.run(["git", "-C", str(root), "rev-parse", commit], capture_output=True, text=True,
-                          check=True).stdout.strip()
+    full = subprocess.run(
+        ["git", "-C", str(root), "rev-parse", commit], capture_output=True, text=True, check=True
+    ).stdout.strip()
     marker = scratch / EXPORTED
     if keep and marker.is_file() and marker.read_text() == full:
         return full
@@ -73,18 +74,33 @@ def snakemake_wall_seconds(scratch: Path) -> float:
 
 def absolute_config(config: list[str], base: Path) -> list[str]:
     """KEY=VALUE pairs, data_dir made absolute against ``base`` (the run happens in another folder)."""
-    return [f"data_dir={(base / item.split('=', 1)[1]).resolve()}" if item.startswith("data_dir=") else item
-            for item in config]
+    return [
+        f"data_dir={(base / item.split('=', 1)[1]).resolve()}" if item.startswith("data_dir=") else item
+        for item in config
+    ]
 
 
-def run_scale(scratch: Path, scale: str, config: list[str], cores: str, package: Path | None = None,
-              env: dict | None = None, log=sys.stderr) -> float:
+def run_scale(
+    scratch: Path,
+    scale: str,
+    config: list[str],
+    cores: str,
+    package: Path | None = None,
+    env: dict | None = None,
+    log=sys.stderr,
+) -> float:
     """Runs ``snakemake --cores CORES --config scale=SCALE CONFIG...`` in ``scratch`` with this Python's
     Snakemake (``package``: a src/ folder put first on PYTHONPATH); the wall seconds it took. Snakemake's
     output goes to ``log``; a failure raises, naming its log."""
     snakemake = Path(sys.executable).parent / "snakemake"
-    command = [str(snakemake if snakemake.exists() else "snakemake"), "--cores", cores,
-               "--config", f"scale={scale}", *config]
+    command = [
+        str(snakemake if snakemake.exists() else "snakemake"),
+        "--cores",
+        cores,
+        "--config",
+        f"scale={scale}",
+        *config,
+    ]
     variables = {**os.environ, **(env or {})}
     if package is not None:
         variables["PYTHONPATH"] = os.pathsep.join(filter(None, [str(package), variables.get("PYTHONPATH")]))
@@ -92,6 +108,8 @@ def run_scale(scratch: Path, scale: str, config: list[str], cores: str, package:
     start = time.perf_counter()
     result = subprocess.run(command, cwd=scratch, env=variables, stdout=log, stderr=subprocess.STDOUT)
     if result.returncode:
-        raise RuntimeError(f"snakemake failed in {scratch} (exit status {result.returncode}); its log is in "
-                           f"{scratch / '.snakemake' / 'log'}")
+        raise RuntimeError(
+            f"snakemake failed in {scratch} (exit status {result.returncode}); its log is in "
+            f"{scratch / '.snakemake' / 'log'}"
+        )
     return time.perf_counter() - start

@@ -25,20 +25,33 @@ class RehearsalSettings(Settings):
 
     section: ClassVar[str] = "rehearsal"
 
-    iterations: int = setting(5, "hyper-iterations of every hyper-optimisation (the first is profiled for memory, "
-                              "the others timed)", type="integer", minimum=2)
+    iterations: int = setting(
+        5,
+        "hyper-iterations of every hyper-optimisation (the first is profiled for memory, " "the others timed)",
+        type="integer",
+        minimum=2,
+    )
     exact_every: int = setting(2, "hyper-iterations between exact (full-RMD) comparisons", **POSITIVE)
-    evaluation_tasks: int = setting(4, "Omniglot tasks per evaluation (curve, validation and milestone test tasks)",
-                                    type="integer", minimum=2)
-    feature_images: int = setting(200, "images per CIFAR split whose ResNet features are computed (the others are "
-                                  "left zero)", **POSITIVE)
-    hypercleaning_lr: float = setting(0.015, "hypercleaning's lower-level step size: the synthetic digits are dense "
-                                      "(MNIST's are sparse) and the paper's 1.0 diverges on them (as at the smoke "
-                                      "scale); a step costs the same at any step size", type="number",
-                                      exclusiveMinimum=0)
-    archive_sizes: str = setting("published", "sizes of the synthetic archives: published (the real ones) or smoke "
-                                 "(the tests' shrunken rehearsal, with config/smoke.yaml's settings)",
-                                 enum=["published", "smoke"])
+    evaluation_tasks: int = setting(
+        4, "Omniglot tasks per evaluation (curve, validation and milestone test tasks)", type="integer", minimum=2
+    )
+    feature_images: int = setting(
+        200, "images per CIFAR split whose ResNet features are computed (the others are " "left zero)", **POSITIVE
+    )
+    hypercleaning_lr: float = setting(
+        0.015,
+        "hypercleaning's lower-level step size: the synthetic digits are dense "
+        "(MNIST's are sparse) and the paper's 1.0 diverges on them (as at the smoke "
+        "scale); a step costs the same at any step size",
+        type="number",
+        exclusiveMinimum=0,
+    )
+    archive_sizes: str = setting(
+        "published",
+        "sizes of the synthetic archives: published (the real ones) or smoke "
+        "(the tests' shrunken rehearsal, with config/smoke.yaml's settings)",
+        enum=["published", "smoke"],
+    )
 
 
 def rehearsal_config(config: dict) -> dict:
@@ -51,7 +64,11 @@ def rehearsal_config(config: dict) -> dict:
     capped["task_interaction"]["features"]["max_images"] = caps.feature_images
     for run in every_run(capped["omniglot"]):
         run.update(iterations=caps.iterations, milestones=[caps.iterations])
-    capped["omniglot"]["settings"].update(eval_every=caps.iterations, curve_tasks=caps.evaluation_tasks,
-                                          validation_tasks=caps.evaluation_tasks, test_tasks=caps.evaluation_tasks,
-                                          **loop)
+    capped["omniglot"]["settings"].update(
+        eval_every=caps.iterations,
+        curve_tasks=caps.evaluation_tasks,
+        validation_tasks=caps.evaluation_tasks,
+        test_tasks=caps.evaluation_tasks,
+        **loop,
+    )
     return capped

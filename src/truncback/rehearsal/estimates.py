@@ -34,7 +34,7 @@ from truncback.experiments.task_interaction.settings import TaskInteractionSetti
 from truncback.runtime.files import read_json, read_result, timing_path
 from truncback.runtime.harness import exact_comparisons
 from truncback.runtime.measure import hardware
-from truncback.tables import write_table
+from truncback.io.tables import write_table
 
 RUN_EXPERIMENTS = ("hypercleaning", "task_interaction", "omniglot")
 
@@ -50,8 +50,10 @@ def benchmark_of(result: Path, results: Path, benchmarks: Path) -> Path:
 def read_benchmark(path: Path) -> dict:
     """Wall seconds and largest resident memory (MB) of a Snakemake benchmark file."""
     if not path.is_file():
-        raise FileNotFoundError(f"benchmark file {path} does not exist: run the rehearsal's jobs through Snakemake "
-                                "(each rule writes one)")
+        raise FileNotFoundError(
+            f"benchmark file {path} does not exist: run the rehearsal's jobs through Snakemake "
+            "(each rule writes one)"
+        )
     row = pd.read_csv(path, sep="\t").iloc[0]
     return {"seconds": float(row["s"]), "max_rss_mb": float(row["max_rss"])}
 
@@ -71,38 +73,53 @@ def full_counts(experiment: str, result, full: dict) -> dict:
         settings = OmniglotSettings.from_dict(full["omniglot"]["settings"])
         runs = {run.name(settings): run for run in map(OmniglotRun.from_dict, every_run(full["omniglot"]))}
         if result.label not in runs:
-            raise ValueError(f"Omniglot run {result.label!r} of the rehearsal is not a run of the paper-scale config "
-                             f"(its runs: {sorted(runs)})")
+            raise ValueError(
+                f"Omniglot run {result.label!r} of the rehearsal is not a run of the paper-scale config "
+                f"(its runs: {sorted(runs)})"
+            )
         run = runs[result.label]
         iterations, exact_every = run.iterations, settings.exact_every
         tasks = sum(tasks_evaluated_at(done, settings, run) for done in range(iterations + 1))
     return {"iterations": iterations, "exact": exact_comparisons(iterations, exact_every), "tasks": tasks}
 
 
-def run_estimate(experiment: str, result_path: Path, result_type, full: dict, results: Path,
-                 benchmarks: Path) -> dict:
+def run_estimate(experiment: str, result_path: Path, result_type, full: dict, results: Path, benchmarks: Path) -> dict:
     """One row: the job's rehearsal measurements, its paper-scale counts and the estimate (formula above)."""
     result = read_result(result_path, result_type)
     timing = read_json(timing_path(result_path))
     job = read_benchmark(benchmark_of(result_path, results, benchmarks))
     if not timing["timed_iterations"]:
-        raise ValueError(f"{timing_path(result_path)}: no timed hyper-iteration; the rehearsal needs at least 2 "
-                         "(rehearsal.iterations)")
+        raise ValueError(
+            f"{timing_path(result_path)}: no timed hyper-iteration; the rehearsal needs at least 2 "
+            "(rehearsal.iterations)"
+        )
     t_iteration = timing["iteration_seconds"] / timing["timed_iterations"]
     t_exact = timing["exact_seconds"] / timing["exact_comparisons"] if timing["exact_comparisons"] else 0.0
     t_task = timing["evaluation_seconds"] / timing["evaluated_tasks"] if timing["evaluated_tasks"] else 0.0
-    overhead = max(0.0, job["seconds"] - timing["iteration_seconds"] - timing["exact_seconds"]
-                   - timing["evaluation_seconds"])
+    overhead = max(
+        0.0, job["seconds"] - timing["iteration_seconds"] - timing["exact_seconds"] - timing["evaluation_seconds"]
+    )
     counts = full_counts(experiment, result, full)
-    estimate = overhead + (counts["iterations"] - 1) * t_iteration + counts["exact"] * t_exact \
-        + counts["tasks"] * t_task
-    return {"experiment": experiment, "job": str(result_path.relative_to(results / experiment).with_suffix("")),
-            "benchmark": str(benchmark_of(result_path, results, benchmarks).relative_to(benchmarks)),
-            "rehearsal s": job["seconds"], "max RSS MB": job["max_rss_mb"],
-            "hypergradient peak MiB": result.run.hypergradient_peak_mib,
-            "s/hypergradient": timing["seconds_per_iteration"], "s/iteration": t_iteration,
-            "iterations": counts["iterations"], "s/exact": t_exact, "exact comparisons": counts["exact"],
-            "s/task": t_task, "evaluated tasks": counts["tasks"], "overhead s": overhead, "estimate s": estimate}
+    estimate = (
+        overhead + (counts["iterations"] - 1) * t_iteration + counts["exact"] * t_exact + counts["tasks"] * t_task
+    )
+    return {
+        "experiment": experiment,
+        "job": str(result_path.relative_to(results / experiment).with_suffix("")),
+        "benchmark": str(benchmark_of(result_path, results, benchmarks).relative_to(benchmarks)),
+        "rehearsal s": job["seconds"],
+        "max RSS MB": job["max_rss_mb"],
+        "hypergradient peak MiB": result.run.hypergradient_peak_mib,
+        "s/hypergradient": timing["seconds_per_iteration"],
+        "s/iteration": t_iteration,
+        "iterations": counts["iterations"],
+        "s/exact": t_exact,
+        "exact comparisons": counts["exact"],
+        "s/task": t_task,
+        "evaluated tasks": counts["tasks"],
+        "overhead s": overhead,
+        "estimate s": estimate,
+    }
 
 
 def features_benchmark(timing_file: Path, benchmarks: Path) -> Path:
@@ -117,11 +134,16 @@ def features_estimate(timing_file: Path, benchmarks: Path) -> dict:
     job = read_benchmark(benchmark)
     scale = timing["images"] / max(timing["images_computed"], 1)
     estimate = job["seconds"] + timing["extract_seconds"] * (scale - 1)
-    return {"experiment": "task_interaction", "job": benchmark.stem,
-            "benchmark": str(benchmark.relative_to(benchmarks)), "rehearsal s": job["seconds"],
-            "max RSS MB": job["max_rss_mb"], "overhead s": job["seconds"] - timing["extract_seconds"],
-            "estimate s": estimate,
-            "note": f"ResNet on {timing['images_computed']} of {timing['images']} images, scaled to all"}
+    return {
+        "experiment": "task_interaction",
+        "job": benchmark.stem,
+        "benchmark": str(benchmark.relative_to(benchmarks)),
+        "rehearsal s": job["seconds"],
+        "max RSS MB": job["max_rss_mb"],
+        "overhead s": job["seconds"] - timing["extract_seconds"],
+        "estimate s": estimate,
+        "note": f"ResNet on {timing['images_computed']} of {timing['images']} images, scaled to all",
+    }
 
 
 def measured_rows(benchmarks, accounted: set, root: Path) -> list[dict]:
@@ -133,21 +155,38 @@ def measured_rows(benchmarks, accounted: set, root: Path) -> list[dict]:
             continue
         job = read_benchmark(path)
         if path.parent.name == "data" and path.stem == "fixtures":
-            rows.append({"experiment": "data", "job": "download", "benchmark": str(path.relative_to(root)),
-                         "rehearsal s": job["seconds"],
-                         "max RSS MB": job["max_rss_mb"], "estimate s": math.nan,
-                         "note": "not estimated: the rehearsal writes synthetic archives instead (network-bound)"})
+            rows.append(
+                {
+                    "experiment": "data",
+                    "job": "download",
+                    "benchmark": str(path.relative_to(root)),
+                    "rehearsal s": job["seconds"],
+                    "max RSS MB": job["max_rss_mb"],
+                    "estimate s": math.nan,
+                    "note": "not estimated: the rehearsal writes synthetic archives instead (network-bound)",
+                }
+            )
         else:
-            rows.append({"experiment": path.parent.name, "job": path.stem, "benchmark": str(path.relative_to(root)),
-                         "rehearsal s": job["seconds"],
-                         "max RSS MB": job["max_rss_mb"], "estimate s": job["seconds"],
-                         "note": "ran at the paper's size in the rehearsal: measured"})
+            rows.append(
+                {
+                    "experiment": path.parent.name,
+                    "job": path.stem,
+                    "benchmark": str(path.relative_to(root)),
+                    "rehearsal s": job["seconds"],
+                    "max RSS MB": job["max_rss_mb"],
+                    "estimate s": job["seconds"],
+                    "note": "ran at the paper's size in the rehearsal: measured",
+                }
+            )
     return rows
 
 
 COUNTS = ("iterations", "exact comparisons", "evaluated tasks")
-RESULT_TYPES = {"hypercleaning": HypercleaningResult, "task_interaction": TaskInteractionResult,
-                "omniglot": OmniglotResult}
+RESULT_TYPES = {
+    "hypercleaning": HypercleaningResult,
+    "task_interaction": TaskInteractionResult,
+    "omniglot": OmniglotResult,
+}
 
 
 def estimate_rows(full: dict, runs, features, benchmarks, results: Path, benchmark_root: Path) -> pd.DataFrame:
@@ -185,14 +224,26 @@ def summary(jobs: pd.DataFrame, parallel_jobs: int) -> pd.DataFrame:
     the whole pipeline, with its wall time when ``parallel_jobs`` jobs run at once."""
     rows = []
     for experiment, group in jobs.groupby("experiment", sort=False):
-        rows.append({"Experiment": experiment, "Jobs": len(group), "Rehearsal (s)": group["rehearsal s"].sum(),
-                     "Estimate (job-hours)": group["estimate s"].sum() / 3600,
-                     "Longest job (h)": group["estimate s"].max() / 3600})
+        rows.append(
+            {
+                "Experiment": experiment,
+                "Jobs": len(group),
+                "Rehearsal (s)": group["rehearsal s"].sum(),
+                "Estimate (job-hours)": group["estimate s"].sum() / 3600,
+                "Longest job (h)": group["estimate s"].max() / 3600,
+            }
+        )
     total = jobs["estimate s"].sum()
-    rows.append({"Experiment": f"all (wall with {parallel_jobs} jobs at once: at least "
-                               f"{max(total / parallel_jobs, jobs['estimate s'].max()) / 3600:.1f} h)",
-                 "Jobs": len(jobs), "Rehearsal (s)": jobs["rehearsal s"].sum(), "Estimate (job-hours)": total / 3600,
-                 "Longest job (h)": jobs["estimate s"].max() / 3600})
+    rows.append(
+        {
+            "Experiment": f"all (wall with {parallel_jobs} jobs at once: at least "
+            f"{max(total / parallel_jobs, jobs['estimate s'].max()) / 3600:.1f} h)",
+            "Jobs": len(jobs),
+            "Rehearsal (s)": jobs["rehearsal s"].sum(),
+            "Estimate (job-hours)": total / 3600,
+            "Longest job (h)": jobs["estimate s"].max() / 3600,
+        }
+    )
     return pd.DataFrame(rows)
 
 
@@ -202,9 +253,11 @@ def expected_run_time(jobs_file, experiments, cores: int) -> str:
     jobs = pd.read_csv(jobs_file)
     jobs = jobs[jobs["experiment"].isin(experiments)]
     total, longest = jobs["estimate s"].sum(), jobs["estimate s"].max()
-    return (f"Expected run time of {len(jobs)} job(s) of {', '.join(sorted(set(jobs['experiment'])))}, as the "
-            f"rehearsal estimated them on its machine ({jobs_file}): {total / 3600:.1f} job-hours, at least "
-            f"{max(total / cores, longest) / 3600:.1f} h on {cores} core(s) at one thread per job")
+    return (
+        f"Expected run time of {len(jobs)} job(s) of {', '.join(sorted(set(jobs['experiment'])))}, as the "
+        f"rehearsal estimated them on its machine ({jobs_file}): {total / 3600:.1f} job-hours, at least "
+        f"{max(total / cores, longest) / 3600:.1f} h on {cores} core(s) at one thread per job"
+    )
 
 
 def main(args) -> int:
@@ -212,27 +265,39 @@ def main(args) -> int:
     jobs = estimate_rows(full, args.runs, args.features, args.benchmarks, Path(args.results), Path(args.benchmark_root))
     parallel = max(1, args.cores // args.threads)
     machine = f"{hardware()}; {args.threads} torch thread(s) per job"
-    write_table(jobs, f"{args.output}_jobs",
-                f"Full-scale run time per job, estimated from the rehearsal on {machine} (wall clock): "
-                "overhead + (iterations - 1) x s/iteration + exact comparisons x s/exact + evaluated tasks x s/task; "
-                "task interaction's iterations are its maximum (early stopping may end it sooner).")
-    write_table(summary(jobs, parallel), args.output,
-                f"Full-scale run time per experiment, estimated from the rehearsal on {machine} (wall clock); "
-                f"per-job rows and the formula: {Path(args.output).name}_jobs.md.")
+    write_table(
+        jobs,
+        f"{args.output}_jobs",
+        f"Full-scale run time per job, estimated from the rehearsal on {machine} (wall clock): "
+        "overhead + (iterations - 1) x s/iteration + exact comparisons x s/exact + evaluated tasks x s/task; "
+        "task interaction's iterations are its maximum (early stopping may end it sooner).",
+    )
+    write_table(
+        summary(jobs, parallel),
+        args.output,
+        f"Full-scale run time per experiment, estimated from the rehearsal on {machine} (wall clock); "
+        f"per-job rows and the formula: {Path(args.output).name}_jobs.md.",
+    )
     return 0
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("rehearsal-estimates", help="the full run's time estimated from the rehearsal",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--full-config", required=True, help="JSON of the paper-scale config (its experiment "
-                        "sections)")
+    parser = subparsers.add_parser(
+        "rehearsal-estimates",
+        help="the full run's time estimated from the rehearsal",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--full-config", required=True, help="JSON of the paper-scale config (its experiment " "sections)"
+    )
     parser.add_argument("--results", required=True, help="the rehearsal's results folder (results/rehearsal)")
     parser.add_argument("--runs", nargs="*", default=[], help="the hyper-optimisations' result files (under --results)")
     parser.add_argument("--features", nargs="*", default=[], help="the features jobs' timing files (under --results)")
     parser.add_argument("--benchmark-root", required=True, help="its Snakemake benchmark folder (benchmarks/rehearsal)")
-    parser.add_argument("--benchmarks", nargs="+", required=True, help="every job's benchmark file (under "
-                        "--benchmark-root)")
+    parser.add_argument(
+        "--benchmarks", nargs="+", required=True, help="every job's benchmark file (under " "--benchmark-root)"
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads per job (the config's threads)")
     parser.add_argument("--cores", type=int, default=1, help="cores of the machine the full run would use")
     parser.add_argument("--output", required=True, help="output stem: <stem>.{csv,md,tex,html} and <stem>_jobs.*")

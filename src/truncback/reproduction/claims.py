@@ -22,8 +22,11 @@ class Verdict:
 
 
 def _not_run(claim: str, needs: str, target: str) -> Verdict:
-    return Verdict(claim, NOT_RUN, f"needs {needs}; produce it with `snakemake --cores all {target} --config "
-                                   "scale=<scale> [data_dir=DIR]`")
+    return Verdict(
+        claim,
+        NOT_RUN,
+        f"needs {needs}; produce it with `snakemake --cores all {target} --config " "scale=<scale> [data_dir=DIR]`",
+    )
 
 
 def _geometric_rate(errors) -> tuple[float, float]:
@@ -33,7 +36,7 @@ def _geometric_rate(errors) -> tuple[float, float]:
     slope, intercept = np.polyfit(depths, logs, 1)
     residual = logs - (intercept + slope * depths)
     spread = np.sum((logs - logs.mean()) ** 2)
-    return math.exp(slope), 1.0 - float(np.sum(residual ** 2) / spread) if spread > 0 else 1.0
+    return math.exp(slope), 1.0 - float(np.sum(residual**2) / spread) if spread > 0 else 1.0
 
 
 def bias_decays_exponentially(evidence) -> Verdict:
@@ -48,16 +51,20 @@ def bias_decays_exponentially(evidence) -> Verdict:
     scale = max(errors)
     rate, r2 = _geometric_rate([e if e > 1e-12 * scale else 0.0 for e in errors])
     passed = not above and rate < 1 and r2 > 0.9
-    text = (f"toy: error under the bound (10) at {len(errors) - len(above)} of {len(errors)} depths K = 0..T-1"
-            f"{f' (above at K = {above[:5]})' if above else ''}; fitted rate {rate:.4f} per reverse step, r2 {r2:.3f} "
-            "(PASS needs every error under the bound, rate < 1, r2 > 0.9)")
+    text = (
+        f"toy: error under the bound (10) at {len(errors) - len(above)} of {len(errors)} depths K = 0..T-1"
+        f"{f' (above at K = {above[:5]})' if above else ''}; fitted rate {rate:.4f} per reverse step, r2 {r2:.3f} "
+        "(PASS needs every error under the bound, rate < 1, r2 > 0.9)"
+    )
     if evidence.depth is not None and not evidence.comparable("4"):
         text += f"; Omniglot's depth study not judged (its data are {SYNTHETIC})"
     elif evidence.depth is not None:
         fit = evidence.depth["learned"]["rho_positive"]["fit_without_c"]
         passed = passed and fit["rate"] < 1
-        text += (f"; Omniglot, learned lambda, rho > 0, hyperparameters other than c: rate {fit['rate']:.4f} "
-                 f"(r2 {fit['r2']:.3f}; PASS needs < 1)")
+        text += (
+            f"; Omniglot, learned lambda, rho > 0, hyperparameters other than c: rate {fit['rate']:.4f} "
+            f"(r2 {fit['r2']:.3f}; PASS needs < 1)"
+        )
     return Verdict(claim, PASS if passed else FAIL, text)
 
 
@@ -69,9 +76,12 @@ def one_rmd_descent_direction(evidence) -> Verdict:
         return _not_run(claim, "the toy trajectories on f", f"results/{evidence.scale}/toy/trajectories_f.json")
     ratios = next(entry["ratio"] for entry in paths["descent_ratio"] if entry["K"] == 1)
     lowest = min(ratios)
-    return Verdict(claim, PASS if lowest > 0 else FAIL,
-                   f"1-RMD ratio h^T d f / ||d f||^2 over {len(ratios)} points of its path: min {lowest:.4f}, max "
-                   f"{max(ratios):.4f} (PASS needs min > 0: a descent direction at every point)")
+    return Verdict(
+        claim,
+        PASS if lowest > 0 else FAIL,
+        f"1-RMD ratio h^T d f / ||d f||^2 over {len(ratios)} points of its path: min {lowest:.4f}, max "
+        f"{max(ratios):.4f} (PASS needs min > 0: a descent direction at every point)",
+    )
 
 
 def biased_convergence_with_direct_term(evidence) -> Verdict:
@@ -86,9 +96,12 @@ def biased_convergence_with_direct_term(evidence) -> Verdict:
     shrinking = all(finals[b] <= 1.05 * finals[a] for a, b in zip(depths, depths[1:]))
     stalls = finals[depths[0]] >= 10 * finals[depths[-1]]
     listed = ", ".join(f"K={K}: {finals[K]:.3g}" for K in depths)
-    return Verdict(claim, PASS if shrinking and stalls else FAIL,
-                   f"final ||d f~|| after {len(paths['runs'][0]['exact_norm']) - 1} hyper-iterations: {listed} (PASS "
-                   "needs the smallest K's at least 10x the largest K's, and non-increasing in K within 5%)")
+    return Verdict(
+        claim,
+        PASS if shrinking and stalls else FAIL,
+        f"final ||d f~|| after {len(paths['runs'][0]['exact_norm']) - 1} hyper-iterations: {listed} (PASS "
+        "needs the smallest K's at least 10x the largest K's, and non-increasing in K within 5%)",
+    )
 
 
 def small_k_matches_full(evidence) -> Verdict:
@@ -96,14 +109,20 @@ def small_k_matches_full(evidence) -> Verdict:
     claim = "small_k_matches_full"
     gaps = accuracy_gaps(evidence)
     if not gaps:
-        return _not_run(claim, "the hypercleaning, task-interaction or Omniglot runs",
-                        f"paper_tables/{evidence.scale}/table2_hypercleaning.md")
+        return _not_run(
+            claim,
+            "the hypercleaning, task-interaction or Omniglot runs",
+            f"paper_tables/{evidence.scale}/table2_hypercleaning.md",
+        )
     judged = [gap for gap in gaps if gap["comparable"]]
     passed = all(abs(gap["difference"]) <= gap["tolerance"] for gap in judged)
-    text = "; ".join(f"{gap['where']}: {gap['small']} {gap['small_acc']:.2f} vs Full RMD {gap['full_acc']:.2f}, "
-                     f"difference {gap['difference']:+.2f} (tolerance ±{gap['tolerance']:.2f}: {gap['basis']})"
-                     + ("" if gap["comparable"] else f", not judged: {SYNTHETIC}")
-                     + (f"; {gap['by_design']}" if gap["by_design"] else "") for gap in gaps)
+    text = "; ".join(
+        f"{gap['where']}: {gap['small']} {gap['small_acc']:.2f} vs Full RMD {gap['full_acc']:.2f}, "
+        f"difference {gap['difference']:+.2f} (tolerance ±{gap['tolerance']:.2f}: {gap['basis']})"
+        + ("" if gap["comparable"] else f", not judged: {SYNTHETIC}")
+        + (f"; {gap['by_design']}" if gap["by_design"] else "")
+        for gap in gaps
+    )
     if not judged:
         return Verdict(claim, NOT_COMPARABLE, f"{text} (every table's data are {SYNTHETIC})")
     return Verdict(claim, PASS if passed else FAIL, text + " (PASS needs every judged difference within its tolerance)")
@@ -123,18 +142,22 @@ def krmd_faster_and_leaner(evidence) -> Verdict:
         return list(rows[column])
 
     if "rmd" not in set(measured["label"]) or "krmd-K1" not in set(measured["label"]):
-        return _not_run(claim, "Table 1 measurements of rmd and krmd-K1", f"results/{evidence.scale}/complexity/"
-                        "measurements.csv")
+        return _not_run(
+            claim, "Table 1 measurements of rmd and krmd-K1", f"results/{evidence.scale}/complexity/" "measurements.csv"
+        )
     time_ratio = series("krmd-K1", "seconds")[-1] / series("rmd", "seconds")[-1]
     memory_ratio = series("krmd-K1", "peak_mib")[-1] / series("rmd", "peak_mib")[-1]
     krmd_exponent = exponent(T_values, series("krmd-K1", "peak_mib"))
     rmd_exponent = exponent(T_values, series("rmd", "peak_mib"))
     passed = time_ratio < 1 and memory_ratio < 0.5 and krmd_exponent < 0.1 and krmd_exponent < rmd_exponent
-    return Verdict(claim, PASS if passed else FAIL,
-                   f"at T = {T_values[-1]}: 1-RMD takes {time_ratio:.2f}x the time (wall clock) and {memory_ratio:.2f}x "
-                   f"the peak memory of full RMD; memory exponents in T: 1-RMD {shown(krmd_exponent)}, full RMD "
-                   f"{shown(rmd_exponent)} (PASS needs time ratio < 1, memory ratio < 0.5, 1-RMD exponent < 0.1 and "
-                   "below full RMD's; the paper reports about 2x faster)")
+    return Verdict(
+        claim,
+        PASS if passed else FAIL,
+        f"at T = {T_values[-1]}: 1-RMD takes {time_ratio:.2f}x the time (wall clock) and {memory_ratio:.2f}x "
+        f"the peak memory of full RMD; memory exponents in T: 1-RMD {shown(krmd_exponent)}, full RMD "
+        f"{shown(rmd_exponent)} (PASS needs time ratio < 1, memory ratio < 0.5, 1-RMD exponent < 0.1 and "
+        "below full RMD's; the paper reports about 2x faster)",
+    )
 
 
 def no_decay_without_regularization(evidence) -> Verdict:
@@ -148,16 +171,20 @@ def no_decay_without_regularization(evidence) -> Verdict:
     drop = errors[-1] / errors[0]
     passed = drop >= 0.1 and zero["fit_without_c"]["rate"] > positive["fit_without_c"]["rate"]
     verdict = (PASS if passed else FAIL) if evidence.comparable("4") else NOT_COMPARABLE
-    return Verdict(claim, verdict, ("" if evidence.comparable("4") else f"Omniglot's data are {SYNTHETIC}: ") +
-                   f"hyperparameters other than c (c's gradient is the B_0 term K-RMD leaves out, which with rho = 0 "
-                   f"is all of it, so including c the error plateaus for that reason alone: rate "
-                   f"{zero['fit']['rate']:.4f} over all hyperparameters): with rho = 0 the error goes from "
-                   f"{errors[0]:.3g} at K = 0 to {errors[-1]:.3g} at K = T-1 (ratio {drop:.3g}), fitted rate "
-                   f"{zero['fit_without_c']['rate']:.4f} (r2 {zero['fit_without_c']['r2']:.3f}); with rho > 0 rate "
-                   f"{positive['fit_without_c']['rate']:.4f} (r2 {positive['fit_without_c']['r2']:.3f}). PASS needs "
-                   "the rho = 0 ratio >= 0.1 (less than a decade over the whole horizon) and its rate above the "
-                   "rho > 0 rate; a slower decay still counts as a decay in the numbers above, so read the verdict "
-                   "together with them")
+    return Verdict(
+        claim,
+        verdict,
+        ("" if evidence.comparable("4") else f"Omniglot's data are {SYNTHETIC}: ")
+        + f"hyperparameters other than c (c's gradient is the B_0 term K-RMD leaves out, which with rho = 0 "
+        f"is all of it, so including c the error plateaus for that reason alone: rate "
+        f"{zero['fit']['rate']:.4f} over all hyperparameters): with rho = 0 the error goes from "
+        f"{errors[0]:.3g} at K = 0 to {errors[-1]:.3g} at K = T-1 (ratio {drop:.3g}), fitted rate "
+        f"{zero['fit_without_c']['rate']:.4f} (r2 {zero['fit_without_c']['r2']:.3f}); with rho > 0 rate "
+        f"{positive['fit_without_c']['rate']:.4f} (r2 {positive['fit_without_c']['r2']:.3f}). PASS needs "
+        "the rho = 0 ratio >= 0.1 (less than a decade over the whole horizon) and its rate above the "
+        "rho > 0 rate; a slower decay still counts as a decay in the numbers above, so read the verdict "
+        "together with them",
+    )
 
 
 def _count(value) -> float:
@@ -180,8 +207,9 @@ def aid_cg_fewest_iterations(evidence) -> Verdict:
         strictly = False
         for start in ("cold", "warm"):
             entries = result["methods"][start]
-            counts = {entry["display"]: [iterations_to(grid, entry["error"], tol) for tol in tolerances]
-                      for entry in entries}
+            counts = {
+                entry["display"]: [iterations_to(grid, entry["error"], tol) for tol in tolerances] for entry in entries
+            }
             cg = next((entry["display"] for entry in entries if entry["spec"]["name"] == "aid_cg"), None)
             if cg is None:
                 return _not_run(claim, "an aid_cg curve in aid_vs_itd.methods", f"results/{evidence.scale}/aid_vs_itd")
@@ -190,14 +218,19 @@ def aid_cg_fewest_iterations(evidence) -> Verdict:
                 mine = _count(counts[cg][index])
                 passed = passed and mine <= min(others)
                 strictly = strictly or mine < min(others)
-            parts.append(f"{result['problem']} from {'w_0 = 0 (k = t)' if start == 'cold' else 'w*'}, iterations to "
-                         f"{tolerances[-1]:g}: " + ", ".join(f"{name} {_shown_count(values[-1], grid)}"
-                                                            for name, values in counts.items()))
+            parts.append(
+                f"{result['problem']} from {'w_0 = 0 (k = t)' if start == 'cold' else 'w*'}, iterations to "
+                f"{tolerances[-1]:g}: "
+                + ", ".join(f"{name} {_shown_count(values[-1], grid)}" for name, values in counts.items())
+            )
         passed = passed and strictly
-    return Verdict(claim, PASS if passed else FAIL,
-                   "; ".join(parts) + f" (tolerances {', '.join(f'{tol:g}' for tol in tolerances)}; PASS needs AID-CG "
-                   "at or below every other method at every tolerance, from both starts, and strictly below at one "
-                   "tolerance per problem at least)")
+    return Verdict(
+        claim,
+        PASS if passed else FAIL,
+        "; ".join(parts) + f" (tolerances {', '.join(f'{tol:g}' for tol in tolerances)}; PASS needs AID-CG "
+        "at or below every other method at every tolerance, from both starts, and strictly below at one "
+        "tolerance per problem at least)",
+    )
 
 
 def aid_fp_itd_same_rate(evidence) -> Verdict:
@@ -211,32 +244,50 @@ def aid_fp_itd_same_rate(evidence) -> Verdict:
         grid = result["iterations"]
         itd, fp = curve(result, "cold", "rmd"), curve(result, "cold", "aid_fp")
         if itd is None or fp is None:
-            return _not_run(claim, "rmd and aid_fp curves in aid_vs_itd.methods",
-                            f"results/{evidence.scale}/aid_vs_itd")
+            return _not_run(
+                claim, "rmd and aid_fp curves in aid_vs_itd.methods", f"results/{evidence.scale}/aid_vs_itd"
+            )
         rates = fitted_rate(grid, itd["error"]), fitted_rate(grid, fp["error"])
         if None in rates:
             unfitted.append(result["problem"])
             continue
         gap = abs(math.log(rates[0]) / math.log(rates[1]) - 1)
         passed = passed and gap <= 0.1
-        parts.append(f"{result['problem']}: ITD {rates[0]:.5f}, AID-FP {rates[1]:.5f} per iteration (log-ratio off by "
-                     f"{gap:.3f}; contraction bound {result['rate_bound']:.5f})")
+        parts.append(
+            f"{result['problem']}: ITD {rates[0]:.5f}, AID-FP {rates[1]:.5f} per iteration (log-ratio off by "
+            f"{gap:.3f}; contraction bound {result['rate_bound']:.5f})"
+        )
     if unfitted and not parts:
-        return Verdict(claim, NOT_RUN, f"fewer than 3 errors within the fitting window [1e-10, 1e-1] on {unfitted}: "
-                                       f"this scale runs too few iterations (up to {grid[-1]}) to fit a rate")
+        return Verdict(
+            claim,
+            NOT_RUN,
+            f"fewer than 3 errors within the fitting window [1e-10, 1e-1] on {unfitted}: "
+            f"this scale runs too few iterations (up to {grid[-1]}) to fit a rate",
+        )
     note = f"; not fitted (too few iterations): {unfitted}" if unfitted else ""
-    return Verdict(claim, PASS if passed else FAIL,
-                   "; ".join(parts) + note + " (rates fitted to the errors within [1e-10, 1e-1] from w_0 = 0, k = t; "
-                   "PASS needs |ln q_ITD / ln q_FP - 1| <= 0.1 on every fitted problem)")
+    return Verdict(
+        claim,
+        PASS if passed else FAIL,
+        "; ".join(parts) + note + " (rates fitted to the errors within [1e-10, 1e-1] from w_0 = 0, k = t; "
+        "PASS needs |ln q_ITD / ln q_FP - 1| <= 0.1 on every fitted problem)",
+    )
 
 
-EVALUATORS = {evaluate.__name__: evaluate for evaluate in (
-    bias_decays_exponentially, one_rmd_descent_direction, biased_convergence_with_direct_term, small_k_matches_full,
-    krmd_faster_and_leaner, no_decay_without_regularization)}
+EVALUATORS = {
+    evaluate.__name__: evaluate
+    for evaluate in (
+        bias_decays_exponentially,
+        one_rmd_descent_direction,
+        biased_convergence_with_direct_term,
+        small_k_matches_full,
+        krmd_faster_and_leaner,
+        no_decay_without_regularization,
+    )
+}
 
 
 def _tail_mean(values, fraction: float) -> float:
-    return float(np.mean(values[-max(1, math.ceil(fraction * len(values))):]))
+    return float(np.mean(values[-max(1, math.ceil(fraction * len(values))) :]))
 
 
 def _path_tails(paths: dict) -> dict:
@@ -259,11 +310,14 @@ def fom_does_not_converge(evidence) -> Verdict:
     floor, tails = paths["family"]["fom_floor"], _path_tails(paths)
     fom, ufom = tails.get("fom", []), tails.get("ufom", [])
     passed = floor > 0 and bool(fom) and bool(ufom) and min(fom) >= 0.5 * floor and max(ufom) <= 0.5 * floor
-    return Verdict(claim, PASS if passed else FAIL,
-                   f"FOM's floor ||grad F(lam_FOM)|| = {floor:.4g}; tail-mean ||grad F|| over the last "
-                   f"{paths['settings']['tail_fraction']:g} of each path: FOM {', '.join(f'{v:.3g}' for v in fom)}; "
-                   f"UFOM {', '.join(f'{v:.3g}' for v in ufom)} (PASS needs every FOM seed >= 0.5 x floor and "
-                   "every UFOM seed <= 0.5 x floor)")
+    return Verdict(
+        claim,
+        PASS if passed else FAIL,
+        f"FOM's floor ||grad F(lam_FOM)|| = {floor:.4g}; tail-mean ||grad F|| over the last "
+        f"{paths['settings']['tail_fraction']:g} of each path: FOM {', '.join(f'{v:.3g}' for v in fom)}; "
+        f"UFOM {', '.join(f'{v:.3g}' for v in ufom)} (PASS needs every FOM seed >= 0.5 x floor and "
+        "every UFOM seed <= 0.5 x floor)",
+    )
 
 
 def ufom_unbiased(evidence) -> Verdict:
@@ -276,11 +330,14 @@ def ufom_unbiased(evidence) -> Verdict:
     rows = [row for row in estimator["unbiasedness"]["by_q"] if row["max_standardised_bias"] is not None]
     passed = bool(rows) and all(row["max_standardised_bias"] <= 4 for row in rows)
     fom_gap = float(np.linalg.norm(np.subtract(estimator["unbiasedness"]["fom"], estimator["unbiasedness"]["exact"])))
-    return Verdict(claim, PASS if passed else FAIL,
-                   f"{estimator['settings']['draws']} draws per q; largest |mean - exact| / SE: "
-                   + ", ".join(f"q = {row['q']:g}: {row['max_standardised_bias']:.2f}" for row in rows)
-                   + f"; FOM's own error ||FOM - exact|| = {fom_gap:.3g} (PASS needs every value <= 4; q = 1 is exact "
-                   "and not listed)")
+    return Verdict(
+        claim,
+        PASS if passed else FAIL,
+        f"{estimator['settings']['draws']} draws per q; largest |mean - exact| / SE: "
+        + ", ".join(f"q = {row['q']:g}: {row['max_standardised_bias']:.2f}" for row in rows)
+        + f"; FOM's own error ||FOM - exact|| = {fom_gap:.3g} (PASS needs every value <= 4; q = 1 is exact "
+        "and not listed)",
+    )
 
 
 def _exponent(T_values, counts) -> float:
@@ -301,19 +358,32 @@ def ufom_constant_memory_and_time(evidence) -> Verdict:
     held, steps = memory["states_held"], memory["step_evaluations"]
     constant = len(set(held["ufom_exact_branch"])) == 1 and len(set(held["fom"])) == 1
     grows = held["rmd"][-1] > held["rmd"][0]
-    z = [abs(row["steps_mean"] - row["steps_expected"]) / row["steps_standard_error"]
-         for row in estimator["unbiasedness"]["by_q"] if row["steps_standard_error"] > 0]
+    z = [
+        abs(row["steps_mean"] - row["steps_expected"]) / row["steps_standard_error"]
+        for row in estimator["unbiasedness"]["by_q"]
+        if row["steps_standard_error"] > 0
+    ]
     exact_exponent = _exponent(memory["T"], steps["ufom_exact_branch"])
     fom_exponent = _exponent(memory["T"], steps["fom"])
     passed = constant and grows and all(v <= 4 for v in z) and exact_exponent >= 1.8 and fom_exponent <= 1.1
-    return Verdict(claim, PASS if passed else FAIL,
-                   f"states held at T = {memory['T']}: UFOM {held['ufom_exact_branch']}, FOM {held['fom']}, full RMD "
-                   f"{held['rmd']}; mean step evaluations per estimate off the expected 2T + q(T + T(T+1)/2) by at "
-                   f"most {max(z, default=0):.2f} standard errors; step-count exponents in T (between the two largest "
-                   f"T): UFOM's exact branch {exact_exponent:.2f}, FOM {fom_exponent:.2f} (PASS needs constant UFOM "
-                   "and FOM states, growing full RMD states, every deviation <= 4 SE, exponents >= 1.8 and <= 1.1)")
+    return Verdict(
+        claim,
+        PASS if passed else FAIL,
+        f"states held at T = {memory['T']}: UFOM {held['ufom_exact_branch']}, FOM {held['fom']}, full RMD "
+        f"{held['rmd']}; mean step evaluations per estimate off the expected 2T + q(T + T(T+1)/2) by at "
+        f"most {max(z, default=0):.2f} standard errors; step-count exponents in T (between the two largest "
+        f"T): UFOM's exact branch {exact_exponent:.2f}, FOM {fom_exponent:.2f} (PASS needs constant UFOM "
+        "and FOM states, growing full RMD states, every deviation <= 4 SE, exponents >= 1.8 and <= 1.1)",
+    )
 
 
-COMPANION_EVALUATORS = {evaluate.__name__: evaluate for evaluate in (
-    aid_cg_fewest_iterations, aid_fp_itd_same_rate, fom_does_not_converge, ufom_unbiased,
-    ufom_constant_memory_and_time)}
+COMPANION_EVALUATORS = {
+    evaluate.__name__: evaluate
+    for evaluate in (
+        aid_cg_fewest_iterations,
+        aid_fp_itd_same_rate,
+        fom_does_not_converge,
+        ufom_unbiased,
+        ufom_constant_memory_and_time,
+    )
+}

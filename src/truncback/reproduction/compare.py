@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from truncback.tables import is_wall_clock
+from truncback.io.tables import is_wall_clock
 
 NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
 REPORT = "reproduction_report.md"
@@ -52,8 +52,11 @@ def _row_labels(frame: pd.DataFrame) -> list[str]:
         if len(names) == 3 or any(MEASURED.match(text) for text in frame[column].astype(str)):
             break
         names.append(column)
-    labels = ([" / ".join(row) for row in frame[names].astype(str).values.tolist()] if names else
-              [f"{frame.columns[0]}={value}" for value in frame.iloc[:, 0].astype(str)])  # a setting: q, T
+    labels = (
+        [" / ".join(row) for row in frame[names].astype(str).values.tolist()]
+        if names
+        else [f"{frame.columns[0]}={value}" for value in frame.iloc[:, 0].astype(str)]
+    )  # a setting: q, T
     counts, seen = {label: labels.count(label) for label in labels}, {}
     for index, label in enumerate(labels):
         if counts[label] > 1:
@@ -65,8 +68,11 @@ def _row_labels(frame: pd.DataFrame) -> list[str]:
 def table_cells(path: Path) -> dict[tuple[str, str], Cell]:
     """{(row label, column): cell} of a table's CSV."""
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    return {(label, column): Cell(text, wall_clock=is_wall_clock(column))
-            for label, (_, row) in zip(_row_labels(frame), frame.iterrows()) for column, text in row.items()}
+    return {
+        (label, column): Cell(text, wall_clock=is_wall_clock(column))
+        for label, (_, row) in zip(_row_labels(frame), frame.iterrows())
+        for column, text in row.items()
+    }
 
 
 def report_claims(path: Path) -> dict[str, Cell]:
@@ -91,8 +97,10 @@ def outputs(folder: Path) -> dict[str, dict]:
     folder, each as {(row, column): cell}."""
     found = {path.stem: table_cells(path) for path in sorted(Path(folder).glob("*.csv"))}
     if (Path(folder) / REPORT).is_file():
-        found |= {f"{CLAIM}{claim}": {(claim, "evidence"): cell}
-                  for claim, cell in report_claims(Path(folder) / REPORT).items()}
+        found |= {
+            f"{CLAIM}{claim}": {(claim, "evidence"): cell}
+            for claim, cell in report_claims(Path(folder) / REPORT).items()
+        }
     return found
 
 
@@ -153,5 +161,6 @@ def moved_numbers(move) -> str:
 def relative(move) -> float:
     """A claim's move relative to the size of its number (the claims' numbers span many scales)."""
     row, column, one, two, _ = move
-    return max((abs(b - a) / max(abs(a), abs(b)) if max(abs(a), abs(b)) else 0.0)
-               for a, b in zip(one.numbers, two.numbers))
+    return max(
+        (abs(b - a) / max(abs(a), abs(b)) if max(abs(a), abs(b)) else 0.0) for a, b in zip(one.numbers, two.numbers)
+    )

@@ -14,10 +14,21 @@ from truncback.experiments.omniglot.run import OmniglotResult
 from truncback.experiments.task_interaction.run import TaskInteractionResult
 from truncback.runtime.files import read_json, read_result, read_timings
 
-CLAIMS = ("bias_decays_exponentially", "one_rmd_descent_direction", "biased_convergence_with_direct_term",
-          "small_k_matches_full", "krmd_faster_and_leaner", "no_decay_without_regularization")
-COMPANION_CLAIMS = ("aid_cg_fewest_iterations", "aid_fp_itd_same_rate", "fom_does_not_converge", "ufom_unbiased",
-                    "ufom_constant_memory_and_time")
+CLAIMS = (
+    "bias_decays_exponentially",
+    "one_rmd_descent_direction",
+    "biased_convergence_with_direct_term",
+    "small_k_matches_full",
+    "krmd_faster_and_leaner",
+    "no_decay_without_regularization",
+)
+COMPANION_CLAIMS = (
+    "aid_cg_fewest_iterations",
+    "aid_fp_itd_same_rate",
+    "fom_does_not_converge",
+    "ufom_unbiased",
+    "ufom_constant_memory_and_time",
+)
 TABLES = ("table2_hypercleaning", "table3_task_interaction", "table4_omniglot")
 
 
@@ -32,8 +43,10 @@ def load_reference(path) -> dict:
         ids = [claim.get("id") for claim in reference.get(key, [])]
         unknown, missing = sorted(set(ids) - set(known)), sorted(set(known) - set(ids))
         if missing_tables or unknown or missing:
-            raise ValueError(f"{path}: {key}: unknown claim id(s) {unknown}, missing claim id(s) {missing}, missing "
-                             f"table(s) {missing_tables}; the report knows the {key} {list(known)}")
+            raise ValueError(
+                f"{path}: {key}: unknown claim id(s) {unknown}, missing claim id(s) {missing}, missing "
+                f"table(s) {missing_tables}; the report knows the {key} {list(known)}"
+            )
     return reference
 
 
@@ -46,10 +59,10 @@ TABLE_DATASETS = {"2": ("mnist",), "3": ("cifar10", "cifar100"), "4": ("omniglot
 BY_DESIGN = {
     "offline": {
         "2": "by design, the MNIST test set alone is split into training, validation and test sets, so ours are "
-             "smaller than the paper's 5,000 validation and 10,000 test images (the tolerance accounts for it)",
+        "smaller than the paper's 5,000 validation and 10,000 test images (the tolerance accounts for it)",
         "3": "by design, not run: no CIFAR file is available offline",
         "4": "by design, meta-trained on Omniglot's small1 background set (136 characters) and meta-tested on small2 "
-             "(156), where the paper uses 1,200 and 423 characters",
+        "(156), where the paper uses 1,200 and 423 characters",
     },
 }
 
@@ -104,8 +117,17 @@ def _typed(paths, result_type, scale, evidence, timing_key):
     return results
 
 
-def load_evidence(scale: str, toy_dir=None, hypercleaning=(), task_interaction=(), omniglot=(), depth=None,
-                  complexity=None, aid_vs_itd=(), fom_ufom=()) -> Evidence:
+def load_evidence(
+    scale: str,
+    toy_dir=None,
+    hypercleaning=(),
+    task_interaction=(),
+    omniglot=(),
+    depth=None,
+    complexity=None,
+    aid_vs_itd=(),
+    fom_ufom=(),
+) -> Evidence:
     evidence = Evidence(scale)
     evidence.aid_vs_itd = _read_all(aid_vs_itd, scale, evidence, read_json)
     evidence.fom_ufom = dict(_read_all(fom_ufom, scale, evidence, lambda path: (Path(path).stem, read_json(path))))

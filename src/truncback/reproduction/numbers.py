@@ -12,12 +12,12 @@ Z_95 = 1.959963984540054
 PAPER_TEST_SIZE, PAPER_VAL_SIZE = 10000, 5000  # hypercleaning's test and validation sets (Franceschi et al.)
 TOLERANCE_NOTES = {
     "binomial": "95% interval of the difference of two accuracies on independent test sets (ours on n examples, "
-                "the paper's on {paper_n})",
+    "the paper's on {paper_n})",
     "val_loss": "fixed ±0.02: the paper's own column spans 0.033 from 1-RMD to full RMD, so a smaller difference is "
-                "below what it resolves",
+    "below what it resolves",
     "f1": "fixed ±0.05: the paper's own column spans 0.04 across K",
     "trials": "95% interval of the difference of two means over trials (the paper's std over its 10 trials, ours "
-              "over ours)",
+    "over ours)",
     "tasks": "our 95% interval over meta-test tasks times sqrt 2 (the paper's interval, not reported, taken as wide)",
 }
 
@@ -32,8 +32,16 @@ NOT_COMPARABLE = "NOT COMPARABLE"
 
 def _row(table, what, paper, ours, tolerance, basis):
     difference = ours - paper
-    return {"table": table, "what": what, "paper": paper, "ours": ours, "difference": difference,
-            "tolerance": tolerance, "basis": basis, "verdict": "PASS" if abs(difference) <= tolerance else "FAIL"}
+    return {
+        "table": table,
+        "what": what,
+        "paper": paper,
+        "ours": ours,
+        "difference": difference,
+        "tolerance": tolerance,
+        "basis": basis,
+        "verdict": "PASS" if abs(difference) <= tolerance else "FAIL",
+    }
 
 
 def _not_comparable(rows: list) -> list:
@@ -61,12 +69,22 @@ def table2_rows(reference, results) -> list:
         settings = runs[0].settings
         name = runs[0].display
         rows += [
-            _row("2", f"{name} test acc.", test_acc, mean["test_acc"],
-                 _binomial_tolerance(test_acc, settings["n_test"], PAPER_TEST_SIZE),
-                 TOLERANCE_NOTES["binomial"].format(paper_n=PAPER_TEST_SIZE)),
-            _row("2", f"{name} val. acc.", val_acc, mean["val_acc"],
-                 _binomial_tolerance(val_acc, settings["n_val"], PAPER_VAL_SIZE),
-                 TOLERANCE_NOTES["binomial"].format(paper_n=PAPER_VAL_SIZE)),
+            _row(
+                "2",
+                f"{name} test acc.",
+                test_acc,
+                mean["test_acc"],
+                _binomial_tolerance(test_acc, settings["n_test"], PAPER_TEST_SIZE),
+                TOLERANCE_NOTES["binomial"].format(paper_n=PAPER_TEST_SIZE),
+            ),
+            _row(
+                "2",
+                f"{name} val. acc.",
+                val_acc,
+                mean["val_acc"],
+                _binomial_tolerance(val_acc, settings["n_val"], PAPER_VAL_SIZE),
+                TOLERANCE_NOTES["binomial"].format(paper_n=PAPER_VAL_SIZE),
+            ),
             _row("2", f"{name} val. loss", val_loss, mean["val_loss"], 0.02, TOLERANCE_NOTES["val_loss"]),
             _row("2", f"{name} F1", f1, mean["f1"], 0.05, TOLERANCE_NOTES["f1"]),
         ]
@@ -82,9 +100,17 @@ def table3_rows(reference, results) -> list:
             continue
         accuracies = [r.final["test_acc"] for r in runs]
         ours_std = float(np.std(accuracies, ddof=1)) if len(accuracies) > 1 else 0.0
-        tolerance = Z_95 * math.sqrt(acc_std ** 2 / 10 + ours_std ** 2 / len(accuracies))
-        rows.append(_row("3", f"{dataset} {method} test acc.", acc_mean, float(np.mean(accuracies)), tolerance,
-                         TOLERANCE_NOTES["trials"]))
+        tolerance = Z_95 * math.sqrt(acc_std**2 / 10 + ours_std**2 / len(accuracies))
+        rows.append(
+            _row(
+                "3",
+                f"{dataset} {method} test acc.",
+                acc_mean,
+                float(np.mean(accuracies)),
+                tolerance,
+                TOLERANCE_NOTES["trials"],
+            )
+        )
     return rows
 
 
@@ -93,8 +119,16 @@ def table4_rows(reference, results) -> list:
     for method, acc, iterations, _ in reference["rows"]:
         for result in (r for r in results if r.display == method):
             for milestone in (m for m in result.milestones if m["iteration"] == iterations):
-                rows.append(_row("4", f"{method} @ {iterations}", acc, milestone["accuracy"],
-                                 milestone["ci95"] * math.sqrt(2), TOLERANCE_NOTES["tasks"]))
+                rows.append(
+                    _row(
+                        "4",
+                        f"{method} @ {iterations}",
+                        acc,
+                        milestone["accuracy"],
+                        milestone["ci95"] * math.sqrt(2),
+                        TOLERANCE_NOTES["tasks"],
+                    )
+                )
     return rows
 
 
@@ -102,11 +136,16 @@ def table_rows(reference, evidence) -> list:
     """Every number of Tables 2-4 that we have a counterpart of (our runs may use other iteration counts
     or methods at a reduced scale: then the paper's row has none and is listed as not compared); a
     table whose data are synthetic at the scale has the verdict NOT COMPARABLE."""
-    rows = {"2": table2_rows(reference["table2_hypercleaning"], evidence.hypercleaning),
-            "3": table3_rows(reference["table3_task_interaction"], evidence.task_interaction),
-            "4": table4_rows(reference["table4_omniglot"], evidence.omniglot)}
-    return [row for table, found in rows.items()
-            for row in (found if evidence.comparable(table) else _not_comparable(found))]
+    rows = {
+        "2": table2_rows(reference["table2_hypercleaning"], evidence.hypercleaning),
+        "3": table3_rows(reference["table3_task_interaction"], evidence.task_interaction),
+        "4": table4_rows(reference["table4_omniglot"], evidence.omniglot),
+    }
+    return [
+        row
+        for table, found in rows.items()
+        for row in (found if evidence.comparable(table) else _not_comparable(found))
+    ]
 
 
 def _horizon(result) -> int:
@@ -133,31 +172,54 @@ def accuracy_gaps(evidence) -> list:
         a, b = (float(np.mean([r.final["test_acc"] for r in runs])) for runs in (small, full))
         n = small[0].settings["n_test"]
         tolerance = 100 * Z_95 * math.sqrt(sum(p / 100 * (1 - p / 100) / n for p in (a, b)))
-        gaps.append({"where": "Table 2", "comparable": evidence.comparable("2"), "by_design": evidence.by_design("2"),
-                     "small": small[0].display,
-                     "small_acc": a, "full_acc": b,
-                     "difference": a - b, "tolerance": tolerance, "basis": f"binomial, {n} test examples"})
+        gaps.append(
+            {
+                "where": "Table 2",
+                "comparable": evidence.comparable("2"),
+                "by_design": evidence.by_design("2"),
+                "small": small[0].display,
+                "small_acc": a,
+                "full_acc": b,
+                "difference": a - b,
+                "tolerance": tolerance,
+                "basis": f"binomial, {n} test examples",
+            }
+        )
     for dataset in sorted({r.dataset for r in evidence.task_interaction}):
         small, full = _pair([r for r in evidence.task_interaction if r.dataset == dataset])
         if small:
             groups = [[r.final["test_acc"] for r in runs] for runs in (small, full)]
             variance = sum((np.std(g, ddof=1) ** 2 if len(g) > 1 else 0.0) / len(g) for g in groups)
-            gaps.append({"where": f"Table 3 {dataset}", "comparable": evidence.comparable("3"),
-                         "by_design": evidence.by_design("3"),
-                         "small": small[0].display, "small_acc": float(np.mean(groups[0])),
-                         "full_acc": float(np.mean(groups[1])),
-                         "difference": float(np.mean(groups[0]) - np.mean(groups[1])),
-                         "tolerance": Z_95 * math.sqrt(variance), "basis": f"{len(groups[0])} trials"})
+            gaps.append(
+                {
+                    "where": f"Table 3 {dataset}",
+                    "comparable": evidence.comparable("3"),
+                    "by_design": evidence.by_design("3"),
+                    "small": small[0].display,
+                    "small_acc": float(np.mean(groups[0])),
+                    "full_acc": float(np.mean(groups[1])),
+                    "difference": float(np.mean(groups[0]) - np.mean(groups[1])),
+                    "tolerance": Z_95 * math.sqrt(variance),
+                    "basis": f"{len(groups[0])} trials",
+                }
+            )
     small, full = _pair([r for r in evidence.omniglot if r.T == r.settings["T"]])
     if small:
         common = sorted({m["iteration"] for m in small[0].milestones} & {m["iteration"] for m in full[0].milestones})
         if common:
             a = next(m for m in small[0].milestones if m["iteration"] == common[0])
             b = next(m for m in full[0].milestones if m["iteration"] == common[0])
-            gaps.append({"where": f"Table 4 @ {common[0]}", "comparable": evidence.comparable("4"),
-                         "by_design": evidence.by_design("4"),
-                         "small": small[0].display, "small_acc": a["accuracy"],
-                         "full_acc": b["accuracy"], "difference": a["accuracy"] - b["accuracy"],
-                         "tolerance": math.sqrt(a["ci95"] ** 2 + b["ci95"] ** 2),
-                         "basis": f"{a['tasks']} meta-test tasks"})
+            gaps.append(
+                {
+                    "where": f"Table 4 @ {common[0]}",
+                    "comparable": evidence.comparable("4"),
+                    "by_design": evidence.by_design("4"),
+                    "small": small[0].display,
+                    "small_acc": a["accuracy"],
+                    "full_acc": b["accuracy"],
+                    "difference": a["accuracy"] - b["accuracy"],
+                    "tolerance": math.sqrt(a["ci95"] ** 2 + b["ci95"] ** 2),
+                    "basis": f"{a['tasks']} meta-test tasks",
+                }
+            )
     return gaps

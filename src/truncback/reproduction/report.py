@@ -15,31 +15,40 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from truncback.data.atomic import atomic_path
+from truncback.io.atomic import atomic_path
 from truncback.reproduction.claims import COMPANION_EVALUATORS, EVALUATORS, NOT_RUN
 from truncback.reproduction.evidence import TABLE_DATASETS, load_evidence, load_reference
 from truncback.reproduction.numbers import NOT_COMPARABLE, table_rows
 from truncback.runtime.measure import hardware
-from truncback.tables import html_page, html_table
+from truncback.io.tables import html_page, html_table
 
 WALL_CLOCK = "(wall clock)"
-REDUCED = ("**Reduced scale ({scale}).** These verdicts are qualitative: the {scale} scale runs the paper's "
-           "problems on smaller data ({data}) for fewer hyper-iterations, so its accuracies are not the paper's and a "
-           "table number outside its tolerance says little about the paper. The claims about the toy problem and "
-           "about time and memory are checked as at full scale (the toy is the paper's; Table 1 measures the "
-           "methods at the configured sizes); the claims from Tables 2-4 and Fig. 7 are judged on the reduced runs "
-           "where their data are real.")
-REHEARSAL = ("**Rehearsal.** Every job of the paper scale ran, on seeded synthetic archives of the published sizes, "
-           "for a few hyper-iterations each (docs/reproducing.md): the numbers and verdicts below say nothing about "
-           "the paper. This run shows that every job starts and fits in memory, and measures the time from which "
-           "the full run's is estimated (below).")
-OFFLINE = ("**The paper's settings on offline data.** Every setting of the hypercleaning and Omniglot runs is the "
-           "paper's (sizes, T, K, iteration counts, evaluation); only their data are the real subsets that need no "
-           "download, the MNIST test set and Omniglot's small background sets, which departs from the paper where "
-           "each verdict says. Task interaction (Table 3, Fig. 6) is not run: no CIFAR file is available offline. The "
-           "toy problem, Table 1 and the companion experiments are as at full scale.")
-DATA = {"smoke": "synthetic format-faithful stand-ins of tiny size", "quick": "the MNIST test set, Omniglot's small "
-        "background sets and synthetic CIFAR stand-ins with random features"}
+REDUCED = (
+    "**Reduced scale ({scale}).** These verdicts are qualitative: the {scale} scale runs the paper's "
+    "problems on smaller data ({data}) for fewer hyper-iterations, so its accuracies are not the paper's and a "
+    "table number outside its tolerance says little about the paper. The claims about the toy problem and "
+    "about time and memory are checked as at full scale (the toy is the paper's; Table 1 measures the "
+    "methods at the configured sizes); the claims from Tables 2-4 and Fig. 7 are judged on the reduced runs "
+    "where their data are real."
+)
+REHEARSAL = (
+    "**Rehearsal.** Every job of the paper scale ran, on seeded synthetic archives of the published sizes, "
+    "for a few hyper-iterations each (docs/reproducing.md): the numbers and verdicts below say nothing about "
+    "the paper. This run shows that every job starts and fits in memory, and measures the time from which "
+    "the full run's is estimated (below)."
+)
+OFFLINE = (
+    "**The paper's settings on offline data.** Every setting of the hypercleaning and Omniglot runs is the "
+    "paper's (sizes, T, K, iteration counts, evaluation); only their data are the real subsets that need no "
+    "download, the MNIST test set and Omniglot's small background sets, which departs from the paper where "
+    "each verdict says. Task interaction (Table 3, Fig. 6) is not run: no CIFAR file is available offline. The "
+    "toy problem, Table 1 and the companion experiments are as at full scale."
+)
+DATA = {
+    "smoke": "synthetic format-faithful stand-ins of tiny size",
+    "quick": "the MNIST test set, Omniglot's small "
+    "background sets and synthetic CIFAR stand-ins with random features",
+}
 
 
 def _cell(value) -> str:
@@ -59,12 +68,16 @@ def run_times(benchmarks) -> list[str]:
     for path in paths:
         if path.is_file():
             by_experiment.setdefault(path.parent.name, []).append(pd.read_csv(path, sep="\t"))
-    lines = [f"{experiment}: {len(frames)} job(s), {pd.concat(frames)['s'].sum():.0f} s in all, largest resident "
-             f"memory {pd.concat(frames)['max_rss'].max():.0f} MB {WALL_CLOCK}"
-             for experiment, frames in sorted(by_experiment.items())]
+    lines = [
+        f"{experiment}: {len(frames)} job(s), {pd.concat(frames)['s'].sum():.0f} s in all, largest resident "
+        f"memory {pd.concat(frames)['max_rss'].max():.0f} MB {WALL_CLOCK}"
+        for experiment, frames in sorted(by_experiment.items())
+    ]
     if absent:
-        lines.append(f"no benchmark file for {len(absent)} job(s) (run through Snakemake, every job writes one): "
-                     + ", ".join(f"`{path}`" for path in absent))
+        lines.append(
+            f"no benchmark file for {len(absent)} job(s) (run through Snakemake, every job writes one): "
+            + ", ".join(f"`{path}`" for path in absent)
+        )
     return lines or ["(no Snakemake benchmark files given)"]
 
 
@@ -72,9 +85,14 @@ def estimate_blocks(estimates) -> list:
     """The rehearsal's full-scale estimates (its summary CSV), when that file exists."""
     if not estimates or not Path(estimates).is_file():
         return [("p", "No full-scale estimate yet: `snakemake --cores all --config scale=rehearsal` writes it.")]
-    return [("p", f"Estimated from the rehearsal ({estimates}; per job and formula in "
-                  f"{Path(estimates).with_name(Path(estimates).stem + '_jobs.md')}) {WALL_CLOCK}:"),
-            ("table", pd.read_csv(estimates, dtype=str))]
+    return [
+        (
+            "p",
+            f"Estimated from the rehearsal ({estimates}; per job and formula in "
+            f"{Path(estimates).with_name(Path(estimates).stem + '_jobs.md')}) {WALL_CLOCK}:",
+        ),
+        ("table", pd.read_csv(estimates, dtype=str)),
+    ]
 
 
 SPREAD_KEYS = {"measured_with", "machine", "scale", "second_run", "largest", "columns", "claims"}
@@ -84,8 +102,10 @@ def load_spread(path) -> dict:
     """The measured cross-machine spread (config/cross_machine_spread.yaml), its keys checked."""
     spread = yaml.safe_load(Path(path).read_text())
     if not isinstance(spread, dict) or set(spread) != SPREAD_KEYS:
-        raise ValueError(f"{path}: expected the keys {sorted(SPREAD_KEYS)}, got "
-                         f"{sorted(spread) if isinstance(spread, dict) else type(spread).__name__}")
+        raise ValueError(
+            f"{path}: expected the keys {sorted(SPREAD_KEYS)}, got "
+            f"{sorted(spread) if isinstance(spread, dict) else type(spread).__name__}"
+        )
     return spread
 
 
@@ -93,36 +113,58 @@ def spread_blocks(spread) -> list:
     """What the measured spread between two machines says about judging our numbers."""
     if spread is None:
         return [("p", "The spread of our numbers across machines has not been measured.")]
-    items = [f"{entry['table']}: no number moved" if entry["move"] == 0 else
-             f"{entry['table']}: {entry['what']} moved by {entry['move']:.3g} ({entry['first']} -> {entry['second']})"
-             for entry in spread["largest"]]
-    return [("p", f"The same target gives the same bytes on one machine, not across machines: their floating-point "
-                  f"kernels differ and training amplifies the last digits. Measured at the {spread['scale']} scale "
-                  f"on {spread['machine']}, against a second run {spread['second_run']} "
-                  f"(`{spread['measured_with']}`), the largest moves per table were:"),
-            ("ul", items),
-            ("p", "So each number is judged against an interval, never its exact digits; a verdict whose number lies "
-                  "closer to the tolerance's edge than these moves can flip on another machine.")]
+    items = [
+        f"{entry['table']}: no number moved"
+        if entry["move"] == 0
+        else f"{entry['table']}: {entry['what']} moved by {entry['move']:.3g} ({entry['first']} -> {entry['second']})"
+        for entry in spread["largest"]
+    ]
+    return [
+        (
+            "p",
+            f"The same target gives the same bytes on one machine, not across machines: their floating-point "
+            f"kernels differ and training amplifies the last digits. Measured at the {spread['scale']} scale "
+            f"on {spread['machine']}, against a second run {spread['second_run']} "
+            f"(`{spread['measured_with']}`), the largest moves per table were:",
+        ),
+        ("ul", items),
+        (
+            "p",
+            "So each number is judged against an interval, never its exact digits; a verdict whose number lies "
+            "closer to the tolerance's edge than these moves can flip on another machine.",
+        ),
+    ]
 
 
 def verdict_blocks(verdicts, texts: dict) -> list:
     """A table of the verdicts (claim, verdict, the paper's words from ``texts``) and one item per verdict
     with the numbers that decide it."""
-    return [("table", pd.DataFrame([{"Claim": v.claim, "Verdict": v.verdict, "Paper": texts[v.claim]}
-                                    for v in verdicts])),
-            ("ul", [f"**{v.claim}: {v.verdict}.** {v.evidence}"
-                    + (f" {WALL_CLOCK}" if "wall clock" in v.evidence else "") for v in verdicts])]
+    return [
+        ("table", pd.DataFrame([{"Claim": v.claim, "Verdict": v.verdict, "Paper": texts[v.claim]} for v in verdicts])),
+        (
+            "ul",
+            [
+                f"**{v.claim}: {v.verdict}.** {v.evidence}" + (f" {WALL_CLOCK}" if "wall clock" in v.evidence else "")
+                for v in verdicts
+            ],
+        ),
+    ]
 
 
 def companion_blocks(reference, evidence) -> list:
     """The companion papers' claims (AID vs ITD, FOM vs UFOM), checked on our runs of their experiments."""
     verdicts = [COMPANION_EVALUATORS[claim["id"]](evidence) for claim in reference["companion_claims"]]
     texts = {claim["id"]: f"{claim['text']} ({claim['source']})" for claim in reference["companion_claims"]}
-    return [("h2", "Companion papers' claims"),
-            ("p", "The engine's method family also covers two later papers; their headline findings, checked on our "
-                  "runs of their experiments (figures/.../companion_*, paper_tables/.../companion_*). Not counted in "
-                  "the paper's claims above."),
-            *verdict_blocks(verdicts, texts)]
+    return [
+        ("h2", "Companion papers' claims"),
+        (
+            "p",
+            "The engine's method family also covers two later papers; their headline findings, checked on our "
+            "runs of their experiments (figures/.../companion_*, paper_tables/.../companion_*). Not counted in "
+            "the paper's claims above.",
+        ),
+        *verdict_blocks(verdicts, texts),
+    ]
 
 
 def design_blocks(evidence) -> list:
@@ -145,37 +187,66 @@ def report_blocks(reference, evidence, benchmarks=None, estimates=None, spread=N
         blocks.append(("p", REDUCED.format(scale=evidence.scale, data=DATA.get(evidence.scale, "smaller data"))))
     synthetic = [table for table in TABLE_DATASETS if not evidence.comparable(table)]
     if synthetic and evidence.scale != "rehearsal":
-        blocks.append(("p", f"**Synthetic data.** At this scale the data of Table(s) {', '.join(synthetic)} are "
-                            "seeded synthetic stand-ins, so their numbers, and the claims drawn only from them, are "
-                            f"{NOT_COMPARABLE} with the paper's; PASS and FAIL are kept for what this scale can judge "
-                            "(the toy problem, time and memory, the companion papers' claims, and the tables on real "
-                            "data)."))
-    counts = {verdict: sum(v.verdict == verdict for v in verdicts)
-              for verdict in ("PASS", "FAIL", NOT_RUN, NOT_COMPARABLE)}
+        blocks.append(
+            (
+                "p",
+                f"**Synthetic data.** At this scale the data of Table(s) {', '.join(synthetic)} are "
+                "seeded synthetic stand-ins, so their numbers, and the claims drawn only from them, are "
+                f"{NOT_COMPARABLE} with the paper's; PASS and FAIL are kept for what this scale can judge "
+                "(the toy problem, time and memory, the companion papers' claims, and the tables on real "
+                "data).",
+            )
+        )
+    counts = {
+        verdict: sum(v.verdict == verdict for v in verdicts) for verdict in ("PASS", "FAIL", NOT_RUN, NOT_COMPARABLE)
+    }
     compared = [r for r in rows if r["verdict"] != NOT_COMPARABLE]
-    blocks += [("p", f"Claims: {counts['PASS']} PASS, {counts['FAIL']} FAIL, {counts[NOT_RUN]} NOT RUN, "
-                     f"{counts[NOT_COMPARABLE]} {NOT_COMPARABLE}. Table numbers: "
-                     f"{sum(r['verdict'] == 'PASS' for r in compared)} of {len(compared)} compared within tolerance"
-                     f"{f', {len(rows) - len(compared)} on synthetic data not compared' if len(rows) > len(compared) else ''}."),
-               ("h2", "Claims"),
-               *verdict_blocks(verdicts, texts),
-               *companion_blocks(reference, evidence),
-               ("h2", "Tables 2-4: the paper's numbers and ours"),
-               ("p", "Each of our numbers is the mean over our seeds or trials; a verdict says whether the difference "
-                     "lies within the tolerance, whose basis is given. Paper rows without a counterpart among our "
-                     "runs (other iteration counts or methods at a reduced scale) are not listed."),
-               ("table", pd.DataFrame([{"Table": r["table"], "Number": r["what"], "Paper": _cell(r["paper"]),
-                                        "Ours": _cell(r["ours"]), "Difference": f"{r['difference']:+.3g}",
-                                        "Tolerance": f"±{r['tolerance']:.3g}", "Verdict": r["verdict"]}
-                                       for r in rows])),
-               ("p", "Tolerances:"),
-               ("ul", list(dict.fromkeys(r["basis"] for r in rows))),
-               *design_blocks(evidence),
-               ("h2", "Run time and hardware"),
-               ("p", f"Written on: {hardware()} {WALL_CLOCK}"),
-               ("ul", run_times(benchmarks)),
-               ("h2", "Full-scale run time"), *estimate_blocks(estimates),
-               ("h2", "Across machines"), *spread_blocks(spread)]
+    blocks += [
+        (
+            "p",
+            f"Claims: {counts['PASS']} PASS, {counts['FAIL']} FAIL, {counts[NOT_RUN]} NOT RUN, "
+            f"{counts[NOT_COMPARABLE]} {NOT_COMPARABLE}. Table numbers: "
+            f"{sum(r['verdict'] == 'PASS' for r in compared)} of {len(compared)} compared within tolerance"
+            f"{f', {len(rows) - len(compared)} on synthetic data not compared' if len(rows) > len(compared) else ''}.",
+        ),
+        ("h2", "Claims"),
+        *verdict_blocks(verdicts, texts),
+        *companion_blocks(reference, evidence),
+        ("h2", "Tables 2-4: the paper's numbers and ours"),
+        (
+            "p",
+            "Each of our numbers is the mean over our seeds or trials; a verdict says whether the difference "
+            "lies within the tolerance, whose basis is given. Paper rows without a counterpart among our "
+            "runs (other iteration counts or methods at a reduced scale) are not listed.",
+        ),
+        (
+            "table",
+            pd.DataFrame(
+                [
+                    {
+                        "Table": r["table"],
+                        "Number": r["what"],
+                        "Paper": _cell(r["paper"]),
+                        "Ours": _cell(r["ours"]),
+                        "Difference": f"{r['difference']:+.3g}",
+                        "Tolerance": f"±{r['tolerance']:.3g}",
+                        "Verdict": r["verdict"],
+                    }
+                    for r in rows
+                ]
+            ),
+        ),
+        ("p", "Tolerances:"),
+        ("ul", list(dict.fromkeys(r["basis"] for r in rows))),
+        *design_blocks(evidence),
+        ("h2", "Run time and hardware"),
+        ("p", f"Written on: {hardware()} {WALL_CLOCK}"),
+        ("ul", run_times(benchmarks)),
+        ("h2", "Full-scale run time"),
+        *estimate_blocks(estimates),
+        ("h2", "Across machines"),
+        *spread_blocks(spread),
+    ]
     if evidence.missing:
         blocks += [("h2", "Not run"), ("ul", [f"`{path}` is missing" for path in evidence.missing])]
     return blocks
@@ -219,8 +290,17 @@ def report_text(reference, evidence, benchmarks=None, estimates=None, spread=Non
 
 def main(args) -> int:
     reference = load_reference(args.reference)
-    evidence = load_evidence(args.scale, args.toy_dir, args.hypercleaning, args.task_interaction, args.omniglot,
-                             args.depth, args.complexity, args.aid_vs_itd, args.fom_ufom)
+    evidence = load_evidence(
+        args.scale,
+        args.toy_dir,
+        args.hypercleaning,
+        args.task_interaction,
+        args.omniglot,
+        args.depth,
+        args.complexity,
+        args.aid_vs_itd,
+        args.fom_ufom,
+    )
     spread = load_spread(args.spread) if args.spread else None
     blocks = report_blocks(reference, evidence, args.benchmarks, args.estimates, spread)
     output = Path(args.output)
@@ -231,19 +311,32 @@ def main(args) -> int:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("reproduction-report", help="the reproduction report: paper vs ours, with verdicts",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subparsers.add_parser(
+        "reproduction-report",
+        help="the reproduction report: paper vs ours, with verdicts",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--scale", required=True, help="the scale the results are of (full, quick, smoke, rehearsal)")
-    parser.add_argument("--reference", required=True, help="the paper's numbers and claims (config/paper_reference.yaml)")
+    parser.add_argument(
+        "--reference", required=True, help="the paper's numbers and claims (config/paper_reference.yaml)"
+    )
     parser.add_argument("--toy-dir", help="results/<scale>/toy")
     for name in ("hypercleaning", "task-interaction", "omniglot", "aid-vs-itd", "fom-ufom"):
         parser.add_argument(f"--{name}", nargs="*", default=[], help=f"{name} result JSON files")
     parser.add_argument("--depth", help="the Omniglot depth study JSON")
     parser.add_argument("--complexity", help="Table 1's measurements CSV")
-    parser.add_argument("--benchmarks", nargs="*", default=[], help="Snakemake's benchmark files of the scale's jobs "
-                        "(benchmarks/<scale>/<experiment>/<job>.tsv)")
+    parser.add_argument(
+        "--benchmarks",
+        nargs="*",
+        default=[],
+        help="Snakemake's benchmark files of the scale's jobs " "(benchmarks/<scale>/<experiment>/<job>.tsv)",
+    )
     parser.add_argument("--spread", help="the measured cross-machine spread (config/cross_machine_spread.yaml)")
-    parser.add_argument("--estimates", help="the rehearsal's full-scale estimates (paper_tables/rehearsal/"
-                        "full_run_estimates.csv), shown when the file exists")
+    parser.add_argument(
+        "--estimates",
+        help="the rehearsal's full-scale estimates (paper_tables/rehearsal/"
+        "full_run_estimates.csv), shown when the file exists",
+    )
     parser.add_argument("--output", required=True, help="the report (.md; an .html copy is written beside it)")
     parser.set_defaults(run=main)

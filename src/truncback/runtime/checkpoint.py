@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from truncback.data.atomic import atomic_path
+from truncback.io.atomic import atomic_path
 
 
 def checkpoint_path(output) -> Path:
@@ -50,7 +50,9 @@ def load_checkpoint(path, fingerprint: dict, log) -> dict | None:
         differing = sorted(key for key in set(fingerprint) | set(old) if fingerprint.get(key) != old.get(key))
         stale = path.with_name(path.name + ".stale")
         path.replace(stale)
-        log(f"checkpoint {path} was made with other settings ({', '.join(differing)} differ); "
-            f"moved to {stale}, starting from the beginning")
+        log(
+            f"checkpoint {path} was made with other settings ({', '.join(differing)} differ); "
+            f"moved to {stale}, starting from the beginning"
+        )
         return None
     return saved["state"]

@@ -43,8 +43,12 @@ def _without_docstrings(tree: ast.AST) -> ast.AST:
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
             body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-                    and isinstance(body[0].value.value, str):
+            if (
+                body
+                and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)
+            ):
                 node.body = body[1:] or [ast.Pass()]
     return tree
 
@@ -116,9 +120,12 @@ def check_stamp(path, recorded: dict) -> None:
     current one, naming the file and how to remake it."""
     module, version = recorded.get("module"), recorded.get("version")
     if module_file(module or "") is None:
-        raise StaleResultError(f"{path} was written by {module!r}, which is no longer a module of {PACKAGE}: "
-                               f"it is stale; delete it and rerun Snakemake for it")
+        raise StaleResultError(
+            f"{path} was written by {module!r}, which is no longer a module of {PACKAGE}: "
+            f"it is stale; delete it and rerun Snakemake for it"
+        )
     if code_version(module) != version:
         raise StaleResultError(
             f"{path} is stale: it was written by other code ({module} or a module it imports has changed since). "
-            f"Remake it: `snakemake --cores all {path}` with the same --config (the params trigger reruns it)")
+            f"Remake it: `snakemake --cores all {path}` with the same --config (the params trigger reruns it)"
+        )

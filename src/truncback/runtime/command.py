@@ -24,13 +24,21 @@ def method_argument(text: str) -> dict:
 
 
 def add_run_arguments(parser) -> None:
-    parser.add_argument("--method", required=True, type=method_argument,
-                        help="hypergradient method: JSON spec ('{\"name\": \"aid_cg\", \"K\": 10}') or label (krmd-K5)")
+    parser.add_argument(
+        "--method",
+        required=True,
+        type=method_argument,
+        help='hypergradient method: JSON spec (\'{"name": "aid_cg", "K": 10}\') or label (krmd-K5)',
+    )
     add_compute_arguments(parser)
     parser.add_argument("--output", required=True, help="result JSON (its timing goes to <stem>.timing.json)")
     parser.add_argument("--log", help="also write the progress lines to this file")
-    parser.add_argument("--stop-after", type=int, default=None,
-                        help="stop after this many hyper-iterations, writing nothing more (tests resumption)")
+    parser.add_argument(
+        "--stop-after",
+        type=int,
+        default=None,
+        help="stop after this many hyper-iterations, writing nothing more (tests resumption)",
+    )
 
 
 def run_command(args, run) -> int:

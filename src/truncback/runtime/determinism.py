@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from truncback.data.atomic import atomic_path
+from truncback.io.atomic import atomic_path
 
 FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 

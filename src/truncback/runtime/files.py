@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from truncback.data.atomic import atomic_path
+from truncback.io.atomic import atomic_path
 from truncback.runtime.code_version import STAMP_KEY, check_stamp, stamp
 
 
@@ -62,10 +62,18 @@ def _check_typed(cls, value, where: str):
     names = [field.name for field in dataclasses.fields(cls)]
     unknown, missing = sorted(set(value) - set(names)), sorted(set(names) - set(value))
     if unknown or missing:
-        raise ValueError(f"{where}: {cls.__name__} has no key(s) {unknown} and lacks {missing}; "
-                         "the file was written by another version - delete it and rerun")
-    return cls(**{name: _check_typed(hints[name], value[name], f"{where}.{name}")
-                  if dataclasses.is_dataclass(hints[name]) else value[name] for name in names})
+        raise ValueError(
+            f"{where}: {cls.__name__} has no key(s) {unknown} and lacks {missing}; "
+            "the file was written by another version - delete it and rerun"
+        )
+    return cls(
+        **{
+            name: _check_typed(hints[name], value[name], f"{where}.{name}")
+            if dataclasses.is_dataclass(hints[name])
+            else value[name]
+            for name in names
+        }
+    )
 
 
 def write_result(path, result) -> None:
@@ -80,8 +88,10 @@ def read_result(path, cls):
     data = read_json(path)
     layout = data.pop("layout", None)
     if layout != cls.LAYOUT:
-        raise ValueError(f"{path} has layout {layout!r}, expected {cls.LAYOUT!r}: it is not a {cls.__name__} "
-                         "file of this version - delete it and rerun")
+        raise ValueError(
+            f"{path} has layout {layout!r}, expected {cls.LAYOUT!r}: it is not a {cls.__name__} "
+            "file of this version - delete it and rerun"
+        )
     return _check_typed(cls, data, str(path))
 
 
@@ -94,8 +104,10 @@ def read_results(paths, cls) -> list:
     for path, result in zip(paths, results):
         if result.settings != results[0].settings:
             changed = sorted(key for key in result.settings if result.settings[key] != results[0].settings.get(key))
-            raise ValueError(f"{path} was run with other settings than {paths[0]} (differing: {changed}); "
-                             "delete stale results and rerun")
+            raise ValueError(
+                f"{path} was run with other settings than {paths[0]} (differing: {changed}); "
+                "delete stale results and rerun"
+            )
     return results
 
 

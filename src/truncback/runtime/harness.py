@@ -60,10 +60,12 @@ class LoopSettings:
         for name in ("iterations", "log_every", "exact_every", "checkpoint_every"):
             value = getattr(self, name)
             optional = name in ("exact_every", "checkpoint_every")
-            if not (optional and value is None) and (isinstance(value, bool) or not isinstance(value, int)
-                                                     or value < 1):
-                raise ValueError(f"{name} must be a positive int{' or None' if optional else ''}, "
-                                 f"got {name}={value!r}")
+            if not (optional and value is None) and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
+                raise ValueError(
+                    f"{name} must be a positive int{' or None' if optional else ''}, " f"got {name}={value!r}"
+                )
         if self.clip_norm is not None and not self.clip_norm > 0:
             raise ValueError(f"clip_norm must be positive or None (no clipping), got clip_norm={self.clip_norm!r}")
 
@@ -107,8 +109,7 @@ class RunRecord:
 
     iterations_run: int = 0
     train: dict = field(default_factory=lambda: {"iteration": [], "outer_loss": [], "hypergradient_norm": []})
-    exact: dict = field(default_factory=lambda: {"iteration": [], "grad_norm": [], "cosine": [],
-                                                 "relative_error": []})
+    exact: dict = field(default_factory=lambda: {"iteration": [], "grad_norm": [], "cosine": [], "relative_error": []})
     hypergradient_peak_mib: float | None = None
     states_held: int = 0
     state_mib: float = 0.0
@@ -137,12 +138,17 @@ class Timing:
 
     def per_iteration(self) -> dict:
         count = self.timed_iterations
-        return {"seconds_per_iteration": self.seconds / count if count else None,
-                "cpu_seconds_per_iteration": self.cpu_seconds / count if count else None,
-                "timed_iterations": count,
-                "iteration_seconds": self.iteration_seconds, "exact_seconds": self.exact_seconds,
-                "exact_comparisons": self.exact_comparisons, "evaluation_seconds": self.evaluation_seconds,
-                "evaluated_tasks": self.evaluated_tasks, "startup_seconds": self.startup_seconds}
+        return {
+            "seconds_per_iteration": self.seconds / count if count else None,
+            "cpu_seconds_per_iteration": self.cpu_seconds / count if count else None,
+            "timed_iterations": count,
+            "iteration_seconds": self.iteration_seconds,
+            "exact_seconds": self.exact_seconds,
+            "exact_comparisons": self.exact_comparisons,
+            "evaluation_seconds": self.evaluation_seconds,
+            "evaluated_tasks": self.evaluated_tasks,
+            "startup_seconds": self.startup_seconds,
+        }
 
 
 @dataclass
@@ -198,9 +204,11 @@ def exact_comparisons(iterations: int, exact_every: int | None) -> int:
 def exact_comparison(h, exact) -> dict:
     """||d f||, cos(h, d f) and ||h - d f|| / ||d f|| (0 and 1 where ||d f|| = 0)."""
     norm = trees.norm(exact)
-    return {"grad_norm": norm,
-            "cosine": float(trees.dot(h, exact)) / max(norm * trees.norm(h), 1e-300),
-            "relative_error": trees.norm(trees.sub(h, exact)) / max(norm, 1e-300)}
+    return {
+        "grad_norm": norm,
+        "cosine": float(trees.dot(h, exact)) / max(norm * trees.norm(h), 1e-300),
+        "relative_error": trees.norm(trees.sub(h, exact)) / max(norm, 1e-300),
+    }
 
 
 def _leaf_copies(hparams):
@@ -216,7 +224,7 @@ def _timed_evaluation(objective: Objective, done: int, hparams, log, timing: Tim
 
 
 def remaining(elapsed: float, done: int, left: int) -> str:
-    """"  ETA 1h02m": the time ``left`` more hyper-iterations take at the pace of the ``done`` ones run in
+    """ "  ETA 1h02m": the time ``left`` more hyper-iterations take at the pace of the ``done`` ones run in
     ``elapsed`` seconds by this process (evaluations and exact comparisons included); "" when none is left."""
     if not left or not done:
         return ""
@@ -231,9 +239,19 @@ def _add_iteration_time(timing: Timing, start: float, excluded_before: float) ->
     timing.iteration_seconds += time.perf_counter() - start - excluded
 
 
-def hyper_optimise(objective: Objective, hparams, spec, loop: LoopSettings, *, log, generator_seed: int = 0,
-                   checkpoint=None, fingerprint: dict | None = None, stop_after: int | None = None,
-                   title: str = "") -> HyperRun:
+def hyper_optimise(
+    objective: Objective,
+    hparams,
+    spec,
+    loop: LoopSettings,
+    *,
+    log,
+    generator_seed: int = 0,
+    checkpoint=None,
+    fingerprint: dict | None = None,
+    stop_after: int | None = None,
+    title: str = "",
+) -> HyperRun:
     """Runs the hyper-optimisation described in the module docstring from ``hparams`` (a tree of
     tensors, which is not modified) with the method ``spec``. With ``checkpoint`` (a path), the run is
     saved every ``loop.checkpoint_every`` hyper-iterations and a checkpoint with the same
@@ -245,8 +263,12 @@ def hyper_optimise(objective: Objective, hparams, spec, loop: LoopSettings, *, l
     optimizer = HYPER_OPTIMIZERS[loop.hyper_optimizer](tree_leaves(hparams), lr=loop.hyper_lr)
     generator = torch.Generator().manual_seed(generator_seed)
     record, timing, start = RunRecord(), Timing(), 0
-    fingerprint = {**(fingerprint or {}), "method": dict(spec), "loop": dataclasses.asdict(loop),
-                   "generator_seed": generator_seed}
+    fingerprint = {
+        **(fingerprint or {}),
+        "method": dict(spec),
+        "loop": dataclasses.asdict(loop),
+        "generator_seed": generator_seed,
+    }
     saved = load_checkpoint(checkpoint, fingerprint, log) if checkpoint else None
     if saved is not None:
         device = tree_leaves(hparams)[0].device
@@ -257,15 +279,23 @@ def hyper_optimise(objective: Objective, hparams, spec, loop: LoopSettings, *, l
         generator.set_state(saved["generator"])
         record, timing, start = RunRecord(**saved["record"]), Timing(**saved["timing"]), saved["done"]
         objective.load_state_dict(saved["objective"])
-    log(f"{title}{' ' if title else ''}method {name} ({shown}), {loop.iterations} hyper-iterations"
-        + (f", resuming after {start}" if start else ""))
+    log(
+        f"{title}{' ' if title else ''}method {name} ({shown}), {loop.iterations} hyper-iterations"
+        + (f", resuming after {start}" if start else "")
+    )
     # one-off library start-up (torch.func, allocator, compilation) kept out of the profiled and timed calls
     startup = time.perf_counter()
-    mean_hypergradient([dataclasses.replace(first_problem, T=min(T, 1))], tree_map(torch.detach, hparams),
-                       {"name": "krmd", "K": min(T, 1)}, None)
+    mean_hypergradient(
+        [dataclasses.replace(first_problem, T=min(T, 1))],
+        tree_map(torch.detach, hparams),
+        {"name": "krmd", "K": min(T, 1)},
+        None,
+    )
     timing.startup_seconds = time.perf_counter() - startup
-    log(f"start-up call {timing.startup_seconds:.1f} s (one-off: torch.func's first call and, on the compiled "
-        "fast path, the compilation)")
+    log(
+        f"start-up call {timing.startup_seconds:.1f} s (one-off: torch.func's first call and, on the compiled "
+        "fast path, the compilation)"
+    )
     if start == 0:
         _timed_evaluation(objective, 0, hparams, log, timing)
     loop_start = time.perf_counter()
@@ -277,7 +307,8 @@ def hyper_optimise(objective: Objective, hparams, spec, loop: LoopSettings, *, l
         arguments = (problems, lam, spec, generator)
         if record.hypergradient_peak_mib is None:
             (h, loss, states_held, final_state), record.hypergradient_peak_mib = peak_memory_mib(
-                mean_hypergradient, *arguments)
+                mean_hypergradient, *arguments
+            )
         else:
             cpu_start = time.process_time()
             (h, loss, states_held, final_state), seconds = timed(mean_hypergradient, *arguments)
@@ -287,9 +318,11 @@ def hyper_optimise(objective: Objective, hparams, spec, loop: LoopSettings, *, l
         record.states_held, record.state_mib = states_held, states_mib(states_held, final_state)
         norm = trees.norm(h)
         if not math.isfinite(norm):
-            raise FloatingPointError(f"{name}: non-finite hypergradient at hyper-iteration {iteration} (outer loss "
-                                     f"{loss}); the lower level diverged - lower its step size or the hyper-learning "
-                                     "rate")
+            raise FloatingPointError(
+                f"{name}: non-finite hypergradient at hyper-iteration {iteration} (outer loss "
+                f"{loss}); the lower level diverged - lower its step size or the hyper-learning "
+                "rate"
+            )
         record.train["iteration"].append(iteration)
         record.train["outer_loss"].append(loss)
         record.train["hypergradient_norm"].append(norm)
@@ -318,18 +351,36 @@ def hyper_optimise(objective: Objective, hparams, spec, loop: LoopSettings, *, l
         done = iteration + 1
         if done % loop.log_every == 0 or done == loop.iterations:
             seconds = timing.per_iteration()["seconds_per_iteration"]
-            log(f"  iter {done:6d}/{loop.iterations}  f {loss:.4f}  |h| {norm:.3e}"
+            log(
+                f"  iter {done:6d}/{loop.iterations}  f {loss:.4f}  |h| {norm:.3e}"
                 + (f"  {seconds:.3f} s/iter" if seconds else "")
-                + remaining(time.perf_counter() - loop_start, done - start, loop.iterations - done))
+                + remaining(time.perf_counter() - loop_start, done - start, loop.iterations - done)
+            )
         _timed_evaluation(objective, done, hparams, log, timing)
         if checkpoint and loop.checkpoint_every and done % loop.checkpoint_every == 0 and done < loop.iterations:
-            save_checkpoint(checkpoint, fingerprint, {
-                "done": done, "hparams": tree_map(torch.detach, hparams), "optimizer": optimizer.state_dict(),
-                "generator": generator.get_state(), "record": dataclasses.asdict(record),
-                "timing": dataclasses.asdict(timing), "objective": objective.state_dict()})
+            save_checkpoint(
+                checkpoint,
+                fingerprint,
+                {
+                    "done": done,
+                    "hparams": tree_map(torch.detach, hparams),
+                    "optimizer": optimizer.state_dict(),
+                    "generator": generator.get_state(),
+                    "record": dataclasses.asdict(record),
+                    "timing": dataclasses.asdict(timing),
+                    "objective": objective.state_dict(),
+                },
+            )
         if not profiled:
             _add_iteration_time(timing, iteration_start, excluded_before)
         if stop_after is not None and done == stop_after and done < loop.iterations:
             raise RunInterrupted(f"stopped after {done} hyper-iterations (--stop-after)")
-    return HyperRun(method=dict(spec), label=name, display=shown, exact_method=exact_method, record=record,
-                    timing=timing, hparams=tree_map(torch.detach, hparams))
+    return HyperRun(
+        method=dict(spec),
+        label=name,
+        display=shown,
+        exact_method=exact_method,
+        record=record,
+        timing=timing,
+        hparams=tree_map(torch.detach, hparams),
+    )

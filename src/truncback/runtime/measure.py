@@ -24,7 +24,7 @@ def on_cuda(*args, **kwargs) -> bool:
 
 def states_mib(states_held: int, state) -> float:
     """MiB of ``states_held`` lower-level states shaped like ``state`` (Table 1's M times the states kept)."""
-    return states_held * sum(x.numel() * x.element_size() for x in tree_leaves(state)) / 2 ** 20
+    return states_held * sum(x.numel() * x.element_size() for x in tree_leaves(state)) / 2**20
 
 
 def timed(function, *args, **kwargs):
@@ -47,20 +47,24 @@ def peak_memory_mib(function, *args, **kwargs):
         baseline = torch.cuda.memory_allocated()
         result = function(*args, **kwargs)
         torch.cuda.synchronize()
-        return result, (torch.cuda.max_memory_allocated() - baseline) / 2 ** 20
+        return result, (torch.cuda.max_memory_allocated() - baseline) / 2**20
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as profiler:
         result = function(*args, **kwargs)
-    events = sorted((event for event in profiler.profiler.kineto_results.events() if event.name() == "[memory]"),
-                    key=lambda event: event.start_ns())
+    events = sorted(
+        (event for event in profiler.profiler.kineto_results.events() if event.name() == "[memory]"),
+        key=lambda event: event.start_ns(),
+    )
     current = peak = 0
     for event in events:
         current += event.nbytes()
         peak = max(peak, current)
-    return result, peak / 2 ** 20
+    return result, peak / 2**20
 
 
 def hardware() -> str:
     """The machine in one line: architecture, CPU cores, GPU, Python and torch versions."""
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return (f"{platform.machine()}, {os.cpu_count()} CPU cores, {device}; Python {platform.python_version()}, "
-            f"torch {torch.__version__}")
+    return (
+        f"{platform.machine()}, {os.cpu_count()} CPU cores, {device}; Python {platform.python_version()}, "
+        f"torch {torch.__version__}"
+    )

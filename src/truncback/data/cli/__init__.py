@@ -8,6 +8,7 @@ from truncback.data.errors import DataError
 
 def reporting_errors(function):
     """Run a command; turn a DataError into a one-message failure (exit status 1)."""
+
     def run(args) -> int:
         try:
             function(args)
@@ -15,4 +16,5 @@ def reporting_errors(function):
             print(f"error: {error}", file=sys.stderr)
             return 1
         return 0
+
     return run

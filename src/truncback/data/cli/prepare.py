@@ -11,8 +11,10 @@ def run_prepare(args) -> None:
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "data-prepare", help="parse a dataset's archives into an .npz of arrays",
-        description="Parse the archives of DATASET at SCALE (in the recipe's order) into an .npz.")
+        "data-prepare",
+        help="parse a dataset's archives into an .npz of arrays",
+        description="Parse the archives of DATASET at SCALE (in the recipe's order) into an .npz.",
+    )
     parser.add_argument("dataset", help="prepared dataset name, e.g. mnist_test, omniglot_background")
     parser.add_argument("archives", nargs="+", help="the archive files, in the recipe's order")
     parser.add_argument("--scale", required=True)

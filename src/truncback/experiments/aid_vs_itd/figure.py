@@ -10,7 +10,7 @@ import argparse
 
 import numpy as np
 
-from truncback.plotting import figure_style, method_colours, plt, save_figure
+from truncback.io.plotting import figure_style, method_colours, plt, save_figure
 from truncback.runtime.files import read_json, timing_path
 
 
@@ -22,16 +22,18 @@ def draw(results: list[dict], timings: list[dict] | None = None):
     """Error against t, from w_0 = 0 (top row) and from w* (bottom row); or, when ``timings`` are
     given, the w_0 = 0 errors against seconds per call."""
     starts = ["cold"] if timings else ["cold", "warm"]
-    figure, axes = plt.subplots(len(starts), len(results), figsize=(4.2 * len(results), 3.4 * len(starts)),
-                                squeeze=False)
+    figure, axes = plt.subplots(
+        len(starts), len(results), figsize=(4.2 * len(results), 3.4 * len(starts)), squeeze=False
+    )
     for row, start in enumerate(starts):
         for axis, result, timing in zip(axes[row], results, timings or [None] * len(results)):
             grid = np.array(result["iterations"])
             entries = result["methods"][start]
             for colour, entry in zip(method_colours(len(entries)), entries):
                 x = timing["seconds"][start][entry["label"]] if timing else grid
-                axis.semilogy(x, np.maximum(entry["error"], 1e-17), marker="o", markersize=3, color=colour,
-                              label=entry["display"])
+                axis.semilogy(
+                    x, np.maximum(entry["error"], 1e-17), marker="o", markersize=3, color=colour, label=entry["display"]
+                )
             if timing is None:
                 axis.semilogy(grid, result["rate_bound"] ** grid, "k--", linewidth=0.8, label="$q^t$ (rate bound)")
                 axis.set_xlabel(X_LABELS[start])
@@ -56,8 +58,12 @@ def main(args) -> int:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("figure-aid-vs-itd", help="hypergradient error of AID and ITD against iterations",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subparsers.add_parser(
+        "figure-aid-vs-itd",
+        help="hypergradient error of AID and ITD against iterations",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--results", nargs="+", required=True, help="aid-vs-itd result JSON files")
     parser.add_argument("--output", required=True, help="figure path without suffix (.pdf and .png)")
     parser.add_argument("--time-output", help="also the figure against seconds (wall clock) at this path")

@@ -47,8 +47,10 @@ class Comparison:
 
 def _problem(inner, outer, init_shape, lr):
     def at(t: int) -> BilevelProblem:
-        return BilevelProblem(init=lambda lam: torch.zeros(init_shape, dtype=DTYPE), step=gradient_descent(inner, lr),
-                              outer=outer, T=t)
+        return BilevelProblem(
+            init=lambda lam: torch.zeros(init_shape, dtype=DTYPE), step=gradient_descent(inner, lr), outer=outer, T=t
+        )
+
     return at
 
 
@@ -74,7 +76,7 @@ def ridge(settings: AidVsItdSettings) -> Comparison:
     lam = _regularisers(settings.ridge_regularization, d, generator)
 
     def inner(w, lam):
-        return torch.sum((x @ w - y) ** 2) / (2 * len(y)) + torch.sum(torch.exp(lam) * w ** 2) / 2
+        return torch.sum((x @ w - y) ** 2) / (2 * len(y)) + torch.sum(torch.exp(lam) * w**2) / 2
 
     def outer(w, lam):
         return torch.sum((x_val @ w - y_val) ** 2) / (2 * len(y_val))
@@ -85,8 +87,16 @@ def ridge(settings: AidVsItdSettings) -> Comparison:
     grad_f = x_val.T @ (x_val @ w_star - y_val) / len(y_val)
     exact = -torch.exp(lam) * w_star * torch.linalg.solve(hessian, grad_f)
     L, mu = float(eigenvalues[-1]), float(eigenvalues[0])
-    return Comparison("ridge", _problem(inner, outer, (d,), 1.0 / L), lam, exact, w_star, 1.0 / L, 1.0 - mu / L,
-                      {"how": "closed form (dense solve)", "condition_number": L / mu})
+    return Comparison(
+        "ridge",
+        _problem(inner, outer, (d,), 1.0 / L),
+        lam,
+        exact,
+        w_star,
+        1.0 / L,
+        1.0 - mu / L,
+        {"how": "closed form (dense solve)", "condition_number": L / mu},
+    )
 
 
 def _conjugate_gradient(matvec, rhs, tolerance: float, max_iterations: int):
@@ -133,26 +143,35 @@ def implicit_reference(inner, outer, w0, lam, tolerance: float) -> tuple[torch.T
 
     w = w0
     newton_steps = 0
-    for newton_steps in range(1, 101):
+    for newton_steps in range(1, 101):  # noqa: B007 (the count is returned)
         gradient = grad_w(w, lam)
         if float(torch.linalg.vector_norm(gradient)) <= tolerance:
             break
-        direction = _conjugate_gradient(lambda v: hvp(w, v), gradient, 1e-3 * tolerance, 20 * w.numel())
+        direction = _conjugate_gradient(lambda v: hvp(w, v), gradient, 1e-3 * tolerance, 20 * w.numel())  # noqa: B023
         value, step = float(inner(w, lam)), 1.0
         while float(inner(w - step * direction, lam)) > value and step > 1e-8:
             step /= 2
         w = w - step * direction
     gradient_norm = float(torch.linalg.vector_norm(grad_w(w, lam)))
     if gradient_norm > tolerance:
-        raise RuntimeError(f"the reference's Newton iterations stopped at ||grad_w g|| = {gradient_norm:.3g} > "
-                           f"{tolerance:g}")
+        raise RuntimeError(
+            f"the reference's Newton iterations stopped at ||grad_w g|| = {gradient_norm:.3g} > " f"{tolerance:g}"
+        )
     grad_f_w, grad_f_lam = grad(outer, argnums=(0, 1))(w, lam)
     v = _conjugate_gradient(lambda u: hvp(w, u), grad_f_w, tolerance, 20 * w.numel())
     residual = float(torch.linalg.vector_norm(hvp(w, v) - grad_f_w) / torch.linalg.vector_norm(grad_f_w))
     _, pullback = vjp(lambda lam_: grad_w(w, lam_), lam)
     exact = grad_f_lam - pullback(v)[0]
-    return exact, w, {"how": "Newton + conjugate gradient to the tolerance", "newton_steps": newton_steps,
-                   "grad_w_g_norm": gradient_norm, "relative_residual": residual}
+    return (
+        exact,
+        w,
+        {
+            "how": "Newton + conjugate gradient to the tolerance",
+            "newton_steps": newton_steps,
+            "grad_w_g_norm": gradient_norm,
+            "relative_residual": residual,
+        },
+    )
 
 
 def logistic(settings: AidVsItdSettings, images: np.ndarray, labels: np.ndarray) -> Comparison:
@@ -162,14 +181,14 @@ def logistic(settings: AidVsItdSettings, images: np.ndarray, labels: np.ndarray)
     order = torch.randperm(len(images), generator=generator)[: settings.mnist_train + settings.mnist_val].numpy()
     x_all = features(images[order], DTYPE)
     y_all = torch.from_numpy(labels[order].astype(np.int64))
-    x, x_val = x_all[: settings.mnist_train], x_all[settings.mnist_train:]
-    y, y_val = y_all[: settings.mnist_train], y_all[settings.mnist_train:]
+    x, x_val = x_all[: settings.mnist_train], x_all[settings.mnist_train :]
+    y, y_val = y_all[: settings.mnist_train], y_all[settings.mnist_train :]
     lam = _regularisers(settings.logistic_regularization, x.shape[1], generator)
     classes = 10
     cross_entropy = torch.nn.functional.cross_entropy
 
     def inner(W, lam):
-        return cross_entropy(x @ W.T, y) + torch.sum(torch.exp(lam) * W ** 2) / 2
+        return cross_entropy(x @ W.T, y) + torch.sum(torch.exp(lam) * W**2) / 2
 
     def outer(W, lam):
         return cross_entropy(x_val @ W.T, y_val)
@@ -177,8 +196,16 @@ def logistic(settings: AidVsItdSettings, images: np.ndarray, labels: np.ndarray)
     w0 = torch.zeros(classes, x.shape[1], dtype=DTYPE)
     exact, w_star, reference = implicit_reference(inner, outer, w0, lam, settings.reference_tolerance)
     L, mu = _step_curvature(inner, w0, w_star, lam), float(torch.exp(lam).min())
-    return Comparison("logistic", _problem(inner, outer, w0.shape, 1.0 / L), lam, exact, w_star, 1.0 / L, 1.0 - mu / L,
-                      {**reference, "condition_bound": L / mu})
+    return Comparison(
+        "logistic",
+        _problem(inner, outer, w0.shape, 1.0 / L),
+        lam,
+        exact,
+        w_star,
+        1.0 / L,
+        1.0 - mu / L,
+        {**reference, "condition_bound": L / mu},
+    )
 
 
 def _step_curvature(inner, w0, w_star, lam) -> float:
@@ -189,9 +216,16 @@ def _step_curvature(inner, w0, w_star, lam) -> float:
 def hypercleaning(settings: AidVsItdSettings, images: np.ndarray, labels: np.ndarray) -> Comparison:
     """The main paper's problem (sec. 4.2.1) at lam = 0: g(W, lam) = mean sigmoid(lam_i) CE_i +
     weight_decay ||W||^2, f = mean validation CE; mu >= 2 weight_decay."""
-    data = make_cleaning_data(images, labels, settings.mnist_train, settings.mnist_val, 1,
-                              settings.corrupted_fraction, derive_seed("aid_vs_itd/hypercleaning", 0, settings.seed),
-                              dtype=DTYPE)
+    data = make_cleaning_data(
+        images,
+        labels,
+        settings.mnist_train,
+        settings.mnist_val,
+        1,
+        settings.corrupted_fraction,
+        derive_seed("aid_vs_itd/hypercleaning", 0, settings.seed),
+        dtype=DTYPE,
+    )
     template = cleaning_problem(data, 1, 1.0, settings.weight_decay)
     inner, lam = template.step.inner_loss, torch.zeros(settings.mnist_train, dtype=DTYPE)
     w0 = template.init(lam)
@@ -201,5 +235,6 @@ def hypercleaning(settings: AidVsItdSettings, images: np.ndarray, labels: np.nda
     def at(t: int) -> BilevelProblem:
         return cleaning_problem(data, t, 1.0 / L, settings.weight_decay)
 
-    return Comparison("hypercleaning", at, lam, exact, w_star, 1.0 / L, 1.0 - mu / L,
-                      {**reference, "condition_bound": L / mu})
+    return Comparison(
+        "hypercleaning", at, lam, exact, w_star, 1.0 / L, 1.0 - mu / L, {**reference, "condition_bound": L / mu}
+    )

@@ -67,12 +67,22 @@ def compare(case: problems.Comparison, settings: AidVsItdSettings, log) -> tuple
             name = label(spec_at(spec, last))
             curves[start].append({"spec": spec, "label": name, "display": display(spec, last), "error": errors})
             seconds[start][name] = times
-            log(f"{case.name} {start} {name}: relative error {errors[0]:.3e} at t={settings.iterations[0]} -> "
-                f"{errors[-1]:.3e} at t={last} ({sum(times):.1f} s)")
-    result = {"experiment": "aid_vs_itd", "problem": case.name, "settings": asdict(settings),
-              "iterations": list(settings.iterations), "lr": case.lr, "rate_bound": case.rate_bound,
-              "hyperparameters": case.lam.numel(), "exact_norm": float(exact_norm), "reference": case.reference,
-              "methods": curves}
+            log(
+                f"{case.name} {start} {name}: relative error {errors[0]:.3e} at t={settings.iterations[0]} -> "
+                f"{errors[-1]:.3e} at t={last} ({sum(times):.1f} s)"
+            )
+    result = {
+        "experiment": "aid_vs_itd",
+        "problem": case.name,
+        "settings": asdict(settings),
+        "iterations": list(settings.iterations),
+        "lr": case.lr,
+        "rate_bound": case.rate_bound,
+        "hyperparameters": case.lam.numel(),
+        "exact_norm": float(exact_norm),
+        "reference": case.reference,
+        "methods": curves,
+    }
     return result, {"seconds": seconds}
 
 
@@ -81,9 +91,11 @@ def main(args) -> int:
     configure_torch(args.threads)
     with ProgressLog(args.log) as log:
         case = comparison(args.problem, settings, args.data)
-        log(f"{case.name}: {case.lam.numel()} hyperparameters, gamma = {case.lr:.4g}, contraction rate <= "
+        log(
+            f"{case.name}: {case.lam.numel()} hyperparameters, gamma = {case.lr:.4g}, contraction rate <= "
             f"{case.rate_bound:.5f}, ||d_lam f|| = {float(torch.linalg.vector_norm(case.exact)):.4g}; reference: "
-            f"{case.reference}")
+            f"{case.reference}"
+        )
         result, timing = compare(case, settings, log)
     write_json(timing_path(args.output), timing)
     write_json(args.output, result)
@@ -91,9 +103,12 @@ def main(args) -> int:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("aid-vs-itd", help="AID-FP, AID-CG and ITD against the exact implicit "
-                                   "hypergradient on one problem (Grazzi et al. 2020)", description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subparsers.add_parser(
+        "aid-vs-itd",
+        help="AID-FP, AID-CG and ITD against the exact implicit " "hypergradient on one problem (Grazzi et al. 2020)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--problem", required=True, choices=PROBLEMS)
     parser.add_argument("--data", help="prepared MNIST .npz (images, labels); needed by logistic and hypercleaning")
     parser.add_argument("--settings", default="{}", help="JSON object of AidVsItdSettings fields")

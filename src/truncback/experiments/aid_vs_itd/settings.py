@@ -23,37 +23,65 @@ class AidVsItdSettings(Settings):
 
     section: ClassVar[str] = "aid_vs_itd"
 
-    iterations: list = setting([1, 5, 10, 25, 50, 100, 150, 200, 300, 400, 500, 600, 800],
-                               "lower-level steps t at which every method is evaluated (AID also takes k = t solver "
-                               "iterations)", type="array", items={"type": "integer", "minimum": 1}, minItems=2,
-                               uniqueItems=True)
-    methods: list = setting([{"name": "rmd"}, {"name": "krmd", "K": 10}, {"name": "aid_fp"}, {"name": "aid_cg"}],
-                            "method specs compared, curves in this order: rmd is ITD through all t steps, krmd "
-                            "keeps its K (capped at t), and aid_fp / aid_cg given without K take k = t solver "
-                            "iterations (as in Grazzi et al.)", type="array", minItems=1,
-                            items={"type": "object", "required": ["name"],
-                                   "properties": {"name": {"enum": sorted(METHODS)}}})
-    tolerances: list = setting([1e-2, 1e-4, 1e-6], "relative errors whose first iteration count the table gives",
-                               type="array", items=POSITIVE, minItems=1)
+    iterations: list = setting(
+        [1, 5, 10, 25, 50, 100, 150, 200, 300, 400, 500, 600, 800],
+        "lower-level steps t at which every method is evaluated (AID also takes k = t solver " "iterations)",
+        type="array",
+        items={"type": "integer", "minimum": 1},
+        minItems=2,
+        uniqueItems=True,
+    )
+    methods: list = setting(
+        [{"name": "rmd"}, {"name": "krmd", "K": 10}, {"name": "aid_fp"}, {"name": "aid_cg"}],
+        "method specs compared, curves in this order: rmd is ITD through all t steps, krmd "
+        "keeps its K (capped at t), and aid_fp / aid_cg given without K take k = t solver "
+        "iterations (as in Grazzi et al.)",
+        type="array",
+        minItems=1,
+        items={"type": "object", "required": ["name"], "properties": {"name": {"enum": sorted(METHODS)}}},
+    )
+    tolerances: list = setting(
+        [1e-2, 1e-4, 1e-6],
+        "relative errors whose first iteration count the table gives",
+        type="array",
+        items=POSITIVE,
+        minItems=1,
+    )
     ridge_features: int = setting(100, "ridge: features d (and regularisers)", type="integer", minimum=1)
     ridge_train: int = setting(200, "ridge: training examples", type="integer", minimum=1)
     ridge_val: int = setting(200, "ridge: validation examples", type="integer", minimum=1)
-    ridge_spectrum: float = setting(0.1, "ridge: the features' scales fall geometrically from 1 to this value",
-                                    **POSITIVE)
-    mnist_train: int = setting(1000, "logistic and hypercleaning: training images drawn from the dataset",
-                               type="integer", minimum=1)
+    ridge_spectrum: float = setting(
+        0.1, "ridge: the features' scales fall geometrically from 1 to this value", **POSITIVE
+    )
+    mnist_train: int = setting(
+        1000, "logistic and hypercleaning: training images drawn from the dataset", type="integer", minimum=1
+    )
     mnist_val: int = setting(1000, "logistic and hypercleaning: validation images", type="integer", minimum=1)
-    ridge_regularization: float = setting(0.05, "ridge: exp(lam_j) at the point of comparison is this value times "
-                                          "a seeded factor in [0.5, 2]", **POSITIVE)
-    logistic_regularization: float = setting(0.3, "logistic: exp(lam_j) at the point of comparison is this value "
-                                             "times a seeded factor in [0.5, 2]", **POSITIVE)
-    weight_decay: float = setting(0.02, "hypercleaning: coefficient of ||W||^2 (the main paper's 0.001 makes g too "
-                                  "ill-conditioned for t <= 1000)", **POSITIVE)
-    corrupted_fraction: float = setting(0.5, "hypercleaning: training labels changed to another class",
-                                        type="number", minimum=0, maximum=1)
+    ridge_regularization: float = setting(
+        0.05,
+        "ridge: exp(lam_j) at the point of comparison is this value times " "a seeded factor in [0.5, 2]",
+        **POSITIVE,
+    )
+    logistic_regularization: float = setting(
+        0.3,
+        "logistic: exp(lam_j) at the point of comparison is this value " "times a seeded factor in [0.5, 2]",
+        **POSITIVE,
+    )
+    weight_decay: float = setting(
+        0.02,
+        "hypercleaning: coefficient of ||W||^2 (the main paper's 0.001 makes g too " "ill-conditioned for t <= 1000)",
+        **POSITIVE,
+    )
+    corrupted_fraction: float = setting(
+        0.5, "hypercleaning: training labels changed to another class", type="number", minimum=0, maximum=1
+    )
     seed: int = setting(0, "seed of the data draw and of the point lam", type="integer", minimum=0)
-    reference_tolerance: float = setting(1e-12, "the reference solves the lower level to ||grad_w g|| and the "
-                                         "implicit system to a relative residual below this", **POSITIVE)
+    reference_tolerance: float = setting(
+        1e-12,
+        "the reference solves the lower level to ||grad_w g|| and the "
+        "implicit system to a relative residual below this",
+        **POSITIVE,
+    )
 
     def check(self) -> None:
         if sorted(self.iterations) != list(self.iterations):

@@ -10,21 +10,32 @@ import argparse
 
 import pandas as pd
 
-from truncback.tables import write_table
+from truncback.io.tables import write_table
 
-COLUMNS = ("problem", "T", "ours", "baseline", "ours_seconds", "baseline_seconds", "ratio", "ours_peak_mib",
-           "baseline_peak_mib")
-"""The columns of ``bench-baselines``' CSV: ``truncback.baselines`` writes them, this module reads them
+COLUMNS = (
+    "problem",
+    "T",
+    "ours",
+    "baseline",
+    "ours_seconds",
+    "baseline_seconds",
+    "ratio",
+    "ours_peak_mib",
+    "baseline_peak_mib",
+)
+"""The columns of ``bench-baselines``' CSV: ``truncback.experiments.complexity.baselines`` writes them, this module reads them
 (defined here, where no torch is imported, so the table job does not pay for it)."""
-CAPTION = ("Our methods against hand-written plain autograd and the matmul floor on the {problem} problem, "
-           "float32, alternating in one process: the median wall-clock seconds of one hypergradient over "
-           "the timed rounds (they vary from run to run), their ratio (below 1: ours is faster) and the peak "
-           "MiB of one call (allocator events). 'compiled': our method on the compiled fast path "
-           "(gradient_descent(..., compile=True)); 'compiled-torch-matmul': the same with torch's own "
-           "matrix products. Baselines: 'autograd unrolled' back-propagates through the T steps kept with "
-           "create_graph=True; 'autograd truncated K' runs the forward steps without a graph and re-runs the "
-           "last K with one; 'autograd aid_cg/aid_fp' are AID's solvers written on torch.autograd.grad; "
-           "'floor' is (T + 2) times the step's matrix products alone.")
+CAPTION = (
+    "Our methods against hand-written plain autograd and the matmul floor on the {problem} problem, "
+    "float32, alternating in one process: the median wall-clock seconds of one hypergradient over "
+    "the timed rounds (they vary from run to run), their ratio (below 1: ours is faster) and the peak "
+    "MiB of one call (allocator events). 'compiled': our method on the compiled fast path "
+    "(gradient_descent(..., compile=True)); 'compiled-torch-matmul': the same with torch's own "
+    "matrix products. Baselines: 'autograd unrolled' back-propagates through the T steps kept with "
+    "create_graph=True; 'autograd truncated K' runs the forward steps without a graph and re-runs the "
+    "last K with one; 'autograd aid_cg/aid_fp' are AID's solvers written on torch.autograd.grad; "
+    "'floor' is (T + 2) times the step's matrix products alone."
+)
 
 
 def read_results(path) -> pd.DataFrame:
@@ -41,11 +52,18 @@ def baselines_table(frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     order = {pair: i for i, pair in enumerate(pairs)}
     frame = frame.assign(pair=[order[pair] for pair in zip(frame["ours"], frame["baseline"])])
     frame = frame.sort_values(["pair", "T"], kind="stable")
-    table = pd.DataFrame({
-        "Ours": frame["ours"], "Baseline": frame["baseline"], "T": frame["T"].astype(int),
-        "Time ours (s)": frame["ours_seconds"], "Time baseline (s)": frame["baseline_seconds"],
-        "Time ratio": frame["ratio"],
-        "Peak MiB ours": frame["ours_peak_mib"], "Peak MiB baseline": frame["baseline_peak_mib"]})
+    table = pd.DataFrame(
+        {
+            "Ours": frame["ours"],
+            "Baseline": frame["baseline"],
+            "T": frame["T"].astype(int),
+            "Time ours (s)": frame["ours_seconds"],
+            "Time baseline (s)": frame["baseline_seconds"],
+            "Time ratio": frame["ratio"],
+            "Peak MiB ours": frame["ours_peak_mib"],
+            "Peak MiB baseline": frame["baseline_peak_mib"],
+        }
+    )
     problems = ", ".join(dict.fromkeys(frame["problem"]))
     return table.reset_index(drop=True), CAPTION.format(problem=problems)
 
@@ -57,9 +75,12 @@ def main(args) -> int:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("table-baselines", help="our methods against hand-written autograd and the "
-                                   "matmul floor, beside Table 1", description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subparsers.add_parser(
+        "table-baselines",
+        help="our methods against hand-written autograd and the " "matmul floor, beside Table 1",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--results", required=True, help="CSV written by bench-baselines")
     parser.add_argument("--output", required=True, help="output path without suffix (.csv/.md/.tex/.html are written)")
     parser.set_defaults(run=main)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from truncback.hypergrad import display_name
-from truncback.tables import write_table
+from truncback.io.tables import write_table
 
 # method -> (time, memory, expected memory exponent, source); c = cost of one step, M = |w|, N = |lambda|.
 COMPLEXITY = {
@@ -27,13 +27,15 @@ COMPLEXITY = {
     "fom": ("O(cT)", "O(M)", 0.0, "Likhosherstov et al. 2021"),
     "ufom": ("O(c(T + qT^2)) expected", "O(M)", 0.0, "Likhosherstov et al. 2021"),
 }
-CAPTION = ("Table 1: time and memory of one hypergradient on the {problem} problem ({size}), one torch thread, "
-           "float32. Paper time/memory: the O() entries of the paper's Table 1 (and of the companion papers for "
-           "AID, FOM and UFOM). Time: wall-clock seconds of the whole computation, forward pass included, the "
-           "fastest of 3 calls (it varies from run to run); Peak MiB: the most memory its tensors held at once "
-           "(allocator events, deterministic). Exponents: least-squares slopes of log time and log memory against "
-           "log T over the measured T. FMD is timed on 8 of the N directions and scaled by N/8; UFOM in its worst "
-           "case (the exact branch, q = 1), up to T = 100.")
+CAPTION = (
+    "Table 1: time and memory of one hypergradient on the {problem} problem ({size}), one torch thread, "
+    "float32. Paper time/memory: the O() entries of the paper's Table 1 (and of the companion papers for "
+    "AID, FOM and UFOM). Time: wall-clock seconds of the whole computation, forward pass included, the "
+    "fastest of 3 calls (it varies from run to run); Peak MiB: the most memory its tensors held at once "
+    "(allocator events, deterministic). Exponents: least-squares slopes of log time and log memory against "
+    "log T over the measured T. FMD is timed on 8 of the N directions and scaled by N/8; UFOM in its worst "
+    "case (the exact branch, q = 1), up to T = 100."
+)
 
 
 def shown(value: float) -> str:
@@ -63,8 +65,7 @@ def complexity_table(measurements: pd.DataFrame) -> tuple[pd.DataFrame, str]:
         cases = measurements[measurements["label"] == name].set_index("T").reindex(T_values)
         method = cases["method"].dropna().iloc[0]
         K = cases["K"].dropna()
-        spec = {"name": method, **({"K": int(K.iloc[0])} if len(K) else {}),
-                **({"q": 1.0} if method == "ufom" else {})}
+        spec = {"name": method, **({"K": int(K.iloc[0])} if len(K) else {}), **({"q": 1.0} if method == "ufom" else {})}
         time, memory, expected, source = COMPLEXITY[method]
         row = {"Method": display_name(spec), "Paper time": time, "Paper memory": memory, "Source": source}
         for T in T_values:
@@ -74,12 +75,16 @@ def complexity_table(measurements: pd.DataFrame) -> tuple[pd.DataFrame, str]:
             row[f"Peak MiB @ T={T}"] = measured(cases.loc[T, "peak_mib"])
         row["Memory exponent"] = shown(exponent(T_values, cases["peak_mib"]))
         row["Expected memory exponent"] = shown(expected)
-        row[f"States held @ T={T_values[-1]}"] = "-" if cases["states_held"].isna().iloc[-1] else \
-            str(int(cases["states_held"].iloc[-1]))
+        row[f"States held @ T={T_values[-1]}"] = (
+            "-" if cases["states_held"].isna().iloc[-1] else str(int(cases["states_held"].iloc[-1]))
+        )
         rows.append(row)
     some = measurements.iloc[0]
-    size = (f"N = {int(some['n_train'])} hyperparameters, W in R^(10x785)" if some["problem"] == "hypercleaning"
-            else "lambda = initialisation and step size")
+    size = (
+        f"N = {int(some['n_train'])} hyperparameters, W in R^(10x785)"
+        if some["problem"] == "hypercleaning"
+        else "lambda = initialisation and step size"
+    )
     return pd.DataFrame(rows), CAPTION.format(problem=some["problem"], size=size)
 
 
@@ -100,8 +105,12 @@ def main(args) -> int:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("table-complexity", help="Table 1 from the benchmark's measurements",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subparsers.add_parser(
+        "table-complexity",
+        help="Table 1 from the benchmark's measurements",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--measurements", required=True, help="CSV written by bench-methods")
     parser.add_argument("--n-train", type=int, default=5000, help="the problem's number of hyperparameters")
     parser.add_argument("--output", required=True, help="output path without suffix (.csv/.md/.tex are written)")

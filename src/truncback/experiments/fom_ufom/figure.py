@@ -10,7 +10,7 @@ import argparse
 
 import numpy as np
 
-from truncback.plotting import figure_style, method_colours, plt, save_figure
+from truncback.io.plotting import figure_style, method_colours, plt, save_figure
 from truncback.runtime.files import read_json
 
 Z_95 = 1.959963984540054
@@ -32,13 +32,26 @@ def gradient_norm_paths(axis, paths: dict) -> None:
     shown = set()
     for run in paths["runs"]:
         tau = np.arange(len(run["exact_norm"]))
-        axis.semilogy(tau, run["exact_norm"], color=colours[run["label"]], linewidth=0.8,
-                      label=None if run["label"] in shown else run["display"])
+        axis.semilogy(
+            tau,
+            run["exact_norm"],
+            color=colours[run["label"]],
+            linewidth=0.8,
+            label=None if run["label"] in shown else run["display"],
+        )
         shown.add(run["label"])
-    axis.axhline(paths["family"]["fom_floor"], color="black", linestyle="--", linewidth=1.0,
-                 label=r"FOM floor $\|\nabla F(\lambda_{FOM})\|$")
-    axis.set(xlabel=r"hyper-iteration $\tau$", ylabel=r"$\|\nabla F(\lambda_\tau)\|$ (exact)",
-             title=rf"(a) SGD paths, $\eta_\tau = {paths['settings']['eta0']:g} / \sqrt{{\tau}}$")
+    axis.axhline(
+        paths["family"]["fom_floor"],
+        color="black",
+        linestyle="--",
+        linewidth=1.0,
+        label=r"FOM floor $\|\nabla F(\lambda_{FOM})\|$",
+    )
+    axis.set(
+        xlabel=r"hyper-iteration $\tau$",
+        ylabel=r"$\|\nabla F(\lambda_\tau)\|$ (exact)",
+        title=rf"(a) SGD paths, $\eta_\tau = {paths['settings']['eta0']:g} / \sqrt{{\tau}}$",
+    )
     axis.legend(loc="lower left")
 
 
@@ -52,12 +65,23 @@ def bias_bands(axis, unbiased: dict, draws: int) -> None:
     for k in range(dimension):
         bias = [study["mean"][k] - exact[k] for study in studies]
         band = [Z_95 * study["standard_error"][k] for study in studies]
-        axis.errorbar(np.arange(len(studies)) + offsets[k], bias, yerr=band, fmt="o", markersize=3, capsize=2,
-                      color=colours[k], label=rf"$k = {k + 1}$")
+        axis.errorbar(
+            np.arange(len(studies)) + offsets[k],
+            bias,
+            yerr=band,
+            fmt="o",
+            markersize=3,
+            capsize=2,
+            color=colours[k],
+            label=rf"$k = {k + 1}$",
+        )
     axis.axhline(0.0, color="black", linewidth=0.8)
     axis.set_xticks(np.arange(len(studies)), [f"{study['q']:g}" for study in studies])
-    axis.set(xlabel="q", ylabel=r"mean UFOM $-\ d_\lambda f_i$ (coordinate k)",
-             title=f"(b) unbiasedness: {draws} draws per q on task {unbiased['task'] + 1}, 95% bands")
+    axis.set(
+        xlabel="q",
+        ylabel=r"mean UFOM $-\ d_\lambda f_i$ (coordinate k)",
+        title=f"(b) unbiasedness: {draws} draws per q on task {unbiased['task'] + 1}, 95% bands",
+    )
     axis.legend(loc="best", ncol=2)
 
 
@@ -67,8 +91,13 @@ def variance_against_q(axis, unbiased: dict) -> None:
     studies = [study for study in unbiased["by_q"] if study["q"] < 1]
     q = [study["q"] for study in studies]
     axis.loglog(q, [study["variance"] for study in studies], "o", label="measured")
-    axis.loglog(q, [study["variance_theory"] for study in studies], "--", color="black",
-                label=r"$(1-q)/q\ \|d_\lambda f_i - \mathrm{FOM}_i\|^2$")
+    axis.loglog(
+        q,
+        [study["variance_theory"] for study in studies],
+        "--",
+        color="black",
+        label=r"$(1-q)/q\ \|d_\lambda f_i - \mathrm{FOM}_i\|^2$",
+    )
     axis.set(xlabel="q", ylabel="variance (trace of covariance)", title="(c) variance against q")
     axis.legend(loc="lower left")
 
@@ -77,11 +106,15 @@ def steps_against_q(axis, unbiased: dict, T: int) -> None:
     """(d) step evaluations per estimate: the mean over the draws (+-1.96 SE) and 2T + q (T + T(T+1)/2)."""
     studies = unbiased["by_q"]
     q = [study["q"] for study in studies]
-    axis.errorbar(q, [study["steps_mean"] for study in studies],
-                  yerr=[Z_95 * study["steps_standard_error"] for study in studies], fmt="o", capsize=2,
-                  label="measured (mean over draws)")
-    axis.plot(q, [study["steps_expected"] for study in studies], "--", color="black",
-              label=r"$2T + q\,(T + T(T+1)/2)$")
+    axis.errorbar(
+        q,
+        [study["steps_mean"] for study in studies],
+        yerr=[Z_95 * study["steps_standard_error"] for study in studies],
+        fmt="o",
+        capsize=2,
+        label="measured (mean over draws)",
+    )
+    axis.plot(q, [study["steps_expected"] for study in studies], "--", color="black", label=r"$2T + q\,(T + T(T+1)/2)$")
     axis.set(xlabel="q", ylabel="step evaluations per estimate", title=f"(d) time against q (T = {T})")
     axis.legend(loc="best")
 
@@ -99,14 +132,23 @@ def steps_against_T(axis, memory: dict) -> None:
     """(f) step evaluations of one estimate against T (measured), and UFOM(q)'s expectation per q < 1."""
     colours = method_colours(len(MEMORY_LABELS))
     for (name, text), colour in zip(MEMORY_LABELS.items(), colours):
-        axis.loglog(memory["T"], memory["step_evaluations"][name], MEMORY_STYLES[name], color=colour, label=text,
-                    markersize=7 if name == "fom" else 5)
+        axis.loglog(
+            memory["T"],
+            memory["step_evaluations"][name],
+            MEMORY_STYLES[name],
+            color=colour,
+            label=text,
+            markersize=7 if name == "fom" else 5,
+        )
     for q, expected in memory["expected_ufom_steps"].items():
         if float(q) < 1:
             axis.loglog(memory["T"], expected, ":", color="0.4", linewidth=0.9)
     axis.plot([], [], ":", color="0.4", label=r"UFOM expected, $q$ < 1")
-    axis.set(xlabel="T (lower-level steps)", ylabel="step evaluations per estimate",
-             title=r"(f) time against T: $O(T + qT^2)$")
+    axis.set(
+        xlabel="T (lower-level steps)",
+        ylabel="step evaluations per estimate",
+        title=r"(f) time against T: $O(T + qT^2)$",
+    )
     axis.legend(loc="best")
 
 
@@ -129,8 +171,12 @@ def main(args) -> int:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("figure-fom-ufom", help="the FOM vs UFOM figure from its raw results",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subparsers.add_parser(
+        "figure-fom-ufom",
+        help="the FOM vs UFOM figure from its raw results",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--paths", required=True, help="result .json of `fom-ufom paths`")
     parser.add_argument("--estimator", required=True, help="result .json of `fom-ufom estimator`")
     parser.add_argument("--output", required=True, help="output path without suffix (.pdf and .png are written)")

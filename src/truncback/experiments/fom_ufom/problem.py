@@ -43,20 +43,27 @@ class TaskFamily:
             raise ValueError(f"T must be a positive int, got T={self.T!r}")
         rate = self.alpha * self.curvature
         if not np.all((rate > 0) & (rate < 2)):
-            raise ValueError(f"alpha * curvature must lie in (0, 2) (gradient descent converges), got "
-                             f"{sorted(set(rate.ravel().tolist()))}")
+            raise ValueError(
+                f"alpha * curvature must lie in (0, 2) (gradient descent converges), got "
+                f"{sorted(set(rate.ravel().tolist()))}"
+            )
 
     @classmethod
-    def draw(cls, d: int, curvatures, offsets, tasks_per_type: int, spread: float, alpha: float, T: int,
-             seed: int) -> "TaskFamily":
+    def draw(
+        cls, d: int, curvatures, offsets, tasks_per_type: int, spread: float, alpha: float, T: int, seed: int
+    ) -> "TaskFamily":
         """tasks_per_type tasks of each type k: a_i = curvatures[k] in every coordinate, c_i ~ N(0, spread^2 I)
         (numpy, seeded) and c'_i = c_i + offsets[k] in every coordinate."""
         types = np.repeat(np.arange(len(curvatures)), tasks_per_type)
         inner_target = spread * np.random.default_rng(seed).standard_normal((len(types), d))
         ones = np.ones(d)
-        return cls(curvature=np.asarray(curvatures, dtype=float)[types, None] * ones, inner_target=inner_target,
-                   validation_target=inner_target + np.asarray(offsets, dtype=float)[types, None] * ones,
-                   alpha=float(alpha), T=T)
+        return cls(
+            curvature=np.asarray(curvatures, dtype=float)[types, None] * ones,
+            inner_target=inner_target,
+            validation_target=inner_target + np.asarray(offsets, dtype=float)[types, None] * ones,
+            alpha=float(alpha),
+            T=T,
+        )
 
     @property
     def tasks(self) -> int:
@@ -115,7 +122,8 @@ def bilevel_problem(family: TaskFamily, task: int) -> BilevelProblem:
     ``gradient_descent(g_i, alpha)`` and f_i(w_T) = 1/2 ||w_T - c'_i||^2 (no direct dependence on lam)."""
     curvature, inner_target, validation_target = (
         torch.tensor(array[task], dtype=torch.float64)
-        for array in (family.curvature, family.inner_target, family.validation_target))
+        for array in (family.curvature, family.inner_target, family.validation_target)
+    )
 
     def inner_loss(w, lam):
         return 0.5 * torch.sum(curvature * (w - inner_target) ** 2)

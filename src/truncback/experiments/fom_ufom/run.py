@@ -62,18 +62,32 @@ def expected_step_evaluations(T: int, q: float) -> float:
 
 def task_family(settings: FomUfomSettings, T: int | None = None) -> TaskFamily:
     """The settings' tasks, with T lower-level steps (default: settings.T)."""
-    return TaskFamily.draw(settings.d, settings.curvatures, settings.validation_offsets, settings.tasks_per_type,
-                           settings.target_spread, settings.alpha, T or settings.T, settings.task_seed)
+    return TaskFamily.draw(
+        settings.d,
+        settings.curvatures,
+        settings.validation_offsets,
+        settings.tasks_per_type,
+        settings.target_spread,
+        settings.alpha,
+        T or settings.T,
+        settings.task_seed,
+    )
 
 
 def family_summary(family: TaskFamily) -> dict:
     """The tasks and the closed-form points every figure and table compares with."""
     stationary, fom_point = family.stationary_point(), family.fom_fixed_point()
-    return {"curvature": family.curvature.tolist(), "inner_target": family.inner_target.tolist(),
-            "validation_target": family.validation_target.tolist(), "contraction": family.contraction.tolist(),
-            "stationary_point": stationary.tolist(), "fom_fixed_point": fom_point.tolist(),
-            "fom_floor": family.fom_floor(), "value_stationary": float(family.value(stationary)),
-            "value_fom_fixed_point": float(family.value(fom_point))}
+    return {
+        "curvature": family.curvature.tolist(),
+        "inner_target": family.inner_target.tolist(),
+        "validation_target": family.validation_target.tolist(),
+        "contraction": family.contraction.tolist(),
+        "stationary_point": stationary.tolist(),
+        "fom_fixed_point": fom_point.tolist(),
+        "fom_floor": family.fom_floor(),
+        "value_stationary": float(family.value(stationary)),
+        "value_fom_fixed_point": float(family.value(fom_point)),
+    }
 
 
 def seeded_lam(settings: FomUfomSettings, name: str, seed: int) -> torch.Tensor:
@@ -95,16 +109,22 @@ def sgd_path(settings: FomUfomSettings, family: TaskFamily, spec: dict, seed: in
         for tau in range(1, settings.iterations + 1):
             task = int(torch.randint(family.tasks, (), generator=tasks))
             h = hypergradient(problems[task], lam, spec, generator=coins)
-            lam = lam - settings.eta0 / tau ** 0.5 * h
+            lam = lam - settings.eta0 / tau**0.5 * h
             path.append(lam)
         return torch.stack(path).numpy()
 
     lams, seconds = timed(descend, seeded_lam(settings, "fom_ufom/start", seed))
-    record = {"label": label(spec), "display": display_name(spec), "spec": spec, "seed": seed,
-              "start": lams[0].tolist(), "final_lam": lams[-1].tolist(),
-              "exact_norm": family.gradient_norm(lams).tolist(),
-              "distance_stationary": np.linalg.norm(lams - family.stationary_point(), axis=1).tolist(),
-              "distance_fom_fixed_point": np.linalg.norm(lams - family.fom_fixed_point(), axis=1).tolist()}
+    record = {
+        "label": label(spec),
+        "display": display_name(spec),
+        "spec": spec,
+        "seed": seed,
+        "start": lams[0].tolist(),
+        "final_lam": lams[-1].tolist(),
+        "exact_norm": family.gradient_norm(lams).tolist(),
+        "distance_stationary": np.linalg.norm(lams - family.stationary_point(), axis=1).tolist(),
+        "distance_fom_fixed_point": np.linalg.norm(lams - family.fom_fixed_point(), axis=1).tolist(),
+    }
     return record, seconds / settings.iterations
 
 
@@ -121,8 +141,10 @@ def paths(settings: FomUfomSettings, log) -> tuple[dict, dict]:
     for spec in path_specs(settings):
         for seed in range(settings.seeds):
             run, per_iteration = sgd_path(settings, family, spec, seed)
-            log(f"{run['label']} seed {seed}: ||grad F|| {run['exact_norm'][0]:.3e} -> {run['exact_norm'][-1]:.3e}, "
-                f"||lam - lam*|| = {run['distance_stationary'][-1]:.3e}")
+            log(
+                f"{run['label']} seed {seed}: ||grad F|| {run['exact_norm'][0]:.3e} -> {run['exact_norm'][-1]:.3e}, "
+                f"||lam - lam*|| = {run['distance_stationary'][-1]:.3e}"
+            )
             runs.append(run)
             seconds.setdefault(run["label"], []).append(per_iteration)
     result = {"experiment": "fom_ufom_paths", "settings": asdict(settings), "family": summary, "runs": runs}
@@ -166,14 +188,19 @@ def estimator_statistics(estimates, steps, exact, fom, T: int, q: float) -> dict
     and the step evaluations per estimate (mean, its standard error, the expectation)."""
     mean = estimates.mean(axis=0)
     standard_error = estimates.std(axis=0, ddof=1) / np.sqrt(len(estimates))
-    return {"q": q, "mean": mean.tolist(), "standard_error": standard_error.tolist(),
-            "max_abs_bias": float(np.max(np.abs(mean - exact))),
-            "max_standardised_bias": standardised_bias(mean, exact, standard_error, q),
-            "variance": float(np.trace(np.atleast_2d(np.cov(estimates, rowvar=False)))),
-            "variance_theory": (1 - q) / q * float(np.sum((exact - fom) ** 2)),
-            "steps_mean": float(steps.mean()), "steps_standard_error": float(steps.std(ddof=1) / np.sqrt(len(steps))),
-            "steps_expected": expected_step_evaluations(T, q),
-            "corrections": int(np.sum(steps > expected_step_evaluations(T, 0.0)))}
+    return {
+        "q": q,
+        "mean": mean.tolist(),
+        "standard_error": standard_error.tolist(),
+        "max_abs_bias": float(np.max(np.abs(mean - exact))),
+        "max_standardised_bias": standardised_bias(mean, exact, standard_error, q),
+        "variance": float(np.trace(np.atleast_2d(np.cov(estimates, rowvar=False)))),
+        "variance_theory": (1 - q) / q * float(np.sum((exact - fom) ** 2)),
+        "steps_mean": float(steps.mean()),
+        "steps_standard_error": float(steps.std(ddof=1) / np.sqrt(len(steps))),
+        "steps_expected": expected_step_evaluations(T, q),
+        "corrections": int(np.sum(steps > expected_step_evaluations(T, 0.0))),
+    }
 
 
 def unbiasedness(settings: FomUfomSettings, log) -> tuple[dict, dict]:
@@ -186,12 +213,13 @@ def unbiasedness(settings: FomUfomSettings, log) -> tuple[dict, dict]:
     for q in settings.estimator_q:
         estimates, steps, seconds[str(q)] = ufom_draws(bilevel_problem(family, task), lam, q, settings.draws)
         study = estimator_statistics(estimates, steps, exact, fom, settings.T, q)
-        log(f"q={q}: max |mean - exact| / SE = {study['max_standardised_bias']}, variance {study['variance']:.4g} "
+        log(
+            f"q={q}: max |mean - exact| / SE = {study['max_standardised_bias']}, variance {study['variance']:.4g} "
             f"(theory {study['variance_theory']:.4g}), steps {study['steps_mean']:.1f} "
-            f"(expected {study['steps_expected']:.1f})")
+            f"(expected {study['steps_expected']:.1f})"
+        )
         studies.append(study)
-    return {"task": task, "lam": lam.tolist(), "exact": exact.tolist(), "fom": fom.tolist(),
-            "by_q": studies}, seconds
+    return {"task": task, "lam": lam.tolist(), "exact": exact.tolist(), "fom": fom.tolist(), "by_q": studies}, seconds
 
 
 MEMORY_SPECS = {"fom": {"name": "fom"}, "ufom_exact_branch": {"name": "ufom", "q": 1.0}, "rmd": {"name": "rmd"}}
@@ -212,15 +240,23 @@ def memory(settings: FomUfomSettings, log) -> dict:
             steps[name].append(problem.step.count)
         log(f"T={T}: states held " + ", ".join(f"{name} {states[name][-1]}" for name in MEMORY_SPECS))
     expected = {str(q): [expected_step_evaluations(T, q) for T in settings.memory_T] for q in settings.estimator_q}
-    return {"T": list(settings.memory_T), "states_held": states, "step_evaluations": steps,
-            "expected_ufom_steps": expected}
+    return {
+        "T": list(settings.memory_T),
+        "states_held": states,
+        "step_evaluations": steps,
+        "expected_ufom_steps": expected,
+    }
 
 
 def estimator(settings: FomUfomSettings, log) -> tuple[dict, dict]:
     unbiased, seconds = unbiasedness(settings, log)
-    result = {"experiment": "fom_ufom_estimator", "settings": asdict(settings),
-              "family": family_summary(task_family(settings)), "unbiasedness": unbiased,
-              "memory": memory(settings, log)}
+    result = {
+        "experiment": "fom_ufom_estimator",
+        "settings": asdict(settings),
+        "family": family_summary(task_family(settings)),
+        "unbiasedness": unbiased,
+        "memory": memory(settings, log),
+    }
     return result, {"seconds_per_estimate": seconds}
 
 
@@ -238,15 +274,22 @@ def main(args) -> int:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("fom-ufom", help="FOM vs UFOM on the companion paper's problem family",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subparsers.add_parser(
+        "fom-ufom",
+        help="FOM vs UFOM on the companion paper's problem family",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parts = parser.add_subparsers(dest="part", required=True, metavar="part")
-    helps = {"paths": "FOM and UFOM SGD paths with ||grad F|| along them",
-             "estimator": "UFOM's bias, variance and step evaluations per q; states held against T"}
+    helps = {
+        "paths": "FOM and UFOM SGD paths with ||grad F|| along them",
+        "estimator": "UFOM's bias, variance and step evaluations per q; states held against T",
+    }
     for name, help_text in helps.items():
         part = parts.add_parser(name, help=help_text)
-        part.add_argument("--settings", required=True, help="JSON object of FomUfomSettings fields (config's "
-                          "fom_ufom section)")
+        part.add_argument(
+            "--settings", required=True, help="JSON object of FomUfomSettings fields (config's " "fom_ufom section)"
+        )
         part.add_argument("--output", required=True, help="output .json (seconds go to <stem>.timing.json)")
         part.add_argument("--threads", type=int, default=1, help="torch threads (results depend on it)")
         part.add_argument("--log", help="also write the progress lines to this file")

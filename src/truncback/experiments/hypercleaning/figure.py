@@ -7,8 +7,8 @@ hyper-iteration per method, log scale, beside the outer (validation) loss.
 import numpy as np
 
 from truncback.experiments.hypercleaning.run import HypercleaningResult
-from truncback.plotting import method_colours, plt, register_figure
-from truncback.tables import grouped_by_label
+from truncback.io.plotting import method_colours, plt, register_figure
+from truncback.io.tables import grouped_by_label
 
 
 def fig5_hypercleaning_gradnorm(results: list[HypercleaningResult]):
@@ -30,5 +30,11 @@ def fig5_hypercleaning_gradnorm(results: list[HypercleaningResult]):
 
 
 def register(subparsers) -> None:
-    register_figure(subparsers, "figure-hypercleaning", "Figure 5 from hypercleaning results", __doc__,
-                    HypercleaningResult, fig5_hypercleaning_gradnorm)
+    register_figure(
+        subparsers,
+        "figure-hypercleaning",
+        "Figure 5 from hypercleaning results",
+        __doc__,
+        HypercleaningResult,
+        fig5_hypercleaning_gradnorm,
+    )

@@ -30,14 +30,16 @@ def features(images: np.ndarray, dtype) -> torch.Tensor:
     return torch.cat([flat, torch.ones(len(images), 1, dtype=flat.dtype)], dim=1).to(dtype)
 
 
-def make_cleaning_data(images, labels, n_train, n_val, n_test, corrupted_fraction, seed,
-                       dtype=torch.float32, classes=10, device="cpu") -> CleaningData:
+def make_cleaning_data(
+    images, labels, n_train, n_val, n_test, corrupted_fraction, seed, dtype=torch.float32, classes=10, device="cpu"
+) -> CleaningData:
     """Draws disjoint train/validation/test examples at random and changes the labels of
     ``corrupted_fraction`` of the training examples to a different class drawn uniformly; the
     tensors are put on ``device`` (the draw itself is the same everywhere)."""
     if n_train + n_val + n_test > len(images):
-        raise ValueError(f"n_train + n_val + n_test = {n_train + n_val + n_test} exceeds the "
-                         f"{len(images)} examples available")
+        raise ValueError(
+            f"n_train + n_val + n_test = {n_train + n_val + n_test} exceeds the " f"{len(images)} examples available"
+        )
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(images))
     train, val, test = np.split(order[: n_train + n_val + n_test], [n_train, n_train + n_val])
@@ -46,19 +48,26 @@ def make_cleaning_data(images, labels, n_train, n_val, n_test, corrupted_fractio
     corrupted[rng.permutation(n_train)[: int(round(corrupted_fraction * n_train))]] = True
     shift = rng.integers(1, classes, size=n_train)
     y_noisy = np.where(corrupted, (y_clean + shift) % classes, y_clean)
+
     def put(tensor):
         return tensor.to(device)
 
     return CleaningData(
-        x_train=put(features(images[train], dtype)), y_train=put(torch.from_numpy(y_noisy)),
-        y_train_clean=put(torch.from_numpy(y_clean)), corrupted=put(torch.from_numpy(corrupted)),
-        x_val=put(features(images[val], dtype)), y_val=put(torch.from_numpy(labels[val].astype(np.int64))),
-        x_test=put(features(images[test], dtype)), y_test=put(torch.from_numpy(labels[test].astype(np.int64))),
-        classes=classes)
+        x_train=put(features(images[train], dtype)),
+        y_train=put(torch.from_numpy(y_noisy)),
+        y_train_clean=put(torch.from_numpy(y_clean)),
+        corrupted=put(torch.from_numpy(corrupted)),
+        x_val=put(features(images[val], dtype)),
+        y_val=put(torch.from_numpy(labels[val].astype(np.int64))),
+        x_test=put(features(images[test], dtype)),
+        y_test=put(torch.from_numpy(labels[test].astype(np.int64))),
+        classes=classes,
+    )
 
 
-def cleaning_problem(data: CleaningData, T: int, lr: float, weight_decay: float,
-                     compile: bool = False) -> BilevelProblem:
+def cleaning_problem(
+    data: CleaningData, T: int, lr: float, weight_decay: float, compile: bool = False
+) -> BilevelProblem:
     """g(W, lam) = (1/n) sum_i sigmoid(lam_i) CE(W x_i, y_i) + weight_decay ||W||_F^2 (the paper's
     sum divided by n, see docs/assumptions.md), T steps of gradient descent from W = 0;
     f(W) = mean validation cross-entropy; ``compile``: the forward steps through torch.compile."""
@@ -67,7 +76,7 @@ def cleaning_problem(data: CleaningData, T: int, lr: float, weight_decay: float,
 
     def inner(W, lam):
         losses = cross_entropy(x @ W.T, y, reduction="none")
-        return torch.mean(torch.sigmoid(lam) * losses) + weight_decay * torch.sum(W ** 2)
+        return torch.mean(torch.sigmoid(lam) * losses) + weight_decay * torch.sum(W**2)
 
     shape = (data.classes, x.shape[1])
     return BilevelProblem(

@@ -63,26 +63,63 @@ class Cleaning(Objective):
         return [self.problem]
 
 
-def run_hypercleaning(images, labels, settings: HypercleaningSettings, method, seed: int, log, device="cpu",
-                      checkpoint=None, stop_after=None):
+def run_hypercleaning(
+    images,
+    labels,
+    settings: HypercleaningSettings,
+    method,
+    seed: int,
+    log,
+    device="cpu",
+    checkpoint=None,
+    stop_after=None,
+):
     """One hyper-optimisation with ``method`` (a spec) on ``device``; returns (result, timing)."""
     method = resolve(method, settings.T)
     dtype = getattr(torch, settings.dtype)
     split_seed = derive_seed("hypercleaning", 0, seed)  # the same split and corruption for every method
-    data = make_cleaning_data(images, labels, settings.n_train, settings.n_val, settings.n_test,
-                              settings.corrupted_fraction, split_seed, dtype=dtype, device=device)
+    data = make_cleaning_data(
+        images,
+        labels,
+        settings.n_train,
+        settings.n_val,
+        settings.n_test,
+        settings.corrupted_fraction,
+        split_seed,
+        dtype=dtype,
+        device=device,
+    )
     problem = cleaning_problem(data, settings.T, settings.lr, settings.weight_decay, settings.compile)
     start = torch.zeros(settings.n_train, dtype=dtype, device=device)
     baseline = final_metrics(data, problem, start, settings.threshold)
-    title = (f"hypercleaning seed={seed}: {settings.n_train} train / {settings.n_val} val / {settings.n_test} test, "
-             f"T={settings.T}; no-cleaning test acc {baseline['test_acc']:.2f};")
-    run = hyper_optimise(Cleaning(problem), start, method, settings.loop(), log=log, title=title,
-                         generator_seed=derive_seed("hypercleaning/method", 0, seed), checkpoint=checkpoint,
-                         fingerprint={"settings": asdict(settings), "seed": seed}, stop_after=stop_after)
+    title = (
+        f"hypercleaning seed={seed}: {settings.n_train} train / {settings.n_val} val / {settings.n_test} test, "
+        f"T={settings.T}; no-cleaning test acc {baseline['test_acc']:.2f};"
+    )
+    run = hyper_optimise(
+        Cleaning(problem),
+        start,
+        method,
+        settings.loop(),
+        log=log,
+        title=title,
+        generator_seed=derive_seed("hypercleaning/method", 0, seed),
+        checkpoint=checkpoint,
+        fingerprint={"settings": asdict(settings), "seed": seed},
+        stop_after=stop_after,
+    )
     final = final_metrics(data, problem, run.hparams, settings.threshold)
     log(f"done: test acc {final['test_acc']:.2f}, val loss {final['val_loss']:.4f}, F1 {final['f1']:.3f}")
-    result = HypercleaningResult(method=run.method, label=run.label, display=run.display, seed=seed,
-                                 settings=asdict(settings), run=run.record, final=final, baseline=baseline)
+    result = HypercleaningResult(
+        method=run.method,
+        label=run.label,
+        display=run.display,
+        seed=seed,
+        settings=asdict(settings),
+        run=run.record,
+        final=final,
+        baseline=baseline,
+    )
     return result, run.timing
 
 
@@ -92,16 +129,21 @@ def main(args) -> int:
 
     def run(device, log, checkpoint):
         arrays = load_arrays(args.data, ("images", "labels"))
-        result, timing = run_hypercleaning(arrays["images"], arrays["labels"], settings, method, args.seed, log,
-                                           device, checkpoint, args.stop_after)
+        result, timing = run_hypercleaning(
+            arrays["images"], arrays["labels"], settings, method, args.seed, log, device, checkpoint, args.stop_after
+        )
         return result, timing, None
 
     return run_command(args, run)
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("hypercleaning", help="one data-hypercleaning run (Table 2, Fig. 5)",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subparsers.add_parser(
+        "hypercleaning",
+        help="one data-hypercleaning run (Table 2, Fig. 5)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--data", required=True, help="prepared MNIST .npz (images uint8 [n,28,28], labels)")
     parser.add_argument("--settings", default="{}", help="JSON object of HypercleaningSettings fields")
     parser.add_argument("--seed", type=int, default=0, help="seed index (the split is derived from it)")

@@ -18,35 +18,48 @@ class HypercleaningSettings(Settings):
     n_train: int = setting(5000, "training examples (Franceschi et al. 2017)", type="integer", minimum=1)
     n_val: int = setting(5000, "clean validation examples", type="integer", minimum=1)
     n_test: int = setting(10000, "test examples", type="integer", minimum=1)
-    corrupted_fraction: float = setting(0.5, "training labels changed to another class", type="number",
-                                        minimum=0, maximum=1)
+    corrupted_fraction: float = setting(
+        0.5, "training labels changed to another class", type="number", minimum=0, maximum=1
+    )
     T: int = setting(100, "lower-level gradient steps", type="integer", minimum=1)
     lr: float = setting(1.0, "lower-level step size gamma", type="number", exclusiveMinimum=0)
     weight_decay: float = setting(0.001, "coefficient of ||W||_F^2 in g", type="number", minimum=0)
     hyper_iterations: int = setting(1000, "hypergradient steps", type="integer", minimum=1)
     hyper_optimizer: str = setting("adam", "optimiser of lam", enum=sorted(HYPER_OPTIMIZERS))
     hyper_lr: float = setting(0.1, "its learning rate", type="number", exclusiveMinimum=0)
-    exact_every: int = setting(10, "hyper-iterations between exact (full RMD) gradient evaluations for Fig. 5",
-                               type="integer", minimum=1)
-    threshold: float = setting(-3.0, "example i is flagged corrupted when lam_i < threshold "
-                               "(sigmoid(lam_i) < sigmoid(-3))", type="number")
+    exact_every: int = setting(
+        10, "hyper-iterations between exact (full RMD) gradient evaluations for Fig. 5", type="integer", minimum=1
+    )
+    threshold: float = setting(
+        -3.0, "example i is flagged corrupted when lam_i < threshold " "(sigmoid(lam_i) < sigmoid(-3))", type="number"
+    )
     dtype: str = setting("float32", "floating-point type", enum=["float32", "float64"])
-    compile: bool = setting(True, "run the lower level's steps (the graph-free forward steps and the reverse "
-                            "passes' vector-Jacobian products) through torch.compile, float32 CPU matrix "
-                            "products by oneDNN (gradient_descent(..., compile=True)): less time per "
-                            "hyper-iteration at paper size on a CPU (docs/benchmarks.md), seconds to tens of "
-                            "seconds to compile once per run; the reduced scales turn it off", type="boolean")
+    compile: bool = setting(
+        True,
+        "run the lower level's steps (the graph-free forward steps and the reverse "
+        "passes' vector-Jacobian products) through torch.compile, float32 CPU matrix "
+        "products by oneDNN (gradient_descent(..., compile=True)): less time per "
+        "hyper-iteration at paper size on a CPU (docs/benchmarks.md), seconds to tens of "
+        "seconds to compile once per run; the reduced scales turn it off",
+        type="boolean",
+    )
     log_every: int = setting(10, "hyper-iterations between progress lines", type="integer", minimum=1)
-    checkpoint_every: int = setting(50, "hyper-iterations between checkpoints (a killed run resumes from the last)",
-                                    type="integer", minimum=1)
+    checkpoint_every: int = setting(
+        50, "hyper-iterations between checkpoints (a killed run resumes from the last)", type="integer", minimum=1
+    )
 
     def check(self) -> None:
         self.loop()
 
     def loop(self) -> LoopSettings:
-        return LoopSettings(iterations=self.hyper_iterations, hyper_lr=self.hyper_lr,
-                            hyper_optimizer=self.hyper_optimizer, exact_every=self.exact_every,
-                            log_every=self.log_every, checkpoint_every=self.checkpoint_every)
+        return LoopSettings(
+            iterations=self.hyper_iterations,
+            hyper_lr=self.hyper_lr,
+            hyper_optimizer=self.hyper_optimizer,
+            exact_every=self.exact_every,
+            log_every=self.log_every,
+            checkpoint_every=self.checkpoint_every,
+        )
 
 
 @dataclass(frozen=True)
@@ -55,11 +68,28 @@ class HypercleaningSection(Settings):
 
     section: ClassVar[str] = "hypercleaning"
 
-    dataset: str = setting("mnist_train", "prepared MNIST dataset the examples are drawn from (mnist_train; "
-                           "quick uses mnist_test)", enum=["mnist_train", "mnist_test"])
-    methods: list = setting([{"name": "krmd", "K": 1}, {"name": "krmd", "K": 5}, {"name": "krmd", "K": 25},
-                             {"name": "krmd", "K": 50}, {"name": "rmd"}],
-                            "hypergradient methods, one run each (Table 2's rows, in order)", **METHOD_LIST)
-    seeds: list = setting([0], "seed indices; each draws its own split and corruption (mean +- std in Table 2)",
-                          type="array", items={"type": "integer", "minimum": 0}, minItems=1, uniqueItems=True)
+    dataset: str = setting(
+        "mnist_train",
+        "prepared MNIST dataset the examples are drawn from (mnist_train; " "quick uses mnist_test)",
+        enum=["mnist_train", "mnist_test"],
+    )
+    methods: list = setting(
+        [
+            {"name": "krmd", "K": 1},
+            {"name": "krmd", "K": 5},
+            {"name": "krmd", "K": 25},
+            {"name": "krmd", "K": 50},
+            {"name": "rmd"},
+        ],
+        "hypergradient methods, one run each (Table 2's rows, in order)",
+        **METHOD_LIST,
+    )
+    seeds: list = setting(
+        [0],
+        "seed indices; each draws its own split and corruption (mean +- std in Table 2)",
+        type="array",
+        items={"type": "integer", "minimum": 0},
+        minItems=1,
+        uniqueItems=True,
+    )
     settings: dict = setting({}, "passed to HypercleaningSettings", nested=HypercleaningSettings)

@@ -50,9 +50,14 @@ def geometric_fit(errors) -> dict:
     slope, intercept = np.polyfit(depths, logs, 1)
     residual = logs - (intercept + slope * depths)
     spread = np.sum((logs - logs.mean()) ** 2)
-    r2 = 1.0 - float(np.sum(residual ** 2) / spread) if spread > 0 else 1.0
-    return {"rate": math.exp(slope), "log_rate": float(slope), "intercept": float(intercept), "r2": r2,
-            "depths": [0, len(errors) - 2]}
+    r2 = 1.0 - float(np.sum(residual**2) / spread) if spread > 0 else 1.0
+    return {
+        "rate": math.exp(slope),
+        "log_rate": float(slope),
+        "intercept": float(intercept),
+        "r2": r2,
+        "depths": [0, len(errors) - 2],
+    }
 
 
 def _as(task: Task, dtype) -> Task:
@@ -73,37 +78,46 @@ def depth_study(hparams, tasks, T: int, batch_norm: bool) -> dict:
     for variant, rho_zero in VARIANTS.items():
         entry = {}
         for suffix, exclude in (("", ()), ("_without_c", ("c",))):
-            per_task = [relative_errors(one_shot_problem(task, T, batch_norm, rho_zero=rho_zero), hparams, exclude)
-                        for task in tasks]
+            per_task = [
+                relative_errors(one_shot_problem(task, T, batch_norm, rho_zero=rho_zero), hparams, exclude)
+                for task in tasks
+            ]
             mean = np.mean(np.asarray(per_task), axis=0).tolist()
             entry.update({f"per_task{suffix}": per_task, f"mean{suffix}": mean, f"fit{suffix}": geometric_fit(mean)})
         study[variant] = entry
     return study
 
 
-def run_depth(background, evaluation, settings: OmniglotSettings, learned: dict, seed: int, log,
-              device="cpu") -> dict:
+def run_depth(background, evaluation, settings: OmniglotSettings, learned: dict, seed: int, log, device="cpu") -> dict:
     """The depth study at the learned hyperparameters (of the full-RMD run) and at the initial
     ones, in float64 so that the errors are not limited by single precision."""
     dtype = torch.float64
     task_seed = derive_seed("omniglot", 0, seed)
     _, test_sampler = samplers(background, evaluation, settings, task_seed, device)
     tasks = [_as(task, dtype) for task in test_sampler.tasks("depth", settings.depth_tasks)]
-    initial = initial_hyperparameters(settings.filters, settings.ways, settings.batch_norm, settings.init_rho,
-                                      settings.init_gamma, task_seed, dtype)
+    initial = initial_hyperparameters(
+        settings.filters, settings.ways, settings.batch_norm, settings.init_rho, settings.init_gamma, task_seed, dtype
+    )
     initial = tree_map(lambda leaf: leaf.to(device), initial)
-    result = {"experiment": "omniglot_depth", "seed": seed, "settings": asdict(settings), "T": settings.T,
-              "tasks": settings.depth_tasks}
+    result = {
+        "experiment": "omniglot_depth",
+        "seed": seed,
+        "settings": asdict(settings),
+        "T": settings.T,
+        "tasks": settings.depth_tasks,
+    }
     learned = tree_map(lambda leaf: leaf.to(device=device, dtype=dtype), learned)
     for name, hparams in (("learned", learned), ("initial", initial)):
         result[name] = depth_study(hparams, tasks, settings.T, settings.batch_norm)
         result[name]["rho"] = torch.exp(hparams["log_rho"]).tolist()
         result[name]["gamma"] = float(torch.exp(hparams["log_gamma"]))
         fits = {variant: result[name][variant]["fit"] for variant in VARIANTS}
-        log(f"{name} lam: fitted rate {fits['rho_positive']['rate']:.4f} (r2 {fits['rho_positive']['r2']:.3f}) "
+        log(
+            f"{name} lam: fitted rate {fits['rho_positive']['rate']:.4f} (r2 {fits['rho_positive']['r2']:.3f}) "
             f"with rho > 0, {fits['rho_zero']['rate']:.4f} (r2 {fits['rho_zero']['r2']:.3f}) with rho = 0; without c: "
             f"{result[name]['rho_positive']['fit_without_c']['rate']:.4f} and "
-            f"{result[name]['rho_zero']['fit_without_c']['rate']:.4f}")
+            f"{result[name]['rho_zero']['fit_without_c']['rate']:.4f}"
+        )
     return result
 
 
@@ -121,8 +135,12 @@ def main(args) -> int:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("omniglot-depth", help="relative K-RMD error against depth (Fig. 7 plot 4)",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subparsers.add_parser(
+        "omniglot-depth",
+        help="relative K-RMD error against depth (Fig. 7 plot 4)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--background", required=True, help="prepared Omniglot .npz (meta-training side)")
     parser.add_argument("--evaluation", required=True, help="prepared Omniglot .npz (meta-test side)")
     parser.add_argument("--settings", default="{}", help="JSON object of OmniglotSettings fields")

@@ -14,8 +14,10 @@ Z_95 = 1.959963984540054
 
 def evaluation_tasks(train_sampler, test_sampler, test_tasks: int, validation_tasks: int) -> dict:
     """The fixed task sets, the same at every evaluation and for every method."""
-    return {"test": test_sampler.tasks("test", test_tasks),
-            "validation": train_sampler.tasks("validation", validation_tasks)}
+    return {
+        "test": test_sampler.tasks("test", test_tasks),
+        "validation": train_sampler.tasks("validation", validation_tasks),
+    }
 
 
 def empty_curves() -> dict:
@@ -28,27 +30,42 @@ def accuracy_summary(accuracies) -> dict:
     values = 100 * np.asarray(accuracies, dtype=float)
     if len(values) < 2:
         raise ValueError(f"a 95% interval needs at least 2 tasks, got {len(values)}")
-    return {"accuracy": float(values.mean()), "ci95": float(Z_95 * values.std(ddof=1) / math.sqrt(len(values))),
-            "tasks": len(values)}
+    return {
+        "accuracy": float(values.mean()),
+        "ci95": float(Z_95 * values.std(ddof=1) / math.sqrt(len(values))),
+        "tasks": len(values),
+    }
 
 
-def evaluate_point(hparams, tasks: dict, T: int, batch_norm: bool, curve_tasks: int, iteration: int,
-                   curves: dict, milestones: list, milestone: bool) -> str:
+def evaluate_point(
+    hparams,
+    tasks: dict,
+    T: int,
+    batch_norm: bool,
+    curve_tasks: int,
+    iteration: int,
+    curves: dict,
+    milestones: list,
+    milestone: bool,
+) -> str:
     """Appends to ``curves`` the accuracy on the first ``curve_tasks`` test tasks and the validation
     loss and error after ``iteration`` hyper-iterations; at a milestone, also the accuracy over all
     test tasks to ``milestones``. Returns a progress line."""
-    test = [evaluate(task, hparams, T, batch_norm) for task in tasks["test"][:None if milestone else curve_tasks]]
+    test = [evaluate(task, hparams, T, batch_norm) for task in tasks["test"][: None if milestone else curve_tasks]]
     validation = [evaluate(task, hparams, T, batch_norm) for task in tasks["validation"]]
     curves["iteration"].append(iteration)
     curves["test_accuracy"].append(100 * float(np.mean([accuracy for accuracy, _ in test[:curve_tasks]])))
     curves["test_loss"].append(float(np.mean([loss for _, loss in test[:curve_tasks]])))
     curves["validation_loss"].append(float(np.mean([loss for _, loss in validation])))
     curves["validation_error"].append(100 * (1 - float(np.mean([accuracy for accuracy, _ in validation]))))
-    line = (f"  eval @ {iteration:6d}: test acc {curves['test_accuracy'][-1]:6.2f}%  val loss "
-            f"{curves['validation_loss'][-1]:.4f}  val error {curves['validation_error'][-1]:.2f}%")
+    line = (
+        f"  eval @ {iteration:6d}: test acc {curves['test_accuracy'][-1]:6.2f}%  val loss "
+        f"{curves['validation_loss'][-1]:.4f}  val error {curves['validation_error'][-1]:.2f}%"
+    )
     if milestone:
         summary = accuracy_summary([accuracy for accuracy, _ in test])
-        milestones.append({"iteration": iteration, **summary,
-                           "task_accuracies": [100 * accuracy for accuracy, _ in test]})
+        milestones.append(
+            {"iteration": iteration, **summary, "task_accuracies": [100 * accuracy for accuracy, _ in test]}
+        )
         line += f"  | {summary['tasks']} tasks: {summary['accuracy']:.2f} ± {summary['ci95']:.2f}%"
     return line

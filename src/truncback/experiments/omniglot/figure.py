@@ -12,7 +12,7 @@ from matplotlib import ticker
 
 from truncback.experiments.omniglot.run import OmniglotResult
 from truncback.hypergrad import is_exact
-from truncback.plotting import plt, register_figure
+from truncback.io.plotting import plt, register_figure
 
 COSINE_WINDOW = 10
 
@@ -34,10 +34,12 @@ def learning_curves(axes, results, colour):
     accuracy_axis, validation_axis = axes
     for result in results:
         curves = result.evaluations
-        accuracy_axis.plot(curves["iteration"], curves["test_accuracy"], color=colour[result.display],
-                           label=result.display)
-        validation_axis.plot(curves["iteration"], curves["validation_loss"], color=colour[result.display],
-                             label=result.display)
+        accuracy_axis.plot(
+            curves["iteration"], curves["test_accuracy"], color=colour[result.display], label=result.display
+        )
+        validation_axis.plot(
+            curves["iteration"], curves["validation_loss"], color=colour[result.display], label=result.display
+        )
     settings = results[0].settings
     accuracy_axis.set_title(f"(1) meta-test accuracy ({settings['curve_tasks']} tasks)")
     accuracy_axis.set_ylabel("accuracy (%)")
@@ -54,8 +56,12 @@ def cosine_panel(axis, results, colour):
             continue  # an exact method (full RMD, also the short horizon's) is the reference itself
         exact = result.run.exact
         axis.plot(exact["iteration"], exact["cosine"], ".", color=colour[result.display], alpha=0.25, markersize=3)
-        axis.plot(exact["iteration"], moving_average(exact["cosine"], COSINE_WINDOW), color=colour[result.display],
-                  label=result.display)
+        axis.plot(
+            exact["iteration"],
+            moving_average(exact["cosine"], COSINE_WINDOW),
+            color=colour[result.display],
+            label=result.display,
+        )
     axis.axhline(0.0, color="grey", linewidth=0.8)
     axis.plot([], [], ".", color="grey", alpha=0.5, label="one comparison (dots)")
     axis.set_title(f"(3) cosine(method, full RMD), lines: mean of {COSINE_WINDOW}")
@@ -72,8 +78,13 @@ def depth_panel(axis, depth):
         study = depth["learned"][variant]
         for suffix, style, what in (("", "-", "all λ"), ("_without_c", "--", "λ without c")):
             errors = np.asarray(study[f"mean{suffix}"][:-1])
-            axis.semilogy(np.arange(len(errors)), errors, color=colour, linestyle=style,
-                          label=f"{label}, {what} (rate {study[f'fit{suffix}']['rate']:.3f})")
+            axis.semilogy(
+                np.arange(len(errors)),
+                errors,
+                color=colour,
+                linestyle=style,
+                label=f"{label}, {what} (rate {study[f'fit{suffix}']['rate']:.3f})",
+            )
     axis.set_title(f"(4) relative error vs depth, learned λ ({depth['tasks']} tasks)")
     axis.set_xlabel("reverse depth K")
     axis.set_ylabel(r"$\|h_{T-K} - d_\lambda f\| \,/\, \|d_\lambda f\|$")
@@ -92,6 +103,12 @@ def fig7_omniglot(results: list[OmniglotResult], depth: dict):
 
 
 def register(subparsers) -> None:
-    register_figure(subparsers, "figure-omniglot", "Figure 7 from Omniglot results", __doc__, OmniglotResult,
-                    fig7_omniglot,
-                    extra={"depth": "omniglot-depth result JSON"})
+    register_figure(
+        subparsers,
+        "figure-omniglot",
+        "Figure 7 from Omniglot results",
+        __doc__,
+        OmniglotResult,
+        fig7_omniglot,
+        extra={"depth": "omniglot-depth result JSON"},
+    )

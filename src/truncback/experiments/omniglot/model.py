@@ -50,15 +50,19 @@ def forward(x, w: dict, lam: dict, batch_norm: bool):
 def _conv(generator, filters, channels, batch_norm, dtype) -> dict:
     """He-normal weights (std sqrt(2 / fan_in)); a zero bias only when there is no batch norm."""
     fan_in = channels * 9
-    params = {"weight": torch.randn(filters, channels, 3, 3, generator=generator, dtype=torch.float64)
-              .mul(math.sqrt(2.0 / fan_in)).to(dtype)}
+    params = {
+        "weight": torch.randn(filters, channels, 3, 3, generator=generator, dtype=torch.float64)
+        .mul(math.sqrt(2.0 / fan_in))
+        .to(dtype)
+    }
     if not batch_norm:
         params["bias"] = torch.zeros(filters, dtype=dtype)
     return params
 
 
-def initial_hyperparameters(filters: int, ways: int, batch_norm: bool, init_rho: float, init_gamma: float,
-                            seed: int, dtype=torch.float32) -> dict:
+def initial_hyperparameters(
+    filters: int, ways: int, batch_norm: bool, init_rho: float, init_gamma: float, seed: int, dtype=torch.float32
+) -> dict:
     """lam at the start of meta-training, drawn from a generator seeded by ``seed``."""
     if filters < 1 or ways < 2:
         raise ValueError(f"filters={filters} must be >= 1 and ways={ways} >= 2")
@@ -71,11 +75,16 @@ def initial_hyperparameters(filters: int, ways: int, batch_norm: bool, init_rho:
     bound = 1.0 / math.sqrt(filters)
     centre["head"] = {
         "weight": (torch.rand(ways, filters, generator=generator, dtype=torch.float64) * 2 - 1).mul(bound).to(dtype),
-        "bias": torch.zeros(ways, dtype=dtype)}
+        "bias": torch.zeros(ways, dtype=dtype),
+    }
     count = len(adapted_names(centre))
-    return {"l1": l1, "l2": l2, "c": centre,
-            "log_rho": torch.full((count,), math.log(init_rho), dtype=dtype),
-            "log_gamma": torch.tensor(math.log(init_gamma), dtype=dtype)}
+    return {
+        "l1": l1,
+        "l2": l2,
+        "c": centre,
+        "log_rho": torch.full((count,), math.log(init_rho), dtype=dtype),
+        "log_gamma": torch.tensor(math.log(init_gamma), dtype=dtype),
+    }
 
 
 def adapted_names(centre: dict) -> list[str]:
@@ -87,8 +96,9 @@ def regulariser(w: dict, lam: dict, rho_zero: bool):
     """sum_j rho_j ||w_j - c_j||^2, or 0 (exactly, with no dependence on lam) when ``rho_zero``."""
     if rho_zero:
         return 0.0
-    squares = torch.stack([torch.sum((w[layer][name] - lam["c"][layer][name]) ** 2)
-                           for layer in lam["c"] for name in lam["c"][layer]])
+    squares = torch.stack(
+        [torch.sum((w[layer][name] - lam["c"][layer][name]) ** 2) for layer in lam["c"] for name in lam["c"][layer]]
+    )
     return torch.sum(torch.exp(lam["log_rho"]) * squares)
 
 
@@ -113,8 +123,9 @@ def one_shot_problem(task, T: int, batch_norm: bool, rho_zero: bool = False, com
 
     return BilevelProblem(
         init=lambda lam: tree_map(lambda c: c.clone(), lam["c"]),
-        step=gradient_descent(support_loss, step_size, compile,
-                              data=(task.x_train, task.y_train, batch_norm, rho_zero)),
+        step=gradient_descent(
+            support_loss, step_size, compile, data=(task.x_train, task.y_train, batch_norm, rho_zero)
+        ),
         outer=outer,
         T=T,
     )

@@ -20,8 +20,12 @@ import torch
 from torch.utils._pytree import tree_map
 
 from truncback.experiments.omniglot.evaluation import empty_curves, evaluate_point, evaluation_tasks
-from truncback.experiments.omniglot.model import (adapted_names, flat_hyperparameters, initial_hyperparameters,
-                                                  one_shot_problem)
+from truncback.experiments.omniglot.model import (
+    adapted_names,
+    flat_hyperparameters,
+    initial_hyperparameters,
+    one_shot_problem,
+)
 from truncback.experiments.omniglot.settings import OmniglotRun, OmniglotSettings
 from truncback.experiments.omniglot.tasks import TaskSampler, meta_split
 from truncback.runtime.command import add_run_arguments, run_command
@@ -55,12 +59,14 @@ class OmniglotResult:
 
 def samplers(background: dict, evaluation: dict, settings: OmniglotSettings, task_seed: int, device="cpu"):
     """(meta-train sampler, meta-test sampler) over the split of the characters, tasks on ``device``."""
-    train_pool, test_pool = meta_split(background, evaluation, settings.split, settings.meta_train_classes,
-                                       settings.split_seed)
+    train_pool, test_pool = meta_split(
+        background, evaluation, settings.split, settings.meta_train_classes, settings.split_seed
+    )
     dtype = getattr(torch, settings.dtype)
-    return tuple(TaskSampler(pool, settings.ways, settings.query_per_class, settings.rotations, task_seed, dtype,
-                             device)
-                 for pool in (train_pool, test_pool))
+    return tuple(
+        TaskSampler(pool, settings.ways, settings.query_per_class, settings.rotations, task_seed, dtype, device)
+        for pool in (train_pool, test_pool)
+    )
 
 
 def tasks_evaluated_at(done: int, settings: OmniglotSettings, run: OmniglotRun) -> int:
@@ -70,8 +76,9 @@ def tasks_evaluated_at(done: int, settings: OmniglotSettings, run: OmniglotRun) 
     milestone = done in run.milestones
     if not (done == 0 or done % settings.eval_every == 0 or done == run.iterations or milestone):
         return 0
-    return (settings.test_tasks if milestone else min(settings.curve_tasks, settings.test_tasks)) \
-        + settings.validation_tasks
+    return (
+        settings.test_tasks if milestone else min(settings.curve_tasks, settings.test_tasks)
+    ) + settings.validation_tasks
 
 
 class MetaTraining(Objective):
@@ -86,15 +93,32 @@ class MetaTraining(Objective):
 
     def problems(self, iteration: int) -> list:
         batch = self.settings.meta_batch
-        return [one_shot_problem(self.train_sampler.task("train", iteration * batch + b), self.T,
-                                 self.settings.batch_norm, compile=self.settings.compile) for b in range(batch)]
+        return [
+            one_shot_problem(
+                self.train_sampler.task("train", iteration * batch + b),
+                self.T,
+                self.settings.batch_norm,
+                compile=self.settings.compile,
+            )
+            for b in range(batch)
+        ]
 
     def evaluate(self, done: int, hparams, log) -> int:
         tasks = tasks_evaluated_at(done, self.settings, self.run)
         if tasks:
-            log(evaluate_point(tree_map(torch.detach, hparams), self.tasks, self.T, self.settings.batch_norm,
-                               self.settings.curve_tasks, done, self.evaluations, self.milestones,
-                               done in self.run.milestones))
+            log(
+                evaluate_point(
+                    tree_map(torch.detach, hparams),
+                    self.tasks,
+                    self.T,
+                    self.settings.batch_norm,
+                    self.settings.curve_tasks,
+                    done,
+                    self.evaluations,
+                    self.milestones,
+                    done in self.run.milestones,
+                )
+            )
         return tasks
 
     def state_dict(self) -> dict:
@@ -104,8 +128,17 @@ class MetaTraining(Objective):
         self.evaluations, self.milestones = state["evaluations"], state["milestones"]
 
 
-def run_omniglot(background: dict, evaluation: dict, settings: OmniglotSettings, run: OmniglotRun, seed: int, log,
-                 checkpoint=None, stop_after: int | None = None, device="cpu") -> tuple:
+def run_omniglot(
+    background: dict,
+    evaluation: dict,
+    settings: OmniglotSettings,
+    run: OmniglotRun,
+    seed: int,
+    log,
+    checkpoint=None,
+    stop_after: int | None = None,
+    device="cpu",
+) -> tuple:
     """Meta-trains lam with ``run`` on ``device``; returns (result, timing, final hyperparameters).
     Every run starts from the same lam and sees the same sequence of tasks."""
     run = run.checked(settings)
@@ -114,24 +147,57 @@ def run_omniglot(background: dict, evaluation: dict, settings: OmniglotSettings,
     pools = (len(train_sampler.pool.members), len(test_sampler.pool.members))
     tasks = evaluation_tasks(train_sampler, test_sampler, settings.test_tasks, settings.validation_tasks)
     objective = MetaTraining(train_sampler, tasks, settings, run)
-    start = initial_hyperparameters(settings.filters, settings.ways, settings.batch_norm, settings.init_rho,
-                                    settings.init_gamma, task_seed, getattr(torch, settings.dtype))
+    start = initial_hyperparameters(
+        settings.filters,
+        settings.ways,
+        settings.batch_norm,
+        settings.init_rho,
+        settings.init_gamma,
+        task_seed,
+        getattr(torch, settings.dtype),
+    )
     start = tree_map(lambda leaf: leaf.to(device), start)
-    title = (f"omniglot {run.display(settings)} (T={objective.T}) seed={seed}: {settings.ways}-way one-shot, "
-             f"{pools[0]} meta-train / {pools[1]} meta-test characters, {settings.filters} filters;")
-    outcome = hyper_optimise(objective, start, run.method, settings.loop(run.iterations), log=log, title=title,
-                             generator_seed=derive_seed("omniglot/method", 0, seed), checkpoint=checkpoint,
-                             stop_after=stop_after,
-                             fingerprint={"settings": asdict(settings), "seed": seed, "T": objective.T,
-                                          "milestones": list(run.milestones), "classes": list(pools)})
+    title = (
+        f"omniglot {run.display(settings)} (T={objective.T}) seed={seed}: {settings.ways}-way one-shot, "
+        f"{pools[0]} meta-train / {pools[1]} meta-test characters, {settings.filters} filters;"
+    )
+    outcome = hyper_optimise(
+        objective,
+        start,
+        run.method,
+        settings.loop(run.iterations),
+        log=log,
+        title=title,
+        generator_seed=derive_seed("omniglot/method", 0, seed),
+        checkpoint=checkpoint,
+        stop_after=stop_after,
+        fingerprint={
+            "settings": asdict(settings),
+            "seed": seed,
+            "T": objective.T,
+            "milestones": list(run.milestones),
+            "classes": list(pools),
+        },
+    )
     final = outcome.hparams
     result = OmniglotResult(
-        method=outcome.method, label=run.name(settings), display=run.display(settings), T=objective.T,
-        iterations=run.iterations, seed=seed, settings=asdict(settings), meta_train_classes=pools[0],
-        meta_test_classes=pools[1], run=outcome.record, evaluations=objective.evaluations,
+        method=outcome.method,
+        label=run.name(settings),
+        display=run.display(settings),
+        T=objective.T,
+        iterations=run.iterations,
+        seed=seed,
+        settings=asdict(settings),
+        meta_train_classes=pools[0],
+        meta_test_classes=pools[1],
+        run=outcome.record,
+        evaluations=objective.evaluations,
         milestones=objective.milestones,
-        final_hyperparameters={"gamma": float(torch.exp(final["log_gamma"])),
-                               "rho": dict(zip(adapted_names(final["c"]), torch.exp(final["log_rho"]).tolist()))})
+        final_hyperparameters={
+            "gamma": float(torch.exp(final["log_gamma"])),
+            "rho": dict(zip(adapted_names(final["c"]), torch.exp(final["log_rho"]).tolist())),
+        },
+    )
     return result, outcome.timing, final
 
 
@@ -142,28 +208,43 @@ def load_omniglot(background_path, evaluation_path) -> tuple[dict, dict]:
 def main(args) -> int:
     settings = OmniglotSettings.from_dict(json.loads(args.settings))
     run = OmniglotRun(args.method, args.iterations, tuple(args.milestones) or (args.iterations,), args.T).checked(
-        settings)
+        settings
+    )
 
     def meta_train(device, log, checkpoint):
         background, evaluation = load_omniglot(args.background, args.evaluation)
-        result, timing, final = run_omniglot(background, evaluation, settings, run, args.seed, log, checkpoint,
-                                             args.stop_after, device)
+        result, timing, final = run_omniglot(
+            background, evaluation, settings, run, args.seed, log, checkpoint, args.stop_after, device
+        )
         return result, timing, lambda: write_npz(args.hparams, **flat_hyperparameters(final))
 
     return run_command(args, meta_train)
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("omniglot", help="one Omniglot meta-training run (Table 4, Fig. 7)",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subparsers.add_parser(
+        "omniglot",
+        help="one Omniglot meta-training run (Table 4, Fig. 7)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--background", required=True, help="prepared Omniglot .npz (meta-training side)")
     parser.add_argument("--evaluation", required=True, help="prepared Omniglot .npz (meta-test side)")
     parser.add_argument("--settings", default="{}", help="JSON object of OmniglotSettings fields")
-    parser.add_argument("--T", type=int, default=None,
-                        help="lower-level steps (default: the settings' T; 1 with full RMD: the short horizon)")
+    parser.add_argument(
+        "--T",
+        type=int,
+        default=None,
+        help="lower-level steps (default: the settings' T; 1 with full RMD: the short horizon)",
+    )
     parser.add_argument("--iterations", type=int, required=True, help="hyper-iterations")
-    parser.add_argument("--milestones", type=int, nargs="*", default=[],
-                        help="hyper-iteration counts whose test accuracy goes into Table 4 (default: the last)")
+    parser.add_argument(
+        "--milestones",
+        type=int,
+        nargs="*",
+        default=[],
+        help="hyper-iteration counts whose test accuracy goes into Table 4 (default: the last)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed index (tasks and initial lam are derived from it)")
     parser.add_argument("--hparams", required=True, help="final hyperparameters (.npz)")
     add_run_arguments(parser)

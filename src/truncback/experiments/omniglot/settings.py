@@ -25,64 +25,102 @@ class OmniglotSettings(Settings):
 
     ways: int = setting(5, "classes per task (k-way)", type="integer", minimum=2)
     query_per_class: int = setting(15, "drawings per class in Q (MAML's convention); S has one", **POSITIVE)
-    rotations: bool = setting(True, "rotate each sampled class by a random multiple of 90 degrees (MAML)",
-                              type="boolean")
-    split: str = setting("pooled", "pooled: both files' characters shuffled, the first meta_train_classes "
-                         "meta-train; files: background file meta-trains, evaluation file meta-tests",
-                         enum=list(SPLITS))
-    meta_train_classes: int = setting(1200, "meta-training characters of the pooled split (Vinyals et al. 2016)",
-                                      **POSITIVE)
+    rotations: bool = setting(
+        True, "rotate each sampled class by a random multiple of 90 degrees (MAML)", type="boolean"
+    )
+    split: str = setting(
+        "pooled",
+        "pooled: both files' characters shuffled, the first meta_train_classes "
+        "meta-train; files: background file meta-trains, evaluation file meta-tests",
+        enum=list(SPLITS),
+    )
+    meta_train_classes: int = setting(
+        1200, "meta-training characters of the pooled split (Vinyals et al. 2016)", **POSITIVE
+    )
     split_seed: int = setting(0, "seed of the pooled split's shuffle", type="integer", minimum=0)
     filters: int = setting(64, "3x3 filters per convolution layer (Franceschi et al. 2018)", **POSITIVE)
-    batch_norm: bool = setting(True, "batch normalisation with batch statistics after each convolution (else a "
-                               "bias)", type="boolean")
+    batch_norm: bool = setting(
+        True, "batch normalisation with batch statistics after each convolution (else a " "bias)", type="boolean"
+    )
     T: int = setting(50, "lower-level gradient steps (the paper)", **POSITIVE)
     init_rho: float = setting(1.0, "initial regularisation weights rho_j", type="number", exclusiveMinimum=0)
     init_gamma: float = setting(0.1, "initial inner step size gamma", type="number", exclusiveMinimum=0)
     hyper_optimizer: str = setting("adam", "optimiser of lam", enum=sorted(HYPER_OPTIMIZERS))
     hyper_lr: float = setting(0.001, "its learning rate", type="number", exclusiveMinimum=0)
-    clip_norm: float | None = setting(1.0, "hypergradients longer than this are scaled down to it before the "
-                                      "optimiser step (null: no clipping); full RMD through 50 steps has rare norm "
-                                      "spikes, orders of magnitude above the usual norms, that otherwise stall Adam", type=["number", "null"],
-                                      exclusiveMinimum=0)
+    clip_norm: float | None = setting(
+        1.0,
+        "hypergradients longer than this are scaled down to it before the "
+        "optimiser step (null: no clipping); full RMD through 50 steps has rare norm "
+        "spikes, orders of magnitude above the usual norms, that otherwise stall Adam",
+        type=["number", "null"],
+        exclusiveMinimum=0,
+    )
     meta_batch: int = setting(1, "tasks per hyper-iteration (the paper samples one)", **POSITIVE)
     eval_every: int = setting(500, "hyper-iterations between points of the curves (Fig. 7 plots 1-2)", **POSITIVE)
     curve_tasks: int = setting(120, "meta-test tasks of each curve point (the first of test_tasks)", **POSITIVE)
     validation_tasks: int = setting(120, "fixed meta-training tasks whose Q loss is the validation error", **POSITIVE)
-    test_tasks: int = setting(120, "meta-test tasks of Table 4's accuracy (the paper's 120)", type="integer",
-                              minimum=2)
-    exact_every: int = setting(50, "hyper-iterations between comparisons with the exact (full-RMD) hypergradient "
-                               "(Fig. 7 plot 3)", **POSITIVE)
-    checkpoint_every: int = setting(250, "hyper-iterations between checkpoints (a killed run resumes from the last)",
-                                    **POSITIVE)
+    test_tasks: int = setting(120, "meta-test tasks of Table 4's accuracy (the paper's 120)", type="integer", minimum=2)
+    exact_every: int = setting(
+        50,
+        "hyper-iterations between comparisons with the exact (full-RMD) hypergradient " "(Fig. 7 plot 3)",
+        **POSITIVE,
+    )
+    checkpoint_every: int = setting(
+        250, "hyper-iterations between checkpoints (a killed run resumes from the last)", **POSITIVE
+    )
     depth_tasks: int = setting(4, "meta-test tasks of the depth study (Fig. 7 plot 4)", **POSITIVE)
     dtype: str = setting("float32", "floating-point type of meta-training", enum=["float32", "float64"])
-    compile: bool = setting(True, "run the lower level's steps of meta-training (the graph-free forward steps "
-                            "and the reverse passes' vector-Jacobian products) through torch.compile, float32 "
-                            "CPU matrix products by oneDNN (one compilation for every task; less time per "
-                            "hyper-iteration at this model size on a CPU, see docs/benchmarks.md); the reduced scales turn "
-                            "it off", type="boolean")
+    compile: bool = setting(
+        True,
+        "run the lower level's steps of meta-training (the graph-free forward steps "
+        "and the reverse passes' vector-Jacobian products) through torch.compile, float32 "
+        "CPU matrix products by oneDNN (one compilation for every task; less time per "
+        "hyper-iteration at this model size on a CPU, see docs/benchmarks.md); the reduced scales turn "
+        "it off",
+        type="boolean",
+    )
     log_every: int = setting(50, "hyper-iterations between progress lines", **POSITIVE)
 
     def check(self) -> None:
-        for name in ("ways", "query_per_class", "filters", "T", "meta_batch", "eval_every", "curve_tasks",
-                     "validation_tasks", "test_tasks", "exact_every", "checkpoint_every", "depth_tasks", "log_every"):
+        for name in (
+            "ways",
+            "query_per_class",
+            "filters",
+            "T",
+            "meta_batch",
+            "eval_every",
+            "curve_tasks",
+            "validation_tasks",
+            "test_tasks",
+            "exact_every",
+            "checkpoint_every",
+            "depth_tasks",
+            "log_every",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {name}={value!r}")
         if self.split not in SPLITS:
             raise ValueError(f"split={self.split!r}; choose one of {SPLITS}")
         if self.curve_tasks > self.test_tasks:
-            raise ValueError(f"curve_tasks={self.curve_tasks} must not exceed test_tasks={self.test_tasks} "
-                             "(the curves use the first curve_tasks of the test tasks)")
+            raise ValueError(
+                f"curve_tasks={self.curve_tasks} must not exceed test_tasks={self.test_tasks} "
+                "(the curves use the first curve_tasks of the test tasks)"
+            )
         if not isinstance(getattr(torch, self.dtype, None), torch.dtype):
             raise ValueError(f"dtype={self.dtype!r} is not a torch dtype")
         self.loop(1)
 
     def loop(self, iterations: int) -> LoopSettings:
-        return LoopSettings(iterations=iterations, hyper_lr=self.hyper_lr, hyper_optimizer=self.hyper_optimizer,
-                            clip_norm=self.clip_norm, exact_every=self.exact_every, log_every=self.log_every,
-                            checkpoint_every=self.checkpoint_every)
+        return LoopSettings(
+            iterations=iterations,
+            hyper_lr=self.hyper_lr,
+            hyper_optimizer=self.hyper_optimizer,
+            clip_norm=self.clip_norm,
+            exact_every=self.exact_every,
+            log_every=self.log_every,
+            checkpoint_every=self.checkpoint_every,
+        )
 
 
 @dataclass(frozen=True)
@@ -103,16 +141,19 @@ class OmniglotRun:
             raise ValueError(f"run {label(self.method)}: iterations={self.iterations!r} must be at least 1")
         outside = [m for m in self.milestones if not 1 <= m <= self.iterations]
         if outside or not self.milestones:
-            raise ValueError(f"run {label(self.method)}: milestones {list(self.milestones)} must be non-empty and "
-                             f"lie in [1, iterations={self.iterations}]")
+            raise ValueError(
+                f"run {label(self.method)}: milestones {list(self.milestones)} must be non-empty and "
+                f"lie in [1, iterations={self.iterations}]"
+            )
 
     def horizon(self, settings: OmniglotSettings) -> int:
         return self.T or settings.T
 
     def checked(self, settings: OmniglotSettings) -> "OmniglotRun":
         """This run with its method resolved against its horizon (K <= T)."""
-        return OmniglotRun(resolve(self.method, self.horizon(settings)), self.iterations, tuple(self.milestones),
-                           self.T)
+        return OmniglotRun(
+            resolve(self.method, self.horizon(settings)), self.iterations, tuple(self.milestones), self.T
+        )
 
     def name(self, settings: OmniglotSettings) -> str:
         """File label: the method's label, plus -T<T> when the horizon is not the settings' T."""
@@ -128,8 +169,15 @@ class OmniglotRun:
     def arguments(self) -> list:
         """The options of the ``omniglot`` command that describe this run."""
         horizon = ["--T", self.T] if self.T is not None else []
-        return ["--method", json.dumps(self.method, sort_keys=True), *horizon, "--iterations", self.iterations,
-                "--milestones", *self.milestones]
+        return [
+            "--method",
+            json.dumps(self.method, sort_keys=True),
+            *horizon,
+            "--iterations",
+            self.iterations,
+            "--milestones",
+            *self.milestones,
+        ]
 
     @classmethod
     def from_dict(cls, values: dict) -> "OmniglotRun":
@@ -139,14 +187,27 @@ class OmniglotRun:
         return cls(values["method"], values["iterations"], tuple(values["milestones"]), values.get("T"))
 
 
-RUN_SCHEMA = {"type": "object", "additionalProperties": False, "required": ["method", "iterations", "milestones"],
-              "properties": {
-                  "method": {"$ref": "#/$defs/method"},
-                  "T": {"type": "integer", "minimum": 1,
-                        "description": "lower-level steps; omitted means settings.T (T = 1 is the short horizon)"},
-                  "iterations": {"type": "integer", "minimum": 1, "description": "hyper-iterations"},
-                  "milestones": {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1,
-                                 "uniqueItems": True, "description": "hyper-iteration counts reported in Table 4"}}}
+RUN_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["method", "iterations", "milestones"],
+    "properties": {
+        "method": {"$ref": "#/$defs/method"},
+        "T": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "lower-level steps; omitted means settings.T (T = 1 is the short horizon)",
+        },
+        "iterations": {"type": "integer", "minimum": 1, "description": "hyper-iterations"},
+        "milestones": {
+            "type": "array",
+            "items": {"type": "integer", "minimum": 1},
+            "minItems": 1,
+            "uniqueItems": True,
+            "description": "hyper-iteration counts reported in Table 4",
+        },
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -155,23 +216,42 @@ class OmniglotSection(Settings):
 
     section: ClassVar[str] = "omniglot"
 
-    seed: int = setting(0, "seed index; the meta-training tasks, the evaluation tasks and the initial lam derive "
-                        "from it (the same for every run)", type="integer", minimum=0)
-    depth_from: str = setting("rmd", "the run (by its label) whose final lam the depth study (Fig. 7 plot 4) starts "
-                              "from; a full-RMD run", type="string")
-    runs: list = setting([
-        {"method": {"name": "krmd", "K": 1}, "iterations": 15000, "milestones": [5000, 15000]},
-        {"method": {"name": "krmd", "K": 10}, "iterations": 15000, "milestones": [5000, 15000]},
-        {"method": {"name": "krmd", "K": 25}, "iterations": 5000, "milestones": [5000]},
-        {"method": {"name": "rmd"}, "iterations": 5000, "milestones": [5000]},
-        {"method": {"name": "rmd"}, "T": 1, "iterations": 15000, "milestones": [15000]},
-    ], "meta-training runs (Table 4's rows, in order): a method, optionally a horizon T, the hyper-iterations and "
-       "the milestones whose meta-test accuracy goes into Table 4", type="array", items=RUN_SCHEMA, minItems=1)
-    companion_runs: list = setting([
-        {"method": {"name": "fom"}, "iterations": 5000, "milestones": [5000]},
-        {"method": {"name": "ufom", "q": 0.1}, "iterations": 5000, "milestones": [5000]},
-    ], "runs of the FOM-vs-UFOM companion table (Likhosherstov et al. 2021), shown beside the 1-RMD and full-RMD "
-       "runs of runs; not in Table 4 or Fig. 7", type="array", items=RUN_SCHEMA)
+    seed: int = setting(
+        0,
+        "seed index; the meta-training tasks, the evaluation tasks and the initial lam derive "
+        "from it (the same for every run)",
+        type="integer",
+        minimum=0,
+    )
+    depth_from: str = setting(
+        "rmd",
+        "the run (by its label) whose final lam the depth study (Fig. 7 plot 4) starts " "from; a full-RMD run",
+        type="string",
+    )
+    runs: list = setting(
+        [
+            {"method": {"name": "krmd", "K": 1}, "iterations": 15000, "milestones": [5000, 15000]},
+            {"method": {"name": "krmd", "K": 10}, "iterations": 15000, "milestones": [5000, 15000]},
+            {"method": {"name": "krmd", "K": 25}, "iterations": 5000, "milestones": [5000]},
+            {"method": {"name": "rmd"}, "iterations": 5000, "milestones": [5000]},
+            {"method": {"name": "rmd"}, "T": 1, "iterations": 15000, "milestones": [15000]},
+        ],
+        "meta-training runs (Table 4's rows, in order): a method, optionally a horizon T, the hyper-iterations and "
+        "the milestones whose meta-test accuracy goes into Table 4",
+        type="array",
+        items=RUN_SCHEMA,
+        minItems=1,
+    )
+    companion_runs: list = setting(
+        [
+            {"method": {"name": "fom"}, "iterations": 5000, "milestones": [5000]},
+            {"method": {"name": "ufom", "q": 0.1}, "iterations": 5000, "milestones": [5000]},
+        ],
+        "runs of the FOM-vs-UFOM companion table (Likhosherstov et al. 2021), shown beside the 1-RMD and full-RMD "
+        "runs of runs; not in Table 4 or Fig. 7",
+        type="array",
+        items=RUN_SCHEMA,
+    )
     settings: dict = setting({}, "passed to OmniglotSettings", nested=OmniglotSettings)
 
 

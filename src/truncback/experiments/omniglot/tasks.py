@@ -58,8 +58,9 @@ def _classes(arrays: dict) -> list[np.ndarray]:
     return np.split(order, boundaries)
 
 
-def meta_split(background: dict, evaluation: dict, split: str, meta_train_classes: int,
-               split_seed: int) -> tuple[CharacterPool, CharacterPool]:
+def meta_split(
+    background: dict, evaluation: dict, split: str, meta_train_classes: int, split_seed: int
+) -> tuple[CharacterPool, CharacterPool]:
     """(meta-train pool, meta-test pool) from the two prepared Omniglot files.
 
     ``split="pooled"``: the characters of both files are pooled and shuffled with ``split_seed``;
@@ -76,8 +77,10 @@ def meta_split(background: dict, evaluation: dict, split: str, meta_train_classe
     offset = len(images[0])
     pooled = classes[0] + [members + offset for members in classes[1]]
     if not 0 < meta_train_classes < len(pooled):
-        raise ValueError(f"meta_train_classes={meta_train_classes} must lie strictly between 0 and "
-                         f"the {len(pooled)} characters of both files")
+        raise ValueError(
+            f"meta_train_classes={meta_train_classes} must lie strictly between 0 and "
+            f"the {len(pooled)} characters of both files"
+        )
     order = np.random.default_rng(split_seed).permutation(len(pooled))
     all_images = np.concatenate(images)
     train = tuple(pooled[i] for i in order[:meta_train_classes])
@@ -105,8 +108,10 @@ class TaskSampler:
             raise ValueError(f"query_per_class={self.query_per_class} must be at least 1")
         fewest = min(len(members) for members in self.pool.members)
         if 1 + self.query_per_class > fewest:
-            raise ValueError(f"query_per_class={self.query_per_class}: a class has only {fewest} drawings, "
-                             f"fewer than the 1 + {self.query_per_class} a task needs")
+            raise ValueError(
+                f"query_per_class={self.query_per_class}: a class has only {fewest} drawings, "
+                f"fewer than the 1 + {self.query_per_class} a task needs"
+            )
 
     def task(self, stream: str, index: int) -> Task:
         """Task ``index`` of ``stream`` ("train", "validation", "test" or "depth")."""
@@ -122,10 +127,12 @@ class TaskSampler:
             train.append(drawings[:1])
             query.append(drawings[1:])
         labels = np.arange(self.ways)
-        return Task(x_train=self._tensor(np.concatenate(train)),
-                    y_train=torch.from_numpy(labels.copy()).to(self.device),
-                    x_query=self._tensor(np.concatenate(query)),
-                    y_query=torch.from_numpy(np.repeat(labels, self.query_per_class)).to(self.device))
+        return Task(
+            x_train=self._tensor(np.concatenate(train)),
+            y_train=torch.from_numpy(labels.copy()).to(self.device),
+            x_query=self._tensor(np.concatenate(query)),
+            y_query=torch.from_numpy(np.repeat(labels, self.query_per_class)).to(self.device),
+        )
 
     def tasks(self, stream: str, count: int) -> list[Task]:
         return [self.task(stream, index) for index in range(count)]

@@ -44,16 +44,24 @@ class FeatureSettings(Settings):
 
     section: ClassVar[str] = "feature"
 
-    extractor: str = setting("resnet18", "resnet18: ImageNet-pretrained ResNet-18 (torchvision's weights, fetched "
-                             "by the data rules like every archive); random: seeded random ReLU features",
-                             enum=list(EXTRACTORS))
+    extractor: str = setting(
+        "resnet18",
+        "resnet18: ImageNet-pretrained ResNet-18 (torchvision's weights, fetched "
+        "by the data rules like every archive); random: seeded random ReLU features",
+        enum=list(EXTRACTORS),
+    )
     image_size: int = setting(224, "side the 32x32 images are resized to for the ResNet", type="integer", minimum=32)
     batch_size: int = setting(50, "images per forward pass", type="integer", minimum=1)
     random_dim: int = setting(512, "dimension of the random features", type="integer", minimum=1)
     seed: int = setting(0, "seed of the random projection", type="integer", minimum=0)
-    max_images: int | None = setting(None, "features of only the first this many images of each split, the "
-                                     "others left zero (the rehearsal, whose estimate scales the time per image "
-                                     "up to all of them); null: every image", type=["integer", "null"], minimum=1)
+    max_images: int | None = setting(
+        None,
+        "features of only the first this many images of each split, the "
+        "others left zero (the rehearsal, whose estimate scales the time per image "
+        "up to all of them); null: every image",
+        type=["integer", "null"],
+        minimum=1,
+    )
 
     def check(self) -> None:
         if self.extractor not in EXTRACTORS:
@@ -72,18 +80,17 @@ def imagenet_input(images: np.ndarray, size: int) -> torch.Tensor:
 
 def random_projection(settings: FeatureSettings, pixels: int) -> torch.Tensor:
     generator = torch.Generator().manual_seed(settings.seed)
-    return torch.randn(pixels, settings.random_dim, generator=generator) / pixels ** 0.5
+    return torch.randn(pixels, settings.random_dim, generator=generator) / pixels**0.5
 
 
 @torch.no_grad()
-def extract(images: np.ndarray, settings: FeatureSettings, model: ResNet18 | None = None,
-            device="cpu") -> np.ndarray:
+def extract(images: np.ndarray, settings: FeatureSettings, model: ResNet18 | None = None, device="cpu") -> np.ndarray:
     """float32 [n, d] features of uint8 images [n, h, w, 3], ``batch_size`` images at a time; the
     ResNet (on ``device``) or the random projection (always on the CPU)."""
     projection = random_projection(settings, int(np.prod(images.shape[1:]))) if model is None else None
     chunks = []
     for start in range(0, len(images), settings.batch_size):
-        batch = images[start:start + settings.batch_size]
+        batch = images[start : start + settings.batch_size]
         if model is None:
             x = torch.from_numpy(batch.reshape(len(batch), -1)).float() / 255.0 - 0.5
             chunks.append(torch.relu(x @ projection))
@@ -124,8 +131,10 @@ def main(args) -> int:
     model = None
     if settings.extractor == "resnet18":
         if not args.weights:
-            raise ValueError(f"extractor resnet18 needs --weights, the path of {WEIGHTS.filename} (rule "
-                             f"data_archive_{WEIGHTS.key} fetches it from {WEIGHTS.urls[0]})")
+            raise ValueError(
+                f"extractor resnet18 needs --weights, the path of {WEIGHTS.filename} (rule "
+                f"data_archive_{WEIGHTS.key} fetches it from {WEIGHTS.urls[0]})"
+            )
         model = load_resnet18(args.weights).to(device)
     timing = {"images": 0, "images_computed": 0, "extract_seconds": 0.0}
     with ProgressLog(args.log) as log:
@@ -137,25 +146,36 @@ def main(args) -> int:
             timing["extract_seconds"] += time.perf_counter() - start
             timing["images"] += len(features)
             timing["images_computed"] += computed
-            write_npz(target, features=features, labels=arrays["labels"].astype(np.int64),
-                      extractor=np.array(describe(settings, args.weights)),
-                      pretrained=np.array(model is not None and weights_name(args.weights) == WEIGHTS.filename),
-                      settings=np.array(json.dumps(asdict(settings), sort_keys=True)))
-            log(f"wrote {target}: features {features.shape}" + (f", of which the first {computed} computed"
-                                                                 if computed < len(features) else ""))
+            write_npz(
+                target,
+                features=features,
+                labels=arrays["labels"].astype(np.int64),
+                extractor=np.array(describe(settings, args.weights)),
+                pretrained=np.array(model is not None and weights_name(args.weights) == WEIGHTS.filename),
+                settings=np.array(json.dumps(asdict(settings), sort_keys=True)),
+            )
+            log(
+                f"wrote {target}: features {features.shape}"
+                + (f", of which the first {computed} computed" if computed < len(features) else "")
+            )
     if args.timing:
         write_json(args.timing, timing)
     return 0
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("features", help="cached image features for task interaction (sec. 4.2.2)",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subparsers.add_parser(
+        "features",
+        help="cached image features for task interaction (sec. 4.2.2)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--data", nargs="+", required=True, help="prepared CIFAR .npz files (images uint8 [n,32,32,3])")
     parser.add_argument("--output", nargs="+", required=True, help="one features .npz per --data file")
     parser.add_argument("--settings", default="{}", help="JSON object of FeatureSettings fields")
-    parser.add_argument("--weights", help=f"torchvision's ResNet-18 ImageNet weights ({WEIGHTS.filename}; "
-                        "extractor resnet18)")
+    parser.add_argument(
+        "--weights", help=f"torchvision's ResNet-18 ImageNet weights ({WEIGHTS.filename}; " "extractor resnet18)"
+    )
     add_compute_arguments(parser)
     parser.add_argument("--log", help="also write the progress lines to this file")
     parser.add_argument("--timing", help="write the images computed and their seconds to this JSON file")

@@ -7,7 +7,7 @@ cosine(h, d_lam f), against hyper-iteration, one curve per method, for the first
 
 from truncback.experiments.task_interaction.run import TaskInteractionResult
 from truncback.experiments.task_interaction.table import DATASET_NAMES, dataset_order
-from truncback.plotting import method_colours, plt, register_figure
+from truncback.io.plotting import method_colours, plt, register_figure
 
 
 def first_trials(results: list[TaskInteractionResult]) -> list[list[TaskInteractionResult]]:
@@ -27,13 +27,16 @@ def fig6_task_interaction(results: list[TaskInteractionResult]):
             record = run.run
             loss_axis.plot(record.train["iteration"], record.train["outer_loss"], color=colour, label=run.display)
             norm_axis.semilogy(record.exact["iteration"], record.exact["grad_norm"], color=colour, label=run.display)
-            cosine_axis.plot(record.exact["iteration"], record.exact["cosine"], color=colour, label=run.display,
-                             marker=".")
+            cosine_axis.plot(
+                record.exact["iteration"], record.exact["cosine"], color=colour, label=run.display, marker="."
+            )
         name = DATASET_NAMES.get(runs[0].dataset, runs[0].dataset)
-        loss_axis.set(xlabel="hyper-iteration", ylabel="upper-level (validation) loss",
-                      title=f"{name}: upper-level loss")
-        norm_axis.set(xlabel="hyper-iteration", ylabel=r"$\|d_\lambda f\|$ (exact)",
-                      title=f"{name}: exact gradient norm")
+        loss_axis.set(
+            xlabel="hyper-iteration", ylabel="upper-level (validation) loss", title=f"{name}: upper-level loss"
+        )
+        norm_axis.set(
+            xlabel="hyper-iteration", ylabel=r"$\|d_\lambda f\|$ (exact)", title=f"{name}: exact gradient norm"
+        )
         cosine_axis.axhline(0.0, color="0.6", linewidth=0.6)
         cosine_axis.set(xlabel="hyper-iteration", ylabel=r"cos$(h, d_\lambda f)$", title=f"{name}: cosine")
         cosine_axis.legend()
@@ -51,6 +54,12 @@ def features_note(results: list[TaskInteractionResult]) -> str:
 
 
 def register(subparsers) -> None:
-    register_figure(subparsers, "figure-task-interaction", "Figure 6 from task-interaction results",
-                    __doc__, TaskInteractionResult, fig6_task_interaction,
-                    shared_settings=False)
+    register_figure(
+        subparsers,
+        "figure-task-interaction",
+        "Figure 6 from task-interaction results",
+        __doc__,
+        TaskInteractionResult,
+        fig6_task_interaction,
+        shared_settings=False,
+    )

@@ -46,15 +46,26 @@ def per_class_split(labels: np.ndarray, train_per_class: int, val_per_class: int
     for label in classes:
         members = rng.permutation(np.flatnonzero(labels == label))
         if len(members) < train_per_class + val_per_class:
-            raise ValueError(f"class {label} has {len(members)} examples, fewer than train_per_class + "
-                             f"val_per_class = {train_per_class + val_per_class}")
+            raise ValueError(
+                f"class {label} has {len(members)} examples, fewer than train_per_class + "
+                f"val_per_class = {train_per_class + val_per_class}"
+            )
         train.append(members[:train_per_class])
-        val.append(members[train_per_class:train_per_class + val_per_class])
+        val.append(members[train_per_class : train_per_class + val_per_class])
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
 
 
-def make_task_data(train_features, train_labels, test_features, test_labels, train_per_class: int,
-                   val_per_class: int, seed: int, dtype=torch.float32, device="cpu") -> TaskData:
+def make_task_data(
+    train_features,
+    train_labels,
+    test_features,
+    test_labels,
+    train_per_class: int,
+    val_per_class: int,
+    seed: int,
+    dtype=torch.float32,
+    device="cpu",
+) -> TaskData:
     """Small training and validation subsets drawn per class from the training split; the whole test
     split is the test set. Every feature is standardised with the training subset's mean and std.
     The tensors are put on ``device``."""
@@ -70,9 +81,15 @@ def make_task_data(train_features, train_labels, test_features, test_labels, tra
         return torch.from_numpy(np.asarray(values, dtype=np.int64)).to(device)
 
     classes = int(max(train_labels.max(), test_labels.max())) + 1
-    return TaskData(x_train=standardised(train_features[train]), y_train=labels(train_labels[train]),
-                    x_val=standardised(train_features[val]), y_val=labels(train_labels[val]),
-                    x_test=standardised(test_features), y_test=labels(test_labels), classes=classes)
+    return TaskData(
+        x_train=standardised(train_features[train]),
+        y_train=labels(train_labels[train]),
+        x_val=standardised(train_features[val]),
+        y_val=labels(train_labels[val]),
+        x_test=standardised(test_features),
+        y_test=labels(test_labels),
+        classes=classes,
+    )
 
 
 def coupling(A: torch.Tensor) -> torch.Tensor:
@@ -102,8 +119,7 @@ def task_problem(data: TaskData, T: int, lr: float, compile: bool = False) -> Bi
     def inner(state, hparams):
         A, rho = hparams
         W = state[0]
-        return (cross_entropy(logits(state, x), y) + task_coupling_penalty(W, coupling(A))
-                + rho * torch.sum(W * W))
+        return cross_entropy(logits(state, x), y) + task_coupling_penalty(W, coupling(A)) + rho * torch.sum(W * W)
 
     shapes = ((data.classes, x.shape[1]), (data.classes,))
     return BilevelProblem(

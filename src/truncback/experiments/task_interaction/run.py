@@ -18,8 +18,13 @@ from typing import ClassVar
 
 import torch
 
-from truncback.experiments.task_interaction.problem import (accuracy, initial_hparams, make_task_data, project,
-                                                            task_problem)
+from truncback.experiments.task_interaction.problem import (
+    accuracy,
+    initial_hparams,
+    make_task_data,
+    project,
+    task_problem,
+)
 from truncback.experiments.task_interaction.settings import TaskInteractionSettings
 from truncback.hypergrad import dynamics, resolve
 from truncback.runtime.command import add_run_arguments, run_command
@@ -55,10 +60,12 @@ class TaskInteractionResult:
 def final_metrics(data, problem, hparams) -> dict:
     """Accuracies (%) and validation loss of w_T(lam)."""
     state = dynamics.run(problem, hparams, dynamics.initial_state(problem, hparams), 0, problem.T)
-    return {"test_acc": 100 * accuracy(state, data.x_test, data.y_test),
-            "val_acc": 100 * accuracy(state, data.x_val, data.y_val),
-            "train_acc": 100 * accuracy(state, data.x_train, data.y_train),
-            "val_loss": float(problem.outer(state, hparams))}
+    return {
+        "test_acc": 100 * accuracy(state, data.x_test, data.y_test),
+        "val_acc": 100 * accuracy(state, data.x_val, data.y_val),
+        "train_acc": 100 * accuracy(state, data.x_train, data.y_train),
+        "val_loss": float(problem.outer(state, hparams)),
+    }
 
 
 class EarlyStopped(Objective):
@@ -90,42 +97,85 @@ class EarlyStopped(Objective):
         self.best["hparams"] = tuple(t.to(self.device) for t in self.best["hparams"])
 
 
-def run_task_interaction(train, test, dataset: str, settings: TaskInteractionSettings, method, trial: int, log,
-                         device="cpu", checkpoint=None, stop_after=None, exact: bool = True):
+def run_task_interaction(
+    train,
+    test,
+    dataset: str,
+    settings: TaskInteractionSettings,
+    method,
+    trial: int,
+    log,
+    device="cpu",
+    checkpoint=None,
+    stop_after=None,
+    exact: bool = True,
+):
     """One method on the subsets of trial ``trial`` (the same draw for every method), on ``device``.
     ``train`` and ``test`` are feature files' arrays (features, labels, extractor, pretrained); with
     ``exact`` false, no comparison with the exact hypergradient (its record stays empty).
     Returns (result, timing)."""
     method = resolve(method, settings.T)
     dtype = getattr(torch, settings.dtype)
-    data = make_task_data(train["features"], train["labels"], test["features"], test["labels"],
-                          settings.train_per_class, settings.val_per_class,
-                          derive_seed(f"task_interaction/{dataset}", 0, trial), dtype=dtype, device=device)
+    data = make_task_data(
+        train["features"],
+        train["labels"],
+        test["features"],
+        test["labels"],
+        settings.train_per_class,
+        settings.val_per_class,
+        derive_seed(f"task_interaction/{dataset}", 0, trial),
+        dtype=dtype,
+        device=device,
+    )
     problem = task_problem(data, settings.T, settings.lr, settings.compile)
     start = initial_hparams(data.classes, settings.C_init, settings.rho_init, dtype, device)
     baseline = final_metrics(data, problem, tuple(t.detach() for t in start))
-    title = (f"task interaction {dataset} trial {trial}: {len(data.y_train)} train / {len(data.y_val)} val / "
-             f"{len(data.y_test)} test, {data.classes} classes, {data.x_train.shape[1]} features "
-             f"({train['extractor'].item()}); initial-lam test acc {baseline['test_acc']:.2f};")
+    title = (
+        f"task interaction {dataset} trial {trial}: {len(data.y_train)} train / {len(data.y_val)} val / "
+        f"{len(data.y_test)} test, {data.classes} classes, {data.x_train.shape[1]} features "
+        f"({train['extractor'].item()}); initial-lam test acc {baseline['test_acc']:.2f};"
+    )
     objective = EarlyStopped(problem, settings, device)
     loop = settings.loop() if exact else dataclasses.replace(settings.loop(), exact_every=None)
-    run = hyper_optimise(objective, start, method, loop, log=log, title=title,
-                         generator_seed=derive_seed(f"task_interaction/{dataset}/method", 0, trial),
-                         checkpoint=checkpoint, stop_after=stop_after,
-                         fingerprint={"settings": asdict(settings), "dataset": dataset, "trial": trial})
+    run = hyper_optimise(
+        objective,
+        start,
+        method,
+        loop,
+        log=log,
+        title=title,
+        generator_seed=derive_seed(f"task_interaction/{dataset}/method", 0, trial),
+        checkpoint=checkpoint,
+        stop_after=stop_after,
+        fingerprint={"settings": asdict(settings), "dataset": dataset, "trial": trial},
+    )
     best = objective.best
     final = final_metrics(data, problem, best["hparams"])
-    log(f"  stopped after {run.record.iterations_run} hyper-iterations (best at {best['iteration']}): "
-        f"test acc {final['test_acc']:.2f}, val loss {final['val_loss']:.4f}")
+    log(
+        f"  stopped after {run.record.iterations_run} hyper-iterations (best at {best['iteration']}): "
+        f"test acc {final['test_acc']:.2f}, val loss {final['val_loss']:.4f}"
+    )
     A, rho = best["hparams"]
     result = TaskInteractionResult(
-        method=run.method, label=run.label, display=run.display, dataset=dataset, trial=trial,
+        method=run.method,
+        label=run.label,
+        display=run.display,
+        dataset=dataset,
+        trial=trial,
         settings=asdict(settings),
-        features={"extractor": str(train["extractor"].item()), "pretrained": bool(train["pretrained"].item()),
-                  "dim": int(data.x_train.shape[1])},
+        features={
+            "extractor": str(train["extractor"].item()),
+            "pretrained": bool(train["pretrained"].item()),
+            "dim": int(data.x_train.shape[1]),
+        },
         sizes={"train": len(data.y_train), "val": len(data.y_val), "test": len(data.y_test), "classes": data.classes},
-        baseline=baseline, run=run.record, iterations=run.record.iterations_run, best_iteration=best["iteration"],
-        final=final, hparams={"rho": float(rho), "C_mean": float(A.mean()), "C_max": float(A.max())})
+        baseline=baseline,
+        run=run.record,
+        iterations=run.record.iterations_run,
+        best_iteration=best["iteration"],
+        final=final,
+        hparams={"rho": float(rho), "C_mean": float(A.mean()), "C_max": float(A.max())},
+    )
     return result, run.timing
 
 
@@ -135,22 +185,40 @@ def main(args) -> int:
 
     def run(device, log, checkpoint):
         train, test = load_arrays(args.train, FEATURE_KEYS), load_arrays(args.test, FEATURE_KEYS)
-        result, timing = run_task_interaction(train, test, args.dataset, settings, method, args.trial, log, device,
-                                              checkpoint, args.stop_after, exact=not args.no_exact)
+        result, timing = run_task_interaction(
+            train,
+            test,
+            args.dataset,
+            settings,
+            method,
+            args.trial,
+            log,
+            device,
+            checkpoint,
+            args.stop_after,
+            exact=not args.no_exact,
+        )
         return result, timing, None
 
     return run_command(args, run)
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("task-interaction", help="one task-interaction run (Table 3, Fig. 6)",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subparsers.add_parser(
+        "task-interaction",
+        help="one task-interaction run (Table 3, Fig. 6)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--train", required=True, help="features .npz of the training split (from `features`)")
     parser.add_argument("--test", required=True, help="features .npz of the test split")
     parser.add_argument("--dataset", required=True, help="dataset name, for the seed and the result (e.g. cifar10)")
     parser.add_argument("--settings", default="{}", help="JSON object of TaskInteractionSettings fields")
     parser.add_argument("--trial", type=int, default=0, help="trial index (the subsets are derived from it)")
-    parser.add_argument("--no-exact", action="store_true", help="skip the comparisons with the exact hypergradient "
-                        "(the trials Fig. 6 does not draw)")
+    parser.add_argument(
+        "--no-exact",
+        action="store_true",
+        help="skip the comparisons with the exact hypergradient " "(the trials Fig. 6 does not draw)",
+    )
     add_run_arguments(parser)
     parser.set_defaults(run=main)

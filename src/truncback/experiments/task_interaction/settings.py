@@ -28,29 +28,45 @@ class TaskInteractionSettings(Settings):
     hyper_optimizer: str = setting("adam", "optimiser of (C, rho)", enum=sorted(HYPER_OPTIMIZERS))
     hyper_lr: float = setting(0.001, "its learning rate", type="number", exclusiveMinimum=0)
     max_hyper_iterations: int = setting(10000, "hyper-iterations at most", type="integer", minimum=1)
-    patience: int = setting(500, "early stop after this many hyper-iterations without improvement of the "
-                            "validation loss", type="integer", minimum=1)
-    min_delta: float = setting(0.0001, "an improvement is a fall below the best validation loss by more than this",
-                               type="number", minimum=0)
-    exact_every: int = setting(10, "hyper-iterations between exact (full RMD) gradient evaluations for Fig. 6",
-                               type="integer", minimum=1)
+    patience: int = setting(
+        500,
+        "early stop after this many hyper-iterations without improvement of the " "validation loss",
+        type="integer",
+        minimum=1,
+    )
+    min_delta: float = setting(
+        0.0001, "an improvement is a fall below the best validation loss by more than this", type="number", minimum=0
+    )
+    exact_every: int = setting(
+        10, "hyper-iterations between exact (full RMD) gradient evaluations for Fig. 6", type="integer", minimum=1
+    )
     dtype: str = setting("float32", "floating-point type", enum=["float32", "float64"])
-    compile: bool = setting(True, "run the lower level's steps (the graph-free forward steps and the reverse "
-                            "passes' vector-Jacobian products) through torch.compile, float32 CPU matrix "
-                            "products by oneDNN (gradient_descent(..., compile=True)): less time per "
-                            "hyper-iteration at paper size on a CPU (docs/benchmarks.md), seconds to tens of "
-                            "seconds to compile once per run; the reduced scales turn it off", type="boolean")
+    compile: bool = setting(
+        True,
+        "run the lower level's steps (the graph-free forward steps and the reverse "
+        "passes' vector-Jacobian products) through torch.compile, float32 CPU matrix "
+        "products by oneDNN (gradient_descent(..., compile=True)): less time per "
+        "hyper-iteration at paper size on a CPU (docs/benchmarks.md), seconds to tens of "
+        "seconds to compile once per run; the reduced scales turn it off",
+        type="boolean",
+    )
     log_every: int = setting(100, "hyper-iterations between progress lines", type="integer", minimum=1)
-    checkpoint_every: int = setting(250, "hyper-iterations between checkpoints (a killed run resumes from the last)",
-                                    type="integer", minimum=1)
+    checkpoint_every: int = setting(
+        250, "hyper-iterations between checkpoints (a killed run resumes from the last)", type="integer", minimum=1
+    )
 
     def check(self) -> None:
         self.loop()
 
     def loop(self) -> LoopSettings:
-        return LoopSettings(iterations=self.max_hyper_iterations, hyper_lr=self.hyper_lr,
-                            hyper_optimizer=self.hyper_optimizer, exact_every=self.exact_every,
-                            log_every=self.log_every, checkpoint_every=self.checkpoint_every)
+        return LoopSettings(
+            iterations=self.max_hyper_iterations,
+            hyper_lr=self.hyper_lr,
+            hyper_optimizer=self.hyper_optimizer,
+            exact_every=self.exact_every,
+            log_every=self.log_every,
+            checkpoint_every=self.checkpoint_every,
+        )
 
 
 def _subset(train: int, val: int) -> type:
@@ -80,20 +96,37 @@ class TaskInteractionSection(Settings):
 
     section: ClassVar[str] = "task_interaction"
 
-    datasets: list = setting(list(DATASETS), "the datasets, one row of Fig. 6 each ([]: the experiment is not run, "
-                             "as at the offline scale, which has no CIFAR)", type="array",
-                             items={"enum": list(DATASETS)}, uniqueItems=True)
-    methods: list = setting([{"name": "krmd", "K": 1}, {"name": "krmd", "K": 5}, {"name": "krmd", "K": 25},
-                             {"name": "rmd"}], "hypergradient methods, one run each per (dataset, trial)",
-                            **METHOD_LIST)
-    trials: int = setting(10, "trials per dataset; trial i draws its own training and validation subsets "
-                          "(the same for every method)", type="integer", minimum=1)
-    exact_trials: int = setting(1, "trials (the first ones) that compare h with the exact d_lam f every exact_every "
-                                "hyper-iterations, for Fig. 6, which draws the first trial; the others skip that "
-                                "full-RMD gradient, which no output uses", type="integer", minimum=0)
-    features: dict = setting({}, "passed to FeatureSettings; computed once per dataset and cached",
-                             nested=FeatureSettings)
-    subsets: dict = setting({}, "examples per class of each dataset's training and validation subsets",
-                            nested=Subsets)
-    settings: dict = setting({}, "passed to TaskInteractionSettings (with the dataset's subset sizes)",
-                             nested=TaskInteractionSettings)
+    datasets: list = setting(
+        list(DATASETS),
+        "the datasets, one row of Fig. 6 each ([]: the experiment is not run, "
+        "as at the offline scale, which has no CIFAR)",
+        type="array",
+        items={"enum": list(DATASETS)},
+        uniqueItems=True,
+    )
+    methods: list = setting(
+        [{"name": "krmd", "K": 1}, {"name": "krmd", "K": 5}, {"name": "krmd", "K": 25}, {"name": "rmd"}],
+        "hypergradient methods, one run each per (dataset, trial)",
+        **METHOD_LIST,
+    )
+    trials: int = setting(
+        10,
+        "trials per dataset; trial i draws its own training and validation subsets " "(the same for every method)",
+        type="integer",
+        minimum=1,
+    )
+    exact_trials: int = setting(
+        1,
+        "trials (the first ones) that compare h with the exact d_lam f every exact_every "
+        "hyper-iterations, for Fig. 6, which draws the first trial; the others skip that "
+        "full-RMD gradient, which no output uses",
+        type="integer",
+        minimum=0,
+    )
+    features: dict = setting(
+        {}, "passed to FeatureSettings; computed once per dataset and cached", nested=FeatureSettings
+    )
+    subsets: dict = setting({}, "examples per class of each dataset's training and validation subsets", nested=Subsets)
+    settings: dict = setting(
+        {}, "passed to TaskInteractionSettings (with the dataset's subset sizes)", nested=TaskInteractionSettings
+    )

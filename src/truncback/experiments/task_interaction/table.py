@@ -8,14 +8,16 @@ per dataset and method.
 import pandas as pd
 
 from truncback.experiments.task_interaction.run import TaskInteractionResult
-from truncback.tables import grouped_by_label, mean_std, register_table
+from truncback.io.tables import grouped_by_label, mean_std, register_table
 
 DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
-CAPTION = ("Table 3: test accuracy (%) for task interaction, mean ± std over {trials} trial(s) (subsets of "
-           "{sizes}; T = {T}, step size {lr}). Features: {features}. Avg. Iter.: hyper-iterations until the "
-           "validation loss had not improved by {min_delta} for {patience} iterations (at most {max_iter}). "
-           "Sec/iter and peak MiB are wall-clock and allocator measurements of one hypergradient and vary "
-           "from run to run.")
+CAPTION = (
+    "Table 3: test accuracy (%) for task interaction, mean ± std over {trials} trial(s) (subsets of "
+    "{sizes}; T = {T}, step size {lr}). Features: {features}. Avg. Iter.: hyper-iterations until the "
+    "validation loss had not improved by {min_delta} for {patience} iterations (at most {max_iter}). "
+    "Sec/iter and peak MiB are wall-clock and allocator measurements of one hypergradient and vary "
+    "from run to run."
+)
 
 
 def dataset_order(name: str) -> tuple:
@@ -31,33 +33,66 @@ def task_interaction_table(results: list[TaskInteractionResult], timings: list[d
         runs, times = [results[i] for i in chosen], [timings[i] for i in chosen]
         name = DATASET_NAMES.get(dataset, dataset)
         baselines = {r.trial: r.baseline["test_acc"] for r in runs}
-        rows.append({"Dataset": name, "Method": "initial λ",
-                     "Avg. Acc.": mean_std([baselines[t] for t in sorted(baselines)], 2),
-                     "Avg. Iter.": "-", "Sec/iter": "-", "States held": "-", "Peak MiB": "-"})
+        rows.append(
+            {
+                "Dataset": name,
+                "Method": "initial λ",
+                "Avg. Acc.": mean_std([baselines[t] for t in sorted(baselines)], 2),
+                "Avg. Iter.": "-",
+                "Sec/iter": "-",
+                "States held": "-",
+                "Peak MiB": "-",
+            }
+        )
         for group in grouped_by_label(runs, times):
             method_runs = [r for r, _ in group]
-            rows.append({"Dataset": name, "Method": method_runs[0].display,
-                         "Avg. Acc.": mean_std([r.final["test_acc"] for r in method_runs], 2),
-                         "Avg. Iter.": f"{sum(r.iterations for r in method_runs) / len(method_runs):.0f}",
-                         "Sec/iter": mean_std([t["seconds_per_iteration"] for _, t in group], 3),
-                         "States held": str(method_runs[0].run.states_held),
-                         "Peak MiB": mean_std([r.run.hypergradient_peak_mib for r in method_runs], 2)})
+            rows.append(
+                {
+                    "Dataset": name,
+                    "Method": method_runs[0].display,
+                    "Avg. Acc.": mean_std([r.final["test_acc"] for r in method_runs], 2),
+                    "Avg. Iter.": f"{sum(r.iterations for r in method_runs) / len(method_runs):.0f}",
+                    "Sec/iter": mean_std([t["seconds_per_iteration"] for _, t in group], 3),
+                    "States held": str(method_runs[0].run.states_held),
+                    "Peak MiB": mean_std([r.run.hypergradient_peak_mib for r in method_runs], 2),
+                }
+            )
     return pd.DataFrame(rows), caption(results)
 
 
 def caption(results: list[TaskInteractionResult]) -> str:
     some = results[0].settings
-    sizes = "; ".join(sorted({f"{DATASET_NAMES.get(r.dataset, r.dataset)}: {r.sizes['train']} train / "
-                              f"{r.sizes['val']} val / {r.sizes['test']} test" for r in results}))
+    sizes = "; ".join(
+        sorted(
+            {
+                f"{DATASET_NAMES.get(r.dataset, r.dataset)}: {r.sizes['train']} train / "
+                f"{r.sizes['val']} val / {r.sizes['test']} test"
+                for r in results
+            }
+        )
+    )
     features = "; ".join(sorted({r.features["extractor"] for r in results}))
     if not all(r.features["pretrained"] for r in results):
         features = f"{features}, NOT an ImageNet-pretrained ResNet (reduced scale)"
-    return CAPTION.format(trials=len({r.trial for r in results}), sizes=sizes, T=some["T"], lr=some["lr"],
-                          features=features, min_delta=some["min_delta"],
-                          patience=some["patience"], max_iter=some["max_hyper_iterations"])
+    return CAPTION.format(
+        trials=len({r.trial for r in results}),
+        sizes=sizes,
+        T=some["T"],
+        lr=some["lr"],
+        features=features,
+        min_delta=some["min_delta"],
+        patience=some["patience"],
+        max_iter=some["max_hyper_iterations"],
+    )
 
 
 def register(subparsers) -> None:
-    register_table(subparsers, "table-task-interaction", "Table 3 from task-interaction results", __doc__,
-                   TaskInteractionResult, task_interaction_table,
-                   shared_settings=False)
+    register_table(
+        subparsers,
+        "table-task-interaction",
+        "Table 3 from task-interaction results",
+        __doc__,
+        TaskInteractionResult,
+        task_interaction_table,
+        shared_settings=False,
+    )

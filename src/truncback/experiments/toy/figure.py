@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from truncback.plotting import figure_style, plt, save_figure
+from truncback.io.plotting import figure_style, plt, save_figure
 from truncback.runtime.files import read_json
 
 RESULT_FILES = {
@@ -63,8 +63,11 @@ def fig1_toy_bound(results: ToyResults):
     K = np.asarray(bound["K"][:-1])
     errors.semilogy(K, bound["error"][:-1], label=r"$\|h_{T-K} - d_\lambda f\|$ (K-RMD)")
     errors.semilogy(K, bound["bound"][:-1], "--", label="bound (10)")
-    errors.set(xlabel="K (reverse steps)", ylabel="error",
-               title=rf"Prop. 3.1 at $\lambda$ = ({bound['lam'][0]:g}, {bound['lam'][1]:g})")
+    errors.set(
+        xlabel="K (reverse steps)",
+        ylabel="error",
+        title=rf"Prop. 3.1 at $\lambda$ = ({bound['lam'][0]:g}, {bound['lam'][1]:g})",
+    )
     errors.legend()
     figure.tight_layout()
     return figure
@@ -81,8 +84,10 @@ def fig2_toy_descent_ratio(results: ToyResults):
             tau = np.arange(1, len(entry["ratio"]) + 1)
             axis.plot(tau, entry["ratio"], color=colours[entry["K"]], label=k_label(entry["K"], T))
         axis.axhline(0.0, color="black", linewidth=0.8)
-        axis.set(xlabel=r"hyper-iteration $\tau$ of the 1-RMD path",
-                 title=rf"$h_{{T-K}}^\top d_\lambda F / \|d_\lambda F\|^2$, F = {LABELS[objective]}")
+        axis.set(
+            xlabel=r"hyper-iteration $\tau$ of the 1-RMD path",
+            title=rf"$h_{{T-K}}^\top d_\lambda F / \|d_\lambda F\|^2$, F = {LABELS[objective]}",
+        )
     axes[0].set_ylabel("ratio")
     axes[1].legend()
     figure.tight_layout()
@@ -107,16 +112,18 @@ def trajectories_and_convergence(land, result, objective, extra_points=()):
     xlim, ylim = window(paths + [np.asarray(extra_points).reshape(-1, 2)])
     paths_axis.contour(land["axis"], land["axis"], land[objective], levels=30, colors="0.7", linewidths=0.6)
     for run, path in zip(runs, paths):
-        paths_axis.plot(path[:, 0], path[:, 1], ".-", markersize=2.5, color=colours[run["K"]],
-                        label=k_label(run["K"], T))
+        paths_axis.plot(
+            path[:, 0], path[:, 1], ".-", markersize=2.5, color=colours[run["K"]], label=k_label(run["K"], T)
+        )
     start = paths[0][0]
     paths_axis.plot(start[0], start[1], "ko", markersize=5, label="start")
     paths_axis.set(xlim=xlim, ylim=ylim, xlabel=r"$\lambda_1$", ylabel=r"$\lambda_2$", aspect="equal")
     for run in runs:
         tau = np.arange(1, len(run["exact_norm"]) + 1)
         rate_axis.semilogy(tau, run["exact_norm"], color=colours[run["K"]], label=k_label(run["K"], T))
-    rate_axis.set(xlabel=r"hyper-iteration $\tau$",
-                  ylabel=rf"$\|d_\lambda$ {LABELS[objective]}$(\lambda_\tau)\|$ (exact)")
+    rate_axis.set(
+        xlabel=r"hyper-iteration $\tau$", ylabel=rf"$\|d_\lambda$ {LABELS[objective]}$(\lambda_\tau)\|$ (exact)"
+    )
     return figure, paths_axis, rate_axis
 
 
@@ -125,7 +132,8 @@ def fig3_toy_biased_convergence(results: ToyResults):
     optimum (red X) found by multi-start exact gradient descent."""
     best = results.json("optimum")
     figure, paths_axis, rate_axis = trajectories_and_convergence(
-        results.landscape(), results.json("trajectories_f_tilde"), "f_tilde", extra_points=[best["lam"]])
+        results.landscape(), results.json("trajectories_f_tilde"), "f_tilde", extra_points=[best["lam"]]
+    )
     paths_axis.plot(*best["lam"], "x", color="red", markersize=10, markeredgewidth=2.5, label=r"optimum of $\tilde f$")
     paths_axis.set_title(r"K-RMD on $\tilde f = f + 5\|\lambda - (1, 0)\|^2$")
     paths_axis.legend(loc="best")
@@ -137,7 +145,8 @@ def fig3_toy_biased_convergence(results: ToyResults):
 def fig4_toy_convergence(results: ToyResults):
     """K-RMD on f with eta_tau = eta_0 / sqrt(tau): every K converges to a stationary point."""
     figure, paths_axis, rate_axis = trajectories_and_convergence(
-        results.landscape(), results.json("trajectories_f"), "f")
+        results.landscape(), results.json("trajectories_f"), "f"
+    )
     paths_axis.set_title(r"K-RMD on $f$, $\eta_\tau = \eta_0 / \sqrt{\tau}$")
     paths_axis.legend(loc="best")
     rate_axis.set_title("convergence")
@@ -145,8 +154,10 @@ def fig4_toy_convergence(results: ToyResults):
     return figure
 
 
-FIGURES = {function.__name__: function for function in
-           (fig1_toy_bound, fig2_toy_descent_ratio, fig3_toy_biased_convergence, fig4_toy_convergence)}
+FIGURES = {
+    function.__name__: function
+    for function in (fig1_toy_bound, fig2_toy_descent_ratio, fig3_toy_biased_convergence, fig4_toy_convergence)
+}
 
 
 def main(args) -> int:
@@ -156,8 +167,12 @@ def main(args) -> int:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("figure-toy", help="draw one toy figure (Figs. 1-4) from raw results",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subparsers.add_parser(
+        "figure-toy",
+        help="draw one toy figure (Figs. 1-4) from raw results",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("figure", choices=sorted(FIGURES))
     parser.add_argument("--results-dir", required=True, help="directory of the toy raw results")
     parser.add_argument("--output", required=True, help="output path without suffix (.pdf and .png are written)")

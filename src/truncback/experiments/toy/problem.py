@@ -56,7 +56,7 @@ class ToyProblem:
 
     def final_state(self, lam) -> np.ndarray:
         """w_T = C w_0 + (I - C) lam."""
-        C = self.contraction ** self.T
+        C = self.contraction**self.T
         return C * W0 + (1.0 - C) * np.asarray(lam, dtype=float)
 
     def value(self, lam) -> np.ndarray:
@@ -84,7 +84,7 @@ class ToyProblem:
         """h_{T-K} = grad_lam f + (I - A^K) grad_w f(w_T) (eq. 8)."""
         if not 0 <= K <= self.T:
             raise ValueError(f"K={K} must lie in [0, T={self.T}]")
-        return self.grad_lam(lam) + (1.0 - self.contraction ** K) * self.grad_w(lam)
+        return self.grad_lam(lam) + (1.0 - self.contraction**K) * self.grad_w(lam)
 
     def exact(self, lam) -> np.ndarray:
         """d_lam f = h_0 = grad_lam f + (I - C) grad_w f(w_T) (eqs. 5-6)."""
@@ -97,7 +97,7 @@ class ToyProblem:
         M_B = self.gamma * G_DIAGONAL.max()
         rate = 1.0 - self.gamma * alpha
         K = np.asarray(K, dtype=float)
-        return rate ** K / (self.gamma * alpha) * np.linalg.norm(self.grad_w(lam), axis=-1) * M_B
+        return rate**K / (self.gamma * alpha) * np.linalg.norm(self.grad_w(lam), axis=-1) * M_B
 
 
 def bilevel_problem(T: int, gamma: float, objective: str) -> BilevelProblem:

@@ -51,12 +51,15 @@ def bound_study(settings: ToySettings) -> dict:
     exact = closed.exact(lam)
     closed_form = np.stack([closed.truncated(lam, k) for k in K])
     return {
-        "experiment": "toy_bound", "settings": asdict(settings), "lam": lam.tolist(),
+        "experiment": "toy_bound",
+        "settings": asdict(settings),
+        "lam": lam.tolist(),
         "K": K.tolist(),
         "error": np.linalg.norm(engine - exact, axis=1).tolist(),
         "closed_form_error": np.linalg.norm(closed_form - exact, axis=1).tolist(),
         "bound": closed.bound(lam, K).tolist(),
-        "engine_rmd": engine[settings.T].tolist(), "exact": exact.tolist(),
+        "engine_rmd": engine[settings.T].tolist(),
+        "exact": exact.tolist(),
         "grad_w_norm": float(np.linalg.norm(closed.grad_w(lam))),
     }
 
@@ -74,15 +77,22 @@ def trajectory(settings: ToySettings, objective: str, K: int) -> dict:
         h, info = krmd(problem, lam, K=K, return_info=True)
         if eta0 is None:
             eta0 = settings.first_step_norm / float(torch.linalg.vector_norm(h))
-        lam = lam - eta0 / tau ** 0.5 * h
+        lam = lam - eta0 / tau**0.5 * h
         path.append(lam)
         steps.append(h)
         outer_losses.append(info.outer_loss)
     lams = torch.stack(path).numpy()
     exact = closed.exact(lams)
-    return {"K": K, "eta0": eta0, "lam": lams.tolist(), "h": torch.stack(steps).numpy().tolist(),
-            "exact": exact.tolist(), "exact_norm": np.linalg.norm(exact, axis=1).tolist(),
-            "value": closed.value(lams).tolist(), "engine_outer_loss": outer_losses}
+    return {
+        "K": K,
+        "eta0": eta0,
+        "lam": lams.tolist(),
+        "h": torch.stack(steps).numpy().tolist(),
+        "exact": exact.tolist(),
+        "exact_norm": np.linalg.norm(exact, axis=1).tolist(),
+        "value": closed.value(lams).tolist(),
+        "engine_outer_loss": outer_losses,
+    }
 
 
 def descent_ratios(settings: ToySettings, objective: str, points) -> list[dict]:
@@ -105,13 +115,20 @@ def trajectories(settings: ToySettings, objective: str, log) -> dict:
     runs = []
     for K in settings.K_values:
         run = trajectory(settings, objective, K)
-        log(f"{objective} K={K}: eta0={run['eta0']:.4g}, ||d f|| {run['exact_norm'][0]:.3e} -> "
-            f"{run['exact_norm'][-1]:.3e} after {settings.hyper_iterations} hyper-iterations")
+        log(
+            f"{objective} K={K}: eta0={run['eta0']:.4g}, ||d f|| {run['exact_norm'][0]:.3e} -> "
+            f"{run['exact_norm'][-1]:.3e} after {settings.hyper_iterations} hyper-iterations"
+        )
         runs.append(run)
     one_rmd_path = next(run["lam"] for run in runs if run["K"] == 1)
     ratios = descent_ratios(settings, objective, one_rmd_path[: settings.ratio_iterations])
-    return {"experiment": "toy_trajectories", "objective": objective, "settings": asdict(settings),
-            "runs": runs, "descent_ratio": ratios}
+    return {
+        "experiment": "toy_trajectories",
+        "objective": objective,
+        "settings": asdict(settings),
+        "runs": runs,
+        "descent_ratio": ratios,
+    }
 
 
 def optimum(settings: ToySettings) -> dict:
@@ -124,9 +141,15 @@ def optimum(settings: ToySettings) -> dict:
         lam = lam - settings.optimum_rate * closed.exact(lam)
     values = closed.value(lam)
     best = int(np.argmin(values))
-    return {"experiment": "toy_optimum", "objective": "f_tilde", "settings": asdict(settings),
-            "lam": lam[best].tolist(), "value": float(values[best]),
-            "exact_norm": float(np.linalg.norm(closed.exact(lam[best]))), "starts": len(lam)}
+    return {
+        "experiment": "toy_optimum",
+        "objective": "f_tilde",
+        "settings": asdict(settings),
+        "lam": lam[best].tolist(),
+        "value": float(values[best]),
+        "exact_norm": float(np.linalg.norm(closed.exact(lam[best]))),
+        "starts": len(lam),
+    }
 
 
 def run_reference(args, settings, log) -> None:
@@ -152,8 +175,12 @@ def main(args) -> int:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("toy", help="toy-problem experiments of sec. 4.1 (Figs. 1-4)",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subparsers.add_parser(
+        "toy",
+        help="toy-problem experiments of sec. 4.1 (Figs. 1-4)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parts = parser.add_subparsers(dest="part", required=True, metavar="part")
     reference = parts.add_parser("reference", help="landscape, bound study and optimum of f~")
     reference.add_argument("--landscape", required=True, help="output .npz of f and f~ on the grid")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from truncback.data.atomic import atomic_path
+from truncback.io.atomic import atomic_path
 from truncback.runtime.files import read_results, read_timings
 
 FLOAT_FORMAT = "{:.4g}"
@@ -22,8 +22,9 @@ def is_wall_clock(column: str) -> bool:
 
 def _formatted(frame: pd.DataFrame) -> pd.DataFrame:
     """Floats as fixed-precision strings, so every format shows the same digits."""
-    return frame.apply(lambda column: column.map(FLOAT_FORMAT.format)
-                       if pd.api.types.is_float_dtype(column) else column)
+    return frame.apply(
+        lambda column: column.map(FLOAT_FORMAT.format) if pd.api.types.is_float_dtype(column) else column
+    )
 
 
 HTML_PAGE = """<!DOCTYPE html>
@@ -89,8 +90,9 @@ def read_run_results(paths, result_type, shared_settings: bool = True) -> list:
     return read_results(paths, result_type) if shared_settings else [read_results([p], result_type)[0] for p in paths]
 
 
-def register_table(subparsers, name: str, title: str, doc: str, result_type, build,
-                   shared_settings: bool = True) -> None:
+def register_table(
+    subparsers, name: str, title: str, doc: str, result_type, build, shared_settings: bool = True
+) -> None:
     """A ``table-*`` command: ``build(results, timings) -> (frame, caption)`` from the result files
     given with --results (each with its timing file beside it), written as CSV, Markdown, LaTeX and HTML."""
 
@@ -100,9 +102,11 @@ def register_table(subparsers, name: str, title: str, doc: str, result_type, bui
         write_table(frame, args.output, caption)
         return 0
 
-    parser = subparsers.add_parser(name, help=title, description=doc,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--results", nargs="+", required=True,
-                        help="result JSON files (each with its <stem>.timing.json beside it)")
+    parser = subparsers.add_parser(
+        name, help=title, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--results", nargs="+", required=True, help="result JSON files (each with its <stem>.timing.json beside it)"
+    )
     parser.add_argument("--output", required=True, help="output path without suffix (.csv/.md/.tex are written)")
     parser.set_defaults(run=main)

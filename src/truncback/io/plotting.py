@@ -15,9 +15,9 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 
-from truncback.data.atomic import atomic_path  # noqa: E402
+from truncback.io.atomic import atomic_path  # noqa: E402
 from truncback.runtime.files import read_json  # noqa: E402
-from truncback.tables import read_run_results  # noqa: E402
+from truncback.io.tables import read_run_results  # noqa: E402
 
 STYLE = {
     "font.family": "DejaVu Sans",
@@ -60,8 +60,16 @@ def method_colours(count: int) -> list:
     return [plt.cm.viridis(x) for x in np.linspace(0.0, 0.9, count)]
 
 
-def register_figure(subparsers, name: str, title: str, doc: str, result_type, draw, shared_settings: bool = True,
-                    extra: dict | None = None) -> None:
+def register_figure(
+    subparsers,
+    name: str,
+    title: str,
+    doc: str,
+    result_type,
+    draw,
+    shared_settings: bool = True,
+    extra: dict | None = None,
+) -> None:
     """A ``figure-*`` command: ``draw(results, **extra_files) -> figure`` from the result files given
     with --results, saved as PDF and PNG. ``extra`` maps further options (e.g. "depth") to their help;
     each names one JSON file, passed to ``draw`` read."""
@@ -73,8 +81,9 @@ def register_figure(subparsers, name: str, title: str, doc: str, result_type, dr
             save_figure(draw(results, **files), args.output)
         return 0
 
-    parser = subparsers.add_parser(name, help=title, description=doc,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subparsers.add_parser(
+        name, help=title, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--results", nargs="+", required=True, help="result JSON files")
     for key, help_text in (extra or {}).items():
         parser.add_argument(f"--{key}", required=True, help=help_text)

@@ -35,15 +35,23 @@ from pathlib import Path
 import torch
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
-from truncback.data.atomic import atomic_path
+from truncback.io.atomic import atomic_path
 from truncback.experiments.complexity.baselines_table import COLUMNS as CSV_FIELDS
 from truncback.hypergrad import hypergradient
 from truncback.hypergrad.onednn import AVAILABLE as ONEDNN_AVAILABLE
 from truncback.hypergrad.onednn import onednn_mm
 from truncback.runtime.measure import peak_memory_mib
 
-OUR_SPECS = ({"name": "krmd", "K": 1}, {"name": "krmd", "K": 5}, {"name": "krmd", "K": 25}, {"name": "rmd"},
-             {"name": "unrolled"}, {"name": "checkpointed"}, {"name": "aid_cg", "K": 10}, {"name": "aid_fp", "K": 10})
+OUR_SPECS = (
+    {"name": "krmd", "K": 1},
+    {"name": "krmd", "K": 5},
+    {"name": "krmd", "K": 25},
+    {"name": "rmd"},
+    {"name": "unrolled"},
+    {"name": "checkpointed"},
+    {"name": "aid_cg", "K": 10},
+    {"name": "aid_fp", "K": 10},
+)
 
 
 def _rate(parts, lam, t):
@@ -96,8 +104,10 @@ def _forward_without_graph(parts, hparams, keep: int = 0):
 def _outer_gradients(parts, final, spec, lam, lam_leaves):
     """(grad_w f, grad_lam f) at w_T as lists of leaves, zeros where f does not depend on a leaf."""
     grads = torch.autograd.grad(parts.outer(tree_unflatten(final, spec), lam), final + lam_leaves, allow_unused=True)
-    return ([torch.zeros_like(w) if g is None else g for g, w in zip(grads[:len(final)], final)],
-            [torch.zeros_like(leaf) if g is None else g for g, leaf in zip(grads[len(final):], lam_leaves)])
+    return (
+        [torch.zeros_like(w) if g is None else g for g, w in zip(grads[: len(final)], final)],
+        [torch.zeros_like(leaf) if g is None else g for g, leaf in zip(grads[len(final) :], lam_leaves)],
+    )
 
 
 def truncated(parts, hparams, K: int):
@@ -108,8 +118,8 @@ def truncated(parts, hparams, K: int):
         leaves = [w.detach().requires_grad_() for w in kept[t - (parts.T - K)]]
         new = _step(parts, leaves, spec, lam, t, create_graph=True)
         grads = torch.autograd.grad(new, leaves + lam_leaves, grad_outputs=alpha, allow_unused=True)
-        alpha = [torch.zeros_like(w) if g is None else g for g, w in zip(grads[:len(leaves)], leaves)]
-        h = [hi if g is None else hi + g for hi, g in zip(h, grads[len(leaves):])]
+        alpha = [torch.zeros_like(w) if g is None else g for g, w in zip(grads[: len(leaves)], leaves)]
+        h = [hi if g is None else hi + g for hi, g in zip(h, grads[len(leaves) :])]
     if K == parts.T:
         initial, _ = tree_flatten(parts.init(lam))
         if any(leaf.requires_grad for leaf in initial):
@@ -162,6 +172,7 @@ def floor_pair(n_train: int = 5000, features: int = 785, classes: int = 10, prod
 
     def pair():
         return product(x, W.T), product(P.T, x)
+
     return pair
 
 
@@ -188,6 +199,7 @@ def conv_floor_step(batch: int = 25):
         g_h1, g_c2, _ = backward(g_flat.view_as(h2), h1, c2, [True, True, False])
         _, g_c1, _ = backward(g_h1, x, c1, [False, True, False])
         return g_fc, g_c2, g_c1
+
     return step
 
 
@@ -209,7 +221,7 @@ def candidates(problem: str, T: int, n_train: int | None, compiled: bool = False
     """{name: function of nothing} for one problem and horizon: our methods (``OUR_SPECS``, K <= T),
     also on the compiled fast path when ``compiled`` (names ending in COMPILED, and 1-RMD with
     TORCH_MATMUL), the autograd baselines and the floor of 1-RMD."""
-    from truncback.benchmark import PARTS
+    from truncback.hypergrad.synthetic import PARTS
 
     sizes = {"n_train": n_train, "n_val": n_train} if n_train and problem == "hypercleaning" else {}
     parts, lam = PARTS[problem](T, **sizes)
@@ -233,8 +245,10 @@ def candidates(problem: str, T: int, n_train: int | None, compiled: bool = False
             entries[f"autograd {spec['name']} K={K}"] = lambda K=K, solver=solver: implicit(parts, lam, K, solver)
     entries["autograd unrolled"] = lambda: unrolled(parts, lam)
     if problem == "hypercleaning":
-        floors = {"floor K=1": floor_pair(n_train or 5000),
-                  **({"floor K=1 oneDNN": floor_pair(n_train or 5000, product=onednn_mm)} if ONEDNN_AVAILABLE else {})}
+        floors = {
+            "floor K=1": floor_pair(n_train or 5000),
+            **({"floor K=1 oneDNN": floor_pair(n_train or 5000, product=onednn_mm)} if ONEDNN_AVAILABLE else {}),
+        }
     else:
         floors = {"floor K=1": conv_floor_step()}
     for name, products in floors.items():
@@ -259,8 +273,9 @@ def pairs(names) -> list[tuple[str, str]]:
     return [(ours, baseline) for ours, baseline in wanted if ours in names and baseline in names]
 
 
-def compare(problem: str, T: int, repeats: int, n_train: int | None = None, memory: bool = True,
-            compiled: bool = False) -> tuple[dict, dict, list[dict]]:
+def compare(
+    problem: str, T: int, repeats: int, n_train: int | None = None, memory: bool = True, compiled: bool = False
+) -> tuple[dict, dict, list[dict]]:
     """({candidate: median seconds}, {candidate: peak MiB}, ratio rows) for one problem and horizon:
     one warm-up round (which compiles the fast path: its time is printed), one round measuring
     each candidate's peak memory (when ``memory``), then every candidate timed once per round, the
@@ -274,18 +289,30 @@ def compare(problem: str, T: int, repeats: int, n_train: int | None = None, memo
             del entries[name]
             continue
         if COMPILED in name:
-            print(f"  {name}: first call {elapsed:.1f} s (the first compiled method's includes the compilation)",
-                  flush=True)
+            print(
+                f"  {name}: first call {elapsed:.1f} s (the first compiled method's includes the compilation)",
+                flush=True,
+            )
     peak = {name: peak_memory_mib(function)[1] if memory else math.nan for name, function in entries.items()}
     seconds = {name: [] for name in entries}
     for _ in range(repeats):
         for name, function in entries.items():
             seconds[name].append(_timed(function))
     median = {name: statistics.median(values) for name, values in seconds.items()}
-    ratios = [{"problem": problem, "T": T, "ours": ours, "baseline": baseline, "ours_seconds": median[ours],
-               "baseline_seconds": median[baseline], "ratio": median[ours] / median[baseline],
-               "ours_peak_mib": peak[ours], "baseline_peak_mib": peak[baseline]}
-              for ours, baseline in pairs(list(entries))]
+    ratios = [
+        {
+            "problem": problem,
+            "T": T,
+            "ours": ours,
+            "baseline": baseline,
+            "ours_seconds": median[ours],
+            "baseline_seconds": median[baseline],
+            "ratio": median[ours] / median[baseline],
+            "ours_peak_mib": peak[ours],
+            "baseline_peak_mib": peak[baseline],
+        }
+        for ours, baseline in pairs(list(entries))
+    ]
     return median, peak, ratios
 
 
@@ -296,13 +323,18 @@ def main(args) -> int:
     for problem in args.problems:
         for T in args.T:
             median, peak, ratios = compare(problem, T, args.repeats, args.n_train, compiled=args.compiled)
-            print(f"{problem}, T = {T}: median seconds of {args.repeats} alternating rounds, peak MiB of one call",
-                  flush=True)
+            print(
+                f"{problem}, T = {T}: median seconds of {args.repeats} alternating rounds, peak MiB of one call",
+                flush=True,
+            )
             for name, value in median.items():
                 print(f"  {name:<28}{value:>10.4f} s{peak[name]:>10.1f} MiB", flush=True)
             for row in ratios:
-                print(f"  {row['ours']:<14} / {row['baseline']:<26} = {row['ratio']:.2f}x time, "
-                      f"{row['ours_peak_mib'] / row['baseline_peak_mib']:.2f}x memory", flush=True)
+                print(
+                    f"  {row['ours']:<14} / {row['baseline']:<26} = {row['ratio']:.2f}x time, "
+                    f"{row['ours_peak_mib'] / row['baseline_peak_mib']:.2f}x memory",
+                    flush=True,
+                )
             rows += ratios
     output = Path(args.output)
     with atomic_path(output) as temporary, temporary.open("w", newline="") as handle:
@@ -314,16 +346,23 @@ def main(args) -> int:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("bench-baselines", help="our methods against hand-written autograd and the "
-                                   "matmul floor", description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subparsers.add_parser(
+        "bench-baselines",
+        help="our methods against hand-written autograd and the " "matmul floor",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--output", default="benchmarks/baselines.csv", help="CSV file to write")
-    parser.add_argument("--problems", nargs="+", choices=("hypercleaning", "convnet"),
-                        default=["hypercleaning", "convnet"])
+    parser.add_argument(
+        "--problems", nargs="+", choices=("hypercleaning", "convnet"), default=["hypercleaning", "convnet"]
+    )
     parser.add_argument("--T", nargs="+", type=int, default=[50, 100, 200, 400], help="horizons")
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds (after one warm-up round)")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
     parser.add_argument("--n-train", type=int, help="examples of the hypercleaning-sized problem (default 5000)")
-    parser.add_argument("--compiled", action="store_true", help="also time our methods on the compiled fast "
-                        "path (gradient_descent(..., compile=True))")
+    parser.add_argument(
+        "--compiled",
+        action="store_true",
+        help="also time our methods on the compiled fast " "path (gradient_descent(..., compile=True))",
+    )
     parser.set_defaults(run=main)

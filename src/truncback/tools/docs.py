@@ -19,8 +19,9 @@ from truncback.pipeline.scratch import repository_root
 from truncback.reproduction.compare import report_claims
 
 PAGES = ("README.md", "docs/claims.md", "docs/benchmarks.md", "docs/reproducing.md")
-BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end generated: (?P=name) -->)",
-                   re.DOTALL)
+BLOCK = re.compile(
+    r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end generated: (?P=name) -->)", re.DOTALL
+)
 COMMITTED_SCALES = ("smoke", "quick")
 RUN_TIME = re.compile(r"^- (\w+): (\d+) job\(s\), (\d+) s in all, largest resident memory (\d+) MB", re.MULTILINE)
 
@@ -37,21 +38,35 @@ class Claim:
 
 
 CLAIMS = (
-    Claim("C1", "bias_decays_exponentially", "Fig. 1; Fig. 7 (4)", ("fig1_toy_bound.png", "fig7_omniglot.png"),
-          ("toy", "omniglot")),
+    Claim(
+        "C1",
+        "bias_decays_exponentially",
+        "Fig. 1; Fig. 7 (4)",
+        ("fig1_toy_bound.png", "fig7_omniglot.png"),
+        ("toy", "omniglot"),
+    ),
     Claim("C2", "one_rmd_descent_direction", "Fig. 2", ("fig2_toy_descent_ratio.png",), ("toy",)),
     Claim("C3", "biased_convergence_with_direct_term", "Fig. 3", ("fig3_toy_biased_convergence.png",), ("toy",)),
-    Claim("C4", "small_k_matches_full", "Tables 2-4",
-          ("table2_hypercleaning.md", "table3_task_interaction.md", "table4_omniglot.md"),
-          ("hypercleaning", "task_interaction", "omniglot")),
+    Claim(
+        "C4",
+        "small_k_matches_full",
+        "Tables 2-4",
+        ("table2_hypercleaning.md", "table3_task_interaction.md", "table4_omniglot.md"),
+        ("hypercleaning", "task_interaction", "omniglot"),
+    ),
     Claim("C5", "krmd_faster_and_leaner", "Table 1", ("table1_complexity.md",), ("complexity",)),
     Claim("C6", "no_decay_without_regularization", "Fig. 7 (4)", ("fig7_omniglot.png",), ("omniglot",)),
     Claim("G1", "aid_cg_fewest_iterations", "AID vs ITD (companion)", ("companion_aid_vs_itd.md",), ("aid_vs_itd",)),
     Claim("G2", "aid_fp_itd_same_rate", "AID vs ITD (companion)", ("companion_aid_vs_itd.png",), ("aid_vs_itd",)),
     Claim("L1", "fom_does_not_converge", "FOM vs UFOM (companion)", ("companion_fom_ufom_paths.md",), ("fom_ufom",)),
     Claim("L2", "ufom_unbiased", "FOM vs UFOM (companion)", ("companion_fom_ufom_estimator.md",), ("fom_ufom",)),
-    Claim("L3", "ufom_constant_memory_and_time", "FOM vs UFOM (companion)", ("companion_fom_ufom_memory.md",),
-          ("fom_ufom",)),
+    Claim(
+        "L3",
+        "ufom_constant_memory_and_time",
+        "FOM vs UFOM (companion)",
+        ("companion_fom_ufom_memory.md",),
+        ("fom_ufom",),
+    ),
 )
 
 
@@ -64,13 +79,17 @@ class Committed:
     def path(self, relative: str) -> Path:
         path = self.root / relative
         if not path.is_file():
-            raise FileNotFoundError(f"{relative} is not in the checkout: the docs are written from the committed "
-                                    "outputs (make expected-outputs SCALE=smoke|quick|rehearsal makes them)")
+            raise FileNotFoundError(
+                f"{relative} is not in the checkout: the docs are written from the committed "
+                "outputs (make expected-outputs SCALE=smoke|quick|rehearsal makes them)"
+            )
         return path
 
     def verdicts(self, scale: str) -> dict:
-        return {claim: cell.verdict
-                for claim, cell in report_claims(self.path(f"paper_tables/{scale}/reproduction_report.md")).items()}
+        return {
+            claim: cell.verdict
+            for claim, cell in report_claims(self.path(f"paper_tables/{scale}/reproduction_report.md")).items()
+        }
 
     def job_seconds(self, scale: str) -> dict:
         """Per experiment: (jobs, summed job seconds, largest resident MB), from the report's run-time lines."""
@@ -101,8 +120,9 @@ def full_run(estimates: pd.DataFrame) -> str:
     """The paper scale's estimated total, from the summary's last row."""
     total = estimates.iloc[-1]
     wall = WALL.search(total["Experiment"])
-    return (f"{total['Estimate (job-hours)']:.1f} job-hours" + (f", at least {wall.group(2)} h of wall time with "
-                                                                f"{wall.group(1)} jobs at once" if wall else ""))
+    return f"{total['Estimate (job-hours)']:.1f} job-hours" + (
+        f", at least {wall.group(2)} h of wall time with " f"{wall.group(1)} jobs at once" if wall else ""
+    )
 
 
 def hours_of(estimates: pd.DataFrame, experiments) -> float:
@@ -116,40 +136,56 @@ def claims_table(committed: Committed) -> str:
     seconds = committed.job_seconds("quick")
     estimates = committed.estimates()
     quick = committed.provenance("quick")
-    lines = ["| Claim | Evidence | Target (under `figures/<scale>/` or `paper_tables/<scale>/`) | Job time: quick "
-             "(measured) / full (estimated) | Smoke | Quick | Full |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "| Claim | Evidence | Target (under `figures/<scale>/` or `paper_tables/<scale>/`) | Job time: quick "
+        "(measured) / full (estimated) | Smoke | Quick | Full |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for claim in CLAIMS:
         quick_seconds = sum(seconds.get(name, (0, 0, 0))[1] for name in claim.experiments)
-        lines.append(f"| {claim.key} `{claim.name}` | {claim.evidence} | "
-                     + ", ".join(f"`{target}`" for target in claim.targets)
-                     + f" | {minutes(quick_seconds)} / {minutes(3600 * hours_of(estimates, claim.experiments))} | "
-                     f"{verdicts['smoke'].get(claim.name, '-')} | "
-                     f"[{verdicts['quick'].get(claim.name, '-')}](paper_tables/quick/reproduction_report.md) | "
-                     "not run |")
+        lines.append(
+            f"| {claim.key} `{claim.name}` | {claim.evidence} | "
+            + ", ".join(f"`{target}`" for target in claim.targets)
+            + f" | {minutes(quick_seconds)} / {minutes(3600 * hours_of(estimates, claim.experiments))} | "
+            f"{verdicts['smoke'].get(claim.name, '-')} | "
+            f"[{verdicts['quick'].get(claim.name, '-')}](paper_tables/quick/reproduction_report.md) | "
+            "not run |"
+        )
     lines.append("")
-    lines.append(f"Job time sums the jobs each claim needs (the quick run's on {quick['machine']}, commit "
-                 f"`{quick['commit'][:12]}`; the paper scale's as the rehearsal estimates it on the same kind of "
-                 "machine); jobs run side by side on several cores.")
+    lines.append(
+        f"Job time sums the jobs each claim needs (the quick run's on {quick['machine']}, commit "
+        f"`{quick['commit'][:12]}`; the paper scale's as the rehearsal estimates it on the same kind of "
+        "machine); jobs run side by side on several cores."
+    )
     return "\n".join(lines) + "\n"
 
 
 def at_a_glance(committed: Committed) -> str:
     """README: what each scale takes here, and the largest memory any job needs."""
     rows = ["| Scale | What it runs | Wall time here | Commit and machine |", "| --- | --- | --- | --- |"]
-    for scale, what in (("smoke", "the whole DAG on tiny synthetic data"),
-                        ("quick", "the whole DAG on the offline real subsets (MNIST test set, Omniglot small1/2; "
-                                  "CIFAR synthetic)")):
+    for scale, what in (
+        ("smoke", "the whole DAG on tiny synthetic data"),
+        ("quick", "the whole DAG on the offline real subsets (MNIST test set, Omniglot small1/2; " "CIFAR synthetic)"),
+    ):
         made = committed.provenance(scale)
-        rows.append(f"| `{scale}` | {what} | {minutes(made['wall_seconds'])} | `{made['commit'][:12]}`, "
-                    f"{made['machine']} |")
+        rows.append(
+            f"| `{scale}` | {what} | {minutes(made['wall_seconds'])} | `{made['commit'][:12]}`, " f"{made['machine']} |"
+        )
     rehearsal = committed.provenance("rehearsal")
-    rows.append(f"| `rehearsal` | every paper-scale job on synthetic data of the real sizes, a few iterations each "
-                f"| {minutes(rehearsal['wall_seconds'])} | `{rehearsal['commit'][:12]}`, {rehearsal['machine']} |")
-    rows.append(f"| `full` | the paper's settings, downloaded data | not run here; estimated "
-                f"{full_run(committed.estimates())} | from the rehearsal |")
+    rows.append(
+        f"| `rehearsal` | every paper-scale job on synthetic data of the real sizes, a few iterations each "
+        f"| {minutes(rehearsal['wall_seconds'])} | `{rehearsal['commit'][:12]}`, {rehearsal['machine']} |"
+    )
+    rows.append(
+        f"| `full` | the paper's settings, downloaded data | not run here; estimated "
+        f"{full_run(committed.estimates())} | from the rehearsal |"
+    )
     peak = committed.estimate_jobs().sort_values("max RSS MB").iloc[-1]
-    rows += ["", f"The largest memory of any job: {peak['max RSS MB'] / 1000:.1f} GB ({peak['experiment']}, "
-                 f"{peak['job']}, in the rehearsal)."]
+    rows += [
+        "",
+        f"The largest memory of any job: {peak['max RSS MB'] / 1000:.1f} GB ({peak['experiment']}, "
+        f"{peak['job']}, in the rehearsal).",
+    ]
     return "\n".join(rows) + "\n"
 
 
@@ -157,17 +193,25 @@ def claims_verdicts(committed: Committed) -> str:
     """docs/claims.md: every claim's verdict at each committed scale."""
     verdicts = {scale: committed.verdicts(scale) for scale in COMMITTED_SCALES}
     lines = ["| Claim | " + " | ".join(COMMITTED_SCALES) + " |", "| --- |" + " --- |" * len(COMMITTED_SCALES)]
-    lines += [f"| {claim.key} `{claim.name}` | "
-              + " | ".join(f"[{verdicts[scale].get(claim.name, '-')}](../paper_tables/{scale}/reproduction_report.md)"
-                           for scale in COMMITTED_SCALES) + " |" for claim in CLAIMS]
+    lines += [
+        f"| {claim.key} `{claim.name}` | "
+        + " | ".join(
+            f"[{verdicts[scale].get(claim.name, '-')}](../paper_tables/{scale}/reproduction_report.md)"
+            for scale in COMMITTED_SCALES
+        )
+        + " |"
+        for claim in CLAIMS
+    ]
     return "\n".join(lines) + "\n"
 
 
 def benchmark_tables(committed: Committed) -> str:
     """docs/benchmarks.md: Table 1 and the comparison with hand-written autograd at the quick scale."""
     parts = []
-    for name, title in (("table1_complexity", "Table 1 (quick scale)"),
-                        ("table1_baselines", "Our methods against hand-written autograd (quick scale)")):
+    for name, title in (
+        ("table1_complexity", "Table 1 (quick scale)"),
+        ("table1_baselines", "Our methods against hand-written autograd (quick scale)"),
+    ):
         text = committed.path(f"paper_tables/quick/{name}.md").read_text().strip()
         parts.append(f"**{title}** ([CSV](../paper_tables/quick/{name}.csv)):\n\n{text}\n")
     return "\n".join(parts)
@@ -177,20 +221,32 @@ def scale_times(committed: Committed) -> str:
     """docs/reproducing.md: per experiment, its jobs' time at the quick scale and at the paper scale."""
     quick = committed.job_seconds("quick")
     estimates = committed.estimates().set_index("Experiment")
-    lines = ["| Experiment | Quick: jobs, job time, largest memory | Full (estimated): jobs, job-hours, longest job |",
-             "| --- | --- | --- |"]
+    lines = [
+        "| Experiment | Quick: jobs, job time, largest memory | Full (estimated): jobs, job-hours, longest job |",
+        "| --- | --- | --- |",
+    ]
     for name in sorted(set(quick) | set(estimates.index[:-1])):
         jobs, seconds, rss = quick.get(name, (0, 0, 0))
         full = estimates.loc[name] if name in estimates.index else None
-        lines.append(f"| {name} | {jobs}, {minutes(seconds)}, {rss} MB | "
-                     + (f"{int(full['Jobs'])}, {full['Estimate (job-hours)']:.2f}, {full['Longest job (h)']:.2f} h |"
-                        if full is not None else "- |"))
+        lines.append(
+            f"| {name} | {jobs}, {minutes(seconds)}, {rss} MB | "
+            + (
+                f"{int(full['Jobs'])}, {full['Estimate (job-hours)']:.2f}, {full['Longest job (h)']:.2f} h |"
+                if full is not None
+                else "- |"
+            )
+        )
     lines += ["", f"Full scale in all: {full_run(committed.estimates())}."]
     return "\n".join(lines) + "\n"
 
 
-BLOCKS = {"claims-table": claims_table, "at-a-glance": at_a_glance, "claims-verdicts": claims_verdicts,
-          "benchmark-tables": benchmark_tables, "scale-times": scale_times}
+BLOCKS = {
+    "claims-table": claims_table,
+    "at-a-glance": at_a_glance,
+    "claims-verdicts": claims_verdicts,
+    "benchmark-tables": benchmark_tables,
+    "scale-times": scale_times,
+}
 
 
 def rewritten(text: str, committed: Committed, where: str) -> str:
@@ -199,6 +255,7 @@ def rewritten(text: str, committed: Committed, where: str) -> str:
         if name not in BLOCKS:
             raise ValueError(f"{where}: unknown generated block {name!r}; known: {', '.join(BLOCKS)}")
         return f"{match.group(1)}{BLOCKS[name](committed)}{match.group(4)}"
+
     return BLOCK.sub(fill, text)
 
 
@@ -228,7 +285,11 @@ def main(args) -> int:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("docs", help="rewrite the documentation's generated blocks from the committed "
-                                   "outputs", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subparsers.add_parser(
+        "docs",
+        help="rewrite the documentation's generated blocks from the committed " "outputs",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--check", action="store_true", help="only report stale blocks (exit status 1)")
     parser.set_defaults(run=main)

@@ -45,8 +45,9 @@ def logistic_problem(device, dtype, T=12, n=24, dim=6, seed=0):
     def inner(w, lam):
         return torch.mean(torch.sigmoid(lam[0]) * bce(x @ w, y, reduction="none")) + 0.01 * torch.sum(w * w)
 
-    problem = BilevelProblem(init=lambda lam: lam[1], step=gradient_descent(inner, 0.5),
-                             outer=lambda w, lam: bce(x_val @ w, y_val), T=T)
+    problem = BilevelProblem(
+        init=lambda lam: lam[1], step=gradient_descent(inner, 0.5), outer=lambda w, lam: bce(x_val @ w, y_val), T=T
+    )
     lam = (torch.zeros(n, device=device, dtype=dtype), 0.1 * torch.ones(dim, device=device, dtype=dtype))
     return problem, lam
 
@@ -57,17 +58,31 @@ def engine_checks(device) -> list[dict]:
         problem, lam = logistic_problem(device, dtype)
         reference = unrolled_autograd(problem, lam)
         scale = trees.norm(reference)
-        for spec in ({"name": "rmd"}, {"name": "checkpointed"}, {"name": "fmd"},
-                     {"name": "krmd", "K": problem.T}, {"name": "ufom", "q": 1.0}):
+        for spec in (
+            {"name": "rmd"},
+            {"name": "checkpointed"},
+            {"name": "fmd"},
+            {"name": "krmd", "K": problem.T},
+            {"name": "ufom", "q": 1.0},
+        ):
             h = hypergradient(problem, lam, spec, generator=torch.Generator().manual_seed(0))
             error = trees.norm(trees.sub(h, reference)) / scale
             same_device = all(leaf.device.type == torch.device(device).type for leaf in h)
-            rows.append({"check": f"{spec['name']} vs unrolled autograd", "dtype": str(dtype).split(".")[1],
-                         "relative error": error, "passed": error < tolerance and same_device})
+            rows.append(
+                {
+                    "check": f"{spec['name']} vs unrolled autograd",
+                    "dtype": str(dtype).split(".")[1],
+                    "relative error": error,
+                    "passed": error < tolerance and same_device,
+                }
+            )
     G = torch.tensor([1.0, 0.5], dtype=torch.float64, device=device)
-    toy = BilevelProblem(init=lambda lam: torch.full((2,), 2.0, dtype=torch.float64, device=device),
-                         step=gradient_descent(lambda w, lam: 0.5 * torch.sum(G * (w - lam) ** 2), 0.1),
-                         outer=lambda w, lam: torch.sum(w ** 2) + 10 * torch.sum(torch.sin(w) ** 2), T=100)
+    toy = BilevelProblem(
+        init=lambda lam: torch.full((2,), 2.0, dtype=torch.float64, device=device),
+        step=gradient_descent(lambda w, lam: 0.5 * torch.sum(G * (w - lam) ** 2), 0.1),
+        outer=lambda w, lam: torch.sum(w**2) + 10 * torch.sum(torch.sin(w) ** 2),
+        T=100,
+    )
     lam = torch.tensor([1.0, 1.0], dtype=torch.float64, device=device)
     C = (1 - 0.1 * G) ** 100
     w_T = C * 2.0 + (1 - C) * lam
@@ -75,8 +90,14 @@ def engine_checks(device) -> list[dict]:
     for K in (1, 10):
         expected = (1 - (1 - 0.1 * G) ** K) * grad_w
         error = float((krmd(toy, lam, K) - expected).norm() / expected.norm())
-        rows.append({"check": f"krmd K={K} vs the toy's closed form", "dtype": "float64", "relative error": error,
-                     "passed": error < 1e-10})
+        rows.append(
+            {
+                "check": f"krmd K={K} vs the toy's closed form",
+                "dtype": "float64",
+                "relative error": error,
+                "passed": error < 1e-10,
+            }
+        )
     return rows
 
 
@@ -97,34 +118,70 @@ def repeat_check(device) -> list[dict]:
     from truncback.experiments.task_interaction.settings import TaskInteractionSettings
 
     rng = np.random.default_rng(0)
-    digits = {"images": rng.integers(0, 256, (600, 28, 28), dtype=np.uint8),
-              "labels": np.arange(600) % 10}
-    features = {"features": rng.normal(size=(120, 16)).astype(np.float32), "labels": np.arange(120) % 6,
-                "extractor": np.array(["synthetic"]), "pretrained": np.array([False])}
+    digits = {"images": rng.integers(0, 256, (600, 28, 28), dtype=np.uint8), "labels": np.arange(600) % 10}
+    features = {
+        "features": rng.normal(size=(120, 16)).astype(np.float32),
+        "labels": np.arange(120) % 6,
+        "extractor": np.array(["synthetic"]),
+        "pretrained": np.array([False]),
+    }
     quiet = lambda line: None  # noqa: E731
     runs = {
         "hypercleaning": lambda: run_hypercleaning(
-            digits["images"], digits["labels"], HypercleaningSettings(n_train=200, n_val=100, n_test=200, T=10,
-                                                                       lr=0.015, hyper_iterations=5, exact_every=2,
-                                                                       compile=False),
-            {"name": "krmd", "K": 3}, 0, quiet, device)[0],
+            digits["images"],
+            digits["labels"],
+            HypercleaningSettings(
+                n_train=200, n_val=100, n_test=200, T=10, lr=0.015, hyper_iterations=5, exact_every=2, compile=False
+            ),
+            {"name": "krmd", "K": 3},
+            0,
+            quiet,
+            device,
+        )[0],
         "task interaction": lambda: run_task_interaction(
-            features, features, "synthetic", TaskInteractionSettings(train_per_class=5, val_per_class=5, T=10,
-                                                                     max_hyper_iterations=5, exact_every=2,
-                                                                     compile=False),
-            {"name": "krmd", "K": 3}, 0, quiet, device)[0],
+            features,
+            features,
+            "synthetic",
+            TaskInteractionSettings(
+                train_per_class=5, val_per_class=5, T=10, max_hyper_iterations=5, exact_every=2, compile=False
+            ),
+            {"name": "krmd", "K": 3},
+            0,
+            quiet,
+            device,
+        )[0],
         "omniglot": lambda: run_omniglot(
-            synthetic_omniglot(1), synthetic_omniglot(2), OmniglotSettings(
-                ways=3, query_per_class=2, meta_train_classes=40, filters=8, T=5, eval_every=2, curve_tasks=2,
-                validation_tasks=2, test_tasks=3, exact_every=2, compile=False),
+            synthetic_omniglot(1),
+            synthetic_omniglot(2),
+            OmniglotSettings(
+                ways=3,
+                query_per_class=2,
+                meta_train_classes=40,
+                filters=8,
+                T=5,
+                eval_every=2,
+                curve_tasks=2,
+                validation_tasks=2,
+                test_tasks=3,
+                exact_every=2,
+                compile=False,
+            ),
             OmniglotRun({"name": "krmd", "K": 2}, 4, (4,)),
-            0, quiet, device=device)[0],
+            0,
+            quiet,
+            device=device,
+        )[0],
     }
     rows = []
     for name, run in runs.items():
         first, second = dataclasses.asdict(run()), dataclasses.asdict(run())
-        rows.append({"experiment": name, "identical twice": first == second,
-                     "final outer loss": first["run"]["train"]["outer_loss"][-1]})
+        rows.append(
+            {
+                "experiment": name,
+                "identical twice": first == second,
+                "final outer loss": first["run"]["train"]["outer_loss"][-1],
+            }
+        )
     return rows
 
 
@@ -143,21 +200,37 @@ def paper_sized_problems(device):
     x_val, y_val = tensor(5000, 785), torch.randint(0, 10, (5000,), generator=generator).to(device)
     cleaning = BilevelProblem(
         init=lambda lam: torch.zeros(10, 785, device=device),
-        step=gradient_descent(lambda W, lam: torch.mean(torch.sigmoid(lam) * ce(x @ W.T, y, reduction="none"))
-                              + 1e-3 * torch.sum(W ** 2), 1.0),
-        outer=lambda W, lam: ce(x_val @ W.T, y_val), T=100)
+        step=gradient_descent(
+            lambda W, lam: torch.mean(torch.sigmoid(lam) * ce(x @ W.T, y, reduction="none")) + 1e-3 * torch.sum(W**2),
+            1.0,
+        ),
+        outer=lambda W, lam: ce(x_val @ W.T, y_val),
+        T=100,
+    )
     yield "hypercleaning", cleaning, torch.zeros(5000, device=device), (1, 25, 100)
 
     from truncback.experiments.task_interaction.problem import TaskData, task_problem
-    data = TaskData(x_train=tensor(300, 512), y_train=torch.arange(300, device=device) % 100,
-                    x_val=tensor(300, 512), y_val=torch.arange(300, device=device) % 100,
-                    x_test=tensor(10, 512), y_test=torch.arange(10, device=device), classes=100)
-    A = 1e-3 * (1 - torch.eye(100, device=device))
-    yield "task interaction (CIFAR-100)", task_problem(data, 100, 0.1), (A, torch.tensor(1e-3, device=device)), \
-        (1, 25, 100)
 
-    task = Task(tensor(5, 1, 28, 28), torch.arange(5, device=device), tensor(75, 1, 28, 28),
-                torch.arange(75, device=device) % 5)
+    data = TaskData(
+        x_train=tensor(300, 512),
+        y_train=torch.arange(300, device=device) % 100,
+        x_val=tensor(300, 512),
+        y_val=torch.arange(300, device=device) % 100,
+        x_test=tensor(10, 512),
+        y_test=torch.arange(10, device=device),
+        classes=100,
+    )
+    A = 1e-3 * (1 - torch.eye(100, device=device))
+    yield (
+        "task interaction (CIFAR-100)",
+        task_problem(data, 100, 0.1),
+        (A, torch.tensor(1e-3, device=device)),
+        (1, 25, 100),
+    )
+
+    task = Task(
+        tensor(5, 1, 28, 28), torch.arange(5, device=device), tensor(75, 1, 28, 28), torch.arange(75, device=device) % 5
+    )
     lam = torch.utils._pytree.tree_map(lambda leaf: leaf.to(device), initial_hyperparameters(64, 5, True, 1.0, 0.1, 0))
     yield "omniglot (64 filters)", one_shot_problem(task, 50, True), lam, (1, 10, 50)
 
@@ -170,8 +243,15 @@ def paper_size_measurements(device, repeats=3) -> list[dict]:
             spec = {"name": "rmd"} if K == problem.T else {"name": "krmd", "K": K}
             _, peak = peak_memory_mib(hypergradient, problem, hparams, spec)
             seconds = min(timed(hypergradient, problem, hparams, spec)[1] for _ in range(repeats))
-            rows.append({"problem": name, "method": "full RMD" if K == problem.T else f"{K}-RMD", "T": problem.T,
-                         "seconds": seconds, "peak MiB": peak})
+            rows.append(
+                {
+                    "problem": name,
+                    "method": "full RMD" if K == problem.T else f"{K}-RMD",
+                    "T": problem.T,
+                    "seconds": seconds,
+                    "peak MiB": peak,
+                }
+            )
     return rows
 
 
@@ -181,16 +261,19 @@ def markdown(title, rows) -> str:
     columns = list(rows[0])
     lines = [f"## {title}", "", "| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
     for row in rows:
-        cells = [f"{row[c]:.3g}" if isinstance(row[c], float) and math.isfinite(row[c]) else str(row[c])
-                 for c in columns]
+        cells = [
+            f"{row[c]:.3g}" if isinstance(row[c], float) and math.isfinite(row[c]) else str(row[c]) for c in columns
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 def main(args) -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
-        print(f"gpu-check: no CUDA device (torch {torch.__version__}, CUDA build: {torch.version.cuda or 'no'})",
-              file=sys.stderr)
+        print(
+            f"gpu-check: no CUDA device (torch {torch.__version__}, CUDA build: {torch.version.cuda or 'no'})",
+            file=sys.stderr,
+        )
         return NO_CUDA
     configure_torch(args.threads)
     device = args.device
@@ -214,10 +297,18 @@ def main(args) -> int:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("gpu-check", help="engine, repeatability and paper-size timings on a GPU",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cuda", choices=("cuda", "cpu"),
-                        help="cuda (default; stops at once without one) or cpu (to test the check itself)")
+    parser = subparsers.add_parser(
+        "gpu-check",
+        help="engine, repeatability and paper-size timings on a GPU",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--device",
+        default="cuda",
+        choices=("cuda", "cpu"),
+        help="cuda (default; stops at once without one) or cpu (to test the check itself)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--skip-paper-sizes", action="store_true", help="leave out (c), the slow part on a CPU")
     parser.add_argument("--output", help="also write the summary to this Markdown file")

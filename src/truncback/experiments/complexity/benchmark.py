@@ -1,7 +1,8 @@
 """Benchmark of every hypergradient method: time and peak memory against T and K (Table 1).
 
-Two problems: hypercleaning-sized (W in R^{10x785}, one weight per training example, 5000 of them)
-and a small convolutional net whose initialisation and step size are the hyperparameters. Each case
+Two problems (truncback.hypergrad.synthetic): hypercleaning-sized (W in R^{10x785}, one weight per
+training example, 5000 of them) and a small convolutional net whose initialisation and step size are
+the hyperparameters. Each case
 runs after a warm-up call at T = 2; its peak memory is measured by :mod:`truncback.runtime.measure` on one
 call (allocator events on CPU, allocator peak on CUDA) and its time is the fastest of three others
 (the least disturbed by whatever else the machine runs). ``states held x
@@ -19,9 +20,10 @@ from pathlib import Path
 
 import torch
 
-from truncback.data.atomic import atomic_path
-from truncback.hypergrad import METHODS, BilevelProblem, gradient_descent, label, resolve
+from truncback.io.atomic import atomic_path
+from truncback.hypergrad import METHODS, BilevelProblem, label, resolve
 from truncback.hypergrad import trees
+from truncback.hypergrad.synthetic import PROBLEMS
 from truncback.runtime.measure import peak_memory_mib, states_mib, timed
 
 FULL_GRID = {"T": (50, 100, 200, 400), "K": (1, 5, 25, None)}
@@ -50,83 +52,6 @@ class Case:
     def label(self) -> str:
         """The method spec's label (K = None: K = T)."""
         return label({"name": self.method, **method_options(self.method, self.K, self.T, self.options)})
-
-
-@dataclass(frozen=True)
-class GradientDescentParts:
-    """A benchmark problem as its parts: w_0 = init(lam), T steps w - lr(lam, t) grad_w inner(w, lam)
-    (``lr`` a number or a function), outer(w_T, lam); the hand-written baselines use the parts, the
-    library the BilevelProblem built from them."""
-
-    inner: object
-    lr: object
-    init: object
-    outer: object
-    T: int
-
-    def problem(self, compile: bool = False, matmul: str = "onednn") -> BilevelProblem:
-        return BilevelProblem(init=self.init, step=gradient_descent(self.inner, self.lr, compile, matmul=matmul),
-                              outer=self.outer, T=self.T)
-
-
-def hypercleaning_parts(T: int, n_train: int = 5000, n_val: int = 5000, seed: int = 0):
-    """Random data of MNIST's shapes; g = mean_i sigmoid(lam_i) CE_i(W) + 1e-3 ||W||^2, lr 0.1.
-    Returns (parts, lam).
-
-    The step size keeps gradient descent stable on these inputs (uniform in [0, 1]: the Hessian's
-    largest eigenvalue at w_0 is about 10, so lr 1 would make the reverse passes overflow to NaN by
-    T = 400, and the benchmark would time arithmetic on NaN)."""
-    gen = torch.Generator().manual_seed(seed)
-    x_train, x_val = torch.rand(n_train, 785, generator=gen), torch.rand(n_val, 785, generator=gen)
-    y_train = torch.randint(0, 10, (n_train,), generator=gen)
-    y_val = torch.randint(0, 10, (n_val,), generator=gen)
-    cross_entropy = torch.nn.functional.cross_entropy
-
-    def inner(W, lam):
-        losses = cross_entropy(x_train @ W.T, y_train, reduction="none")
-        return torch.mean(torch.sigmoid(lam) * losses) + 1e-3 * torch.sum(W ** 2)
-
-    parts = GradientDescentParts(inner=inner, lr=0.1, init=lambda lam: torch.zeros(10, 785),
-                                 outer=lambda W, lam: cross_entropy(x_val @ W.T, y_val), T=T)
-    return parts, torch.zeros(n_train)
-
-
-def conv_net_parts(T: int, batch: int = 25, seed: int = 0):
-    """Two stride-2 3x3 conv layers (8 channels) and a linear 5-way head on 28x28 inputs.
-    Hyperparameters: the initialisation (MAML-like) and the log step size. Returns (parts, lam)."""
-    gen = torch.Generator().manual_seed(seed)
-    shapes = {"c1": (8, 1, 3, 3), "c2": (8, 8, 3, 3), "fc": (5, 8 * 7 * 7)}
-    init = {k: 0.3 * torch.randn(s, generator=gen) for k, s in shapes.items()}
-    x, x_val = torch.rand(batch, 1, 28, 28, generator=gen), torch.rand(batch, 1, 28, 28, generator=gen)
-    y, y_val = torch.randint(0, 5, (batch,), generator=gen), torch.randint(0, 5, (batch,), generator=gen)
-
-    def net(w, inputs):
-        h = torch.relu(torch.nn.functional.conv2d(inputs, w["c1"], stride=2, padding=1))
-        h = torch.relu(torch.nn.functional.conv2d(h, w["c2"], stride=2, padding=1))
-        return h.flatten(1) @ w["fc"].T
-
-    def inner(w, lam):
-        return torch.nn.functional.cross_entropy(net(w, x), y)
-
-    parts = GradientDescentParts(inner=inner, lr=lambda lam, t: torch.exp(lam[1]), init=lambda lam: dict(lam[0]),
-                                 outer=lambda w, lam: torch.nn.functional.cross_entropy(net(w, x_val), y_val), T=T)
-    return parts, (init, torch.tensor(math.log(0.1)))
-
-
-def hypercleaning_sized(T: int, n_train: int = 5000, n_val: int = 5000, seed: int = 0):
-    """The hypercleaning-sized BilevelProblem and its lam (see ``hypercleaning_parts``)."""
-    parts, lam = hypercleaning_parts(T, n_train, n_val, seed)
-    return parts.problem(), lam
-
-
-def small_conv_net(T: int, batch: int = 25, seed: int = 0):
-    """The small conv net's BilevelProblem and its lam (see ``conv_net_parts``)."""
-    parts, lam = conv_net_parts(T, batch, seed)
-    return parts.problem(), lam
-
-
-PROBLEMS = {"hypercleaning": hypercleaning_sized, "convnet": small_conv_net}
-PARTS = {"hypercleaning": hypercleaning_parts, "convnet": conv_net_parts}
 
 
 UFOM_WORST_CASE_Q = 1.0
@@ -167,8 +92,9 @@ def run_case(case: Case) -> Case:
         _measure(dataclasses.replace(case, T=2, K=None if case.K is None else min(case.K, 2)))
         return _measure(case)
     except ValueError as error:
-        return dataclasses.replace(case, seconds=math.nan, peak_mib=math.nan, states_held=0, state_mib=math.nan,
-                                   note=f"refused: {error}")
+        return dataclasses.replace(
+            case, seconds=math.nan, peak_mib=math.nan, states_held=0, state_mib=math.nan, note=f"refused: {error}"
+        )
 
 
 def _measure(case: Case) -> Case:
@@ -204,12 +130,17 @@ def _restrict_fmd(problem, hparams, count):
 
     def expand(free):
         full = torch.cat([free, flat[count:]])
-        parts = [p.reshape(l.shape) for p, l in zip(full.split([l.numel() for l in flat_leaves]), flat_leaves)]
+        parts = [
+            p.reshape(leaf.shape) for p, leaf in zip(full.split([leaf.numel() for leaf in flat_leaves]), flat_leaves)
+        ]
         return torch.utils._pytree.tree_unflatten(parts, spec)
 
-    restricted = BilevelProblem(init=lambda lam: problem.init(expand(lam)),
-                                step=lambda w, lam, t: problem.step(w, expand(lam), t),
-                                outer=lambda w, lam: problem.outer(w, expand(lam)), T=problem.T)
+    restricted = BilevelProblem(
+        init=lambda lam: problem.init(expand(lam)),
+        step=lambda w, lam, t: problem.step(w, expand(lam), t),
+        outer=lambda w, lam: problem.outer(w, expand(lam)),
+        T=problem.T,
+    )
     return restricted, flat[:count].clone()
 
 
@@ -241,8 +172,11 @@ def main(args) -> int:
     for case in map(run_case, cases(grid, args.problems, specs, args.n_train)):
         rows.append(case)
         k = "T" if case.K is None and takes_depth(case.method) else (case.K or "")
-        print(f"{case.problem:<14}{case.method:<14}{case.T:>5}{k!s:>5}{case.seconds:>10.3f}"
-              f"{case.peak_mib:>10.2f}{case.states_held:>8}{case.state_mib:>11.2f}  {case.note}", flush=True)
+        print(
+            f"{case.problem:<14}{case.method:<14}{case.T:>5}{k!s:>5}{case.seconds:>10.3f}"
+            f"{case.peak_mib:>10.2f}{case.states_held:>8}{case.state_mib:>11.2f}  {case.note}",
+            flush=True,
+        )
     output = Path(args.output)
     with atomic_path(output) as temporary, temporary.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=[*CSV_FIELDS, "label"], lineterminator="\n")
@@ -253,15 +187,26 @@ def main(args) -> int:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("bench-methods", help="time and peak memory of every hypergradient method",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subparsers.add_parser(
+        "bench-methods",
+        help="time and peak memory of every hypergradient method",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--output", default="benchmarks/methods.csv", help="CSV file to write")
     parser.add_argument("--quick", action="store_true", help="tiny grid of T and K (seconds; for tests)")
     parser.add_argument("--problems", nargs="+", choices=sorted(PROBLEMS), default=sorted(PROBLEMS))
     parser.add_argument("--T", nargs="+", type=int, help="horizons to measure instead of the grid's")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
-    parser.add_argument("--methods", help="JSON list of method specs to measure instead of every method and K "
-                        "of the grid (Table 1 of the pipeline)")
-    parser.add_argument("--n-train", type=int, help="training (and validation) examples of the hypercleaning-sized "
-                        "problem, i.e. the number of hyperparameters (default 5000)")
+    parser.add_argument(
+        "--methods",
+        help="JSON list of method specs to measure instead of every method and K "
+        "of the grid (Table 1 of the pipeline)",
+    )
+    parser.add_argument(
+        "--n-train",
+        type=int,
+        help="training (and validation) examples of the hypercleaning-sized "
+        "problem, i.e. the number of hyperparameters (default 5000)",
+    )
     parser.set_defaults(run=main)
