@@ -44,8 +44,10 @@ def rng(request):
     variable replays every test's draws (the seed is in the header, and printed on failure)."""
     seed = zlib.crc32(f"{os.environ[SEED_VARIABLE]}:{request.node.nodeid}".encode()) & 0x7FFFFFFF
     request.node.user_properties.append(("seed", seed))
-    print(f"random seed of this test: {seed}; of the session: {os.environ[SEED_VARIABLE]} (replay with "
-          f"{SEED_VARIABLE}={os.environ[SEED_VARIABLE]})")
+    print(
+        f"random seed of this test: {seed}; of the session: {os.environ[SEED_VARIABLE]} (replay with "
+        f"{SEED_VARIABLE}={os.environ[SEED_VARIABLE]})"
+    )
     return torch.Generator().manual_seed(seed)
 
 
