@@ -99,6 +99,8 @@ def test_fig2_ratio_stays_away_from_zero_on_f_and_turns_negative_on_f_tilde(resu
         for objective in ("f", "f_tilde")
     }
     assert all(len(values) == SETTINGS["ratio_iterations"] for values in ratio["f"].values())
+    # Lemma 3.2 guarantees some c > 0 without a value (its proof, in the paper's appendix, is not available):
+    # "well away from zero" is pinned here as a stability check at 0.04, under the 0.050 this problem gives
     assert ratio["f"][1].min() > 0.04, "Lemma 3.2: h_{T-1} is a sufficient descent direction on f"
     assert ratio["f_tilde"][1].min() < 0, "without the non-interference assumption the ratio can turn negative"
     np.testing.assert_allclose(ratio["f"][SETTINGS["T"]], 1.0, rtol=1e-6)
