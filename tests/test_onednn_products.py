@@ -2,6 +2,9 @@
 the operator against float64 products in every memory layout it meets, the graph pass replacing
 exactly the float32 CPU products, and every method on the fast path against float64 references."""
 
+import subprocess
+import sys
+
 import pytest
 import torch
 from torch.fx.experimental.proxy_tensor import make_fx
@@ -150,3 +153,19 @@ def test_an_unknown_matmul_choice_is_refused_at_construction():
 
     with pytest.raises(ValueError, match="matmul='mkl': expected one of onednn, torch"):
         gradient_descent(lambda w, lam: torch.sum(w**2), 0.1, compile=True, matmul="mkl")
+
+
+def test_the_eager_engine_imports_no_part_of_the_fast_path():
+    """The maths core (problem, methods) stands apart from the speed tricks: those load on compile=True."""
+    code = (
+        "import sys, torch\n"
+        "from truncback.hypergrad import BilevelProblem, gradient_descent, hypergradient\n"
+        "step = gradient_descent(lambda w, lam: torch.sum((w - lam) ** 2), 0.1)\n"
+        "problem = BilevelProblem(init=lambda lam: torch.zeros(3), step=step, outer=lambda w, lam: w.sum(), T=4)\n"
+        "hypergradient(problem, torch.ones(3), {'name': 'krmd', 'K': 2})\n"
+        "print(sorted(m for m in ('truncback.hypergrad.fast_path', 'truncback.hypergrad.onednn') if m in sys.modules))\n"
+        "gradient_descent(lambda w, lam: torch.sum((w - lam) ** 2), 0.1, compile=True)\n"
+        "print(sorted(m for m in ('truncback.hypergrad.fast_path', 'truncback.hypergrad.onednn') if m in sys.modules))\n"
+    )
+    lines = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert lines == ["[]", "['truncback.hypergrad.fast_path', 'truncback.hypergrad.onednn']"]

@@ -102,18 +102,6 @@ def graph_pass():
     return OneDNNProducts()
 
 
-MATMULS = ("onednn", "torch")
-"""How the compiled fast path computes float32 matrix products on the CPU: ``onednn`` (the pass above)
-or ``torch`` (torch's own ``aten.mm``)."""
-
-
-def check_matmul(matmul: str) -> None:
-    """Raises ValueError naming ``matmul`` unless it is one of ``MATMULS``."""
-    if matmul not in MATMULS:
-        raise ValueError(f"matmul={matmul!r}: expected one of {', '.join(MATMULS)}")
-
-
 def compile_options(matmul: str) -> dict:
-    """Inductor options of a compiled step for the ``matmul`` choice (``MATMULS``)."""
-    check_matmul(matmul)
+    """Inductor options of a compiled step for the ``matmul`` choice (``problem.MATMULS``)."""
     return {"post_grad_custom_post_pass": graph_pass()} if matmul == "onednn" and AVAILABLE else {}

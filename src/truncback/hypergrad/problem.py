@@ -7,16 +7,23 @@ or dicts of tensors, so weights and momentum, or an ``nn.Module``'s parameter di
 initialisation and a step size.
 """
 
-import types
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
 from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
 
-from truncback.hypergrad.onednn import check_matmul, compile_options
-
 Tree = Any
+
+MATMULS = ("onednn", "torch")
+"""How the compiled fast path computes float32 matrix products on the CPU: ``onednn`` (oneDNN's
+product, ``truncback.hypergrad.onednn``) or ``torch`` (torch's own ``aten.mm``)."""
+
+
+def check_matmul(matmul: str) -> None:
+    """Raises ValueError naming ``matmul`` unless it is one of ``MATMULS``."""
+    if matmul not in MATMULS:
+        raise ValueError(f"matmul={matmul!r}: expected one of {', '.join(MATMULS)}")
 
 
 @dataclass(frozen=True)
@@ -69,7 +76,7 @@ def _tracked(leaves):
     return [leaf if leaf.requires_grad else leaf.detach().requires_grad_() for leaf in leaves]
 
 
-def _update_function(inner_loss):
+def update_function(inner_loss):
     """(w, lam, rate, *data) -> w - rate * grad_w inner_loss(w, lam, *data): the step, with its step size
     and data as arguments."""
     grad_w = torch.func.grad(inner_loss)
@@ -78,56 +85,6 @@ def _update_function(inner_loss):
         return _descend(w, grad_w(w, lam, *data), rate)
 
     return update
-
-
-_COMPILED: dict = {}
-
-
-def _with_own_code(function, tag: int):
-    """A copy of ``function`` whose code object is its own. Dynamo keeps compiled programs, and its
-    limit on them (``torch._dynamo.config.recompile_limit``, 8), per code object; the functions built
-    here share one code object per kind, so without copies the ninth inner-loss function compiled in a
-    process would silently run eagerly (and every later one)."""
-    code = function.__code__.replace(co_name=f"{function.__code__.co_name}_{tag}")
-    return types.FunctionType(code, function.__globals__, code.co_name, function.__defaults__, function.__closure__)
-
-
-def _compiled_once(key, build, matmul: str):
-    """torch.compile(build()) made at the first call with ``key`` and ``matmul`` and shared by every
-    later one; ``matmul`` says how float32 CPU matrix products are computed (``onednn.MATMULS``)."""
-    key = (*key, matmul)
-    if key not in _COMPILED:
-        function = _with_own_code(build(), len(_COMPILED))
-        _COMPILED[key] = torch.compile(function, dynamic=False, options=compile_options(matmul))
-    return _COMPILED[key]
-
-
-def compiled_update(inner_loss, matmul: str = "onednn"):
-    """w - rate * grad_w inner_loss(w, lam, *data) compiled by torch.compile, one per inner-loss function
-    and ``matmul``: steps that share the function and differ only in their data (tensors of the same
-    shapes) share the compilation."""
-    return _compiled_once(("update", inner_loss), lambda: _update_function(inner_loss), matmul)
-
-
-def compiled_pullback(inner_loss, rate_gradient: bool, matmul: str = "onednn"):
-    """alpha -> (A^T alpha, B^T alpha[, d rate]) of the step w - rate * grad_w inner_loss(w, lam, *data)
-    (eq. 5), its forward pass and the product compiled together by torch.compile, one per inner-loss
-    function, ``rate_gradient`` (whether the product with respect to the rate is wanted too: it costs
-    the forward gradient, which the other two products do not need) and ``matmul``."""
-
-    def build():
-        update = _update_function(inner_loss)
-
-        def pullback(w, lam, rate, alpha, *data):
-            if rate_gradient:
-                _, back = torch.func.vjp(lambda w, lam, rate: update(w, lam, rate, *data), w, lam, rate)
-            else:
-                _, back = torch.func.vjp(lambda w, lam: update(w, lam, rate, *data), w, lam)
-            return back(alpha)
-
-        return pullback
-
-    return _compiled_once(("pullback", inner_loss, rate_gradient), build, matmul)
 
 
 class GradientDescentStep:
@@ -162,9 +119,13 @@ class GradientDescentStep:
         matmul: str = "onednn",
     ):
         self.inner_loss, self.lr, self.data, self.matmul = inner_loss, lr, tuple(data), matmul
-        self.update = _update_function(inner_loss)
+        self.update = update_function(inner_loss)
         check_matmul(matmul)  # a bad choice fails here, not at the first compiled call
-        self.compiled = compiled_update(inner_loss, matmul) if compile else None
+        self.compiled = None
+        if compile:  # torch.compile, dynamo and oneDNN are imported only when asked for
+            from truncback.hypergrad import fast_path
+
+            self.compiled = fast_path.compiled_update(inner_loss, matmul)
 
     def _loss(self, w, lam):
         return self.inner_loss(w, lam, *self.data)
@@ -193,6 +154,8 @@ class GradientDescentStep:
         if self.compiled is None:
             _, back = torch.func.vjp(lambda w, lam: self(w, lam, t), w, lam)
             return back(alpha)
+        from truncback.hypergrad.fast_path import compiled_pullback
+
         if not callable(self.lr):
             pullback = compiled_pullback(self.inner_loss, False, self.matmul)
             return pullback(w, lam, self._rate_tensor(lam, t, w), alpha, *self.data)

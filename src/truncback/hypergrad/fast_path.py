@@ -1,0 +1,61 @@
+"""The compiled fast path of ``GradientDescentStep`` (``compile=True``): its update and its pullback
+through ``torch.compile``, one compilation per inner-loss function shared by every step built on it,
+float32 CPU matrix products by oneDNN where that pays (``onednn``). Imported only when a step asks
+for compilation, so the eager engine needs neither dynamo nor the custom operator.
+"""
+
+import types
+
+import torch
+
+from truncback.hypergrad.onednn import compile_options
+from truncback.hypergrad.problem import update_function
+
+_COMPILED: dict = {}
+
+
+def _with_own_code(function, tag: int):
+    """A copy of ``function`` whose code object is its own. Dynamo keeps compiled programs, and its
+    limit on them (``torch._dynamo.config.recompile_limit``, 8), per code object; the functions built
+    here share one code object per kind, so without copies the ninth inner-loss function compiled in a
+    process would silently run eagerly (and every later one)."""
+    code = function.__code__.replace(co_name=f"{function.__code__.co_name}_{tag}")
+    return types.FunctionType(code, function.__globals__, code.co_name, function.__defaults__, function.__closure__)
+
+
+def _compiled_once(key, build, matmul: str):
+    """torch.compile(build()) made at the first call with ``key`` and ``matmul`` and shared by every
+    later one; ``matmul`` says how float32 CPU matrix products are computed (``problem.MATMULS``)."""
+    key = (*key, matmul)
+    if key not in _COMPILED:
+        function = _with_own_code(build(), len(_COMPILED))
+        _COMPILED[key] = torch.compile(function, dynamic=False, options=compile_options(matmul))
+    return _COMPILED[key]
+
+
+def compiled_update(inner_loss, matmul: str = "onednn"):
+    """w - rate * grad_w inner_loss(w, lam, *data) compiled by torch.compile, one per inner-loss function
+    and ``matmul``: steps that share the function and differ only in their data (tensors of the same
+    shapes) share the compilation."""
+    return _compiled_once(("update", inner_loss), lambda: update_function(inner_loss), matmul)
+
+
+def compiled_pullback(inner_loss, rate_gradient: bool, matmul: str = "onednn"):
+    """alpha -> (A^T alpha, B^T alpha[, d rate]) of the step w - rate * grad_w inner_loss(w, lam, *data)
+    (eq. 5), its forward pass and the product compiled together by torch.compile, one per inner-loss
+    function, ``rate_gradient`` (whether the product with respect to the rate is wanted too: it costs
+    the forward gradient, which the other two products do not need) and ``matmul``."""
+
+    def build():
+        update = update_function(inner_loss)
+
+        def pullback(w, lam, rate, alpha, *data):
+            if rate_gradient:
+                _, back = torch.func.vjp(lambda w, lam, rate: update(w, lam, rate, *data), w, lam, rate)
+            else:
+                _, back = torch.func.vjp(lambda w, lam: update(w, lam, rate, *data), w, lam)
+            return back(alpha)
+
+        return pullback
+
+    return _compiled_once(("pullback", inner_loss, rate_gradient), build, matmul)
