@@ -4,13 +4,14 @@ exactly the float32 CPU products, and every method on the fast path against floa
 
 import subprocess
 import sys
+import warnings
 
 import pytest
 import torch
 from torch.fx.experimental.proxy_tensor import make_fx
 from torch.utils._pytree import tree_leaves
 
-from truncback.hypergrad import hypergradient
+from truncback.hypergrad import gradient_descent, hypergradient
 from truncback.hypergrad.onednn import AVAILABLE, MIN_MULTIPLY_ADDS, onednn_mm, replace_products
 from truncback.hypergrad.reference import unrolled_autograd
 
@@ -169,3 +170,18 @@ def test_the_eager_engine_imports_no_part_of_the_fast_path():
     )
     lines = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
     assert lines == ["[]", "['truncback.hypergrad.fast_path', 'truncback.hypergrad.onednn']"]
+
+
+def test_a_torch_without_the_onednn_operator_is_said_once_not_hidden(monkeypatch):
+    """Forced here whatever this machine's torch has: the product falls back to torch's, with a warning."""
+    from truncback.hypergrad import fast_path, onednn
+
+    monkeypatch.setattr(onednn, "AVAILABLE", False)
+    monkeypatch.setattr(fast_path, "_COMPILED", {})
+    monkeypatch.setattr(fast_path, "_WARNED", set())
+    with pytest.warns(RuntimeWarning, match="lacks oneDNN's linear operator"):
+        gradient_descent(lambda w, lam: torch.sum((w - lam) ** 2), 0.1, compile=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a second compiled step: no second warning
+        gradient_descent(lambda w, lam: torch.sum((w + lam) ** 2), 0.1, compile=True)
+    assert onednn.compile_options("onednn") == {}

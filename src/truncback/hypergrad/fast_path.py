@@ -5,13 +5,22 @@ for compilation, so the eager engine needs neither dynamo nor the custom operato
 """
 
 import types
+import warnings
 
 import torch
 
-from truncback.hypergrad.onednn import compile_options
+from truncback.hypergrad import onednn
 from truncback.hypergrad.problem import update_function
 
 _COMPILED: dict = {}
+_WARNED: set = set()
+
+
+def warn_once(message: str) -> None:
+    """A RuntimeWarning with ``message``, once per process: the fast path did less than asked."""
+    if message not in _WARNED:
+        _WARNED.add(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
 def _with_own_code(function, tag: int):
@@ -28,8 +37,14 @@ def _compiled_once(key, build, matmul: str):
     later one; ``matmul`` says how float32 CPU matrix products are computed (``problem.MATMULS``)."""
     key = (*key, matmul)
     if key not in _COMPILED:
+        if matmul == "onednn" and not onednn.AVAILABLE:
+            warn_once(
+                "matmul='onednn' asked for, but this torch build lacks oneDNN's linear operator "
+                "(torch.ops.mkldnn._linear_pointwise): compiled steps compute their products by torch's own kernel, "
+                "slower on skinny products (docs/benchmarks.md)"
+            )
         function = _with_own_code(build(), len(_COMPILED))
-        _COMPILED[key] = torch.compile(function, dynamic=False, options=compile_options(matmul))
+        _COMPILED[key] = torch.compile(function, dynamic=False, options=onednn.compile_options(matmul))
     return _COMPILED[key]
 
 
