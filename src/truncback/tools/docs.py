@@ -23,6 +23,7 @@ BLOCK = re.compile(
     r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end generated: (?P=name) -->)", re.DOTALL
 )
 COMMITTED_SCALES = ("smoke", "quick")
+OFFLINE = "offline"  # its outputs are committed once its hours-long run has been made (its column says so until then)
 RUN_TIME = re.compile(r"^- (\w+): (\d+) job\(s\), (\d+) s in all, largest resident memory (\d+) MB", re.MULTILINE)
 
 
@@ -96,6 +97,10 @@ class Committed:
         text = self.path(f"paper_tables/{scale}/reproduction_report.md").read_text()
         return {name: (int(jobs), int(seconds), int(rss)) for name, jobs, seconds, rss in RUN_TIME.findall(text)}
 
+    def has(self, scale: str) -> bool:
+        """Whether the outputs of ``scale`` are committed (its provenance file exists)."""
+        return (self.root / f"paper_tables/{scale}/provenance.yaml").is_file()
+
     def provenance(self, scale: str) -> dict:
         return yaml.safe_load(self.path(f"paper_tables/{scale}/provenance.yaml").read_text())
 
@@ -130,16 +135,24 @@ def hours_of(estimates: pd.DataFrame, experiments) -> float:
     return float(rows["Estimate (job-hours)"].sum())
 
 
+def offline_hours(committed: Committed) -> float:
+    """The offline scale's job-hours as the rehearsal estimates them: the paper-scale jobs of every
+    experiment but task interaction."""
+    jobs = committed.estimate_jobs()
+    return float(jobs[jobs["experiment"] != "task_interaction"]["estimate s"].sum()) / 3600
+
+
 def claims_table(committed: Committed) -> str:
     """README: claim -> evidence -> target -> time -> verdict per scale."""
-    verdicts = {scale: committed.verdicts(scale) for scale in COMMITTED_SCALES}
+    scales = COMMITTED_SCALES + ((OFFLINE,) if committed.has(OFFLINE) else ())
+    verdicts = {scale: committed.verdicts(scale) for scale in scales}
     seconds = committed.job_seconds("quick")
     estimates = committed.estimates()
     quick = committed.provenance("quick")
     lines = [
         "| Claim | Evidence | Target (under `figures/<scale>/` or `paper_tables/<scale>/`) | Job time: quick "
-        "(measured) / full (estimated) | Smoke | Quick | Full |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "(measured) / full (estimated) | Smoke | Quick | Offline | Full |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for claim in CLAIMS:
         quick_seconds = sum(seconds.get(name, (0, 0, 0))[1] for name in claim.experiments)
@@ -149,7 +162,12 @@ def claims_table(committed: Committed) -> str:
             + f" | {minutes(quick_seconds)} / {minutes(3600 * hours_of(estimates, claim.experiments))} | "
             f"{verdicts['smoke'].get(claim.name, '-')} | "
             f"[{verdicts['quick'].get(claim.name, '-')}](paper_tables/quick/reproduction_report.md) | "
-            "not run |"
+            + (
+                f"[{verdicts[OFFLINE].get(claim.name, '-')}](paper_tables/{OFFLINE}/reproduction_report.md)"
+                if OFFLINE in verdicts
+                else "not run yet"
+            )
+            + " | not run |"
         )
     lines.append("")
     lines.append(
@@ -171,6 +189,17 @@ def at_a_glance(committed: Committed) -> str:
         rows.append(
             f"| `{scale}` | {what} | {minutes(made['wall_seconds'])} | `{made['commit'][:12]}`, " f"{made['machine']} |"
         )
+    what = "the paper's settings for all but task interaction, on the offline real subsets"
+    if committed.has(OFFLINE):
+        made = committed.provenance(OFFLINE)
+        rows.append(
+            f"| `{OFFLINE}` | {what} | {minutes(made['wall_seconds'])} | `{made['commit'][:12]}`, {made['machine']} |"
+        )
+    else:
+        rows.append(
+            f"| `{OFFLINE}` | {what} | not committed yet; estimated {offline_hours(committed):.1f} job-hours | "
+            "from the rehearsal |"
+        )
     rehearsal = committed.provenance("rehearsal")
     rows.append(
         f"| `rehearsal` | every paper-scale job on synthetic data of the real sizes, a few iterations each "
@@ -191,13 +220,14 @@ def at_a_glance(committed: Committed) -> str:
 
 def claims_verdicts(committed: Committed) -> str:
     """docs/claims.md: every claim's verdict at each committed scale."""
-    verdicts = {scale: committed.verdicts(scale) for scale in COMMITTED_SCALES}
-    lines = ["| Claim | " + " | ".join(COMMITTED_SCALES) + " |", "| --- |" + " --- |" * len(COMMITTED_SCALES)]
+    scales = COMMITTED_SCALES + ((OFFLINE,) if committed.has(OFFLINE) else ())
+    verdicts = {scale: committed.verdicts(scale) for scale in scales}
+    lines = ["| Claim | " + " | ".join(scales) + " |", "| --- |" + " --- |" * len(scales)]
     lines += [
         f"| {claim.key} `{claim.name}` | "
         + " | ".join(
             f"[{verdicts[scale].get(claim.name, '-')}](../paper_tables/{scale}/reproduction_report.md)"
-            for scale in COMMITTED_SCALES
+            for scale in scales
         )
         + " |"
         for claim in CLAIMS
