@@ -3,6 +3,7 @@
 its first checkpoint."""
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -72,8 +73,15 @@ def kill_after_first_checkpoint(
     makes it send itself ``signal_name`` (SIGKILL; SIGINT is a Ctrl-C) right after its first checkpoint
     (TRUNCBACK_STOP_AFTER_CHECKPOINT): no race with the clock. Its exit status and stderr."""
     env = {**os.environ, STOP_AFTER: f"{every}:{signal_name}"}
+    # Ctrl-C as at a terminal: a shell without job control starts background commands with SIGINT
+    # ignored, which the child would inherit (and Python would then not raise KeyboardInterrupt)
     result = subprocess.run(
-        [sys.executable, "-m", "truncback", *arguments], stderr=subprocess.PIPE, text=True, env=env, timeout=timeout
+        [sys.executable, "-m", "truncback", *arguments],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        timeout=timeout,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert checkpoint.is_file(), f"no checkpoint at {checkpoint} (exit status {result.returncode}): {result.stderr}"
     return subprocess.CompletedProcess(result.args, result.returncode, "", result.stderr)
