@@ -139,6 +139,7 @@ def test_each_experiment_runs_any_method_spec(experiment, method, inputs, tmp_pa
     assert timing["timed_iterations"] == record.iterations_run - 1
     assert timing["exact_comparisons"] == len(record.exact["iteration"])
     assert timing["seconds_per_iteration"] * timing["timed_iterations"] <= timing["iteration_seconds"]
+    assert timing["compute"] == {"torch": torch.__version__, "device": "cpu", "fast_path": None}  # eager
     assert not checkpoint_path(output).exists()
 
 
@@ -223,3 +224,13 @@ def test_progress_gives_the_time_left_at_the_pace_so_far():
     assert remaining(elapsed=90.0, done=30, left=1200) == "  ETA 1h00m"  # 3 s per hyper-iteration
     assert remaining(elapsed=1.0, done=4, left=2) == "  ETA 0h00m"
     assert remaining(elapsed=5.0, done=10, left=0) == "" and remaining(elapsed=0.0, done=0, left=10) == ""
+
+
+def test_a_compiled_run_records_what_its_fast_path_did(inputs, tmp_path):
+    output = tmp_path / "run.json"
+    args = arguments("hypercleaning", inputs, "krmd-K1", output)
+    args[args.index("--settings") + 1] = json.dumps({**HYPERCLEANING, "compile": True, "hyper_iterations": 3})
+    assert cli(args) == 0
+    fast = read_json(timing_path(output))["compute"]["fast_path"]
+    assert fast["compiled_calls"] > 0  # its steps went through the compiled functions
+    assert fast["onednn_product_calls"] == 0  # 200 x 785 x 10 products: below the threshold, torch's kernel

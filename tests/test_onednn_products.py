@@ -131,10 +131,17 @@ def test_every_method_on_the_fast_path_matches_float64_references_and_runs_onedn
         exact = spec["name"] != "aid_fp" and spec.get("K", fast.T) == fast.T
         reference = exact64 if exact else hypergradient(plain64, lam64, spec)
         assert relative_error(hypergradient(fast, lam32, spec), reference) < 1e-5, spec
+    from truncback.hypergrad import fast_path
+
+    before = fast_path.record()
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profile:
         hypergradient(fast, lam32, {"name": "krmd", "K": 1})
+    after = fast_path.record()
     calls = {event.key: event.count for event in profile.key_averages()}
     assert calls.get("truncback::onednn_mm", 0) >= 2 * fast.T  # two products in each step
+    # the run's record counts the products the profiler saw oneDNN compute
+    assert after["onednn_product_calls"] - before["onednn_product_calls"] == calls["truncback::onednn_mm"]
+    assert after["compiled_calls"] - before["compiled_calls"] >= fast.T
     assert calls.get("aten::mm", 0) + calls.get("aten::addmm", 0) <= 2  # the eager outer loss and its gradient
 
 

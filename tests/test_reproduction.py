@@ -17,7 +17,7 @@ from truncback.experiments.complexity.benchmark import Case, run_case
 from truncback.experiments.complexity.table import complexity_table, exponent
 from truncback.reproduction import claims
 from truncback.reproduction.evidence import Evidence, load_evidence, load_reference
-from truncback.reproduction.report import load_spread, report_text
+from truncback.reproduction.report import compute_lines, load_spread, report_text
 from truncback.reproduction.numbers import NOT_COMPARABLE
 from truncback.cli import main as check_main
 from truncback.pipeline.check import check
@@ -334,3 +334,28 @@ def test_check_results_without_committed_outputs_names_them_and_the_command(tmp_
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no committed outputs of scale 'smoke'" in err
     assert "make expected-outputs SCALE=smoke" in err
+
+
+def test_the_report_says_what_computed_each_experiment():
+    eager = {"torch": "2.13.0+cpu", "device": "cpu", "fast_path": None}
+    fast = {
+        "compiled_calls": 40,
+        "compiled_functions": 2,
+        "graphs_compiled": 3,
+        "graphs_from_cache": 1,
+        "onednn_graphs_passed": 3,
+        "onednn_products_replaced": 4,
+        "onednn_product_calls": 60,
+        "onednn_operator": True,
+    }
+    compiled = {**eager, "fast_path": fast}
+    lines = compute_lines(
+        {"hypercleaning": [{"compute": compiled}] * 2, "omniglot": [{"compute": eager}], "task_interaction": [{}]}
+    )  # a timing file from before the record: left out
+    assert lines == [
+        "hypercleaning: 2 run(s), torch 2.13.0+cpu on cpu; 2 compiled, 8 compiled graph(s) in all, 120 matrix "
+        "products by oneDNN",
+        "omniglot: 1 run(s), torch 2.13.0+cpu on cpu; eager (nothing compiled)",
+    ]
+    absent = {**eager, "fast_path": {**fast, "onednn_operator": False, "onednn_product_calls": 0}}
+    assert "lacks oneDNN's linear operator" in compute_lines({"omniglot": [{"compute": absent}]})[0]

@@ -13,6 +13,7 @@ from truncback.hypergrad import onednn
 from truncback.hypergrad.problem import update_function
 
 _COMPILED: dict = {}
+_CALLS = {"compiled_calls": 0}
 _WARNED: set = set()
 
 
@@ -44,8 +45,18 @@ def _compiled_once(key, build, matmul: str):
                 "slower on skinny products (docs/benchmarks.md)"
             )
         function = _with_own_code(build(), len(_COMPILED))
-        _COMPILED[key] = torch.compile(function, dynamic=False, options=onednn.compile_options(matmul))
+        _COMPILED[key] = _counted(torch.compile(function, dynamic=False, options=onednn.compile_options(matmul)))
     return _COMPILED[key]
+
+
+def _counted(compiled):
+    """``compiled``, each call counted (``record``)."""
+
+    def call(*args):
+        _CALLS["compiled_calls"] += 1
+        return compiled(*args)
+
+    return call
 
 
 def compiled_update(inner_loss, matmul: str = "onednn"):
@@ -74,3 +85,22 @@ def compiled_pullback(inner_loss, rate_gradient: bool, matmul: str = "onednn"):
         return pullback
 
     return _compiled_once(("pullback", inner_loss, rate_gradient), build, matmul)
+
+
+def record() -> dict:
+    """What the fast path has done in this process so far (counts that only grow; a run's share is the
+    difference over it): calls of compiled functions, the functions compiled, the graphs inductor
+    compiled and those it took from its cache (dynamo's own counters, a private module of torch), the
+    products the oneDNN pass replaced in the graphs it saw (none in cached ones: it ran when they were
+    first made) and the oneDNN products actually computed."""
+    from torch._dynamo.utils import counters
+
+    return {
+        "compiled_calls": _CALLS["compiled_calls"],
+        "compiled_functions": len(_COMPILED),
+        "graphs_compiled": counters["inductor"]["fxgraph_cache_miss"],
+        "graphs_from_cache": counters["inductor"]["fxgraph_cache_hit"],
+        "onednn_graphs_passed": onednn.COUNTS["graphs_passed"],
+        "onednn_products_replaced": onednn.COUNTS["products_replaced"],
+        "onednn_product_calls": onednn.COUNTS["product_calls"],
+    }

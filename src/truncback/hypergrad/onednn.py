@@ -28,12 +28,17 @@ aten = torch.ops.aten
 AVAILABLE = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
 """Whether this torch build has oneDNN's linear operator (the CPU wheels do)."""
 
+COUNTS = {"product_calls": 0, "graphs_passed": 0, "products_replaced": 0}
+"""What ran in this process: calls of the operator (whether their program was compiled here or came
+from inductor's cache), graphs the pass saw and products it replaced in them."""
+
 
 @torch.library.custom_op("truncback::onednn_mm", mutates_args=())
 def onednn_mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """a @ b for 2-D float32 CPU tensors by oneDNN's linear operator (a @ weight^T with weight = b^T)."""
     if 0 in a.shape or 0 in b.shape or 0 in a.stride() or 0 in b.stride():  # oneDNN wants real memory
         return torch.mm(a, b)
+    COUNTS["product_calls"] += 1
     return torch.ops.mkldnn._linear_pointwise(a, b.t(), None, "none", [None], "")
 
 
@@ -94,7 +99,8 @@ def graph_pass():
 
     class OneDNNProducts(CustomGraphPass):
         def __call__(self, graph: torch.fx.Graph) -> None:
-            replace_products(graph)
+            COUNTS["graphs_passed"] += 1
+            COUNTS["products_replaced"] += replace_products(graph)
 
         def uuid(self) -> bytes:
             return hashlib.sha256(Path(__file__).read_bytes()).digest()

@@ -81,6 +81,33 @@ def run_times(benchmarks) -> list[str]:
     return lines or ["(no Snakemake benchmark files given)"]
 
 
+def compute_lines(timings: dict) -> list[str]:
+    """Per hyper-optimisation experiment, from its runs' timing files (``timings``: experiment -> their
+    contents): the torch and device they ran on and what computed, eagerly or through the compiled fast
+    path (its graphs and the oneDNN products it computed: the same on a rerun, whether inductor compiled
+    the graphs anew or took them from its cache; the timing files hold the rest)."""
+    lines = []
+    for experiment, files in sorted(timings.items()):
+        records = [entry["compute"] for entry in files if entry.get("compute")]
+        if not records:
+            continue
+        where = ", ".join(sorted({f"torch {r['torch']} on {r['device']}" for r in records}))
+        fast = [r["fast_path"] for r in records if r["fast_path"]]
+        line = f"{experiment}: {len(records)} run(s), {where}; "
+        if not fast:
+            lines.append(line + "eager (nothing compiled)")
+            continue
+        graphs = sum(f["graphs_compiled"] + f["graphs_from_cache"] for f in fast)
+        calls = sum(f["onednn_product_calls"] for f in fast)
+        line += f"{len(fast)} compiled, {graphs} compiled graph(s) in all, {calls} matrix products by oneDNN"
+        if not all(f["onednn_operator"] for f in fast):
+            line += " (this torch lacks oneDNN's linear operator: torch's own products)"
+        elif calls == 0:
+            line += " (none: every product stayed with torch's kernel)"
+        lines.append(line)
+    return lines
+
+
 def estimate_blocks(estimates) -> list:
     """The rehearsal's full-scale estimates (its summary CSV), when that file exists."""
     if not estimates or not Path(estimates).is_file():
@@ -242,6 +269,8 @@ def report_blocks(reference, evidence, benchmarks=None, estimates=None, spread=N
         ("h2", "Run time and hardware"),
         ("p", f"Written on: {hardware()} {WALL_CLOCK}"),
         ("ul", run_times(benchmarks)),
+        ("p", "What computed:"),
+        ("ul", compute_lines(evidence.timings) or ["(no timing file records it)"]),
         ("h2", "Full-scale run time"),
         *estimate_blocks(estimates),
         ("h2", "Across machines"),

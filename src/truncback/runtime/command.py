@@ -3,6 +3,9 @@ threads, output, log, --stop-after), torch's set-up, progress logging, resumptio
 checkpoint beside the output, and writing the result and its timing file atomically."""
 
 import argparse
+import sys
+
+import torch
 
 from truncback.hypergrad.methods import parse_spec
 from truncback.runtime.checkpoint import checkpoint_path
@@ -41,12 +44,33 @@ def add_run_arguments(parser) -> None:
     )
 
 
+def fast_path_counts() -> dict:
+    """The fast path's counts so far in this process (``hypergrad.fast_path.record``), {} where it was
+    never imported."""
+    fast_path = sys.modules.get("truncback.hypergrad.fast_path")
+    return fast_path.record() if fast_path else {}
+
+
+def what_ran(device, before: dict) -> dict:
+    """The torch, the device and, where the run called compiled steps, what the fast path did over the
+    run (its counts minus ``before``, taken at its start); ``fast_path`` is None for an eager run."""
+    after = fast_path_counts()
+    done = {key: value - before.get(key, 0) for key, value in after.items()}
+    fast = None
+    if done.get("compiled_calls"):
+        from truncback.hypergrad import onednn
+
+        fast = {**done, "onednn_operator": onednn.AVAILABLE}
+    return {"torch": torch.__version__, "device": str(device), "fast_path": fast}
+
+
 def run_command(args, run) -> int:
     """``run(device, log, checkpoint)`` returns (result dataclass, timing, extra files to write: a
     function of nothing or None); the result and timing are written, then the checkpoint removed."""
     configure_torch(args.threads)
     device = select_device(args.device)
     checkpoint = checkpoint_path(args.output)
+    before = fast_path_counts()
     with ProgressLog(args.log) as log:
         try:
             result, timing, write_extra = run(device, log, checkpoint)
@@ -55,7 +79,7 @@ def run_command(args, run) -> int:
             return INTERRUPTED
     if write_extra:
         write_extra()
-    write_json(timing_path(args.output), timing.per_iteration())
+    write_json(timing_path(args.output), {**timing.per_iteration(), "compute": what_ran(device, before)})
     write_result(args.output, result)
     checkpoint.unlink(missing_ok=True)
     return 0
