@@ -235,3 +235,14 @@ def test_a_compiled_run_records_what_its_fast_path_did(inputs, tmp_path):
     fast = read_json(timing_path(output))["compute"]["fast_path"]
     assert fast["compiled_calls"] > 0  # its steps went through the compiled functions
     assert fast["onednn_operator"] is onednn.AVAILABLE
+    assert fast["onednn_product_calls"] == 0  # 200 x 785 x 10 products: below the threshold, torch's kernel
+
+
+def test_a_run_records_only_its_own_fast_path_work(inputs, tmp_path):
+    """oneDNN products computed before, outside any compiled step, are not the run's."""
+    onednn.onednn_mm(torch.ones(4, 3), torch.ones(3, 2))
+    output = tmp_path / "run.json"
+    args = arguments("hypercleaning", inputs, "krmd-K1", output)
+    args[args.index("--settings") + 1] = json.dumps({**HYPERCLEANING, "compile": True, "hyper_iterations": 2})
+    assert cli(args) == 0
+    assert read_json(timing_path(output))["compute"]["fast_path"]["onednn_product_calls"] == 0
