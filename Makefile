@@ -47,6 +47,7 @@ lint: $(VENV)/.installed
 	$(BIN)/lint-imports
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy -p truncback.hypergrad
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m truncback lint-workflow
 	$(BIN)/snakefmt --check Snakefile rules
 

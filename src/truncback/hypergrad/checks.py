@@ -20,7 +20,7 @@ def check_problem(problem, hparams) -> None:
             )
 
 
-def check_depth(name: str, value, T: int) -> int:
+def check_depth(name: str, value, T: int | None) -> int:
     """A truncation depth or iteration count: an int with 0 <= value <= T (T=None: no upper limit)."""
     if not isinstance(value, int) or isinstance(value, bool):
         raise ValueError(f"{name} must be an int, got {value!r}")

@@ -48,7 +48,7 @@ def step_vjp(problem, state, hparams, t: int, alpha):
     own = getattr(problem.step, "pullback", None)
     if own is not None:
         return own(state, hparams, t, alpha)
-    _, pullback = vjp(lambda w, lam: problem.step(w, lam, t), state, hparams)
+    _, pullback = vjp(lambda w, lam: problem.step(w, lam, t), state, hparams)  # type: ignore[misc]
     return pullback(alpha)
 
 

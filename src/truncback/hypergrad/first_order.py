@@ -25,7 +25,7 @@ def fom(problem, hparams, *, return_info: bool = False):
     h = trees.add(h, init_vjp(problem, hparams, grad_state))
     state = w0
     for t in range(problem.T):
-        next_state, pullback = vjp(lambda lam: problem.step(state, lam, t), hparams)  # noqa: B023 (called here)
+        next_state, pullback = vjp(lambda lam: problem.step(state, lam, t), hparams)  # type: ignore[misc]  # noqa: B023 (called here)
         h = trees.add(h, pullback(grad_state)[0])
         state = trees.detach(next_state)
     return finish(h, loss, final_state, 2, [], return_info)
@@ -58,6 +58,6 @@ def exact_constant_memory(problem, hparams, return_norms: bool = False):
     for t in reversed(range(problem.T)):
         alpha, b_alpha = step_vjp(problem, run(problem, hparams, w0, 0, t), hparams, t, alpha)
         h = trees.add(h, b_alpha)
-        if return_norms:
+        if alpha_norms is not None:
             alpha_norms.append(trees.norm_tensor(alpha))
     return trees.add(h, init_vjp(problem, hparams, alpha)), alpha_norms

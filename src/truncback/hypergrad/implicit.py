@@ -30,9 +30,9 @@ def aid(problem, hparams, K: int, *, solve=conjugate_gradient, return_info: bool
     last = problem.T - 1
     final_state = run(problem, hparams, initial_state(problem, hparams), 0, problem.T)
     loss, grad_state, grad_hparams = outer_gradients(problem, final_state, hparams)
-    _, pullback_state = vjp(lambda w: problem.step(w, hparams, last), final_state)
-    _, pullback_hparams = vjp(lambda lam: problem.step(final_state, lam, last), hparams)
-    norms = [] if return_info else None
+    _, pullback_state = vjp(lambda w: problem.step(w, hparams, last), final_state)  # type: ignore[misc]
+    _, pullback_hparams = vjp(lambda lam: problem.step(final_state, lam, last), hparams)  # type: ignore[misc]
+    norms: list | None = [] if return_info else None
     v = solve(lambda x: trees.sub(x, pullback_state(x)[0]), grad_state, K, norms)
     (b_v,) = pullback_hparams(v)
     return finish(trees.add(grad_hparams, b_v), loss, final_state, 1, norms, return_info)

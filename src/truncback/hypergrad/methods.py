@@ -199,14 +199,15 @@ def parse_spec(text: str) -> dict:
             return resolve(json.loads(text))
         except json.JSONDecodeError as error:
             raise ValueError(f"method spec {text!r} is not valid JSON: {error}") from None
-    name = re.match(r"[a-z_]+", text).group(0) if re.match(r"[a-z_]+", text) else text
+    word = re.match(r"[a-z_]+", text)
+    name = word.group(0) if word else text
     if name not in METHODS:
         raise ValueError(f"method {name!r} is unknown; choose one of {sorted(METHODS)}")
     spec, rest = {"name": name}, text[len(name) :]
     while rest:
         part = re.match(r"-([A-Za-z_]+?)([-+]?\d[\d.]*(?:e[-+]?\d+)?)(?=-|$)", rest)
-        option = next((o for o in METHODS[name].options if part and o.name == part.group(1)), None)
-        if option is None:
+        option = None if part is None else next((o for o in METHODS[name].options if o.name == part.group(1)), None)
+        if part is None or option is None:
             raise ValueError(
                 f"method label {text!r}: {rest!r} does not start with an option of {name!r} "
                 f"({[o.name for o in METHODS[name].options]}) and its value"

@@ -5,6 +5,7 @@ convolutional net whose initialisation and step size are the hyperparameters."""
 
 import math
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import torch
 
@@ -17,10 +18,10 @@ class GradientDescentParts:
     (``lr`` a number or a function), outer(w_T, lam); the hand-written baselines use the parts, the
     library the BilevelProblem built from them."""
 
-    inner: object
-    lr: object
-    init: object
-    outer: object
+    inner: Callable[..., torch.Tensor]
+    lr: Any  # a number, or a function (lam, t) -> step size
+    init: Callable[[Any], Any]
+    outer: Callable[[Any, Any], torch.Tensor]
     T: int
 
     def problem(self, compile: bool = False, matmul: str = "onednn") -> BilevelProblem:
