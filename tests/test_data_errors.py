@@ -60,7 +60,7 @@ def test_prepare_with_a_missing_archive_names_it(tmp_path, capsys):
 def test_prepare_with_wrongly_named_archives_says_what_it_needs(capsys):
     assert main(["data-prepare", "mnist_test", "a.gz", "--scale", "quick", "--output", "o.npz"]) == 1
     assert (
-        "mnist_test at scale quick is made from t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz " "(in that order)"
+        "mnist_test at scale quick is made from t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz (in that order)"
     ) in capsys.readouterr().err
 
 

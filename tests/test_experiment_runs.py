@@ -210,7 +210,7 @@ def test_a_result_file_of_another_layout_or_with_a_renamed_key_is_named(inputs, 
     data["run"]["outer_losses"] = data["run"].pop("train")
     (tmp_path / "renamed.json").write_text(json.dumps(data))
     with pytest.raises(
-        ValueError, match=r"renamed.json.run: RunRecord has no key\(s\) \['outer_losses'\] and " r"lacks \['train'\]"
+        ValueError, match=r"renamed.json.run: RunRecord has no key\(s\) \['outer_losses'\] and lacks \['train'\]"
     ):
         read_result(tmp_path / "renamed.json", HypercleaningResult)
     with pytest.raises(ValueError, match="has layout 'truncback.hypercleaning/2', expected 'truncback.omniglot/2'"):

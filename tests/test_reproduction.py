@@ -322,7 +322,7 @@ def test_check_results_says_same_within_spread_or_different_per_table_and_claim(
     (reshaped / "table4_omniglot.csv").write_text("Method,Accuracy\n1-RMD,74.60 ± 1.88\n")
     verdict, details = lines(check(first, reshaped, spread))["table4_omniglot"]
     assert verdict == "DIFFERENT" and details.startswith(
-        "layout: columns only committed: Iter., Sec/iter, States " "held; rows only committed: Full RMD"
+        "layout: columns only committed: Iter., Sec/iter, States held; rows only committed: Full RMD"
     )
 
 

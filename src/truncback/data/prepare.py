@@ -59,7 +59,7 @@ def load_prepared(path) -> dict[str, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise MissingFileError(
-            f"prepared data file {path} does not exist; build it with " f"`snakemake {path}` (rules in rules/data.smk)"
+            f"prepared data file {path} does not exist; build it with `snakemake {path}` (rules in rules/data.smk)"
         )
     with np.load(path, allow_pickle=False) as content:
         return {key: content[key] for key in content.files}

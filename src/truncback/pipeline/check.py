@@ -156,7 +156,7 @@ def main(args) -> int:
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "check-results",
-        help="rerun a scale in a scratch folder and compare every number " "with the committed outputs",
+        help="rerun a scale in a scratch folder and compare every number with the committed outputs",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

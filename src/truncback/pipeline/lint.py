@@ -61,7 +61,7 @@ def main(args) -> int:
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "lint-workflow",
-        help="snakemake --lint, failing on any warning not kept on " "purpose",
+        help="snakemake --lint, failing on any warning not kept on purpose",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -27,7 +27,7 @@ class RehearsalSettings(Settings):
 
     iterations: int = setting(
         5,
-        "hyper-iterations of every hyper-optimisation (the first is profiled for memory, " "the others timed)",
+        "hyper-iterations of every hyper-optimisation (the first is profiled for memory, the others timed)",
         type="integer",
         minimum=2,
     )
@@ -36,7 +36,7 @@ class RehearsalSettings(Settings):
         4, "Omniglot tasks per evaluation (curve, validation and milestone test tasks)", type="integer", minimum=2
     )
     feature_images: int = setting(
-        200, "images per CIFAR split whose ResNet features are computed (the others are " "left zero)", **POSITIVE
+        200, "images per CIFAR split whose ResNet features are computed (the others are left zero)", **POSITIVE
     )
     hypercleaning_lr: float = setting(
         0.015,

@@ -288,15 +288,13 @@ def register(subparsers) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "--full-config", required=True, help="JSON of the paper-scale config (its experiment " "sections)"
-    )
+    parser.add_argument("--full-config", required=True, help="JSON of the paper-scale config (its experiment sections)")
     parser.add_argument("--results", required=True, help="the rehearsal's results folder (results/rehearsal)")
     parser.add_argument("--runs", nargs="*", default=[], help="the hyper-optimisations' result files (under --results)")
     parser.add_argument("--features", nargs="*", default=[], help="the features jobs' timing files (under --results)")
     parser.add_argument("--benchmark-root", required=True, help="its Snakemake benchmark folder (benchmarks/rehearsal)")
     parser.add_argument(
-        "--benchmarks", nargs="+", required=True, help="every job's benchmark file (under " "--benchmark-root)"
+        "--benchmarks", nargs="+", required=True, help="every job's benchmark file (under --benchmark-root)"
     )
     parser.add_argument("--threads", type=int, default=1, help="torch threads per job (the config's threads)")
     parser.add_argument("--cores", type=int, default=1, help="cores of the machine the full run would use")

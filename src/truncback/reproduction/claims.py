@@ -25,7 +25,7 @@ def _not_run(claim: str, needs: str, target: str) -> Verdict:
     return Verdict(
         claim,
         NOT_RUN,
-        f"needs {needs}; produce it with `snakemake --cores all {target} --config " "scale=<scale> [data_dir=DIR]`",
+        f"needs {needs}; produce it with `snakemake --cores all {target} --config scale=<scale> [data_dir=DIR]`",
     )
 
 
@@ -143,7 +143,7 @@ def krmd_faster_and_leaner(evidence) -> Verdict:
 
     if "rmd" not in set(measured["label"]) or "krmd-K1" not in set(measured["label"]):
         return _not_run(
-            claim, "Table 1 measurements of rmd and krmd-K1", f"results/{evidence.scale}/complexity/" "measurements.csv"
+            claim, "Table 1 measurements of rmd and krmd-K1", f"results/{evidence.scale}/complexity/measurements.csv"
         )
     time_ratio = series("krmd-K1", "seconds")[-1] / series("rmd", "seconds")[-1]
     memory_ratio = series("krmd-K1", "peak_mib")[-1] / series("rmd", "peak_mib")[-1]

@@ -359,7 +359,7 @@ def register(subparsers) -> None:
         "--benchmarks",
         nargs="*",
         default=[],
-        help="Snakemake's benchmark files of the scale's jobs " "(benchmarks/<scale>/<experiment>/<job>.tsv)",
+        help="Snakemake's benchmark files of the scale's jobs (benchmarks/<scale>/<experiment>/<job>.tsv)",
     )
     parser.add_argument("--spread", help="the measured cross-machine spread (config/cross_machine_spread.yaml)")
     parser.add_argument(

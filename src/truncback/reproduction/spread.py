@@ -56,7 +56,7 @@ def spread_of(comparisons: dict) -> dict:
     if unlike:
         name, cells = next(iter(unlike.items()))
         raise ValueError(
-            f"{name} differs in form between the two runs (e.g. {cells[0]}): compare two runs of one " "configuration"
+            f"{name} differs in form between the two runs (e.g. {cells[0]}): compare two runs of one configuration"
         )
     frame = moves_frame(comparisons)
     claimed = frame["table"].map(is_claim)
@@ -125,6 +125,6 @@ def register(subparsers) -> None:
         "report and check-results read (config/cross_machine_spread.yaml)",
     )
     parser.add_argument(
-        "--second-run", default="on another machine", help="how the second run differs, in words " "(for the report)"
+        "--second-run", default="on another machine", help="how the second run differs, in words (for the report)"
     )
     parser.set_defaults(run=main)

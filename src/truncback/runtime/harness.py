@@ -63,9 +63,7 @@ class LoopSettings:
             if not (optional and value is None) and (
                 isinstance(value, bool) or not isinstance(value, int) or value < 1
             ):
-                raise ValueError(
-                    f"{name} must be a positive int{' or None' if optional else ''}, " f"got {name}={value!r}"
-                )
+                raise ValueError(f"{name} must be a positive int{' or None' if optional else ''}, got {name}={value!r}")
         if self.clip_norm is not None and not self.clip_norm > 0:
             raise ValueError(f"clip_norm must be positive or None (no clipping), got clip_norm={self.clip_norm!r}")
 

@@ -42,7 +42,7 @@ class DataSettings(Settings):
         0, "seed of the synthetic archives used by the smoke scale (and by quick for CIFAR)", type="integer", minimum=0
     )
     download_attempts: int = setting(
-        3, "tries per URL, with exponential backoff between them, before the next " "mirror", type="integer", minimum=1
+        3, "tries per URL, with exponential backoff between them, before the next mirror", type="integer", minimum=1
     )
 
 
@@ -65,7 +65,7 @@ class PipelineConfig(Settings):
     )
     threads: int = setting(
         1,
-        "torch threads per job; results depend on it, so it is fixed here and not taken from " "--cores",
+        "torch threads per job; results depend on it, so it is fixed here and not taken from --cores",
         type="integer",
         minimum=1,
     )
@@ -92,12 +92,12 @@ class PipelineConfig(Settings):
     )
     aid_vs_itd: dict = setting(
         {},
-        "companion: AID vs ITD, hypergradient error against iterations (Grazzi et al. " "2020)",
+        "companion: AID vs ITD, hypergradient error against iterations (Grazzi et al. 2020)",
         nested=AidVsItdSettings,
     )
     fom_ufom: dict = setting(
         {},
-        "companion: FOM vs UFOM on a task family where FOM does not converge " "(Likhosherstov et al. 2021)",
+        "companion: FOM vs UFOM on a task family where FOM does not converge (Likhosherstov et al. 2021)",
         nested=FomUfomSettings,
     )
     rehearsal: dict = setting(

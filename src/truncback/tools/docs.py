@@ -126,7 +126,7 @@ def full_run(estimates: pd.DataFrame) -> str:
     total = estimates.iloc[-1]
     wall = WALL.search(total["Experiment"])
     return f"{total['Estimate (job-hours)']:.1f} job-hours" + (
-        f", at least {wall.group(2)} h of wall time with " f"{wall.group(1)} jobs at once" if wall else ""
+        f", at least {wall.group(2)} h of wall time with {wall.group(1)} jobs at once" if wall else ""
     )
 
 
@@ -183,11 +183,11 @@ def at_a_glance(committed: Committed) -> str:
     rows = ["| Scale | What it runs | Wall time here | Commit and machine |", "| --- | --- | --- | --- |"]
     for scale, what in (
         ("smoke", "the whole DAG on tiny synthetic data"),
-        ("quick", "the whole DAG on the offline real subsets (MNIST test set, Omniglot small1/2; " "CIFAR synthetic)"),
+        ("quick", "the whole DAG on the offline real subsets (MNIST test set, Omniglot small1/2; CIFAR synthetic)"),
     ):
         made = committed.provenance(scale)
         rows.append(
-            f"| `{scale}` | {what} | {minutes(made['wall_seconds'])} | `{made['commit'][:12]}`, " f"{made['machine']} |"
+            f"| `{scale}` | {what} | {minutes(made['wall_seconds'])} | `{made['commit'][:12]}`, {made['machine']} |"
         )
     what = "the paper's settings for all but task interaction, on the offline real subsets"
     if committed.has(OFFLINE):
@@ -317,7 +317,7 @@ def main(args) -> int:
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "docs",
-        help="rewrite the documentation's generated blocks from the committed " "outputs",
+        help="rewrite the documentation's generated blocks from the committed outputs",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -23,7 +23,7 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--scale",
         required=True,
-        help="size preset: smoke, quick or published " "(the real archives' sizes, for the rehearsal)",
+        help="size preset: smoke, quick or published (the real archives' sizes, for the rehearsal)",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.set_defaults(run=run_fixtures)

@@ -155,7 +155,7 @@ def implicit_reference(inner, outer, w0, lam, tolerance: float) -> tuple[torch.T
     gradient_norm = float(torch.linalg.vector_norm(grad_w(w, lam)))
     if gradient_norm > tolerance:
         raise RuntimeError(
-            f"the reference's Newton iterations stopped at ||grad_w g|| = {gradient_norm:.3g} > " f"{tolerance:g}"
+            f"the reference's Newton iterations stopped at ||grad_w g|| = {gradient_norm:.3g} > {tolerance:g}"
         )
     grad_f_w, grad_f_lam = grad(outer, argnums=(0, 1))(w, lam)
     v = _conjugate_gradient(lambda u: hvp(w, u), grad_f_w, tolerance, 20 * w.numel())

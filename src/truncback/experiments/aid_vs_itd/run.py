@@ -105,7 +105,7 @@ def main(args) -> int:
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "aid-vs-itd",
-        help="AID-FP, AID-CG and ITD against the exact implicit " "hypergradient on one problem (Grazzi et al. 2020)",
+        help="AID-FP, AID-CG and ITD against the exact implicit hypergradient on one problem (Grazzi et al. 2020)",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

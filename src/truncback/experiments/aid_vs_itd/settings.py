@@ -25,7 +25,7 @@ class AidVsItdSettings(Settings):
 
     iterations: list = setting(
         [1, 5, 10, 25, 50, 100, 150, 200, 300, 400, 500, 600, 800],
-        "lower-level steps t at which every method is evaluated (AID also takes k = t solver " "iterations)",
+        "lower-level steps t at which every method is evaluated (AID also takes k = t solver iterations)",
         type="array",
         items={"type": "integer", "minimum": 1},
         minItems=2,
@@ -59,17 +59,17 @@ class AidVsItdSettings(Settings):
     mnist_val: int = setting(1000, "logistic and hypercleaning: validation images", type="integer", minimum=1)
     ridge_regularization: float = setting(
         0.05,
-        "ridge: exp(lam_j) at the point of comparison is this value times " "a seeded factor in [0.5, 2]",
+        "ridge: exp(lam_j) at the point of comparison is this value times a seeded factor in [0.5, 2]",
         **POSITIVE,
     )
     logistic_regularization: float = setting(
         0.3,
-        "logistic: exp(lam_j) at the point of comparison is this value " "times a seeded factor in [0.5, 2]",
+        "logistic: exp(lam_j) at the point of comparison is this value times a seeded factor in [0.5, 2]",
         **POSITIVE,
     )
     weight_decay: float = setting(
         0.02,
-        "hypercleaning: coefficient of ||W||^2 (the main paper's 0.001 makes g too " "ill-conditioned for t <= 1000)",
+        "hypercleaning: coefficient of ||W||^2 (the main paper's 0.001 makes g too ill-conditioned for t <= 1000)",
         **POSITIVE,
     )
     corrupted_fraction: float = setting(

@@ -348,7 +348,7 @@ def main(args) -> int:
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "bench-baselines",
-        help="our methods against hand-written autograd and the " "matmul floor",
+        help="our methods against hand-written autograd and the matmul floor",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -363,6 +363,6 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--compiled",
         action="store_true",
-        help="also time our methods on the compiled fast " "path (gradient_descent(..., compile=True))",
+        help="also time our methods on the compiled fast path (gradient_descent(..., compile=True))",
     )
     parser.set_defaults(run=main)

@@ -77,7 +77,7 @@ def main(args) -> int:
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "table-baselines",
-        help="our methods against hand-written autograd and the " "matmul floor, beside Table 1",
+        help="our methods against hand-written autograd and the matmul floor, beside Table 1",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

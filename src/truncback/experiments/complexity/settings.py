@@ -24,13 +24,13 @@ class ComplexitySection(Settings):
     )
     n_train: int = setting(
         5000,
-        "training (and validation) examples of the hypercleaning-sized problem: the " "number of hyperparameters N",
+        "training (and validation) examples of the hypercleaning-sized problem: the number of hyperparameters N",
         type="integer",
         minimum=1,
     )
     T_values: list = setting(
         [50, 100, 200, 400],
-        "lower-level horizons T at which every method is measured (the " "growth exponents are fitted over them)",
+        "lower-level horizons T at which every method is measured (the growth exponents are fitted over them)",
         type="array",
         items={"type": "integer", "minimum": 2},
         minItems=2,
@@ -49,7 +49,7 @@ class ComplexitySection(Settings):
             {"name": "fom"},
             {"name": "ufom", "q": 1.0},
         ],
-        "methods of Table 1, in row order (UFOM is timed in its worst case, q = 1; K at most " "the smallest T)",
+        "methods of Table 1, in row order (UFOM is timed in its worst case, q = 1; K at most the smallest T)",
         **METHOD_LIST,
     )
     baseline_repeats: int = setting(

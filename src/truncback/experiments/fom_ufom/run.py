@@ -288,7 +288,7 @@ def register(subparsers) -> None:
     for name, help_text in helps.items():
         part = parts.add_parser(name, help=help_text)
         part.add_argument(
-            "--settings", required=True, help="JSON object of FomUfomSettings fields (config's " "fom_ufom section)"
+            "--settings", required=True, help="JSON object of FomUfomSettings fields (config's fom_ufom section)"
         )
         part.add_argument("--output", required=True, help="output .json (seconds go to <stem>.timing.json)")
         part.add_argument("--threads", type=int, default=1, help="torch threads (results depend on it)")

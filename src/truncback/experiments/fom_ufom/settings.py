@@ -60,7 +60,7 @@ class FomUfomSettings(Settings):
     )
     start_scale: float = setting(
         1.0,
-        "the SGD starts and the estimator study's lam are drawn from " "N(0, start_scale^2 I)",
+        "the SGD starts and the estimator study's lam are drawn from N(0, start_scale^2 I)",
         type="number",
         minimum=0,
     )
@@ -72,16 +72,16 @@ class FomUfomSettings(Settings):
         maximum=1,
     )
     path_q: tuple = setting(
-        (0.2,), "UFOM's probability q of the exact correction on the SGD paths (one path " "set per q)", **PROBABILITIES
+        (0.2,), "UFOM's probability q of the exact correction on the SGD paths (one path set per q)", **PROBABILITIES
     )
     estimator_q: tuple = setting(
-        (0.05, 0.1, 0.2, 0.5, 1.0), "q values of the unbiasedness and time-variance " "study", **PROBABILITIES
+        (0.05, 0.1, 0.2, 0.5, 1.0), "q values of the unbiasedness and time-variance study", **PROBABILITIES
     )
     draws: int = setting(
         200, "UFOM estimates per q in the unbiasedness and time-variance study", type="integer", minimum=2
     )
     estimator_type: int = setting(
-        1, "the estimator study uses the first task of this type (index into " "curvatures)", type="integer", minimum=0
+        1, "the estimator study uses the first task of this type (index into curvatures)", type="integer", minimum=0
     )
     memory_T: tuple = setting(
         (10, 20, 40, 80),
@@ -108,5 +108,5 @@ class FomUfomSettings(Settings):
             raise ValueError(f"alpha * curvature = {rates} must lie in (0, 2) (alpha={self.alpha})")
         if not 0 <= self.estimator_type < len(self.curvatures):
             raise ValueError(
-                f"estimator_type={self.estimator_type} must index curvatures " f"(0..{len(self.curvatures) - 1})"
+                f"estimator_type={self.estimator_type} must index curvatures (0..{len(self.curvatures) - 1})"
             )

@@ -143,7 +143,7 @@ def register(subparsers) -> None:
     parser.add_argument(
         "part",
         choices=sorted(TABLES),
-        help="paths: from `fom-ufom paths`; estimator and memory: " "from `fom-ufom estimator`",
+        help="paths: from `fom-ufom paths`; estimator and memory: from `fom-ufom estimator`",
     )
     parser.add_argument("--results", required=True, help="result .json (its <stem>.timing.json beside it)")
     parser.add_argument("--output", required=True, help="output path without suffix (.csv/.md/.tex/.html are written)")

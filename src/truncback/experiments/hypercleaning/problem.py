@@ -38,7 +38,7 @@ def make_cleaning_data(
     tensors are put on ``device`` (the draw itself is the same everywhere)."""
     if n_train + n_val + n_test > len(images):
         raise ValueError(
-            f"n_train + n_val + n_test = {n_train + n_val + n_test} exceeds the " f"{len(images)} examples available"
+            f"n_train + n_val + n_test = {n_train + n_val + n_test} exceeds the {len(images)} examples available"
         )
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(images))

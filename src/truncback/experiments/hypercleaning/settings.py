@@ -31,7 +31,7 @@ class HypercleaningSettings(Settings):
         10, "hyper-iterations between exact (full RMD) gradient evaluations for Fig. 5", type="integer", minimum=1
     )
     threshold: float = setting(
-        -3.0, "example i is flagged corrupted when lam_i < threshold " "(sigmoid(lam_i) < sigmoid(-3))", type="number"
+        -3.0, "example i is flagged corrupted when lam_i < threshold (sigmoid(lam_i) < sigmoid(-3))", type="number"
     )
     dtype: str = setting("float32", "floating-point type", enum=["float32", "float64"])
     compile: bool = setting(
@@ -70,7 +70,7 @@ class HypercleaningSection(Settings):
 
     dataset: str = setting(
         "mnist_train",
-        "prepared MNIST dataset the examples are drawn from (mnist_train; " "quick uses mnist_test)",
+        "prepared MNIST dataset the examples are drawn from (mnist_train; quick uses mnist_test)",
         enum=["mnist_train", "mnist_test"],
     )
     methods: list = setting(

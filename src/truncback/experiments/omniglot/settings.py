@@ -40,7 +40,7 @@ class OmniglotSettings(Settings):
     split_seed: int = setting(0, "seed of the pooled split's shuffle", type="integer", minimum=0)
     filters: int = setting(64, "3x3 filters per convolution layer (Franceschi et al. 2018)", **POSITIVE)
     batch_norm: bool = setting(
-        True, "batch normalisation with batch statistics after each convolution (else a " "bias)", type="boolean"
+        True, "batch normalisation with batch statistics after each convolution (else a bias)", type="boolean"
     )
     T: int = setting(50, "lower-level gradient steps (the paper)", **POSITIVE)
     init_rho: float = setting(1.0, "initial regularisation weights rho_j", type="number", exclusiveMinimum=0)
@@ -62,7 +62,7 @@ class OmniglotSettings(Settings):
     test_tasks: int = setting(120, "meta-test tasks of Table 4's accuracy (the paper's 120)", type="integer", minimum=2)
     exact_every: int = setting(
         50,
-        "hyper-iterations between comparisons with the exact (full-RMD) hypergradient " "(Fig. 7 plot 3)",
+        "hyper-iterations between comparisons with the exact (full-RMD) hypergradient (Fig. 7 plot 3)",
         **POSITIVE,
     )
     checkpoint_every: int = setting(
@@ -225,7 +225,7 @@ class OmniglotSection(Settings):
     )
     depth_from: str = setting(
         "rmd",
-        "the run (by its label) whose final lam the depth study (Fig. 7 plot 4) starts " "from; a full-RMD run",
+        "the run (by its label) whose final lam the depth study (Fig. 7 plot 4) starts from; a full-RMD run",
         type="string",
     )
     runs: list = setting(

@@ -174,7 +174,7 @@ def register(subparsers) -> None:
     parser.add_argument("--output", nargs="+", required=True, help="one features .npz per --data file")
     parser.add_argument("--settings", default="{}", help="JSON object of FeatureSettings fields")
     parser.add_argument(
-        "--weights", help=f"torchvision's ResNet-18 ImageNet weights ({WEIGHTS.filename}; " "extractor resnet18)"
+        "--weights", help=f"torchvision's ResNet-18 ImageNet weights ({WEIGHTS.filename}; extractor resnet18)"
     )
     add_compute_arguments(parser)
     parser.add_argument("--log", help="also write the progress lines to this file")

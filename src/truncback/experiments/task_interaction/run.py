@@ -218,7 +218,7 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--no-exact",
         action="store_true",
-        help="skip the comparisons with the exact hypergradient " "(the trials Fig. 6 does not draw)",
+        help="skip the comparisons with the exact hypergradient (the trials Fig. 6 does not draw)",
     )
     add_run_arguments(parser)
     parser.set_defaults(run=main)

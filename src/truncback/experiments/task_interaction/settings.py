@@ -30,7 +30,7 @@ class TaskInteractionSettings(Settings):
     max_hyper_iterations: int = setting(10000, "hyper-iterations at most", type="integer", minimum=1)
     patience: int = setting(
         500,
-        "early stop after this many hyper-iterations without improvement of the " "validation loss",
+        "early stop after this many hyper-iterations without improvement of the validation loss",
         type="integer",
         minimum=1,
     )
@@ -111,7 +111,7 @@ class TaskInteractionSection(Settings):
     )
     trials: int = setting(
         10,
-        "trials per dataset; trial i draws its own training and validation subsets " "(the same for every method)",
+        "trials per dataset; trial i draws its own training and validation subsets (the same for every method)",
         type="integer",
         minimum=1,
     )
