@@ -219,6 +219,12 @@ def estimate_rows(full: dict, runs, features, benchmarks, results: Path, benchma
     return frame.fillna({"note": ""})
 
 
+def least_wall_hours(jobs: pd.DataFrame, parallel_jobs: int) -> float:
+    """A lower bound of the wall time of ``jobs`` with ``parallel_jobs`` at once: their estimated
+    seconds shared evenly, or the longest job if that is longer."""
+    return max(jobs["estimate s"].sum() / parallel_jobs, jobs["estimate s"].max()) / 3600
+
+
 def summary(jobs: pd.DataFrame, parallel_jobs: int) -> pd.DataFrame:
     """Per experiment: jobs, rehearsal seconds, estimated CPU-job hours and the longest job; the last row
     the whole pipeline, with its wall time when ``parallel_jobs`` jobs run at once."""
@@ -237,7 +243,7 @@ def summary(jobs: pd.DataFrame, parallel_jobs: int) -> pd.DataFrame:
     rows.append(
         {
             "Experiment": f"all (wall with {parallel_jobs} jobs at once: at least "
-            f"{max(total / parallel_jobs, jobs['estimate s'].max()) / 3600:.1f} h)",
+            f"{least_wall_hours(jobs, parallel_jobs):.1f} h)",
             "Jobs": len(jobs),
             "Rehearsal (s)": jobs["rehearsal s"].sum(),
             "Estimate (job-hours)": total / 3600,
@@ -252,11 +258,10 @@ def expected_run_time(jobs_file, experiments, cores: int) -> str:
     at the paper's settings, in job-hours and as a lower bound of the wall time on ``cores`` cores."""
     jobs = pd.read_csv(jobs_file)
     jobs = jobs[jobs["experiment"].isin(experiments)]
-    total, longest = jobs["estimate s"].sum(), jobs["estimate s"].max()
     return (
         f"Expected run time of {len(jobs)} job(s) of {', '.join(sorted(set(jobs['experiment'])))}, as the "
-        f"rehearsal estimated them on its machine ({jobs_file}): {total / 3600:.1f} job-hours, at least "
-        f"{max(total / cores, longest) / 3600:.1f} h on {cores} core(s) at one thread per job"
+        f"rehearsal estimated them on its machine ({jobs_file}): {jobs['estimate s'].sum() / 3600:.1f} job-hours, "
+        f"at least {least_wall_hours(jobs, cores):.1f} h on {cores} core(s) at one thread per job"
     )
 
 

@@ -135,11 +135,10 @@ def hours_of(estimates: pd.DataFrame, experiments) -> float:
     return float(rows["Estimate (job-hours)"].sum())
 
 
-def offline_hours(committed: Committed) -> float:
-    """The offline scale's job-hours as the rehearsal estimates them: the paper-scale jobs of every
-    experiment but task interaction."""
-    jobs = committed.estimate_jobs()
-    return float(jobs[jobs["experiment"] != "task_interaction"]["estimate s"].sum()) / 3600
+def offline_hours(estimates: pd.DataFrame) -> float:
+    """The offline scale's job-hours as the rehearsal estimates them: every experiment's but task
+    interaction's (the summary's rows but its last, the total)."""
+    return hours_of(estimates, [name for name in estimates["Experiment"][:-1] if name != "task_interaction"])
 
 
 def claims_table(committed: Committed) -> str:
@@ -197,7 +196,7 @@ def at_a_glance(committed: Committed) -> str:
         )
     else:
         rows.append(
-            f"| `{OFFLINE}` | {what} | not committed yet; estimated {offline_hours(committed):.1f} job-hours | "
+            f"| `{OFFLINE}` | {what} | not committed yet; estimated {offline_hours(committed.estimates()):.1f} job-hours | "
             "from the rehearsal |"
         )
     rehearsal = committed.provenance("rehearsal")
