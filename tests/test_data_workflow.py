@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from truncback.data import load_prepared
-from truncback.data.sources import archives_of
-from workflow_copy import SNAKEMAKE, copy_workflow, snakemake
+from workflow_copy import SNAKEMAKE, copy_workflow, fake_data_dir, snakemake
 
 pytestmark = pytest.mark.skipif(SNAKEMAKE is None, reason="snakemake is not installed")
 
@@ -19,14 +18,6 @@ pytestmark = pytest.mark.skipif(SNAKEMAKE is None, reason="snakemake is not inst
 def workdir(tmp_path):
     (tmp_path / "workflow").mkdir()
     return copy_workflow(tmp_path / "workflow")
-
-
-def fake_data_dir(folder, scale):
-    """A data_dir holding (empty) files of every archive ``scale`` takes from real data: enough to plan."""
-    for item in archives_of(scale, "real"):
-        (folder / item.relpath).parent.mkdir(parents=True, exist_ok=True)
-        (folder / item.relpath).write_bytes(b"")
-    return folder
 
 
 def output_of(result):

@@ -227,12 +227,16 @@ def test_progress_gives_the_time_left_at_the_pace_so_far():
     assert remaining(elapsed=5.0, done=10, left=0) == "" and remaining(elapsed=0.0, done=0, left=10) == ""
 
 
-def test_a_compiled_run_records_what_its_fast_path_did(inputs, tmp_path):
-    output = tmp_path / "run.json"
+def compiled_hypercleaning(inputs, output, iterations: int) -> dict:
+    """A small hypercleaning run on the fast path: its timing file's record of what computed."""
     args = arguments("hypercleaning", inputs, "krmd-K1", output)
-    args[args.index("--settings") + 1] = json.dumps({**HYPERCLEANING, "compile": True, "hyper_iterations": 3})
+    args[args.index("--settings") + 1] = json.dumps({**HYPERCLEANING, "compile": True, "hyper_iterations": iterations})
     assert cli(args) == 0
-    fast = read_json(timing_path(output))["compute"]["fast_path"]
+    return read_json(timing_path(output))["compute"]
+
+
+def test_a_compiled_run_records_what_its_fast_path_did(inputs, tmp_path):
+    fast = compiled_hypercleaning(inputs, tmp_path / "run.json", iterations=3)["fast_path"]
     assert fast["compiled_calls"] > 0  # its steps went through the compiled functions
     assert fast["onednn_operator"] is onednn.AVAILABLE
     assert fast["onednn_product_calls"] == 0  # 200 x 785 x 10 products: below the threshold, torch's kernel
@@ -241,8 +245,4 @@ def test_a_compiled_run_records_what_its_fast_path_did(inputs, tmp_path):
 def test_a_run_records_only_its_own_fast_path_work(inputs, tmp_path):
     """oneDNN products computed before, outside any compiled step, are not the run's."""
     onednn.onednn_mm(torch.ones(4, 3), torch.ones(3, 2))
-    output = tmp_path / "run.json"
-    args = arguments("hypercleaning", inputs, "krmd-K1", output)
-    args[args.index("--settings") + 1] = json.dumps({**HYPERCLEANING, "compile": True, "hyper_iterations": 2})
-    assert cli(args) == 0
-    assert read_json(timing_path(output))["compute"]["fast_path"]["onednn_product_calls"] == 0
+    assert compiled_hypercleaning(inputs, tmp_path / "run.json", iterations=2)["fast_path"]["onednn_product_calls"] == 0

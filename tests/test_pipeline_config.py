@@ -3,7 +3,6 @@ default lives in one place), every overlay validates, and a bad key, value or me
 Snakemake before any job runs, naming what is wrong."""
 
 import copy
-import re
 
 import pytest
 import yaml
@@ -18,7 +17,7 @@ from truncback.experiments.omniglot.settings import OmniglotSettings
 from truncback.experiments.task_interaction.settings import TaskInteractionSettings
 from truncback.experiments.toy.settings import ToySettings
 from truncback.hypergrad import methods
-from workflow_copy import REPO, SNAKEMAKE, copy_workflow, snakemake
+from workflow_copy import REPO, SNAKEMAKE, copy_workflow, fake_data_dir, planned_jobs, snakemake
 
 SCHEMA = str(REPO / "config" / "schema.yaml")
 
@@ -159,12 +158,9 @@ def test_a_bad_setting_fails_before_any_job_naming_it(workflow_dir, setting, nam
 def test_the_offline_scale_plans_hypercleaning_and_omniglot_on_the_offline_archives_and_no_task_interaction(
     workflow_dir, tmp_path
 ):
-    data_dir = tmp_path / "datasets"  # enough to plan: the offline scale's real archives, empty
-    for item in archives_of("offline", "real"):
-        (data_dir / item.relpath).parent.mkdir(parents=True, exist_ok=True)
-        (data_dir / item.relpath).touch()
-    output = snakemake(workflow_dir, "--cores", "1", "-n", "--config", "scale=offline", f"data_dir={data_dir}").stdout
-    planned = re.findall(r"^(?:local)?rule (\w+):", output, flags=re.MULTILINE)
+    data_dir = fake_data_dir(tmp_path / "datasets", "offline")
+    result = snakemake(workflow_dir, "--cores", "1", "-n", "--config", "scale=offline", f"data_dir={data_dir}")
+    output, planned = result.stdout, planned_jobs(result)
     assert planned.count("hypercleaning_run") == 5 and planned.count("omniglot_run") == 7
     assert not [name for name in planned if name.startswith("task_interaction") or "fixture" in name]
     assert "paper_tables/offline/reproduction_report.md" in output

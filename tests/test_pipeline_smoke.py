@@ -29,8 +29,7 @@ from truncback.rehearsal.estimates import benchmark_of, read_benchmark
 from truncback.reproduction.evidence import load_evidence, load_reference
 from truncback.reproduction.report import WALL_CLOCK, report_text
 from truncback.io.tables import is_wall_clock
-from truncback.data.sources import archives_of
-from workflow_copy import REPO, SNAKEMAKE, copy_package, copy_workflow, snakemake
+from workflow_copy import REPO, SNAKEMAKE, copy_package, copy_workflow, fake_data_dir, planned_jobs, snakemake
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(SNAKEMAKE is None, reason="snakemake is not installed")]
 COMPARED = ("figures/smoke", "paper_tables/smoke", "results/smoke")
@@ -185,7 +184,7 @@ def test_smoke_dag_outputs_exist_and_repeat_byte_for_byte(smoke_run):
 
 def planned_rules(result) -> set:
     """The rules of the jobs `snakemake -n` would run (empty when it has nothing to do)."""
-    return set(re.findall(r"^(?:local)?rule (\w+):", result.stdout + result.stderr, flags=re.MULTILINE)) - {"all"}
+    return set(planned_jobs(result)) - {"all"}
 
 
 def edit(package: Path, module: str, old: str, new: str) -> None:
@@ -251,10 +250,7 @@ def test_a_job_reruns_when_the_code_it_runs_changes_and_only_then(smoke_run):
 
 def test_planning_another_scale_reruns_nothing_of_this_one(smoke_run, tmp_path):
     workdir = smoke_run
-    data_dir = tmp_path / "datasets"  # enough to plan the quick scale: its real archives, empty
-    for item in archives_of("quick", "real"):
-        (data_dir / item.relpath).parent.mkdir(parents=True, exist_ok=True)
-        (data_dir / item.relpath).touch()
+    data_dir = fake_data_dir(tmp_path / "datasets", "quick")
     quick = snakemake(workdir, "-n", "--config", "scale=quick", f"data_dir={data_dir}")
     assert "hypercleaning_run" in planned_rules(quick)
     assert planned_rules(snakemake(workdir, "-n", "--config", "scale=smoke")) == set()

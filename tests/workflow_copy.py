@@ -2,15 +2,31 @@
 with the test's Python first on PATH so the rules' `python -m truncback` is this environment's."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from truncback.data.sources import archives_of
+
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW_PARTS = ("Snakefile", "rules", "config", "profiles")
 SEARCH_PATH = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 SNAKEMAKE = shutil.which("snakemake", path=SEARCH_PATH)
+
+
+def fake_data_dir(folder: Path, scale: str) -> Path:
+    """A data_dir holding (empty) files of every archive ``scale`` takes from real data: enough to plan."""
+    for item in archives_of(scale, "real"):
+        (folder / item.relpath).parent.mkdir(parents=True, exist_ok=True)
+        (folder / item.relpath).write_bytes(b"")
+    return folder
+
+
+def planned_jobs(result) -> list[str]:
+    """The rule of each job `snakemake -n` would run (``all`` included), in its output's order."""
+    return re.findall(r"^(?:local)?rule (\w+):", result.stdout + result.stderr, flags=re.MULTILINE)
 
 
 def copy_workflow(destination: Path) -> Path:
