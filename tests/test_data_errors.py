@@ -6,7 +6,7 @@ import pytest
 from truncback.cli import main
 from truncback.data import ChecksumError, MissingFileError, UnknownNameError, load_prepared, prepared_path
 from truncback.data.fixtures import FixtureSize, write_fixture
-from truncback.data.local import link_from_data_dir
+from truncback.data.local import copy_from_data_dir
 from truncback.data.sources import archive
 
 
@@ -39,12 +39,12 @@ def test_file_missing_from_data_dir_is_named_with_the_expected_names(tmp_path, c
 
 
 def test_data_dir_file_is_found_at_top_level_and_checked(tmp_path):
-    """A file of the right name but wrong content is refused, and nothing is linked."""
+    """A file of the right name but wrong content is refused, and nothing is copied."""
     write_fixture("mnist_test_labels", tmp_path / "t10k-labels-idx1-ubyte.gz", seed=0, size=FixtureSize(10, 10))
     target = tmp_path / "raw" / "t10k-labels-idx1-ubyte.gz"
     with pytest.raises(ChecksumError, match=r"checksum mismatch: .*t10k-labels-idx1-ubyte.gz.*decompressed payload"):
-        link_from_data_dir(archive("mnist_test_labels"), tmp_path, target)
-    assert not target.exists() and not target.is_symlink()
+        copy_from_data_dir(archive("mnist_test_labels"), tmp_path, target)
+    assert not target.exists() and not list(target.parent.glob(".*.part"))
 
 
 def test_prepare_with_a_missing_archive_names_it(tmp_path, capsys):

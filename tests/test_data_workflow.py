@@ -3,6 +3,9 @@ an archive keyed by its content (neither the scale nor where it came from reruns
 that lacks files refused before planning, and a real run of one smoke-scale target (fixtures,
 then prepare) through the `python -m truncback` commands."""
 
+import os
+import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -108,6 +111,21 @@ def test_an_archive_is_keyed_by_its_content_not_by_the_scale_or_where_it_came_fr
         assert "Nothing to be done" in output_of(
             snakemake(workdir, "--cores", "1", "-n", archive, "--config", *config)
         ), config
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason=f"{SHARED} is absent (only on the project machine)")
+def test_a_data_dir_recreated_with_the_same_bytes_reruns_nothing(workdir, tmp_path):
+    """The archives are copies, dated when copied: a data_dir copied afresh (every file newer than the
+    prepared arrays, same bytes) leaves the jobs downstream of it done."""
+    data_dir = tmp_path / "datasets"
+    shutil.copytree(SHARED, data_dir)
+    target = "data/prepared/quick/mnist_test.npz"
+    snakemake(workdir, "--cores", "1", target, "--config", "scale=quick", f"data_dir={data_dir}")
+    later = time.time() + 3600
+    for path in data_dir.rglob("*"):
+        os.utime(path, (later, later))
+    out = output_of(snakemake(workdir, "--cores", "1", "-n", target, "--config", "scale=quick", f"data_dir={data_dir}"))
+    assert "Nothing to be done" in out, out
 
 
 @pytest.mark.slow

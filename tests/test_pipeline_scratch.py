@@ -1,12 +1,16 @@
 """The scratch folders of make expected-outputs and make check-results: a clean export of a commit,
-kept with a killed run's outputs only when asked and only for the same commit; the wall time of a run
-killed and resumed is the sum of its parts, read from Snakemake's logs."""
+kept with a killed run's outputs only when asked and only for the same commit; the lock a killed
+Snakemake leaves is removed for the resume; the wall time of a run killed and resumed is the sum of its
+parts, read from Snakemake's logs."""
 
 import os
 import subprocess
 from datetime import datetime
 
-from truncback.pipeline.scratch import export_commit, snakemake_wall_seconds
+import pytest
+
+from truncback.pipeline.scratch import export_commit, run_scale, snakemake_command, snakemake_wall_seconds, unlock
+from workflow_copy import SNAKEMAKE
 
 
 def git(repo, *args) -> str:
@@ -41,3 +45,32 @@ def test_the_wall_time_of_a_resumed_run_sums_its_snakemake_runs(tmp_path):
         end = datetime.strptime(started, "%Y-%m-%dT%H%M%S").timestamp() + seconds
         os.utime(log, (end, end))
     assert snakemake_wall_seconds(tmp_path) == 350
+
+
+SLOW_SNAKEFILE = """
+rule all:
+    output:
+        "done"
+    shell:
+        "touch started && sleep 120 && touch {output}"
+"""
+
+
+@pytest.mark.skipif(SNAKEMAKE is None, reason="snakemake is not installed")
+def test_the_lock_a_killed_snakemake_left_is_removed_for_the_resume(tmp_path):
+    (tmp_path / "Snakefile").write_text(SLOW_SNAKEFILE)
+    killed = subprocess.Popen(snakemake_command("--cores", "1"), cwd=tmp_path, start_new_session=True)
+    for _ in range(600):  # the job has started (it then sleeps 120 s): Snakemake holds its lock
+        if (tmp_path / "started").exists() or killed.poll() is not None:
+            break
+        subprocess.run(["sleep", "0.1"])
+    os.killpg(killed.pid, 9)
+    killed.wait()
+    assert any((tmp_path / ".snakemake" / "locks").iterdir())
+    (tmp_path / "Snakefile").write_text(SLOW_SNAKEFILE.replace("sleep 120 && ", ""))
+    with open(tmp_path / "snakemake.txt", "w") as log:
+        with pytest.raises(RuntimeError, match="snakemake failed"):
+            run_scale(tmp_path, "smoke", [], "1", log=log)  # locked
+        unlock(tmp_path, "smoke", [])
+        run_scale(tmp_path, "smoke", [], "1", log=log)
+    assert (tmp_path / "done").exists()

@@ -4,7 +4,7 @@ CIFAR-100 and Omniglot; seeded format-faithful fixtures for the smoke scale.
 Paths (relative to the project root; ``data/`` is git-ignored):
 
 - ``data/raw/<group>/<filename>`` - real archives, downloaded with ``data-fetch``; with
-  ``--config data_dir=DIR`` they are instead symlinks to verified files of DIR, found at
+  ``--config data_dir=DIR`` they are instead verified copies of files of DIR, found at
   ``DIR/<group>/<filename>`` or ``DIR/<filename>``, and the network is never touched.
 - ``data/fixtures/<scale>/<group>/<filename>`` - synthetic stand-ins (same names and formats),
   written by ``data-fixtures`` from ``data.fixture_seed``.

@@ -1,13 +1,13 @@
-"""Archives supplied by hand in a data_dir: found, verified, and linked into place - the network is
+"""Archives supplied by hand in a data_dir: found, verified, and copied into place - the network is
 never touched."""
 
-import os
+import shutil
 import sys
 from pathlib import Path
 
 from truncback.io.atomic import atomic_path
 from truncback.data.checksums import verify
-from truncback.data.errors import MissingFileError
+from truncback.data.errors import ChecksumError, MissingFileError
 from truncback.data.layout import raw_path
 from truncback.data.sources import Archive, archives_of, placement_hint
 
@@ -28,17 +28,24 @@ def find_in_data_dir(archive: Archive, data_dir, expected=None) -> Path:
     )
 
 
-def link_from_data_dir(archive: Archive, data_dir, target, expected=None, log=sys.stderr) -> Path:
-    """Verify the archive's file in ``data_dir`` and make ``target`` a symlink to it (atomically).
-    If ``target`` already is that file, it is only verified."""
+def copy_from_data_dir(archive: Archive, data_dir, target, expected=None, log=sys.stderr) -> Path:
+    """Verify the archive's file in ``data_dir`` and copy it to ``target`` (atomically: a temporary
+    name, verified, then renamed). A copy, not a link: Snakemake dates a link by its target, so a
+    data_dir re-created with the same bytes would make every job downstream rerun. A ``target``
+    already holding the archive's bytes is left untouched."""
     source = find_in_data_dir(archive, data_dir, expected)
-    matched = verify(source, archive)
-    print(f"{archive.filename}: taken from {source}, checksums of the {matched} verified", file=log, flush=True)
     target = Path(target)
-    if target.exists() and os.path.samefile(target, source):
-        return target
+    if target.is_file() and not target.is_symlink():
+        try:
+            verify(target, archive)
+            print(f"{archive.filename}: already in {target}, checksums verified", file=log, flush=True)
+            return target
+        except ChecksumError:
+            pass  # replaced below by the data_dir's verified file
     with atomic_path(target) as temporary:
-        temporary.symlink_to(source.resolve())
+        shutil.copyfile(source, temporary)
+        matched = verify(temporary, archive, source=str(source))
+    print(f"{archive.filename}: copied from {source}, checksums of the {matched} verified", file=log, flush=True)
     return target
 
 

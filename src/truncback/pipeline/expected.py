@@ -21,6 +21,7 @@ from truncback.pipeline.scratch import (
     repository_root,
     run_scale,
     snakemake_wall_seconds,
+    unlock,
 )
 from truncback.runtime.measure import hardware
 
@@ -50,6 +51,8 @@ def main(args) -> int:
     config = absolute_config(args.config, Path.cwd())
     commit = export_commit(root, scratch, args.commit, keep=args.resume)
     try:
+        if args.resume and (scratch / ".snakemake" / "locks").is_dir():
+            unlock(scratch, args.scale, config, package=scratch / "src")  # the lock a killed run left behind
         seconds = run_scale(scratch, args.scale, config, args.cores, package=scratch / "src")
     except RuntimeError as error:
         print(f"expected-outputs: {error}; nothing was copied", file=sys.stderr)
@@ -98,7 +101,7 @@ def register(subparsers) -> None:
         "--resume",
         action="store_true",
         help="continue the run a kill interrupted in .expected/<scale>/ when it is of the same commit "
-        "(else start afresh)",
+        "(else start afresh), removing the lock the killed Snakemake left",
     )
     parser.add_argument("--commit", default="HEAD", help="the commit to run (default HEAD)")
     parser.set_defaults(run=main)

@@ -8,9 +8,8 @@ import argparse
 import re
 import subprocess
 import sys
-from pathlib import Path
 
-from truncback.pipeline.scratch import repository_root
+from truncback.pipeline.scratch import repository_root, snakemake_command
 
 KEPT = {
     "Specify a conda environment or container for each rule.": "the software environment is the pinned virtual environment (`make`, requirements.lock) or the Nix flake; a "
@@ -32,9 +31,8 @@ def warnings(output: str) -> list[tuple[str, str]]:
 
 
 def main(args) -> int:
-    snakemake = Path(sys.executable).parent / "snakemake"
     result = subprocess.run(
-        [str(snakemake if snakemake.exists() else "snakemake"), "--lint"],
+        snakemake_command("--lint"),
         cwd=repository_root(),
         capture_output=True,
         text=True,

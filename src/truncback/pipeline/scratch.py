@@ -80,6 +80,34 @@ def absolute_config(config: list[str], base: Path) -> list[str]:
     ]
 
 
+def snakemake_command(*arguments: str) -> list[str]:
+    """This Python's ``snakemake`` (the one beside ``sys.executable``, else the one on PATH) with ``arguments``."""
+    snakemake = Path(sys.executable).parent / "snakemake"
+    return [str(snakemake if snakemake.exists() else "snakemake"), *arguments]
+
+
+def environment(package: Path | None, env: dict | None = None) -> dict:
+    """This process's environment with ``env`` over it and ``package`` (a src/ folder) first on PYTHONPATH."""
+    variables = {**os.environ, **(env or {})}
+    if package is not None:
+        variables["PYTHONPATH"] = os.pathsep.join(filter(None, [str(package), variables.get("PYTHONPATH")]))
+    return variables
+
+
+def unlock(scratch: Path, scale: str, config: list[str], package: Path | None = None) -> None:
+    """Removes the lock a killed Snakemake left in ``scratch`` (``snakemake --unlock``), so that a resumed
+    run starts instead of refusing; a failure raises, with Snakemake's message."""
+    result = subprocess.run(
+        snakemake_command("--unlock", "--cores", "1", "--config", f"scale={scale}", *config),
+        cwd=scratch,
+        env=environment(package),
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode:
+        raise RuntimeError(f"snakemake --unlock failed in {scratch}: {result.stderr.strip()[-500:]}")
+
+
 def run_scale(
     scratch: Path,
     scale: str,
@@ -92,18 +120,8 @@ def run_scale(
     """Runs ``snakemake --cores CORES --config scale=SCALE CONFIG...`` in ``scratch`` with this Python's
     Snakemake (``package``: a src/ folder put first on PYTHONPATH); the wall seconds it took. Snakemake's
     output goes to ``log``; a failure raises, naming its log."""
-    snakemake = Path(sys.executable).parent / "snakemake"
-    command = [
-        str(snakemake if snakemake.exists() else "snakemake"),
-        "--cores",
-        cores,
-        "--config",
-        f"scale={scale}",
-        *config,
-    ]
-    variables = {**os.environ, **(env or {})}
-    if package is not None:
-        variables["PYTHONPATH"] = os.pathsep.join(filter(None, [str(package), variables.get("PYTHONPATH")]))
+    command = snakemake_command("--cores", cores, "--config", f"scale={scale}", *config)
+    variables = environment(package, env)
     print(f"running in {scratch}: {' '.join(command)}", file=log, flush=True)
     start = time.perf_counter()
     result = subprocess.run(command, cwd=scratch, env=variables, stdout=log, stderr=subprocess.STDOUT)

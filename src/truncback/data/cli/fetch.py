@@ -2,7 +2,7 @@
 
 from truncback.data.cli import reporting_errors
 from truncback.data.download import fetch
-from truncback.data.local import link_from_data_dir
+from truncback.data.local import copy_from_data_dir
 from truncback.data.sources import ARCHIVES, archive, archives_of
 
 
@@ -11,7 +11,7 @@ def run_fetch(args) -> None:
     item = archive(args.archive)
     expected = archives_of(args.scale, "real") if args.scale else None
     if args.data_dir:
-        link_from_data_dir(item, args.data_dir, args.output, expected)
+        copy_from_data_dir(item, args.data_dir, args.output, expected)
     else:
         fetch(item, args.output, attempts=args.attempts, backoff=args.backoff, timeout=args.timeout, expected=expected)
 
@@ -25,7 +25,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument("archive", help=f"archive key, one of: {', '.join(ARCHIVES)}")
     parser.add_argument("--output", required=True, help="where the verified archive goes")
-    parser.add_argument("--data-dir", help="folder holding the archives already; OUTPUT becomes a symlink")
+    parser.add_argument("--data-dir", help="folder holding the archives already; OUTPUT becomes a verified copy")
     parser.add_argument("--scale", help="list every file this scale needs in error messages")
     parser.add_argument("--attempts", type=int, default=3, help="tries per URL (default 3)")
     parser.add_argument(
