@@ -1,18 +1,36 @@
 """The benchmark measures what it says: every field is filled, and both the state accounting and the
 allocator peak grow with T for full RMD but not for K-RMD."""
 
+import itertools
 import math
 
+import pytest
+
+from truncback.experiments.complexity import benchmark
 from truncback.experiments.complexity.benchmark import Case, run_case
+from truncback.hypergrad import trees
+from truncback.hypergrad.synthetic import PROBLEMS
 
 
-def test_benchmark_cases_report_time_memory_and_states():
+def test_benchmark_cases_report_time_memory_and_states(monkeypatch):
+    """Times from a fake clock (the real call, then the next of 0.3, 0.1, 0.2 s): a case's time is the
+    fastest of its repeats, FMD's scaled from the directions measured to all of them."""
+    fake_seconds = itertools.cycle([0.3, 0.1, 0.2])
+
+    def fake_timed(function, *args, **kwargs):
+        return function(*args, **kwargs), next(fake_seconds)
+
+    monkeypatch.setattr(benchmark, "timed", fake_timed)
     cases = [
         run_case(Case("hypercleaning", method, T, K))
         for method, T, K in [("rmd", 3, None), ("rmd", 6, None), ("krmd", 3, 1), ("krmd", 6, 1), ("fmd", 2, None)]
     ]
+    assert benchmark.TIMING_REPEATS == 3  # one of each fake time per case
     for case in cases:
-        assert case.seconds > 0 and not math.isnan(case.peak_mib) and case.states_held >= 1
+        assert not math.isnan(case.peak_mib) and case.states_held >= 1
+    assert [case.seconds for case in cases[:4]] == [0.1] * 4
+    _, hparams = PROBLEMS["hypercleaning"](2)
+    assert cases[4].seconds == pytest.approx(0.1 * trees.numel(hparams) / benchmark.FMD_DIRECTIONS, rel=1e-12)
     rmd3, rmd6, krmd3, krmd6, fmd = cases
     assert (rmd3.states_held, rmd6.states_held) == (4, 7)
     assert krmd3.states_held == krmd6.states_held == 2
