@@ -47,7 +47,7 @@ lint: $(VENV)/.installed
 	$(BIN)/lint-imports
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
-	$(BIN)/mypy -p truncback.hypergrad
+	$(BIN)/mypy -p truncback
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m truncback lint-workflow
 	$(BIN)/snakefmt --check Snakefile rules
 

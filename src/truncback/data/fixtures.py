@@ -17,6 +17,7 @@ import struct
 import tarfile
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -246,7 +247,10 @@ def _write_resnet18_weights(path: Path, item: Archive, seed: int, size: FixtureS
         temporary.write_bytes(buffer.getvalue())
 
 
-WRITERS = {
+Writer = Callable[[Path, Archive, int, FixtureSize], None]
+"""A fixture writer: (path, archive, seed, size)."""
+
+WRITERS: dict[str, Writer] = {
     "mnist_train_images": partial(_write_mnist, part="train", field="images"),
     "mnist_train_labels": partial(_write_mnist, part="train", field="labels"),
     "mnist_test_images": partial(_write_mnist, part="test", field="images"),

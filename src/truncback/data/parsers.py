@@ -139,7 +139,7 @@ def parse_cifar(path, dataset: str, part: str) -> dict[str, np.ndarray]:
 def _omniglot_image(path, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
     try:
         with Image.open(io.BytesIO(archive.read(info))) as image:
-            resized = image.resize(OMNIGLOT_SIZE, resample=Image.LANCZOS)
+            resized = image.resize(OMNIGLOT_SIZE, resample=Image.Resampling.LANCZOS)
     except (OSError, zipfile.BadZipFile) as error:
         raise FormatError(f"{path}: member {info.filename} is not a readable PNG ({error})") from error
     return np.asarray(resized.convert("L"), dtype=np.uint8)

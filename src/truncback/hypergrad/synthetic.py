@@ -99,5 +99,11 @@ def small_conv_net(T: int, batch: int = 25, seed: int = 0):
     return parts.problem(), lam
 
 
-PROBLEMS = {"hypercleaning": hypercleaning_sized, "convnet": small_conv_net}
-PARTS = {"hypercleaning": hypercleaning_parts, "convnet": conv_net_parts}
+PROBLEMS: dict[str, Callable[..., tuple[BilevelProblem, Any]]] = {
+    "hypercleaning": hypercleaning_sized,
+    "convnet": small_conv_net,
+}
+PARTS: dict[str, Callable[..., tuple[GradientDescentParts, Any]]] = {
+    "hypercleaning": hypercleaning_parts,
+    "convnet": conv_net_parts,
+}

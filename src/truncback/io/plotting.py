@@ -57,7 +57,7 @@ def save_figure(figure, stem) -> list[Path]:
 
 def method_colours(count: int) -> list:
     """One colour per method curve, from viridis (dark to light in the order of the methods)."""
-    return [plt.cm.viridis(x) for x in np.linspace(0.0, 0.9, count)]
+    return [matplotlib.colormaps["viridis"](x) for x in np.linspace(0.0, 0.9, count)]
 
 
 def register_figure(

@@ -78,7 +78,7 @@ def mean_std(values, digits: int) -> str:
 def grouped_by_label(results, timings=None) -> list[list]:
     """Results (paired with their timings, when given) grouped by method label, in the order each
     label first appears (the config's order of methods)."""
-    groups = {}
+    groups: dict[str, list] = {}
     for index, result in enumerate(results):
         groups.setdefault(result.label, []).append((result, timings[index]) if timings is not None else result)
     return list(groups.values())

@@ -25,8 +25,13 @@ from truncback.pipeline.scratch import (
 )
 from truncback.runtime.measure import hardware
 
-PATTERNS = {"rehearsal": {"paper_tables/rehearsal": ("full_run_estimates*.csv", "full_run_estimates*.md")}}
-DEFAULT_PATTERNS = {"figures/{scale}": ("*.png",), "paper_tables/{scale}": ("*.csv", "*.md")}
+PATTERNS: dict[str, dict[str, tuple[str, ...]]] = {
+    "rehearsal": {"paper_tables/rehearsal": ("full_run_estimates*.csv", "full_run_estimates*.md")}
+}
+DEFAULT_PATTERNS: dict[str, tuple[str, ...]] = {
+    "figures/{scale}": ("*.png",),
+    "paper_tables/{scale}": ("*.csv", "*.md"),
+}
 PROVENANCE = "provenance.yaml"
 
 

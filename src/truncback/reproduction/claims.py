@@ -292,7 +292,7 @@ def _tail_mean(values, fraction: float) -> float:
 
 def _path_tails(paths: dict) -> dict:
     """method name -> [tail mean of ||grad F|| along each seed's path]."""
-    tails = {}
+    tails: dict[str, list[float]] = {}
     for run in paths["runs"]:
         tail = _tail_mean(run["exact_norm"], paths["settings"]["tail_fraction"])
         tails.setdefault(run["spec"]["name"], []).append(tail)

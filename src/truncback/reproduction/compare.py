@@ -47,7 +47,7 @@ def _row_labels(frame: pd.DataFrame) -> list[str]:
     """A label per row from its leading columns of names (those of which no cell is a measured number,
     "74.60 ± 1.88", "> 40" or "-"), so two runs label their rows alike, or else from its first cell (a
     setting such as q or T); a label still repeated gets its occurrence ("[2]")."""
-    names = []
+    names: list[str] = []
     for column in frame.columns:
         if len(names) == 3 or any(MEASURED.match(text) for text in frame[column].astype(str)):
             break
@@ -57,7 +57,8 @@ def _row_labels(frame: pd.DataFrame) -> list[str]:
         if names
         else [f"{frame.columns[0]}={value}" for value in frame.iloc[:, 0].astype(str)]
     )  # a setting: q, T
-    counts, seen = {label: labels.count(label) for label in labels}, {}
+    counts = {label: labels.count(label) for label in labels}
+    seen: dict[str, int] = {}
     for index, label in enumerate(labels):
         if counts[label] > 1:
             seen[label] = seen.get(label, 0) + 1

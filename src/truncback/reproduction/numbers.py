@@ -207,19 +207,19 @@ def accuracy_gaps(evidence) -> list:
     if small:
         common = sorted({m["iteration"] for m in small[0].milestones} & {m["iteration"] for m in full[0].milestones})
         if common:
-            a = next(m for m in small[0].milestones if m["iteration"] == common[0])
-            b = next(m for m in full[0].milestones if m["iteration"] == common[0])
+            small_at = next(m for m in small[0].milestones if m["iteration"] == common[0])
+            full_at = next(m for m in full[0].milestones if m["iteration"] == common[0])
             gaps.append(
                 {
                     "where": f"Table 4 @ {common[0]}",
                     "comparable": evidence.comparable("4"),
                     "by_design": evidence.by_design("4"),
                     "small": small[0].display,
-                    "small_acc": a["accuracy"],
-                    "full_acc": b["accuracy"],
-                    "difference": a["accuracy"] - b["accuracy"],
-                    "tolerance": math.sqrt(a["ci95"] ** 2 + b["ci95"] ** 2),
-                    "basis": f"{a['tasks']} meta-test tasks",
+                    "small_acc": small_at["accuracy"],
+                    "full_acc": full_at["accuracy"],
+                    "difference": small_at["accuracy"] - full_at["accuracy"],
+                    "tolerance": math.sqrt(small_at["ci95"] ** 2 + full_at["ci95"] ** 2),
+                    "basis": f"{small_at['tasks']} meta-test tasks",
                 }
             )
     return gaps

@@ -11,6 +11,7 @@ import argparse
 import html
 import re
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import yaml
@@ -64,7 +65,7 @@ def run_times(benchmarks) -> list[str]:
     benchmark files ``benchmarks`` (.../<experiment>/<job>.tsv); the files that do not exist are named."""
     paths = [Path(path) for path in benchmarks or ()]
     absent = [path for path in paths if not path.is_file()]
-    by_experiment = {}
+    by_experiment: dict[str, list[pd.DataFrame]] = {}
     for path in paths:
         if path.is_file():
             by_experiment.setdefault(path.parent.name, []).append(pd.read_csv(path, sep="\t"))
@@ -205,7 +206,7 @@ def report_blocks(reference, evidence, benchmarks=None, estimates=None, spread=N
     verdicts = [EVALUATORS[claim["id"]](evidence) for claim in reference["claims"]]
     texts = {claim["id"]: claim["text"] for claim in reference["claims"]}
     rows = table_rows(reference, evidence)
-    blocks = [("h1", f"Reproduction report: Shaban et al. 2019, scale `{evidence.scale}`")]
+    blocks: list[tuple[str, Any]] = [("h1", f"Reproduction report: Shaban et al. 2019, scale `{evidence.scale}`")]
     if evidence.scale == "rehearsal":
         blocks.append(("p", REHEARSAL))
     elif evidence.scale == "offline":

@@ -57,9 +57,10 @@ def _without_docstrings(tree: ast.AST) -> ast.AST:
 def _parsed(name: str) -> tuple[str, frozenset]:
     """(the dump of module ``name``'s syntax tree without docstrings, the package's modules it imports)."""
     path = module_file(name)
+    assert path is not None, f"{name!r} is not a module of {PACKAGE}"  # modules_of passes only the package's modules
     tree = ast.parse(path.read_text(), filename=str(path))
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    imported = set()
+    imported: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             imported.update(alias.name for alias in node.names)
@@ -70,7 +71,7 @@ def _parsed(name: str) -> tuple[str, frozenset]:
                 base = ".".join(anchor + ([node.module] if node.module else []))
             imported.add(base)
             imported.update(f"{base}.{alias.name}" for alias in node.names)
-    modules = set()
+    modules: set[str] = set()
     for target in imported:
         parts = target.split(".")
         modules.update(".".join(parts[:end]) for end in range(1, len(parts) + 1))

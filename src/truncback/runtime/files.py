@@ -78,7 +78,7 @@ def _check_typed(cls, value, where: str):
 
 def write_result(path, result) -> None:
     """Writes the dataclass ``result`` with its ``LAYOUT`` tag (atomically)."""
-    if not dataclasses.is_dataclass(result) or not hasattr(result, "LAYOUT"):
+    if not dataclasses.is_dataclass(result) or isinstance(result, type) or not hasattr(result, "LAYOUT"):
         raise TypeError(f"a result must be a dataclass with a LAYOUT, got {type(result).__name__}")
     write_json(path, {"layout": result.LAYOUT, **dataclasses.asdict(result)})
 

@@ -26,6 +26,7 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch.utils._pytree import tree_leaves, tree_map
@@ -160,7 +161,7 @@ class HyperRun:
     exact_method: bool
     record: RunRecord
     timing: Timing
-    hparams: object
+    hparams: Any  # the hyperparameter tree
 
 
 class RunInterrupted(Exception):
@@ -191,7 +192,9 @@ def mean_hypergradient(problems, lam, spec, generator):
 def compares_exactly(iteration: int, last: bool, exact_every: int | None) -> bool:
     """Whether hyper-iteration ``iteration`` compares h with the exact d_lam f: every ``exact_every``
     (None: never) and at the last."""
-    return bool(exact_every) and (iteration % exact_every == 0 or last)
+    if not exact_every:
+        return False
+    return iteration % exact_every == 0 or last
 
 
 def exact_comparisons(iterations: int, exact_every: int | None) -> int:

@@ -8,7 +8,7 @@ settings dataclass (:func:`setting`); ``config/schema.yaml`` is generated from t
 import copy
 import dataclasses
 from dataclasses import fields
-from typing import ClassVar
+from typing import Any, ClassVar
 
 NO_DEFAULT = dataclasses.MISSING
 METHOD_LIST = {"type": "array", "items": {"$ref": "#/$defs/method"}, "minItems": 1}
@@ -18,9 +18,10 @@ METHOD_LIST = {"type": "array", "items": {"$ref": "#/$defs/method"}, "minItems":
 def setting(default, description: str, **schema):
     """A dataclass field with its default, its description and its JSON-schema constraints (``type``,
     ``minimum``, ``enum``, ...). ``nested=SettingsClass`` makes it a section of that class's settings."""
-    mutable = isinstance(default, (list, dict))
-    initial = {"default_factory": lambda: copy.deepcopy(default)} if mutable else {"default": default}
-    return dataclasses.field(**initial, metadata={"description": description, "schema": schema})
+    metadata = {"description": description, "schema": schema}
+    if isinstance(default, (list, dict)):
+        return dataclasses.field(default_factory=lambda: copy.deepcopy(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 class Settings:
@@ -28,6 +29,8 @@ class Settings:
     and may override ``check`` to reject bad values with a ValueError naming them."""
 
     section: ClassVar[str]
+    # Declared (not set) so that the checker sees the subclasses' dataclass fields; @dataclass sets it.
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
 
     @classmethod
     def from_dict(cls, values: dict):

@@ -7,6 +7,7 @@ contraction bound q^t), and, in a second file, the w_0 = 0 errors against the se
 """
 
 import argparse
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -25,8 +26,9 @@ def draw(results: list[dict], timings: list[dict] | None = None):
     figure, axes = plt.subplots(
         len(starts), len(results), figsize=(4.2 * len(results), 3.4 * len(starts)), squeeze=False
     )
+    untimed: Sequence[dict | None] = [None] * len(results)
     for row, start in enumerate(starts):
-        for axis, result, timing in zip(axes[row], results, timings or [None] * len(results)):
+        for axis, result, timing in zip(axes[row], results, timings or untimed):
             grid = np.array(result["iterations"])
             entries = result["methods"][start]
             for colour, entry in zip(method_colours(len(entries)), entries):

@@ -25,6 +25,7 @@ from torch.func import grad, jvp, vjp
 from truncback.experiments.aid_vs_itd.settings import AidVsItdSettings
 from truncback.experiments.hypercleaning.problem import cleaning_problem, features, make_cleaning_data
 from truncback.hypergrad import BilevelProblem, gradient_descent
+from truncback.hypergrad.problem import GradientDescentStep
 from truncback.runtime.determinism import derive_seed
 
 DTYPE = torch.float64
@@ -160,7 +161,7 @@ def implicit_reference(inner, outer, w0, lam, tolerance: float) -> tuple[torch.T
     grad_f_w, grad_f_lam = grad(outer, argnums=(0, 1))(w, lam)
     v = _conjugate_gradient(lambda u: hvp(w, u), grad_f_w, tolerance, 20 * w.numel())
     residual = float(torch.linalg.vector_norm(hvp(w, v) - grad_f_w) / torch.linalg.vector_norm(grad_f_w))
-    _, pullback = vjp(lambda lam_: grad_w(w, lam_), lam)
+    _, pullback = vjp(lambda lam_: grad_w(w, lam_), lam)  # type: ignore[misc]  # vjp's annotation: its has_aux form's 3 values
     exact = grad_f_lam - pullback(v)[0]
     return (
         exact,
@@ -227,6 +228,7 @@ def hypercleaning(settings: AidVsItdSettings, images: np.ndarray, labels: np.nda
         dtype=DTYPE,
     )
     template = cleaning_problem(data, 1, 1.0, settings.weight_decay)
+    assert isinstance(template.step, GradientDescentStep)  # cleaning_problem's step is gradient_descent's
     inner, lam = template.step.inner_loss, torch.zeros(settings.mnist_train, dtype=DTYPE)
     w0 = template.init(lam)
     exact, w_star, reference = implicit_reference(inner, template.outer, w0, lam, settings.reference_tolerance)

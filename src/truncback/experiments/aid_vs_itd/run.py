@@ -55,7 +55,8 @@ def compare(case: problems.Comparison, settings: AidVsItdSettings, log) -> tuple
     """(result, timing): every method's relative error at every t, from w_0 = 0 (k = t) and from w*
     (warm), with the seconds of each call."""
     exact_norm = torch.linalg.vector_norm(case.exact)
-    curves, seconds = {start: [] for start in START_SETTINGS}, {start: {} for start in START_SETTINGS}
+    curves: dict[str, list[dict]] = {start: [] for start in START_SETTINGS}
+    seconds: dict[str, dict[str, list[float]]] = {start: {} for start in START_SETTINGS}
     last = settings.iterations[-1]
     for start in START_SETTINGS:
         for spec in settings.methods:

@@ -30,7 +30,9 @@ import math
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.utils._pytree import tree_flatten, tree_unflatten
@@ -42,7 +44,7 @@ from truncback.hypergrad.onednn import AVAILABLE as ONEDNN_AVAILABLE
 from truncback.hypergrad.onednn import onednn_mm
 from truncback.runtime.measure import peak_memory_mib
 
-OUR_SPECS = (
+OUR_SPECS: tuple[dict[str, Any], ...] = (
     {"name": "krmd", "K": 1},
     {"name": "krmd", "K": 5},
     {"name": "krmd", "K": 25},
@@ -228,10 +230,10 @@ def candidates(problem: str, T: int, n_train: int | None, compiled: bool = False
     problems = {"": parts.problem()}
     if compiled:
         problems |= {COMPILED: parts.problem(compile=True), TORCH_MATMUL: parts.problem(compile=True, matmul="torch")}
-    entries = {}
+    entries: dict[str, Callable[..., Any]] = {}
     for spec in OUR_SPECS:
         K = spec.get("K")
-        if spec["name"] == "krmd" and K > T:
+        if spec["name"] == "krmd" and spec["K"] > T:  # every krmd spec has its K
             continue
         for suffix, bilevel in problems.items():
             name = spec["name"] + (f"-K{K}" if K else "") + suffix
@@ -294,7 +296,7 @@ def compare(
                 flush=True,
             )
     peak = {name: peak_memory_mib(function)[1] if memory else math.nan for name, function in entries.items()}
-    seconds = {name: [] for name in entries}
+    seconds: dict[str, list[float]] = {name: [] for name in entries}
     for _ in range(repeats):
         for name, function in entries.items():
             seconds[name].append(_timed(function))

@@ -137,7 +137,8 @@ def paths(settings: FomUfomSettings, log) -> tuple[dict, dict]:
     family = task_family(settings)
     summary = family_summary(family)
     log(f"FOM floor ||grad F(lam_FOM)|| = {summary['fom_floor']:.4g}, F(lam*) = {summary['value_stationary']:.4g}")
-    runs, seconds = [], {}
+    runs: list[dict] = []
+    seconds: dict[str, list[float]] = {}
     for spec in path_specs(settings):
         for seed in range(settings.seeds):
             run, per_iteration = sgd_path(settings, family, spec, seed)
@@ -230,8 +231,8 @@ def memory(settings: FomUfomSettings, log) -> dict:
     """(c): states held and step evaluations of one estimate of FOM, UFOM's exact branch and full RMD on
     the estimator task for every T of memory_T, with UFOM(q)'s expected step evaluations per q."""
     task, lam = estimator_task(settings), seeded_lam(settings, "fom_ufom/estimator_lam", 0)
-    states = {name: [] for name in MEMORY_SPECS}
-    steps = {name: [] for name in MEMORY_SPECS}
+    states: dict[str, list[int]] = {name: [] for name in MEMORY_SPECS}
+    steps: dict[str, list[int]] = {name: [] for name in MEMORY_SPECS}
     for T in settings.memory_T:
         for name, spec in MEMORY_SPECS.items():
             problem = counted(bilevel_problem(task_family(settings, T), task))

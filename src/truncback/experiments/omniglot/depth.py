@@ -11,6 +11,7 @@ import argparse
 import json
 import math
 from dataclasses import asdict
+from typing import Any
 
 import numpy as np
 import torch
@@ -99,7 +100,7 @@ def run_depth(background, evaluation, settings: OmniglotSettings, learned: dict,
         settings.filters, settings.ways, settings.batch_norm, settings.init_rho, settings.init_gamma, task_seed, dtype
     )
     initial = tree_map(lambda leaf: leaf.to(device), initial)
-    result = {
+    result: dict[str, Any] = {
         "experiment": "omniglot_depth",
         "seed": seed,
         "settings": asdict(settings),

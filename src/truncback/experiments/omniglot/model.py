@@ -18,6 +18,7 @@ and K-RMD with K < T leaves out the B_0 term by the definition of eq. (8).
 """
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -158,7 +159,7 @@ def flat_hyperparameters(hparams: dict) -> dict:
 
 def nested_hyperparameters(flat: dict, dtype=torch.float32) -> dict:
     """The inverse of ``flat_hyperparameters``, as tensors of ``dtype``."""
-    hparams = {}
+    hparams: dict[str, Any] = {}
     for name, array in flat.items():
         node, *path, leaf = [hparams] + name.split(".")
         for key in path:

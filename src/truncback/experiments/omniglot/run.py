@@ -89,7 +89,8 @@ class MetaTraining(Objective):
     def __init__(self, train_sampler, tasks, settings: OmniglotSettings, run: OmniglotRun):
         self.train_sampler, self.tasks, self.settings, self.run = train_sampler, tasks, settings, run
         self.T = run.horizon(settings)
-        self.evaluations, self.milestones = empty_curves(), []
+        self.evaluations = empty_curves()
+        self.milestones: list[dict] = []
 
     def problems(self, iteration: int) -> list:
         batch = self.settings.meta_batch

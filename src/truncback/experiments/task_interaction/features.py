@@ -93,6 +93,7 @@ def extract(images: np.ndarray, settings: FeatureSettings, model: ResNet18 | Non
         batch = images[start : start + settings.batch_size]
         if model is None:
             x = torch.from_numpy(batch.reshape(len(batch), -1)).float() / 255.0 - 0.5
+            assert projection is not None  # made above when model is None
             chunks.append(torch.relu(x @ projection))
         else:
             chunks.append(model.features(imagenet_input(batch, settings.image_size).to(device)).cpu())

@@ -14,7 +14,7 @@ import argparse
 import dataclasses
 import json
 from dataclasses import asdict, dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 
@@ -74,7 +74,8 @@ class EarlyStopped(Objective):
 
     def __init__(self, problem, settings: TaskInteractionSettings, device):
         self.problem, self.settings, self.device = problem, settings, device
-        self.best, self.waited = None, 0
+        self.best: dict[str, Any] | None = None  # {loss, iteration, hparams} of the best hyper-iteration
+        self.waited = 0
 
     def problems(self, iteration: int) -> list:
         return [self.problem]
@@ -93,8 +94,9 @@ class EarlyStopped(Objective):
         return {"best": self.best, "waited": self.waited}
 
     def load_state_dict(self, state: dict) -> None:
-        self.best, self.waited = state["best"], state["waited"]
-        self.best["hparams"] = tuple(t.to(self.device) for t in self.best["hparams"])
+        best = state["best"]
+        best["hparams"] = tuple(t.to(self.device) for t in best["hparams"])
+        self.best, self.waited = best, state["waited"]
 
 
 def run_task_interaction(
@@ -150,6 +152,7 @@ def run_task_interaction(
         fingerprint={"settings": asdict(settings), "dataset": dataset, "trial": trial},
     )
     best = objective.best
+    assert best is not None  # set at the first hyper-iteration's should_stop
     final = final_metrics(data, problem, best["hparams"])
     log(
         f"  stopped after {run.record.iterations_run} hyper-iterations (best at {best['iteration']}): "

@@ -6,6 +6,7 @@
 import argparse
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 
 from truncback.io.plotting import figure_style, plt, save_figure
@@ -43,7 +44,7 @@ class ToyResults:
 
 def k_colours(K_values) -> dict:
     """One colour per K, the same in every figure."""
-    return {K: plt.cm.viridis(x) for K, x in zip(K_values, np.linspace(0.0, 0.9, len(K_values)))}
+    return {K: matplotlib.colormaps["viridis"](x) for K, x in zip(K_values, np.linspace(0.0, 0.9, len(K_values)))}
 
 
 def k_label(K: int, T: int) -> str:

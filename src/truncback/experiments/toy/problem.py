@@ -80,7 +80,7 @@ class ToyProblem:
             return np.zeros_like(lam)
         return 2.0 * DIRECT_WEIGHT * (lam - DIRECT_CENTRE)
 
-    def truncated(self, lam, K: int) -> np.ndarray:
+    def truncated(self, lam, K: int | np.integer) -> np.ndarray:
         """h_{T-K} = grad_lam f + (I - A^K) grad_w f(w_T) (eq. 8)."""
         if not 0 <= K <= self.T:
             raise ValueError(f"K={K} must lie in [0, T={self.T}]")

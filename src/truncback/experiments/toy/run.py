@@ -100,7 +100,7 @@ def descent_ratios(settings: ToySettings, objective: str, points) -> list[dict]:
     all depths from one engine pass per point."""
     problem = bilevel_problem(settings.T, settings.gamma, objective)
     closed = ToyProblem(settings.T, settings.gamma, objective)
-    ratios = {K: [] for K in settings.K_values}
+    ratios: dict[int, list[float]] = {K: [] for K in settings.K_values}
     for lam in points:
         depths = krmd_all_depths(problem, as_tensor(lam))
         exact = closed.exact(lam)
