@@ -227,12 +227,42 @@ def test_progress_gives_the_time_left_at_the_pace_so_far():
     assert remaining(elapsed=5.0, done=10, left=0) == "" and remaining(elapsed=0.0, done=0, left=10) == ""
 
 
-def compiled_hypercleaning(inputs, output, iterations: int) -> dict:
+def compiled_hypercleaning(inputs, output, iterations: int, compile=True, status: int = 0, log=None) -> dict:
     """A small hypercleaning run on the fast path: its timing file's record of what computed."""
-    args = arguments("hypercleaning", inputs, "krmd-K1", output)
-    args[args.index("--settings") + 1] = json.dumps({**HYPERCLEANING, "compile": True, "hyper_iterations": iterations})
-    assert cli(args) == 0
-    return read_json(timing_path(output))["compute"]
+    args = arguments("hypercleaning", inputs, "krmd-K1", output) + (["--log", str(log)] if log else [])
+    settings = {**HYPERCLEANING, "compile": compile, "hyper_iterations": iterations}
+    args[args.index("--settings") + 1] = json.dumps(settings)
+    assert cli(args) == status
+    return read_json(timing_path(output))["compute"] if status == 0 else {}
+
+
+def test_a_fast_path_shortfall_is_in_the_log_and_the_timing_file_or_stops_a_strict_run(
+    inputs, tmp_path, monkeypatch, capsys
+):
+    """Forced: this torch made to lack the oneDNN operator. compile: true goes on, saying so in the
+    run's log and its timing file; compile: strict stops with one line naming it."""
+    from truncback.hypergrad import fast_path
+
+    monkeypatch.setattr(onednn, "AVAILABLE", False)
+    monkeypatch.setattr(fast_path, "_COMPILED", {})
+    monkeypatch.setattr(fast_path, "_STRICTLY", {})
+    monkeypatch.setattr(fast_path, "_WARNED", set())
+    log = tmp_path / "run.log"
+    with pytest.warns(fast_path.FastPathWarning):
+        fast = compiled_hypercleaning(inputs, tmp_path / "run.json", iterations=2, log=log)["fast_path"]
+    assert len(fast["warnings"]) == 1 and "lacks oneDNN's linear operator" in fast["warnings"][0]
+    assert f"warning: {fast['warnings'][0]}" in log.read_text()
+    capsys.readouterr()
+    compiled_hypercleaning(inputs, tmp_path / "strict.json", iterations=2, compile="strict", status=1)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "lacks oneDNN's linear operator" in err and "compile='strict'" in err
+    assert not (tmp_path / "strict.json").exists()
+
+
+def test_a_compile_setting_outside_its_choices_is_one_line(inputs, tmp_path, capsys):
+    compiled_hypercleaning(inputs, tmp_path / "run.json", iterations=2, compile="fast", status=1)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "compile='fast': expected one of False, True, 'strict'" in err
 
 
 def test_a_compiled_run_records_what_its_fast_path_did(inputs, tmp_path):

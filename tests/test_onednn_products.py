@@ -69,7 +69,7 @@ def test_the_pass_replaces_large_float32_products_only(rng, dtype, replaced):
     graph_module = make_fx(function)(x, w, c, small, v)
     before = products_of(graph_module.graph)
     assert before == ["aten.addmm.default", "aten.mm.default", "aten.mm.default"]
-    assert replace_products(graph_module.graph) == replaced
+    assert replace_products(graph_module.graph) == (replaced, 0)
     graph_module.recompile()
     if replaced:
         assert products_of(graph_module.graph) == ["aten.mm.default"] + ["truncback.onednn_mm.default"] * 2
@@ -179,6 +179,107 @@ def test_the_eager_engine_imports_no_part_of_the_fast_path():
     assert lines == ["[]", "['truncback.hypergrad.fast_path', 'truncback.hypergrad.onednn']"]
 
 
+def test_the_pass_counts_the_large_products_it_leaves(rng):
+    """A batched product and an addmm with beta (forms the pass does not replace) of 2^24 multiply-adds
+    are counted as kept, with their operators; a small batched one is not."""
+    from truncback.hypergrad import onednn
+
+    a, b, c = (torch.randn(*shape, generator=rng) for shape in ((2, 4096, 512), (2, 512, 8), (4096, 8)))
+
+    def function(a, b, c):
+        return torch.bmm(a, b), torch.addmm(c, a[0], b[0], beta=2.0), torch.bmm(a[:, :4, :8], b[:, :8, :2])
+
+    graph_module = make_fx(function)(a, b, c)
+    assert replace_products(graph_module.graph) == (0, 2)
+    assert {"aten.bmm.default", "aten.addmm.default"} <= set(onednn.KEPT_TARGETS)
+
+
+@pytest.fixture
+def fresh_fast_path(monkeypatch):
+    """The fast path as if newly imported (no compiled function, no warning given), inductor's caches off
+    (a graph taken from the cache would not meet the pass), warnings shown every time."""
+    from truncback.hypergrad import fast_path
+
+    monkeypatch.setattr(fast_path, "_COMPILED", {})
+    monkeypatch.setattr(fast_path, "_WARNED", set())
+    with torch._inductor.config.patch(force_disable_caches=True), warnings.catch_warnings():
+        warnings.simplefilter("always")
+        yield fast_path
+
+
+def large_product_step(rng, shift: float = 0.0, compile=True):
+    """A compiled step whose loss has a float32 product of 4096 x 512 x 8 = 2^24 multiply-adds."""
+    x = torch.randn(4096, 512, generator=rng)
+
+    def inner(W, lam, x):
+        return torch.mean((x @ W.T - shift) ** 2) + torch.sum(lam * W**2)
+
+    return gradient_descent(inner, 0.1, compile=compile, data=(x,))
+
+
+def test_a_pass_that_replaces_nothing_is_said(rng, fresh_fast_path, monkeypatch):
+    """Forced: the pass no longer knows the product's form (as if inductor's graphs changed)."""
+    from truncback.hypergrad import onednn
+
+    monkeypatch.setattr(onednn, "REPLACED", ())
+    step = large_product_step(rng, shift=0.25)
+    W, lam = torch.zeros(8, 512), torch.ones(8, 512)
+    with pytest.warns(
+        fresh_fast_path.FastPathWarning,
+        match=r"the oneDNN pass left 2 float32 CPU matrix product\(s\) .* \(aten\.addmm\.default, aten\.mm\.default\)",
+    ):
+        step.without_graph(W, lam, 0)
+    strict = large_product_step(rng, shift=0.5, compile="strict")
+    with pytest.raises(fresh_fast_path.FastPathError, match="left 2 float32 CPU matrix product.*compile='strict'"):
+        strict.without_graph(W, lam, 0)  # the same shortfall (warned of before): an error under strict
+
+
+def test_graphs_compiled_without_the_pass_are_said(rng, fresh_fast_path, monkeypatch):
+    """Forced: inductor is not given the pass (as if its configuration key were ignored)."""
+    from truncback.hypergrad import onednn
+
+    monkeypatch.setattr(onednn, "compile_options", lambda matmul: {})
+    step = large_product_step(rng, shift=0.75)
+    with pytest.warns(fresh_fast_path.FastPathWarning, match="without running the oneDNN pass"):
+        step.without_graph(torch.zeros(8, 512), torch.ones(8, 512), 0)
+
+
+def test_a_compiled_step_that_dynamo_runs_eagerly_is_said(rng, fresh_fast_path, monkeypatch):
+    """Forced: dynamo's recompile limit set to 1, then a second data shape for the same loss."""
+    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 1)
+
+    def inner(w, lam, x):
+        return torch.sum((w - lam * x) ** 2)
+
+    small, large = (gradient_descent(inner, 0.1, compile=True, data=(torch.ones(n),)) for n in (3, 5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", fresh_fast_path.FastPathWarning)
+        small.without_graph(torch.zeros(3), torch.ones(3), 0)  # compiled: nothing to say
+    with pytest.warns(fresh_fast_path.FastPathWarning, match="ran the compiled step's update eagerly.*recompile limit"):
+        value = large.without_graph(torch.zeros(5), torch.ones(5), 0)
+    assert torch.allclose(value, torch.full((5,), 0.2))  # the eager step's value: w - 0.1 * 2 (w - lam x)
+
+
+def test_strict_compilation_without_a_cpp_compiler_is_one_line_naming_the_way_out(
+    fresh_fast_path, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no g++, c++ or clang++
+    monkeypatch.delenv("CXX", raising=False)
+    monkeypatch.setattr(fresh_fast_path, "_CALLS", {"compiled_calls": 0})
+    step = gradient_descent(lambda w, lam: torch.sum((w - lam) ** 2), 0.1, compile="strict")
+    with pytest.raises(fresh_fast_path.FastPathError) as raised:
+        step.without_graph(torch.zeros(3), torch.ones(3), 0)
+    message = str(raised.value)
+    assert "\n" not in message and "needs a C++ compiler" in message
+    assert "False, True, 'strict'" in message and "compile: false" in message
+
+
+@pytest.mark.parametrize("value", [1, "yes", None])
+def test_a_compile_value_outside_its_choices_is_refused_at_construction(value):
+    with pytest.raises(ValueError, match=f"compile={value!r}: expected one of False, True, 'strict'"):
+        gradient_descent(lambda w, lam: torch.sum(w**2), 0.1, compile=value)
+
+
 def test_a_torch_without_the_onednn_operator_is_said_once_not_hidden(monkeypatch):
     """Forced here whatever this machine's torch has: the product falls back to torch's, with a warning."""
     from truncback.hypergrad import fast_path, onednn
@@ -186,9 +287,11 @@ def test_a_torch_without_the_onednn_operator_is_said_once_not_hidden(monkeypatch
     monkeypatch.setattr(onednn, "AVAILABLE", False)
     monkeypatch.setattr(fast_path, "_COMPILED", {})
     monkeypatch.setattr(fast_path, "_WARNED", set())
-    with pytest.warns(RuntimeWarning, match="lacks oneDNN's linear operator"):
+    with pytest.warns(fast_path.FastPathWarning, match="lacks oneDNN's linear operator"):
         gradient_descent(lambda w, lam: torch.sum((w - lam) ** 2), 0.1, compile=True)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a second compiled step: no second warning
         gradient_descent(lambda w, lam: torch.sum((w + lam) ** 2), 0.1, compile=True)
     assert onednn.compile_options("onednn") == {}
+    with pytest.raises(fast_path.FastPathError, match="lacks oneDNN's linear operator"):
+        gradient_descent(lambda w, lam: torch.sum((w * lam) ** 2), 0.1, compile="strict")

@@ -359,3 +359,8 @@ def test_the_report_says_what_computed_each_experiment():
     ]
     absent = {**eager, "fast_path": {**fast, "onednn_operator": False, "onednn_product_calls": 0}}
     assert "lacks oneDNN's linear operator" in compute_lines({"omniglot": [{"compute": absent}]})[0]
+    fell_back = {**eager, "fast_path": {**fast, "frames_run_eagerly": 1, "graph_breaks": 0, "onednn_products_kept": 2}}
+    assert compute_lines({"omniglot": [{"compute": fell_back}] * 2})[0].endswith(
+        "; less than asked: 2 compiled call(s) run eagerly by dynamo, 4 large product(s) the oneDNN pass left to "
+        "torch (the runs' logs have the warnings)"
+    )

@@ -17,6 +17,7 @@ ulps of the result's scale, measured against float64 by the tests). oneDNN's pro
 deterministic for a given machine, thread count and shapes, so a run repeats byte for byte.
 """
 
+import collections
 import functools
 import hashlib
 from pathlib import Path
@@ -28,9 +29,20 @@ aten = torch.ops.aten
 AVAILABLE = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
 """Whether this torch build has oneDNN's linear operator (the CPU wheels do)."""
 
-COUNTS = {"product_calls": 0, "graphs_passed": 0, "products_replaced": 0}
+COUNTS = {"product_calls": 0, "graphs_passed": 0, "products_replaced": 0, "products_kept": 0}
 """What ran in this process: calls of the operator (whether their program was compiled here or came
-from inductor's cache), graphs the pass saw and products it replaced in them."""
+from inductor's cache), graphs the pass saw, products it replaced in them and float32 CPU products of
+the size it takes that it left to torch (a form it does not know: ``KEPT_TARGETS``)."""
+
+REPLACED = (aten.mm.default, aten.addmm.default)
+"""The product operators the pass replaces."""
+
+KEPT_TARGETS: collections.Counter = collections.Counter()
+"""How many products of each operator the pass left though large enough (for the fast path's warning)."""
+
+PRODUCTS = ("mm", "addmm", "bmm", "baddbmm", "matmul", "linear", "addmv", "mv")
+"""aten operators that are matrix products: a large float32 CPU one the pass did not replace is
+counted as kept."""
 
 
 @torch.library.custom_op("truncback::onednn_mm", mutates_args=())
@@ -64,15 +76,22 @@ def _is_float32_cpu_matrix(node) -> bool:
     )
 
 
-def replace_products(graph: torch.fx.Graph) -> int:
+def replace_products(graph: torch.fx.Graph) -> tuple[int, int]:
     """mm(a, b) -> onednn_mm(a, b) and addmm(c, a, b) -> c + onednn_mm(a, b) in ``graph`` wherever a, b
     and the result are 2-D float32 CPU tensors and the product has at least ``MIN_MULTIPLY_ADDS``
-    (addmm with alpha or beta other than 1 is left alone). Returns how many products it replaced."""
-    replaced = 0
+    (addmm with alpha or beta other than 1 is left alone). Returns how many products it replaced and
+    how many float32 CPU matrix products of at least that size it left (``PRODUCTS``: other forms, or
+    mm/addmm with alpha or beta), their operators added to ``KEPT_TARGETS``."""
+    replaced = kept = 0
     for node in list(graph.nodes):
-        if node.op != "call_function" or node.target not in (aten.mm.default, aten.addmm.default):
+        if node.op != "call_function":
             continue
-        if node.kwargs or not all(map(_is_float32_cpu_matrix, (node, *node.args[-2:]))):
+        if node.target not in REPLACED or node.kwargs:
+            if _is_large_float32_cpu_product(node):
+                kept += 1
+                KEPT_TARGETS[str(node.target)] += 1
+            continue
+        if not all(map(_is_float32_cpu_matrix, (node, *node.args[-2:]))):
             continue
         (m, k), n = node.args[-2].meta["val"].shape, node.args[-1].meta["val"].shape[1]
         if m * k * n < MIN_MULTIPLY_ADDS:
@@ -87,7 +106,24 @@ def replace_products(graph: torch.fx.Graph) -> int:
         node.replace_all_uses_with(replacement)
         graph.erase_node(node)
         replaced += 1
-    return replaced
+    return replaced, kept
+
+
+def _is_large_float32_cpu_product(node) -> bool:
+    """Whether ``node`` is an aten matrix product (``PRODUCTS``) with a float32 CPU result of at least
+    ``MIN_MULTIPLY_ADDS`` multiply-adds (its result's size times the shared dimension of its last
+    input, read from the shapes the graph carries)."""
+    name = getattr(getattr(node.target, "overloadpacket", None), "__name__", "")
+    value = node.meta.get("val")
+    if name not in PRODUCTS or not isinstance(value, torch.Tensor):
+        return False
+    if value.dtype != torch.float32 or value.device.type != "cpu":
+        return False
+    last = node.args[-1].meta.get("val") if isinstance(node.args[-1], torch.fx.Node) else None
+    shared = last.shape[-2] if isinstance(last, torch.Tensor) and last.dim() >= 2 and name != "linear" else None
+    if name == "linear" and isinstance(node.args[1], torch.fx.Node):
+        shared = node.args[1].meta["val"].shape[-1]
+    return shared is not None and value.numel() * shared >= MIN_MULTIPLY_ADDS
 
 
 @functools.cache
@@ -99,8 +135,10 @@ def graph_pass():
 
     class OneDNNProducts(CustomGraphPass):
         def __call__(self, graph: torch.fx.Graph) -> None:
+            replaced, kept = replace_products(graph)
             COUNTS["graphs_passed"] += 1
-            COUNTS["products_replaced"] += replace_products(graph)
+            COUNTS["products_replaced"] += replaced
+            COUNTS["products_kept"] += kept
 
         def uuid(self) -> bytes:
             return hashlib.sha256(Path(__file__).read_bytes()).digest()

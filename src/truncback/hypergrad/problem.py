@@ -20,10 +20,21 @@ MATMULS = ("onednn", "torch")
 product, ``truncback.hypergrad.onednn``) or ``torch`` (torch's own ``aten.mm``)."""
 
 
+COMPILES = (False, True, "strict")
+"""Whether a step runs through the compiled fast path: no, yes (a part of it that does not happen is
+warned of), or ``"strict"`` (that is an error)."""
+
+
 def check_matmul(matmul: str) -> None:
     """Raises ValueError naming ``matmul`` unless it is one of ``MATMULS``."""
     if matmul not in MATMULS:
         raise ValueError(f"matmul={matmul!r}: expected one of {', '.join(MATMULS)}")
+
+
+def check_compile(compile) -> None:
+    """Raises ValueError naming ``compile`` unless it is one of ``COMPILES`` (1 and 0 are not)."""
+    if not any(compile is choice for choice in COMPILES[:2]) and compile != "strict":
+        raise ValueError(f"compile={compile!r}: expected one of {', '.join(map(repr, COMPILES))}")
 
 
 @dataclass(frozen=True)
@@ -108,24 +119,28 @@ class GradientDescentStep:
     nor new hyperparameters recompile it; steps with the same inner-loss function share the compilation
     (new data of the same shapes does not recompile); a new shape or dtype does. ``matmul`` says how the
     compiled programs compute float32 matrix products on the CPU: ``"onednn"`` (default; oneDNN's
-    product, faster than torch's own on skinny shapes, see ``onednn``) or ``"torch"``."""
+    product, faster than torch's own on skinny shapes, see ``onednn``) or ``"torch"``. Where a part of
+    the fast path does not happen (``fast_path``), ``compile=True`` warns once; ``compile="strict"``
+    raises ``fast_path.FastPathError``."""
 
     def __init__(
         self,
         inner_loss: Callable[..., torch.Tensor],
         lr,
-        compile: bool = False,
+        compile: bool | str = False,
         data: tuple = (),
         matmul: str = "onednn",
     ):
         self.inner_loss, self.lr, self.data, self.matmul = inner_loss, lr, tuple(data), matmul
         self.update = update_function(inner_loss)
         check_matmul(matmul)  # a bad choice fails here, not at the first compiled call
+        check_compile(compile)
+        self.strict = compile == "strict"
         self.compiled = None
         if compile:  # torch.compile, dynamo and oneDNN are imported only when asked for
             from truncback.hypergrad import fast_path
 
-            self.compiled = fast_path.compiled_update(inner_loss, matmul)
+            self.compiled = fast_path.compiled_update(inner_loss, matmul, self.strict)
 
     def _loss(self, w, lam):
         return self.inner_loss(w, lam, *self.data)
@@ -157,10 +172,10 @@ class GradientDescentStep:
         from truncback.hypergrad.fast_path import compiled_pullback
 
         if not callable(self.lr):
-            pullback = compiled_pullback(self.inner_loss, False, self.matmul)
+            pullback = compiled_pullback(self.inner_loss, False, self.matmul, self.strict)
             return pullback(w, lam, self._rate_tensor(lam, t, w), alpha, *self.data)
         rate, rate_back = torch.func.vjp(lambda lam: self._rate_tensor(lam, t, w), lam)
-        pullback = compiled_pullback(self.inner_loss, True, self.matmul)
+        pullback = compiled_pullback(self.inner_loss, True, self.matmul, self.strict)
         a_alpha, b_alpha, rate_bar = pullback(w, lam, rate, alpha, *self.data)
         return a_alpha, tree_map(torch.add, b_alpha, rate_back(rate_bar)[0])
 
@@ -175,14 +190,16 @@ class GradientDescentStep:
 
 
 def gradient_descent(
-    inner_loss: Callable[..., torch.Tensor], lr, compile: bool = False, data: tuple = (), matmul: str = "onednn"
+    inner_loss: Callable[..., torch.Tensor], lr, compile: bool | str = False, data: tuple = (), matmul: str = "onednn"
 ) -> Callable:
     """The step Xi_{t+1}(w, lam) = w - lr * grad_w g(w, lam) (sec. 2.2), g(w, lam) = inner_loss(w, lam, *data).
 
     ``lr`` is a number, or a function ``lr(lam, t)`` when the step size is a hyperparameter or a schedule.
     ``compile``: run the step's graph-free and graph-keeping forms and its vector-Jacobian products
     through ``torch.compile`` (``GradientDescentStep``), their float32 CPU matrix products by oneDNN
-    (``matmul="onednn"``, the default) or by torch's own product (``matmul="torch"``).
+    (``matmul="onednn"``, the default) or by torch's own product (``matmul="torch"``); ``"strict"``
+    compiles them too, and makes any part of the fast path that does not happen an error instead of a
+    warning.
     """
     return GradientDescentStep(inner_loss, lr, compile, data, matmul)
 

@@ -82,6 +82,14 @@ def run_times(benchmarks) -> list[str]:
     return lines or ["(no Snakemake benchmark files given)"]
 
 
+FAST_PATH_SHORTFALLS = {
+    "frames_run_eagerly": "compiled call(s) run eagerly by dynamo",
+    "graph_breaks": "graph break(s)",
+    "onednn_products_kept": "large product(s) the oneDNN pass left to torch",
+}
+"""The counts of a fast-path record (``hypergrad.fast_path.record``) that say it did less than asked."""
+
+
 def compute_lines(timings: dict) -> list[str]:
     """Per hyper-optimisation experiment, from its runs' timing files (``timings``: experiment -> their
     contents): the torch and device they ran on and what computed, eagerly or through the compiled fast
@@ -105,6 +113,13 @@ def compute_lines(timings: dict) -> list[str]:
             line += " (this torch lacks oneDNN's linear operator: torch's own products)"
         elif calls == 0:
             line += " (none: every product stayed with torch's kernel)"
+        less = [
+            f"{total} {what}"
+            for key, what in FAST_PATH_SHORTFALLS.items()
+            if (total := sum(f.get(key, 0) for f in fast))
+        ]
+        if less:
+            line += "; less than asked: " + ", ".join(less) + " (the runs' logs have the warnings)"
         lines.append(line)
     return lines
 

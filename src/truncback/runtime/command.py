@@ -3,7 +3,9 @@ threads, output, log, --stop-after), torch's set-up, progress logging, resumptio
 checkpoint beside the output, and writing the result and its timing file atomically."""
 
 import argparse
+import contextlib
 import sys
+import warnings
 
 import torch
 
@@ -51,17 +53,36 @@ def fast_path_counts() -> dict:
     return fast_path.record() if fast_path else {}
 
 
-def what_ran(device, before: dict) -> dict:
+def what_ran(device, before: dict, warned: tuple = ()) -> dict:
     """The torch, the device and, where the run called compiled steps, what the fast path did over the
-    run (its counts minus ``before``, taken at its start); ``fast_path`` is None for an eager run."""
+    run (its counts minus ``before``, taken at its start, and the warnings it gave, ``warned``);
+    ``fast_path`` is None for an eager run."""
     after = fast_path_counts()
     done = {key: value - before.get(key, 0) for key, value in after.items()}
     fast = None
     if done.get("compiled_calls"):
         from truncback.hypergrad import onednn
 
-        fast = {**done, "onednn_operator": onednn.AVAILABLE}
+        fast = {**done, "onednn_operator": onednn.AVAILABLE, "warnings": list(warned)}
     return {"torch": torch.__version__, "device": str(device), "fast_path": fast}
+
+
+@contextlib.contextmanager
+def fast_path_warnings_logged(log):
+    """Within: each warning the fast path gives (``FastPathWarning``) is also written to the run's log
+    and kept in the list yielded, for its timing file."""
+    warned: list[str] = []
+    with warnings.catch_warnings():
+        shown = warnings.showwarning
+
+        def show(message, category, *args, **kwargs):
+            if category.__name__ == "FastPathWarning":
+                warned.append(str(message))
+                log(f"warning: {message}")
+            shown(message, category, *args, **kwargs)
+
+        warnings.showwarning = show
+        yield warned
 
 
 def run_command(args, run) -> int:
@@ -71,7 +92,7 @@ def run_command(args, run) -> int:
     device = select_device(args.device)
     checkpoint = checkpoint_path(args.output)
     before = fast_path_counts()
-    with ProgressLog(args.log) as log:
+    with ProgressLog(args.log) as log, fast_path_warnings_logged(log) as warned:
         try:
             result, timing, write_extra = run(device, log, checkpoint)
         except RunInterrupted as stop:
@@ -79,7 +100,7 @@ def run_command(args, run) -> int:
             return INTERRUPTED
     if write_extra:
         write_extra()
-    write_json(timing_path(args.output), {**timing.per_iteration(), "compute": what_ran(device, before)})
+    write_json(timing_path(args.output), {**timing.per_iteration(), "compute": what_ran(device, before, warned)})
     write_result(args.output, result)
     checkpoint.unlink(missing_ok=True)
     return 0

@@ -24,6 +24,20 @@ def setting(default, description: str, **schema):
     return dataclasses.field(default=default, metadata=metadata)
 
 
+def compile_setting(what: str):
+    """The ``compile`` setting of an experiment whose lower level runs ``what`` (``COMPILES`` of
+    ``hypergrad.problem``: false, true, strict), strict by default: the paper scale on a CPU."""
+    return setting(
+        "strict",
+        f"run {what} through torch.compile, float32 CPU matrix products by oneDNN (gradient_descent(..., "
+        "compile=...)): less time per hyper-iteration at paper size on a CPU (docs/benchmarks.md), seconds to "
+        "tens of seconds to compile once per run. strict: a part of the fast path that does not happen (this "
+        "torch lacks the oneDNN operator, dynamo runs a compiled step eagerly, no C++ compiler) is an error; "
+        "true: a warning, in the run's log and its timing file; false: the steps run eagerly (the reduced scales)",
+        enum=[False, True, "strict"],
+    )
+
+
 class Settings:
     """Base of an experiment's frozen settings dataclass; subclasses name their config ``section``
     and may override ``check`` to reject bad values with a ValueError naming them."""

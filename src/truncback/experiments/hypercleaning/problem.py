@@ -66,7 +66,7 @@ def make_cleaning_data(
 
 
 def cleaning_problem(
-    data: CleaningData, T: int, lr: float, weight_decay: float, compile: bool = False
+    data: CleaningData, T: int, lr: float, weight_decay: float, compile: bool | str = False
 ) -> BilevelProblem:
     """g(W, lam) = (1/n) sum_i sigmoid(lam_i) CE(W x_i, y_i) + weight_decay ||W||_F^2 (the paper's
     sum divided by n, see docs/assumptions.md), T steps of gradient descent from W = 0;

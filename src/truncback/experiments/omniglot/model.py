@@ -114,7 +114,9 @@ def step_size(lam, t):
     return torch.exp(lam["log_gamma"])
 
 
-def one_shot_problem(task, T: int, batch_norm: bool, rho_zero: bool = False, compile: bool = False) -> BilevelProblem:
+def one_shot_problem(
+    task, T: int, batch_norm: bool, rho_zero: bool = False, compile: bool | str = False
+) -> BilevelProblem:
     """The bilevel problem of sec. 4.3 on ``task``: w_0 = c, T gradient-descent steps of size gamma
     on g_S, f = mean cross-entropy on Q. ``rho_zero`` drops the regulariser (rho = 0, Fig. 7 plot 4);
     ``compile``: the forward steps through torch.compile, compiled once for all tasks of one shape."""

@@ -12,7 +12,8 @@ import torch
 from truncback.experiments.omniglot.tasks import SPLITS
 from truncback.hypergrad import display_name, label, resolve
 from truncback.runtime.harness import HYPER_OPTIMIZERS, LoopSettings
-from truncback.runtime.settings import Settings, setting
+from truncback.hypergrad.problem import check_compile
+from truncback.runtime.settings import Settings, compile_setting, setting
 
 POSITIVE = {"type": "integer", "minimum": 1}
 
@@ -70,18 +71,13 @@ class OmniglotSettings(Settings):
     )
     depth_tasks: int = setting(4, "meta-test tasks of the depth study (Fig. 7 plot 4)", **POSITIVE)
     dtype: str = setting("float32", "floating-point type of meta-training", enum=["float32", "float64"])
-    compile: bool = setting(
-        True,
-        "run the lower level's steps of meta-training (the graph-free forward steps "
-        "and the reverse passes' vector-Jacobian products) through torch.compile, float32 "
-        "CPU matrix products by oneDNN (one compilation for every task; less time per "
-        "hyper-iteration at this model size on a CPU, see docs/benchmarks.md); the reduced scales turn "
-        "it off",
-        type="boolean",
+    compile: bool | str = compile_setting(
+        "the lower level's steps of meta-training (the graph-free forward steps and the reverse passes' vector-Jacobian products; one compilation for every task)"
     )
     log_every: int = setting(50, "hyper-iterations between progress lines", **POSITIVE)
 
     def check(self) -> None:
+        check_compile(self.compile)
         for name in (
             "ways",
             "query_per_class",

@@ -110,7 +110,7 @@ def logits(state, x: torch.Tensor) -> torch.Tensor:
     return x @ W.T + b
 
 
-def task_problem(data: TaskData, T: int, lr: float, compile: bool = False) -> BilevelProblem:
+def task_problem(data: TaskData, T: int, lr: float, compile: bool | str = False) -> BilevelProblem:
     """The bilevel problem of sec. 4.2.2 on ``data``: state (W, b), hyperparameters (A, rho);
     ``compile``: the forward steps through torch.compile."""
     cross_entropy = torch.nn.functional.cross_entropy

@@ -7,7 +7,8 @@ from typing import ClassVar
 
 from truncback.experiments.task_interaction.features import FeatureSettings
 from truncback.runtime.harness import HYPER_OPTIMIZERS, LoopSettings
-from truncback.runtime.settings import METHOD_LIST, Settings, setting
+from truncback.hypergrad.problem import check_compile
+from truncback.runtime.settings import METHOD_LIST, Settings, compile_setting, setting
 
 DATASETS = ("cifar10", "cifar100")
 
@@ -41,14 +42,8 @@ class TaskInteractionSettings(Settings):
         10, "hyper-iterations between exact (full RMD) gradient evaluations for Fig. 6", type="integer", minimum=1
     )
     dtype: str = setting("float32", "floating-point type", enum=["float32", "float64"])
-    compile: bool = setting(
-        True,
-        "run the lower level's steps (the graph-free forward steps and the reverse "
-        "passes' vector-Jacobian products) through torch.compile, float32 CPU matrix "
-        "products by oneDNN (gradient_descent(..., compile=True)): less time per "
-        "hyper-iteration at paper size on a CPU (docs/benchmarks.md), seconds to tens of "
-        "seconds to compile once per run; the reduced scales turn it off",
-        type="boolean",
+    compile: bool | str = compile_setting(
+        "the lower level's steps (the graph-free forward steps and the reverse passes' vector-Jacobian products)"
     )
     log_every: int = setting(100, "hyper-iterations between progress lines", type="integer", minimum=1)
     checkpoint_every: int = setting(
@@ -56,6 +51,7 @@ class TaskInteractionSettings(Settings):
     )
 
     def check(self) -> None:
+        check_compile(self.compile)
         self.loop()
 
     def loop(self) -> LoopSettings:
