@@ -25,9 +25,12 @@
         (ps.toPythonModule pkgs.snakemake)
       ]);
 
+      # torch.compile (the paper scale's `compile: strict`) builds its CPU kernels with a C++ compiler.
+      cxx = pkgs: pkgs.stdenv.cc;
+
       reproduceScript = pkgs: pkgs.writeShellApplication {
         name = "truncback-reproduce";
-        runtimeInputs = [ (pythonEnv pkgs) ];
+        runtimeInputs = [ (pythonEnv pkgs) (cxx pkgs) ];
         text = ''
           if [ ! -f Snakefile ] || [ ! -d src/truncback ]; then
             echo "run this from the root of a truncback checkout (the folder with Snakefile and src/)" >&2
@@ -41,7 +44,7 @@
     {
       devShells = forAllSystems (pkgs: {
         default = pkgs.mkShell {
-          packages = [ (pythonEnv pkgs) pkgs.gnumake ];
+          packages = [ (pythonEnv pkgs) pkgs.gnumake (cxx pkgs) ];
           shellHook = ''
             export PYTHONPATH="$PWD/src''${PYTHONPATH:+:$PYTHONPATH}"
           '';
@@ -56,7 +59,7 @@
 
       # nix flake check: the whole pytest suite (including the smoke pipeline) in the build sandbox.
       checks = forAllSystems (pkgs: {
-        pytest = pkgs.runCommand "truncback-pytest" { nativeBuildInputs = [ (pythonEnv pkgs) ]; } ''
+        pytest = pkgs.runCommandCC "truncback-pytest" { nativeBuildInputs = [ (pythonEnv pkgs) ]; } ''
           cp -r ${self} source
           chmod -R u+w source
           cd source

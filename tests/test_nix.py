@@ -49,9 +49,13 @@ let
     python3.withPackages = f: { outPath = "/nix/store/python-env"; packages = f ps; };
     snakemake = "snakemake";
     gnumake = "gnumake";
-    writeShellApplication = args: args // { outPath = "/nix/store/${args.name}"; };
+    # the store path names the tools beside the Python (runtimeInputs after the first), to be read back
+    writeShellApplication = args: args // {
+      outPath = "/nix/store/${args.name}" + builtins.concatStringsSep "" (map (i: "-with-" + i) (builtins.tail args.runtimeInputs));
+    };
     mkShell = args: args;
-    runCommand = name: env: script: { inherit name script; };
+    runCommandCC = name: env: script: { inherit name script; };
+    stdenv.cc = "c-compiler";
   };
   systems = SYSTEMS;
   nixpkgs = {
@@ -61,6 +65,7 @@ let
   out = flake.outputs { self = "/nix/store/source"; inherit nixpkgs; };
 in builtins.mapAttrs (system: _: {
   shell_packages = (builtins.head out.devShells.${system}.default.packages).packages;
+  shell_tools = builtins.tail out.devShells.${system}.default.packages;
   shell_hook = out.devShells.${system}.default.shellHook;
   reproduce = out.apps.${system}.reproduce;
   default_app = out.apps.${system}.default.program;
@@ -95,4 +100,6 @@ def test_flake_outputs_against_a_stand_in_nixpkgs(tmp_path):
         assert output["reproduce"]["program"] == output["default_app"]
         assert output["reproduce"]["program"].endswith("/bin/truncback-reproduce")
         assert "python -m pytest" in output["check"]
+        # torch.compile's CPU kernels need a C++ compiler: in the dev shell, the app and the checks (runCommandCC)
+        assert "c-compiler" in output["shell_tools"] and "-with-c-compiler/" in output["reproduce"]["program"]
         subprocess.run(["bash", "-n"], input=output["check"], text=True, check=True)
