@@ -16,7 +16,7 @@ BASELINE_ARGS ?= --compiled
 PYTEST_WORKERS ?= 2
 BIN := $(VENV)/bin
 
-.PHONY: reproduce test bench lint clean-results gpu-check check-results expected-outputs
+.PHONY: reproduce test test-oldest-torch bench lint clean-results gpu-check check-results expected-outputs
 
 $(VENV)/.installed: requirements.txt requirements.lock requirements-slurm.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,9 +33,23 @@ test: $(VENV)/.installed
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder \
 		$(PYTEST_ARGS)
 
+# The engine's exactness and fast-path tests under the oldest torch the project claims (pyproject.toml's
+# lower bound; requirements-torch-oldest.txt), in a venv of their own with only torch, numpy and pytest.
+OLDEST_VENV ?= .venv-torch-oldest
+ENGINE_TESTS ?= tests/test_hypergrad_exact.py tests/test_hypergrad_approximate.py tests/test_hypergrad_methods.py \
+	tests/test_hypergrad_memory_and_errors.py tests/test_onednn_products.py tests/test_gradient_step.py
+$(OLDEST_VENV)/.installed: requirements-torch-oldest.txt
+	test -x $(OLDEST_VENV)/bin/python || $(PYTHON) -m venv $(OLDEST_VENV)
+	$(OLDEST_VENV)/bin/python -m pip install --quiet -r requirements-torch-oldest.txt
+	touch $@
+
+test-oldest-torch: $(OLDEST_VENV)/.installed
+	PYTHONPATH=src $(OLDEST_VENV)/bin/python -m pytest -p no:cacheprovider $(ENGINE_TESTS)
+
 bench: $(VENV)/.installed
 	$(BIN)/python -m truncback bench-methods $(BENCH_ARGS)
 	$(BIN)/python -m truncback bench-baselines $(BASELINE_ARGS)
+	$(BIN)/python -m truncback bench-products $(PRODUCTS_ARGS)
 
 # Needs only torch, numpy, pandas, matplotlib and pyyaml (a CUDA machine's own Python): no venv, no Snakemake.
 # Uses .venv's Python where it exists, else $(PYTHON).
