@@ -1,6 +1,7 @@
 """The benchmark measures what it says: every field is filled, and both the state accounting and the
 allocator peak grow with T for full RMD but not for K-RMD."""
 
+import csv
 import itertools
 import math
 
@@ -47,3 +48,18 @@ def test_a_method_the_problem_refuses_is_recorded_unmeasured_with_the_reason():
     case = run_case(Case("convnet", "aid_cg", 3, 25))
     assert math.isnan(case.seconds) and math.isnan(case.peak_mib)
     assert case.note.startswith("refused: conjugate gradient met non-positive curvature")
+
+
+def test_the_products_benchmark_shows_the_threshold_s_pick_against_the_faster_kernel(tmp_path, capsys):
+    """make bench's product table: each shape's pick follows the fixed threshold (oneDNN from 2^24
+    multiply-adds on, where this torch has the operator), and the summary counts the shapes where the
+    pick is the faster kernel as the rows do."""
+    from truncback.cli import main
+    from truncback.hypergrad.onednn import AVAILABLE, MIN_MULTIPLY_ADDS
+
+    assert main(["bench-products", "--quick", "--threads", "1", "--output", str(tmp_path / "products.csv")]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "products.csv")))
+    assert [(int(row["m"]) * int(row["k"]) * int(row["n"])) for row in rows] == [25 * 392 * 5, MIN_MULTIPLY_ADDS]
+    assert [row["pass_picks"] for row in rows] == ["torch", "onednn" if AVAILABLE else "torch"]
+    agreeing = sum(row["pick_is_faster"] == "True" for row in rows)
+    assert f"picks the faster kernel for {agreeing} of 2 shapes on this machine" in capsys.readouterr().out

@@ -21,6 +21,7 @@ TRACEBACK_VARIABLE = "TRUNCBACK_TRACEBACK"
 COMMANDS = {
     "bench-methods": "truncback.experiments.complexity.benchmark",
     "bench-baselines": "truncback.experiments.complexity.baselines",
+    "bench-products": "truncback.experiments.complexity.products",
     "table-complexity": "truncback.experiments.complexity.table",
     "table-baselines": "truncback.experiments.complexity.baselines_table",
     "reproduction-report": "truncback.reproduction.report",
