@@ -21,6 +21,7 @@ from truncback.hypergrad.methods import (
     parse_spec,
     resolve,
 )
+from truncback.hypergrad.modules import ModuleAt, module_problem
 from truncback.hypergrad.problem import BilevelProblem, gradient_descent, heavy_ball
 from truncback.hypergrad.result import HypergradInfo
 from truncback.hypergrad.reverse import checkpointed, krmd, krmd_all_depths, rmd, unrolled
@@ -31,6 +32,7 @@ __all__ = [
     "HypergradInfo",
     "METHODS",
     "Method",
+    "ModuleAt",
     "Option",
     "SOLVERS",
     "aid",
@@ -50,6 +52,7 @@ __all__ = [
     "krmd",
     "krmd_all_depths",
     "label",
+    "module_problem",
     "parse_spec",
     "resolve",
     "rmd",
