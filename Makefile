@@ -59,8 +59,8 @@ gpu-check:
 
 lint: $(VENV)/.installed
 	$(BIN)/lint-imports
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests examples
+	$(BIN)/ruff format --check src tests examples
 	$(BIN)/mypy -p truncback
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m truncback lint-workflow
 	$(BIN)/snakefmt --check Snakefile rules
