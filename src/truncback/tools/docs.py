@@ -18,7 +18,7 @@ import yaml
 from truncback.pipeline.scratch import repository_root
 from truncback.reproduction.compare import report_claims
 
-PAGES = ("README.md", "docs/claims.md", "docs/benchmarks.md", "docs/reproducing.md")
+PAGES = ("README.md", "docs/claims.md", "docs/benchmarks.md", "docs/reproducing.md", "docs/choosing.md")
 BLOCK = re.compile(
     r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end generated: (?P=name) -->)", re.DOTALL
 )
@@ -269,12 +269,47 @@ def scale_times(committed: Committed) -> str:
     return "\n".join(lines) + "\n"
 
 
+CHOICES = {
+    # Table 1's method name: (spec, exact?, what it needs or costs beyond the table)
+    "Full RMD": ("rmd", "yes", "memory grows with T"),
+    "Checkpointed RMD": ("checkpointed", "yes", "about twice RMD's time, memory ~sqrt(T)"),
+    "FMD": ("fmd", "yes", "time grows with the number of hyperparameters (one forward pass per direction)"),
+    "1-RMD": ("krmd, K=1", "no (bias shrinks exponentially in K on contracting dynamics)", "K states"),
+    "5-RMD": ("krmd, K=5", "no (as 1-RMD)", "K states"),
+    "25-RMD": ("krmd, K=25", "no (as 1-RMD)", "K states"),
+    "AID-FP (K=10)": ("aid_fp", "at a fixed point only", "a converged lower level; A contracting"),
+    "AID-CG (K=10)": ("aid_cg", "at a fixed point only", "a converged lower level; I - A positive definite"),
+    "FOM": ("fom", "no (drops every A_t: biased where the step depends on w)", "nothing"),
+    "UFOM (q=1)": ("ufom", "in expectation", "variance grows as q falls; expected time O(T + q T^2)"),
+}
+"""The guide's qualitative columns per method (docs/choosing.md); the numbers come from Table 1."""
+
+
+def method_choice(committed: Committed) -> str:
+    """docs/choosing.md: per method, exactness and conditions with its measured time and memory at the
+    largest horizon of the committed quick-scale Table 1."""
+    table = pd.read_csv(committed.path("paper_tables/quick/table1_complexity.csv"), dtype=str).set_index("Method")
+    horizon = [column for column in table.columns if column.startswith("Time @ T=")][-1].split()[2]
+    lines = [
+        f"| Method | Spec | Exact | Needs / costs | Time @ {horizon} (s) | Peak MiB @ {horizon} | States held |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for method, (spec, exact, needs) in CHOICES.items():
+        row = table.loc[method]
+        lines.append(
+            f"| {method} | `{spec}` | {exact} | {needs} | {row[f'Time @ {horizon} (s)']} | "
+            f"{row[f'Peak MiB @ {horizon}']} | {row[f'States held @ {horizon}']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 BLOCKS = {
     "claims-table": claims_table,
     "at-a-glance": at_a_glance,
     "claims-verdicts": claims_verdicts,
     "benchmark-tables": benchmark_tables,
     "scale-times": scale_times,
+    "method-choice": method_choice,
 }
 
 
