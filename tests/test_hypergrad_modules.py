@@ -131,3 +131,16 @@ def test_a_bad_init_or_a_non_module_is_named():
         module_problem(torch.nn.Linear(2, 2), lambda net, lam: 0, lambda net, lam: 0, lr=0.1, T=2, init="zeros")
     with pytest.raises(ValueError, match="model must be a torch.nn.Module, got dict"):
         module_problem({}, lambda net, lam: 0, lambda net, lam: 0, lr=0.1, T=2)
+
+
+def test_every_public_name_of_the_library_has_a_docstring_that_pydoc_renders():
+    import pydoc
+
+    import truncback.hypergrad as library
+
+    undocumented = [
+        name for name in library.__all__ if callable(getattr(library, name)) and not getattr(library, name).__doc__
+    ]
+    assert undocumented == []
+    page = pydoc.render_doc(library, renderer=pydoc.plaintext)
+    assert all(name in page for name in library.__all__)
