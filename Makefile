@@ -37,7 +37,7 @@ test: $(VENV)/.installed
 # lower bound; requirements-torch-oldest.txt), in a venv of their own with only torch, numpy and pytest.
 OLDEST_VENV ?= .venv-torch-oldest
 ENGINE_TESTS ?= tests/test_hypergrad_exact.py tests/test_hypergrad_approximate.py tests/test_hypergrad_methods.py \
-	tests/test_hypergrad_memory_and_errors.py tests/test_onednn_products.py tests/test_gradient_step.py
+	tests/test_hypergrad_memory_and_errors.py tests/test_hypergrad_modules.py tests/test_onednn_products.py tests/test_gradient_step.py
 $(OLDEST_VENV)/.installed: requirements-torch-oldest.txt
 	test -x $(OLDEST_VENV)/bin/python || $(PYTHON) -m venv $(OLDEST_VENV)
 	$(OLDEST_VENV)/bin/python -m pip install --quiet -r requirements-torch-oldest.txt
