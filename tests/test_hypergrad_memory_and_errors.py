@@ -95,7 +95,7 @@ def test_mismatched_shapes_are_named():
     with pytest.raises(ValueError, match=r"step\(w, hparams, t\) output .* shape \(4,\), expected \(2,\)"):
         rmd(growing, lam)
     split = BilevelProblem(toy.init, lambda w, lam, t: (w, w), toy.outer, 5)
-    with pytest.raises(ValueError, match="structure"):
+    with pytest.raises(ValueError, match="structure .* does not match the expected .*same nesting"):
         krmd(split, lam, 2)
     vector_outer = BilevelProblem(toy.init, toy.step, lambda w, lam: w**2, 5)
     with pytest.raises(ValueError, match=r"outer must return a scalar tensor, got \(2,\)"):

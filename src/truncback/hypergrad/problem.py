@@ -236,14 +236,25 @@ def heavy_ball(inner_loss: Callable[[Tree, Tree], torch.Tensor], lr, momentum) -
     return HeavyBallStep(inner_loss, lr, momentum)
 
 
+def _one_line(spec) -> str:
+    return " ".join(str(spec).split())
+
+
 def same_structure(reference: Tree, candidate: Tree, name: str) -> None:
     """Raise a ValueError naming ``name`` when ``candidate`` differs from ``reference`` in structure or shapes."""
     ref_leaves, ref_spec = tree_flatten(reference)
     cand_leaves, cand_spec = tree_flatten(candidate)
     if ref_spec != cand_spec:
-        raise ValueError(f"{name}: structure {cand_spec} does not match the expected {ref_spec}")
+        raise ValueError(
+            f"{name}: structure {_one_line(cand_spec)} does not match the expected {_one_line(ref_spec)}; the "
+            "lower-level state keeps "
+            "one structure: return the same nesting of tuples, lists and dicts, with the same keys"
+        )
     for i, (r, c) in enumerate(zip(ref_leaves, cand_leaves)):
         if not isinstance(c, torch.Tensor):
             raise ValueError(f"{name}: leaf {i} is a {type(c).__name__}, expected a tensor")
         if r.shape != c.shape:
-            raise ValueError(f"{name}: leaf {i} has shape {tuple(c.shape)}, expected {tuple(r.shape)}")
+            raise ValueError(
+                f"{name}: leaf {i} has shape {tuple(c.shape)}, expected {tuple(r.shape)}; the state's shapes stay "
+                "fixed across steps (a loss or output that reshapes or concatenates the state?)"
+            )
