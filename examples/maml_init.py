@@ -23,7 +23,7 @@ from truncback.hypergrad import hypergradient, module_problem
 
 SIZES = {
     "small": {"hidden": 20, "T": 4, "tasks": 4, "iterations": 30, "points": 10},
-    "realistic": {"hidden": 40, "T": 10, "tasks": 25, "iterations": 1000, "points": 10},
+    "realistic": {"hidden": 40, "T": 10, "tasks": 10, "iterations": 300, "points": 10},
 }
 VALIDATION_TASKS = 20
 

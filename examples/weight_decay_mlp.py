@@ -24,7 +24,7 @@ from truncback.hypergrad import hypergradient, module_problem
 
 SIZES = {
     "small": {"n": 200, "hidden": 16, "T": 10, "K": 3, "iterations": 10},
-    "realistic": {"n": 5000, "hidden": 256, "T": 100, "K": 10, "iterations": 100},
+    "realistic": {"n": 2000, "hidden": 64, "T": 50, "K": 10, "iterations": 50},
 }
 DEFAULT_MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "mnist"
 
