@@ -58,3 +58,20 @@ def torch_state_restored():
     yield
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(deterministic)
+
+
+@pytest.fixture
+def fresh_fast_path(monkeypatch):
+    """``truncback.hypergrad.fast_path`` as if newly imported (no compiled function, strict wrapper or
+    warning given yet), inductor's caches off (a graph taken from the cache would not meet the oneDNN
+    pass), warnings shown every time."""
+    import warnings
+
+    from truncback.hypergrad import fast_path
+
+    monkeypatch.setattr(fast_path, "_COMPILED", {})
+    monkeypatch.setattr(fast_path, "_STRICTLY", {})
+    monkeypatch.setattr(fast_path, "_WARNED", set())
+    with torch._inductor.config.patch(force_disable_caches=True), warnings.catch_warnings():
+        warnings.simplefilter("always")
+        yield fast_path

@@ -237,16 +237,12 @@ def compiled_hypercleaning(inputs, output, iterations: int, compile=True, status
 
 
 def test_a_fast_path_shortfall_is_in_the_log_and_the_timing_file_or_stops_a_strict_run(
-    inputs, tmp_path, monkeypatch, capsys
+    inputs, tmp_path, monkeypatch, capsys, fresh_fast_path
 ):
     """Forced: this torch made to lack the oneDNN operator. compile: true goes on, saying so in the
     run's log and its timing file; compile: strict stops with one line naming it."""
-    from truncback.hypergrad import fast_path
-
+    fast_path = fresh_fast_path
     monkeypatch.setattr(onednn, "AVAILABLE", False)
-    monkeypatch.setattr(fast_path, "_COMPILED", {})
-    monkeypatch.setattr(fast_path, "_STRICTLY", {})
-    monkeypatch.setattr(fast_path, "_WARNED", set())
     log = tmp_path / "run.log"
     with pytest.warns(fast_path.FastPathWarning):
         fast = compiled_hypercleaning(inputs, tmp_path / "run.json", iterations=2, log=log)["fast_path"]

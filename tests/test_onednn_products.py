@@ -194,19 +194,6 @@ def test_the_pass_counts_the_large_products_it_leaves(rng):
     assert {"aten.bmm.default", "aten.addmm.default"} <= set(onednn.KEPT_TARGETS)
 
 
-@pytest.fixture
-def fresh_fast_path(monkeypatch):
-    """The fast path as if newly imported (no compiled function, no warning given), inductor's caches off
-    (a graph taken from the cache would not meet the pass), warnings shown every time."""
-    from truncback.hypergrad import fast_path
-
-    monkeypatch.setattr(fast_path, "_COMPILED", {})
-    monkeypatch.setattr(fast_path, "_WARNED", set())
-    with torch._inductor.config.patch(force_disable_caches=True), warnings.catch_warnings():
-        warnings.simplefilter("always")
-        yield fast_path
-
-
 def large_product_step(rng, shift: float = 0.0, compile=True):
     """A compiled step whose loss has a float32 product of 4096 x 512 x 8 = 2^24 multiply-adds."""
     x = torch.randn(4096, 512, generator=rng)
@@ -280,13 +267,12 @@ def test_a_compile_value_outside_its_choices_is_refused_at_construction(value):
         gradient_descent(lambda w, lam: torch.sum(w**2), 0.1, compile=value)
 
 
-def test_a_torch_without_the_onednn_operator_is_said_once_not_hidden(monkeypatch):
+def test_a_torch_without_the_onednn_operator_is_said_once_not_hidden(fresh_fast_path, monkeypatch):
     """Forced here whatever this machine's torch has: the product falls back to torch's, with a warning."""
-    from truncback.hypergrad import fast_path, onednn
+    from truncback.hypergrad import onednn
 
+    fast_path = fresh_fast_path
     monkeypatch.setattr(onednn, "AVAILABLE", False)
-    monkeypatch.setattr(fast_path, "_COMPILED", {})
-    monkeypatch.setattr(fast_path, "_WARNED", set())
     with pytest.warns(fast_path.FastPathWarning, match="lacks oneDNN's linear operator"):
         gradient_descent(lambda w, lam: torch.sum((w - lam) ** 2), 0.1, compile=True)
     with warnings.catch_warnings():

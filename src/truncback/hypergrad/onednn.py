@@ -66,6 +66,11 @@ the operator 48 us; 300 x 512 x 100 (15 million, CIFAR-100's logits) 0.53-0.93, 
 2^24 on, 0.91-2.6 (below 1 only at 2000 x 512 x 40-100; 5000 x 785 x 10, hypercleaning's: 2.4-2.6)."""
 
 
+def large_enough(multiply_adds: int) -> bool:
+    """Whether a float32 CPU product of ``multiply_adds`` (m k n) goes to oneDNN: from ``MIN_MULTIPLY_ADDS`` on."""
+    return multiply_adds >= MIN_MULTIPLY_ADDS
+
+
 def _is_float32_cpu_matrix(node) -> bool:
     value = node.meta.get("val") if isinstance(node, torch.fx.Node) else None
     return (
@@ -94,7 +99,7 @@ def replace_products(graph: torch.fx.Graph) -> tuple[int, int]:
         if not all(map(_is_float32_cpu_matrix, (node, *node.args[-2:]))):
             continue
         (m, k), n = node.args[-2].meta["val"].shape, node.args[-1].meta["val"].shape[1]
-        if m * k * n < MIN_MULTIPLY_ADDS:
+        if not large_enough(m * k * n):
             continue
         with graph.inserting_before(node):
             product = graph.call_function(torch.ops.truncback.onednn_mm.default, tuple(node.args[-2:]))
@@ -123,7 +128,7 @@ def _is_large_float32_cpu_product(node) -> bool:
     shared = last.shape[-2] if isinstance(last, torch.Tensor) and last.dim() >= 2 and name != "linear" else None
     if name == "linear" and isinstance(node.args[1], torch.fx.Node):
         shared = node.args[1].meta["val"].shape[-1]
-    return shared is not None and value.numel() * shared >= MIN_MULTIPLY_ADDS
+    return shared is not None and large_enough(value.numel() * shared)
 
 
 @functools.cache

@@ -33,7 +33,7 @@ def check_matmul(matmul: str) -> None:
 
 def check_compile(compile) -> None:
     """Raises ValueError naming ``compile`` unless it is one of ``COMPILES`` (1 and 0 are not)."""
-    if not any(compile is choice for choice in COMPILES[:2]) and compile != "strict":
+    if not (compile is True or compile is False or compile == "strict"):
         raise ValueError(f"compile={compile!r}: expected one of {', '.join(map(repr, COMPILES))}")
 
 
@@ -247,8 +247,8 @@ def same_structure(reference: Tree, candidate: Tree, name: str) -> None:
     if ref_spec != cand_spec:
         raise ValueError(
             f"{name}: structure {_one_line(cand_spec)} does not match the expected {_one_line(ref_spec)}; the "
-            "lower-level state keeps "
-            "one structure: return the same nesting of tuples, lists and dicts, with the same keys"
+            "lower-level state keeps one structure: return the same nesting of tuples, lists and dicts, with the "
+            "same keys"
         )
     for i, (r, c) in enumerate(zip(ref_leaves, cand_leaves)):
         if not isinstance(c, torch.Tensor):

@@ -59,7 +59,7 @@ def compare_products(shapes, repeats: int = 5, budget_seconds: float = 0.05) -> 
         calls = max(1, min(1000, int(budget_seconds / max(time.perf_counter() - first, 1e-6))))
         torch_us = median_microseconds(torch.mm, a, b, calls, repeats)
         onednn_us = median_microseconds(onednn.onednn_mm, a, b, calls, repeats) if onednn.AVAILABLE else float("nan")
-        pick = "onednn" if m * k * n >= onednn.MIN_MULTIPLY_ADDS and onednn.AVAILABLE else "torch"
+        pick = "onednn" if onednn.AVAILABLE and onednn.large_enough(m * k * n) else "torch"
         faster = "onednn" if onednn_us < torch_us else "torch"
         rows.append(
             {
