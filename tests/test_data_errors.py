@@ -20,7 +20,7 @@ def test_unknown_dataset_name_is_named(capsys):
 
 
 def test_unknown_scale_is_named():
-    with pytest.raises(UnknownNameError, match="unknown scale 'paper'; known: full, quick, smoke"):
+    with pytest.raises(UnknownNameError, match="unknown scale 'paper'; known: full, offline, quick, smoke, rehearsal"):
         prepared_path("paper", "mnist_test")
 
 

@@ -329,11 +329,16 @@ def test_check_results_says_same_within_spread_or_different_per_table_and_claim(
 def test_check_results_without_committed_outputs_names_them_and_the_command(tmp_path, monkeypatch, capsys):
     (tmp_path / "Snakefile").touch()
     (tmp_path / "rules").mkdir()
+    (tmp_path / "paper_tables" / "quick").mkdir(parents=True)
+    (tmp_path / "paper_tables" / "quick" / "reproduction_report.md").write_text("# report\n")
     monkeypatch.chdir(tmp_path)
     assert check_main(["check-results", "--scale", "smoke"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no committed outputs of scale 'smoke'" in err
-    assert "make expected-outputs SCALE=smoke" in err
+    assert "make expected-outputs SCALE=smoke" in err and err.rstrip().endswith("committed for: quick")
+    with pytest.raises(SystemExit):
+        check_main(["check-results", "--scale", "nonsense"])
+    assert "invalid choice: 'nonsense'" in capsys.readouterr().err
 
 
 def test_the_report_says_what_computed_each_experiment():

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import yaml
 
+from truncback.data.sources import RECIPES
 from truncback.pipeline.expected import provenance_path
 from truncback.pipeline.scratch import absolute_config, copy_workflow, repository_root, run_scale
 from truncback.reproduction.compare import (
@@ -98,13 +99,18 @@ def check(expected: Path, fresh: Path, spread: dict) -> list[tuple[str, str, str
     return [(name, *judge(comparisons[name], spread)) for name in sorted(committed)]
 
 
+def committed_scales(root: Path) -> list[str]:
+    """The scales whose expected outputs the checkout holds: a paper_tables/<scale>/ with a reproduction report."""
+    return sorted(path.parent.name for path in (root / "paper_tables").glob(f"*/{REPORT}"))
+
+
 def missing_outputs(root: Path, scale: str) -> str:
     """What a check of ``scale`` lacks in the checkout, in one line with the command that makes it; "" if nothing."""
     folder = root / "paper_tables" / scale
     if not folder.is_dir() or not any(folder.glob("*.csv")) or not (folder / REPORT).is_file():
         return (
             f"no committed outputs of scale {scale!r} in {folder} (tables *.csv and {REPORT}); they are made by "
-            f"`make expected-outputs SCALE={scale}`, and committed for the quick scale"
+            f"`make expected-outputs SCALE={scale}`; committed for: {', '.join(committed_scales(root)) or 'none'}"
         )
     if not (root / SPREAD_FILE).is_file():
         return f"{SPREAD_FILE} is missing: `python -m truncback compare-runs ... --spread-file {SPREAD_FILE}` writes it"
@@ -160,7 +166,12 @@ def register(subparsers) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--scale", default="quick", help="the scale whose committed outputs to check (default quick)")
+    parser.add_argument(
+        "--scale",
+        default="quick",
+        choices=list(RECIPES),
+        help="the scale whose committed outputs to check (default quick)",
+    )
     parser.add_argument("--config", nargs="*", default=[], help="more KEY=VALUE config pairs (e.g. data_dir=DIR)")
     parser.add_argument("--cores", default="all", help="Snakemake's --cores (default all)")
     parser.add_argument("--fresh", help="compare with this paper_tables/<scale> folder instead of running the scale")

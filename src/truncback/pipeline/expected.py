@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from truncback.data.sources import RECIPES
 from truncback.io.atomic import atomic_path
 from truncback.pipeline.scratch import (
     absolute_config,
@@ -99,7 +100,7 @@ def register(subparsers) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--scale", required=True, choices=["smoke", "quick", "offline", "rehearsal", "full"])
+    parser.add_argument("--scale", required=True, choices=list(RECIPES))
     parser.add_argument("--config", nargs="*", default=[], help="more KEY=VALUE config pairs (e.g. data_dir=DIR)")
     parser.add_argument("--cores", default="all", help="Snakemake's --cores (default all)")
     parser.add_argument(

@@ -14,6 +14,7 @@ from typing import ClassVar
 
 import yaml
 
+from truncback.data.sources import RECIPES
 from truncback.rehearsal.caps import RehearsalSettings
 from truncback.experiments.aid_vs_itd.settings import AidVsItdSettings
 from truncback.experiments.complexity.settings import ComplexitySection
@@ -58,7 +59,7 @@ class PipelineConfig(Settings):
         "subsets, without task interaction), quick (fewer iterations), smoke (tiny, for CI) or "
         "rehearsal (every full-scale job on synthetic data of the real sizes, a few iterations each, "
         "and the full run's time estimated from it)",
-        enum=["full", "offline", "quick", "smoke", "rehearsal"],
+        enum=list(RECIPES),
     )
     data_dir: str | None = setting(
         None, "directory of already downloaded datasets; null keeps them under data/", type=["string", "null"]
