@@ -230,11 +230,12 @@ def check_code_params(defined):
 
 def announce_run_time(cores):
     """Before the first job of the paper's settings (full, offline): the rehearsal's estimate of the whole
-    scale's time, where it has been made."""
+    scale's time, where it has been made, and of the part a resumed run has left."""
     jobs = Path(f"{REHEARSAL_ESTIMATES}_jobs.csv")
     if SCALE in ("full", "offline") and jobs.is_file():
-        experiments = {Path(path).parent.name for path in ALL_BENCHMARKS}
-        print(f"The whole {SCALE} scale: {expected_run_time(jobs, experiments, cores)}", file=sys.stderr)
+        names = [str(Path(path).relative_to(BENCHMARKS)) for path in ALL_BENCHMARKS]
+        estimate = expected_run_time(jobs, names, cores, Path(BENCHMARKS))
+        print(f"The whole {SCALE} scale: {estimate}", file=sys.stderr)
 
 
 def rehearsal_estimates(wildcards):

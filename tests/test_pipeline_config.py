@@ -172,6 +172,35 @@ def test_the_offline_scale_plans_hypercleaning_and_omniglot_on_the_offline_archi
     }
 
 
+def test_the_offline_scale_announces_the_rehearsals_estimate_and_what_a_resumed_run_has_left(workflow_dir, tmp_path):
+    data_dir = fake_data_dir(tmp_path / "datasets", "offline")
+    estimates = workflow_dir / "paper_tables" / "rehearsal" / "full_run_estimates_jobs.csv"
+    estimates.parent.mkdir(parents=True)
+    estimates.write_text(
+        "experiment,job,benchmark,estimate s\n"
+        "hypercleaning,krmd-K1_seed0,hypercleaning/krmd-K1_seed0.tsv,3600\n"
+        "omniglot,rmd,omniglot/rmd.tsv,7200\n"
+        "task_interaction,cifar10/trial0_rmd,task_interaction/cifar10_trial0_rmd.tsv,99999\n"  # not at offline
+    )
+    # onstart (not in a dry run) announces it; --touch runs no job
+    archive = "data/raw/mnist/t10k-labels-idx1-ubyte.gz"
+    command = ("--cores", "2", archive, "--touch", "--config", "scale=offline", f"data_dir={data_dir}")
+    whole = (
+        "The whole offline scale: Expected run time of 2 job(s) of hypercleaning, omniglot, as the rehearsal "
+        "estimated them on its machine (paper_tables/rehearsal/full_run_estimates_jobs.csv): 3.0 job-hours, "
+        "at least 2.0 h on 2 core(s) at one thread per job"
+    )
+    assert f"{whole}\n" in snakemake(workflow_dir, *command).stderr
+    done = workflow_dir / "benchmarks" / "offline" / "omniglot" / "rmd.tsv"
+    done.parent.mkdir(parents=True)
+    done.write_text("s\n7000\n")
+    resumed = snakemake(workflow_dir, *command).stderr
+    assert (
+        f"{whole}; not yet run (no benchmark file in benchmarks/offline): 1 job(s), 1.0 job-hours, at least 1.0 h"
+        in resumed
+    )
+
+
 @pytest.mark.parametrize("scale, figures", [("full", "figures"), ("smoke", "figures/smoke")])
 def test_rule_all_asks_for_every_toy_figure_under_the_scale_folder(workflow_dir, scale, figures):
     output = snakemake(workflow_dir, "--cores", "1", "-n", "--config", f"scale={scale}").stdout

@@ -253,15 +253,29 @@ def summary(jobs: pd.DataFrame, parallel_jobs: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def expected_run_time(jobs_file, experiments, cores: int) -> str:
-    """One line: the rehearsal's estimate (``jobs_file``, its per-job CSV) of the jobs of ``experiments``
-    at the paper's settings, in job-hours and as a lower bound of the wall time on ``cores`` cores."""
+def expected_run_time(jobs_file, benchmarks, cores: int, benchmark_root: Path | None = None) -> str:
+    """One line: the rehearsal's estimate (``jobs_file``, its per-job CSV) of the jobs whose benchmark files
+    are ``benchmarks`` (names under benchmarks/<scale>/, e.g. ``omniglot/rmd.tsv``) at the paper's
+    settings, in job-hours and as a lower bound of the wall time on ``cores`` cores. Given
+    ``benchmark_root`` (benchmarks/<scale>/), a resumed run also gets the part of it not yet run: the jobs
+    without a benchmark file there (a lower bound: a finished job whose code changed runs again)."""
     jobs = pd.read_csv(jobs_file)
-    jobs = jobs[jobs["experiment"].isin(experiments)]
-    return (
+    jobs = jobs[jobs["benchmark"].isin(set(benchmarks))]
+    line = (
         f"Expected run time of {len(jobs)} job(s) of {', '.join(sorted(set(jobs['experiment'])))}, as the "
         f"rehearsal estimated them on its machine ({jobs_file}): {jobs['estimate s'].sum() / 3600:.1f} job-hours, "
         f"at least {least_wall_hours(jobs, cores):.1f} h on {cores} core(s) at one thread per job"
+    )
+    if benchmark_root is None:
+        return line
+    left = jobs[[not (Path(benchmark_root) / name).is_file() for name in jobs["benchmark"]]]
+    if len(left) == len(jobs):
+        return line
+    if left.empty:
+        return line + "; every one of them has run (its benchmark file exists)"
+    return (
+        line + f"; not yet run (no benchmark file in {benchmark_root}): {len(left)} job(s), "
+        f"{left['estimate s'].sum() / 3600:.1f} job-hours, at least {least_wall_hours(left, cores):.1f} h"
     )
 
 
