@@ -164,7 +164,7 @@ def claims_table(committed: Committed) -> str:
             + (
                 f"[{verdicts[OFFLINE].get(claim.name, '-')}](paper_tables/{OFFLINE}/reproduction_report.md)"
                 if OFFLINE in verdicts
-                else "not run yet"
+                else "not committed"
             )
             + " | not run |"
         )
@@ -196,7 +196,7 @@ def at_a_glance(committed: Committed) -> str:
         )
     else:
         rows.append(
-            f"| `{OFFLINE}` | {what} | not committed yet; estimated {offline_hours(committed.estimates()):.1f} job-hours | "
+            f"| `{OFFLINE}` | {what} | not committed; estimated {offline_hours(committed.estimates()):.1f} job-hours | "
             "from the rehearsal |"
         )
     rehearsal = committed.provenance("rehearsal")
