@@ -9,6 +9,9 @@ CORES ?= all
 # (a second --config in EXTRA would replace scale=$(SCALE), not add to it).
 TARGETS ?=
 CONFIG ?=
+# TORCH_INDEX: a package index to take torch from before the rest (e.g. PyTorch's CPU-only wheels,
+# https://download.pytorch.org/whl/cpu; PyPI's Linux wheel is the CUDA build, several GB); empty: PyPI
+TORCH_INDEX ?=
 # bench-baselines times our methods also with the torch.compile'd forward (the fast path)
 BASELINE_ARGS ?= --compiled
 # make test: pytest-xdist workers, one test file each at a time (0: one process, no workers); the
@@ -21,6 +24,7 @@ BIN := $(VENV)/bin
 $(VENV)/.installed: requirements.txt requirements.lock requirements-slurm.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "setuptools>=68"
+	$(if $(TORCH_INDEX),$(BIN)/python -m pip install --quiet --index-url $(TORCH_INDEX) "$$(grep '^torch==' requirements.txt)")
 	$(BIN)/python -m pip install --quiet -r requirements.txt -c requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -r requirements-slurm.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
