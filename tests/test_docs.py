@@ -3,6 +3,7 @@ resolves to a file of the checkout, and every generated block (the verdicts, tim
 `python -m truncback docs` writes from the committed outputs) is what the committed outputs give."""
 
 import re
+import shutil
 from pathlib import Path
 
 from truncback.tools.docs import BLOCK, PAGES, stale_pages
@@ -33,5 +34,28 @@ def test_every_relative_link_resolves_to_a_file_of_the_checkout():
 
 def test_the_generated_blocks_are_those_the_committed_outputs_give():
     blocks = [match.group("name") for page in PAGES for match in BLOCK.finditer((REPO / page).read_text())]
-    assert {"claims-table", "at-a-glance", "claims-verdicts", "benchmark-tables", "scale-times"} <= set(blocks)
+    assert {
+        "claims-table",
+        "at-a-glance",
+        "claims-verdicts",
+        "benchmark-tables",
+        "scale-times",
+        "offline-limitation",
+    } <= set(blocks)
     assert stale_pages(REPO, write=False) == [], "run `python -m truncback docs` and commit the pages"
+
+
+def test_committed_offline_outputs_fill_the_offline_column_and_limitation(tmp_path):
+    from truncback.tools.docs import Committed, claims_table, offline_limitation
+
+    shutil.copytree(REPO / "paper_tables", tmp_path / "paper_tables")
+    committed = Committed(tmp_path)
+    assert "not committed" in offline_limitation(committed)
+    assert "| not committed | not run |" in claims_table(committed)
+    offline = tmp_path / "paper_tables" / "offline"
+    offline.mkdir()
+    shutil.copy(REPO / "paper_tables" / "quick" / "reproduction_report.md", offline / "reproduction_report.md")
+    (offline / "provenance.yaml").write_text("commit: 0123456789abcdef\nwall_seconds: 3600\nmachine: here\n")
+    limitation = offline_limitation(committed)
+    assert "not committed" not in limitation and "(commit\n  `0123456789ab`)" in limitation
+    assert "[PASS](paper_tables/offline/reproduction_report.md) | not run |" in claims_table(committed)
