@@ -331,6 +331,9 @@ def test_check_results_without_committed_outputs_names_them_and_the_command(tmp_
     (tmp_path / "rules").mkdir()
     (tmp_path / "paper_tables" / "quick").mkdir(parents=True)
     (tmp_path / "paper_tables" / "quick" / "reproduction_report.md").write_text("# report\n")
+    (tmp_path / "paper_tables" / "quick" / "table4_omniglot.csv").write_text("Method,Accuracy\n")
+    (tmp_path / "paper_tables" / "rehearsal").mkdir()  # estimates only, no report: not a checkable scale
+    (tmp_path / "paper_tables" / "rehearsal" / "full_run_estimates.csv").write_text("Experiment\n")
     monkeypatch.chdir(tmp_path)
     assert check_main(["check-results", "--scale", "smoke"]) == 2
     err = capsys.readouterr().err

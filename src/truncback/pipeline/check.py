@@ -99,15 +99,21 @@ def check(expected: Path, fresh: Path, spread: dict) -> list[tuple[str, str, str
     return [(name, *judge(comparisons[name], spread)) for name in sorted(committed)]
 
 
+def has_outputs(root: Path, scale: str) -> bool:
+    """Whether the checkout holds the expected outputs of ``scale``: its tables (*.csv) and its report."""
+    folder = root / "paper_tables" / scale
+    return folder.is_dir() and any(folder.glob("*.csv")) and (folder / REPORT).is_file()
+
+
 def committed_scales(root: Path) -> list[str]:
-    """The scales whose expected outputs the checkout holds: a paper_tables/<scale>/ with a reproduction report."""
-    return sorted(path.parent.name for path in (root / "paper_tables").glob(f"*/{REPORT}"))
+    """The scales whose expected outputs the checkout holds."""
+    return [scale for scale in RECIPES if has_outputs(root, scale)]
 
 
 def missing_outputs(root: Path, scale: str) -> str:
     """What a check of ``scale`` lacks in the checkout, in one line with the command that makes it; "" if nothing."""
     folder = root / "paper_tables" / scale
-    if not folder.is_dir() or not any(folder.glob("*.csv")) or not (folder / REPORT).is_file():
+    if not has_outputs(root, scale):
         return (
             f"no committed outputs of scale {scale!r} in {folder} (tables *.csv and {REPORT}); they are made by "
             f"`make expected-outputs SCALE={scale}`; committed for: {', '.join(committed_scales(root)) or 'none'}"
