@@ -49,6 +49,7 @@ def test_committed_offline_outputs_fill_the_offline_column_and_limitation(tmp_pa
     from truncback.tools.docs import Committed, claims_table, offline_limitation
 
     shutil.copytree(REPO / "paper_tables", tmp_path / "paper_tables")
+    shutil.rmtree(tmp_path / "paper_tables" / "offline", ignore_errors=True)
     committed = Committed(tmp_path)
     assert "not committed" in offline_limitation(committed)
     assert "| not committed | not run |" in claims_table(committed)
@@ -57,5 +58,14 @@ def test_committed_offline_outputs_fill_the_offline_column_and_limitation(tmp_pa
     shutil.copy(REPO / "paper_tables" / "quick" / "reproduction_report.md", offline / "reproduction_report.md")
     (offline / "provenance.yaml").write_text("commit: 0123456789abcdef\nwall_seconds: 3600\nmachine: here\n")
     limitation = offline_limitation(committed)
-    assert "not committed" not in limitation and "(commit\n  `0123456789ab`)" in limitation
+    assert "not committed" not in limitation and "`0123456789ab`" in limitation
+    assert "There it fails C4 `small_k_matches_full`; 16 of 20 table numbers lie within" in " ".join(limitation.split())
     assert "[PASS](paper_tables/offline/reproduction_report.md) | not run |" in claims_table(committed)
+
+
+def test_a_resumed_scale_s_wall_time_says_it_sums_its_runs():
+    from truncback.tools.docs import wall_time
+
+    assert wall_time({"wall_seconds": 5400}) == "1.5 h"
+    assert wall_time({"wall_seconds": 5400, "snakemake_runs": 1}) == "1.5 h"
+    assert wall_time({"wall_seconds": 5400, "snakemake_runs": 3}) == "1.5 h, the sum of 3 runs (killed and resumed)"

@@ -77,6 +77,7 @@ def main(args) -> int:
         "scale": args.scale,
         "machine": hardware(),
         "wall_seconds": round(seconds),
+        "snakemake_runs": runs,
         "command": f"snakemake --cores {args.cores} --config scale={args.scale} {' '.join(args.config)}".strip(),
         "made_by": "python -m truncback expected-outputs (a clean export of the commit, run in .expected/)"
         + (f"; killed and resumed, {runs} Snakemake runs, wall_seconds their sum" if runs > 1 else ""),
