@@ -55,7 +55,8 @@ def test_committed_offline_outputs_fill_the_offline_column_and_limitation(tmp_pa
     assert "| not committed | not run |" in claims_table(committed)
     offline = tmp_path / "paper_tables" / "offline"
     offline.mkdir()
-    shutil.copy(REPO / "paper_tables" / "quick" / "reproduction_report.md", offline / "reproduction_report.md")
+    for name in ("reproduction_report.md", "table4_omniglot.csv"):
+        shutil.copy(REPO / "paper_tables" / "quick" / name, offline / name)
     (offline / "provenance.yaml").write_text("commit: 0123456789abcdef\nwall_seconds: 3600\nmachine: here\n")
     limitation = offline_limitation(committed)
     assert "not committed" not in limitation and "`0123456789ab`" in limitation

@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from truncback.pipeline.check import has_outputs
 from truncback.pipeline.scratch import repository_root
 from truncback.reproduction.compare import report_claims
 
@@ -25,6 +26,7 @@ BLOCK = re.compile(
 )
 COMMITTED_SCALES = ("smoke", "quick")
 OFFLINE = "offline"  # its outputs are committed once its hours-long run has been made (its column says so until then)
+TABLE_NUMBERS = re.compile(r"Table numbers: (\d+) of (\d+) compared within tolerance")
 RUN_TIME = re.compile(r"^- (\w+): (\d+) job\(s\), (\d+) s in all, largest resident memory (\d+) MB", re.MULTILINE)
 
 
@@ -98,9 +100,14 @@ class Committed:
         text = self.path(f"paper_tables/{scale}/reproduction_report.md").read_text()
         return {name: (int(jobs), int(seconds), int(rss)) for name, jobs, seconds, rss in RUN_TIME.findall(text)}
 
+    def table_numbers(self, scale: str) -> tuple[int, int] | None:
+        """(table numbers within tolerance, table numbers compared), from the report's summary line."""
+        found = TABLE_NUMBERS.search(self.path(f"paper_tables/{scale}/reproduction_report.md").read_text())
+        return (int(found.group(1)), int(found.group(2))) if found else None
+
     def has(self, scale: str) -> bool:
-        """Whether the outputs of ``scale`` are committed (its provenance file exists)."""
-        return (self.root / f"paper_tables/{scale}/provenance.yaml").is_file()
+        """Whether the outputs of ``scale`` are committed (check-results' test: its tables and its report)."""
+        return has_outputs(self.root, scale)
 
     def provenance(self, scale: str) -> dict:
         return yaml.safe_load(self.path(f"paper_tables/{scale}/provenance.yaml").read_text())
@@ -128,7 +135,6 @@ def wall_time(made: dict) -> str:
     return minutes(made["wall_seconds"])
 
 
-TABLE_NUMBERS = re.compile(r"Table numbers: (\d+) of (\d+) compared within tolerance")
 WALL = re.compile(r"wall with (\d+) jobs at once: at least ([\d.]+) h")
 
 
@@ -194,23 +200,17 @@ def at_a_glance(committed: Committed) -> str:
     for scale, what in (
         ("smoke", "the whole DAG on tiny synthetic data"),
         ("quick", "the whole DAG on the offline real subsets (MNIST test set, Omniglot small1/2; CIFAR synthetic)"),
+        (OFFLINE, "the paper's settings for all but task interaction, on the offline real subsets"),
+        ("rehearsal", "every paper-scale job on synthetic data of the real sizes, a few iterations each"),
     ):
+        if scale == OFFLINE and not committed.has(OFFLINE):
+            rows.append(
+                f"| `{OFFLINE}` | {what} | not committed; estimated {offline_hours(committed.estimates()):.1f} "
+                "job-hours | from the rehearsal |"
+            )
+            continue
         made = committed.provenance(scale)
         rows.append(f"| `{scale}` | {what} | {wall_time(made)} | `{made['commit'][:12]}`, {made['machine']} |")
-    what = "the paper's settings for all but task interaction, on the offline real subsets"
-    if committed.has(OFFLINE):
-        made = committed.provenance(OFFLINE)
-        rows.append(f"| `{OFFLINE}` | {what} | {wall_time(made)} | `{made['commit'][:12]}`, {made['machine']} |")
-    else:
-        rows.append(
-            f"| `{OFFLINE}` | {what} | not committed; estimated {offline_hours(committed.estimates()):.1f} job-hours | "
-            "from the rehearsal |"
-        )
-    rehearsal = committed.provenance("rehearsal")
-    rows.append(
-        f"| `rehearsal` | every paper-scale job on synthetic data of the real sizes, a few iterations each "
-        f"| {wall_time(rehearsal)} | `{rehearsal['commit'][:12]}`, {rehearsal['machine']} |"
-    )
     rows.append(
         f"| `full` | the paper's settings, downloaded data | not run here; estimated "
         f"{full_run(committed.estimates())} | from the rehearsal |"
@@ -322,14 +322,14 @@ def offline_limitation(committed: Committed) -> str:
     made = committed.provenance(OFFLINE)
     verdicts = committed.verdicts(OFFLINE)
     failed = [f"{claim.key} `{claim.name}`" for claim in CLAIMS if verdicts.get(claim.name) == "FAIL"]
-    tables = TABLE_NUMBERS.search(committed.path(f"paper_tables/{OFFLINE}/reproduction_report.md").read_text())
+    tables = committed.table_numbers(OFFLINE)
     item = (
         "**The offline scale is the paper's settings on smaller data**: its MNIST validation and test sets "
         "and Omniglot's characters are fewer than the paper's ([config/offline.yaml](config/offline.yaml)), "
         f"so its tolerances are wider; [its report](paper_tables/{OFFLINE}/reproduction_report.md) (commit "
         f"`{made['commit'][:12]}`) names each departure beside the verdicts. "
         + (f"There it fails {' and '.join(failed)}" if failed else "There it fails no claim")
-        + (f"; {tables.group(1)} of {tables.group(2)} table numbers lie within tolerance" if tables else "")
+        + (f"; {tables[0]} of {tables[1]} table numbers lie within tolerance" if tables else "")
         + "."
     )
     return textwrap.fill(item, width=104, initial_indent="- ", subsequent_indent="  ", break_long_words=False) + "\n"
