@@ -15,10 +15,11 @@ import yaml
 
 from truncback.experiments.complexity.benchmark import Case, run_case
 from truncback.experiments.complexity.table import complexity_table, exponent
+from truncback.hypergrad import methods
 from truncback.reproduction import claims
 from truncback.reproduction.evidence import Evidence, load_evidence, load_reference
 from truncback.reproduction.report import compute_lines, load_spread, report_text
-from truncback.reproduction.numbers import NOT_COMPARABLE
+from truncback.reproduction.numbers import NOT_COMPARABLE, paper_method, table_rows
 from truncback.cli import main as check_main
 from truncback.pipeline.check import check
 from truncback.reproduction.compare import compare_folders
@@ -181,6 +182,82 @@ def test_the_offline_scale_judges_every_real_table_and_says_where_it_departs_fro
     text = report_text(load_reference(REFERENCE), Evidence("offline"))
     assert "The paper's settings on offline data" in text and "Reduced scale" not in text
     assert "- Table 3: by design, not run" in text and "- Table 4: by design, meta-trained on Omniglot's small1" in text
+
+
+PAPER_SPECS = {
+    "1-RMD": {"name": "krmd", "K": 1},
+    "5-RMD": {"name": "krmd", "K": 5},
+    "10-RMD": {"name": "krmd", "K": 10},
+}
+PAPER_SPECS |= {"25-RMD": {"name": "krmd", "K": 25}, "Full RMD": {"name": "rmd"}, "Short horizon": {"name": "rmd"}}
+
+
+def paper_scoring_runs(reference) -> Evidence:
+    """A run of every method of the paper's Tables 2-4 (T = 100, 100 and 50 as in the paper), each scoring its
+    row's numbers + 0.1, named by whatever ``methods.display_name`` is at the call; and a FOM run scoring 0."""
+    evidence = Evidence("full")
+    for K, *numbers in reference["table2_hypercleaning"]["rows"]:
+        spec = {"name": "krmd", "K": K}  # K = 100 = T: full RMD
+        final = dict(zip(("test_acc", "val_acc", "val_loss", "f1"), (n + 0.1 for n in numbers)))
+        settings = {"T": 100, "n_test": 10000, "n_val": 5000}
+        evidence.hypercleaning.append(
+            SimpleNamespace(method=spec, display=methods.display_name(spec, 100), final=final, settings=settings)
+        )
+    datasets = {"CIFAR-10": "cifar10", "CIFAR-100": "cifar100"}
+    for dataset, name, accuracy, *_ in reference["table3_task_interaction"]["rows"]:
+        spec = PAPER_SPECS[name]
+        evidence.task_interaction += [
+            SimpleNamespace(
+                method=spec,
+                display=methods.display_name(spec, 100),
+                dataset=datasets[dataset],
+                final={"test_acc": accuracy + 0.1 + offset},
+                settings={"T": 100},
+            )
+            for offset in (-0.05, 0.05)
+        ]
+    for name, accuracy, iterations, _ in reference["table4_omniglot"]["rows"]:
+        spec, T = PAPER_SPECS[name], 1 if name == "Short horizon" else 50
+        milestones = [{"iteration": iterations, "accuracy": accuracy + 0.1, "ci95": 1.0}]
+        evidence.omniglot.append(
+            SimpleNamespace(
+                method=spec, T=T, display=methods.display_name(spec, T), settings={"T": 50}, milestones=milestones
+            )
+        )
+    evidence.omniglot.append(
+        SimpleNamespace(
+            method={"name": "fom"},
+            T=50,
+            display=methods.display_name({"name": "fom"}, 50),
+            settings={"T": 50},
+            milestones=[{"iteration": 5000, "accuracy": 0.0, "ci95": 1.0}],
+        )
+    )
+    return evidence
+
+
+@pytest.mark.parametrize(
+    "shown",
+    [
+        None,  # display_name as it is
+        lambda spec, T=None: f"renamed {methods.label(spec)}",
+        lambda spec, T=None: "1-RMD",  # every run shown as one of the paper's names
+    ],
+)
+def test_the_paper_s_rows_are_matched_by_method_spec_not_by_the_name_shown(monkeypatch, shown):
+    reference = load_reference(REFERENCE)
+    if shown is not None:
+        monkeypatch.setattr(methods, "display_name", shown)
+    rows = table_rows(reference, paper_scoring_runs(reference))
+    paper_rows = {
+        table: len(reference[name]["rows"])
+        for table, name in (("2", "table2_hypercleaning"), ("3", "table3_task_interaction"), ("4", "table4_omniglot"))
+    }
+    assert [r["table"] for r in rows] == ["2"] * 4 * paper_rows["2"] + ["3"] * paper_rows["3"] + ["4"] * paper_rows["4"]
+    assert [r["difference"] for r in rows] == pytest.approx([0.1] * len(rows))  # each row against its own run
+    assert "Short horizon @ 15000" in [r["what"] for r in rows]
+    with pytest.raises(ValueError, match="the paper's method 'Truncated RMD' is none of"):
+        paper_method("Truncated RMD", 50)
 
 
 def test_a_reference_with_an_unknown_claim_is_named(tmp_path):

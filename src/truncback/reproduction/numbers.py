@@ -3,6 +3,7 @@ within a stated tolerance; and the gaps between 1-RMD and full RMD that the clai
 is close to full RMD" is judged on."""
 
 import math
+import re
 
 import numpy as np
 
@@ -49,20 +50,48 @@ def _not_comparable(rows: list) -> list:
     return [{**row, "verdict": NOT_COMPARABLE} for row in rows]
 
 
-def _depth(result) -> int | None:
-    """K of a K-RMD result, T for an exact one (the paper's rows are keyed by K, full RMD as K = T)."""
+def _method_of(result) -> tuple[int, int] | None:
+    """(K, T) of a result's method spec, as the paper's rows tell methods apart: back-propagation through
+    the last K of T lower-level steps, full RMD (any exact method) as K = T; T is the run's own horizon
+    (the short horizon's 1). None for a method the paper's tables lack (AID, FOM, UFOM)."""
     T = _horizon(result)
-    if T < result.settings["T"]:
-        return None  # the short horizon has a row of its own
     if is_exact(result.method, T):
-        return T
-    return result.method.get("K") if result.method["name"] == "krmd" else None
+        return T, T
+    return (result.method["K"], T) if result.method["name"] == "krmd" else None
+
+
+PAPER_METHOD = re.compile(r"(?P<K>\d+)-RMD")
+
+
+def paper_method(name: str, T: int) -> tuple[int, int] | None:
+    """(K, T) of the method a row of the paper's Tables 3-4 names, in an experiment of T steps, as
+    :func:`_method_of` gives ours: "5-RMD" is K = 5 (None where 5 >= T: K-RMD is then full RMD, which has a
+    row of its own), "Full RMD" K = T, "Short horizon" full RMD on a horizon of 1 step (Table 4). An
+    unknown name is a ValueError."""
+    if name == "Full RMD":
+        return T, T
+    if name == "Short horizon":
+        return 1, 1
+    truncated = PAPER_METHOD.fullmatch(name)
+    if truncated is None:
+        raise ValueError(
+            f"the paper's method {name!r} is none of 'K-RMD', 'Full RMD', 'Short horizon': "
+            "say in reproduction/numbers.py which of our method specs it is"
+        )
+    K = int(truncated.group("K"))
+    return (K, T) if K < T else None
+
+
+def _is_method(result, name: str) -> bool:
+    """Whether ``result`` ran the method the paper's row names ``name`` (by spec, not by the name shown)."""
+    wanted = paper_method(name, result.settings["T"])
+    return wanted is not None and _method_of(result) == wanted
 
 
 def table2_rows(reference, results) -> list:
     rows = []
     for K, test_acc, val_acc, val_loss, f1 in reference["rows"]:
-        runs = [r for r in results if _depth(r) == K]
+        runs = [r for r in results if _method_of(r) == (K, r.settings["T"])]
         if not runs:
             continue
         mean = {key: float(np.mean([r.final[key] for r in runs])) for key in ("test_acc", "val_acc", "val_loss", "f1")}
@@ -95,7 +124,7 @@ def table3_rows(reference, results) -> list:
     names = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
     rows = []
     for dataset, method, acc_mean, acc_std, _, _ in reference["rows"]:
-        runs = [r for r in results if names.get(r.dataset, r.dataset) == dataset and r.display == method]
+        runs = [r for r in results if names.get(r.dataset, r.dataset) == dataset and _is_method(r, method)]
         if not runs:
             continue
         accuracies = [r.final["test_acc"] for r in runs]
@@ -117,7 +146,7 @@ def table3_rows(reference, results) -> list:
 def table4_rows(reference, results) -> list:
     rows = []
     for method, acc, iterations, _ in reference["rows"]:
-        for result in (r for r in results if r.display == method):
+        for result in (r for r in results if _is_method(r, method)):
             for milestone in (m for m in result.milestones if m["iteration"] == iterations):
                 rows.append(
                     _row(
