@@ -213,7 +213,7 @@ def test_a_result_file_of_another_layout_or_with_a_renamed_key_is_named(inputs, 
         ValueError, match=r"renamed.json.run: RunRecord has no key\(s\) \['outer_losses'\] and lacks \['train'\]"
     ):
         read_result(tmp_path / "renamed.json", HypercleaningResult)
-    with pytest.raises(ValueError, match="has layout 'truncback.hypercleaning/2', expected 'truncback.omniglot/2'"):
+    with pytest.raises(ValueError, match="has layout 'truncback.hypercleaning/3', expected 'truncback.omniglot/3'"):
         read_result(output, OmniglotResult)
     with pytest.raises(TypeError, match="a result must be a dataclass with a LAYOUT"):
         from truncback.runtime.files import write_result

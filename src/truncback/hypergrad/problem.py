@@ -145,6 +145,11 @@ class GradientDescentStep:
     def _loss(self, w, lam):
         return self.inner_loss(w, lam, *self.data)
 
+    def lower_objective(self, w, lam) -> float:
+        """g(w, lam), the lower-level objective this step descends, at the state ``w`` (no graph)."""
+        with torch.no_grad():
+            return float(self._loss(tree_map(torch.Tensor.detach, w), tree_map(torch.Tensor.detach, lam)))
+
     def _rate_tensor(self, lam, t, w):
         """The step size at (lam, t) as a tensor of the state's dtype and device."""
         like = tree_flatten(w)[0][0]
@@ -220,6 +225,11 @@ class HeavyBallStep:
 
     def __call__(self, state, lam, t):
         return self._combine(state, self.grad_w(state[0], lam), lam, t)
+
+    def lower_objective(self, state, lam) -> float:
+        """g(w, lam), the lower-level objective, at the weights w of the state (w, v) (no graph)."""
+        with torch.no_grad():
+            return float(self.inner_loss(tree_map(torch.Tensor.detach, state[0]), tree_map(torch.Tensor.detach, lam)))
 
     def without_graph(self, state, lam, t):
         state, lam = tree_map(torch.Tensor.detach, state), tree_map(torch.Tensor.detach, lam)

@@ -19,6 +19,7 @@ import yaml
 from truncback.io.atomic import atomic_path
 from truncback.reproduction.claims import COMPANION_EVALUATORS, EVALUATORS, NOT_RUN
 from truncback.reproduction.evidence import TABLE_DATASETS, load_evidence, load_reference
+from truncback.reproduction.health import health_blocks
 from truncback.reproduction.numbers import NOT_COMPARABLE, table_rows
 from truncback.runtime.measure import hardware
 from truncback.io.tables import html_page, html_table
@@ -284,6 +285,7 @@ def report_blocks(reference, evidence, benchmarks=None, estimates=None, spread=N
         ("p", "Tolerances:"),
         ("ul", list(dict.fromkeys(r["basis"] for r in rows))),
         *design_blocks(evidence),
+        *health_blocks(evidence),
         ("h2", "Run time and hardware"),
         ("p", f"Written on: {hardware()} {WALL_CLOCK}"),
         ("ul", run_times(benchmarks)),

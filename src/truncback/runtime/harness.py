@@ -10,11 +10,17 @@ Hyper-iteration i (i = 0, 1, ...):
 3. a non-finite h_i stops the run with an error naming the hyper-iteration;
 4. every ``exact_every`` hyper-iterations (and at the last) the exact d_lam f (full RMD; h_i itself
    for an exact method) gives ||d_lam f||, cos(h_i, d_lam f) and ||h_i - d_lam f|| / ||d_lam f||;
-5. unless the experiment's ``should_stop`` says so (early stopping, before the step), one step of
+5. the lower level's health: g(w_0, lam_i) and g(w_T, lam_i) of each problem (did the inner loop
+   descend or blow up), the factor by which clipping scales h_i, and every ``log_every`` the values
+   the experiment tracks (``tracked``: learnt step sizes, regularisers);
+6. unless the experiment's ``should_stop`` says so (early stopping, before the step), one step of
    the hyper-optimiser (Adam or SGD, from ``HYPER_OPTIMIZERS``) along h_i, scaled down to
    ``clip_norm`` when longer, then the experiment's ``project`` (e.g. clipping at 0);
-6. the experiment's ``evaluate`` (curves, milestones), a progress line every ``log_every``, and every
+7. the experiment's ``evaluate`` (curves, milestones), a progress line every ``log_every``, and every
    ``checkpoint_every`` hyper-iterations an atomic checkpoint.
+
+At the end the record gets the run's health (``runtime.health``): STABLE, or UNSTABLE with its reasons,
+and the figures behind it; the log's last line says it.
 
 A rerun after an interruption (even SIGKILL) resumes from the last checkpoint and ends with the same
 bytes as an uninterrupted run: the checkpoint holds lam, the optimiser's state, the record, the
@@ -34,6 +40,7 @@ from torch.utils._pytree import tree_leaves, tree_map
 from truncback.hypergrad import hypergradient, is_exact, trees
 from truncback.hypergrad.methods import display_name, label
 from truncback.runtime.checkpoint import load_checkpoint, save_checkpoint
+from truncback.runtime.health import describe, diverged, lower_objectives, run_health
 from truncback.runtime.measure import peak_memory_mib, states_mib, timed
 
 HYPER_OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
@@ -89,6 +96,10 @@ class Objective:
         returns the number of tasks it evaluated (for the run-time estimate; 0: none)."""
         return 0
 
+    def tracked(self, hparams) -> dict:
+        """Named numbers of the hyperparameters to record over the run (learnt step sizes, regularisers)."""
+        return {}
+
     def state_dict(self) -> dict:
         """The experiment's own state that a checkpoint must keep (tensors, numbers, lists, dicts)."""
         return {}
@@ -101,18 +112,42 @@ class Objective:
 class RunRecord:
     """What a hyper-optimisation recorded; every field is deterministic (the same bytes on a rerun).
 
-    train: per hyper-iteration the outer loss f(w_T, lam) and ||h||; exact: every exact_every
-    hyper-iterations ||d_lam f||, cos(h, d_lam f) and ||h - d_lam f|| / ||d_lam f||; the peak MiB
-    of the first hypergradient's tensors; the lower-level states the method held and their MiB; how
-    many steps were clipped."""
+    train: per hyper-iteration the outer loss f(w_T, lam), ||h||, the factor clipping scales h by (1:
+    none) and the mean over its problems of the lower objective at the start and the end, g(w_0, lam)
+    and g(w_T, lam) (empty where the step does not expose g); exact: every exact_every hyper-iterations
+    ||d_lam f||, ||h||, cos(h, d_lam f) and ||h - d_lam f|| / ||d_lam f||; tracked: every log_every
+    hyper-iterations the experiment's tracked values; the peak MiB of the first hypergradient's
+    tensors; the lower-level states the method held and their MiB; how many steps were clipped; how
+    many problems' lower levels diverged (g(w_T) > g(w_0) or not finite); at the end, the run's health
+    (``runtime.health.run_health``)."""
 
     iterations_run: int = 0
-    train: dict = field(default_factory=lambda: {"iteration": [], "outer_loss": [], "hypergradient_norm": []})
-    exact: dict = field(default_factory=lambda: {"iteration": [], "grad_norm": [], "cosine": [], "relative_error": []})
+    train: dict = field(
+        default_factory=lambda: {
+            "iteration": [],
+            "outer_loss": [],
+            "hypergradient_norm": [],
+            "clip_scale": [],
+            "lower_start": [],
+            "lower_end": [],
+        }
+    )
+    exact: dict = field(
+        default_factory=lambda: {
+            "iteration": [],
+            "grad_norm": [],
+            "estimate_norm": [],
+            "cosine": [],
+            "relative_error": [],
+        }
+    )
+    tracked: dict = field(default_factory=lambda: {"iteration": []})
     hypergradient_peak_mib: float | None = None
     states_held: int = 0
     state_mib: float = 0.0
     clipped_steps: int = 0
+    lower_divergences: int = 0
+    health: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -168,25 +203,41 @@ class RunInterrupted(Exception):
     """Raised after ``stop_after`` hyper-iterations (as a kill would, for testing resumption)."""
 
 
+def clip_scale(norm: float, clip_norm: float | None) -> float:
+    """The factor by which clipping at ``clip_norm`` (None: never) scales a hypergradient of ``norm``."""
+    return clip_norm / norm if clip_norm is not None and norm > clip_norm else 1.0
+
+
 def clipped(h, clip_norm, norm: float | None = None):
     """h scaled down to norm ``clip_norm`` when it is longer (None: h unchanged); ``norm`` is ||h|| when
     the caller has it already."""
-    norm = trees.norm(h) if norm is None else norm
-    return trees.scale(clip_norm / norm, h) if clip_norm is not None and norm > clip_norm else h
+    scale = clip_scale(trees.norm(h) if norm is None else norm, clip_norm)
+    return trees.scale(scale, h) if scale != 1.0 else h
 
 
 def mean_hypergradient(problems, lam, spec, generator):
-    """(mean over ``problems`` of the hypergradients by ``spec``, mean outer loss, states held, one w_T)."""
-    total, losses, states_held, final_state = None, [], 0, None
+    """(mean over ``problems`` of the hypergradients by ``spec``, mean outer loss, states held, each w_T)."""
+    total, losses, states_held, final_states = None, [], 0, []
     for problem in problems:
         h, info = hypergradient(problem, lam, spec, return_info=True, generator=generator)
         total = h if total is None else trees.add(total, h)
         losses.append(info.outer_loss)
         states_held = max(states_held, info.states_held)
-        final_state = info.final_state
+        final_states.append(info.final_state)
     if len(problems) > 1:
         total = trees.scale(1.0 / len(problems), total)
-    return total, sum(losses) / len(losses), states_held, final_state
+    return total, sum(losses) / len(losses), states_held, final_states
+
+
+def record_lower_level(record: RunRecord, problems, lam, final_states) -> None:
+    """Appends the mean g(w_0, lam) and g(w_T, lam) of ``problems`` to ``record`` and counts the lower
+    levels that diverged (nothing where the problems' steps do not expose g)."""
+    pairs = [lower_objectives(problem, lam, final) for problem, final in zip(problems, final_states)]
+    pairs = [pair for pair in pairs if pair is not None]
+    if pairs:
+        record.train["lower_start"].append(sum(start for start, _ in pairs) / len(pairs))
+        record.train["lower_end"].append(sum(end for _, end in pairs) / len(pairs))
+        record.lower_divergences += sum(diverged(start, end) for start, end in pairs)
 
 
 def compares_exactly(iteration: int, last: bool, exact_every: int | None) -> bool:
@@ -203,10 +254,11 @@ def exact_comparisons(iterations: int, exact_every: int | None) -> int:
 
 
 def exact_comparison(h, exact) -> dict:
-    """||d f||, cos(h, d f) and ||h - d f|| / ||d f|| (0 and 1 where ||d f|| = 0)."""
+    """||d f||, ||h||, cos(h, d f) and ||h - d f|| / ||d f|| (0 and 1 where ||d f|| = 0)."""
     norm = trees.norm(exact)
     return {
         "grad_norm": norm,
+        "estimate_norm": trees.norm(h),
         "cosine": float(trees.dot(h, exact)) / max(norm * trees.norm(h), 1e-300),
         "relative_error": trees.norm(trees.sub(h, exact)) / max(norm, 1e-300),
     }
@@ -307,16 +359,16 @@ def hyper_optimise(
         problems = objective.problems(iteration)
         arguments = (problems, lam, spec, generator)
         if record.hypergradient_peak_mib is None:
-            (h, loss, states_held, final_state), record.hypergradient_peak_mib = peak_memory_mib(
+            (h, loss, states_held, final_states), record.hypergradient_peak_mib = peak_memory_mib(
                 mean_hypergradient, *arguments
             )
         else:
             cpu_start = time.process_time()
-            (h, loss, states_held, final_state), seconds = timed(mean_hypergradient, *arguments)
+            (h, loss, states_held, final_states), seconds = timed(mean_hypergradient, *arguments)
             timing.cpu_seconds += time.process_time() - cpu_start
             timing.seconds += seconds
             timing.timed_iterations += 1
-        record.states_held, record.state_mib = states_held, states_mib(states_held, final_state)
+        record.states_held, record.state_mib = states_held, states_mib(states_held, final_states[-1])
         norm = trees.norm(h)
         if not math.isfinite(norm):
             raise FloatingPointError(
@@ -327,6 +379,12 @@ def hyper_optimise(
         record.train["iteration"].append(iteration)
         record.train["outer_loss"].append(loss)
         record.train["hypergradient_norm"].append(norm)
+        record.train["clip_scale"].append(clip_scale(norm, loop.clip_norm))
+        record_lower_level(record, problems, lam, final_states)
+        if iteration % loop.log_every == 0 or iteration == loop.iterations - 1:
+            record.tracked["iteration"].append(iteration)
+            for key, value in objective.tracked(lam).items():
+                record.tracked.setdefault(key, []).append(value)
         stop = objective.should_stop(iteration, loss, lam)
         last = stop or iteration == loop.iterations - 1
         if compares_exactly(iteration, last, loop.exact_every):
@@ -376,6 +434,18 @@ def hyper_optimise(
             _add_iteration_time(timing, iteration_start, excluded_before)
         if stop_after is not None and done == stop_after and done < loop.iterations:
             raise RunInterrupted(f"stopped after {done} hyper-iterations (--stop-after)")
+    record.health = run_health(
+        record.exact["grad_norm"],
+        record.train["clip_scale"],
+        record.clipped_steps,
+        record.iterations_run,
+        {
+            "start": record.train["lower_start"],
+            "end": record.train["lower_end"],
+            "divergences": record.lower_divergences,
+        },
+    )
+    log(f"run health: {describe(record.health)}")
     return HyperRun(
         method=dict(spec),
         label=name,

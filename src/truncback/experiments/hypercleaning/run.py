@@ -27,7 +27,7 @@ from truncback.runtime.harness import Objective, RunRecord, hyper_optimise
 class HypercleaningResult:
     """The raw result of one run (read by Table 2 and Fig. 5)."""
 
-    LAYOUT: ClassVar[str] = "truncback.hypercleaning/2"
+    LAYOUT: ClassVar[str] = "truncback.hypercleaning/3"
 
     method: dict
     label: str

@@ -40,7 +40,7 @@ OMNIGLOT_KEYS = ("images", "labels")
 class OmniglotResult:
     """The raw result of one meta-training run (read by Table 4 and Fig. 7)."""
 
-    LAYOUT: ClassVar[str] = "truncback.omniglot/2"
+    LAYOUT: ClassVar[str] = "truncback.omniglot/3"
 
     method: dict
     label: str
@@ -67,6 +67,14 @@ def samplers(background: dict, evaluation: dict, settings: OmniglotSettings, tas
         TaskSampler(pool, settings.ways, settings.query_per_class, settings.rotations, task_seed, dtype, device)
         for pool in (train_pool, test_pool)
     )
+
+
+def learnt_values(hparams) -> dict:
+    """The learnt step size gamma and the regularisation weights rho_j by adapted tensor (a plain dict)."""
+    return {
+        "gamma": float(torch.exp(hparams["log_gamma"])),
+        "rho": dict(zip(adapted_names(hparams["c"]), torch.exp(hparams["log_rho"]).tolist())),
+    }
 
 
 def tasks_evaluated_at(done: int, settings: OmniglotSettings, run: OmniglotRun) -> int:
@@ -121,6 +129,15 @@ class MetaTraining(Objective):
                 )
             )
         return tasks
+
+    def tracked(self, hparams) -> dict:
+        """gamma and the smallest and largest rho_j, over the run (the run's health)."""
+        values = learnt_values(hparams)
+        return {
+            "gamma": values["gamma"],
+            "rho_min": min(values["rho"].values()),
+            "rho_max": max(values["rho"].values()),
+        }
 
     def state_dict(self) -> dict:
         return {"evaluations": self.evaluations, "milestones": self.milestones}
@@ -194,10 +211,7 @@ def run_omniglot(
         run=outcome.record,
         evaluations=objective.evaluations,
         milestones=objective.milestones,
-        final_hyperparameters={
-            "gamma": float(torch.exp(final["log_gamma"])),
-            "rho": dict(zip(adapted_names(final["c"]), torch.exp(final["log_rho"]).tolist())),
-        },
+        final_hyperparameters=learnt_values(final),
     )
     return result, outcome.timing, final
 
