@@ -9,6 +9,7 @@ import numpy as np
 from truncback.experiments.aid_vs_itd.analysis import curve, fitted_rate, iterations_to
 from truncback.experiments.complexity.table import exponent, shown
 from truncback.reproduction.numbers import NOT_COMPARABLE, accuracy_gaps
+from truncback.runtime.health import UNSTABLE
 
 PASS, FAIL, NOT_RUN = "PASS", "FAIL", "NOT RUN"
 SYNTHETIC = "synthetic stand-ins at this scale"
@@ -114,15 +115,18 @@ def small_k_matches_full(evidence) -> Verdict:
             "the hypercleaning, task-interaction or Omniglot runs",
             f"paper_tables/{evidence.scale}/table2_hypercleaning.md",
         )
-    judged = [gap for gap in gaps if gap["comparable"]]
+    judged = [gap for gap in gaps if gap["comparable"] and not gap["unstable"]]
     passed = all(abs(gap["difference"]) <= gap["tolerance"] for gap in judged)
     text = "; ".join(
         f"{gap['where']}: {gap['small']} {gap['small_acc']:.2f} vs Full RMD {gap['full_acc']:.2f}, "
         f"difference {gap['difference']:+.2f} (tolerance ±{gap['tolerance']:.2f}: {gap['basis']})"
         + ("" if gap["comparable"] else f", not judged: {SYNTHETIC}")
+        + (f", not judged: UNSTABLE run(s) {', '.join(gap['unstable'])}" if gap["unstable"] else "")
         + (f"; {gap['by_design']}" if gap["by_design"] else "")
         for gap in gaps
     )
+    if not judged and any(gap["unstable"] for gap in gaps):
+        return Verdict(claim, UNSTABLE, f"{text} (no gap left to judge: see Run health)")
     if not judged:
         return Verdict(claim, NOT_COMPARABLE, f"{text} (every table's data are {SYNTHETIC})")
     return Verdict(claim, PASS if passed else FAIL, text + " (PASS needs every judged difference within its tolerance)")

@@ -8,6 +8,8 @@ import re
 import numpy as np
 
 from truncback.hypergrad import is_exact
+from truncback.reproduction.health import unstable
+from truncback.runtime.health import UNSTABLE
 
 Z_95 = 1.959963984540054
 PAPER_TEST_SIZE, PAPER_VAL_SIZE = 10000, 5000  # hypercleaning's test and validation sets (Franceschi et al.)
@@ -31,8 +33,11 @@ def _binomial_tolerance(percent: float, n_ours: int, n_paper: int) -> float:
 NOT_COMPARABLE = "NOT COMPARABLE"
 
 
-def _row(table, what, paper, ours, tolerance, basis):
+def _row(table, what, paper, ours, tolerance, basis, runs):
+    """One number of the paper beside ours (from ``runs``): PASS or FAIL against ``tolerance``, or UNSTABLE
+    (shown, not judged) where a run behind it was (``runtime.health``)."""
     difference = ours - paper
+    flagged = unstable(runs)
     return {
         "table": table,
         "what": what,
@@ -41,7 +46,8 @@ def _row(table, what, paper, ours, tolerance, basis):
         "difference": difference,
         "tolerance": tolerance,
         "basis": basis,
-        "verdict": "PASS" if abs(difference) <= tolerance else "FAIL",
+        "unstable": flagged,
+        "verdict": UNSTABLE if flagged else "PASS" if abs(difference) <= tolerance else "FAIL",
     }
 
 
@@ -105,6 +111,7 @@ def table2_rows(reference, results) -> list:
                 mean["test_acc"],
                 _binomial_tolerance(test_acc, settings["n_test"], PAPER_TEST_SIZE),
                 TOLERANCE_NOTES["binomial"].format(paper_n=PAPER_TEST_SIZE),
+                runs,
             ),
             _row(
                 "2",
@@ -113,9 +120,10 @@ def table2_rows(reference, results) -> list:
                 mean["val_acc"],
                 _binomial_tolerance(val_acc, settings["n_val"], PAPER_VAL_SIZE),
                 TOLERANCE_NOTES["binomial"].format(paper_n=PAPER_VAL_SIZE),
+                runs,
             ),
-            _row("2", f"{name} val. loss", val_loss, mean["val_loss"], 0.02, TOLERANCE_NOTES["val_loss"]),
-            _row("2", f"{name} F1", f1, mean["f1"], 0.05, TOLERANCE_NOTES["f1"]),
+            _row("2", f"{name} val. loss", val_loss, mean["val_loss"], 0.02, TOLERANCE_NOTES["val_loss"], runs),
+            _row("2", f"{name} F1", f1, mean["f1"], 0.05, TOLERANCE_NOTES["f1"], runs),
         ]
     return rows
 
@@ -138,6 +146,7 @@ def table3_rows(reference, results) -> list:
                 float(np.mean(accuracies)),
                 tolerance,
                 TOLERANCE_NOTES["trials"],
+                runs,
             )
         )
     return rows
@@ -156,6 +165,7 @@ def table4_rows(reference, results) -> list:
                         milestone["accuracy"],
                         milestone["ci95"] * math.sqrt(2),
                         TOLERANCE_NOTES["tasks"],
+                        [result],
                     )
                 )
     return rows
@@ -194,7 +204,8 @@ def _pair(results):
 
 def accuracy_gaps(evidence) -> list:
     """Per table: 1-RMD's (smallest K's) test accuracy against full RMD's, with the 95% interval of the
-    difference as tolerance; ``comparable`` says whether the table's data are real at the scale."""
+    difference as tolerance; ``comparable`` says whether the table's data are real at the scale,
+    ``unstable`` names the UNSTABLE runs among those compared (then the gap is not judged)."""
     gaps = []
     small, full = _pair(evidence.hypercleaning)
     if small:
@@ -205,6 +216,7 @@ def accuracy_gaps(evidence) -> list:
             {
                 "where": "Table 2",
                 "comparable": evidence.comparable("2"),
+                "unstable": unstable(small + full),
                 "by_design": evidence.by_design("2"),
                 "small": small[0].display,
                 "small_acc": a,
@@ -223,6 +235,7 @@ def accuracy_gaps(evidence) -> list:
                 {
                     "where": f"Table 3 {dataset}",
                     "comparable": evidence.comparable("3"),
+                    "unstable": unstable(small + full),
                     "by_design": evidence.by_design("3"),
                     "small": small[0].display,
                     "small_acc": float(np.mean(groups[0])),
@@ -242,6 +255,7 @@ def accuracy_gaps(evidence) -> list:
                 {
                     "where": f"Table 4 @ {common[0]}",
                     "comparable": evidence.comparable("4"),
+                    "unstable": unstable([small[0], full[0]]),
                     "by_design": evidence.by_design("4"),
                     "small": small[0].display,
                     "small_acc": small_at["accuracy"],
