@@ -18,6 +18,7 @@ from truncback.experiments.complexity.table import complexity_table, exponent
 from truncback.hypergrad import methods
 from truncback.reproduction import claims
 from truncback.reproduction.evidence import Evidence, load_evidence, load_reference
+from truncback.reproduction.grader import COMMIT_VARIABLE
 from truncback.reproduction.report import compute_lines, load_spread, report_text
 from truncback.reproduction.numbers import NOT_COMPARABLE, paper_method, table_rows
 from truncback.cli import main as check_main
@@ -25,6 +26,7 @@ from truncback.pipeline.check import check
 from truncback.reproduction.compare import compare_folders
 from truncback.reproduction.spread import spread_of
 from truncback.io.tables import write_table
+from truncback.runtime.code_version import code_version
 from workflow_copy import REPO
 
 REFERENCE = REPO / "config" / "paper_reference.yaml"
@@ -449,3 +451,14 @@ def test_the_report_says_what_computed_each_experiment():
         "; less than asked: 2 compiled call(s) run eagerly by dynamo, 4 large product(s) the oneDNN pass left to "
         "torch (the runs' logs have the warnings)"
     )
+
+
+def test_the_report_names_the_code_that_graded_it_and_a_commit_only_for_a_clean_export(monkeypatch):
+    version = code_version("truncback.reproduction.report")
+    monkeypatch.delenv(COMMIT_VARIABLE, raising=False)  # a run in a working tree
+    header = report_text(load_reference(REFERENCE), Evidence("quick")).splitlines()[2]
+    assert f"`python -m truncback reproduction-report`, code version `{version}`" in header
+    assert "no commit is named" in header and "commit `" not in header
+    monkeypatch.setenv(COMMIT_VARIABLE, "0123456789abcdef0123456789abcdef01234567")  # as expected-outputs sets it
+    header = report_text(load_reference(REFERENCE), Evidence("quick")).splitlines()[2]
+    assert header.startswith("Graded by the code of commit `0123456789ab` (") and f"`{version}`" in header

@@ -19,6 +19,7 @@ import yaml
 from truncback.io.atomic import atomic_path
 from truncback.reproduction.claims import COMPANION_EVALUATORS, EVALUATORS, NOT_RUN
 from truncback.reproduction.evidence import TABLE_DATASETS, load_evidence, load_reference
+from truncback.reproduction.grader import graded_by
 from truncback.reproduction.health import health_blocks
 from truncback.reproduction.numbers import NOT_COMPARABLE, table_rows
 from truncback.runtime.measure import hardware
@@ -224,7 +225,10 @@ def report_blocks(reference, evidence, benchmarks=None, estimates=None, spread=N
     verdicts = [EVALUATORS[claim["id"]](evidence) for claim in reference["claims"]]
     texts = {claim["id"]: claim["text"] for claim in reference["claims"]}
     rows = table_rows(reference, evidence)
-    blocks: list[tuple[str, Any]] = [("h1", f"Reproduction report: Shaban et al. 2019, scale `{evidence.scale}`")]
+    blocks: list[tuple[str, Any]] = [
+        ("h1", f"Reproduction report: Shaban et al. 2019, scale `{evidence.scale}`"),
+        ("p", graded_by(__name__)),
+    ]
     if evidence.scale == "rehearsal":
         blocks.append(("p", REHEARSAL))
     elif evidence.scale == "offline":
