@@ -27,6 +27,7 @@ from truncback.reproduction.compare import compare_folders
 from truncback.reproduction.spread import spread_of
 from truncback.io.tables import write_table
 from truncback.runtime.code_version import code_version
+from truncback.runtime.harness import RunRecord
 from workflow_copy import REPO
 
 REFERENCE = REPO / "config" / "paper_reference.yaml"
@@ -47,17 +48,46 @@ def toy_evidence() -> Evidence:
     return evidence
 
 
-def depth(rate_positive, rate_zero, T=20) -> dict:
+def depth(rate_positive, rate_zero, T=20, learned_rho=1.0, initial=(0.8, 0.99), r2=1.0) -> dict:
+    """A depth study whose errors decay at the given rates, at a learnt lambda (gamma 0.1, smallest rho
+    ``learned_rho``: with 1, the regulariser alone contracts by 0.8^20) and at the initial one (rho 1, its
+    rates ``initial``)."""
+
     def study(rate):
         mean = [0.8 * rate**k for k in range(T)] + [0.0]
         return {
             "mean": mean,
             "mean_without_c": mean,
-            "fit": {"rate": rate, "r2": 1.0},
-            "fit_without_c": {"rate": rate, "r2": 1.0},
+            "fit": {"rate": rate, "r2": r2},
+            "fit_without_c": {"rate": rate, "r2": r2},
         }
 
-    return {"learned": {"rho_positive": study(rate_positive), "rho_zero": study(rate_zero)}, "tasks": 1}
+    def point(rates, rho):
+        return {"rho_positive": study(rates[0]), "rho_zero": study(rates[1]), "gamma": 0.1, "rho": [rho, 2.0]}
+
+    return {
+        "learned": point((rate_positive, rate_zero), learned_rho),
+        "initial": point(initial, 1.0),
+        "tasks": 1,
+        "T": T,
+    }
+
+
+def test_the_decay_with_depth_is_judged_where_the_regulariser_acts_and_needs_a_geometric_fit():
+    evidence = toy_evidence()
+    # learnt rho gamma = 0.001: the regulariser alone contracts by 0.998^20 = 0.96, in effect none
+    evidence.depth = depth(0.99, 0.99, learned_rho=0.01, initial=(0.8, 0.99))
+    verdict = claims.no_decay_without_regularization(evidence)
+    assert verdict.verdict == claims.PASS and verdict.evidence.startswith("judged at the initial lambda (gamma 0.1")
+    assert "at the learnt lambda (gamma 0.1, smallest rho 0.01: the regulariser alone contracts by 0.96" in (
+        verdict.evidence
+    )
+    assert claims.bias_decays_exponentially(evidence).verdict == claims.PASS  # the initial lambda's rate 0.8
+    evidence.depth = depth(0.99, 0.99, learned_rho=0.01, initial=(0.8, 0.7))  # there rho = 0 decays faster
+    assert claims.no_decay_without_regularization(evidence).verdict == claims.FAIL
+    evidence.depth = depth(0.9929, 0.999, r2=0.215)  # a rate below 1 from a poor fit is no geometric decay
+    verdict = claims.bias_decays_exponentially(evidence)
+    assert verdict.verdict == claims.FAIL and "rate 0.9929 (r2 0.215), not a geometric decay" in verdict.evidence
 
 
 def measurements(krmd_seconds=0.1, krmd_memory=1.0) -> pd.DataFrame:
@@ -163,7 +193,11 @@ def test_missing_results_are_not_run_with_the_command_that_makes_them():
 def hypercleaning_run(method: dict, test_acc: float) -> SimpleNamespace:
     """The fields of a hypercleaning result that Tables 2's gap reads."""
     return SimpleNamespace(
-        method=method, display=method["name"], final={"test_acc": test_acc}, settings={"n_test": 1000, "T": 100}
+        method=method,
+        display=method["name"],
+        final={"test_acc": test_acc},
+        settings={"n_test": 1000, "T": 100},
+        run=RunRecord(),
     )
 
 
@@ -203,7 +237,9 @@ def paper_scoring_runs(reference) -> Evidence:
         final = dict(zip(("test_acc", "val_acc", "val_loss", "f1"), (n + 0.1 for n in numbers)))
         settings = {"T": 100, "n_test": 10000, "n_val": 5000}
         evidence.hypercleaning.append(
-            SimpleNamespace(method=spec, display=methods.display_name(spec, 100), final=final, settings=settings)
+            SimpleNamespace(
+                method=spec, display=methods.display_name(spec, 100), final=final, settings=settings, run=RunRecord()
+            )
         )
     datasets = {"CIFAR-10": "cifar10", "CIFAR-100": "cifar100"}
     for dataset, name, accuracy, *_ in reference["table3_task_interaction"]["rows"]:
@@ -215,6 +251,7 @@ def paper_scoring_runs(reference) -> Evidence:
                 dataset=datasets[dataset],
                 final={"test_acc": accuracy + 0.1 + offset},
                 settings={"T": 100},
+                run=RunRecord(),
             )
             for offset in (-0.05, 0.05)
         ]
@@ -223,7 +260,12 @@ def paper_scoring_runs(reference) -> Evidence:
         milestones = [{"iteration": iterations, "accuracy": accuracy + 0.1, "ci95": 1.0}]
         evidence.omniglot.append(
             SimpleNamespace(
-                method=spec, T=T, display=methods.display_name(spec, T), settings={"T": 50}, milestones=milestones
+                method=spec,
+                T=T,
+                display=methods.display_name(spec, T),
+                settings={"T": 50},
+                milestones=milestones,
+                run=RunRecord(),
             )
         )
     evidence.omniglot.append(
@@ -233,6 +275,7 @@ def paper_scoring_runs(reference) -> Evidence:
             display=methods.display_name({"name": "fom"}, 50),
             settings={"T": 50},
             milestones=[{"iteration": 5000, "accuracy": 0.0, "ci95": 1.0}],
+            run=RunRecord(),
         )
     )
     return evidence

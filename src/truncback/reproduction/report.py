@@ -22,6 +22,7 @@ from truncback.reproduction.evidence import TABLE_DATASETS, load_evidence, load_
 from truncback.reproduction.grader import graded_by
 from truncback.reproduction.health import health_blocks
 from truncback.reproduction.numbers import NOT_COMPARABLE, table_rows
+from truncback.runtime.health import UNSTABLE
 from truncback.runtime.measure import hardware
 from truncback.io.tables import html_page, html_table
 
@@ -248,16 +249,23 @@ def report_blocks(reference, evidence, benchmarks=None, estimates=None, spread=N
             )
         )
     counts = {
-        verdict: sum(v.verdict == verdict for v in verdicts) for verdict in ("PASS", "FAIL", NOT_RUN, NOT_COMPARABLE)
+        verdict: sum(v.verdict == verdict for v in verdicts)
+        for verdict in ("PASS", "FAIL", NOT_RUN, NOT_COMPARABLE, UNSTABLE)
     }
-    compared = [r for r in rows if r["verdict"] != NOT_COMPARABLE]
+    compared = [r for r in rows if r["verdict"] in ("PASS", "FAIL")]
+    not_judged = sum(r["verdict"] == UNSTABLE for r in rows)
+    synthetic_rows = sum(r["verdict"] == NOT_COMPARABLE for r in rows)
     blocks += [
         (
             "p",
             f"Claims: {counts['PASS']} PASS, {counts['FAIL']} FAIL, {counts[NOT_RUN]} NOT RUN, "
-            f"{counts[NOT_COMPARABLE]} {NOT_COMPARABLE}. Table numbers: "
+            f"{counts[NOT_COMPARABLE]} {NOT_COMPARABLE}"
+            + (f", {counts[UNSTABLE]} {UNSTABLE} (see Run health)" if counts[UNSTABLE] else "")
+            + ". Table numbers: "
             f"{sum(r['verdict'] == 'PASS' for r in compared)} of {len(compared)} compared within tolerance"
-            f"{f', {len(rows) - len(compared)} on synthetic data not compared' if len(rows) > len(compared) else ''}.",
+            + (f", {not_judged} from UNSTABLE runs not judged" if not_judged else "")
+            + (f", {synthetic_rows} on synthetic data not compared" if synthetic_rows else "")
+            + ".",
         ),
         ("h2", "Claims"),
         *verdict_blocks(verdicts, texts),

@@ -2,7 +2,8 @@
 (the upper-level loss f on the query sets Q of fixed meta-training tasks; the paper's "validation
 error") against the hyper-iteration per method, (3) the cosine between the K-RMD and the full-RMD
 hypergradients during meta-training (each comparison a dot, their moving mean a line), (4) the
-relative error of K-RMD against the reverse depth K, with rho > 0 and rho = 0.
+relative error of K-RMD against the reverse depth K, with rho > 0 and rho = 0, at the learned lambda and
+(5) at the initial one.
 
 ``python -m truncback figure-omniglot --results r1.json ... --depth depth.json --output figures/fig7_omniglot``
 """
@@ -70,12 +71,13 @@ def cosine_panel(axis, results, colour):
     axis.legend(loc="best")
 
 
-def depth_panel(axis, depth):
-    """At the learned lambda: the error over all hyperparameters (solid) and over those other than c
-    (dashed; c's gradient is the B_0 term K-RMD leaves out, which with rho = 0 is all of it)."""
+def depth_panel(axis, depth, point: str, number: int):
+    """At the ``point`` lambda ("learned" or "initial"): the error over all hyperparameters (solid) and over
+    those other than c (dashed; c's gradient is the B_0 term K-RMD leaves out, which with rho = 0 is all of
+    it); the title gives that lambda's gamma and smallest rho (how strongly the regulariser acts)."""
     variants = {"rho_positive": ("C0", r"$\rho>0$"), "rho_zero": ("C3", r"$\rho=0$")}
     for variant, (colour, label) in variants.items():
-        study = depth["learned"][variant]
+        study = depth[point][variant]
         for suffix, style, what in (("", "-", "all λ"), ("_without_c", "--", "λ without c")):
             errors = np.asarray(study[f"mean{suffix}"][:-1])
             axis.semilogy(
@@ -85,7 +87,10 @@ def depth_panel(axis, depth):
                 linestyle=style,
                 label=f"{label}, {what} (rate {study[f'fit{suffix}']['rate']:.3f})",
             )
-    axis.set_title(f"(4) relative error vs depth, learned λ ({depth['tasks']} tasks)")
+    gamma, rho = depth[point]["gamma"], min(depth[point]["rho"])
+    axis.set_title(
+        f"({number}) error vs depth, {point} λ ({depth['tasks']} tasks)\nγ = {gamma:.3g}, smallest ρ = {rho:.3g}"
+    )
     axis.set_xlabel("reverse depth K")
     axis.set_ylabel(r"$\|h_{T-K} - d_\lambda f\| \,/\, \|d_\lambda f\|$")
     axis.yaxis.set_minor_formatter(ticker.LogFormatterSciNotation(labelOnlyBase=False, minor_thresholds=(2, 1)))
@@ -94,10 +99,11 @@ def depth_panel(axis, depth):
 
 def fig7_omniglot(results: list[OmniglotResult], depth: dict):
     colour = colours(results)
-    figure, axes = plt.subplots(1, 4, figsize=(17, 3.8))
+    figure, axes = plt.subplots(1, 5, figsize=(21, 3.9))
     learning_curves(axes[:2], results, colour)
     cosine_panel(axes[2], results, colour)
-    depth_panel(axes[3], depth)
+    depth_panel(axes[3], depth, "learned", 4)
+    depth_panel(axes[4], depth, "initial", 5)
     figure.tight_layout()
     return figure
 
