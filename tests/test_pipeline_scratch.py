@@ -1,14 +1,17 @@
 """The scratch folders of make expected-outputs and make check-results: a clean export of a commit,
 kept with a killed run's outputs only when asked and only for the same commit; the lock a killed
 Snakemake leaves is removed for the resume; the wall time of a run killed and resumed is the sum of its
-parts, read from Snakemake's logs."""
+parts, read from Snakemake's logs. check-results keeps Snakemake's output in a log file and ends with its
+verdicts."""
 
 import os
+import re
 import subprocess
 from datetime import datetime
 
 import pytest
 
+from truncback.cli import main as cli
 from truncback.pipeline.scratch import export_commit, run_scale, snakemake_command, snakemake_wall_seconds, unlock
 from workflow_copy import SNAKEMAKE
 
@@ -68,9 +71,60 @@ def test_the_lock_a_killed_snakemake_left_is_removed_for_the_resume(tmp_path):
     killed.wait()
     assert any((tmp_path / ".snakemake" / "locks").iterdir())
     (tmp_path / "Snakefile").write_text(SLOW_SNAKEFILE.replace("sleep 120 && ", ""))
-    with open(tmp_path / "snakemake.txt", "w") as log:
-        with pytest.raises(RuntimeError, match="snakemake failed"):
-            run_scale(tmp_path, "smoke", [], "1", log=log)  # locked
-        unlock(tmp_path, "smoke", [])
-        run_scale(tmp_path, "smoke", [], "1", log=log)
+    log = tmp_path / "snakemake.txt"
+    with pytest.raises(RuntimeError, match="snakemake failed"):
+        run_scale(tmp_path, "smoke", [], "1", log=log)  # locked
+    unlock(tmp_path, "smoke", [])
+    run_scale(tmp_path, "smoke", [], "1", log=log)
     assert (tmp_path / "done").exists()
+
+
+CHECKED_SNAKEFILE = """
+rule all:
+    input:
+        "paper_tables/quick/table4_omniglot.csv",
+        "paper_tables/quick/reproduction_report.md",
+
+
+rule table:
+    output:
+        "paper_tables/quick/table4_omniglot.csv",
+    shell:
+        "printf 'Method,Accuracy\\n1-RMD,74.60\\n' > {output}"
+
+
+rule report:
+    output:
+        "paper_tables/quick/reproduction_report.md",
+    shell:
+        "printf '# Report\\n\\n- **one_rmd_descent_direction: PASS.** min 0.05\\n' > {output}"
+"""
+
+
+def checkable_repository(root, snakefile: str):
+    """A checkout whose workflow is ``snakefile`` and whose committed quick outputs are what
+    CHECKED_SNAKEFILE makes."""
+    for folder in ("rules", "profiles", "config", "paper_tables/quick"):
+        (root / folder).mkdir(parents=True)
+    (root / "Snakefile").write_text(snakefile)
+    (root / "config" / "cross_machine_spread.yaml").write_text("second_run: nowhere\ncolumns: {}\nclaims: {}\n")
+    (root / "paper_tables" / "quick" / "table4_omniglot.csv").write_text("Method,Accuracy\n1-RMD,74.60\n")
+    report = "# Report\n\n- **one_rmd_descent_direction: PASS.** min 0.05\n"
+    (root / "paper_tables" / "quick" / "reproduction_report.md").write_text(report)
+
+
+@pytest.mark.skipif(SNAKEMAKE is None, reason="snakemake is not installed")
+def test_check_results_logs_snakemake_to_a_file_and_ends_with_its_verdicts(tmp_path, monkeypatch, capsys):
+    checkable_repository(tmp_path, CHECKED_SNAKEFILE)
+    monkeypatch.chdir(tmp_path)
+    assert cli(["check-results", "--scale", "quick", "--cores", "1"]) == 0
+    out, err = capsys.readouterr()
+    log = (tmp_path / ".check" / "quick" / "snakemake.log").read_text()
+    assert "Building DAG of jobs" in log and "Building DAG" not in out + err  # Snakemake's own lines: in the log
+    assert re.search(r"^3 of 3 steps \(100%\) done: all$", err, re.MULTILINE)  # a line per finished job
+    assert out.splitlines()[-1] == "2 of 2 SAME or WITHIN SPREAD"  # the verdicts come last
+    (tmp_path / "Snakefile").write_text(CHECKED_SNAKEFILE.replace("printf '# Report", "exit 3; printf '# Report"))
+    assert cli(["check-results", "--scale", "quick", "--cores", "1"]) == 2
+    out, err = capsys.readouterr()
+    assert err.splitlines()[-1].endswith(f"its log: {tmp_path / '.check' / 'quick' / 'snakemake.log'}")
+    assert "exit status 3" in (tmp_path / ".check" / "quick" / "snakemake.log").read_text() and not out

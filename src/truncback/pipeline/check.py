@@ -12,6 +12,9 @@ the fresh one, one line each:
 Wall-clock cells (Sec/iter, Time columns, the report's lines marked "(wall clock)") are reported, never
 judged. The exit status is 1 when any line is DIFFERENT.
 
+Snakemake's output of the rerun goes to ``.check/<scale>/snakemake.log`` (stderr shows one line per
+finished job), so the verdicts are the last lines printed; a failed rerun names that log.
+
 ``python -m truncback check-results --scale quick --config data_dir=../shared/datasets`` (``make check-results``)
 """
 
@@ -36,6 +39,7 @@ from truncback.reproduction.compare import (
 
 SPREAD_FILE = Path("config/cross_machine_spread.yaml")
 SHOWN = 3  # differing cells listed per table
+SNAKEMAKE_LOG = "snakemake.log"  # in .check/<scale>/: Snakemake's output of the rerun
 
 
 def _cell(move) -> str:
@@ -140,7 +144,8 @@ def main(args) -> int:
     else:
         scratch = copy_workflow(root, root / ".check" / args.scale)
         try:
-            run_scale(scratch, args.scale, absolute_config(args.config, Path.cwd()), args.cores)
+            config = absolute_config(args.config, Path.cwd())
+            run_scale(scratch, args.scale, config, args.cores, log=scratch / SNAKEMAKE_LOG)
         except RuntimeError as error:
             print(f"check-results: {error}", file=sys.stderr)
             return 2
