@@ -6,6 +6,8 @@ import re
 import shutil
 from pathlib import Path
 
+import yaml
+
 from truncback.tools.docs import BLOCK, PAGES, stale_pages
 from workflow_copy import REPO
 
@@ -70,3 +72,30 @@ def test_a_resumed_scale_s_wall_time_says_it_sums_its_runs():
     assert wall_time({"wall_seconds": 5400}) == "1.5 h"
     assert wall_time({"wall_seconds": 5400, "snakemake_runs": 1}) == "1.5 h"
     assert wall_time({"wall_seconds": 5400, "snakemake_runs": 3}) == "1.5 h, the sum of 3 runs (killed and resumed)"
+
+
+def test_the_at_a_glance_table_says_whether_each_scale_s_outputs_are_of_the_current_code(tmp_path):
+    from truncback.runtime.code_version import code_version
+    from truncback.tools.docs import Committed, at_a_glance
+
+    shutil.copytree(REPO / "paper_tables", tmp_path / "paper_tables")
+    committed = Committed(tmp_path)
+    provenance = tmp_path / "paper_tables" / "quick" / "provenance.yaml"
+    made = yaml.safe_load(provenance.read_text())
+
+    def quick_row(code_versions: dict | None) -> str:
+        record = {**made, "code_versions": code_versions} if code_versions is not None else made
+        provenance.write_text(yaml.safe_dump(record))
+        return next(row for row in at_a_glance(committed).splitlines() if row.startswith("| `quick` |"))
+
+    assert quick_row(None).endswith(f"| made at {made['commit'][:12]}, code versions not recorded |")
+    toy, table = "truncback.experiments.toy.run", "truncback.experiments.omniglot.table"
+    current = {
+        "toy": {"module": toy, "version": code_version(toy)},
+        "table-omniglot": {"module": table, "version": code_version(table)},
+    }
+    assert quick_row(current).endswith("| current |")
+    older = {**current, "toy": {"module": toy, "version": "0" * 16}}
+    assert quick_row(older).endswith("| made by older code for: toy |")
+    gone = {**current, "table-omniglot": {"module": "truncback.experiments.omniglot.gone", "version": "0" * 16}}
+    assert quick_row(gone).endswith("| made by older code for: table-omniglot |")

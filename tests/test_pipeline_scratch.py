@@ -2,7 +2,8 @@
 kept with a killed run's outputs only when asked and only for the same commit; the lock a killed
 Snakemake leaves is removed for the resume; the wall time of a run killed and resumed is the sum of its
 parts, read from Snakemake's logs. check-results keeps Snakemake's output in a log file and ends with its
-verdicts."""
+verdicts; expected-outputs records the code version of each command its jobs ran and gives them the
+commit; both say whether committed outputs are of the current code."""
 
 import os
 import re
@@ -10,10 +11,13 @@ import subprocess
 from datetime import datetime
 
 import pytest
+import yaml
 
 from truncback.cli import main as cli
 from truncback.pipeline.scratch import export_commit, run_scale, snakemake_command, snakemake_wall_seconds, unlock
-from workflow_copy import SNAKEMAKE
+from truncback.pipeline.expected import currency
+from truncback.runtime.code_version import code_version
+from workflow_copy import SEARCH_PATH, SNAKEMAKE
 
 
 def git(repo, *args) -> str:
@@ -111,6 +115,16 @@ def checkable_repository(root, snakefile: str):
     (root / "paper_tables" / "quick" / "table4_omniglot.csv").write_text("Method,Accuracy\n1-RMD,74.60\n")
     report = "# Report\n\n- **one_rmd_descent_direction: PASS.** min 0.05\n"
     (root / "paper_tables" / "quick" / "reproduction_report.md").write_text(report)
+    record_code_version(root, code_version(LINT))
+
+
+LINT = "truncback.pipeline.lint"
+
+
+def record_code_version(root, version: str):
+    """A provenance of the committed quick outputs saying they were made by ``version`` of lint-workflow."""
+    made = {"commit": "0123456789abcdef", "code_versions": {"lint-workflow": {"module": LINT, "version": version}}}
+    (root / "paper_tables" / "quick" / "provenance.yaml").write_text(yaml.safe_dump(made))
 
 
 @pytest.mark.skipif(SNAKEMAKE is None, reason="snakemake is not installed")
@@ -119,12 +133,57 @@ def test_check_results_logs_snakemake_to_a_file_and_ends_with_its_verdicts(tmp_p
     monkeypatch.chdir(tmp_path)
     assert cli(["check-results", "--scale", "quick", "--cores", "1"]) == 0
     out, err = capsys.readouterr()
+    assert err.splitlines()[0] == "check-results: the committed outputs of scale quick: current"  # before the run
     log = (tmp_path / ".check" / "quick" / "snakemake.log").read_text()
     assert "Building DAG of jobs" in log and "Building DAG" not in out + err  # Snakemake's own lines: in the log
     assert re.search(r"^3 of 3 steps \(100%\) done: all$", err, re.MULTILINE)  # a line per finished job
     assert out.splitlines()[-1] == "2 of 2 SAME or WITHIN SPREAD"  # the verdicts come last
     (tmp_path / "Snakefile").write_text(CHECKED_SNAKEFILE.replace("printf '# Report", "exit 3; printf '# Report"))
+    record_code_version(tmp_path, "0" * 16)
     assert cli(["check-results", "--scale", "quick", "--cores", "1"]) == 2
     out, err = capsys.readouterr()
+    assert err.splitlines()[0].endswith("scale quick: made by older code for: lint-workflow")
     assert err.splitlines()[-1].endswith(f"its log: {tmp_path / '.check' / 'quick' / 'snakemake.log'}")
     assert "exit status 3" in (tmp_path / ".check" / "quick" / "snakemake.log").read_text() and not out
+
+
+EXPORTED_SNAKEFILE = """
+rule all:
+    input:
+        "paper_tables/smoke/help.md",
+        "paper_tables/smoke/commit.md",
+
+
+rule help:
+    output:
+        "paper_tables/smoke/help.md",
+    shell:
+        "python -m truncback lint-workflow --help > {output}"
+
+
+rule commit:
+    output:
+        "paper_tables/smoke/commit.md",
+    shell:
+        "echo $TRUNCBACK_COMMIT > {output}"
+"""
+
+
+@pytest.mark.skipif(SNAKEMAKE is None, reason="snakemake is not installed")
+def test_expected_outputs_record_each_command_s_code_version_and_give_the_jobs_the_commit(tmp_path, monkeypatch):
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "Snakefile").write_text(EXPORTED_SNAKEFILE)
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", "Snakefile")
+    git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", SEARCH_PATH)  # the jobs' python: this environment's
+    assert cli(["expected-outputs", "--scale", "smoke", "--cores", "1"]) == 0
+    made = yaml.safe_load((tmp_path / "paper_tables" / "smoke" / "provenance.yaml").read_text())
+    assert made["code_versions"] == {"lint-workflow": {"module": LINT, "version": code_version(LINT)}}
+    assert currency(made) == "current"
+    commit = (tmp_path / "paper_tables" / "smoke" / "commit.md").read_text().strip()
+    assert commit == made["commit"] == git(tmp_path, "rev-parse", "HEAD")  # what the report names
+    made["code_versions"]["lint-workflow"]["version"] = "0" * 16
+    assert currency(made) == "made by older code for: lint-workflow"
+    assert currency({"commit": commit}) == f"made at {commit[:12]}, code versions not recorded"

@@ -10,7 +10,8 @@ the fresh one, one line each:
   changed (PASS <-> FAIL named).
 
 Wall-clock cells (Sec/iter, Time columns, the report's lines marked "(wall clock)") are reported, never
-judged. The exit status is 1 when any line is DIFFERENT.
+judged. The exit status is 1 when any line is DIFFERENT. Before the rerun it says whether the committed
+outputs are of the current code (their provenance's code versions; expected-outputs records them).
 
 Snakemake's output of the rerun goes to ``.check/<scale>/snakemake.log`` (stderr shows one line per
 finished job), so the verdicts are the last lines printed; a failed rerun names that log.
@@ -25,7 +26,7 @@ from pathlib import Path
 import yaml
 
 from truncback.data.sources import RECIPES
-from truncback.pipeline.expected import provenance_path
+from truncback.pipeline.expected import currency, provenance_path
 from truncback.pipeline.scratch import absolute_config, copy_workflow, repository_root, run_scale
 from truncback.reproduction.compare import (
     CLAIM,
@@ -133,6 +134,13 @@ def main(args) -> int:
     if problem:
         print(f"check-results: {problem}", file=sys.stderr)
         return 2
+    provenance = root / provenance_path(args.scale)
+    made = yaml.safe_load(provenance.read_text()) if provenance.is_file() else {}
+    print(
+        f"check-results: the committed outputs of scale {args.scale}: "
+        + (currency(made) if made else f"what made them is not recorded ({provenance} is missing)"),
+        file=sys.stderr,
+    )
     if args.fresh:
         fresh = Path(args.fresh)
         if not fresh.is_dir():
@@ -151,8 +159,6 @@ def main(args) -> int:
             return 2
         fresh = scratch / "paper_tables" / args.scale
     spread = yaml.safe_load((root / SPREAD_FILE).read_text())
-    provenance = root / provenance_path(args.scale)
-    made = yaml.safe_load(provenance.read_text()) if provenance.is_file() else {}
     print(
         f"Committed outputs of scale {args.scale} (commit {str(made.get('commit', '?'))[:12]}, "
         f"{made.get('machine', 'machine not recorded')}) against {fresh}; spread measured "

@@ -2,13 +2,18 @@
 (``git archive``, package included) in ``.expected/<scale>/``, then its figures (PNG), tables (CSV and
 Markdown) and reproduction report (Markdown) copied to the paths the pipeline writes
 (``figures/<scale>/``, ``paper_tables/<scale>/``; the rehearsal's estimates only, for the rehearsal),
-with ``paper_tables/<scale>/provenance.yaml``: the commit, command, machine and wall time that made them.
+with ``paper_tables/<scale>/provenance.yaml``: the commit, command, machine and wall time that made them,
+and the code version of every ``python -m truncback`` command of the scale's jobs (``code_versions``),
+from which :func:`currency` says whether the committed outputs are of the current code.
 
 ``python -m truncback expected-outputs --scale quick --config data_dir=../shared/datasets`` (``make expected-outputs``)
 """
 
 import argparse
+import json
+import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -18,12 +23,16 @@ from truncback.data.sources import RECIPES
 from truncback.io.atomic import atomic_path
 from truncback.pipeline.scratch import (
     absolute_config,
+    environment,
     export_commit,
     repository_root,
     run_scale,
+    snakemake_command,
     snakemake_wall_seconds,
     unlock,
 )
+from truncback.reproduction.grader import COMMIT_VARIABLE
+from truncback.runtime.code_version import code_version
 from truncback.runtime.measure import hardware
 
 PATTERNS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -51,6 +60,66 @@ def provenance_path(scale: str) -> Path:
     return Path("paper_tables") / scale / PROVENANCE
 
 
+COMMAND = re.compile(r"python -m truncback ([\w-]+)")
+# Run on the exported package (PYTHONPATH), not imported here: its commands and code are the commit's,
+# which this process's (a working tree's) may not be.
+VERSIONS = (
+    "import json, sys\n"
+    "from truncback.cli import COMMANDS\n"
+    "from truncback.runtime.code_version import code_version\n"
+    "print(json.dumps({c: {'module': COMMANDS[c], 'version': code_version(COMMANDS[c])} for c in sys.argv[1:]}))"
+)
+
+
+def code_versions(scratch: Path, scale: str, config: list[str], package: Path) -> dict:
+    """{command: {"module", "version"}} for every ``python -m truncback`` command of the jobs of
+    ``scale``'s DAG in ``scratch`` (``snakemake --dry-run --forceall --printshellcmds``), as the package at
+    ``package`` maps and versions them."""
+    planned = subprocess.run(
+        snakemake_command("--dry-run", "--forceall", "--printshellcmds", "--cores", "1", "--config", f"scale={scale}")
+        + config,
+        cwd=scratch,
+        env=environment(package),
+        capture_output=True,
+        text=True,
+    )
+    if planned.returncode:
+        raise RuntimeError(f"snakemake --dry-run failed in {scratch}: {planned.stderr.strip()[-500:]}")
+    commands = sorted(set(COMMAND.findall(planned.stdout + planned.stderr)))
+    versions = subprocess.run(
+        [sys.executable, "-c", VERSIONS, *commands], env=environment(package), capture_output=True, text=True
+    )
+    if versions.returncode:
+        raise RuntimeError(f"the code versions of {package} could not be computed: {versions.stderr.strip()[-500:]}")
+    return json.loads(versions.stdout)
+
+
+def older_code(made: dict) -> list[str] | None:
+    """The commands whose code has changed since the provenance ``made`` recorded it: its module's code
+    version differs now, or it is no longer a module of the package. None where it records no versions."""
+    if "code_versions" not in made:
+        return None
+    changed = []
+    for command, recorded in made["code_versions"].items():
+        try:
+            current = code_version(recorded["module"])
+        except ValueError:  # the module is gone
+            current = None
+        if current != recorded["version"]:
+            changed.append(command)
+    return changed
+
+
+def currency(made: dict) -> str:
+    """Whether a scale's committed outputs, of provenance ``made``, are of the current code: "current",
+    "made by older code for: <commands>", or, where the provenance records no code versions, the commit
+    that made them and that their code versions are not recorded."""
+    changed = older_code(made)
+    if changed is None:
+        return f"made at {str(made.get('commit', 'an unrecorded commit'))[:12]}, code versions not recorded"
+    return f"made by older code for: {', '.join(changed)}" if changed else "current"
+
+
 def main(args) -> int:
     root = repository_root()
     scratch = root / ".expected" / args.scale
@@ -59,7 +128,10 @@ def main(args) -> int:
     try:
         if args.resume and (scratch / ".snakemake" / "locks").is_dir():
             unlock(scratch, args.scale, config, package=scratch / "src")  # the lock a killed run left behind
-        seconds = run_scale(scratch, args.scale, config, args.cores, package=scratch / "src")
+        seconds = run_scale(
+            scratch, args.scale, config, args.cores, package=scratch / "src", env={COMMIT_VARIABLE: commit}
+        )
+        versions = code_versions(scratch, args.scale, config, package=scratch / "src")
     except RuntimeError as error:
         print(f"expected-outputs: {error}; nothing was copied", file=sys.stderr)
         return 1
@@ -81,6 +153,7 @@ def main(args) -> int:
         "command": f"snakemake --cores {args.cores} --config scale={args.scale} {' '.join(args.config)}".strip(),
         "made_by": "python -m truncback expected-outputs (a clean export of the commit, run in .expected/)"
         + (f"; killed and resumed, {runs} Snakemake runs, wall_seconds their sum" if runs > 1 else ""),
+        "code_versions": versions,
         "files": [str(path) for path in made],
     }
     with atomic_path(root / provenance_path(args.scale)) as temporary:

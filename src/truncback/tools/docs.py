@@ -17,6 +17,7 @@ import pandas as pd
 import yaml
 
 from truncback.pipeline.check import has_outputs
+from truncback.pipeline.expected import currency
 from truncback.pipeline.scratch import repository_root
 from truncback.reproduction.compare import report_claims
 
@@ -195,8 +196,12 @@ def claims_table(committed: Committed) -> str:
 
 
 def at_a_glance(committed: Committed) -> str:
-    """README: what each scale takes here, and the largest memory any job needs."""
-    rows = ["| Scale | What it runs | Wall time here | Commit and machine |", "| --- | --- | --- | --- |"]
+    """README: what each scale takes here, whether its committed outputs are of the current code, and the
+    largest memory any job needs."""
+    rows = [
+        "| Scale | What it runs | Wall time here | Commit and machine | Code of the committed outputs |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for scale, what in (
         ("smoke", "the whole DAG on tiny synthetic data"),
         ("quick", "the whole DAG on the offline real subsets (MNIST test set, Omniglot small1/2; CIFAR synthetic)"),
@@ -206,14 +211,16 @@ def at_a_glance(committed: Committed) -> str:
         if scale == OFFLINE and not committed.has(OFFLINE):
             rows.append(
                 f"| `{OFFLINE}` | {what} | not committed; estimated {offline_hours(committed.estimates()):.1f} "
-                "job-hours | from the rehearsal |"
+                "job-hours | from the rehearsal | - |"
             )
             continue
         made = committed.provenance(scale)
-        rows.append(f"| `{scale}` | {what} | {wall_time(made)} | `{made['commit'][:12]}`, {made['machine']} |")
+        rows.append(
+            f"| `{scale}` | {what} | {wall_time(made)} | `{made['commit'][:12]}`, {made['machine']} | {currency(made)} |"
+        )
     rows.append(
         f"| `full` | the paper's settings, downloaded data | not run here; estimated "
-        f"{full_run(committed.estimates())} | from the rehearsal |"
+        f"{full_run(committed.estimates())} | from the rehearsal | - |"
     )
     peak = committed.estimate_jobs().sort_values("max RSS MB").iloc[-1]
     rows += [
