@@ -2,8 +2,11 @@
 hyper-iterations done, what it recorded, random-generator states), written atomically so that a
 rerun after an interruption, even SIGKILL, resumes where the last checkpoint left off.
 
-A checkpoint carries a fingerprint of the run (settings, method, seed, data); one made by a run with
-another fingerprint is set aside (renamed ``.stale``), never resumed from.
+A checkpoint carries a fingerprint of the run (settings, method, seed, data) and what made it: the code
+version of the command that wrote it (:func:`truncback.runtime.code_version.stamp`) and torch's version.
+One made by a run with another fingerprint, or by other code or another torch, is set aside (renamed
+``.stale``, the reason logged), never resumed from: the run starts from hyper-iteration 0, so its result
+is wholly the current code's, as the code version its result file records says.
 
 For tests of resuming, ``TRUNCBACK_STOP_AFTER_CHECKPOINT=N`` (or ``N:SIGINT``) makes a run send itself
 SIGKILL (or SIGINT, a Ctrl-C) right after writing the checkpoint of hyper-iteration N: a kill at a
@@ -17,6 +20,7 @@ from pathlib import Path
 import torch
 
 from truncback.io.atomic import atomic_path
+from truncback.runtime.code_version import stamp
 
 
 def checkpoint_path(output) -> Path:
@@ -28,31 +32,51 @@ def checkpoint_path(output) -> Path:
 STOP_AFTER = "TRUNCBACK_STOP_AFTER_CHECKPOINT"
 
 
+def made_by() -> dict:
+    """What a checkpoint written now records of the code writing it: {"code": the running command's
+    module and code version (empty outside a command), "torch": torch's version}."""
+    return {"code": stamp(), "torch": str(torch.__version__)}
+
+
+def _described(maker: dict) -> str:
+    """``maker`` (a :func:`made_by` record) in words: "<module> version <digest> with torch <version>"."""
+    if not maker:
+        return "code and torch versions not recorded"
+    code = maker.get("code") or {}
+    command = f"{code['module']} version {code['version']}" if code else "no command's code"
+    return f"{command} with torch {maker.get('torch')}"
+
+
 def save_checkpoint(path, fingerprint: dict, state: dict) -> None:
     """Writes ``state`` (tensors, numbers, strings, lists and dicts of them, with its hyper-iterations
-    ``done``) with ``fingerprint``; then stops here where STOP_AFTER names that hyper-iteration."""
+    ``done``) with ``fingerprint`` and :func:`made_by`; then stops here where STOP_AFTER names that
+    hyper-iteration."""
     with atomic_path(path) as temporary:
-        torch.save({"fingerprint": fingerprint, "state": state}, temporary)
+        torch.save({"made_by": made_by(), "fingerprint": fingerprint, "state": state}, temporary)
     done, _, name = os.environ.get(STOP_AFTER, "").partition(":")
     if done == str(state.get("done")):
         os.kill(os.getpid(), getattr(signal, name or "SIGKILL"))
 
 
 def load_checkpoint(path, fingerprint: dict, log) -> dict | None:
-    """The state saved at ``path`` if there is a checkpoint made with ``fingerprint``; None otherwise
-    (a checkpoint with another fingerprint is renamed to ``<path>.stale`` and reported to ``log``)."""
+    """The state saved at ``path`` if there is a checkpoint made by this code and torch (:func:`made_by`)
+    with ``fingerprint``; None otherwise (a checkpoint made by other code or torch, or with another
+    fingerprint, is renamed to ``<path>.stale`` and the reason reported to ``log``)."""
     path = Path(path)
     if not path.is_file():
         return None
     saved = torch.load(path, weights_only=True, map_location="cpu")
-    if saved.get("fingerprint") != fingerprint:
+    now, then = made_by(), saved.get("made_by", {})
+    if then != now:
+        maker = "other code" if then.get("code") != now["code"] else "another torch"
+        reason = f"was made by {maker} ({_described(then)}; this run is {_described(now)})"
+    elif saved.get("fingerprint") != fingerprint:
         old = saved.get("fingerprint", {})
         differing = sorted(key for key in set(fingerprint) | set(old) if fingerprint.get(key) != old.get(key))
-        stale = path.with_name(path.name + ".stale")
-        path.replace(stale)
-        log(
-            f"checkpoint {path} was made with other settings ({', '.join(differing)} differ); "
-            f"moved to {stale}, starting from the beginning"
-        )
-        return None
-    return saved["state"]
+        reason = f"was made with other settings ({', '.join(differing)} differ)"
+    else:
+        return saved["state"]
+    stale = path.with_name(path.name + ".stale")
+    path.replace(stale)
+    log(f"checkpoint {path} {reason}; moved to {stale}, starting from hyper-iteration 0")
+    return None
