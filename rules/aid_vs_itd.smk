@@ -29,6 +29,7 @@ rule aid_vs_itd_run:
         data=lambda wildcards, input: f"--data {shlex.quote(input[0])}" if input else "",
         torch_threads=THREADS,
         code=code("aid-vs-itd"),
+        torch=TORCH,
     shell:
         "python -m truncback aid-vs-itd --problem {wildcards.problem:q} {params.data} --settings {params.settings:q}"
         " --threads {params.torch_threads:q} --output {output.result:q} --log {log:q}"

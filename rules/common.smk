@@ -8,6 +8,7 @@ import shlex
 import sys
 from pathlib import Path
 
+import torch
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
@@ -67,6 +68,25 @@ def code(command):
     """The code version of `python -m truncback <command>`: a digest of the syntax trees of the modules
     it runs (truncback.runtime.code_version). As a param, it reruns the job when that code changes."""
     return code_version(COMMANDS[command])
+
+
+# The commands whose outputs torch computes (numbers, timings, memory): the hyper-optimisations, the
+# features, the measurements and benchmarks. Their rules carry torch's version as the param `torch` (and
+# those computing on the device DEVICE as the param `device`), so a torch upgrade reruns them, and the
+# tables, figures and report reading their outputs, and no data job; check_code_params enforces it.
+COMPUTING = {
+    "bench-methods",
+    "bench-baselines",
+    "toy",
+    "aid-vs-itd",
+    "fom-ufom",
+    "hypercleaning",
+    "omniglot",
+    "omniglot-depth",
+    "features",
+    "task-interaction",
+}
+TORCH = str(torch.__version__)
 
 
 # Every rule declares its resources. A job the rehearsal measured (its benchmark file) declares mem_mb = its
@@ -217,14 +237,26 @@ SPREAD_FILE = "config/cross_machine_spread.yaml"
 
 def check_code_params(defined):
     """Every rule that runs a truncback command carries that command's code version as its `code` param
-    (the archives, keyed by their checksum instead, excepted): called once all rules are defined."""
+    (the archives, keyed by their checksum instead, excepted), and torch's version as its `torch` param
+    exactly when the command computes with torch (COMPUTING): called once all rules are defined."""
     for entry in defined:
         command = re.match(r"python -m truncback ([\w-]+)", entry.shellcmd or "")
         if command and not entry.name.startswith("data_archive_"):
-            if entry.params.get("code") != code(command.group(1)):
+            name = command.group(1)
+            if entry.params.get("code") != code(name):
                 raise WorkflowError(
-                    f"{entry.name} runs `python -m truncback {command.group(1)}` without the param "
-                    f"code=code({command.group(1)!r}), so Snakemake would not rerun it when that code changes"
+                    f"{entry.name} runs `python -m truncback {name}` without the param "
+                    f"code=code({name!r}), so Snakemake would not rerun it when that code changes"
+                )
+            if name in COMPUTING and entry.params.get("torch") != TORCH:
+                raise WorkflowError(
+                    f"{entry.name} runs `python -m truncback {name}`, which computes with torch, without the "
+                    "param torch=TORCH, so Snakemake would not rerun it when torch changes"
+                )
+            if name not in COMPUTING and "torch" in entry.params.keys():
+                raise WorkflowError(
+                    f"{entry.name} runs `python -m truncback {name}`, which does not compute with torch "
+                    "(COMPUTING in rules/common.smk), yet has the param torch: a torch upgrade would rerun it for nothing"
                 )
 
 

@@ -27,6 +27,7 @@ rule complexity_measure:
         n_train=COMPLEXITY["n_train"],
         torch_threads=THREADS,
         code=code("bench-methods"),
+        torch=TORCH,
     shell:
         "python -m truncback bench-methods --problems {params.problem:q} --n-train {params.n_train:q}"
         " --T {params.T:q} --methods {params.methods:q} --threads {params.torch_threads:q} --output {output:q}"
@@ -79,6 +80,7 @@ rule complexity_baselines:
         compiled="--compiled" if COMPLEXITY["compile"] else "",
         torch_threads=THREADS,
         code=code("bench-baselines"),
+        torch=TORCH,
     shell:
         "python -m truncback bench-baselines --problems {params.problem:q} --n-train {params.n_train:q}"
         " --T {params.T:q} --repeats {params.repeats:q} --threads {params.torch_threads:q} {params.compiled}"

@@ -29,6 +29,7 @@ rule fom_ufom_run:
         settings=json.dumps(FOM_UFOM, sort_keys=True),
         torch_threads=THREADS,
         code=code("fom-ufom"),
+        torch=TORCH,
     shell:
         "python -m truncback fom-ufom {wildcards.part:q} --settings {params.settings:q} --threads {params.torch_threads:q}"
         " --output {output.result:q} --log {log:q}"

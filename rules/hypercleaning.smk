@@ -29,6 +29,7 @@ rule hypercleaning_run:
         torch_threads=THREADS,
         device=DEVICE,
         code=code("hypercleaning"),
+        torch=TORCH,
     shell:
         "python -m truncback hypercleaning --data {input:q} --settings {params.settings:q} --method {params.method:q}"
         " --seed {wildcards.seed:q} --threads {params.torch_threads:q} --device {params.device:q}"

@@ -31,6 +31,7 @@ rule omniglot_run:
         torch_threads=THREADS,
         device=DEVICE,
         code=code("omniglot"),
+        torch=TORCH,
     shell:
         "python -m truncback omniglot --background {input.background:q} --evaluation {input.evaluation:q}"
         " --settings {params.settings:q} {params.run:q} --seed {params.seed:q} --threads {params.torch_threads:q}"
@@ -58,6 +59,7 @@ rule omniglot_depth:
         torch_threads=THREADS,
         device=DEVICE,
         code=code("omniglot-depth"),
+        torch=TORCH,
     shell:
         "python -m truncback omniglot-depth --background {input.background:q} --evaluation {input.evaluation:q}"
         " --settings {params.settings:q} --hparams {input.hparams:q} --seed {params.seed:q}"

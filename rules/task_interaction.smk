@@ -33,6 +33,7 @@ rule task_interaction_features:
         torch_threads=THREADS,
         device=DEVICE,
         code=code("features"),
+        torch=TORCH,
     shell:
         "python -m truncback features --data {input.data:q} --output {output.train:q} {output.test:q}"
         " --settings {params.settings:q} {params.weights:q} --threads {params.torch_threads:q}"
@@ -68,6 +69,7 @@ rule task_interaction_run:
         torch_threads=THREADS,
         device=DEVICE,
         code=code("task-interaction"),
+        torch=TORCH,
     shell:
         "python -m truncback task-interaction --train {input.train:q} --test {input.test:q}"
         " --dataset {wildcards.dataset:q} --settings {params.settings:q} --method {params.method:q}"

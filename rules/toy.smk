@@ -25,6 +25,7 @@ rule toy_reference:
         settings=json.dumps(TOY, sort_keys=True),
         torch_threads=THREADS,
         code=code("toy"),
+        torch=TORCH,
     shell:
         "python -m truncback toy reference --settings {params.settings:q} --threads {params.torch_threads:q}"
         " --landscape {output.landscape:q} --bound {output.bound:q} --optimum {output.optimum:q} --log {log:q}"
@@ -47,6 +48,7 @@ rule toy_trajectories:
         settings=json.dumps(TOY, sort_keys=True),
         torch_threads=THREADS,
         code=code("toy"),
+        torch=TORCH,
     shell:
         "python -m truncback toy trajectories --objective {wildcards.objective:q} --settings {params.settings:q}"
         " --threads {params.torch_threads:q} --output {output:q} --log {log:q}"
