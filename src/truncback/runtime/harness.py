@@ -264,11 +264,60 @@ def exact_comparison(h, exact) -> dict:
     }
 
 
-def _leaf_copies(hparams):
+def record_iteration(record: RunRecord, objective: Objective, loop: LoopSettings, iteration: int, lam, loss, norm):
+    """Appends hyper-iteration ``iteration``'s outer loss, ||h|| and clip factor to ``record``, and every
+    ``loop.log_every`` (and at the last) the objective's tracked values at ``lam``."""
+    record.train["iteration"].append(iteration)
+    record.train["outer_loss"].append(loss)
+    record.train["hypergradient_norm"].append(norm)
+    record.train["clip_scale"].append(clip_scale(norm, loop.clip_norm))
+    if iteration % loop.log_every == 0 or iteration == loop.iterations - 1:
+        record.tracked["iteration"].append(iteration)
+        for key, value in objective.tracked(lam).items():
+            record.tracked.setdefault(key, []).append(value)
+
+
+def record_exact(record: RunRecord, iteration: int, h, exact) -> None:
+    """Appends the comparison of h with the exact d_lam f at hyper-iteration ``iteration`` to ``record``."""
+    record.exact["iteration"].append(iteration)
+    for key, value in exact_comparison(h, exact).items():
+        record.exact[key].append(value)
+
+
+def take_step(objective: Objective, optimizer, hparams, h, norm: float, clip_norm, record: RunRecord) -> None:
+    """One step of ``optimizer`` on the leaves of ``hparams`` along h (of norm ``norm``), scaled down to
+    ``clip_norm`` when longer (counted in ``record.clipped_steps``), then the objective's ``project``."""
+    step = clipped(h, clip_norm, norm)
+    record.clipped_steps += step is not h
+    optimizer.zero_grad()
+    for leaf, gradient in zip(tree_leaves(hparams), tree_leaves(step)):
+        leaf.grad = gradient
+    optimizer.step()
+    objective.project(hparams)
+
+
+def judge_health(record: RunRecord, log, title: str = "") -> None:
+    """Sets ``record.health`` (``runtime.health.run_health``) from what it recorded and logs it."""
+    record.health = run_health(
+        record.exact["grad_norm"],
+        record.train["clip_scale"],
+        record.clipped_steps,
+        record.iterations_run,
+        {
+            "start": record.train["lower_start"],
+            "end": record.train["lower_end"],
+            "divergences": record.lower_divergences,
+        },
+    )
+    log(f"{title}{' ' if title else ''}run health: {describe(record.health)}")
+
+
+def leaf_copies(hparams):
+    """The hyperparameters' leaves copied, detached, as leaves that require grad (what the optimiser steps)."""
     return tree_map(lambda leaf: leaf.detach().clone().requires_grad_(True), hparams)
 
 
-def _timed_evaluation(objective: Objective, done: int, hparams, log, timing: Timing) -> None:
+def timed_evaluation(objective: Objective, done: int, hparams, log, timing: Timing) -> None:
     """Calls the objective's evaluate, adding its seconds and tasks to ``timing``."""
     start = time.perf_counter()
     tasks = objective.evaluate(done, hparams, log) or 0
@@ -312,7 +361,7 @@ def hyper_optimise(
     first_problem = objective.problems(0)[0]
     T = first_problem.T
     name, shown, exact_method = label(spec), display_name(spec, T), is_exact(spec, T)
-    hparams = _leaf_copies(hparams)
+    hparams = leaf_copies(hparams)
     optimizer = HYPER_OPTIMIZERS[loop.hyper_optimizer](tree_leaves(hparams), lr=loop.hyper_lr)
     generator = torch.Generator().manual_seed(generator_seed)
     record, timing, start = RunRecord(), Timing(), 0
@@ -350,7 +399,7 @@ def hyper_optimise(
         "fast path, the compilation)"
     )
     if start == 0:
-        _timed_evaluation(objective, 0, hparams, log, timing)
+        timed_evaluation(objective, 0, hparams, log, timing)
     loop_start = time.perf_counter()
     for iteration in range(start, loop.iterations):
         iteration_start, profiled = time.perf_counter(), record.hypergradient_peak_mib is None
@@ -376,23 +425,14 @@ def hyper_optimise(
                 f"{loss}); the lower level diverged - lower its step size or the hyper-learning "
                 "rate"
             )
-        record.train["iteration"].append(iteration)
-        record.train["outer_loss"].append(loss)
-        record.train["hypergradient_norm"].append(norm)
-        record.train["clip_scale"].append(clip_scale(norm, loop.clip_norm))
+        record_iteration(record, objective, loop, iteration, lam, loss, norm)
         record_lower_level(record, problems, lam, final_states)
-        if iteration % loop.log_every == 0 or iteration == loop.iterations - 1:
-            record.tracked["iteration"].append(iteration)
-            for key, value in objective.tracked(lam).items():
-                record.tracked.setdefault(key, []).append(value)
         stop = objective.should_stop(iteration, loss, lam)
         last = stop or iteration == loop.iterations - 1
         if compares_exactly(iteration, last, loop.exact_every):
             exact_start = time.perf_counter()
             exact = h if exact_method else mean_hypergradient(problems, lam, EXACT_SPEC, None)[0]
-            record.exact["iteration"].append(iteration)
-            for key, value in exact_comparison(h, exact).items():
-                record.exact[key].append(value)
+            record_exact(record, iteration, h, exact)
             timing.exact_seconds += time.perf_counter() - exact_start
             timing.exact_comparisons += 1
         record.iterations_run = iteration + 1
@@ -400,13 +440,7 @@ def hyper_optimise(
             if not profiled:
                 _add_iteration_time(timing, iteration_start, excluded_before)
             break
-        step = clipped(h, loop.clip_norm, norm)
-        record.clipped_steps += step is not h
-        optimizer.zero_grad()
-        for leaf, gradient in zip(tree_leaves(hparams), tree_leaves(step)):
-            leaf.grad = gradient
-        optimizer.step()
-        objective.project(hparams)
+        take_step(objective, optimizer, hparams, h, norm, loop.clip_norm, record)
         done = iteration + 1
         if done % loop.log_every == 0 or done == loop.iterations:
             seconds = timing.per_iteration()["seconds_per_iteration"]
@@ -415,7 +449,7 @@ def hyper_optimise(
                 + (f"  {seconds:.3f} s/iter" if seconds else "")
                 + remaining(time.perf_counter() - loop_start, done - start, loop.iterations - done)
             )
-        _timed_evaluation(objective, done, hparams, log, timing)
+        timed_evaluation(objective, done, hparams, log, timing)
         if checkpoint and loop.checkpoint_every and done % loop.checkpoint_every == 0 and done < loop.iterations:
             save_checkpoint(
                 checkpoint,
@@ -434,18 +468,7 @@ def hyper_optimise(
             _add_iteration_time(timing, iteration_start, excluded_before)
         if stop_after is not None and done == stop_after and done < loop.iterations:
             raise RunInterrupted(f"stopped after {done} hyper-iterations (--stop-after)")
-    record.health = run_health(
-        record.exact["grad_norm"],
-        record.train["clip_scale"],
-        record.clipped_steps,
-        record.iterations_run,
-        {
-            "start": record.train["lower_start"],
-            "end": record.train["lower_end"],
-            "divergences": record.lower_divergences,
-        },
-    )
-    log(f"run health: {describe(record.health)}")
+    judge_health(record, log)
     return HyperRun(
         method=dict(spec),
         label=name,

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from truncback.hypergrad import BilevelProblem, gradient_descent
+from truncback.hypergrad import BilevelProblem
+from truncback.hypergrad.batched import ProblemFamily
 
 
 @dataclass
@@ -110,24 +111,44 @@ def logits(state, x: torch.Tensor) -> torch.Tensor:
     return x @ W.T + b
 
 
-def task_problem(data: TaskData, T: int, lr: float, compile: bool | str = False) -> BilevelProblem:
-    """The bilevel problem of sec. 4.2.2 on ``data``: state (W, b), hyperparameters (A, rho);
-    ``compile``: the forward steps through torch.compile."""
-    cross_entropy = torch.nn.functional.cross_entropy
-    x, y = data.x_train, data.y_train
-
-    def inner(state, hparams):
-        A, rho = hparams
-        W = state[0]
-        return cross_entropy(logits(state, x), y) + task_coupling_penalty(W, coupling(A)) + rho * torch.sum(W * W)
-
-    shapes = ((data.classes, x.shape[1]), (data.classes,))
-    return BilevelProblem(
-        init=lambda hparams: tuple(torch.zeros(shape, dtype=x.dtype, device=x.device) for shape in shapes),
-        step=gradient_descent(inner, lr, compile),
-        outer=lambda state, hparams: cross_entropy(logits(state, data.x_val), data.y_val),
-        T=T,
+def task_inner(state, hparams, x, y, x_val, y_val) -> torch.Tensor:
+    """The lower objective g(w, {A, rho}) on the training subset (x, y) (module docstring)."""
+    A, rho = hparams
+    W = state[0]
+    return (
+        torch.nn.functional.cross_entropy(logits(state, x), y)
+        + task_coupling_penalty(W, coupling(A))
+        + rho * torch.sum(W * W)
     )
+
+
+def task_outer(state, hparams, x, y, x_val, y_val) -> torch.Tensor:
+    """The upper objective: the mean cross-entropy on the validation subset (x_val, y_val)."""
+    return torch.nn.functional.cross_entropy(logits(state, x_val), y_val)
+
+
+def task_family(classes: int, T: int, lr: float, compile: bool | str = False) -> ProblemFamily:
+    """The bilevel problems of sec. 4.2.2 with ``classes`` classes, one per trial's data (x_train,
+    y_train, x_val, y_val): state (W, b) from 0, hyperparameters (A, rho); ``compile``: the steps
+    through torch.compile. Its members batch (``hypergrad.batched``)."""
+
+    def init(hparams, x, y, x_val, y_val):
+        return (
+            torch.zeros((classes, x.shape[1]), dtype=x.dtype, device=x.device),
+            torch.zeros((classes,), dtype=x.dtype, device=x.device),
+        )
+
+    return ProblemFamily(init=init, inner_loss=task_inner, outer=task_outer, lr=lr, T=T, compile=compile)
+
+
+def task_data(data: TaskData) -> tuple:
+    """The data a member of ``task_family`` is: (x_train, y_train, x_val, y_val)."""
+    return (data.x_train, data.y_train, data.x_val, data.y_val)
+
+
+def task_problem(data: TaskData, T: int, lr: float, compile: bool | str = False) -> BilevelProblem:
+    """The bilevel problem of sec. 4.2.2 on ``data``: ``task_family``'s member at its data."""
+    return task_family(data.classes, T, lr, compile).problem(task_data(data))
 
 
 def initial_hparams(classes: int, C_init: float, rho_init: float, dtype, device="cpu") -> tuple:
