@@ -1,6 +1,7 @@
 # Entry points: `make reproduce` (the pipeline), `make test` (the test suite), `make lint`, and
 # `make check-results` (a rerun of a scale compared with its committed outputs). Each creates .venv on
-# first use and installs the pinned dependencies into it.
+# first use and installs the pinned dependencies into it: requirements.lock's hashed lines (Snakemake and
+# the wheels the Nix flake shares) in pip's hash-checking mode, then the rest by version.
 PYTHON ?= python3
 VENV ?= .venv
 SCALE ?= full
@@ -25,7 +26,10 @@ $(VENV)/.installed: requirements.txt requirements.lock requirements-slurm.txt py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "setuptools>=68"
 	$(if $(TORCH_INDEX),$(BIN)/python -m pip install --quiet --index-url $(TORCH_INDEX) "$$(grep '^torch==' requirements.txt)")
-	$(BIN)/python -m pip install --quiet -r requirements.txt -c requirements.lock
+	grep -E '^[^#].* --hash=sha256:' requirements.lock > $(VENV)/hashed.txt
+	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r $(VENV)/hashed.txt
+	sed 's/ --hash=[^ ]*//' requirements.lock > $(VENV)/constraints.txt
+	$(BIN)/python -m pip install --quiet -r requirements.txt -c $(VENV)/constraints.txt
 	$(BIN)/python -m pip install --quiet --no-deps -r requirements-slurm.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
