@@ -1,7 +1,8 @@
 # Task interaction (sec. 4.2.2): features computed once per dataset (ImageNet ResNet-18 at full scale,
 # seeded random features at the reduced ones), one run per (dataset, trial, method) under
-# results/<scale>/task_interaction/ (so the paper's runs fan out on a cluster), then Table 3 and Fig. 6
-# drawn from those raw results only.
+# results/<scale>/task_interaction/, the trials of a (dataset, method) batched in one job (their
+# hypergradients computed at once: per-call overhead dominates these small problems), then Table 3 and
+# Fig. 6 drawn from those raw results only.
 # A scale without its datasets (offline: no CIFAR) leaves the experiment out.
 if TI_DATASETS:
     FINAL_OUTPUTS.extend(f"{TABLES}/table3_task_interaction.{suffix}" for suffix in ("csv", "md", "tex", "html"))
@@ -45,15 +46,14 @@ rule task_interaction_run:
         train=f"{TI_RESULTS}/features/{{dataset}}_train.npz",
         test=f"{TI_RESULTS}/features/{{dataset}}_test.npz",
     output:
-        result=f"{TI_RESULTS}/{{dataset}}/trial{{trial}}_{{method}}.json",
-        timing=f"{TI_RESULTS}/{{dataset}}/trial{{trial}}_{{method}}.timing.json",
+        results=expand(f"{TI_RESULTS}/{{{{dataset}}}}/trial{{trial}}_{{{{method}}}}.json", trial=TI_TRIALS),
+        timings=expand(f"{TI_RESULTS}/{{{{dataset}}}}/trial{{trial}}_{{{{method}}}}.timing.json", trial=TI_TRIALS),
     log:
-        f"{LOGS}/task_interaction/{{dataset}}_trial{{trial}}_{{method}}.log",
+        f"{LOGS}/task_interaction/{{dataset}}_{{method}}.log",
     benchmark:
-        benchmark("task_interaction", "{dataset}_trial{trial}_{method}")
+        benchmark("task_interaction", "{dataset}_{method}")
     wildcard_constraints:
         dataset=any_of(TI_DATASETS),
-        trial=r"\d+",
         method=any_of(TI_SPECS),
     threads: THREADS
     resources:
@@ -65,16 +65,17 @@ rule task_interaction_run:
             {**TASK_INTERACTION["settings"], **TASK_INTERACTION["subsets"][wildcards.dataset]}, sort_keys=True
         ),
         method=lambda wildcards: json.dumps(TI_SPECS[wildcards.method], sort_keys=True),
-        exact=lambda wildcards: ([] if int(wildcards.trial) < TASK_INTERACTION["exact_trials"] else ["--no-exact"]),
+        trials=TI_TRIALS,
+        exact_trials=TASK_INTERACTION["exact_trials"],
         torch_threads=THREADS,
         device=DEVICE,
-        code=code("task-interaction"),
+        code=code("task-interaction-trials"),
         torch=TORCH,
     shell:
-        "python -m truncback task-interaction --train {input.train:q} --test {input.test:q}"
+        "python -m truncback task-interaction-trials --train {input.train:q} --test {input.test:q}"
         " --dataset {wildcards.dataset:q} --settings {params.settings:q} --method {params.method:q}"
-        " --trial {wildcards.trial:q} {params.exact:q} --threads {params.torch_threads:q} --device {params.device:q}"
-        " --output {output.result:q} --log {log:q}"
+        " --trials {params.trials:q} --exact-trials {params.exact_trials:q} --threads {params.torch_threads:q}"
+        " --device {params.device:q} --output {output.results:q} --log {log:q}"
 
 
 rule task_interaction_table:

@@ -53,6 +53,7 @@ COMMANDS = {
     "figure-omniglot": "truncback.experiments.omniglot.figure",
     "features": "truncback.experiments.task_interaction.features",
     "task-interaction": "truncback.experiments.task_interaction.run",
+    "task-interaction-trials": "truncback.experiments.task_interaction.trials",
     "table-task-interaction": "truncback.experiments.task_interaction.table",
     "figure-task-interaction": "truncback.experiments.task_interaction.figure",
 }

@@ -5,7 +5,8 @@ timing file and its Snakemake benchmark file (the job's wall seconds)::
 
     estimate = overhead + (I - 1) * t_iteration + E * t_exact + V * t_task
 
-with I the paper scale's hyper-iterations (task interaction: its maximum, early stopping may end it
+summed over the runs of the job (task interaction batches a (dataset, method)'s trials in one job, each
+trial's timing its share of the batch's: ``runtime.batched``), with I the paper scale's hyper-iterations (task interaction: its maximum, early stopping may end it
 sooner), E its number of exact (full-RMD) comparisons, V the tasks its evaluations score (Omniglot's
 curves and milestones), t_iteration the rehearsal's wall seconds per timed hyper-iteration (drawing
 the problems, the hypergradient, the step), t_exact the seconds per exact comparison, t_task the
@@ -21,6 +22,7 @@ The download replaces the synthetic archives and is not estimated (it depends on
 import argparse
 import json
 import math
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -41,9 +43,12 @@ RUN_EXPERIMENTS = ("hypercleaning", "task_interaction", "omniglot")
 
 def benchmark_of(result: Path, results: Path, benchmarks: Path) -> Path:
     """The benchmark file of the job that wrote ``result``: the rules name it after the result's path
-    under its experiment folder, joined by "_" (task_interaction/cifar10/trial0_rmd.json ->
-    task_interaction/cifar10_trial0_rmd.tsv)."""
+    under its experiment folder, joined by "_" (hypercleaning/rmd_seed0.json -> hypercleaning/rmd_seed0.tsv),
+    without the trial for task interaction, whose job runs every trial of a (dataset, method)
+    (task_interaction/cifar10/trial0_rmd.json -> task_interaction/cifar10_rmd.tsv)."""
     experiment, *rest = result.relative_to(results).with_suffix("").parts
+    if experiment == "task_interaction":
+        rest[-1] = re.sub(r"^trial\d+_", "", rest[-1])
     return benchmarks / experiment / ("_".join(rest) + ".tsv")
 
 
@@ -83,11 +88,11 @@ def full_counts(experiment: str, result, full: dict) -> dict:
     return {"iterations": iterations, "exact": exact_comparisons(iterations, exact_every), "tasks": tasks}
 
 
-def run_estimate(experiment: str, result_path: Path, result_type, full: dict, results: Path, benchmarks: Path) -> dict:
-    """One row: the job's rehearsal measurements, its paper-scale counts and the estimate (formula above)."""
+def run_measures(experiment: str, result_path: Path, result_type, full: dict) -> dict:
+    """One run's rehearsal measurements (per timed hyper-iteration, exact comparison and evaluated task,
+    and the seconds of those parts), its paper-scale counts and its estimate but the job's overhead."""
     result = read_result(result_path, result_type)
     timing = read_json(timing_path(result_path))
-    job = read_benchmark(benchmark_of(result_path, results, benchmarks))
     if not timing["timed_iterations"]:
         raise ValueError(
             f"{timing_path(result_path)}: no timed hyper-iteration; the rehearsal needs at least 2 "
@@ -96,29 +101,50 @@ def run_estimate(experiment: str, result_path: Path, result_type, full: dict, re
     t_iteration = timing["iteration_seconds"] / timing["timed_iterations"]
     t_exact = timing["exact_seconds"] / timing["exact_comparisons"] if timing["exact_comparisons"] else 0.0
     t_task = timing["evaluation_seconds"] / timing["evaluated_tasks"] if timing["evaluated_tasks"] else 0.0
-    overhead = max(
-        0.0, job["seconds"] - timing["iteration_seconds"] - timing["exact_seconds"] - timing["evaluation_seconds"]
-    )
     counts = full_counts(experiment, result, full)
-    estimate = (
-        overhead + (counts["iterations"] - 1) * t_iteration + counts["exact"] * t_exact + counts["tasks"] * t_task
+    return {
+        "peak": result.run.hypergradient_peak_mib,
+        "s/hypergradient": timing["seconds_per_iteration"],
+        "s/iteration": t_iteration,
+        "exact seconds": counts["exact"] * t_exact,
+        "task seconds": counts["tasks"] * t_task,
+        "counts": counts,
+        "measured": timing["iteration_seconds"] + timing["exact_seconds"] + timing["evaluation_seconds"],
+        "estimate": (counts["iterations"] - 1) * t_iteration + counts["exact"] * t_exact + counts["tasks"] * t_task,
+    }
+
+
+def job_estimate(experiment: str, result_paths: list, result_type, full: dict, results: Path, benchmarks: Path) -> dict:
+    """One row: a job's rehearsal measurements, its paper-scale counts and the estimate (formula above)
+    of its runs ``result_paths`` (several where the job batched them; the per-unit seconds and the
+    counts are then the runs' sums, the iterations their largest)."""
+    benchmark = benchmark_of(result_paths[0], results, benchmarks)
+    job = read_benchmark(benchmark)
+    runs = [run_measures(experiment, path, result_type, full) for path in result_paths]
+    overhead = max(0.0, job["seconds"] - sum(run["measured"] for run in runs))
+    exact = sum(run["counts"]["exact"] for run in runs)
+    tasks = sum(run["counts"]["tasks"] for run in runs)
+    single = len(runs) == 1
+    name = (
+        result_paths[0].relative_to(results / experiment) if single else benchmark.relative_to(benchmarks / experiment)
     )
     return {
         "experiment": experiment,
-        "job": str(result_path.relative_to(results / experiment).with_suffix("")),
-        "benchmark": str(benchmark_of(result_path, results, benchmarks).relative_to(benchmarks)),
+        "job": str(name.with_suffix("")),
+        "benchmark": str(benchmark.relative_to(benchmarks)),
         "rehearsal s": job["seconds"],
         "max RSS MB": job["max_rss_mb"],
-        "hypergradient peak MiB": result.run.hypergradient_peak_mib,
-        "s/hypergradient": timing["seconds_per_iteration"],
-        "s/iteration": t_iteration,
-        "iterations": counts["iterations"],
-        "s/exact": t_exact,
-        "exact comparisons": counts["exact"],
-        "s/task": t_task,
-        "evaluated tasks": counts["tasks"],
+        "hypergradient peak MiB": sum(run["peak"] for run in runs),
+        "s/hypergradient": sum(run["s/hypergradient"] for run in runs),
+        "s/iteration": sum(run["s/iteration"] for run in runs),
+        "iterations": max(run["counts"]["iterations"] for run in runs),
+        "s/exact": sum(run["exact seconds"] for run in runs) / exact if exact else 0.0,
+        "exact comparisons": exact,
+        "s/task": sum(run["task seconds"] for run in runs) / tasks if tasks else 0.0,
+        "evaluated tasks": tasks,
         "overhead s": overhead,
-        "estimate s": estimate,
+        "estimate s": overhead + sum(run["estimate"] for run in runs),
+        "note": "" if single else f"{len(runs)} runs batched: per-unit seconds and counts summed over them",
     }
 
 
@@ -201,12 +227,17 @@ def estimate_rows(full: dict, runs, features, benchmarks, results: Path, benchma
             raise ValueError(f"{path}: its job's benchmark file {benchmark} is not among the benchmark files given")
         accounted.add(benchmark)
 
+    jobs: dict[Path, list[Path]] = {}
     for path in sorted(map(Path, runs)):
         experiment = path.relative_to(results).parts[0]
         if experiment not in RESULT_TYPES:
             raise ValueError(f"{path} is not the result of a hyper-optimisation ({', '.join(RESULT_TYPES)})")
-        account(path, benchmark_of(path, results, benchmark_root))
-        rows.append(run_estimate(experiment, path, RESULT_TYPES[experiment], full, results, benchmark_root))
+        benchmark = benchmark_of(path, results, benchmark_root)
+        account(path, benchmark)
+        jobs.setdefault(benchmark, []).append(path)
+    for paths in jobs.values():
+        experiment = paths[0].relative_to(results).parts[0]
+        rows.append(job_estimate(experiment, paths, RESULT_TYPES[experiment], full, results, benchmark_root))
     for path in sorted(map(Path, features)):
         account(path, features_benchmark(path, benchmark_root))
         rows.append(features_estimate(path, benchmark_root))

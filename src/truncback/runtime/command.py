@@ -28,7 +28,9 @@ def method_argument(text: str) -> dict:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def add_run_arguments(parser) -> None:
+def add_run_arguments(parser, several: bool = False) -> None:
+    """The arguments every hyper-optimisation command takes; with ``several``, ``--output`` takes one
+    result file per run (a command running several, ``run_batch_command``)."""
     parser.add_argument(
         "--method",
         required=True,
@@ -36,7 +38,12 @@ def add_run_arguments(parser) -> None:
         help='hypergradient method: JSON spec (\'{"name": "aid_cg", "K": 10}\') or label (krmd-K5)',
     )
     add_compute_arguments(parser)
-    parser.add_argument("--output", required=True, help="result JSON (its timing goes to <stem>.timing.json)")
+    parser.add_argument(
+        "--output",
+        required=True,
+        nargs="+" if several else None,
+        help=f"result JSON{', one per run' if several else ''} (its timing goes to <stem>.timing.json)",
+    )
     parser.add_argument("--log", help="also write the progress lines to this file")
     parser.add_argument(
         "--stop-after",
@@ -88,19 +95,39 @@ def fast_path_warnings_logged(log):
 def run_command(args, run) -> int:
     """``run(device, log, checkpoint)`` returns (result dataclass, timing, extra files to write: a
     function of nothing or None); the result and timing are written, then the checkpoint removed."""
+
+    def one(device, log, checkpoint):
+        result, timing, write_extra = run(device, log, checkpoint)
+        if write_extra:
+            write_extra()
+        return [(result, timing)]
+
+    return _run(args, [args.output], one)
+
+
+def run_batch_command(args, run) -> int:
+    """As ``run_command`` for a command of several runs (``add_run_arguments(parser, several=True)``):
+    ``run(device, log, checkpoint)`` returns one (result, timing) per ``--output`` path, in order; one
+    checkpoint, beside the first, holds them all."""
+    return _run(args, args.output, run)
+
+
+def _run(args, outputs: list, run) -> int:
+    """Sets torch up, calls ``run`` with the log and the checkpoint beside the first of ``outputs`` and
+    writes each (result, timing) it returns to its output and timing file, then removes the checkpoint."""
     configure_torch(args.threads)
     device = select_device(args.device)
-    checkpoint = checkpoint_path(args.output)
+    checkpoint = checkpoint_path(outputs[0])
     before = fast_path_counts()
     with ProgressLog(args.log) as log, fast_path_warnings_logged(log) as warned:
         try:
-            result, timing, write_extra = run(device, log, checkpoint)
+            runs = run(device, log, checkpoint)
         except RunInterrupted as stop:
             log(f"{stop}; rerun the same command to resume from {checkpoint}")
             return INTERRUPTED
-    if write_extra:
-        write_extra()
-    write_json(timing_path(args.output), {**timing.per_iteration(), "compute": what_ran(device, before, warned)})
-    write_result(args.output, result)
+    compute = what_ran(device, before, warned)
+    for output, (result, timing) in zip(outputs, runs, strict=True):
+        write_json(timing_path(output), {**timing.per_iteration(), "compute": compute})
+        write_result(output, result)
     checkpoint.unlink(missing_ok=True)
     return 0

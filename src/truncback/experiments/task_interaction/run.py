@@ -23,16 +23,22 @@ from truncback.experiments.task_interaction.problem import (
     initial_hparams,
     make_task_data,
     project,
-    task_problem,
+    task_data,
+    task_family,
 )
 from truncback.experiments.task_interaction.settings import TaskInteractionSettings
 from truncback.hypergrad import dynamics, resolve
 from truncback.runtime.command import add_run_arguments, run_command
 from truncback.runtime.determinism import derive_seed
 from truncback.runtime.files import load_arrays
-from truncback.runtime.harness import Objective, RunRecord, hyper_optimise
+from truncback.runtime.harness import LoopSettings, Objective, RunRecord, hyper_optimise
 
 FEATURE_KEYS = ("features", "labels", "extractor", "pretrained")
+
+
+def load_features(path) -> dict:
+    """The arrays of a features file (``FEATURE_KEYS``, written by the ``features`` command)."""
+    return load_arrays(path, FEATURE_KEYS)
 
 
 @dataclass
@@ -99,6 +105,87 @@ class EarlyStopped(Objective):
         self.best, self.waited = best, state["waited"]
 
 
+@dataclass
+class Trial:
+    """One trial's data (its subsets drawn and standardised), its bilevel problem, the starting
+    (A, rho), the test metrics there and the run's title."""
+
+    data: Any
+    problem: Any
+    start: tuple
+    baseline: dict
+    title: str
+
+
+def prepare_trial(train, test, dataset: str, settings: TaskInteractionSettings, trial: int, device, family=None):
+    """Trial ``trial`` of ``dataset`` on ``device``: its subsets (the same draw for every method), its
+    problem (a member of ``family``, ``problem.task_family``, when given; else of its own family), its
+    start and the metrics there. ``train`` and ``test`` are feature files' arrays."""
+    data = make_task_data(
+        train["features"],
+        train["labels"],
+        test["features"],
+        test["labels"],
+        settings.train_per_class,
+        settings.val_per_class,
+        derive_seed(f"task_interaction/{dataset}", 0, trial),
+        dtype=getattr(torch, settings.dtype),
+        device=device,
+    )
+    family = family or task_family(data.classes, settings.T, settings.lr, settings.compile)
+    problem = family.problem(task_data(data))
+    start = initial_hparams(data.classes, settings.C_init, settings.rho_init, data.x_train.dtype, device)
+    baseline = final_metrics(data, problem, tuple(t.detach() for t in start))
+    title = (
+        f"task interaction {dataset} trial {trial}: {len(data.y_train)} train / {len(data.y_val)} val / "
+        f"{len(data.y_test)} test, {data.classes} classes, {data.x_train.shape[1]} features "
+        f"({train['extractor'].item()}); initial-lam test acc {baseline['test_acc']:.2f};"
+    )
+    return Trial(data, problem, start, baseline, title)
+
+
+def trial_result(
+    prepared: Trial,
+    objective: EarlyStopped,
+    run,
+    train,
+    dataset: str,
+    settings: TaskInteractionSettings,
+    trial: int,
+    log,
+) -> TaskInteractionResult:
+    """The result of ``run`` (a ``HyperRun``) on trial ``trial``: the metrics at its best (A, rho)."""
+    best = objective.best
+    assert best is not None  # set at the first hyper-iteration's should_stop
+    data = prepared.data
+    final = final_metrics(data, prepared.problem, best["hparams"])
+    log(
+        f"  trial {trial}: stopped after {run.record.iterations_run} hyper-iterations (best at {best['iteration']}): "
+        f"test acc {final['test_acc']:.2f}, val loss {final['val_loss']:.4f}"
+    )
+    A, rho = best["hparams"]
+    return TaskInteractionResult(
+        method=run.method,
+        label=run.label,
+        display=run.display,
+        dataset=dataset,
+        trial=trial,
+        settings=asdict(settings),
+        features={
+            "extractor": str(train["extractor"].item()),
+            "pretrained": bool(train["pretrained"].item()),
+            "dim": int(data.x_train.shape[1]),
+        },
+        sizes={"train": len(data.y_train), "val": len(data.y_val), "test": len(data.y_test), "classes": data.classes},
+        baseline=prepared.baseline,
+        run=run.record,
+        iterations=run.record.iterations_run,
+        best_iteration=best["iteration"],
+        final=final,
+        hparams={"rho": float(rho), "C_mean": float(A.mean()), "C_max": float(A.max())},
+    )
+
+
 def run_task_interaction(
     train,
     test,
@@ -117,69 +204,26 @@ def run_task_interaction(
     ``exact`` false, no comparison with the exact hypergradient (its record stays empty).
     Returns (result, timing)."""
     method = resolve(method, settings.T)
-    dtype = getattr(torch, settings.dtype)
-    data = make_task_data(
-        train["features"],
-        train["labels"],
-        test["features"],
-        test["labels"],
-        settings.train_per_class,
-        settings.val_per_class,
-        derive_seed(f"task_interaction/{dataset}", 0, trial),
-        dtype=dtype,
-        device=device,
-    )
-    problem = task_problem(data, settings.T, settings.lr, settings.compile)
-    start = initial_hparams(data.classes, settings.C_init, settings.rho_init, dtype, device)
-    baseline = final_metrics(data, problem, tuple(t.detach() for t in start))
-    title = (
-        f"task interaction {dataset} trial {trial}: {len(data.y_train)} train / {len(data.y_val)} val / "
-        f"{len(data.y_test)} test, {data.classes} classes, {data.x_train.shape[1]} features "
-        f"({train['extractor'].item()}); initial-lam test acc {baseline['test_acc']:.2f};"
-    )
-    objective = EarlyStopped(problem, settings, device)
-    loop = settings.loop() if exact else dataclasses.replace(settings.loop(), exact_every=None)
+    prepared = prepare_trial(train, test, dataset, settings, trial, device)
+    objective = EarlyStopped(prepared.problem, settings, device)
     run = hyper_optimise(
         objective,
-        start,
+        prepared.start,
         method,
-        loop,
+        trial_loop(settings, exact),
         log=log,
-        title=title,
+        title=prepared.title,
         generator_seed=derive_seed(f"task_interaction/{dataset}/method", 0, trial),
         checkpoint=checkpoint,
         stop_after=stop_after,
         fingerprint={"settings": asdict(settings), "dataset": dataset, "trial": trial},
     )
-    best = objective.best
-    assert best is not None  # set at the first hyper-iteration's should_stop
-    final = final_metrics(data, problem, best["hparams"])
-    log(
-        f"  stopped after {run.record.iterations_run} hyper-iterations (best at {best['iteration']}): "
-        f"test acc {final['test_acc']:.2f}, val loss {final['val_loss']:.4f}"
-    )
-    A, rho = best["hparams"]
-    result = TaskInteractionResult(
-        method=run.method,
-        label=run.label,
-        display=run.display,
-        dataset=dataset,
-        trial=trial,
-        settings=asdict(settings),
-        features={
-            "extractor": str(train["extractor"].item()),
-            "pretrained": bool(train["pretrained"].item()),
-            "dim": int(data.x_train.shape[1]),
-        },
-        sizes={"train": len(data.y_train), "val": len(data.y_val), "test": len(data.y_test), "classes": data.classes},
-        baseline=baseline,
-        run=run.record,
-        iterations=run.record.iterations_run,
-        best_iteration=best["iteration"],
-        final=final,
-        hparams={"rho": float(rho), "C_mean": float(A.mean()), "C_max": float(A.max())},
-    )
-    return result, run.timing
+    return trial_result(prepared, objective, run, train, dataset, settings, trial, log), run.timing
+
+
+def trial_loop(settings: TaskInteractionSettings, exact: bool) -> LoopSettings:
+    """The harness's loop for a trial: the settings', without exact comparisons unless ``exact``."""
+    return settings.loop() if exact else dataclasses.replace(settings.loop(), exact_every=None)
 
 
 def main(args) -> int:
@@ -187,7 +231,7 @@ def main(args) -> int:
     method = resolve(args.method, settings.T)
 
     def run(device, log, checkpoint):
-        train, test = load_arrays(args.train, FEATURE_KEYS), load_arrays(args.test, FEATURE_KEYS)
+        train, test = load_features(args.train), load_features(args.test)
         result, timing = run_task_interaction(
             train,
             test,
