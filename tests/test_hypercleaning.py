@@ -58,7 +58,7 @@ def test_smoke_scale_lowers_the_loss_and_down_weights_corrupted_examples(digits,
     monkeypatch.setattr(harness, "timed", spied_timed)
     for method in (methods[0], {"name": "rmd"}):
         measured.clear()
-        result, timing = run_hypercleaning(*digits, settings, method, seed=0, log=quiet)
+        result, timing, _ = run_hypercleaning(*digits, settings, method, seed=0, log=quiet)
         losses = result.run.train["outer_loss"]
         assert losses[-1] < 0.9 * losses[0]
         assert result.final["mean_weight_corrupted"] < result.final["mean_weight_clean"]
@@ -115,13 +115,13 @@ def test_table_2_gives_mean_and_std_over_seeds_with_a_baseline_row_per_split(dig
         for method in ({"name": "krmd", "K": 1}, {"name": "aid_cg", "K": 3})
         for seed in (0, 1)
     ]
-    frame, caption = hypercleaning_table([r for r, _ in runs], [t.per_iteration() for _, t in runs])
+    frame, caption = hypercleaning_table([r for r, _, _ in runs], [t.per_iteration() for _, t, _ in runs])
     assert list(frame["Method"]) == ["no cleaning (λ = 0)", "1-RMD", "AID-CG (K=3)"]
     assert "mean ± std over 2 seed(s)" in caption
     for row, name in ((1, "krmd"), (2, "aid_cg")):
-        accuracies = [r.final["test_acc"] for r, _ in runs if r.method["name"] == name]
+        accuracies = [r.final["test_acc"] for r, _, _ in runs if r.method["name"] == name]
         assert frame["Test Acc."][row] == mean_std(accuracies, 2) and " ± " in frame["Test Acc."][row]
-    baselines = [r.baseline["test_acc"] for r, _ in runs if r.method["name"] == "krmd"]
+    baselines = [r.baseline["test_acc"] for r, _, _ in runs if r.method["name"] == "krmd"]
     assert baselines[0] != baselines[1]  # each seed draws its own split
     assert frame["Test Acc."][0] == mean_std(baselines, 2)
     assert frame["States held"][1] == "2" and frame["States held"][2] == "1"

@@ -65,18 +65,26 @@ def make_cleaning_data(
     )
 
 
+INNER_LOSSES = {"mean": torch.mean, "sum": torch.sum}
+"""How g reduces the weighted training losses sigmoid(lam_i) CE_i: their mean (ours) or their sum (the paper's)."""
+
+
 def cleaning_problem(
-    data: CleaningData, T: int, lr: float, weight_decay: float, compile: bool | str = False
+    data: CleaningData, T: int, lr: float, weight_decay: float, compile: bool | str = False, inner_loss: str = "mean"
 ) -> BilevelProblem:
     """g(W, lam) = (1/n) sum_i sigmoid(lam_i) CE(W x_i, y_i) + weight_decay ||W||_F^2 (the paper's
-    sum divided by n, see docs/assumptions.md), T steps of gradient descent from W = 0;
-    f(W) = mean validation cross-entropy; ``compile``: the forward steps through torch.compile."""
+    sum divided by n, see docs/assumptions.md), or with ``inner_loss="sum"`` the paper's sum without
+    the 1/n; T steps of gradient descent of size ``lr`` from W = 0; f(W) = mean validation
+    cross-entropy; ``compile``: the forward steps through torch.compile."""
+    if inner_loss not in INNER_LOSSES:
+        raise ValueError(f"inner_loss={inner_loss!r}; choose one of {sorted(INNER_LOSSES)}")
     cross_entropy = torch.nn.functional.cross_entropy
     x, y = data.x_train, data.y_train
+    reduce = INNER_LOSSES[inner_loss]
 
     def inner(W, lam):
         losses = cross_entropy(x @ W.T, y, reduction="none")
-        return torch.mean(torch.sigmoid(lam) * losses) + weight_decay * torch.sum(W**2)
+        return reduce(torch.sigmoid(lam) * losses) + weight_decay * torch.sum(W**2)
 
     shape = (data.classes, x.shape[1])
     return BilevelProblem(

@@ -3,6 +3,7 @@ hypergradient method through the shared harness, recording the outer loss, the e
 (Fig. 5) and the final metrics (Table 2).
 
 ``python -m truncback hypercleaning --data mnist.npz --settings '{...}' --method krmd-K5 --seed 0 --output r.json``
+(``--hparams r.npz`` also keeps the final lam and which examples were corrupted: F1 at any threshold)
 
 A killed run resumes from ``<output>.ckpt`` when the same command is run again.
 """
@@ -18,7 +19,7 @@ from truncback.experiments.hypercleaning.problem import accuracy, cleaning_probl
 from truncback.experiments.hypercleaning.settings import HypercleaningSettings
 from truncback.hypergrad import dynamics, resolve
 from truncback.runtime.command import add_run_arguments, run_command
-from truncback.runtime.determinism import derive_seed
+from truncback.runtime.determinism import derive_seed, write_npz
 from truncback.runtime.files import load_arrays
 from truncback.runtime.harness import Objective, RunRecord, hyper_optimise
 
@@ -74,7 +75,8 @@ def run_hypercleaning(
     checkpoint=None,
     stop_after=None,
 ):
-    """One hyper-optimisation with ``method`` (a spec) on ``device``; returns (result, timing)."""
+    """One hyper-optimisation with ``method`` (a spec) on ``device``; returns (result, timing, the
+    final lam and the corruption mask as numpy arrays)."""
     method = resolve(method, settings.T)
     dtype = getattr(torch, settings.dtype)
     split_seed = derive_seed("hypercleaning", 0, seed)  # the same split and corruption for every method
@@ -89,7 +91,9 @@ def run_hypercleaning(
         dtype=dtype,
         device=device,
     )
-    problem = cleaning_problem(data, settings.T, settings.lr, settings.weight_decay, settings.compile)
+    problem = cleaning_problem(
+        data, settings.T, settings.lr, settings.weight_decay, settings.compile, settings.inner_loss
+    )
     start = torch.zeros(settings.n_train, dtype=dtype, device=device)
     baseline = final_metrics(data, problem, start, settings.threshold)
     title = (
@@ -120,7 +124,8 @@ def run_hypercleaning(
         final=final,
         baseline=baseline,
     )
-    return result, run.timing
+    final_arrays = {"hparams": run.hparams.detach().cpu().numpy(), "corrupted": data.corrupted.cpu().numpy()}
+    return result, run.timing, final_arrays
 
 
 def main(args) -> int:
@@ -129,10 +134,10 @@ def main(args) -> int:
 
     def run(device, log, checkpoint):
         arrays = load_arrays(args.data, ("images", "labels"))
-        result, timing = run_hypercleaning(
+        result, timing, final = run_hypercleaning(
             arrays["images"], arrays["labels"], settings, method, args.seed, log, device, checkpoint, args.stop_after
         )
-        return result, timing, None
+        return result, timing, (lambda: write_npz(args.hparams, **final)) if args.hparams else None
 
     return run_command(args, run)
 
@@ -147,5 +152,8 @@ def register(subparsers) -> None:
     parser.add_argument("--data", required=True, help="prepared MNIST .npz (images uint8 [n,28,28], labels)")
     parser.add_argument("--settings", default="{}", help="JSON object of HypercleaningSettings fields")
     parser.add_argument("--seed", type=int, default=0, help="seed index (the split is derived from it)")
+    parser.add_argument(
+        "--hparams", help="also write the final lam and the corruption mask (.npz: hparams, corrupted) here"
+    )
     add_run_arguments(parser)
     parser.set_defaults(run=main)

@@ -25,6 +25,13 @@ class HypercleaningSettings(Settings):
     T: int = setting(100, "lower-level gradient steps", type="integer", minimum=1)
     lr: float = setting(1.0, "lower-level step size gamma", type="number", exclusiveMinimum=0)
     weight_decay: float = setting(0.001, "coefficient of ||W||_F^2 in g", type="number", minimum=0)
+    inner_loss: str = setting(
+        "mean",
+        "how g weighs the training losses: mean, (1/n) sum_i sigmoid(lam_i) CE_i + weight_decay ||W||^2 (stable at "
+        "lr 1); sum, the paper's sum_i sigmoid(lam_i) CE_i + weight_decay ||W||^2, whose curvature is n times the "
+        "mean's (lr 1/n makes it the mean with weight decay weight_decay/n): docs/assumptions.md",
+        enum=["mean", "sum"],
+    )
     hyper_iterations: int = setting(1000, "hypergradient steps", type="integer", minimum=1)
     hyper_optimizer: str = setting("adam", "optimiser of lam", enum=sorted(HYPER_OPTIMIZERS))
     hyper_lr: float = setting(0.1, "its learning rate", type="number", exclusiveMinimum=0)
