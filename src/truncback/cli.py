@@ -14,7 +14,7 @@ import os
 import sys
 
 from truncback.data.errors import DataError
-from truncback.runtime.code_version import set_running_module
+from truncback.runtime.code_version import running_module
 
 TRACEBACK_VARIABLE = "TRUNCBACK_TRACEBACK"
 
@@ -81,10 +81,10 @@ def main(argv=None) -> int:
         )
         return 2
     args = parser.parse_args(argv)
-    set_running_module(COMMANDS[args.command])
     name = f"python -m truncback {args.command}"
     try:
-        return args.run(args) or 0
+        with running_module(COMMANDS[args.command]):
+            return args.run(args) or 0
     except KeyboardInterrupt:
         print(f"{name}: interrupted (a hyper-optimisation resumes from its checkpoint when rerun)", file=sys.stderr)
         return 130

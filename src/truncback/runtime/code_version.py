@@ -2,9 +2,10 @@
 module of the package that it imports, directly or through others.
 
 The pipeline passes each job's code version as a Snakemake param, so that Snakemake's params
-trigger reruns a job when the code it executes changes, and only then; and every JSON file a
-command writes records the version it was made with (:func:`stamp`), so that a job reading a
-result that other code wrote says so instead of using it (:func:`check_stamp`).
+trigger reruns a job when the code it executes changes, and only then; and every result file a
+command writes (JSON, CSV, npz) records the version it was made with (:func:`stamp`,
+:func:`stamp_text`), so that a job reading a result that other code wrote, or one that records no
+version, says so instead of using it (:func:`check_stamp`, :func:`check_stamp_text`).
 
 The digest is of each module's syntax tree without its docstrings (``ast.dump``), so comments,
 docstrings and formatting do not change it. Imports are found in the source (also those inside
@@ -14,6 +15,7 @@ functions), so a module imported lazily counts; importing ``a.b.c`` runs the pac
 """
 
 import ast
+import contextlib
 import hashlib
 from functools import cache
 from pathlib import Path
@@ -105,15 +107,28 @@ def code_version(name: str) -> str:
 _running: list[str] = []
 
 
-def set_running_module(name: str) -> None:
-    """Declares the module of the command this process runs (the command line does it once): every
-    JSON file written from then on records that module's code version."""
+@contextlib.contextmanager
+def running_module(name: str):
+    """Declares ``name`` the module of the command running inside the block (the command line wraps
+    each command in it): every result file written there records that module's code version; after
+    the block, the one declared before (none outside a command) again."""
+    before = list(_running)
     _running[:] = [name]
+    try:
+        yield
+    finally:
+        _running[:] = before
 
 
 def stamp() -> dict:
     """What a JSON file written now records: {"module": ..., "version": ...}; empty outside a command."""
     return {"module": _running[0], "version": code_version(_running[0])} if _running else {}
+
+
+def stamp_text() -> str:
+    """The same record as one string, ``module@version``, for the files that keep it as text (a CSV
+    column, an npz member); empty outside a command."""
+    return f"{_running[0]}@{code_version(_running[0])}" if _running else ""
 
 
 def check_stamp(path, recorded: dict) -> None:
@@ -130,3 +145,15 @@ def check_stamp(path, recorded: dict) -> None:
             f"{path} is stale: it was written by other code ({module} or a module it imports has changed since). "
             f"Remake it: `snakemake --cores all {path}` with the same --config (the params trigger reruns it)"
         )
+
+
+def check_stamp_text(path, text: str) -> None:
+    """:func:`check_stamp` for a record written by :func:`stamp_text`; an empty one (a file no
+    command of this code wrote, or one written before such files were stamped) is refused too."""
+    if not text:
+        raise StaleResultError(
+            f"{path} records no code version: no `python -m {PACKAGE}` command of this code wrote it, so it "
+            f"may be stale; delete it and remake it: `snakemake --cores all {path}` with the same --config"
+        )
+    module, _, version = text.partition("@")
+    check_stamp(path, {"module": module, "version": version})

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from truncback.io.atomic import atomic_path
+from truncback.runtime.code_version import STAMP_KEY, stamp_text
 
 FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
@@ -39,8 +40,14 @@ def configure_torch(threads: int, seed: int | None = None) -> None:
 
 def write_npz(path, **arrays) -> Path:
     """Like ``numpy.savez`` but byte-identical for identical arrays: members in sorted order with a
-    fixed timestamp (``savez`` stamps the current time). Written to a temporary name, then renamed."""
+    fixed timestamp (``savez`` stamps the current time). Written to a temporary name, then renamed.
+    Written by a command, it holds one more member, ``code_version``: that command's code version
+    (``module@version``, an array of that one string), which ``truncback.runtime.files.load_npz`` checks."""
     path = Path(path)
+    if STAMP_KEY in arrays:
+        raise ValueError(f"{path}: the array name {STAMP_KEY!r} is the code version's; name the data otherwise")
+    if stamp_text():
+        arrays = {**arrays, STAMP_KEY: np.array([stamp_text()])}
     with atomic_path(path) as temporary, zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_STORED) as archive:
         for name in sorted(arrays):
             buffer = io.BytesIO()

@@ -1,12 +1,15 @@
-"""Files of a run: prepared arrays read with errors naming the file, JSON written atomically (with
-the code version of the command that wrote it) and read back (refused when that code has changed
-since), and typed result files.
+"""Files of a run: prepared arrays read with errors naming the file; result files written atomically
+with the code version of the command that wrote them and read back refusing a file whose code has
+changed since: JSON (:func:`write_json`, :func:`read_json`), CSV (:func:`write_csv`,
+:func:`read_csv`) and npz (``truncback.runtime.determinism.write_npz``, :func:`load_npz`; a CSV or
+npz file that records no version is refused too); and typed result files.
 
 A result file is a dataclass written by :func:`write_result` with its ``LAYOUT`` (name and version)
 and read back by :func:`read_result` into the same dataclass: a key that is missing, unexpected or
 renamed fails when the file is written or read, naming the file and the key, not deep inside a table.
 """
 
+import csv
 import dataclasses
 import json
 import typing
@@ -15,19 +18,78 @@ from pathlib import Path
 import numpy as np
 
 from truncback.io.atomic import atomic_path
-from truncback.runtime.code_version import STAMP_KEY, check_stamp, stamp
+from truncback.runtime.code_version import (
+    STAMP_KEY,
+    StaleResultError,
+    check_stamp,
+    check_stamp_text,
+    stamp,
+    stamp_text,
+)
 
 
-def load_arrays(path, keys) -> dict:
-    """The named arrays of a prepared .npz file, with an error naming the file and missing keys."""
-    path = Path(path)
+def _arrays(path: Path, keys, what: str, stamped: bool) -> dict:
+    """The named arrays of an .npz file (``what`` it is, for the errors; None: every array but the
+    stamp), its stamp checked if ``stamped``."""
     if not path.is_file():
-        raise FileNotFoundError(f"prepared data file {path} does not exist")
+        raise FileNotFoundError(f"{what} {path} does not exist")
     with np.load(path) as archive:
+        if stamped:
+            check_stamp_text(path, str(archive[STAMP_KEY].item()) if STAMP_KEY in archive.files else "")
+        if keys is None:
+            keys = [key for key in archive.files if key != STAMP_KEY]
         missing = [key for key in keys if key not in archive.files]
         if missing:
             raise ValueError(f"{path} lacks array(s) {missing}; it has {archive.files}")
         return {key: archive[key] for key in keys}
+
+
+def load_arrays(path, keys) -> dict:
+    """The named arrays of a prepared .npz file, with an error naming the file and missing keys.
+    Prepared data are keyed by their archives' checksums, not by code, so they carry no stamp."""
+    return _arrays(Path(path), keys, "prepared data file", stamped=False)
+
+
+def load_npz(path, keys=None) -> dict:
+    """The named arrays (default: all) of an .npz result file written by ``write_npz``; a file recording a code
+    version other than the current one of the command that wrote it, or none, is refused
+    (StaleResultError, naming the file and how to remake it)."""
+    return _arrays(Path(path), keys, "result file", stamped=True)
+
+
+def write_csv(path, fieldnames, rows) -> None:
+    """Writes ``rows`` (dicts) as CSV with the columns ``fieldnames`` to a temporary name, then renames
+    it into place; written by a command, every row also records its code version (column
+    ``code_version``, ``module@version``)."""
+    fieldnames, rows = list(fieldnames), list(rows)
+    if STAMP_KEY in fieldnames:
+        raise ValueError(f"{path}: the column {STAMP_KEY!r} is the code version's; name the data otherwise")
+    if stamp_text():
+        fieldnames.append(STAMP_KEY)
+        rows = [{**row, STAMP_KEY: stamp_text()} for row in rows]
+    with atomic_path(path) as temporary, temporary.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fieldnames, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def read_csv(path):
+    """The CSV file at ``path`` (written by :func:`write_csv`) as a pandas DataFrame without its
+    ``code_version`` column; a file whose rows record a code version other than the current one of
+    the command that wrote it, or none, is refused (StaleResultError, naming the file)."""
+    import pandas as pd  # here: the commands that write no table do not pay for importing pandas
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"result file {path} does not exist")
+    frame = pd.read_csv(path)
+    recorded = set(frame[STAMP_KEY]) if STAMP_KEY in frame else set()
+    if len(recorded) > 1:
+        raise StaleResultError(
+            f"{path} mixes rows of different code versions {sorted(map(str, recorded))}; delete it and remake it"
+        )
+    check_stamp_text(path, recorded.pop() if recorded else "")
+    return frame.drop(columns=STAMP_KEY)
 
 
 def write_json(path, value) -> None:
