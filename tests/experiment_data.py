@@ -1,5 +1,5 @@
 """Small inputs of the three hyper-optimisation experiments, written as the pipeline writes them
-(the same fixture generators and parsers), and a helper that stops a run with SIGKILL (or SIGINT) right after
+(the same fixture generators and parsers; features stamped as the `features` command stamps them), and a helper that stops a run with SIGKILL (or SIGINT) right after
 its first checkpoint."""
 
 import os
@@ -11,7 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from truncback.data.fixtures import FixtureSize, write_fixture, write_fixtures
+from truncback.cli import COMMANDS
 from truncback.data.parsers import parse_mnist, parse_omniglot
+from truncback.runtime.code_version import running_module
 from truncback.runtime.checkpoint import STOP_AFTER
 from truncback.runtime.determinism import write_npz
 
@@ -38,6 +40,13 @@ def paired_classes(n_per_class, classes=6, dim=12, seed=0) -> dict:
     }
 
 
+def write_features(path: Path, **arrays) -> Path:
+    """Feature arrays written as the `features` command writes them (with its code version), so that
+    `task-interaction` reads them."""
+    with running_module(COMMANDS["features"]):
+        return write_npz(path, **arrays)
+
+
 def omniglot_arrays(folder: Path) -> tuple[dict, dict]:
     """(background, evaluation): the prepared arrays of seeded fixture zips (20 characters each)."""
     size = FixtureSize(train=0, test=0, alphabets=4, characters=5)
@@ -59,8 +68,8 @@ def write_inputs(folder: Path) -> dict:
         "evaluation": folder / "evaluation.npz",
     }
     write_npz(paths["mnist"], **smoke_digits(folder))
-    write_npz(paths["ti_train"], **paired_classes(12, seed=1))
-    write_npz(paths["ti_test"], **paired_classes(10, seed=2))
+    write_features(paths["ti_train"], **paired_classes(12, seed=1))
+    write_features(paths["ti_test"], **paired_classes(10, seed=2))
     for key, arrays in zip(("background", "evaluation"), omniglot_arrays(folder)):
         write_npz(paths[key], **arrays)
     return paths

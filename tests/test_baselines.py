@@ -6,7 +6,6 @@ with a fixed step; a dict state whose step size is a hyperparameter)."""
 import itertools
 import math
 
-import pandas as pd
 import pytest
 import torch
 from torch.utils._pytree import tree_leaves
@@ -20,6 +19,8 @@ from truncback.hypergrad.onednn import AVAILABLE as ONEDNN
 from truncback.hypergrad.onednn import onednn_mm
 from truncback.hypergrad.reference import unrolled_autograd
 from truncback.io.tables import is_wall_clock
+from truncback.runtime.code_version import StaleResultError, running_module
+from truncback.runtime.files import write_csv
 
 
 @pytest.fixture
@@ -74,7 +75,8 @@ def test_compare_gives_a_ratio_for_every_target_pair_and_the_table_beside_table_
         assert row["ratio"] == median[row["ours"]] / median[row["baseline"]]
         assert (row["ours_peak_mib"], row["baseline_peak_mib"]) == (peak[row["ours"]], peak[row["baseline"]])
     path = tmp_path / "baselines.csv"
-    pd.DataFrame(ratios).to_csv(path, index=False)
+    with running_module(baselines.__name__):  # as `bench-baselines` writes it
+        write_csv(path, ratios[0], ratios)
     table, caption = baselines_table(read_results(path))
     assert list(zip(table["Ours"], table["Baseline"])) == [(r["ours"], r["baseline"]) for r in ratios]
     assert list(table.columns) == [
@@ -104,7 +106,12 @@ def test_compare_gives_a_ratio_for_every_target_pair_and_the_table_beside_table_
 
 def test_the_table_refuses_a_csv_that_bench_baselines_did_not_write(tmp_path):
     path = tmp_path / "measurements.csv"
-    path.write_text("problem,method,T,seconds\nhypercleaning,rmd,4,0.1\n")
+    row = {"problem": "hypercleaning", "method": "rmd", "T": 4, "seconds": 0.1}
+    write_csv(path, row, [row])  # outside a command: no code version
+    with pytest.raises(StaleResultError, match=r"measurements.csv records no code version"):
+        read_results(path)
+    with running_module("truncback.experiments.complexity.benchmark"):  # bench-methods' columns
+        write_csv(path, row, [row])
     with pytest.raises(ValueError, match=r"measurements.csv lacks column\(s\) \['ours', 'baseline'"):
         read_results(path)
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from truncback.cli import main as cli
-from truncback.runtime.determinism import derive_seed, write_npz
-from experiment_data import paired_classes
+from truncback.runtime.determinism import derive_seed
+from experiment_data import paired_classes, write_features
 from truncback.experiments.task_interaction.problem import (
     coupling,
     initial_hparams,
@@ -138,7 +138,7 @@ def trial(tmp_path_factory):
     """The raw result files of one trial (1-RMD and full RMD), written by the `task-interaction` command."""
     folder = tmp_path_factory.mktemp("task_interaction")
     for split, seed in (("train", 1), ("test", 2)):
-        write_npz(folder / f"{split}.npz", **paired_classes(12 if split == "train" else 10, seed=seed))
+        write_features(folder / f"{split}.npz", **paired_classes(12 if split == "train" else 10, seed=seed))
     deterministic = torch.are_deterministic_algorithms_enabled()
     results = []
     for method in ("krmd-K1", "rmd"):

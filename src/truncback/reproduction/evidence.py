@@ -12,7 +12,7 @@ from truncback.data.sources import recipes
 from truncback.experiments.hypercleaning.run import HypercleaningResult
 from truncback.experiments.omniglot.run import OmniglotResult
 from truncback.experiments.task_interaction.run import TaskInteractionResult
-from truncback.runtime.files import read_json, read_result, read_timings
+from truncback.runtime.files import read_csv, read_json, read_result, read_timings
 
 CLAIMS = (
     "bias_decays_exponentially",
@@ -146,7 +146,7 @@ def load_evidence(
     elif depth:
         evidence.missing.append(str(depth))
     if complexity and Path(complexity).is_file():
-        evidence.complexity = pd.read_csv(complexity)
+        evidence.complexity = read_csv(complexity)
     elif complexity:
         evidence.missing.append(str(complexity))
     return evidence

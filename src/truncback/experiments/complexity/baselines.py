@@ -25,7 +25,6 @@ rounds after a warm-up round) and gives the ratios of issue "engine speed".
 """
 
 import argparse
-import csv
 import math
 import statistics
 import sys
@@ -37,11 +36,11 @@ from typing import Any
 import torch
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
-from truncback.io.atomic import atomic_path
 from truncback.experiments.complexity.baselines_table import COLUMNS as CSV_FIELDS
 from truncback.hypergrad import hypergradient
 from truncback.hypergrad.onednn import AVAILABLE as ONEDNN_AVAILABLE
 from truncback.hypergrad.onednn import onednn_mm
+from truncback.runtime.files import write_csv
 from truncback.runtime.measure import peak_memory_mib
 
 OUR_SPECS: tuple[dict[str, Any], ...] = (
@@ -339,10 +338,7 @@ def main(args) -> int:
                 )
             rows += ratios
     output = Path(args.output)
-    with atomic_path(output) as temporary, temporary.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(output, CSV_FIELDS, rows)
     print(f"wrote {output}", file=sys.stderr)
     return 0
 

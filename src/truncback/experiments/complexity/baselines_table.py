@@ -11,6 +11,7 @@ import argparse
 import pandas as pd
 
 from truncback.io.tables import write_table
+from truncback.runtime.files import read_csv
 
 COLUMNS = (
     "problem",
@@ -39,7 +40,8 @@ CAPTION = (
 
 
 def read_results(path) -> pd.DataFrame:
-    frame = pd.read_csv(path)
+    """``bench-baselines``' CSV (refused when stale), with an error naming the file when it lacks a column."""
+    frame = read_csv(path)
     missing = [column for column in COLUMNS if column not in frame]
     if missing:
         raise ValueError(f"{path} lacks column(s) {missing}: it is not a bench-baselines CSV of this version")

@@ -10,7 +10,6 @@ state size`` is printed too: the part of that memory Table 1 speaks of.
 """
 
 import argparse
-import csv
 import dataclasses
 import json
 import math
@@ -20,10 +19,10 @@ from pathlib import Path
 
 import torch
 
-from truncback.io.atomic import atomic_path
 from truncback.hypergrad import METHODS, BilevelProblem, label, resolve
 from truncback.hypergrad import trees
 from truncback.hypergrad.synthetic import PROBLEMS
+from truncback.runtime.files import write_csv
 from truncback.runtime.measure import peak_memory_mib, states_mib, timed
 
 FULL_GRID = {"T": (50, 100, 200, 400), "K": (1, 5, 25, None)}
@@ -178,10 +177,11 @@ def main(args) -> int:
             flush=True,
         )
     output = Path(args.output)
-    with atomic_path(output) as temporary, temporary.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=[*CSV_FIELDS, "label"], lineterminator="\n")
-        writer.writeheader()
-        writer.writerows({**{key: getattr(row, key) for key in CSV_FIELDS}, "label": row.label} for row in rows)
+    write_csv(
+        output,
+        [*CSV_FIELDS, "label"],
+        ({**{key: getattr(row, key) for key in CSV_FIELDS}, "label": row.label} for row in rows),
+    )
     print(f"wrote {output}", file=sys.stderr)
     return 0
 

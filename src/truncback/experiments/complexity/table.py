@@ -15,6 +15,7 @@ import pandas as pd
 
 from truncback.hypergrad import display_name
 from truncback.io.tables import write_table
+from truncback.runtime.files import read_csv
 
 # method -> (time, memory, expected memory exponent, source); c = cost of one step, M = |w|, N = |lambda|.
 COMPLEXITY = {
@@ -89,7 +90,8 @@ def complexity_table(measurements: pd.DataFrame) -> tuple[pd.DataFrame, str]:
 
 
 def read_measurements(path, n_train: int) -> pd.DataFrame:
-    frame = pd.read_csv(path)
+    """``bench-methods``' CSV (refused when stale), with the problem's number of hyperparameters."""
+    frame = read_csv(path)
     missing = sorted({"problem", "method", "T", "K", "seconds", "peak_mib", "states_held", "label"} - set(frame))
     if missing:
         raise ValueError(f"{path} lacks column(s) {missing}: it is not a bench-methods CSV of this version")

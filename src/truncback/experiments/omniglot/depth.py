@@ -23,7 +23,7 @@ from truncback.experiments.omniglot.settings import OmniglotSettings
 from truncback.experiments.omniglot.tasks import Task
 from truncback.runtime.determinism import configure_torch, derive_seed
 from truncback.runtime.device import add_compute_arguments, select_device
-from truncback.runtime.files import write_json
+from truncback.runtime.files import load_npz, write_json
 from truncback.runtime.progress import ProgressLog
 from truncback.hypergrad import krmd_all_depths, trees
 
@@ -127,8 +127,7 @@ def main(args) -> int:
     configure_torch(args.threads)
     device = select_device(args.device)
     background, evaluation = load_omniglot(args.background, args.evaluation)
-    with np.load(args.hparams) as archive:
-        learned = nested_hyperparameters({name: archive[name] for name in archive.files})
+    learned = nested_hyperparameters(load_npz(args.hparams))
     with ProgressLog(args.log) as log:
         result = run_depth(background, evaluation, settings, learned, args.seed, log, device)
     write_json(args.output, result)

@@ -30,7 +30,7 @@ from truncback.experiments.task_interaction.settings import TaskInteractionSetti
 from truncback.hypergrad import dynamics, resolve
 from truncback.runtime.command import add_run_arguments, run_command
 from truncback.runtime.determinism import derive_seed
-from truncback.runtime.files import load_arrays
+from truncback.runtime.files import load_npz
 from truncback.runtime.harness import LoopSettings, Objective, RunRecord, hyper_optimise
 
 FEATURE_KEYS = ("features", "labels", "extractor", "pretrained")
@@ -38,7 +38,7 @@ FEATURE_KEYS = ("features", "labels", "extractor", "pretrained")
 
 def load_features(path) -> dict:
     """The arrays of a features file (``FEATURE_KEYS``, written by the ``features`` command)."""
-    return load_arrays(path, FEATURE_KEYS)
+    return load_npz(path, FEATURE_KEYS)
 
 
 @dataclass

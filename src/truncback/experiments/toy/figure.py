@@ -10,7 +10,7 @@ import matplotlib
 import numpy as np
 
 from truncback.io.plotting import figure_style, plt, save_figure
-from truncback.runtime.files import read_json
+from truncback.runtime.files import load_npz, read_json
 
 RESULT_FILES = {
     "landscape": "landscape.npz",
@@ -38,8 +38,7 @@ class ToyResults:
         return read_json(self.path(key))
 
     def landscape(self) -> dict:
-        with np.load(self.path("landscape")) as archive:
-            return {name: archive[name] for name in archive.files}
+        return load_npz(self.path("landscape"))
 
 
 def k_colours(K_values) -> dict:
