@@ -7,7 +7,9 @@ the reproduction report, the lines marked "(wall clock)"). Rerunning every job w
 module's time to run the same rules with other wildcards. Code is an input: a change to the engine
 reruns every hyper-optimisation and what depends on it, a change to one figure's module that figure
 alone, a comment or docstring nothing; planning another scale reruns nothing of this one; a table job
-refuses a result other code wrote; the HTML report builds without warnings. The rehearsal, shrunken
+refuses a result other code wrote, and every result a job reads that another command wrote records
+that command's code version and, made to record other code, is refused by a job of every rule that
+reads it; the HTML report builds without warnings. The rehearsal, shrunken
 to the smoke scale's settings and archive sizes, runs the same hyper-optimisation jobs and estimates
 their time from a few hyper-iterations each: each estimate counts the smoke run's hyper-iterations
 and follows the documented formula (how close it comes to the smoke run's seconds is printed, not
@@ -19,6 +21,9 @@ import hashlib
 import io
 import json
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -29,6 +34,15 @@ from truncback.rehearsal.estimates import benchmark_of, read_benchmark
 from truncback.reproduction.evidence import load_evidence, load_reference
 from truncback.reproduction.report import WALL_CLOCK, report_text
 from truncback.io.tables import is_wall_clock
+from result_stamps import (
+    UNSTAMPED_PRODUCERS,
+    command_results,
+    planned,
+    recorded,
+    restamp,
+    stamp_of,
+    without_redirection,
+)
 from workflow_copy import REPO, SNAKEMAKE, copy_package, copy_workflow, fake_data_dir, planned_jobs, snakemake
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(SNAKEMAKE is None, reason="snakemake is not installed")]
@@ -353,3 +367,37 @@ def test_a_table_job_refuses_a_result_written_by_other_code(smoke_run):
         log,
     )
     assert "snakemake --cores all results/smoke/hypercleaning/" in log and result.returncode != 0
+
+
+def test_every_result_a_job_reads_records_its_command_and_a_job_of_each_reading_rule_refuses_other_code(
+    smoke_run, tmp_path
+):
+    """Every file a job reads that another job's command wrote (those of UNSTAMPED_PRODUCERS left out,
+    tests/result_stamps.py says why) records that command's code version. Then, in a copy of the run,
+    the outputs of each producing rule in turn are made to record other code, and one job of every rule
+    that reads them, run by hand, fails naming one of them instead of reading it."""
+    workdir = tmp_path / "copy"
+    shutil.copytree(smoke_run, workdir, ignore=shutil.ignore_patterns(".snakemake"))
+    jobs = planned(smoke_run, "smoke")
+    reads = [read for read in command_results(jobs) if read[2] not in UNSTAMPED_PRODUCERS]
+    assert [(path, producer) for _, path, producer in reads if recorded(workdir / path) != stamp_of(producer)] == []
+    made_by = {path: job for job in jobs for path in job.outputs}
+    readers: dict = {}  # producing rule: {reading rule: one of its jobs}
+    for job, path, _ in reads:
+        readers.setdefault(made_by[path].rule, {}).setdefault(job.rule, job)
+    assert {"toy_figure", "reproduction_report"} <= set(readers["toy_reference"])
+    assert {"complexity_table", "reproduction_report"} <= set(readers["complexity_measure"])
+    for producing_rule, reading_jobs in sorted(readers.items()):
+        stale = sorted({path for _, path, _ in reads if made_by[path].rule == producing_rule})
+        kept = {path: (workdir / path).read_bytes() for path in stale}
+        for path in stale:
+            restamp(workdir / path, f"{stamp_of(made_by[path].command).partition('@')[0]}@{'0' * 16}")
+        for reading_rule, job in sorted(reading_jobs.items()):
+            command = [sys.executable, *without_redirection(job.shell)[1:]]
+            result = subprocess.run(command, cwd=workdir, capture_output=True, text=True)
+            named = [path for path in stale if f"{path} is stale: it was written by other code" in result.stderr]
+            assert (
+                result.returncode == 1 and named
+            ), f"{reading_rule} did not refuse {producing_rule}'s outputs made by other code:\n{result.stderr}"
+        for path, content in kept.items():
+            (workdir / path).write_bytes(content)
