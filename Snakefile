@@ -41,3 +41,4 @@ rule all:
 
 
 check_code_params(workflow.rules)
+signal.signal(signal.SIGINT, interrupts.once)  # the workflow is read: Ctrl-C is Snakemake's own

@@ -5,8 +5,13 @@ import copy
 import json
 import re
 import shlex
+import signal
 import sys
 from pathlib import Path
+
+from truncback.pipeline import interrupts
+
+signal.signal(signal.SIGINT, interrupts.while_reading)  # before the slow imports, until the Snakefile's end
 
 import torch
 from snakemake.exceptions import WorkflowError

@@ -5,12 +5,14 @@ data step does not pay for importing torch). The module's ``register(subparsers)
 sub-command and sets ``run=<function(args) -> int | None>`` as its parser default.
 
 Bad input (a file, value or option; the message names it) ends a command with one line and exit status
-1, without a traceback unless ``TRUNCBACK_TRACEBACK=1``; Ctrl-C ends it with one line and status 130.
+1, without a traceback unless ``TRUNCBACK_TRACEBACK=1``; Ctrl-C ends it with one line and status 130,
+also while it is still importing its modules (:mod:`truncback.__main__` handles that part).
 """
 
 import argparse
 import importlib
 import os
+import signal
 import sys
 
 from truncback.data.errors import DataError
@@ -81,6 +83,8 @@ def main(argv=None) -> int:
         )
         return 2
     args = parser.parse_args(argv)
+    # started: from here Ctrl-C raises KeyboardInterrupt, handled below once the files being written are closed
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     name = f"python -m truncback {args.command}"
     try:
         with running_module(COMMANDS[args.command]):
