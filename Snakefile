@@ -41,4 +41,5 @@ rule all:
 
 
 check_code_params(workflow.rules)
+check_targets(workflow.rules)
 signal.signal(signal.SIGINT, interrupts.once)  # the workflow is read: Ctrl-C is Snakemake's own

@@ -3,6 +3,7 @@
 # (and `rules.<name>`), never another rule file's globals.
 import copy
 import json
+import os
 import re
 import shlex
 import signal
@@ -14,6 +15,7 @@ from truncback.pipeline import interrupts
 signal.signal(signal.SIGINT, interrupts.while_reading)  # before the slow imports, until the Snakefile's end
 
 import torch
+from jsonschema import ValidationError
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
@@ -22,6 +24,7 @@ from truncback.tools.config_schema import any_of, check_config
 from truncback.data import layout as data_layout
 from truncback.data import sources as data_sources
 from truncback.data.local import missing_from_data_dir
+from truncback.pipeline.config_input import ConfigError, given_as, methods_from_labels, schema_problem, target_hint
 from truncback.experiments.omniglot.settings import OmniglotRun, every_run
 from truncback.rehearsal.caps import rehearsal_config
 from truncback.rehearsal.estimates import expected_run_time
@@ -35,27 +38,52 @@ min_version("8.0")
 shell.prefix(f'set -euo pipefail; export PATH={shlex.quote(str(Path(sys.executable).parent))}:"$PATH"; ')
 
 
+def stop(message):
+    """Ends Snakemake before any job with one line saying what is wrong: a mistake of the user's (config,
+    data, targets) gets no traceback, which Snakemake would print for an error raised here."""
+    sys.exit(f"Error: {message}")
+
+
+def validated(config):
+    """Fills the config's defaults in and checks it against config/schema.yaml, methods given on the command
+    line as labels (`--config hypercleaning_methods=krmd-K1,rmd`) made specs first; returns those options
+    by section (for messages about their specs)."""
+    try:
+        given = methods_from_labels(config)
+        validate(config, "../config/schema.yaml")
+    except ConfigError as error:
+        stop(error)
+    except WorkflowError as error:
+        if not isinstance(error.__context__, ValidationError):
+            raise
+        stop(schema_problem(error.__context__))
+    return given
+
+
 configfile: "config/config.yaml"
 
 
 if config.get("scale") == "dryrun":
-    raise WorkflowError(
+    stop(
         "scale=dryrun is called scale=rehearsal (every paper-scale job on synthetic data, a few iterations "
         "each); `snakemake -n` is Snakemake's dry run. Use --config scale=rehearsal"
     )
-validate(config, "../config/schema.yaml")
+CONFIG_GIVEN = validated(config)
 if config["scale"] in ("smoke", "quick", "offline"):
 
     configfile: f"config/{config['scale']}.yaml"
 
-    validate(config, "../config/schema.yaml")
+    CONFIG_GIVEN = validated(config)  # the overlay, under the command line's values again
 
 
 FULL_CONFIG = copy.deepcopy(config)  # the paper-scale settings whose run time the rehearsal estimates
 if config["scale"] == "rehearsal":
     config.update(rehearsal_config(config))
 
-CONFIG_LABELS = check_config(config)  # method specs against their T, unique labels: stops before any job
+try:  # method specs against their T, unique labels: stops before any job
+    CONFIG_LABELS = check_config(config)
+except ValueError as error:
+    stop(given_as(str(error), CONFIG_GIVEN))
 SCALE = config["scale"]
 FIGURES = "figures" if SCALE == "full" else f"figures/{SCALE}"
 TABLES = "paper_tables" if SCALE == "full" else f"paper_tables/{SCALE}"
@@ -124,7 +152,7 @@ DATA_DIR = config["data_dir"]
 if DATA_DIR:
     _missing = missing_from_data_dir(SCALE, DATA_DIR, data_layout.DATA_ROOT)
     if _missing:
-        raise WorkflowError(_missing)
+        stop(_missing)
 # Where an archive comes from is not part of what it is (its checksum is), so neither the source nor
 # the scale (named in error messages) is a param: the fetch command reads them from here, and taking
 # the same file from elsewhere, or at another scale, reruns nothing.
@@ -261,6 +289,38 @@ def check_code_params(defined):
                     f"{entry.name} runs `python -m truncback {name}`, which does not compute with torch "
                     "(COMPUTING in rules/common.smk), yet has the param torch: a torch upgrade would rerun it for nothing"
                 )
+
+
+def requested_targets():
+    """The targets on the command line of the `snakemake` running this workflow (none when another program
+    loads it): Snakemake knows them only after reading the workflow."""
+    if Path(sys.argv[0]).name != "snakemake":
+        return []
+    from snakemake.cli import get_argument_parser
+
+    try:
+        known, _ = get_argument_parser().parse_known_args(sys.argv[1:])
+    except SystemExit:  # a command line Snakemake itself refuses, with its own message
+        return []
+    return list(known.targets or [])
+
+
+def check_targets(defined):
+    """Stops with a hint where a target is neither a rule nor made by one, instead of Snakemake's bare "No
+    rule to produce" (the scale whose folder it lies in, or the nearest targets). Called once all rules
+    are defined."""
+    names = {entry.name for entry in defined}
+
+    def can_make(path):
+        return any(entry.is_producer(path) for entry in defined)
+
+    for target in requested_targets():
+        path = os.path.normpath(os.path.relpath(target) if os.path.isabs(target) else target)
+        if target in names or can_make(path):
+            continue
+        fixed = [entry for entry in defined if not entry.has_wildcards()]
+        known = {*FINAL_OUTPUTS, *(entry.name for entry in fixed), *(str(o) for e in fixed for o in e.output)}
+        stop(target_hint(path, SCALE, data_sources.RECIPES, can_make, sorted(known)))
 
 
 def announce_run_time(cores):

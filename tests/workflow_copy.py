@@ -69,3 +69,13 @@ def snakemake(
     succeeded = result.returncode == 0
     assert succeeded == expect_success, f"exit status {result.returncode}\n{result.stdout}\n{result.stderr}"
     return result
+
+
+def error_line(result: subprocess.CompletedProcess) -> str:
+    """The one line Snakemake stopped with (``Error: ...``), asserting that its output holds no traceback
+    and no other error line."""
+    output = result.stdout + result.stderr
+    assert "Traceback" not in output and 'File "' not in output, output
+    errors = [line for line in output.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1, output
+    return errors[0]
