@@ -405,16 +405,35 @@ def test_the_report_states_the_measured_spread_and_a_malformed_spread_file_is_na
         "measured_with": "compare-runs",
         "machine": "here",
         "scale": "quick",
-        "second_run": "on old kernels",
+        "first_run": "at commit abc with new kernels",
+        "second_run": "at commit abc with old kernels",
         **measured,
     }
     text = report_text(load_reference(REFERENCE), Evidence("quick"), spread=spread)
     assert "table4_omniglot: 1-RMD, Accuracy moved by 0.5 (74.60 ± 1.88 -> 75.10 ± 1.80)" in text
+    assert "a run at commit abc with new kernels against a second run at commit abc with old kernels" in text
     assert "has not been measured" in report_text(load_reference(REFERENCE), Evidence("quick"))
     broken = tmp_path / "spread.yaml"
     broken.write_text(yaml.safe_dump({k: v for k, v in spread.items() if k != "columns"}))
     with pytest.raises(ValueError, match=r"spread.yaml: expected the keys .*'columns'"):
         load_spread(broken)
+
+
+def test_the_spread_file_names_the_runs_by_commit_and_settings_not_by_their_folders(tmp_path):
+    first, second = two_runs(tmp_path)
+    spread_file = tmp_path / "spread.yaml"
+    command = ["compare-runs", "--scale", "quick", "--first", str(first), "--second", str(second)]
+    named = ["--first-run", "at commit abc", "--second-run", "at commit abc with old kernels"]
+    assert check_main([*command, "--spread-file", str(spread_file)]) == 1  # which runs they are must be said
+    assert check_main([*command, *named, "--spread-file", str(spread_file)]) == 0
+    text = spread_file.read_text()
+    assert str(tmp_path) not in text
+    spread = load_spread(spread_file)
+    assert (spread["measured_with"], spread["first_run"], spread["second_run"]) == (
+        "python -m truncback compare-runs --scale quick",
+        "at commit abc",
+        "at commit abc with old kernels",
+    )
 
 
 def lines(results) -> dict:

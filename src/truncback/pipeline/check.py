@@ -161,8 +161,8 @@ def main(args) -> int:
     spread = yaml.safe_load((root / SPREAD_FILE).read_text())
     print(
         f"Committed outputs of scale {args.scale} (commit {str(made.get('commit', '?'))[:12]}, "
-        f"{made.get('machine', 'machine not recorded')}) against {fresh}; spread measured "
-        f"{spread.get('second_run', '')}:"
+        f"{made.get('machine', 'machine not recorded')}) against {fresh}; spread measured between a run "
+        f"{spread.get('first_run', '')} and a run {spread.get('second_run', '')}:"
     )
     results = check(root / "paper_tables" / args.scale, fresh, spread)
     width = max(len(name) for name, _, _ in results)

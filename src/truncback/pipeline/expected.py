@@ -2,7 +2,8 @@
 (``git archive``, package included) in ``.expected/<scale>/``, then its figures (PNG), tables (CSV and
 Markdown) and reproduction report (Markdown) copied to the paths the pipeline writes
 (``figures/<scale>/``, ``paper_tables/<scale>/``; the rehearsal's estimates only, for the rehearsal),
-with ``paper_tables/<scale>/provenance.yaml``: the commit, command, machine and wall time that made them,
+with ``paper_tables/<scale>/provenance.yaml``: the commit, command, machine and wall time that made them
+(the command's data_dir relative to the repository, or ``<data_dir>``: no path of the machine),
 and the code version of every ``python -m truncback`` command of the scale's jobs (``code_versions``),
 from which :func:`currency` says whether the committed outputs are of the current code.
 
@@ -11,6 +12,7 @@ from which :func:`currency` says whether the committed outputs are of the curren
 
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -69,6 +71,22 @@ VERSIONS = (
     "from truncback.runtime.code_version import code_version\n"
     "print(json.dumps({c: {'module': COMMANDS[c], 'version': code_version(COMMANDS[c])} for c in sys.argv[1:]}))"
 )
+
+
+def recorded_config(config: list[str], root: Path, base: Path) -> list[str]:
+    """KEY=VALUE pairs as the provenance records them: a data_dir given relative (to ``base``, where the
+    command ran) or inside the repository relative to the repository ``root``, any other ``<data_dir>``,
+    so that no committed file names a folder of the machine that made the outputs."""
+    recorded = []
+    for item in config:
+        key, _, value = item.partition("=")
+        if key == "data_dir" and value:
+            given = Path(value)
+            path = (given if given.is_absolute() else base / given).resolve()
+            outside = given.is_absolute() and not path.is_relative_to(root.resolve())
+            item = f"data_dir={'<data_dir>' if outside else os.path.relpath(path, root.resolve())}"
+        recorded.append(item)
+    return recorded
 
 
 def code_versions(scratch: Path, scale: str, config: list[str], package: Path) -> dict:
@@ -150,7 +168,8 @@ def main(args) -> int:
         "machine": hardware(),
         "wall_seconds": round(seconds),
         "snakemake_runs": runs,
-        "command": f"snakemake --cores {args.cores} --config scale={args.scale} {' '.join(args.config)}".strip(),
+        "command": f"snakemake --cores {args.cores} --config scale={args.scale} "
+        f"{' '.join(recorded_config(args.config, root, Path.cwd()))}".strip(),
         "made_by": "python -m truncback expected-outputs (a clean export of the commit, run in .expected/)"
         + (f"; killed and resumed, {runs} Snakemake runs, wall_seconds their sum" if runs > 1 else ""),
         "code_versions": versions,

@@ -143,7 +143,7 @@ def estimate_blocks(estimates) -> list:
     ]
 
 
-SPREAD_KEYS = {"measured_with", "machine", "scale", "second_run", "largest", "columns", "claims"}
+SPREAD_KEYS = {"measured_with", "machine", "scale", "first_run", "second_run", "largest", "columns", "claims"}
 
 
 def load_spread(path) -> dict:
@@ -172,8 +172,9 @@ def spread_blocks(spread) -> list:
             "p",
             f"The same target gives the same bytes on one machine, not across machines: their floating-point "
             f"kernels differ and training amplifies the last digits. Measured at the {spread['scale']} scale "
-            f"on {spread['machine']}, against a second run {spread['second_run']} "
-            f"(`{spread['measured_with']}`), the largest moves per table were:",
+            f"on {spread['machine']}, a run {spread['first_run']} against a second run {spread['second_run']} "
+            f"(`{spread['measured_with']}` on their paper_tables/{spread['scale']} folders), the largest moves per "
+            "table were:",
         ),
         ("ul", items),
         (

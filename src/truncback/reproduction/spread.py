@@ -8,7 +8,11 @@ processor emulates one (``ATEN_CPU_CAPABILITY=default`` makes torch use its non-
 ``MKL_ENABLE_INSTRUCTIONS=SSE4_2`` makes MKL's matrix products take their SSE4.2 path): the same
 kind of last-digit differences, which training then amplifies.
 
-``python -m truncback compare-runs --scale quick --first paper_tables/quick --second /elsewhere/paper_tables/quick --spread-file config/cross_machine_spread.yaml``
+The spread file names the two runs by the words given with ``--first-run`` and ``--second-run`` (each
+run's commit and settings) beside the scale and the machine, never by their folders, which are paths of
+the machine that compared them.
+
+``python -m truncback compare-runs --scale quick --first A/paper_tables/quick --second B/paper_tables/quick --first-run "at commit 59fb25c1 with torch's default CPU kernels" --second-run "at commit 59fb25c1 with ATEN_CPU_CAPABILITY=default" --spread-file config/cross_machine_spread.yaml``
 """
 
 import argparse
@@ -81,7 +85,14 @@ def spread_of(comparisons: dict) -> dict:
     return {"largest": largest, "columns": columns, "claims": claims}
 
 
+def spread_text(record: dict) -> str:
+    """The spread file's text: its header, then ``record`` as YAML."""
+    return SPREAD_HEADER + yaml.safe_dump(record, sort_keys=True, allow_unicode=True)
+
+
 def main(args) -> int:
+    if args.spread_file and not (args.first_run and args.second_run):
+        raise ValueError("--spread-file needs --first-run and --second-run: each run's commit and settings, in words")
     comparisons = compare_folders(Path(args.first), Path(args.second))
     frame = moves_frame(comparisons)
     spread = spread_of(comparisons)
@@ -95,16 +106,16 @@ def main(args) -> int:
         with atomic_path(Path(args.output)) as temporary:
             temporary.write_text(text)
     if args.spread_file:
-        command = f"python -m truncback compare-runs --scale {args.scale} --first {args.first} --second {args.second}"
         record = {
-            "measured_with": command,
+            "measured_with": f"python -m truncback compare-runs --scale {args.scale}",
             "machine": hardware(),
             "scale": args.scale,
+            "first_run": args.first_run,
             "second_run": args.second_run,
             **spread,
         }
         with atomic_path(Path(args.spread_file)) as temporary:
-            temporary.write_text(SPREAD_HEADER + yaml.safe_dump(record, sort_keys=True, allow_unicode=True))
+            temporary.write_text(spread_text(record))
     return 0
 
 
@@ -125,6 +136,10 @@ def register(subparsers) -> None:
         "report and check-results read (config/cross_machine_spread.yaml)",
     )
     parser.add_argument(
-        "--second-run", default="on another machine", help="how the second run differs, in words (for the report)"
+        "--first-run",
+        help="with --spread-file: the first run's commit and settings, in words, for the spread file and the report "
+        '(e.g. "at commit 59fb25c1 with torch\'s default CPU kernels"); its folder, a path of this machine, is not '
+        "recorded",
     )
+    parser.add_argument("--second-run", help="with --spread-file: the second run's commit and settings, as --first-run")
     parser.set_defaults(run=main)
