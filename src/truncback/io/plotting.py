@@ -60,6 +60,48 @@ def method_colours(count: int) -> list:
     return [matplotlib.colormaps["viridis"](x) for x in np.linspace(0.0, 0.9, count)]
 
 
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+DASHES = ("-", "--", "-.", ":", (0, (6, 2, 1, 2, 1, 2)), (0, (8, 3)), (0, (1, 3)), (0, (4, 1, 1, 1)))
+COINCIDE_RTOL = 1e-3
+"""Two curves coincide where every point agrees to 0.1%: one would hide the other on the plot."""
+
+
+def line_style(index: int, count: int, dense: bool = False) -> dict:
+    """The marker and dash pattern of the ``index``-th of ``count`` method curves, each its own, so that
+    curves lying on one another stay told apart; ``dense`` (a curve of many points): about ten marked
+    points, shifted per method so that coinciding curves show each their markers."""
+    style: dict = {"marker": MARKERS[index % len(MARKERS)], "linestyle": DASHES[index % len(DASHES)], "markersize": 4}
+    if dense:
+        style["markevery"] = (0.1 * index / max(count, 1), 0.1)
+    return style
+
+
+def method_styles(count: int, dense: bool = False) -> list[dict]:
+    """One style per method curve: its colour (:func:`method_colours`), marker and dash pattern (:func:`line_style`)."""
+    return [{"color": colour, **line_style(i, count, dense)} for i, colour in enumerate(method_colours(count))]
+
+
+def _same(one, two) -> bool:
+    (x1, y1), (x2, y2) = one, two
+    x1, y1, x2, y2 = (np.asarray(values, dtype=float) for values in (x1, y1, x2, y2))
+    return (
+        x1.shape == x2.shape
+        and y1.shape == y2.shape
+        and np.array_equal(x1, x2)
+        and np.allclose(y1, y2, rtol=COINCIDE_RTOL, atol=0.0, equal_nan=True)
+    )
+
+
+def coinciding_labels(names: list[str], curves: list[list]) -> list[str]:
+    """Legend labels: ``names``, each curve that lies on an earlier one in every panel the legend describes
+    (``curves[i]``: curve i's (x, y) per panel) saying so, "AID-FP (K=t), coincides with Full RMD"."""
+    labels = []
+    for i, name in enumerate(names):
+        under = next((j for j in range(i) if all(map(_same, curves[i], curves[j]))), None)
+        labels.append(name if under is None else f"{name}, coincides with {names[under]}")
+    return labels
+
+
 def register_figure(
     subparsers,
     name: str,

@@ -8,6 +8,7 @@ import numpy as np
 
 from truncback.experiments.aid_vs_itd.analysis import curve, fitted_rate, iterations_to
 from truncback.experiments.complexity.table import exponent, shown
+from truncback.experiments.fom_ufom.settings import STANDARD_ERRORS
 from truncback.reproduction.numbers import NOT_COMPARABLE, accuracy_gaps
 from truncback.runtime.health import UNSTABLE
 
@@ -374,20 +375,20 @@ def fom_does_not_converge(evidence) -> Verdict:
 
 def ufom_unbiased(evidence) -> Verdict:
     """Likhosherstov et al.: the mean of UFOM's estimates is the exact hypergradient: for every q < 1, every
-    coordinate within 4 standard errors of the exact value (the largest |mean - exact| / SE is shown)."""
+    coordinate within STANDARD_ERRORS (4) standard errors of the exact value (the largest |mean - exact| / SE is shown)."""
     claim = "ufom_unbiased"
     estimator = evidence.fom_ufom.get("estimator")
     if estimator is None:
         return _not_run(claim, "the FOM-vs-UFOM estimator study", f"results/{evidence.scale}/fom_ufom/estimator.json")
     rows = [row for row in estimator["unbiasedness"]["by_q"] if row["max_standardised_bias"] is not None]
-    passed = bool(rows) and all(row["max_standardised_bias"] <= 4 for row in rows)
+    passed = bool(rows) and all(row["max_standardised_bias"] <= STANDARD_ERRORS for row in rows)
     fom_gap = float(np.linalg.norm(np.subtract(estimator["unbiasedness"]["fom"], estimator["unbiasedness"]["exact"])))
     return Verdict(
         claim,
         PASS if passed else FAIL,
         f"{estimator['settings']['draws']} draws per q; largest |mean - exact| / SE: "
         + ", ".join(f"q = {row['q']:g}: {row['max_standardised_bias']:.2f}" for row in rows)
-        + f"; FOM's own error ||FOM - exact|| = {fom_gap:.3g} (PASS needs every value <= 4; q = 1 is exact "
+        + f"; FOM's own error ||FOM - exact|| = {fom_gap:.3g} (PASS needs every value <= {STANDARD_ERRORS}; q = 1 is exact "
         "and not listed)",
     )
 
@@ -400,7 +401,7 @@ def _exponent(T_values, counts) -> float:
 def ufom_constant_memory_and_time(evidence) -> Verdict:
     """Likhosherstov et al.: UFOM holds a constant number of lower-level states whatever T (full reverse
     mode's grows), and its expected cost is O(T + q T^2): the mean step evaluations per estimate within
-    4 standard errors of 2T + q (T + T(T+1)/2) for every q, the exact branch's count growing as T^2
+    STANDARD_ERRORS (4) standard errors of 2T + q (T + T(T+1)/2) for every q, the exact branch's count growing as T^2
     (exponent between the two largest T >= 1.8) and FOM's as T (<= 1.1)."""
     claim = "ufom_constant_memory_and_time"
     estimator = evidence.fom_ufom.get("estimator")
@@ -417,7 +418,9 @@ def ufom_constant_memory_and_time(evidence) -> Verdict:
     ]
     exact_exponent = _exponent(memory["T"], steps["ufom_exact_branch"])
     fom_exponent = _exponent(memory["T"], steps["fom"])
-    passed = constant and grows and all(v <= 4 for v in z) and exact_exponent >= 1.8 and fom_exponent <= 1.1
+    passed = (
+        constant and grows and all(v <= STANDARD_ERRORS for v in z) and exact_exponent >= 1.8 and fom_exponent <= 1.1
+    )
     return Verdict(
         claim,
         PASS if passed else FAIL,
@@ -425,7 +428,7 @@ def ufom_constant_memory_and_time(evidence) -> Verdict:
         f"{held['rmd']}; mean step evaluations per estimate off the expected 2T + q(T + T(T+1)/2) by at "
         f"most {max(z, default=0):.2f} standard errors; step-count exponents in T (between the two largest "
         f"T): UFOM's exact branch {exact_exponent:.2f}, FOM {fom_exponent:.2f} (PASS needs constant UFOM "
-        "and FOM states, growing full RMD states, every deviation <= 4 SE, exponents >= 1.8 and <= 1.1)",
+        f"and FOM states, growing full RMD states, every deviation <= {STANDARD_ERRORS} SE, exponents >= 1.8 and <= 1.1)",
     )
 
 

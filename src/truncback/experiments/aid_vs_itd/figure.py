@@ -1,7 +1,9 @@
 """The AID-vs-ITD figures: relative hypergradient error against the iterations t (one column per
 problem; top row from w_0 = 0 with k = t, bottom row from the lower-level solution w*; with the
 contraction bound q^t), and, in a second file, the w_0 = 0 errors against the seconds of one call
-(wall clock, so that file alone differs between runs).
+(wall clock, so that file alone differs between runs). Each method has its own marker and dash pattern;
+a method whose errors equal an earlier one's in every panel of a row (from w*, ITD's reverse pass and
+AID-FP's iterations are one recursion) says so in the legend.
 
 ``python -m truncback figure-aid-vs-itd --results ridge.json logistic.json --output figures/companion_aid_vs_itd``
 """
@@ -11,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from truncback.io.plotting import figure_style, method_colours, plt, save_figure
+from truncback.io.plotting import coinciding_labels, figure_style, method_styles, plt, save_figure
 from truncback.runtime.files import read_json, timing_path
 
 
@@ -28,14 +30,24 @@ def draw(results: list[dict], timings: list[dict] | None = None):
     )
     untimed: Sequence[dict | None] = [None] * len(results)
     for row, start in enumerate(starts):
-        for axis, result, timing in zip(axes[row], results, timings or untimed):
-            grid = np.array(result["iterations"])
-            entries = result["methods"][start]
-            for colour, entry in zip(method_colours(len(entries)), entries):
-                x = timing["seconds"][start][entry["label"]] if timing else grid
-                axis.semilogy(
-                    x, np.maximum(entry["error"], 1e-17), marker="o", markersize=3, color=colour, label=entry["display"]
+        panels = list(zip(axes[row], results, timings or untimed))
+        count = len(results[0]["methods"][start])
+        curves = [  # per method (in every result's order), its (x, error) in each panel of the row
+            [
+                (
+                    timing["seconds"][start][result["methods"][start][i]["label"]] if timing else result["iterations"],
+                    result["methods"][start][i]["error"],
                 )
+                for _, result, timing in panels
+            ]
+            for i in range(count)
+        ]
+        labels = coinciding_labels([entry["display"] for entry in results[0]["methods"][start]], curves)
+        for column, (axis, result, timing) in enumerate(panels):
+            grid = np.array(result["iterations"])
+            for curve, style, label in zip(curves, method_styles(count), labels):
+                x, error = curve[column]
+                axis.semilogy(x, np.maximum(error, 1e-17), label=label, **style)
             if timing is None:
                 axis.semilogy(grid, result["rate_bound"] ** grid, "k--", linewidth=0.8, label="$q^t$ (rate bound)")
                 axis.set_xlabel(X_LABELS[start])

@@ -1,7 +1,9 @@
 """The FOM vs UFOM figure from the raw results of ``python -m truncback fom-ufom`` (paths and
 estimator): (a) ||grad F|| along the SGD paths with FOM's floor; (b) UFOM's mean minus the exact
-hypergradient with its 95% band, per q; (c) its variance and (d) its step evaluations against q;
-(e) states held and (f) step evaluations against T. Only deterministic quantities are drawn.
+hypergradient per q and (d) its step evaluations against q, each mean with the band of claims L2 and
+L3's test (STANDARD_ERRORS standard errors: a band that excludes the expectation is a failed claim);
+(c) its variance against q; (e) states held and (f) step evaluations against T. Only deterministic
+quantities are drawn; methods whose counts coincide say so in the legend.
 
 ``python -m truncback figure-fom-ufom --paths paths.json --estimator estimator.json --output companion_fom_ufom``
 """
@@ -10,14 +12,14 @@ import argparse
 
 import numpy as np
 
-from truncback.io.plotting import figure_style, method_colours, plt, save_figure
+from truncback.experiments.fom_ufom.settings import STANDARD_ERRORS
+from truncback.io.plotting import MARKERS, coinciding_labels, figure_style, method_colours, plt, save_figure
 from truncback.runtime.files import read_json
 
-Z_95 = 1.959963984540054
-"""The two-sided 95% quantile of the normal distribution."""
 MEMORY_LABELS = {"fom": "FOM", "ufom_exact_branch": "UFOM (exact branch)", "rmd": "Full RMD"}
 MEMORY_STYLES = {"fom": "o-", "ufom_exact_branch": "s-", "rmd": "^--"}
-"""FOM and full RMD both take 2T steps: their markers and lines differ so that both stay visible."""
+"""FOM and full RMD both take 2T steps: their markers and lines differ so that both stay visible, and the
+legend says that they coincide."""
 
 
 def label_colours(labels) -> dict:
@@ -56,7 +58,7 @@ def gradient_norm_paths(axis, paths: dict) -> None:
 
 
 def bias_bands(axis, unbiased: dict, draws: int) -> None:
-    """(b) mean UFOM estimate minus d_lam f_i per coordinate, with +-1.96 standard errors, per q."""
+    """(b) mean UFOM estimate minus d_lam f_i per coordinate, with +-STANDARD_ERRORS standard errors, per q."""
     studies = unbiased["by_q"]
     dimension = len(unbiased["exact"])
     offsets = np.linspace(-0.25, 0.25, dimension) if dimension > 1 else np.zeros(1)
@@ -64,12 +66,12 @@ def bias_bands(axis, unbiased: dict, draws: int) -> None:
     exact = np.asarray(unbiased["exact"])
     for k in range(dimension):
         bias = [study["mean"][k] - exact[k] for study in studies]
-        band = [Z_95 * study["standard_error"][k] for study in studies]
+        band = [STANDARD_ERRORS * study["standard_error"][k] for study in studies]
         axis.errorbar(
             np.arange(len(studies)) + offsets[k],
             bias,
             yerr=band,
-            fmt="o",
+            fmt=MARKERS[k % len(MARKERS)],
             markersize=3,
             capsize=2,
             color=colours[k],
@@ -80,7 +82,8 @@ def bias_bands(axis, unbiased: dict, draws: int) -> None:
     axis.set(
         xlabel="q",
         ylabel=r"mean UFOM $-\ d_\lambda f_i$ (coordinate k)",
-        title=f"(b) unbiasedness: {draws} draws per q on task {unbiased['task'] + 1}, 95% bands",
+        title=f"(b) unbiasedness: {draws} draws per q on task {unbiased['task'] + 1},\n"
+        f"bands ±{STANDARD_ERRORS} SE (claim L2's test)",
     )
     axis.legend(loc="best", ncol=2)
 
@@ -91,39 +94,48 @@ def variance_against_q(axis, unbiased: dict) -> None:
     studies = [study for study in unbiased["by_q"] if study["q"] < 1]
     q = [study["q"] for study in studies]
     axis.loglog(q, [study["variance"] for study in studies], "o", label="measured")
-    axis.loglog(
+    axis.loglog(  # marked: with a single q < 1 (the smoke scale) a line alone would not show
         q,
         [study["variance_theory"] for study in studies],
-        "--",
+        "x--",
         color="black",
-        label=r"$(1-q)/q\ \|d_\lambda f_i - \mathrm{FOM}_i\|^2$",
+        markersize=8,
+        label=r"theory $(1-q)/q\ \|d_\lambda f_i - \mathrm{FOM}_i\|^2$",
     )
     axis.set(xlabel="q", ylabel="variance (trace of covariance)", title="(c) variance against q")
-    axis.legend(loc="lower left")
+    axis.legend(loc="best")  # not over the points (one each, with a single q < 1)
 
 
 def steps_against_q(axis, unbiased: dict, T: int) -> None:
-    """(d) step evaluations per estimate: the mean over the draws (+-1.96 SE) and 2T + q (T + T(T+1)/2)."""
+    """(d) step evaluations per estimate: the mean over the draws (+-STANDARD_ERRORS SE) and 2T + q (T + T(T+1)/2)."""
     studies = unbiased["by_q"]
     q = [study["q"] for study in studies]
     axis.errorbar(
         q,
         [study["steps_mean"] for study in studies],
-        yerr=[Z_95 * study["steps_standard_error"] for study in studies],
+        yerr=[STANDARD_ERRORS * study["steps_standard_error"] for study in studies],
         fmt="o",
         capsize=2,
-        label="measured (mean over draws)",
+        label=f"measured (mean over draws, ±{STANDARD_ERRORS} SE: claim L3's test)",
     )
     axis.plot(q, [study["steps_expected"] for study in studies], "--", color="black", label=r"$2T + q\,(T + T(T+1)/2)$")
     axis.set(xlabel="q", ylabel="step evaluations per estimate", title=f"(d) time against q (T = {T})")
     axis.legend(loc="best")
 
 
+def memory_labels(memory: dict, count: str) -> dict:
+    """MEMORY_LABELS, those whose ``count`` ("states_held", "step_evaluations") coincides with an earlier
+    method's at every T saying so."""
+    curves = [[(memory["T"], memory[count][name])] for name in MEMORY_LABELS]
+    return dict(zip(MEMORY_LABELS, coinciding_labels(list(MEMORY_LABELS.values()), curves)))
+
+
 def states_against_T(axis, memory: dict) -> None:
     """(e) lower-level states held at once by FOM, UFOM's exact branch and full RMD."""
     colours = method_colours(len(MEMORY_LABELS))
-    for (name, text), colour in zip(MEMORY_LABELS.items(), colours):
-        axis.plot(memory["T"], memory["states_held"][name], MEMORY_STYLES[name], color=colour, label=text)
+    labels = memory_labels(memory, "states_held")
+    for (name, label), colour in zip(labels.items(), colours):
+        axis.plot(memory["T"], memory["states_held"][name], MEMORY_STYLES[name], color=colour, label=label)
     axis.set(xlabel="T (lower-level steps)", ylabel="states held", title="(e) memory against T")
     axis.legend(loc="best")
 
@@ -131,13 +143,14 @@ def states_against_T(axis, memory: dict) -> None:
 def steps_against_T(axis, memory: dict) -> None:
     """(f) step evaluations of one estimate against T (measured), and UFOM(q)'s expectation per q < 1."""
     colours = method_colours(len(MEMORY_LABELS))
-    for (name, text), colour in zip(MEMORY_LABELS.items(), colours):
+    labels = memory_labels(memory, "step_evaluations")
+    for (name, label), colour in zip(labels.items(), colours):
         axis.loglog(
             memory["T"],
             memory["step_evaluations"][name],
             MEMORY_STYLES[name],
             color=colour,
-            label=text,
+            label=label,
             markersize=7 if name == "fom" else 5,
         )
     for q, expected in memory["expected_ufom_steps"].items():

@@ -8,6 +8,9 @@ from typing import ClassVar
 
 from truncback.runtime.settings import Settings, setting
 
+STANDARD_ERRORS = 4
+"""How far a mean over the draws may lie from its expectation, in standard errors of the mean: the test of
+claims L2 (UFOM unbiased) and L3 (its expected cost), and the bands the figure draws around those means."""
 POSITIVE_NUMBERS = {"type": "array", "items": {"type": "number", "exclusiveMinimum": 0}, "minItems": 1}
 PROBABILITIES = {
     "type": "array",

@@ -1,9 +1,10 @@
 """Fig. 7 (one-shot Omniglot) from the raw results: (1) meta-test accuracy and (2) validation loss
 (the upper-level loss f on the query sets Q of fixed meta-training tasks; the paper's "validation
 error") against the hyper-iteration per method, (3) the cosine between the K-RMD and the full-RMD
-hypergradients during meta-training (each comparison a dot, their moving mean a line), (4) the
-relative error of K-RMD against the reverse depth K, with rho > 0 and rho = 0, at the learned lambda and
-(5) at the initial one.
+hypergradients during meta-training (each comparison a dot, the moving mean of the last COSINE_WINDOW a
+line), (4) the relative error of K-RMD against the reverse depth K, with rho > 0 and rho = 0, at the
+learned lambda and (5) at the initial one. Each method has its own colour, marker and dash pattern, and
+one whose curve lies on an earlier method's says so in the panel's legend.
 
 ``python -m truncback figure-omniglot --results r1.json ... --depth depth.json --output figures/fig7_omniglot``
 """
@@ -13,7 +14,7 @@ from matplotlib import ticker
 
 from truncback.experiments.omniglot.run import OmniglotResult
 from truncback.hypergrad import is_exact
-from truncback.io.plotting import plt, register_figure
+from truncback.io.plotting import coinciding_labels, line_style, plt, register_figure
 
 COSINE_WINDOW = 10
 
@@ -26,20 +27,29 @@ def moving_average(values, window: int) -> np.ndarray:
     return (sums[1:] - sums[starts]) / (np.arange(1, len(values) + 1) - starts)
 
 
-def colours(results) -> dict:
+def styles(results) -> dict:
+    """Per method: its tab10 colour, marker and dash pattern."""
     palette = plt.get_cmap("tab10")
-    return {result.display: palette(i) for i, result in enumerate(results)}
+    return {
+        result.display: {"color": palette(i), **line_style(i, len(results), dense=True)}
+        for i, result in enumerate(results)
+    }
 
 
-def learning_curves(axes, results, colour):
+def plot_methods(axis, curves: dict, style: dict) -> None:
+    """One line per method, ``curves``: {display name: (x, y)}, labelled as :func:`coinciding_labels` says."""
+    labels = coinciding_labels(list(curves), [[curve] for curve in curves.values()])
+    for (name, (x, y)), label in zip(curves.items(), labels):
+        axis.plot(x, y, label=label, **style[name])
+
+
+def learning_curves(axes, results, style):
     accuracy_axis, validation_axis = axes
-    for result in results:
-        curves = result.evaluations
-        accuracy_axis.plot(
-            curves["iteration"], curves["test_accuracy"], color=colour[result.display], label=result.display
-        )
-        validation_axis.plot(
-            curves["iteration"], curves["validation_loss"], color=colour[result.display], label=result.display
+    for axis, key in ((accuracy_axis, "test_accuracy"), (validation_axis, "validation_loss")):
+        plot_methods(
+            axis,
+            {result.display: (result.evaluations["iteration"], result.evaluations[key]) for result in results},
+            style,
         )
     settings = results[0].settings
     accuracy_axis.set_title(f"(1) meta-test accuracy ({settings['curve_tasks']} tasks)")
@@ -51,21 +61,24 @@ def learning_curves(axes, results, colour):
         axis.legend(loc="best")
 
 
-def cosine_panel(axis, results, colour):
-    for result in results:
-        if is_exact(result.method, result.T):
-            continue  # an exact method (full RMD, also the short horizon's) is the reference itself
+def cosine_panel(axis, results, style):
+    inexact = [result for result in results if not is_exact(result.method, result.T)]  # full RMD is the reference
+    for result in inexact:
         exact = result.run.exact
-        axis.plot(exact["iteration"], exact["cosine"], ".", color=colour[result.display], alpha=0.25, markersize=3)
         axis.plot(
-            exact["iteration"],
-            moving_average(exact["cosine"], COSINE_WINDOW),
-            color=colour[result.display],
-            label=result.display,
+            exact["iteration"], exact["cosine"], ".", color=style[result.display]["color"], alpha=0.25, markersize=3
         )
+    plot_methods(
+        axis,
+        {
+            result.display: (result.run.exact["iteration"], moving_average(result.run.exact["cosine"], COSINE_WINDOW))
+            for result in inexact
+        },
+        style,
+    )
     axis.axhline(0.0, color="grey", linewidth=0.8)
     axis.plot([], [], ".", color="grey", alpha=0.5, label="one comparison (dots)")
-    axis.set_title(f"(3) cosine(method, full RMD), lines: mean of {COSINE_WINDOW}")
+    axis.set_title(f"(3) cosine(method, full RMD);\nlines: moving mean of the last {COSINE_WINDOW} comparisons")
     axis.set_xlabel("hyper-iteration")
     axis.set_ylabel("cosine similarity")
     axis.legend(loc="best")
@@ -89,7 +102,8 @@ def depth_panel(axis, depth, point: str, number: int):
             )
     gamma, rho = depth[point]["gamma"], min(depth[point]["rho"])
     axis.set_title(
-        f"({number}) error vs depth, {point} λ ({depth['tasks']} tasks)\nγ = {gamma:.3g}, smallest ρ = {rho:.3g}"
+        f"({number}) error vs depth, {point} λ ({depth['tasks']} task{'s' if depth['tasks'] != 1 else ''})\n"
+        f"γ = {gamma:.3g}, smallest ρ = {rho:.3g}"
     )
     axis.set_xlabel("reverse depth K")
     axis.set_ylabel(r"$\|h_{T-K} - d_\lambda f\| \,/\, \|d_\lambda f\|$")
@@ -98,10 +112,10 @@ def depth_panel(axis, depth, point: str, number: int):
 
 
 def fig7_omniglot(results: list[OmniglotResult], depth: dict):
-    colour = colours(results)
+    style = styles(results)
     figure, axes = plt.subplots(1, 5, figsize=(21, 3.9))
-    learning_curves(axes[:2], results, colour)
-    cosine_panel(axes[2], results, colour)
+    learning_curves(axes[:2], results, style)
+    cosine_panel(axes[2], results, style)
     depth_panel(axes[3], depth, "learned", 4)
     depth_panel(axes[4], depth, "initial", 5)
     figure.tight_layout()

@@ -1,13 +1,15 @@
 """Figure 6 (sec. 4.2.2) from the raw task-interaction results: one row per dataset (CIFAR-10, then
 CIFAR-100); columns: the upper-level (validation) loss, the exact hypergradient norm ||d_lam f|| and
-cosine(h, d_lam f), against hyper-iteration, one curve per method, for the first trial.
+cosine(h, d_lam f), against hyper-iteration, one curve per method, for the first trial. Each method has
+its own marker and dash pattern; one whose curves lie on an earlier method's in every panel of its row
+says so in the legend.
 
 ``python -m truncback figure-task-interaction --results results/full/task_interaction/*/trial*_*.json --output figures/fig6_task_interaction``
 """
 
 from truncback.experiments.task_interaction.run import TaskInteractionResult
 from truncback.experiments.task_interaction.table import DATASET_NAMES, dataset_order
-from truncback.io.plotting import method_colours, plt, register_figure
+from truncback.io.plotting import coinciding_labels, method_styles, plt, register_figure
 
 
 def first_trials(results: list[TaskInteractionResult]) -> list[list[TaskInteractionResult]]:
@@ -23,13 +25,21 @@ def fig6_task_interaction(results: list[TaskInteractionResult]):
     rows = first_trials(results)
     figure, axes = plt.subplots(len(rows), 3, figsize=(11, 3.2 * len(rows)), squeeze=False)
     for (loss_axis, norm_axis, cosine_axis), runs in zip(axes, rows):
-        for run, colour in zip(runs, method_colours(len(runs))):
-            record = run.run
-            loss_axis.plot(record.train["iteration"], record.train["outer_loss"], color=colour, label=run.display)
-            norm_axis.semilogy(record.exact["iteration"], record.exact["grad_norm"], color=colour, label=run.display)
-            cosine_axis.plot(
-                record.exact["iteration"], record.exact["cosine"], color=colour, label=run.display, marker="."
-            )
+        curves = [
+            [
+                (run.run.train["iteration"], run.run.train["outer_loss"]),
+                (run.run.exact["iteration"], run.run.exact["grad_norm"]),
+                (run.run.exact["iteration"], run.run.exact["cosine"]),
+            ]
+            for run in runs
+        ]
+        labels = coinciding_labels([run.display for run in runs], curves)
+        for (loss, norm, cosine), dense, sparse, label in zip(
+            curves, method_styles(len(runs), dense=True), method_styles(len(runs)), labels
+        ):
+            loss_axis.plot(*loss, label=label, **dense)
+            norm_axis.semilogy(*norm, label=label, **sparse)  # exact every few iterations: each point marked
+            cosine_axis.plot(*cosine, label=label, **sparse)
         name = DATASET_NAMES.get(runs[0].dataset, runs[0].dataset)
         loss_axis.set(
             xlabel="hyper-iteration", ylabel="upper-level (validation) loss", title=f"{name}: upper-level loss"
