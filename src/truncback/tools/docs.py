@@ -286,7 +286,7 @@ def scale_times(committed: Committed) -> str:
 CHOICES = {
     # Table 1's method name: (spec, exact?, what it needs or costs beyond the table)
     "Full RMD": ("rmd", "yes", "memory grows with T"),
-    "Checkpointed RMD": ("checkpointed", "yes", "about twice RMD's time, memory ~sqrt(T)"),
+    "Checkpointed RMD": ("checkpointed", "yes", "recomputes the forward pass between ~sqrt(T) checkpoints"),
     "FMD": ("fmd", "yes", "time grows with the number of hyperparameters (one forward pass per direction)"),
     "1-RMD": ("krmd, K=1", "no (bias shrinks exponentially in K on contracting dynamics)", "K states"),
     "5-RMD": ("krmd, K=5", "no (as 1-RMD)", "K states"),
