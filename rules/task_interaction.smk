@@ -57,8 +57,10 @@ rule task_interaction_run:
         method=any_of(TI_SPECS),
     threads: THREADS
     resources:
+        # until the rehearsal measures the batched job: the per-trial jobs' estimates summed (at most 10 x 0.47 h,
+        # full RMD on CIFAR-10) x 2; their peak memory (620 MB) x 1.5 plus the trials' states
         mem_mb=1500,
-        runtime="5h",
+        runtime="10h",
     params:
         # the shared settings with the dataset's subset sizes
         settings=lambda wildcards: json.dumps(
