@@ -10,6 +10,7 @@ from torch.utils._pytree import tree_leaves
 from truncback.runtime.determinism import configure_torch
 from truncback.experiments.omniglot.depth import depth_study, geometric_fit
 from truncback.experiments.omniglot.model import (
+    Constraints,
     adapted_names,
     flat_hyperparameters,
     forward,
@@ -19,7 +20,11 @@ from truncback.experiments.omniglot.model import (
 )
 from truncback.experiments.omniglot.tasks import Task
 from truncback.hypergrad.reference import unrolled_autograd
-from truncback.hypergrad import krmd_all_depths, krmd, rmd, trees
+from truncback.hypergrad import dynamics, krmd_all_depths, krmd, rmd, trees
+
+
+BOUNDS = Constraints(gamma_max=0.5, rho_min=0.01)
+"""Bounds well away from the values these small synthetic problems start at."""
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -39,22 +44,24 @@ def random_task(generator, dtype=torch.float64, ways=5, query=2) -> Task:
 
 @pytest.mark.parametrize("batch_norm", [True, False])
 def test_hyperparameters_and_network_shapes(batch_norm):
-    lam = initial_hyperparameters(filters=6, ways=5, batch_norm=batch_norm, init_rho=0.5, init_gamma=0.2, seed=1)
+    lam = initial_hyperparameters(
+        filters=6, ways=5, batch_norm=batch_norm, init_rho=0.5, init_gamma=0.2, constraints=BOUNDS, seed=1
+    )
     names = ["l3.weight", "l4.weight", "head.weight", "head.bias"]
     if not batch_norm:
         names = ["l3.weight", "l3.bias", "l4.weight", "l4.bias", "head.weight", "head.bias"]
     assert adapted_names(lam["c"]) == names
-    assert torch.allclose(torch.exp(lam["log_rho"]), torch.full((len(names),), 0.5))
-    assert math.isclose(float(torch.exp(lam["log_gamma"])), 0.2, rel_tol=1e-6)
+    assert torch.allclose(BOUNDS.rho(lam), torch.full((len(names),), 0.5))
+    assert math.isclose(float(BOUNDS.gamma(lam)), 0.2, rel_tol=1e-6)
     assert lam["l2"]["weight"].shape == (6, 6, 3, 3)
     logits = forward(torch.rand(7, 1, 28, 28), lam["c"], lam, batch_norm)
     assert logits.shape == (7, 5)
-    again = initial_hyperparameters(6, 5, batch_norm, 0.5, 0.2, seed=1)
+    again = initial_hyperparameters(6, 5, batch_norm, 0.5, 0.2, BOUNDS, seed=1)
     assert all(torch.equal(a, b) for a, b in zip(tree_leaves(lam), tree_leaves(again)))
 
 
 def test_saved_hyperparameters_round_trip():
-    lam = initial_hyperparameters(4, 3, True, 0.5, 0.2, seed=0)
+    lam = initial_hyperparameters(4, 3, True, 0.5, 0.2, BOUNDS, seed=0)
     back = nested_hyperparameters(flat_hyperparameters(lam))
     assert sorted(flat_hyperparameters(back)) == sorted(flat_hyperparameters(lam))
     for name, array in flat_hyperparameters(back).items():
@@ -63,26 +70,26 @@ def test_saved_hyperparameters_round_trip():
 
 def test_every_hyperparameter_gets_a_gradient_and_the_shared_layers_a_direct_one():
     generator = torch.Generator().manual_seed(0)
-    lam = initial_hyperparameters(4, 5, True, 0.5, 0.1, seed=0, dtype=torch.float64)
-    problem = one_shot_problem(random_task(generator), T=3, batch_norm=True)
+    lam = initial_hyperparameters(4, 5, True, 0.5, 0.1, BOUNDS, seed=0, dtype=torch.float64)
+    problem = one_shot_problem(random_task(generator), T=3, batch_norm=True, constraints=BOUNDS)
     exact = rmd(problem, lam)
     for name, leaf in zip(flat_hyperparameters(lam), tree_leaves(exact)):
         assert float(leaf.abs().max()) > 0, f"d f / d {name} is zero"
     direct = krmd(problem, lam, 0)  # grad_lam f alone: nn(x; w_T, lam) depends on lambda_l1, lambda_l2
     assert float(direct["l1"]["weight"].abs().max()) > 0 and float(direct["l2"]["weight"].abs().max()) > 0
-    assert float(direct["c"]["l3"]["weight"].abs().max()) == 0 and float(direct["log_gamma"]) == 0
+    assert float(direct["c"]["l3"]["weight"].abs().max()) == 0 and float(direct["theta_gamma"]) == 0
 
 
 def test_without_regulariser_c_enters_only_through_w0_so_truncation_drops_its_whole_gradient():
     """With rho = 0, B_t has no c part for t >= 1; d f / d c is B_0 alpha_0 alone, which eq. (8)
     leaves out for every K < T."""
     generator = torch.Generator().manual_seed(1)
-    lam = initial_hyperparameters(4, 5, True, 0.5, 0.1, seed=0, dtype=torch.float64)
-    problem = one_shot_problem(random_task(generator), T=4, batch_norm=True, rho_zero=True)
+    lam = initial_hyperparameters(4, 5, True, 0.5, 0.1, BOUNDS, seed=0, dtype=torch.float64)
+    problem = one_shot_problem(random_task(generator), T=4, batch_norm=True, constraints=BOUNDS, rho_zero=True)
     truncated, exact = krmd(problem, lam, 3), rmd(problem, lam)
     assert trees.norm(truncated["c"]) == 0 and trees.norm(exact["c"]) > 0
-    assert trees.norm(truncated["log_rho"]) == 0 and trees.norm(exact["log_rho"]) == 0
-    regularised = krmd(one_shot_problem(random_task(generator), 4, True), lam, 3)
+    assert trees.norm(truncated["theta_rho"]) == 0 and trees.norm(exact["theta_rho"]) == 0
+    regularised = krmd(one_shot_problem(random_task(generator), 4, True, BOUNDS), lam, 3)
     assert trees.norm(regularised["c"]) > 0
 
 
@@ -99,8 +106,10 @@ def test_with_regulariser_the_truncation_error_decays_geometrically_with_depth()
     """Prop. 3.1: g_S is strongly convex near w_T when rho is large enough, so the relative error of
     h_{T-K} falls geometrically with K; without the regulariser it falls far more slowly."""
     generator = torch.Generator().manual_seed(2)
-    lam = initial_hyperparameters(4, 5, True, init_rho=1.0, init_gamma=0.1, seed=0, dtype=torch.float64)
-    study = depth_study(lam, [random_task(generator)], T=12, batch_norm=True)
+    lam = initial_hyperparameters(
+        4, 5, True, init_rho=1.0, init_gamma=0.1, constraints=BOUNDS, seed=0, dtype=torch.float64
+    )
+    study = depth_study(lam, [random_task(generator)], T=12, batch_norm=True, constraints=BOUNDS)
     positive, zero = study["rho_positive"], study["rho_zero"]
     errors = np.asarray(positive["mean"])
     assert np.all(np.diff(errors[:-1]) < 0)
@@ -113,9 +122,67 @@ def test_the_depth_study_reference_is_autograd_through_the_unrolled_loop():
     """The depth study measures every h_{T-K} against the last entry of one reverse pass; that entry
     (B_0 included) must be d_lam f, here computed independently by plain autograd."""
     generator = torch.Generator().manual_seed(3)
-    lam = initial_hyperparameters(4, 3, True, init_rho=1.0, init_gamma=0.1, seed=1, dtype=torch.float64)
-    problem = one_shot_problem(random_task(generator, ways=3), T=5, batch_norm=True)
+    lam = initial_hyperparameters(
+        4, 3, True, init_rho=1.0, init_gamma=0.1, constraints=BOUNDS, seed=1, dtype=torch.float64
+    )
+    problem = one_shot_problem(random_task(generator, ways=3), T=5, batch_norm=True, constraints=BOUNDS)
     path, reference = krmd_all_depths(problem, lam), unrolled_autograd(problem, lam)
     error = trees.norm(trees.sub(path[-1], reference)) / trees.norm(reference)
     assert error < 1e-10
     assert trees.norm(trees.sub(path[0], reference)) / trees.norm(reference) > 1e-3  # K = 0 is not exact
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_parametrisation_keeps_gamma_below_its_bound_and_rho_above_its_floor(dtype):
+    """gamma = gamma_max sigmoid(theta) <= gamma_max and rho = rho_min + exp(theta) >= rho_min for every
+    theta, extremes included; strictly inside wherever sigmoid(theta) < 1 and exp(theta) > 0 in ``dtype``."""
+    bounds = Constraints(gamma_max=0.006, rho_min=0.01)
+    extremes = torch.tensor([-1e30, -1e4, -800.0, -100.0, -30.0, -1.0, 0.0, 1.0, 15.0, 30.0, 100.0, 1e4, 1e30])
+    generator = torch.Generator().manual_seed(0)
+    thetas = torch.cat([extremes, 50 * torch.randn(1000, generator=generator)]).to(dtype)
+    gamma = bounds.gamma({"theta_gamma": thetas})
+    rho = bounds.rho({"theta_rho": thetas})
+    assert bool(torch.all((gamma >= 0) & (gamma <= bounds.gamma_max))) and bool(torch.all(rho >= bounds.rho_min))
+    inside = thetas <= 15  # sigmoid(theta) < 1 in float32 and float64
+    assert bool(torch.all(gamma[inside] < bounds.gamma_max))
+    assert bool(torch.all(rho[thetas >= -20] > bounds.rho_min))  # exp(theta) above half an ulp of rho_min
+    for value in (1e-9, 0.003, 0.0059999):
+        assert float(bounds.gamma({"theta_gamma": torch.tensor(bounds.theta_gamma(value))})) == pytest.approx(value)
+    for value in (0.010001, 1.0, 50.0):
+        assert float(bounds.rho({"theta_rho": torch.tensor(bounds.theta_rho(value))})) == pytest.approx(value)
+    for bad in (0.0, 0.006, 0.1):
+        with pytest.raises(ValueError, match="must lie strictly between 0 and gamma_max=0.006"):
+            bounds.theta_gamma(bad)
+    with pytest.raises(ValueError, match="rho=0.01 must exceed rho_min=0.01"):
+        bounds.theta_rho(0.01)
+    with pytest.raises(ValueError, match="gamma_max=0.0 must be a positive number"):
+        Constraints(0.0, 0.1)
+    with pytest.raises(ValueError, match="rho_min=-1 must be a non-negative number"):
+        Constraints(0.1, -1)
+
+
+def test_the_exact_hypergradient_through_the_bounds_is_autograd_through_the_unrolled_loop_and_finite_differences():
+    """Full RMD with gamma = gamma_max sigmoid(theta_gamma) and rho_j = rho_min + exp(theta_rho_j): equal to
+    plain autograd through the unrolled loop (float64), and its theta components to central differences
+    of f(w_T(lam), lam), which share no derivative code with either."""
+    bounds = Constraints(gamma_max=0.05, rho_min=0.3)
+    generator = torch.Generator().manual_seed(4)
+    lam = initial_hyperparameters(4, 3, True, 0.8, 0.03, bounds, seed=2, dtype=torch.float64)
+    lam["theta_rho"] = torch.tensor([-1.0, 0.5, 0.0, 1.5], dtype=torch.float64)
+    problem = one_shot_problem(random_task(generator, ways=3), T=5, batch_norm=True, constraints=bounds)
+    exact, reference = rmd(problem, lam), unrolled_autograd(problem, lam)
+    assert trees.norm(trees.sub(exact, reference)) / trees.norm(reference) < 1e-10
+
+    def f(hparams):
+        w = dynamics.run(problem, hparams, dynamics.initial_state(problem, hparams), 0, problem.T)
+        return float(problem.outer(w, hparams))
+
+    step = 1e-5
+    for name, index in [("theta_gamma", ()), *[("theta_rho", (j,)) for j in range(4)]]:
+        plus, minus = dict(lam), dict(lam)
+        plus[name], minus[name] = lam[name].clone(), lam[name].clone()
+        plus[name][index] += step
+        minus[name][index] -= step
+        difference = (f(plus) - f(minus)) / (2 * step)
+        assert float(exact[name][index]) == pytest.approx(difference, rel=1e-5, abs=1e-10), (name, index)
+    assert abs(float(exact["theta_gamma"])) > 1e-6 and float(exact["theta_rho"].abs().min()) > 0

@@ -71,7 +71,8 @@ def test_an_interrupted_run_resumes_from_its_last_checkpoint_and_ends_like_an_un
     assert uninterrupted.evaluations["iteration"] == [0, 2, 3, 4, 5]
     assert [m["iteration"] for m in uninterrupted.milestones] == [3, 5]
     assert uninterrupted.milestones[0]["tasks"] == 3 and uninterrupted.run.exact["iteration"] == [0, 2, 4]
-    assert uninterrupted.final_hyperparameters["gamma"] != pytest.approx(0.1, abs=1e-6)
+    assert uninterrupted.final_hyperparameters["gamma"] != pytest.approx(SMOKE.init_gamma, abs=1e-7)
+    assert uninterrupted.final_hyperparameters["gamma"] < SMOKE.gamma_max
 
 
 def test_a_checkpoint_of_other_settings_is_set_aside(omniglot, tmp_path):
@@ -91,9 +92,9 @@ def test_the_exact_comparison_is_autograd_through_the_unrolled_loop_at_the_same_
     task_seed = derive_seed("omniglot", 0, 0)
     train_sampler, _ = samplers(*omniglot, SMOKE, task_seed)
     lam = initial_hyperparameters(
-        SMOKE.filters, SMOKE.ways, SMOKE.batch_norm, SMOKE.init_rho, SMOKE.init_gamma, task_seed
+        SMOKE.filters, SMOKE.ways, SMOKE.batch_norm, SMOKE.init_rho, SMOKE.init_gamma, SMOKE.constraints(), task_seed
     )
-    problem = one_shot_problem(train_sampler.task("train", 0), 3, SMOKE.batch_norm)
+    problem = one_shot_problem(train_sampler.task("train", 0), 3, SMOKE.batch_norm, SMOKE.constraints())
     h, exact = krmd(problem, lam, 1), unrolled_autograd(problem, lam)
     expected = float(trees.dot(h, exact)) / (trees.norm(h) * trees.norm(exact))
     assert result.run.exact["cosine"] == [pytest.approx(expected, abs=1e-5)]
@@ -115,7 +116,7 @@ def test_clipping_shortens_only_long_hypergradients():
 
 
 def test_a_diverging_lower_level_stops_the_run_naming_the_iteration(omniglot):
-    diverging = dataclasses.replace(SMOKE, init_gamma=1e12)
+    diverging = dataclasses.replace(SMOKE, gamma_max=2e12, init_gamma=1e12)
     with pytest.raises(FloatingPointError, match="krmd-K1: non-finite hypergradient at hyper-iteration 0"):
         run_omniglot(*omniglot, diverging, KRMD, seed=0, log=quiet)
 
@@ -127,6 +128,12 @@ def test_settings_and_runs_reject_bad_values():
         OmniglotSettings.from_dict({"T": 0})
     with pytest.raises(ValueError, match="clip_norm must be positive or None"):
         OmniglotSettings.from_dict({"clip_norm": 0.0})
+    with pytest.raises(ValueError, match="init_gamma=0.1 must lie strictly between 0 and gamma_max=0.006"):
+        OmniglotSettings.from_dict({"init_gamma": 0.1})
+    with pytest.raises(ValueError, match="init_rho=0.5 must exceed rho_min=0.5"):
+        OmniglotSettings.from_dict({"rho_min": 0.5, "init_rho": 0.5})
+    with pytest.raises(ValueError, match="gamma_max=-1.0 must be a positive number"):
+        OmniglotSettings.from_dict({"gamma_max": -1.0})
     with pytest.raises(ValueError, match="curve_tasks=10 must not exceed test_tasks=5"):
         OmniglotSettings.from_dict({"curve_tasks": 10, "test_tasks": 5})
     with pytest.raises(ValueError, match="option K=4 is larger than the number of lower-level steps T=3"):

@@ -188,6 +188,7 @@ def repeat_check(device) -> list[dict]:
 def paper_sized_problems(device):
     """(name, problem, hparams, depths) at the paper's sizes, on synthetic data."""
     from truncback.experiments.omniglot.model import initial_hyperparameters, one_shot_problem
+    from truncback.experiments.omniglot.settings import OmniglotSettings
     from truncback.experiments.omniglot.tasks import Task
 
     generator = torch.Generator().manual_seed(0)
@@ -231,8 +232,10 @@ def paper_sized_problems(device):
     task = Task(
         tensor(5, 1, 28, 28), torch.arange(5, device=device), tensor(75, 1, 28, 28), torch.arange(75, device=device) % 5
     )
-    lam = torch.utils._pytree.tree_map(lambda leaf: leaf.to(device), initial_hyperparameters(64, 5, True, 1.0, 0.1, 0))
-    yield "omniglot (64 filters)", one_shot_problem(task, 50, True), lam, (1, 10, 50)
+    settings = OmniglotSettings()
+    lam = initial_hyperparameters(64, 5, True, settings.init_rho, settings.init_gamma, settings.constraints(), 0)
+    lam = torch.utils._pytree.tree_map(lambda leaf: leaf.to(device), lam)
+    yield "omniglot (64 filters)", one_shot_problem(task, 50, True, settings.constraints()), lam, (1, 10, 50)
 
 
 def paper_size_measurements(device, repeats=3) -> list[dict]:

@@ -17,7 +17,12 @@ import numpy as np
 import torch
 from torch.utils._pytree import tree_map
 
-from truncback.experiments.omniglot.model import initial_hyperparameters, nested_hyperparameters, one_shot_problem
+from truncback.experiments.omniglot.model import (
+    Constraints,
+    initial_hyperparameters,
+    nested_hyperparameters,
+    one_shot_problem,
+)
 from truncback.experiments.omniglot.run import load_omniglot, samplers
 from truncback.experiments.omniglot.settings import OmniglotSettings
 from truncback.experiments.omniglot.tasks import Task
@@ -65,7 +70,7 @@ def _as(task: Task, dtype) -> Task:
     return Task(task.x_train.to(dtype), task.y_train, task.x_query.to(dtype), task.y_query)
 
 
-def depth_study(hparams, tasks, T: int, batch_norm: bool) -> dict:
+def depth_study(hparams, tasks, T: int, batch_norm: bool, constraints: Constraints) -> dict:
     """For each variant (rho as in ``hparams``; rho = 0): the relative errors on every task, their
     mean over tasks and the geometric fit of the mean, over all hyperparameters and over those other
     than c (``*_without_c``).
@@ -80,7 +85,7 @@ def depth_study(hparams, tasks, T: int, batch_norm: bool) -> dict:
         entry = {}
         for suffix, exclude in (("", ()), ("_without_c", ("c",))):
             per_task = [
-                relative_errors(one_shot_problem(task, T, batch_norm, rho_zero=rho_zero), hparams, exclude)
+                relative_errors(one_shot_problem(task, T, batch_norm, constraints, rho_zero=rho_zero), hparams, exclude)
                 for task in tasks
             ]
             mean = np.mean(np.asarray(per_task), axis=0).tolist()
@@ -97,7 +102,14 @@ def run_depth(background, evaluation, settings: OmniglotSettings, learned: dict,
     _, test_sampler = samplers(background, evaluation, settings, task_seed, device)
     tasks = [_as(task, dtype) for task in test_sampler.tasks("depth", settings.depth_tasks)]
     initial = initial_hyperparameters(
-        settings.filters, settings.ways, settings.batch_norm, settings.init_rho, settings.init_gamma, task_seed, dtype
+        settings.filters,
+        settings.ways,
+        settings.batch_norm,
+        settings.init_rho,
+        settings.init_gamma,
+        settings.constraints(),
+        task_seed,
+        dtype,
     )
     initial = tree_map(lambda leaf: leaf.to(device), initial)
     result: dict[str, Any] = {
@@ -109,9 +121,9 @@ def run_depth(background, evaluation, settings: OmniglotSettings, learned: dict,
     }
     learned = tree_map(lambda leaf: leaf.to(device=device, dtype=dtype), learned)
     for name, hparams in (("learned", learned), ("initial", initial)):
-        result[name] = depth_study(hparams, tasks, settings.T, settings.batch_norm)
-        result[name]["rho"] = torch.exp(hparams["log_rho"]).tolist()
-        result[name]["gamma"] = float(torch.exp(hparams["log_gamma"]))
+        result[name] = depth_study(hparams, tasks, settings.T, settings.batch_norm, settings.constraints())
+        result[name]["rho"] = settings.constraints().rho(hparams).tolist()
+        result[name]["gamma"] = float(settings.constraints().gamma(hparams))
         fits = {variant: result[name][variant]["fit"] for variant in VARIANTS}
         log(
             f"{name} lam: fitted rate {fits['rho_positive']['rate']:.4f} (r2 {fits['rho_positive']['r2']:.3f}) "

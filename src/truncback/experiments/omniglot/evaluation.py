@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from truncback.experiments.omniglot.model import evaluate
+from truncback.experiments.omniglot.model import Constraints, evaluate
 
 Z_95 = 1.959963984540054
 
@@ -42,6 +42,7 @@ def evaluate_point(
     tasks: dict,
     T: int,
     batch_norm: bool,
+    constraints: Constraints,
     curve_tasks: int,
     iteration: int,
     curves: dict,
@@ -51,8 +52,11 @@ def evaluate_point(
     """Appends to ``curves`` the accuracy on the first ``curve_tasks`` test tasks and the validation
     loss and error after ``iteration`` hyper-iterations; at a milestone, also the accuracy over all
     test tasks to ``milestones``. Returns a progress line."""
-    test = [evaluate(task, hparams, T, batch_norm) for task in tasks["test"][: None if milestone else curve_tasks]]
-    validation = [evaluate(task, hparams, T, batch_norm) for task in tasks["validation"]]
+    test = [
+        evaluate(task, hparams, T, batch_norm, constraints)
+        for task in tasks["test"][: None if milestone else curve_tasks]
+    ]
+    validation = [evaluate(task, hparams, T, batch_norm, constraints) for task in tasks["validation"]]
     curves["iteration"].append(iteration)
     curves["test_accuracy"].append(100 * float(np.mean([accuracy for accuracy, _ in test[:curve_tasks]])))
     curves["test_loss"].append(float(np.mean([loss for _, loss in test[:curve_tasks]])))

@@ -6,18 +6,22 @@ without batch normalisation) and a ReLU, then the spatial mean and a linear k-wa
 Omniglot network (Finn et al. 2017) with strided convolutions as in Franceschi et al. 2018.
 
 Hyperparameters lam = {lambda_l1, lambda_l2, c, rho, gamma} as a dict of tensors:
-  "l1", "l2"   the first two convolution blocks, meta-learned and shared by all tasks (not adapted);
-  "c"          the centre of the adapted layers (a dict like w), also the initial state w_0 = c;
-  "log_rho"    log rho_j, one per adapted parameter tensor w_j (rho_j = exp(log_rho_j) > 0);
-  "log_gamma"  log of the inner step size gamma > 0.
-The inner state w = the last two convolution blocks and the linear layer. The lower level is T steps
-of gradient descent on
+  "l1", "l2"     the first two convolution blocks, meta-learned and shared by all tasks (not adapted);
+  "c"            the centre of the adapted layers (a dict like w), also the initial state w_0 = c;
+  "theta_rho"    one unconstrained value per adapted parameter tensor w_j, with
+                 rho_j = rho_min + exp(theta_rho_j) > rho_min >= 0;
+  "theta_gamma"  the unconstrained step size, gamma = gamma_max * sigmoid(theta_gamma) in (0, gamma_max).
+``Constraints`` holds gamma_max and rho_min (settings ``gamma_max``, ``rho_min``): gamma stays below the
+stability bound 1/beta of Prop. 3.6 (beta measured, docs/measurements/omniglot_stability.md) and rho
+above its floor whatever the hyper-optimiser does to theta. The inner state w = the last two
+convolution blocks and the linear layer. The lower level is T steps of gradient descent on
   g_S(w, lam) = sum_{(x_i, y_i) in S} CE(nn(x_i; w, lam), y_i) + sum_j rho_j ||w_j - c_j||^2,
 the upper level f(w_T, lam) = mean cross-entropy on Q. Since w_0 = c, B_0 = d w_0 / d lam != 0
 and K-RMD with K < T leaves out the B_0 term by the definition of eq. (8).
 """
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -61,14 +65,57 @@ def _conv(generator, filters, channels, batch_norm, dtype) -> dict:
     return params
 
 
+@dataclass(frozen=True)
+class Constraints:
+    """The parametrisation of gamma and rho: gamma = gamma_max * sigmoid(theta_gamma) lies in
+    (0, gamma_max) and rho_j = rho_min + exp(theta_rho_j) above rho_min, for every real theta."""
+
+    gamma_max: float
+    rho_min: float
+
+    def __post_init__(self):
+        if not (math.isfinite(self.gamma_max) and self.gamma_max > 0):
+            raise ValueError(f"gamma_max={self.gamma_max} must be a positive number")
+        if not (math.isfinite(self.rho_min) and self.rho_min >= 0):
+            raise ValueError(f"rho_min={self.rho_min} must be a non-negative number")
+
+    def gamma(self, lam):
+        """gamma = gamma_max * sigmoid(theta_gamma)."""
+        return self.gamma_max * torch.sigmoid(lam["theta_gamma"])
+
+    def rho(self, lam):
+        """rho_j = rho_min + exp(theta_rho_j), one per adapted tensor (the order of ``adapted_names``)."""
+        return self.rho_min + torch.exp(lam["theta_rho"])
+
+    def theta_gamma(self, gamma: float) -> float:
+        """The theta_gamma of ``gamma``: logit(gamma / gamma_max); gamma must lie in (0, gamma_max)."""
+        if not 0 < gamma < self.gamma_max:
+            raise ValueError(f"gamma={gamma} must lie strictly between 0 and gamma_max={self.gamma_max}")
+        ratio = gamma / self.gamma_max
+        return math.log(ratio) - math.log1p(-ratio)
+
+    def theta_rho(self, rho: float) -> float:
+        """The theta_rho_j of ``rho``: log(rho - rho_min); rho must exceed rho_min."""
+        if not rho > self.rho_min:
+            raise ValueError(f"rho={rho} must exceed rho_min={self.rho_min}")
+        return math.log(rho - self.rho_min)
+
+
 def initial_hyperparameters(
-    filters: int, ways: int, batch_norm: bool, init_rho: float, init_gamma: float, seed: int, dtype=torch.float32
+    filters: int,
+    ways: int,
+    batch_norm: bool,
+    init_rho: float,
+    init_gamma: float,
+    constraints: Constraints,
+    seed: int,
+    dtype=torch.float32,
 ) -> dict:
-    """lam at the start of meta-training, drawn from a generator seeded by ``seed``."""
+    """lam at the start of meta-training, drawn from a generator seeded by ``seed``: every rho_j =
+    ``init_rho`` and gamma = ``init_gamma`` (inside ``constraints``)."""
     if filters < 1 or ways < 2:
         raise ValueError(f"filters={filters} must be >= 1 and ways={ways} >= 2")
-    if init_rho <= 0 or init_gamma <= 0:
-        raise ValueError(f"init_rho={init_rho} and init_gamma={init_gamma} must be positive")
+    theta_rho, theta_gamma = constraints.theta_rho(init_rho), constraints.theta_gamma(init_gamma)
     generator = torch.Generator().manual_seed(seed)
     l1 = _conv(generator, filters, 1, batch_norm, dtype)
     l2 = _conv(generator, filters, filters, batch_norm, dtype)
@@ -83,8 +130,8 @@ def initial_hyperparameters(
         "l1": l1,
         "l2": l2,
         "c": centre,
-        "log_rho": torch.full((count,), math.log(init_rho), dtype=dtype),
-        "log_gamma": torch.tensor(math.log(init_gamma), dtype=dtype),
+        "theta_rho": torch.full((count,), theta_rho, dtype=dtype),
+        "theta_gamma": torch.tensor(theta_gamma, dtype=dtype),
     }
 
 
@@ -93,41 +140,45 @@ def adapted_names(centre: dict) -> list[str]:
     return [f"{layer}.{name}" for layer in centre for name in centre[layer]]
 
 
-def regulariser(w: dict, lam: dict, rho_zero: bool):
-    """sum_j rho_j ||w_j - c_j||^2, or 0 (exactly, with no dependence on lam) when ``rho_zero``."""
+def regulariser(w: dict, lam: dict, rho_zero: bool, rho_min: float):
+    """sum_j rho_j ||w_j - c_j||^2 with rho_j = rho_min + exp(theta_rho_j), or 0 (exactly, with no
+    dependence on lam) when ``rho_zero``."""
     if rho_zero:
         return 0.0
     squares = torch.stack(
         [torch.sum((w[layer][name] - lam["c"][layer][name]) ** 2) for layer in lam["c"] for name in lam["c"][layer]]
     )
-    return torch.sum(torch.exp(lam["log_rho"]) * squares)
+    return torch.sum((rho_min + torch.exp(lam["theta_rho"])) * squares)
 
 
-def support_loss(w, lam, x_train, y_train, batch_norm: bool, rho_zero: bool):
+def support_loss(w, lam, x_train, y_train, batch_norm: bool, rho_zero: bool, rho_min: float):
     """g_S(w, lam): the summed cross-entropy on the support set plus the regulariser. One function for
     every task (the task's examples are its arguments), so that a compiled step serves them all."""
     logits = forward(x_train, w, lam, batch_norm)
-    return F.cross_entropy(logits, y_train, reduction="sum") + regulariser(w, lam, rho_zero)
-
-
-def step_size(lam, t):
-    return torch.exp(lam["log_gamma"])
+    return F.cross_entropy(logits, y_train, reduction="sum") + regulariser(w, lam, rho_zero, rho_min)
 
 
 def one_shot_problem(
-    task, T: int, batch_norm: bool, rho_zero: bool = False, compile: bool | str = False
+    task, T: int, batch_norm: bool, constraints: Constraints, rho_zero: bool = False, compile: bool | str = False
 ) -> BilevelProblem:
-    """The bilevel problem of sec. 4.3 on ``task``: w_0 = c, T gradient-descent steps of size gamma
-    on g_S, f = mean cross-entropy on Q. ``rho_zero`` drops the regulariser (rho = 0, Fig. 7 plot 4);
-    ``compile``: the forward steps through torch.compile, compiled once for all tasks of one shape."""
+    """The bilevel problem of sec. 4.3 on ``task``: w_0 = c, T gradient-descent steps of size
+    gamma = constraints.gamma(lam) on g_S, f = mean cross-entropy on Q. ``rho_zero`` drops the
+    regulariser (rho = 0, Fig. 7 plot 4); ``compile``: the forward steps through torch.compile, compiled
+    once for all tasks of one shape."""
 
     def outer(w, lam):
         return F.cross_entropy(forward(task.x_query, w, lam, batch_norm), task.y_query)
 
+    def step_size(lam, t):
+        return constraints.gamma(lam)
+
     return BilevelProblem(
         init=lambda lam: tree_map(lambda c: c.clone(), lam["c"]),
         step=gradient_descent(
-            support_loss, step_size, compile, data=(task.x_train, task.y_train, batch_norm, rho_zero)
+            support_loss,
+            step_size,
+            compile,
+            data=(task.x_train, task.y_train, batch_norm, rho_zero, constraints.rho_min),
         ),
         outer=outer,
         T=T,
@@ -135,9 +186,9 @@ def one_shot_problem(
 
 
 @torch.no_grad()
-def evaluate(task, lam: dict, T: int, batch_norm: bool) -> tuple[float, float]:
+def evaluate(task, lam: dict, T: int, batch_norm: bool, constraints: Constraints) -> tuple[float, float]:
     """(accuracy, loss) on Q of the network adapted to S by the T inner steps."""
-    problem = one_shot_problem(task, T, batch_norm)
+    problem = one_shot_problem(task, T, batch_norm, constraints)
     w = dynamics.run(problem, lam, dynamics.initial_state(problem, lam), 0, T)
     logits = forward(task.x_query, w, lam, batch_norm)
     accuracy = float((logits.argmax(dim=1) == task.y_query).double().mean())
@@ -145,7 +196,7 @@ def evaluate(task, lam: dict, T: int, batch_norm: bool) -> tuple[float, float]:
 
 
 def flat_hyperparameters(hparams: dict) -> dict:
-    """lam as numpy arrays under dotted names ("l1.weight", "c.l3.weight", "log_rho", ...)."""
+    """lam as numpy arrays under dotted names ("l1.weight", "c.l3.weight", "theta_rho", ...)."""
     flat = {}
 
     def visit(prefix, value):

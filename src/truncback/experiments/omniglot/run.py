@@ -21,6 +21,7 @@ from torch.utils._pytree import tree_map
 
 from truncback.experiments.omniglot.evaluation import empty_curves, evaluate_point, evaluation_tasks
 from truncback.experiments.omniglot.model import (
+    Constraints,
     adapted_names,
     flat_hyperparameters,
     initial_hyperparameters,
@@ -69,11 +70,11 @@ def samplers(background: dict, evaluation: dict, settings: OmniglotSettings, tas
     )
 
 
-def learnt_values(hparams) -> dict:
+def learnt_values(hparams, constraints: Constraints) -> dict:
     """The learnt step size gamma and the regularisation weights rho_j by adapted tensor (a plain dict)."""
     return {
-        "gamma": float(torch.exp(hparams["log_gamma"])),
-        "rho": dict(zip(adapted_names(hparams["c"]), torch.exp(hparams["log_rho"]).tolist())),
+        "gamma": float(constraints.gamma(hparams)),
+        "rho": dict(zip(adapted_names(hparams["c"]), constraints.rho(hparams).tolist())),
     }
 
 
@@ -107,6 +108,7 @@ class MetaTraining(Objective):
                 self.train_sampler.task("train", iteration * batch + b),
                 self.T,
                 self.settings.batch_norm,
+                self.settings.constraints(),
                 compile=self.settings.compile,
             )
             for b in range(batch)
@@ -121,6 +123,7 @@ class MetaTraining(Objective):
                     self.tasks,
                     self.T,
                     self.settings.batch_norm,
+                    self.settings.constraints(),
                     self.settings.curve_tasks,
                     done,
                     self.evaluations,
@@ -132,7 +135,7 @@ class MetaTraining(Objective):
 
     def tracked(self, hparams) -> dict:
         """gamma and the smallest and largest rho_j, over the run (the run's health)."""
-        values = learnt_values(hparams)
+        values = learnt_values(hparams, self.settings.constraints())
         return {
             "gamma": values["gamma"],
             "rho_min": min(values["rho"].values()),
@@ -171,6 +174,7 @@ def run_omniglot(
         settings.batch_norm,
         settings.init_rho,
         settings.init_gamma,
+        settings.constraints(),
         task_seed,
         getattr(torch, settings.dtype),
     )
@@ -211,7 +215,7 @@ def run_omniglot(
         run=outcome.record,
         evaluations=objective.evaluations,
         milestones=objective.milestones,
-        final_hyperparameters=learnt_values(final),
+        final_hyperparameters=learnt_values(final, settings.constraints()),
     )
     return result, outcome.timing, final
 
