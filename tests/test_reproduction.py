@@ -85,6 +85,10 @@ def test_the_decay_with_depth_is_judged_where_the_regulariser_acts_and_needs_a_g
     assert claims.bias_decays_exponentially(evidence).verdict == claims.PASS  # the initial lambda's rate 0.8
     evidence.depth = depth(0.99, 0.99, learned_rho=0.01, initial=(0.8, 0.7))  # there rho = 0 decays faster
     assert claims.no_decay_without_regularization(evidence).verdict == claims.FAIL
+    weak = depth(0.99, 0.99, learned_rho=0.01, initial=(0.8, 0.99))
+    weak["initial"]["gamma"] = 0.003  # rho gamma = 0.003 at the initial lambda too: 0.994^20 = 0.89
+    verdict = claims.no_decay_without_regularization(evidence.__class__("full", depth=weak))
+    assert "at neither lambda is the regulariser in effect" in verdict.evidence
     evidence.depth = depth(0.9929, 0.999, r2=0.215)  # a rate below 1 from a poor fit is no geometric decay
     verdict = claims.bias_decays_exponentially(evidence)
     assert verdict.verdict == claims.FAIL and "rate 0.9929 (r2 0.215), not a geometric decay" in verdict.evidence

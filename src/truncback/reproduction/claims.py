@@ -68,9 +68,15 @@ def depth_point(depth) -> tuple[str, str]:
     learned, initial = depth["learned"], depth["initial"]
     if regulariser_contraction(learned, T) <= REGULARISER_IN_EFFECT:
         return "learned", f"judged at the {_point_text('learnt', learned, T)}"
+    if regulariser_contraction(initial, T) <= REGULARISER_IN_EFFECT:
+        return "initial", (
+            f"judged at the {_point_text('initial', initial, T)}, as at the {_point_text('learnt', learned, T)} "
+            f"the regulariser is not in effect (needs a contraction <= {REGULARISER_IN_EFFECT:g})"
+        )
     return "initial", (
-        f"judged at the {_point_text('initial', initial, T)}, as at the {_point_text('learnt', learned, T)} the "
-        f"regulariser is not in effect (needs a contraction <= {REGULARISER_IN_EFFECT:g})"
+        f"judged at the {_point_text('initial', initial, T)}, where rho is as initialised; at neither lambda is the "
+        f"regulariser in effect (a contraction <= {REGULARISER_IN_EFFECT:g}; the {_point_text('learnt', learned, T)}), "
+        "so rho > 0 and rho = 0 differ little by construction and the verdict says little about the claim"
     )
 
 
