@@ -58,6 +58,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python -m truncback bench-methods $(BENCH_ARGS)
 	$(BIN)/python -m truncback bench-baselines $(BASELINE_ARGS)
 	$(BIN)/python -m truncback bench-products $(PRODUCTS_ARGS)
+	$(BIN)/python -m truncback bench-batched $(BATCHED_ARGS)
 
 # Needs only torch, numpy, pandas, matplotlib and pyyaml (a CUDA machine's own Python): no venv, no Snakemake.
 # Uses .venv's Python where it exists, else $(PYTHON).

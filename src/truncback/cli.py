@@ -24,6 +24,7 @@ COMMANDS = {
     "bench-methods": "truncback.experiments.complexity.benchmark",
     "bench-baselines": "truncback.experiments.complexity.baselines",
     "bench-products": "truncback.experiments.complexity.products",
+    "bench-batched": "truncback.experiments.complexity.batched",
     "table-complexity": "truncback.experiments.complexity.table",
     "table-baselines": "truncback.experiments.complexity.baselines_table",
     "reproduction-report": "truncback.reproduction.report",

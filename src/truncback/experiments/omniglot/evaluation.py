@@ -7,7 +7,8 @@ import math
 
 import numpy as np
 
-from truncback.experiments.omniglot.model import Constraints, evaluate
+from truncback.experiments.omniglot.batched import TASKS_PER_BATCH, evaluate_tasks
+from truncback.experiments.omniglot.model import Constraints
 
 Z_95 = 1.959963984540054
 
@@ -51,12 +52,12 @@ def evaluate_point(
 ) -> str:
     """Appends to ``curves`` the accuracy on the first ``curve_tasks`` test tasks and the validation
     loss and error after ``iteration`` hyper-iterations; at a milestone, also the accuracy over all
-    test tasks to ``milestones``. Returns a progress line."""
-    test = [
-        evaluate(task, hparams, T, batch_norm, constraints)
-        for task in tasks["test"][: None if milestone else curve_tasks]
-    ]
-    validation = [evaluate(task, hparams, T, batch_norm, constraints) for task in tasks["validation"]]
+    test tasks to ``milestones``. The tasks' inner loops run ``TASKS_PER_BATCH`` at a time (``batched``).
+    Returns a progress line."""
+    test = evaluate_tasks(
+        tasks["test"][: None if milestone else curve_tasks], hparams, T, batch_norm, constraints, TASKS_PER_BATCH
+    )
+    validation = evaluate_tasks(tasks["validation"], hparams, T, batch_norm, constraints, TASKS_PER_BATCH)
     curves["iteration"].append(iteration)
     curves["test_accuracy"].append(100 * float(np.mean([accuracy for accuracy, _ in test[:curve_tasks]])))
     curves["test_loss"].append(float(np.mean([loss for _, loss in test[:curve_tasks]])))
