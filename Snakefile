@@ -7,6 +7,8 @@
 #   snakemake --cores all --config scale=rehearsal   every paper-scale job on synthetic data of the real
 #                                                    sizes, a few iterations each, and the full run's time
 #   snakemake --cores 2 figures/fig1_toy_bound.pdf   one output
+#   snakemake --cores all sensitivity --config scale=offline data_dir=DIR
+#                                                    the sensitivity study (not in `all`)
 #
 # All logic lives in the `truncback` package; every rule runs one `python -m truncback ...` command
 # and carries that command's code version as a param, so a job reruns when its code changes. The
@@ -23,6 +25,7 @@ include: "rules/complexity.smk"
 include: "rules/aid_vs_itd.smk"
 include: "rules/fom_ufom.smk"
 include: "rules/report.smk"
+include: "rules/sensitivity.smk"
 
 
 if SCALE == "rehearsal":
@@ -32,6 +35,14 @@ if SCALE == "rehearsal":
 
 onstart:
     announce_run_time(workflow.cores)
+    announce_study(
+        SCALE,
+        list(SE_RUNS.values()),
+        any(job.rule.name.startswith("sensitivity_") for job in workflow.dag.needrun_jobs()),
+        workflow.cores,
+        f"{REHEARSAL_ESTIMATES}_jobs.csv",
+        f"{BENCHMARKS}/sensitivity",
+    )
 
 
 rule all:

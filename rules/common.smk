@@ -26,6 +26,7 @@ from truncback.data import sources as data_sources
 from truncback.data.local import missing_from_data_dir
 from truncback.pipeline.config_input import ConfigError, given_as, methods_from_labels, schema_problem, target_hint
 from truncback.experiments.omniglot.settings import OmniglotRun, every_run
+from truncback.experiments.sensitivity.settings import study_runs
 from truncback.rehearsal.caps import rehearsal_config
 from truncback.rehearsal.estimates import expected_run_time
 from truncback.runtime.code_version import code_version
@@ -248,6 +249,13 @@ FU_OMNIGLOT = [
 ]
 FU_BENCHMARKS = [benchmark("fom_ufom", part) for part in FU_PARTS]
 
+# The sensitivity study (rules/sensitivity.smk): its runs by job, <part>/<variant>/<label>_seed<seed>, under
+# results/<scale>/sensitivity/. Made on request, not by rule all, so its benchmark files are not the scale's.
+SENSITIVITY = config["sensitivity"]
+SE_RESULTS = f"{RESULTS}/sensitivity"
+SE_RUNS = {run.job: run for run in study_runs(config)}
+SE_SUMMARY = f"{SE_RESULTS}/summary.json"
+
 # Every benchmark file of the scale's DAG: the report's run times and the rehearsal's estimates.
 ALL_BENCHMARKS = (
     DATA_BENCHMARKS
@@ -338,6 +346,12 @@ def rehearsal_estimates(wildcards):
     (the report says when they do not)."""
     path = f"{REHEARSAL_ESTIMATES}.csv"
     return [path] if SCALE == "rehearsal" or Path(path).is_file() else []
+
+
+def sensitivity_summary(wildcards):
+    """The sensitivity study's summary, where the study has run at this scale (the report says NOT RUN
+    otherwise); once it exists the report depends on it, so a change to the study's code reruns it."""
+    return [SE_SUMMARY] if Path(SE_SUMMARY).is_file() else []
 
 
 def measured_spread(wildcards):

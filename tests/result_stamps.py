@@ -23,6 +23,8 @@ UNSTAMPED_PRODUCERS = {
     "data-fixtures": "synthetic archives are data: keyed by the seed and sizes (params), parsed like the real ones",
     "data-prepare": "prepared arrays are data: parsed from archives keyed by their checksums, and named by the "
     "recipe (data/prepared/<scale>/<name>.npz), not by code that could change the arrays' meaning",
+    "sensitivity-pool": "the sensitivity study's Omniglot pools are prepared data: cut from the prepared files by the "
+    "alphabet names and size its rule passes (params), and read by omniglot as it reads a prepared file",
     "rehearsal-estimates": "the estimates are a paper table (paper_tables/rehearsal, committed), not a raw result: "
     "every scale's report quotes the committed one, which Snakemake cannot remake there; a code version column "
     "would enter the committed table that check-results compares",

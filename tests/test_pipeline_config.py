@@ -95,6 +95,10 @@ def test_the_offline_scale_keeps_every_paper_setting_but_its_data():
         "hypercleaning.settings.n_test",
         "omniglot.settings.split",
         "task_interaction.datasets",
+        # the sensitivity study's data scaling: the offline files' alphabets, and how many characters
+        "sensitivity.data_scaling.held_out",
+        "sensitivity.data_scaling.pool_alphabets",
+        "sensitivity.data_scaling.pools",
     }
     hypercleaning = offline["hypercleaning"]["settings"]
     assert (

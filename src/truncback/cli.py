@@ -59,6 +59,10 @@ COMMANDS = {
     "task-interaction-trials": "truncback.experiments.task_interaction.trials",
     "table-task-interaction": "truncback.experiments.task_interaction.table",
     "figure-task-interaction": "truncback.experiments.task_interaction.figure",
+    "sensitivity-pool": "truncback.experiments.sensitivity.pools",
+    "sensitivity-summary": "truncback.experiments.sensitivity.summary",
+    "table-sensitivity": "truncback.experiments.sensitivity.table",
+    "figure-sensitivity": "truncback.experiments.sensitivity.figure",
 }
 
 

@@ -22,6 +22,7 @@ from truncback.reproduction.evidence import TABLE_DATASETS, load_evidence, load_
 from truncback.reproduction.grader import graded_by
 from truncback.reproduction.health import health_blocks
 from truncback.reproduction.numbers import NOT_COMPARABLE, table_rows
+from truncback.reproduction.sensitivity import explained, load_study, study_blocks, table4_sentence
 from truncback.runtime.health import UNSTABLE
 from truncback.runtime.measure import hardware
 from truncback.io.tables import html_page, html_table
@@ -216,15 +217,21 @@ def companion_blocks(reference, evidence) -> list:
     ]
 
 
-def design_blocks(evidence) -> list:
-    """Where this scale's tables depart from the paper on purpose, one item per table."""
-    notes = [f"Table {table}: {evidence.by_design(table)}" for table in TABLE_DATASETS if evidence.by_design(table)]
+def design_blocks(evidence, study=None) -> list:
+    """Where this scale's tables depart from the paper on purpose, one item per table; Table 4's cites
+    what the sensitivity study measured of the meta-training data (``study``, None where it has not run)."""
+    notes = [
+        f"Table {table}: {evidence.by_design(table)}" + (f"; {table4_sentence(study)}" if table == "4" else "")
+        for table in TABLE_DATASETS
+        if evidence.by_design(table)
+    ]
     return [("p", "Departures from the paper at this scale:"), ("ul", notes)] if notes else []
 
 
-def report_blocks(reference, evidence, benchmarks=None, estimates=None, spread=None) -> list:
-    """The report as blocks: ("h1" | "h2" | "p", text), ("ul", [items]) or ("table", DataFrame)."""
-    verdicts = [EVALUATORS[claim["id"]](evidence) for claim in reference["claims"]]
+def report_blocks(reference, evidence, benchmarks=None, estimates=None, spread=None, study=None) -> list:
+    """The report as blocks: ("h1" | "h2" | "p", text), ("ul", [items]) or ("table", DataFrame);
+    ``study``: the sensitivity study's summary, None where it has not run."""
+    verdicts = explained([EVALUATORS[claim["id"]](evidence) for claim in reference["claims"]], study)
     texts = {claim["id"]: claim["text"] for claim in reference["claims"]}
     rows = table_rows(reference, evidence)
     blocks: list[tuple[str, Any]] = [
@@ -297,7 +304,8 @@ def report_blocks(reference, evidence, benchmarks=None, estimates=None, spread=N
         ),
         ("p", "Tolerances:"),
         ("ul", list(dict.fromkeys(r["basis"] for r in rows))),
-        *design_blocks(evidence),
+        *design_blocks(evidence, study),
+        *study_blocks(study, evidence.scale),
         *health_blocks(evidence),
         ("h2", "Run time and hardware"),
         ("p", f"Written on: {hardware()} {WALL_CLOCK}"),
@@ -346,8 +354,8 @@ def to_html(blocks) -> str:
     return html_page("Reproduction report", "\n".join(parts))
 
 
-def report_text(reference, evidence, benchmarks=None, estimates=None, spread=None) -> str:
-    return to_markdown(report_blocks(reference, evidence, benchmarks, estimates, spread))
+def report_text(reference, evidence, benchmarks=None, estimates=None, spread=None, study=None) -> str:
+    return to_markdown(report_blocks(reference, evidence, benchmarks, estimates, spread, study))
 
 
 def main(args) -> int:
@@ -364,7 +372,7 @@ def main(args) -> int:
         args.fom_ufom,
     )
     spread = load_spread(args.spread) if args.spread else None
-    blocks = report_blocks(reference, evidence, args.benchmarks, args.estimates, spread)
+    blocks = report_blocks(reference, evidence, args.benchmarks, args.estimates, spread, load_study(args.sensitivity))
     output = Path(args.output)
     for path, text in ((output.with_suffix(".html"), to_html(blocks)), (output, to_markdown(blocks))):
         with atomic_path(path) as temporary:
@@ -399,6 +407,10 @@ def register(subparsers) -> None:
         "--estimates",
         help="the rehearsal's full-scale estimates (paper_tables/rehearsal/"
         "full_run_estimates.csv), shown when the file exists",
+    )
+    parser.add_argument(
+        "--sensitivity",
+        help="the sensitivity study's summary (results/<scale>/sensitivity/summary.json), where the study has run",
     )
     parser.add_argument("--output", required=True, help="the report (.md; an .html copy is written beside it)")
     parser.set_defaults(run=main)

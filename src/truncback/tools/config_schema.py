@@ -21,6 +21,7 @@ from truncback.experiments.complexity.settings import ComplexitySection
 from truncback.experiments.fom_ufom.settings import FomUfomSettings
 from truncback.experiments.hypercleaning.settings import HypercleaningSection, HypercleaningSettings
 from truncback.experiments.omniglot.settings import RUN_KEYS, OmniglotRun, OmniglotSection, OmniglotSettings
+from truncback.experiments.sensitivity.settings import SensitivitySection, study_runs
 from truncback.experiments.task_interaction.settings import TaskInteractionSection, TaskInteractionSettings
 from truncback.experiments.toy.settings import ToySettings
 from truncback.hypergrad import methods
@@ -104,6 +105,12 @@ class PipelineConfig(Settings):
     rehearsal: dict = setting(
         {}, "the work counts of scale=rehearsal (src/truncback/rehearsal/caps.py)", nested=RehearsalSettings
     )
+    sensitivity: dict = setting(
+        {},
+        "the open choices and the meta-training data, measured (Tables 2 and 4, C4): run on request "
+        "(`snakemake sensitivity`), not by rule all",
+        nested=SensitivitySection,
+    )
 
 
 def config_schema() -> dict:
@@ -147,9 +154,10 @@ def _method_labels(specs, T: int, section: str, about_T: str = "") -> list:
 
 def check_config(config: dict) -> dict:
     """Checks what the schema cannot: each experiment's method specs against its T (unknown method,
-    missing or extra option, K > T), unique labels, Omniglot's depth_from. Returns the labels per
-    section ("hypercleaning", "task_interaction", "omniglot", "complexity"). Raises a ValueError naming
-    the config key at fault."""
+    missing or extra option, K > T), unique labels, Omniglot's depth_from, the sensitivity study's
+    variants against their settings. Returns the labels per section ("hypercleaning",
+    "task_interaction", "omniglot", "complexity"; "sensitivity": its runs' jobs). Raises a ValueError
+    naming the config key at fault."""
     labels = {}
     for section, settings_class in (
         ("hypercleaning", HypercleaningSettings),
@@ -176,6 +184,7 @@ def check_config(config: dict) -> dict:
     depth_from = config["omniglot"]["depth_from"]
     if depth_from not in names:
         raise ValueError(f"config omniglot.depth_from={depth_from!r} is not the label of a run; the runs: {names}")
+    labels["sensitivity"] = [run.job for run in study_runs(config)]
     return labels
 
 
