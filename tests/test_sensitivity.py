@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import torch
 from snakemake.utils import validate
+from torch.utils._pytree import tree_leaves, tree_map
 
 from experiment_data import omniglot_arrays, write_inputs
 from test_pipeline_config import SCHEMA, load, merged
@@ -20,12 +21,14 @@ from truncback.cli import main as cli
 from truncback.data.parsers import parse_omniglot
 from truncback.experiments.hypercleaning.problem import cleaning_problem, make_cleaning_data
 from truncback.experiments.hypercleaning.run import HypercleaningResult
+from truncback.experiments.omniglot.model import Constraints, fixed_w0, initial_hyperparameters, one_shot_problem
 from truncback.experiments.omniglot.run import OmniglotResult
+from truncback.experiments.omniglot.tasks import Task
 from truncback.experiments.sensitivity.estimate import run_counts
 from truncback.experiments.sensitivity.pools import character_pool
 from truncback.experiments.sensitivity.settings import study_runs
 from truncback.experiments.sensitivity.summary import fit_at, power_law_fit, t_quantile
-from truncback.hypergrad import dynamics
+from truncback.hypergrad import dynamics, rmd, trees
 from truncback.reproduction.evidence import Evidence, load_reference
 from truncback.reproduction.report import report_text
 from truncback.runtime.files import read_json, read_result
@@ -62,9 +65,10 @@ def f1(hparams: np.ndarray, corrupted: np.ndarray, threshold: float) -> float:
 
 def test_variants_through_the_command_line_give_one_row_each_with_the_numbers_of_their_runs(tmp_path):
     inputs = write_inputs(tmp_path / "inputs")
+    w0_fixed = next(v for v in config_of("smoke")["sensitivity"]["omniglot"]["variants"] if v["name"] == "w0_fixed")
     config = config_of(
         "smoke",
-        omniglot={"variants": []},
+        omniglot={"variants": [w0_fixed]},
         data_scaling={
             "runs": [{"method": {"name": "krmd", "K": 1}, "iterations": 4, "milestones": [4]}],
             "pools": [5, 10, 15],
@@ -144,10 +148,16 @@ def test_variants_through_the_command_line_give_one_row_each_with_the_numbers_of
 
     table = pd.read_csv(tables / "sensitivity.csv", dtype=str, keep_default_na=False)
     variants = table[table["Choice"] != "F1 threshold"]
-    assert list(zip(variants["Table"], variants["Default"])) == [("2", "yes"), ("2", ""), ("4", "yes")]
-    assert list(variants["Choice"]) == ["(all)", "inner loss", "(all)"]
+    assert list(zip(variants["Table"], variants["Default"])) == [("2", "yes"), ("2", ""), ("4", "yes"), ("4", "")]
+    assert list(variants["Choice"]) == ["(all)", "inner loss", "(all)", "w_0"]
     for (_, row), (part, variant) in zip(
-        variants.iterrows(), [("hypercleaning", "default"), ("hypercleaning", "paper_sum"), ("omniglot", "default")]
+        variants.iterrows(),
+        [
+            ("hypercleaning", "default"),
+            ("hypercleaning", "paper_sum"),
+            ("omniglot", "default"),
+            ("omniglot", "w0_fixed"),
+        ],
     ):
         folder = root / part / variant
         if part == "hypercleaning":
@@ -160,6 +170,8 @@ def test_variants_through_the_command_line_give_one_row_each_with_the_numbers_of
         assert row["1-RMD acc."] == f"{small_acc:.2f}" and row["Full RMD acc."] == f"{full_acc:.2f}"
         assert row["C4"].startswith(f"{small_acc - full_acc:+.2f} ± ")
     assert "inner_loss=sum" in variants["Settings"].iloc[1] and "inner_loss=mean" in variants["Settings"].iloc[0]
+    assert variants["Settings"].iloc[2] == "w0=c" and variants["Settings"].iloc[3] == "w0=fixed"
+    assert read_result(root / "omniglot" / "w0_fixed" / "rmd_seed0.json", OmniglotResult).settings["w0"] == "fixed"
 
     thresholds = table[table["Choice"] == "F1 threshold"]
     assert [float(s.split("=")[1]) for s in thresholds["Settings"]] == config["sensitivity"]["hypercleaning"][
@@ -190,6 +202,27 @@ def test_variants_through_the_command_line_give_one_row_each_with_the_numbers_of
     assert "1-RMD reaches" in data_section and "at 1,200" in data_section and "against the paper" not in data_section
     assert "- Table 4: by design, meta-trained on" in text
     assert "measured (sensitivity study, meta-tested on the 10 characters of evaluation/Fixture_Alphabet_01" in text
+
+
+def test_a_fixed_w0_is_where_every_inner_loop_starts_so_without_the_regulariser_c_gets_no_gradient():
+    generator = torch.Generator().manual_seed(0)
+    bounds = Constraints(gamma_max=0.5, rho_min=0.01)
+    lam = initial_hyperparameters(4, 3, True, 0.5, 0.1, bounds, seed=0, dtype=torch.float64)
+    w0 = fixed_w0(lam, "fixed")
+    moved = {**lam, "c": tree_map(lambda c: c + 0.1, lam["c"])}
+    task = Task(
+        torch.rand(3, 1, 28, 28, generator=generator, dtype=torch.float64),
+        torch.arange(3),
+        torch.rand(6, 1, 28, 28, generator=generator, dtype=torch.float64),
+        torch.arange(3).repeat_interleave(2),
+    )
+    problem = one_shot_problem(task, 4, True, bounds, rho_zero=True, w0=w0)
+    assert all(torch.equal(a, b) for a, b in zip(tree_leaves(problem.init(moved)), tree_leaves(lam["c"])))
+    assert fixed_w0(lam, "c") is None
+    # c enters g_S only through the regulariser and w_0: with neither, d f / d c is exactly 0
+    assert trees.norm(rmd(problem, moved)["c"]) == 0
+    assert trees.norm(rmd(one_shot_problem(task, 4, True, bounds, rho_zero=True), moved)["c"]) > 0
+    assert trees.norm(rmd(one_shot_problem(task, 4, True, bounds, w0=w0), moved)["c"]) > 0
 
 
 def test_without_the_study_the_report_says_not_run_and_how_to_run_it():

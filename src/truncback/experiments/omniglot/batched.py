@@ -1,7 +1,7 @@
 """Omniglot's evaluation with its tasks batched: the inner loops of ``batch`` tasks (each its own
 lower-level problem at the same lam) run as one computation, ``torch.func.vmap`` over the tasks.
 
-For each task b of a batch, from w_0^b = c,
+For each task b of a batch, from w_0^b = c (or a fixed ``w0``),
 
     w_{t+1}^b = w_t^b - gamma(lam) grad_w g_{S_b}(w_t^b, lam),   t = 0, ..., T - 1,
 
@@ -23,7 +23,9 @@ time falls little beyond it (``python -m truncback bench-batched``), while memor
 
 
 @torch.no_grad()
-def evaluate_tasks(tasks: list, lam: dict, T: int, batch_norm: bool, constraints: Constraints, batch: int) -> list:
+def evaluate_tasks(
+    tasks: list, lam: dict, T: int, batch_norm: bool, constraints: Constraints, batch: int, w0: dict | None = None
+) -> list:
     """[(accuracy, loss) on Q_b of the network adapted to S_b by the T inner steps] for each task,
     ``batch`` tasks at a time (module docstring)."""
     if batch < 1:
@@ -39,7 +41,7 @@ def evaluate_tasks(tasks: list, lam: dict, T: int, batch_norm: bool, constraints
             torch.stack([getattr(task, name) for task in chunk])
             for name in ("x_train", "y_train", "x_query", "y_query")
         )
-        w = tree_map(lambda c: torch.stack([c] * len(x)), lam["c"])  # noqa: B023 (called here)
+        w = tree_map(lambda c: torch.stack([c] * len(x)), lam["c"] if w0 is None else w0)  # noqa: B023 (called here)
         for _ in range(T):
             step = gradient(w, lam, x, y, batch_norm, False, constraints.rho_min)
             w = tree_map(lambda wi, gi: wi - gamma * gi, w, step)

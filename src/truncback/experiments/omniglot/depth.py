@@ -19,6 +19,7 @@ from torch.utils._pytree import tree_map
 
 from truncback.experiments.omniglot.model import (
     Constraints,
+    fixed_w0,
     initial_hyperparameters,
     nested_hyperparameters,
     one_shot_problem,
@@ -70,10 +71,10 @@ def _as(task: Task, dtype) -> Task:
     return Task(task.x_train.to(dtype), task.y_train, task.x_query.to(dtype), task.y_query)
 
 
-def depth_study(hparams, tasks, T: int, batch_norm: bool, constraints: Constraints) -> dict:
+def depth_study(hparams, tasks, T: int, batch_norm: bool, constraints: Constraints, w0: dict | None = None) -> dict:
     """For each variant (rho as in ``hparams``; rho = 0): the relative errors on every task, their
     mean over tasks and the geometric fit of the mean, over all hyperparameters and over those other
-    than c (``*_without_c``).
+    than c (``*_without_c``); the inner loops start at c, or at the fixed ``w0``.
 
     Why both: w_0 = c, so d f / d c has a term B_0 alpha_0 that K-RMD leaves out for every K < T
     (eq. 8). With rho = 0 that term is all of d f / d c (c enters the lower level only through
@@ -85,7 +86,9 @@ def depth_study(hparams, tasks, T: int, batch_norm: bool, constraints: Constrain
         entry = {}
         for suffix, exclude in (("", ()), ("_without_c", ("c",))):
             per_task = [
-                relative_errors(one_shot_problem(task, T, batch_norm, constraints, rho_zero=rho_zero), hparams, exclude)
+                relative_errors(
+                    one_shot_problem(task, T, batch_norm, constraints, rho_zero=rho_zero, w0=w0), hparams, exclude
+                )
                 for task in tasks
             ]
             mean = np.mean(np.asarray(per_task), axis=0).tolist()
@@ -121,7 +124,9 @@ def run_depth(background, evaluation, settings: OmniglotSettings, learned: dict,
     }
     learned = tree_map(lambda leaf: leaf.to(device=device, dtype=dtype), learned)
     for name, hparams in (("learned", learned), ("initial", initial)):
-        result[name] = depth_study(hparams, tasks, settings.T, settings.batch_norm, settings.constraints())
+        result[name] = depth_study(
+            hparams, tasks, settings.T, settings.batch_norm, settings.constraints(), fixed_w0(initial, settings.w0)
+        )
         result[name]["rho"] = settings.constraints().rho(hparams).tolist()
         result[name]["gamma"] = float(settings.constraints().gamma(hparams))
         fits = {variant: result[name][variant]["fit"] for variant in VARIANTS}

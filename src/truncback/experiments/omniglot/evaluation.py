@@ -49,15 +49,16 @@ def evaluate_point(
     curves: dict,
     milestones: list,
     milestone: bool,
+    w0: dict | None = None,
 ) -> str:
     """Appends to ``curves`` the accuracy on the first ``curve_tasks`` test tasks and the validation
     loss and error after ``iteration`` hyper-iterations; at a milestone, also the accuracy over all
-    test tasks to ``milestones``. The tasks' inner loops run ``TASKS_PER_BATCH`` at a time (``batched``).
-    Returns a progress line."""
+    test tasks to ``milestones``. The tasks' inner loops run ``TASKS_PER_BATCH`` at a time (``batched``),
+    from c or the fixed ``w0``. Returns a progress line."""
     test = evaluate_tasks(
-        tasks["test"][: None if milestone else curve_tasks], hparams, T, batch_norm, constraints, TASKS_PER_BATCH
+        tasks["test"][: None if milestone else curve_tasks], hparams, T, batch_norm, constraints, TASKS_PER_BATCH, w0
     )
-    validation = evaluate_tasks(tasks["validation"], hparams, T, batch_norm, constraints, TASKS_PER_BATCH)
+    validation = evaluate_tasks(tasks["validation"], hparams, T, batch_norm, constraints, TASKS_PER_BATCH, w0)
     curves["iteration"].append(iteration)
     curves["test_accuracy"].append(100 * float(np.mean([accuracy for accuracy, _ in test[:curve_tasks]])))
     curves["test_loss"].append(float(np.mean([loss for _, loss in test[:curve_tasks]])))

@@ -158,13 +158,31 @@ def support_loss(w, lam, x_train, y_train, batch_norm: bool, rho_zero: bool, rho
     return F.cross_entropy(logits, y_train, reduction="sum") + regulariser(w, lam, rho_zero, rho_min)
 
 
+INITIAL_STATES = ("c", "fixed")
+"""The lower level's initial state (setting ``w0``): w_0 = c, or a fixed w_0 that does not depend on lam."""
+
+
+def fixed_w0(initial: dict, w0: str) -> dict | None:
+    """The fixed initial state of the setting ``w0``: for "fixed", c's value in ``initial`` (lam at the
+    start of meta-training), detached; for "c" None (w_0 = c)."""
+    if w0 not in INITIAL_STATES:
+        raise ValueError(f"w0={w0!r}; choose one of {INITIAL_STATES}")
+    return tree_map(lambda c: c.detach().clone(), initial["c"]) if w0 == "fixed" else None
+
+
 def one_shot_problem(
-    task, T: int, batch_norm: bool, constraints: Constraints, rho_zero: bool = False, compile: bool | str = False
+    task,
+    T: int,
+    batch_norm: bool,
+    constraints: Constraints,
+    rho_zero: bool = False,
+    compile: bool | str = False,
+    w0: dict | None = None,
 ) -> BilevelProblem:
-    """The bilevel problem of sec. 4.3 on ``task``: w_0 = c, T gradient-descent steps of size
-    gamma = constraints.gamma(lam) on g_S, f = mean cross-entropy on Q. ``rho_zero`` drops the
-    regulariser (rho = 0, Fig. 7 plot 4); ``compile``: the forward steps through torch.compile, compiled
-    once for all tasks of one shape."""
+    """The bilevel problem of sec. 4.3 on ``task``: w_0 = c (or ``w0``, a fixed state like w that does
+    not depend on lam, so B_0 = 0), T gradient-descent steps of size gamma = constraints.gamma(lam) on
+    g_S, f = mean cross-entropy on Q. ``rho_zero`` drops the regulariser (rho = 0, Fig. 7 plot 4);
+    ``compile``: the forward steps through torch.compile, compiled once for all tasks of one shape."""
 
     def outer(w, lam):
         return F.cross_entropy(forward(task.x_query, w, lam, batch_norm), task.y_query)
@@ -173,7 +191,7 @@ def one_shot_problem(
         return constraints.gamma(lam)
 
     return BilevelProblem(
-        init=lambda lam: tree_map(lambda c: c.clone(), lam["c"]),
+        init=lambda lam: tree_map(lambda c: c.clone(), lam["c"] if w0 is None else w0),
         step=gradient_descent(
             support_loss,
             step_size,
@@ -186,9 +204,11 @@ def one_shot_problem(
 
 
 @torch.no_grad()
-def evaluate(task, lam: dict, T: int, batch_norm: bool, constraints: Constraints) -> tuple[float, float]:
-    """(accuracy, loss) on Q of the network adapted to S by the T inner steps."""
-    problem = one_shot_problem(task, T, batch_norm, constraints)
+def evaluate(
+    task, lam: dict, T: int, batch_norm: bool, constraints: Constraints, w0: dict | None = None
+) -> tuple[float, float]:
+    """(accuracy, loss) on Q of the network adapted to S by the T inner steps (from c, or ``w0``)."""
+    problem = one_shot_problem(task, T, batch_norm, constraints, w0=w0)
     w = dynamics.run(problem, lam, dynamics.initial_state(problem, lam), 0, T)
     logits = forward(task.x_query, w, lam, batch_norm)
     accuracy = float((logits.argmax(dim=1) == task.y_query).double().mean())

@@ -23,6 +23,7 @@ from truncback.experiments.omniglot.evaluation import empty_curves, evaluate_poi
 from truncback.experiments.omniglot.model import (
     Constraints,
     adapted_names,
+    fixed_w0,
     flat_hyperparameters,
     initial_hyperparameters,
     one_shot_problem,
@@ -95,8 +96,9 @@ class MetaTraining(Objective):
     meta-training stream; the curves get a point every ``eval_every`` hyper-iterations, at the end
     and at each milestone (where all test tasks are scored for Table 4)."""
 
-    def __init__(self, train_sampler, tasks, settings: OmniglotSettings, run: OmniglotRun):
+    def __init__(self, train_sampler, tasks, settings: OmniglotSettings, run: OmniglotRun, w0: dict | None = None):
         self.train_sampler, self.tasks, self.settings, self.run = train_sampler, tasks, settings, run
+        self.w0 = w0  # the fixed initial state (setting w0 = fixed), else None: w_0 = c
         self.T = run.horizon(settings)
         self.evaluations = empty_curves()
         self.milestones: list[dict] = []
@@ -110,6 +112,7 @@ class MetaTraining(Objective):
                 self.settings.batch_norm,
                 self.settings.constraints(),
                 compile=self.settings.compile,
+                w0=self.w0,
             )
             for b in range(batch)
         ]
@@ -129,6 +132,7 @@ class MetaTraining(Objective):
                     self.evaluations,
                     self.milestones,
                     done in self.run.milestones,
+                    self.w0,
                 )
             )
         return tasks
@@ -167,7 +171,6 @@ def run_omniglot(
     train_sampler, test_sampler = samplers(background, evaluation, settings, task_seed, device)
     pools = (len(train_sampler.pool.members), len(test_sampler.pool.members))
     tasks = evaluation_tasks(train_sampler, test_sampler, settings.test_tasks, settings.validation_tasks)
-    objective = MetaTraining(train_sampler, tasks, settings, run)
     start = initial_hyperparameters(
         settings.filters,
         settings.ways,
@@ -179,6 +182,7 @@ def run_omniglot(
         getattr(torch, settings.dtype),
     )
     start = tree_map(lambda leaf: leaf.to(device), start)
+    objective = MetaTraining(train_sampler, tasks, settings, run, fixed_w0(start, settings.w0))
     title = (
         f"omniglot {run.display(settings)} (T={objective.T}) seed={seed}: {settings.ways}-way one-shot, "
         f"{pools[0]} meta-train / {pools[1]} meta-test characters, {settings.filters} filters;"

@@ -9,7 +9,7 @@ from typing import ClassVar
 
 import torch
 
-from truncback.experiments.omniglot.model import Constraints
+from truncback.experiments.omniglot.model import INITIAL_STATES, Constraints
 from truncback.experiments.omniglot.tasks import SPLITS
 from truncback.hypergrad import display_name, label, resolve
 from truncback.runtime.harness import HYPER_OPTIMIZERS, LoopSettings
@@ -71,6 +71,13 @@ class OmniglotSettings(Settings):
     )
     init_rho: float = setting(
         1.0, "initial regularisation weights rho_j, above rho_min", type="number", exclusiveMinimum=0
+    )
+    w0: str = setting(
+        "c",
+        "the lower level's initial state: c, w_0 = c (a hyperparameter, so B_0 = d w_0 / d lam != 0: the term "
+        "K-RMD with K < T leaves out, eq. 8); fixed, w_0 = c's value at the start of meta-training, a constant "
+        "(B_0 = 0, c only the regulariser's centre). The paper does not say (docs/assumptions.md)",
+        enum=list(INITIAL_STATES),
     )
     hyper_optimizer: str = setting("adam", "optimiser of lam", enum=sorted(HYPER_OPTIMIZERS))
     hyper_lr: float = setting(0.001, "its learning rate", type="number", exclusiveMinimum=0)

@@ -122,6 +122,13 @@ class OmniglotChoices(Settings):
     variants: list = setting(
         [
             {
+                "name": "w0_fixed",
+                "choice": "w_0",
+                "reading": "w_0 fixed at c's value at the start of meta-training, independent of lam (B_0 = 0, c only "
+                "the regulariser's centre)",
+                "settings": {"w0": "fixed"},
+            },
+            {
                 "name": "exp_gamma_rho",
                 "choice": "gamma, rho",
                 "reading": "gamma = exp(theta), rho_j = exp(theta_j), unbounded, from the default's initial values "
