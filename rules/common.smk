@@ -194,8 +194,8 @@ HC_JOBS = [f"{method}_seed{seed}" for method in HC_SPECS for seed in HYPERCLEANI
 HC_RUNS = [f"{HC_RESULTS}/{job}.json" for job in HC_JOBS]
 HC_BENCHMARKS = [benchmark("hypercleaning", job) for job in HC_JOBS]
 
-# Task interaction (sec. 4.2.2): features once per dataset, one run per (dataset, trial, method), the trials
-# of a (dataset, method) batched in one job (its benchmark file).
+# Task interaction (sec. 4.2.2): features once per dataset, one run per (dataset, trial, method), one job each,
+# or with batch_trials the trials of a (dataset, method) batched in one job (its benchmark file).
 TASK_INTERACTION = config["task_interaction"]
 TI_RESULTS = f"{RESULTS}/task_interaction"
 TI_DATASETS = TASK_INTERACTION["datasets"]
@@ -204,9 +204,17 @@ TI_TRIALS = list(range(TASK_INTERACTION["trials"]))
 TI_JOBS = [(dataset, f"trial{trial}_{method}") for dataset in TI_DATASETS for trial in TI_TRIALS for method in TI_SPECS]
 TI_RUNS = [f"{TI_RESULTS}/{dataset}/{job}.json" for dataset, job in TI_JOBS]
 TI_FEATURE_TIMINGS = [f"{TI_RESULTS}/features/{dataset}.timing.json" for dataset in TI_DATASETS]
-TI_BENCHMARKS = [
-    benchmark("task_interaction", f"{dataset}_{method}") for dataset in TI_DATASETS for method in TI_SPECS
-] + [benchmark("task_interaction", f"features_{dataset}") for dataset in TI_DATASETS]
+TI_BATCHED = TASK_INTERACTION["batch_trials"]  # one job per (dataset, method), else one per (dataset, trial, method)
+TI_BENCHMARKS = (
+    [
+        benchmark("task_interaction", f"{dataset}_{method}")
+        for dataset in TI_DATASETS
+        for method in TI_SPECS
+        if TI_BATCHED
+    ]
+    + [benchmark("task_interaction", f"{dataset}_{job}") for dataset, job in TI_JOBS if not TI_BATCHED]
+    + [benchmark("task_interaction", f"features_{dataset}") for dataset in TI_DATASETS]
+)
 _TI_WEIGHTS = data_sources.archive("resnet18_weights")
 TI_WEIGHTS = (  # torchvision's file at full scale, its seeded stand-in in the rehearsal
     [str(data_layout.source_path(SCALE, data_sources.extra_archive_origin(SCALE, _TI_WEIGHTS.key), _TI_WEIGHTS))]

@@ -247,3 +247,15 @@ def test_one_paper_scale_figure_is_a_target_of_its_own_without_an_activated_envi
     assert made == ["figures/fig1_toy_bound.pdf", "figures/fig1_toy_bound.png"]
     raw = sorted(path.name for path in (workdir / "results" / "full" / "toy").iterdir())
     assert raw == ["bound.json", "landscape.npz", "optimum.json"]
+
+
+@pytest.mark.parametrize("batched, jobs", [(False, 2 * 2 * 3), (True, 2 * 3)])
+def test_task_interaction_runs_one_job_per_trial_or_batches_a_method_s_trials(workflow_dir, tmp_path, batched, jobs):
+    """smoke: 2 datasets, 2 trials, 3 methods; batch_trials: one job per (dataset, method) instead."""
+    overlay = tmp_path / "batch.yaml"
+    overlay.write_text(f"task_interaction:\n  batch_trials: {str(batched).lower()}\n")
+    command = ("--cores", "1", "-n", "-p", "--configfile", str(overlay), "--config", "scale=smoke")
+    table = snakemake(workflow_dir, "paper_tables/smoke/table3_task_interaction.md", *command)
+    assert planned_jobs(table).count("task_interaction_run") == jobs
+    shell = "task-interaction-trials" if batched else "task-interaction --train"
+    assert f"python -m truncback {shell}" in table.stdout + table.stderr

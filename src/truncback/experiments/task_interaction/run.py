@@ -45,7 +45,7 @@ def load_features(path) -> dict:
 class TaskInteractionResult:
     """The raw result of one (dataset, trial, method) run (read by Table 3 and Fig. 6)."""
 
-    LAYOUT: ClassVar[str] = "truncback.task_interaction/2"
+    LAYOUT: ClassVar[str] = "truncback.task_interaction/3"
 
     method: dict
     label: str

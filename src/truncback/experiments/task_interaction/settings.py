@@ -119,6 +119,13 @@ class TaskInteractionSection(Settings):
         type="integer",
         minimum=0,
     )
+    batch_trials: bool = setting(
+        False,
+        "one job per (dataset, method) running its trials as one batched computation (runtime.batched; "
+        "`make bench`'s bench-batched measures what it gains: up to 1.6x per trial on 2 CPU cores for "
+        "CIFAR-10, none for CIFAR-100) instead of one job per trial, which many cores run side by side",
+        type="boolean",
+    )
     features: dict = setting(
         {}, "passed to FeatureSettings; computed once per dataset and cached", nested=FeatureSettings
     )
