@@ -364,3 +364,31 @@ def test_the_offline_target_plans_only_the_studys_runs_and_their_data(tmp_path):
     assert "reproduction_report" not in planned and "data_fixtures" not in planned
     everything = snakemake(workflow, "-n", "sensitivity", "--config", "scale=offline", f"data_dir={data_dir}")
     assert {"sensitivity_table", "sensitivity_figure", "sensitivity"} <= set(planned_jobs(everything))
+
+
+@pytest.mark.skipif(SNAKEMAKE is None, reason="snakemake is not installed")
+def test_the_study_announces_the_rehearsals_estimate_before_its_first_job_and_what_is_left(tmp_path):
+    workflow = copy_workflow(tmp_path)
+    data_dir = fake_data_dir(tmp_path / "datasets", "offline")
+    runs = study_runs(config_of("offline"))
+    estimates = workflow / "paper_tables" / "rehearsal" / "full_run_estimates_jobs.csv"
+    estimates.parent.mkdir(parents=True)
+    rows = ["hypercleaning,krmd-K1_seed0", "hypercleaning,rmd_seed0", "omniglot,krmd-K1", "omniglot,rmd"]
+    columns = "experiment,job,benchmark,estimate s,overhead s,s/iteration,s/exact,s/task\n"
+    # 360 s a run, whatever its counts (the whole scale's announcement reads the benchmark and estimate columns)
+    estimates.write_text(columns + "".join(f"{row},{row.replace(',', '/')}.tsv,1,360,0,0,0\n" for row in rows))
+    # onstart (not in a dry run) announces it; --touch runs no job
+    command = ("--cores", "2", "--touch", f"results/offline/sensitivity/{runs[0].job}.json")
+    command += ("--config", "scale=offline", f"data_dir={data_dir}")
+    hours = len(runs) * 360 / 3600
+    line = f"The sensitivity study: {len(runs)} run(s), {hours:.1f} job-hours, at least {hours / 2:.1f} h on 2 core(s)"
+    assert line in snakemake(workflow, *command).stderr
+    for run in runs[:2]:
+        done = workflow / "benchmarks" / "offline" / "sensitivity" / f"{run.benchmark}.tsv"
+        done.parent.mkdir(parents=True, exist_ok=True)
+        done.write_text("s\n360\n")
+    left = (len(runs) - 2) * 360 / 3600
+    assert (
+        f"not yet run: {len(runs) - 2} run(s), {left:.1f} job-hours, at least {left / 2:.1f} h"
+        in snakemake(workflow, *command).stderr
+    )
