@@ -12,6 +12,7 @@ from truncback.data.checksums import verify
 from truncback.data.layout import raw_path
 from truncback.data.parsers import parse_mnist, parse_omniglot
 from truncback.data.sources import archive, archives_of
+from truncback.experiments.omniglot.tasks import meta_split
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason=f"{SHARED} is absent (only on the project machine)")
@@ -56,3 +57,17 @@ def test_quick_scale_runs_offline_from_data_dir(tmp_path, monkeypatch):
     evaluation = load_prepared("evaluation.npz")
     assert evaluation["images"].shape == (156 * 20, 28, 28)
     assert np.bincount(evaluation["labels"]).tolist() == [20] * 156
+
+
+def test_small2_s_characters_that_small1_also_holds_are_not_meta_tested():
+    """small1 and small2 are two subsets of Omniglot's background set: the alphabets they share (by name)
+    are left out of the meta-test pool, every character of them, and nothing else."""
+    small1, small2 = (
+        parse_omniglot(SHARED / "omniglot" / f"images_background_{name}.zip") for name in ("small1", "small2")
+    )
+    shared = set(small1["alphabet_names"]) & set(small2["alphabet_names"])
+    assert shared, "the two subsets share alphabets"
+    shared_ids = [i for i, name in enumerate(small2["alphabet_names"]) if name in shared]
+    shared_characters = len({c for a, c in zip(small2["alphabet"], small2["labels"]) if a in shared_ids})
+    _, test = meta_split(small1, small2, "files", 1, split_seed=0)
+    assert len(test.members) == 156 - shared_characters

@@ -42,15 +42,15 @@ def test_files_split_keeps_the_files_apart():
 
 def test_split_errors_name_the_bad_value():
     with pytest.raises(ValueError, match="split='halves' is unknown"):
-        meta_split(character_file(5), character_file(5), "halves", 3, 0)
+        meta_split(character_file(5), character_file(5, first_value=100), "halves", 3, 0)
     with pytest.raises(ValueError, match="meta_train_classes=10 must lie strictly between 0 and the 10"):
-        meta_split(character_file(5), character_file(5), "pooled", 10, 0)
+        meta_split(character_file(5), character_file(5, first_value=100), "pooled", 10, 0)
     with pytest.raises(ValueError, match="must be uint8"):
         strokes_as_ones(np.zeros((2, 28, 28), dtype=np.float32))
 
 
 def test_a_task_has_one_training_drawing_per_class_and_its_query_drawings_from_the_same_classes():
-    train, _ = meta_split(character_file(12), character_file(3), "files", 0, 0)
+    train, _ = meta_split(character_file(12), character_file(3, first_value=100), "files", 0, 0)
     sampler = TaskSampler(train, ways=5, query_per_class=3, rotations=True, seed=7)
     task = sampler.task("train", 4)
     assert task.x_train.shape == (5, 1, 28, 28) and task.x_query.shape == (15, 1, 28, 28)
@@ -73,7 +73,7 @@ def test_a_task_has_one_training_drawing_per_class_and_its_query_drawings_from_t
 
 
 def test_tasks_depend_only_on_seed_stream_and_index():
-    train, _ = meta_split(character_file(12), character_file(3), "files", 0, 0)
+    train, _ = meta_split(character_file(12), character_file(3, first_value=100), "files", 0, 0)
     sampler = TaskSampler(train, 5, 3, rotations=True, seed=7)
     same = TaskSampler(train, 5, 3, rotations=True, seed=7)
     first, again = sampler.task("train", 3), same.task("train", 3)
@@ -83,10 +83,21 @@ def test_tasks_depend_only_on_seed_stream_and_index():
 
 
 def test_sampler_errors_name_the_bad_value():
-    train, _ = meta_split(character_file(4, drawings=5), character_file(3), "files", 0, 0)
+    train, _ = meta_split(character_file(4, drawings=5), character_file(3, first_value=100), "files", 0, 0)
     with pytest.raises(ValueError, match=r"ways=5 must lie in \[2, 4\]"):
         TaskSampler(train, 5, 3, False, 0)
     with pytest.raises(ValueError, match="query_per_class=5: a class has only 5 drawings"):
         TaskSampler(train, 3, 5, False, 0)
     with pytest.raises(ValueError, match="stream='meta' is unknown"):
         TaskSampler(train, 3, 2, False, 0).task("meta", 0)
+
+
+@pytest.mark.parametrize("split", ["files", "pooled"])
+def test_a_character_both_files_hold_never_meta_tests(split):
+    """Omniglot's small1 and small2 share alphabets: the second file's copy of a character is left out."""
+    background = character_file(10)
+    evaluation = character_file(6, first_value=50)
+    evaluation["images"][:20] = background["images"][40:60]  # the second file's first character is character 2
+    train, test = meta_split(background, evaluation, split, 8, split_seed=0)
+    assert characters_of(train) | characters_of(test) == set(range(10)) | set(range(51, 56))
+    assert not characters_of(train) & characters_of(test)

@@ -8,6 +8,7 @@ uninterrupted run draws, every method sees the same sequence of meta-training ta
 evaluation tasks are the same fixed sets for every method and every evaluation.
 """
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,6 +59,19 @@ def _classes(arrays: dict) -> list[np.ndarray]:
     return np.split(order, boundaries)
 
 
+def _drawings(images: np.ndarray, members) -> frozenset:
+    """What a class is, whatever file it came from: the digests of its drawings' pixels."""
+    return frozenset(hashlib.sha256(images[index].tobytes()).hexdigest() for index in members)
+
+
+def without_shared(images: list, classes: list) -> list:
+    """The second file's classes that are not also in the first (the same drawings): Omniglot's small1
+    and small2 background subsets share whole alphabets (Greek and Latin), and a character that
+    meta-trains must not also meta-test."""
+    seen = {_drawings(images[0], members) for members in classes[0]}
+    return [members for members in classes[1] if _drawings(images[1], members) not in seen]
+
+
 def meta_split(
     background: dict, evaluation: dict, split: str, meta_train_classes: int, split_seed: int
 ) -> tuple[CharacterPool, CharacterPool]:
@@ -66,12 +80,15 @@ def meta_split(
     ``split="pooled"``: the characters of both files are pooled and shuffled with ``split_seed``;
     the first ``meta_train_classes`` (1200 in Vinyals et al. 2016 and MAML) are for meta-training
     and the rest for meta-testing. ``split="files"``: the first file is the meta-training set and
-    the second the meta-test set (the quick scale: images_background_small1 / small2).
+    the second the meta-test set (the quick scale: images_background_small1 / small2). Either way a
+    character of the second file that the first also holds (the same drawings) is left out, so no
+    character is on both sides.
     """
     if split not in SPLITS:
         raise ValueError(f"split={split!r} is unknown; choose one of {SPLITS}")
     images = [strokes_as_ones(np.asarray(arrays["images"])) for arrays in (background, evaluation)]
     classes = [_classes(arrays) for arrays in (background, evaluation)]
+    classes[1] = without_shared(images, classes)
     if split == "files":
         return CharacterPool(images[0], tuple(classes[0])), CharacterPool(images[1], tuple(classes[1]))
     offset = len(images[0])
