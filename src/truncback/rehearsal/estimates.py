@@ -43,13 +43,17 @@ RUN_EXPERIMENTS = ("hypercleaning", "task_interaction", "omniglot")
 
 def benchmark_of(result: Path, results: Path, benchmarks: Path) -> Path:
     """The benchmark file of the job that wrote ``result``: the rules name it after the result's path
-    under its experiment folder, joined by "_" (hypercleaning/rmd_seed0.json -> hypercleaning/rmd_seed0.tsv),
-    without the trial for task interaction, whose job runs every trial of a (dataset, method)
-    (task_interaction/cifar10/trial0_rmd.json -> task_interaction/cifar10_rmd.tsv)."""
+    under its experiment folder, joined by "_" (hypercleaning/rmd_seed0.json -> hypercleaning/rmd_seed0.tsv);
+    for task interaction with batch_trials, whose job runs every trial of a (dataset, method), without the
+    trial (task_interaction/cifar10/trial0_rmd.json -> task_interaction/cifar10_rmd.tsv), where that file
+    exists and the per-trial one does not."""
     experiment, *rest = result.relative_to(results).with_suffix("").parts
-    if experiment == "task_interaction":
-        rest[-1] = re.sub(r"^trial\d+_", "", rest[-1])
-    return benchmarks / experiment / ("_".join(rest) + ".tsv")
+    own = benchmarks / experiment / ("_".join(rest) + ".tsv")
+    if experiment == "task_interaction" and not own.is_file():
+        batched = benchmarks / experiment / ("_".join([*rest[:-1], re.sub(r"^trial\d+_", "", rest[-1])]) + ".tsv")
+        if batched.is_file():
+            return batched
+    return own
 
 
 def read_benchmark(path: Path) -> dict:
