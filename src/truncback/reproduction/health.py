@@ -41,7 +41,7 @@ def health_row(result) -> dict:
     return {
         "Run": run_name(result),
         "Health": health["verdict"],
-        "Exact |d f| first": _number(health["exact_norm_first"]),
+        "Exact ‖d f‖ first": _number(health["exact_norm_first"]),
         "largest": _number(health["exact_norm_largest"]),
         "growth": _number(health["exact_growth"]),
         "Steps clipped": f"{health['clipped_fraction']:.0%}",
