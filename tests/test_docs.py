@@ -59,6 +59,12 @@ def test_committed_offline_outputs_fill_the_offline_column_and_limitation(tmp_pa
     offline.mkdir()
     for name in ("reproduction_report.md", "table4_omniglot.csv"):
         shutil.copy(REPO / "paper_tables" / "quick" / name, offline / name)
+    # the stand-in report's verdicts set here, whatever the committed quick report's are: C4 alone fails, 16 of 20
+    report = offline / "reproduction_report.md"
+    text = re.sub(r"^- \*\*(\w+): FAIL\.\*\*", r"- **\1: PASS.**", report.read_text(), flags=re.MULTILINE)
+    text = text.replace("- **small_k_matches_full: PASS.**", "- **small_k_matches_full: FAIL.**")
+    text = re.sub(r"Table numbers: \d+ of \d+ compared", "Table numbers: 16 of 20 compared", text)
+    report.write_text(text)
     (offline / "provenance.yaml").write_text("commit: 0123456789abcdef\nwall_seconds: 3600\nmachine: here\n")
     limitation = offline_limitation(committed)
     assert "not committed" not in limitation and "`0123456789ab`" in limitation
@@ -84,7 +90,9 @@ def test_the_at_a_glance_table_says_whether_each_scale_s_outputs_are_of_the_curr
     made = yaml.safe_load(provenance.read_text())
 
     def quick_row(code_versions: dict | None) -> str:
-        record = {**made, "code_versions": code_versions} if code_versions is not None else made
+        record = {key: value for key, value in made.items() if key != "code_versions"}
+        if code_versions is not None:
+            record["code_versions"] = code_versions
         provenance.write_text(yaml.safe_dump(record))
         return next(row for row in at_a_glance(committed).splitlines() if row.startswith("| `quick` |"))
 
