@@ -20,7 +20,7 @@ import warnings
 import torch
 
 from truncback.hypergrad import onednn
-from truncback.hypergrad.problem import update_function
+from truncback.hypergrad.update import update_function
 
 _COMPILED: dict = {}
 _STRICTLY: dict = {}

@@ -13,6 +13,8 @@ from typing import Any, Callable
 import torch
 from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
 
+from truncback.hypergrad.update import descend, update_function
+
 Tree = Any
 
 MATMULS = ("onednn", "torch")
@@ -66,11 +68,6 @@ def _rate(value, lam, t):
     return value(lam, t) if callable(value) else value
 
 
-def _descend(w, grad, rate):
-    """w - rate * grad, leaf by leaf."""
-    return tree_map(lambda wi, gi: wi - rate * gi, w, grad)
-
-
 def _plain_gradient(loss, w, lam):
     """grad_w loss(w, lam), shaped like w, by plain ``torch.autograd.grad`` on detached copies of w and
     lam: no graph is kept."""
@@ -85,17 +82,6 @@ def _tracked(leaves):
     """The state's leaves as inputs autograd can differentiate with respect to: those already in a graph
     as they are, the others (a w_0 that does not depend on lam) as detached leaves requiring grad."""
     return [leaf if leaf.requires_grad else leaf.detach().requires_grad_() for leaf in leaves]
-
-
-def update_function(inner_loss):
-    """(w, lam, rate, *data) -> w - rate * grad_w inner_loss(w, lam, *data): the step, with its step size
-    and data as arguments."""
-    grad_w = torch.func.grad(inner_loss)
-
-    def update(w, lam, rate, *data):
-        return _descend(w, grad_w(w, lam, *data), rate)
-
-    return update
 
 
 class GradientDescentStep:
@@ -165,7 +151,7 @@ class GradientDescentStep:
                 return self.compiled(w, lam, self._rate_tensor(lam, t, w), *self.data)
         grad = _plain_gradient(self._loss, w, lam)
         with torch.no_grad():
-            return _descend(w, grad, _rate(self.lr, lam, t))
+            return descend(w, grad, _rate(self.lr, lam, t))
 
     def pullback(self, w, lam, t, alpha):
         """(A_{t+1}^T alpha, B_{t+1}^T alpha) at (w, lam) (eq. 5): by ``torch.func.vjp`` of the step, or
@@ -191,7 +177,7 @@ class GradientDescentStep:
             if self.compiled is not None:
                 return self.compiled(tree_unflatten(leaves, spec), lam, self._rate_tensor(lam, t, leaves), *self.data)
             grads = torch.autograd.grad(self._loss(tree_unflatten(leaves, spec), lam), leaves, create_graph=True)
-            return _descend(tree_unflatten(leaves, spec), tree_unflatten(list(grads), spec), _rate(self.lr, lam, t))
+            return descend(tree_unflatten(leaves, spec), tree_unflatten(list(grads), spec), _rate(self.lr, lam, t))
 
 
 def gradient_descent(
