@@ -11,7 +11,10 @@ from truncback.hypergrad.first_order import exact_constant_memory, fom, ufom
 from truncback.hypergrad.forward import fmd
 from truncback.hypergrad.implicit import aid, aid_cg, aid_fp
 from truncback.hypergrad.methods import (
+    EXACTNESS,
     METHODS,
+    Bench,
+    Cost,
     Method,
     Option,
     display_name,
@@ -19,6 +22,7 @@ from truncback.hypergrad.methods import (
     is_exact,
     label,
     parse_spec,
+    register,
     resolve,
 )
 from truncback.hypergrad.modules import ModuleAt, module_problem
@@ -28,7 +32,10 @@ from truncback.hypergrad.reverse import checkpointed, krmd, krmd_all_depths, rmd
 from truncback.hypergrad.solvers import SOLVERS, conjugate_gradient, fixed_point
 
 __all__ = [
+    "Bench",
     "BilevelProblem",
+    "Cost",
+    "EXACTNESS",
     "HypergradInfo",
     "METHODS",
     "Method",
@@ -54,6 +61,7 @@ __all__ = [
     "label",
     "module_problem",
     "parse_spec",
+    "register",
     "resolve",
     "rmd",
     "ufom",

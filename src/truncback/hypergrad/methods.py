@@ -1,16 +1,19 @@
 """Methods as data: a method is a spec ``{"name": "krmd", "K": 5}``; ``METHODS`` declares, for each
-name, the function that computes it and the options it takes (name, type, range, default), and
+name, the function that computes it, the options it takes (name, type, range, default) and what is
+known of it: whether it is exact, its time and memory orders (Table 1), whether it draws random
+numbers, how the benchmark measures it and what the guide (docs/choosing.md) says of it.
 :func:`hypergradient` is the one place a spec becomes a call.
 
-Experiments, the command line, the config schema and the benchmark read ``METHODS`` (through
-:func:`resolve`, :func:`label`, :func:`display_name` and :func:`json_schema`) instead of knowing which
-method takes K or q.
+Experiments, the command line, the config schema, the benchmark, Table 1 and the guide read
+``METHODS`` (through :func:`resolve`, :func:`label`, :func:`display_name` and :func:`json_schema`)
+instead of keeping their own list of methods; a new method is one :func:`register` call (or one
+entry of the tuple below).
 """
 
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from truncback.hypergrad.first_order import fom, ufom
@@ -54,22 +57,83 @@ class Option:
         return value
 
 
+EXACTNESS = ("exact", "truncated", "approximate", "random")
+"""What a method computes: ``exact`` the exact d_lam f; ``truncated`` the exact one only at full depth
+(its K equals T); ``approximate`` a biased estimate (exact at a fixed point at most); ``random`` an
+estimate that is exact in expectation (it draws random numbers)."""
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Table 1's orders of one hypergradient, as the paper (or the paper that introduced the method)
+    gives them: c is the cost of one lower-level step, M = |w|, N = |lambda|."""
+
+    time: str
+    memory: str
+    memory_exponent: float
+    """how peak memory is expected to grow with T (the slope Table 1 sets beside the measured one)"""
+    source: str = "paper"
+
+
+@dataclass(frozen=True)
+class Bench:
+    """What ``bench-methods`` needs to measure a method (truncback.experiments.complexity.benchmark)."""
+
+    options: dict = field(default_factory=dict, compare=False)
+    """values of its required options other than K at which it is measured (UFOM: q = 1, its worst case)"""
+    max_T: int | None = None
+    """cases with a larger T are skipped"""
+    why_max_T: str = ""
+    """why (the skipped cases' note)"""
+    note: str = ""
+    """written beside its measurements"""
+    directions_option: str | None = None
+    """its time is linear in the number of hyperparameters: a few directions are measured, in one
+    batch whose size is this option, the others held fixed, and the time is scaled up"""
+
+
 @dataclass(frozen=True)
 class Method:
-    """A hypergradient method: ``function(problem, hparams, **options, return_info=...)``.
+    """A hypergradient method: ``function(problem, hparams, **options, return_info=...)``, and what is
+    known of it.
 
-    exact: "always" (the exact d_lam f), "at_full_depth" (exact when its K equals T) or "never".
-    random: whether it draws random numbers (it then takes ``generator``)."""
+    exactness: one of :data:`EXACTNESS`. random: whether it draws random numbers (it then takes
+    ``generator``; the benchmark seeds torch before each case). cost: its orders for Table 1.
+    bench: how the benchmark measures it. guide_exact, guide_needs: the guide's "Exact" and
+    "Needs / costs" columns (docs/choosing.md)."""
 
     name: str
     function: Callable
     display: str
     options: tuple = ()
-    exact: str = "never"
+    exactness: str = "approximate"
     random: bool = False
+    cost: Cost | None = None
+    bench: Bench = Bench()
+    guide_exact: str = ""
+    guide_needs: str = ""
 
     def option(self, name: str) -> Option:
         return next(option for option in self.options if option.name == name)
+
+
+def register(method: Method) -> Method:
+    """Adds ``method`` to ``METHODS`` (the config schema, the benchmark, Table 1 and the guide then
+    list it); refuses a name already taken or incomplete metadata."""
+    if not re.fullmatch(r"[a-z_]+", method.name):
+        raise ValueError(f"method name {method.name!r}: lower-case letters and underscores only")
+    if method.name in METHODS:
+        raise ValueError(f"method {method.name!r} is already registered")
+    if method.exactness not in EXACTNESS:
+        raise ValueError(f"method {method.name!r}: exactness {method.exactness!r} is not one of {EXACTNESS}")
+    if method.exactness == "truncated" and "K" not in [option.name for option in method.options]:
+        raise ValueError(f"method {method.name!r} is truncated but takes no K")
+    if method.exactness == "random" and not method.random:
+        raise ValueError(f"method {method.name!r} is exact in expectation only, so it must be random=True")
+    if method.cost is None or not method.guide_exact or not method.guide_needs:
+        raise ValueError(f"method {method.name!r} needs its cost (Table 1) and its guide_exact and guide_needs")
+    METHODS[method.name] = method
+    return method
 
 
 _K_TRUNCATED = Option(
@@ -77,58 +141,117 @@ _K_TRUNCATED = Option(
 )
 _K_SOLVER = Option("K", int, "linear-solver iterations", minimum=0)
 
-METHODS = {
-    method.name: method
-    for method in (
-        Method("rmd", rmd, "Full RMD", exact="always"),
-        Method("unrolled", unrolled, "Unrolled RMD", exact="always"),
-        Method("krmd", krmd, "{K}-RMD", (_K_TRUNCATED,), exact="at_full_depth"),
-        Method(
-            "checkpointed",
-            checkpointed,
-            "Checkpointed RMD",
-            (Option("every", int, "steps between checkpoints (default ceil(sqrt T))", minimum=1, required=False),),
-            exact="always",
-        ),
-        Method(
-            "fmd",
-            fmd,
-            "FMD",
-            (
-                Option(
-                    "chunk_size",
-                    int,
-                    "hyperparameter directions per vmapped batch (default: what fits 1 GiB)",
-                    minimum=1,
-                    required=False,
-                ),
+METHODS: dict[str, Method] = {}
+"""Every method by name, in the order Table 1's and the guide's own rows follow; :func:`register` adds one."""
+
+_AT_A_FIXED_POINT = "at a fixed point only"
+_K_STATES = "K states"
+for _method in (
+    Method(
+        "rmd",
+        rmd,
+        "Full RMD",
+        exactness="exact",
+        cost=Cost("O(cT)", "O(MT)", 1.0),
+        guide_exact="yes",
+        guide_needs="memory grows with T",
+    ),
+    Method(
+        "unrolled",
+        unrolled,
+        "Unrolled RMD",
+        exactness="exact",
+        cost=Cost("O(cT)", "O(MT)", 1.0),
+        guide_exact="yes",
+        guide_needs="memory grows with T, several states' worth per step (every step's graph); no step runs twice",
+    ),
+    Method(
+        "krmd",
+        krmd,
+        "{K}-RMD",
+        (_K_TRUNCATED,),
+        exactness="truncated",
+        cost=Cost("O(cK) beyond the forward O(cT)", "O(MK)", 0.0),
+        guide_exact="no (bias shrinks exponentially in K on contracting dynamics)",
+        guide_needs=_K_STATES,
+    ),
+    Method(
+        "checkpointed",
+        checkpointed,
+        "Checkpointed RMD",
+        (Option("every", int, "steps between checkpoints (default ceil(sqrt T))", minimum=1, required=False),),
+        exactness="exact",
+        cost=Cost("O(cT), twice the constant", "O(M sqrt T)", 0.5),
+        guide_exact="yes",
+        guide_needs="recomputes the forward pass between ~sqrt(T) checkpoints",
+    ),
+    Method(
+        "fmd",
+        fmd,
+        "FMD",
+        (
+            Option(
+                "chunk_size",
+                int,
+                "hyperparameter directions per vmapped batch (default: what fits 1 GiB)",
+                minimum=1,
+                required=False,
             ),
-            exact="always",
         ),
-        Method("aid_fp", aid_fp, "AID-FP (K={K})", (_K_SOLVER,)),
-        Method(
-            "aid_cg",
-            aid_cg,
-            "AID-CG (K={K})",
-            (
-                _K_SOLVER,
-                Option("tol", float, "stop once ||residual|| <= tol ||rhs||", minimum=0.0, required=False, default=0.0),
-            ),
+        exactness="exact",
+        cost=Cost("O(cNT)", "O(MN)", 0.0),
+        bench=Bench(directions_option="chunk_size"),
+        guide_exact="yes",
+        guide_needs="time grows with the number of hyperparameters (one forward pass per direction)",
+    ),
+    Method(
+        "aid_fp",
+        aid_fp,
+        "AID-FP (K={K})",
+        (_K_SOLVER,),
+        cost=Cost("O(c(T + K))", "O(M)", 0.0, "Grazzi et al. 2020"),
+        guide_exact=_AT_A_FIXED_POINT,
+        guide_needs="a converged lower level; A contracting",
+    ),
+    Method(
+        "aid_cg",
+        aid_cg,
+        "AID-CG (K={K})",
+        (
+            _K_SOLVER,
+            Option("tol", float, "stop once ||residual|| <= tol ||rhs||", minimum=0.0, required=False, default=0.0),
         ),
-        Method("fom", fom, "FOM"),
-        Method(
-            "ufom",
-            ufom,
-            "UFOM (q={q})",
-            (
-                Option(
-                    "q", float, "probability of the exact correction", minimum=0.0, exclusive_minimum=True, maximum=1.0
-                ),
-            ),
-            random=True,
+        cost=Cost("O(c(T + K))", "O(M)", 0.0, "Grazzi et al. 2020"),
+        guide_exact=_AT_A_FIXED_POINT,
+        guide_needs="a converged lower level; I - A positive definite",
+    ),
+    Method(
+        "fom",
+        fom,
+        "FOM",
+        cost=Cost("O(cT)", "O(M)", 0.0, "Likhosherstov et al. 2021"),
+        guide_exact="no (drops every A_t: biased where the step depends on w)",
+        guide_needs="nothing",
+    ),
+    Method(
+        "ufom",
+        ufom,
+        "UFOM (q={q})",
+        (Option("q", float, "probability of the exact correction", minimum=0.0, exclusive_minimum=True, maximum=1.0),),
+        exactness="random",
+        random=True,
+        cost=Cost("O(c(T + qT^2)) expected", "O(M)", 0.0, "Likhosherstov et al. 2021"),
+        bench=Bench(
+            options={"q": 1.0},
+            max_T=100,
+            why_max_T="the exact branch costs O(T^2) steps",
+            note="worst case xi = 1 (exact branch); expected time = fom + q (this - fom)",
         ),
-    )
-}
+        guide_exact="in expectation",
+        guide_needs="variance grows as q falls; expected time O(T + q T^2)",
+    ),
+):
+    register(_method)
 
 
 def _as_spec(spec) -> dict:
@@ -187,8 +310,8 @@ def display_name(spec, T: int | None = None) -> str:
 def is_exact(spec, T: int | None = None) -> bool:
     """Whether the spec computes the exact d_lam f (full RMD, checkpointed, FMD, K-RMD with K = T)."""
     spec = resolve(spec, T)
-    exact = METHODS[spec["name"]].exact
-    return exact == "always" or (exact == "at_full_depth" and T is not None and spec["K"] == T)
+    exactness = METHODS[spec["name"]].exactness
+    return exactness == "exact" or (exactness == "truncated" and T is not None and spec["K"] == T)
 
 
 def parse_spec(text: str) -> dict:

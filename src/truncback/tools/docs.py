@@ -8,6 +8,7 @@ the smoke and quick scales, the rehearsal's estimates), so prose never carries a
 
 import argparse
 import re
+import string
 import sys
 import textwrap
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from truncback.hypergrad import METHODS, resolve
 from truncback.pipeline.check import has_outputs
 from truncback.pipeline.expected import currency
 from truncback.pipeline.scratch import repository_root
@@ -283,37 +285,54 @@ def scale_times(committed: Committed) -> str:
     return "\n".join(lines) + "\n"
 
 
-CHOICES = {
-    # Table 1's method name: (spec, exact?, what it needs or costs beyond the table)
-    "Full RMD": ("rmd", "yes", "memory grows with T"),
-    "Checkpointed RMD": ("checkpointed", "yes", "recomputes the forward pass between ~sqrt(T) checkpoints"),
-    "FMD": ("fmd", "yes", "time grows with the number of hyperparameters (one forward pass per direction)"),
-    "1-RMD": ("krmd, K=1", "no (bias shrinks exponentially in K on contracting dynamics)", "K states"),
-    "5-RMD": ("krmd, K=5", "no (as 1-RMD)", "K states"),
-    "25-RMD": ("krmd, K=25", "no (as 1-RMD)", "K states"),
-    "AID-FP (K=10)": ("aid_fp", "at a fixed point only", "a converged lower level; A contracting"),
-    "AID-CG (K=10)": ("aid_cg", "at a fixed point only", "a converged lower level; I - A positive definite"),
-    "FOM": ("fom", "no (drops every A_t: biased where the step depends on w)", "nothing"),
-    "UFOM (q=1)": ("ufom", "in expectation", "variance grows as q falls; expected time O(T + q T^2)"),
-}
-"""The guide's qualitative columns per method (docs/choosing.md); the numbers come from Table 1."""
+def table_spec(display: str) -> dict | None:
+    """The method spec a Table 1 row shows (its display name in ``METHODS``, options filled in), or None."""
+    for method in METHODS.values():
+        parts, names = [], []
+        for literal, name, _, _ in string.Formatter().parse(method.display):
+            parts.append(re.escape(literal))
+            if name is not None:
+                parts.append(f"(?P<{name}>[^ ()]+)")
+                names.append(name)
+        match = re.fullmatch("".join(parts), display)
+        if match:
+            try:
+                return resolve({"name": method.name, **{name: method.option(name).kind(match[name]) for name in names}})
+            except ValueError:
+                continue
+    return None
 
 
 def method_choice(committed: Committed) -> str:
-    """docs/choosing.md: per method, exactness and conditions with its measured time and memory at the
-    largest horizon of the committed quick-scale Table 1."""
+    """docs/choosing.md: every method of ``METHODS``, its exactness and what it needs or costs (its
+    ``guide_exact`` and ``guide_needs``), with its measured time and memory at the largest horizon of
+    the committed quick-scale Table 1 (one row per Table 1 row, in its order; "-" for a method Table 1
+    does not measure, after them)."""
     table = pd.read_csv(committed.path("paper_tables/quick/table1_complexity.csv"), dtype=str).set_index("Method")
     horizon = [column for column in table.columns if column.startswith("Time @ T=")][-1].split()[2]
     lines = [
         f"| Method | Spec | Exact | Needs / costs | Time @ {horizon} (s) | Peak MiB @ {horizon} | States held |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for method, (spec, exact, needs) in CHOICES.items():
-        row = table.loc[method]
+    first_row = {}  # method name -> the display name of its first row
+    for shown, row in table.iterrows():
+        spec = table_spec(shown)
+        if spec is None:
+            raise ValueError(f"Table 1's row {shown!r} is no method of METHODS")
+        method = METHODS[spec["name"]]
+        exact = method.guide_exact
+        if method.name in first_row and " (" in exact:
+            exact = f"{exact.split(' (')[0]} (as {first_row[method.name]})"
+        first_row.setdefault(method.name, shown)
+        written = ", ".join([method.name, *(f"{key}={value:g}" for key, value in spec.items() if key != "name")])
         lines.append(
-            f"| {method} | `{spec}` | {exact} | {needs} | {row[f'Time @ {horizon} (s)']} | "
+            f"| {shown} | `{written}` | {exact} | {method.guide_needs} | {row[f'Time @ {horizon} (s)']} | "
             f"{row[f'Peak MiB @ {horizon}']} | {row[f'States held @ {horizon}']} |"
         )
+    for method in METHODS.values():
+        if method.name not in first_row:
+            shown = method.display.format(**{option.name: option.name for option in method.options})
+            lines.append(f"| {shown} | `{method.name}` | {method.guide_exact} | {method.guide_needs} | - | - | - |")
     return "\n".join(lines) + "\n"
 
 

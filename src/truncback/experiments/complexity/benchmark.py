@@ -2,7 +2,9 @@
 
 Two problems (truncback.hypergrad.synthetic): hypercleaning-sized (W in R^{10x785}, one weight per
 training example, 5000 of them) and a small convolutional net whose initialisation and step size are
-the hyperparameters. Each case
+the hyperparameters. What a method needs to be measured (the values of its options, a largest T, a
+note, directions measured for a method whose time grows with the hyperparameters) is its ``bench`` in
+``METHODS``; there is no list of methods here. Each case
 runs after a warm-up call at T = 2; its peak memory is measured by :mod:`truncback.runtime.measure` on one
 call (allocator events on CPU, allocator peak on CUDA) and its time is the fastest of three others
 (the least disturbed by whatever else the machine runs). ``states held x
@@ -27,8 +29,8 @@ from truncback.runtime.measure import peak_memory_mib, states_mib, timed
 
 FULL_GRID = {"T": (50, 100, 200, 400), "K": (1, 5, 25, None)}
 QUICK_GRID = {"T": (8, 16), "K": (1, 4, None)}
-UFOM_MAX_T = 100
 FMD_DIRECTIONS = 8
+"""Directions measured of a method whose time grows with the hyperparameters (its ``bench.directions_option``)."""
 TIMING_REPEATS = 3
 CSV_FIELDS = ("problem", "method", "T", "K", "seconds", "peak_mib", "states_held", "state_mib", "note")
 
@@ -53,28 +55,28 @@ class Case:
         return label({"name": self.method, **method_options(self.method, self.K, self.T, self.options)})
 
 
-UFOM_WORST_CASE_Q = 1.0
-"""UFOM is timed in its worst case, xi = 1 (the exact branch); the expected time is fom + q (this - fom)."""
-
-
 def takes_depth(method: str) -> bool:
     """Whether the method's declared options include the depth / iteration count K."""
     return any(option.name == "K" for option in METHODS[method].options)
 
 
 def method_options(method: str, K: int | None, T: int, given: dict | None = None) -> dict:
-    """The options of ``method`` as ``METHODS`` declares them: those ``given``, K (None: T) and UFOM's
-    q, which is timed in its worst case whatever q a spec names."""
-    options = {key: value for key, value in (given or {}).items() if key not in ("K", "q")}
+    """The options of ``method`` as ``METHODS`` declares them: those ``given``, K (None: T) and the
+    values its ``bench`` sets (UFOM's q, timed in its worst case whatever q a spec names)."""
+    bench = METHODS[method].bench.options
+    options = {key: value for key, value in (given or {}).items() if key != "K" and key not in bench}
     for option in METHODS[method].options:
         if not option.required:
             continue
         if option.name == "K":
             options["K"] = T if K is None else K
-        elif option.name == "q":
-            options["q"] = UFOM_WORST_CASE_Q
-        else:
-            raise ValueError(f"the benchmark has no value for option {option.name!r} of method {method!r}")
+        elif option.name in bench:
+            options[option.name] = bench[option.name]
+        elif option.name not in options:
+            raise ValueError(
+                f"the benchmark has no value for option {option.name!r} of method {method!r}: "
+                "give it in the method's Bench(options=...)"
+            )
     return options
 
 
@@ -83,8 +85,9 @@ def run_case(case: Case) -> Case:
     which takes torch.func's one-off start-up cost out of the timing). A method that refuses the
     problem (a ValueError, e.g. conjugate gradient meeting non-positive curvature on the conv net) is
     left unmeasured with the reason in its note."""
-    if case.method == "ufom" and case.T > UFOM_MAX_T:
-        case.note = f"skipped: the exact branch costs O(T^2) steps; measured up to T={UFOM_MAX_T}"
+    bench = METHODS[case.method].bench
+    if bench.max_T is not None and case.T > bench.max_T:
+        case.note = f"skipped: {bench.why_max_T}; measured up to T={bench.max_T}"
         return case
     torch.manual_seed(0)
     try:
@@ -99,22 +102,22 @@ def run_case(case: Case) -> Case:
 def _measure(case: Case) -> Case:
     sizes = {"n_train": case.n_train, "n_val": case.n_train} if case.n_train and case.problem == "hypercleaning" else {}
     problem, hparams = PROBLEMS[case.problem](case.T, **sizes)
-    if case.method == "fmd":
+    bench = METHODS[case.method].bench
+    if bench.directions_option is not None:
         hparams_count = trees.numel(hparams)
-        options = {"chunk_size": FMD_DIRECTIONS}
+        options = {bench.directions_option: FMD_DIRECTIONS}
         problem, restricted = _restrict_fmd(problem, hparams, FMD_DIRECTIONS)
         case.note = f"{FMD_DIRECTIONS} of {hparams_count} directions measured; time scaled by {hparams_count / FMD_DIRECTIONS:.0f}"
         hparams = restricted
     else:
         options = method_options(case.method, case.K, case.T, case.options)
-        if case.method == "ufom":
-            case.note = "worst case xi = 1 (exact branch); expected time = fom + q (this - fom)"
+        case.note = bench.note
     method = METHODS[case.method].function
     _, case.peak_mib = peak_memory_mib(method, problem, hparams, **options)
     timings = [timed(method, problem, hparams, return_info=True, **options) for _ in range(TIMING_REPEATS)]
     (_, info), _ = timings[0]
     case.seconds = min(seconds for _, seconds in timings)
-    if case.method == "fmd":
+    if bench.directions_option is not None:
         case.seconds *= hparams_count / FMD_DIRECTIONS
     case.states_held = info.states_held
     case.state_mib = states_mib(info.states_held, info.final_state)

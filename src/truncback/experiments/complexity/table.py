@@ -1,8 +1,9 @@
 """Table 1 (sec. 2, complexity of the hypergradient methods) from the benchmark's measurements: for
 each method, the O() time and memory the paper (or the companion paper that introduced the method)
-gives, beside the measured seconds and peak MiB of one hypergradient at each T, and the growth
-exponents fitted in T (the slope of log time and log memory against log T): "K-RMD's memory does not
-grow with T" reads as a memory exponent near 0, full RMD's near 1, checkpointing's near 0.5.
+gives (its ``cost`` in ``METHODS``), beside the measured seconds and peak MiB of one hypergradient at
+each T, and the growth exponents fitted in T (the slope of log time and log memory against log T):
+"K-RMD's memory does not grow with T" reads as a memory exponent near 0, full RMD's near 1,
+checkpointing's near 0.5.
 
 ``python -m truncback table-complexity --measurements results/full/complexity/measurements.csv --output paper_tables/table1_complexity``
 """
@@ -13,21 +14,10 @@ import math
 import numpy as np
 import pandas as pd
 
-from truncback.hypergrad import display_name
+from truncback.hypergrad import METHODS, display_name, parse_spec
 from truncback.io.tables import write_table
 from truncback.runtime.files import read_csv
 
-# method -> (time, memory, expected memory exponent, source); c = cost of one step, M = |w|, N = |lambda|.
-COMPLEXITY = {
-    "rmd": ("O(cT)", "O(MT)", 1.0, "paper"),
-    "checkpointed": ("O(cT), twice the constant", "O(M sqrt T)", 0.5, "paper"),
-    "fmd": ("O(cNT)", "O(MN)", 0.0, "paper"),
-    "krmd": ("O(cK) beyond the forward O(cT)", "O(MK)", 0.0, "paper"),
-    "aid_fp": ("O(c(T + K))", "O(M)", 0.0, "Grazzi et al. 2020"),
-    "aid_cg": ("O(c(T + K))", "O(M)", 0.0, "Grazzi et al. 2020"),
-    "fom": ("O(cT)", "O(M)", 0.0, "Likhosherstov et al. 2021"),
-    "ufom": ("O(c(T + qT^2)) expected", "O(M)", 0.0, "Likhosherstov et al. 2021"),
-}
 CAPTION = (
     "Table 1: time and memory of one hypergradient on the {problem} problem ({size}), one torch thread, "
     "float32. Paper time/memory: the O() entries of the paper's Table 1 (and of the companion papers for "
@@ -64,18 +54,21 @@ def complexity_table(measurements: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     rows = []
     for name in dict.fromkeys(measurements["label"]):
         cases = measurements[measurements["label"] == name].set_index("T").reindex(T_values)
-        method = cases["method"].dropna().iloc[0]
-        K = cases["K"].dropna()
-        spec = {"name": method, **({"K": int(K.iloc[0])} if len(K) else {}), **({"q": 1.0} if method == "ufom" else {})}
-        time, memory, expected, source = COMPLEXITY[method]
-        row = {"Method": display_name(spec), "Paper time": time, "Paper memory": memory, "Source": source}
+        spec = parse_spec(name)  # the label names the method and the options it was measured with
+        cost = METHODS[spec["name"]].cost
+        row = {
+            "Method": display_name(spec),
+            "Paper time": cost.time,
+            "Paper memory": cost.memory,
+            "Source": cost.source,
+        }
         for T in T_values:
             row[f"Time @ T={T} (s)"] = measured(cases.loc[T, "seconds"])
         row["Time exponent"] = shown(exponent(T_values, cases["seconds"]))
         for T in T_values:
             row[f"Peak MiB @ T={T}"] = measured(cases.loc[T, "peak_mib"])
         row["Memory exponent"] = shown(exponent(T_values, cases["peak_mib"]))
-        row["Expected memory exponent"] = shown(expected)
+        row["Expected memory exponent"] = shown(cost.memory_exponent)
         row[f"States held @ T={T_values[-1]}"] = (
             "-" if cases["states_held"].isna().iloc[-1] else str(int(cases["states_held"].iloc[-1]))
         )
