@@ -9,7 +9,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from truncback.io.atomic import atomic_path
+from truncback.runtime.atomic import atomic_path
 from truncback.data.checksums import verify
 from truncback.data.errors import ChecksumError, DownloadError
 from truncback.data.sources import Archive, placement_hint

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from truncback.io.atomic import atomic_path
+from truncback.runtime.atomic import atomic_path
 from truncback.data.errors import UnknownNameError
 from truncback.data.sources import Archive, archive, archive_named
 

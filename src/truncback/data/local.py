@@ -5,7 +5,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from truncback.io.atomic import atomic_path
+from truncback.runtime.atomic import atomic_path
 from truncback.data.checksums import verify
 from truncback.data.errors import ChecksumError, MissingFileError
 from truncback.data.layout import raw_path

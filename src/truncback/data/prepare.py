@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from truncback.data import parsers
-from truncback.io.atomic import atomic_path
+from truncback.runtime.atomic import atomic_path
 from truncback.data.checksums import verify
 from truncback.data.errors import DataError, MissingFileError
 from truncback.data.sources import archive, recipe

@@ -15,7 +15,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 
-from truncback.io.atomic import atomic_path  # noqa: E402
+from truncback.runtime.atomic import atomic_path  # noqa: E402
 from truncback.runtime.files import read_json  # noqa: E402
 from truncback.io.tables import read_run_results  # noqa: E402
 

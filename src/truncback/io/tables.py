@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from truncback.io.atomic import atomic_path
+from truncback.runtime.atomic import atomic_path
 from truncback.runtime.files import read_results, read_timings
 
 FLOAT_FORMAT = "{:.4g}"

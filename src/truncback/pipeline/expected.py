@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from truncback.data.sources import RECIPES
-from truncback.io.atomic import atomic_path
+from truncback.runtime.atomic import atomic_path
 from truncback.pipeline.scratch import (
     absolute_config,
     environment,

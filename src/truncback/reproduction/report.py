@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from truncback.io.atomic import atomic_path
+from truncback.runtime.atomic import atomic_path
 from truncback.reproduction.claims import COMPANION_EVALUATORS, EVALUATORS, NOT_RUN
 from truncback.reproduction.evidence import TABLE_DATASETS, load_evidence, load_reference
 from truncback.reproduction.grader import graded_by

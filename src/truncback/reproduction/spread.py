@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from truncback.io.atomic import atomic_path
+from truncback.runtime.atomic import atomic_path
 from truncback.reproduction.compare import compare_folders, is_claim, relative
 from truncback.runtime.measure import hardware
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from truncback.io.atomic import atomic_path
+from truncback.runtime.atomic import atomic_path
 from truncback.runtime.code_version import stamp
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from truncback.io.atomic import atomic_path
+from truncback.runtime.atomic import atomic_path
 from truncback.runtime.code_version import STAMP_KEY, stamp_text
 
 FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from truncback.io.atomic import atomic_path
+from truncback.runtime.atomic import atomic_path
 from truncback.runtime.code_version import (
     STAMP_KEY,
     StaleResultError,

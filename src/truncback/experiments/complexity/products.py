@@ -18,7 +18,7 @@ import time
 
 import torch
 
-from truncback.io.atomic import atomic_path
+from truncback.runtime.atomic import atomic_path
 
 SHAPES = [
     (25, 392, 5, "tiny (the toy nets' size)"),

@@ -38,13 +38,13 @@ from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
 
 from truncback.experiments.hypercleaning.problem import cleaning_problem, make_cleaning_data
 from truncback.experiments.hypercleaning.settings import HypercleaningSettings
-from truncback.experiments.omniglot.model import initial_hyperparameters, one_shot_problem
+from truncback.experiments.omniglot.model import one_shot_problem
 from truncback.experiments.omniglot.run import load_omniglot, run_omniglot, samplers
 from truncback.experiments.omniglot.settings import GAMMA_MAX, RHO_MIN, OmniglotRun, OmniglotSettings
 from truncback.experiments.omniglot.tasks import Task
 from truncback.hypergrad import krmd, trees
 from truncback.hypergrad.dynamics import advance, initial_state
-from truncback.io.atomic import atomic_path
+from truncback.runtime.atomic import atomic_path
 from truncback.runtime.determinism import configure_torch, derive_seed
 from truncback.runtime.files import load_arrays
 
@@ -231,16 +231,7 @@ def measure_variant(background, evaluation, base: dict, variant: dict, tasks: in
     settings = OmniglotSettings.from_dict({**base, **variant["settings"]})
     constraints = settings.constraints()
     fixed = omniglot_tasks(background, evaluation, settings, tasks)
-    start = initial_hyperparameters(
-        settings.filters,
-        settings.ways,
-        settings.batch_norm,
-        settings.init_rho,
-        settings.init_gamma,
-        constraints,
-        derive_seed("omniglot", 0, 0),
-        torch.float64,
-    )
+    start = settings.initial_hyperparameters(derive_seed("omniglot", 0, 0), torch.float64)
     entry = {
         "name": variant["name"],
         "gamma": settings.init_gamma,
