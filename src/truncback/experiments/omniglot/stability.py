@@ -38,7 +38,7 @@ from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
 
 from truncback.experiments.hypercleaning.problem import cleaning_problem, make_cleaning_data
 from truncback.experiments.hypercleaning.settings import HypercleaningSettings
-from truncback.experiments.omniglot.model import one_shot_problem
+from truncback.experiments.omniglot.model import initial_hyperparameters, one_shot_problem
 from truncback.experiments.omniglot.run import load_omniglot, run_omniglot, samplers
 from truncback.experiments.omniglot.settings import GAMMA_MAX, RHO_MIN, OmniglotRun, OmniglotSettings
 from truncback.experiments.omniglot.tasks import Task
@@ -231,7 +231,16 @@ def measure_variant(background, evaluation, base: dict, variant: dict, tasks: in
     settings = OmniglotSettings.from_dict({**base, **variant["settings"]})
     constraints = settings.constraints()
     fixed = omniglot_tasks(background, evaluation, settings, tasks)
-    start = settings.initial_hyperparameters(derive_seed("omniglot", 0, 0), torch.float64)
+    start = initial_hyperparameters(
+        settings.filters,
+        settings.ways,
+        settings.batch_norm,
+        settings.init_rho,
+        settings.init_gamma,
+        constraints,
+        derive_seed("omniglot", 0, 0),
+        torch.float64,
+    )
     entry = {
         "name": variant["name"],
         "gamma": settings.init_gamma,
