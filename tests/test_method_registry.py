@@ -101,11 +101,13 @@ def test_register_refuses_a_taken_name_and_missing_metadata(fake_method):
         (Method("fake_two", fake, "F", exactness="wrong", cost=FAKE.cost, guide_exact="x", guide_needs="y"), "wrong"),
         (Method("fake_two", fake, "F", exactness="truncated", cost=FAKE.cost, guide_exact="x", guide_needs="y"), "K"),
         (Method("fake_two", fake, "F", exactness="random", cost=FAKE.cost, guide_exact="x", guide_needs="y"), "random"),
-        (Method("fake_two", fake, "F", guide_exact="x", guide_needs="y"), "cost"),
+        (Method("fake_two", fake, "F", cost=FAKE.cost, guide_exact="x"), "guide_needs"),
     ]:
         with pytest.raises(ValueError, match=message):
             register(broken)
     assert "fake_two" not in METHODS
+    with pytest.raises(TypeError, match="cost"):
+        Method("fake_two", fake, "F", guide_exact="x", guide_needs="y")  # Table 1 needs its cost
 
 
 def test_table_1_paper_columns_are_the_committed_ones():

@@ -13,7 +13,7 @@ entry of the tuple below).
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Callable
 
 from truncback.hypergrad.first_order import fom, ufom
@@ -97,8 +97,9 @@ class Method:
     """A hypergradient method: ``function(problem, hparams, **options, return_info=...)``, and what is
     known of it.
 
-    exactness: one of :data:`EXACTNESS`. random: whether it draws random numbers (it then takes
-    ``generator``; the benchmark seeds torch before each case). cost: its orders for Table 1.
+    cost (required, a keyword like the rest): its orders for Table 1. exactness: one of
+    :data:`EXACTNESS`. random: whether it draws random numbers (it then takes ``generator``; the
+    benchmark seeds torch before each case).
     bench: how the benchmark measures it. guide_exact, guide_needs: the guide's "Exact" and
     "Needs / costs" columns (docs/choosing.md)."""
 
@@ -106,9 +107,10 @@ class Method:
     function: Callable
     display: str
     options: tuple = ()
+    _: KW_ONLY
+    cost: Cost
     exactness: str = "approximate"
     random: bool = False
-    cost: Cost | None = None
     bench: Bench = Bench()
     guide_exact: str = ""
     guide_needs: str = ""
@@ -130,8 +132,8 @@ def register(method: Method) -> Method:
         raise ValueError(f"method {method.name!r} is truncated but takes no K")
     if method.exactness == "random" and not method.random:
         raise ValueError(f"method {method.name!r} is exact in expectation only, so it must be random=True")
-    if method.cost is None or not method.guide_exact or not method.guide_needs:
-        raise ValueError(f"method {method.name!r} needs its cost (Table 1) and its guide_exact and guide_needs")
+    if not method.guide_exact or not method.guide_needs:
+        raise ValueError(f"method {method.name!r} needs its guide_exact and guide_needs (docs/choosing.md)")
     METHODS[method.name] = method
     return method
 

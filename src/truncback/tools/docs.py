@@ -314,7 +314,7 @@ def method_choice(committed: Committed) -> str:
         f"| Method | Spec | Exact | Needs / costs | Time @ {horizon} (s) | Peak MiB @ {horizon} | States held |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    first_row = {}  # method name -> the display name of its first row
+    first_row: dict[str, str] = {}  # method name -> the display name of its first row
     for shown, row in table.iterrows():
         spec = table_spec(shown)
         if spec is None:
