@@ -20,11 +20,10 @@ from torch.utils._pytree import tree_map
 from truncback.experiments.omniglot.model import (
     Constraints,
     fixed_w0,
-    initial_hyperparameters,
     nested_hyperparameters,
     one_shot_problem,
 )
-from truncback.experiments.omniglot.run import load_omniglot, samplers
+from truncback.experiments.omniglot.run import learnt_values, load_omniglot, samplers
 from truncback.experiments.omniglot.settings import OmniglotSettings
 from truncback.experiments.omniglot.tasks import Task
 from truncback.runtime.determinism import configure_torch, derive_seed
@@ -104,17 +103,7 @@ def run_depth(background, evaluation, settings: OmniglotSettings, learned: dict,
     task_seed = derive_seed("omniglot", 0, seed)
     _, test_sampler = samplers(background, evaluation, settings, task_seed, device)
     tasks = [_as(task, dtype) for task in test_sampler.tasks("depth", settings.depth_tasks)]
-    initial = initial_hyperparameters(
-        settings.filters,
-        settings.ways,
-        settings.batch_norm,
-        settings.init_rho,
-        settings.init_gamma,
-        settings.constraints(),
-        task_seed,
-        dtype,
-    )
-    initial = tree_map(lambda leaf: leaf.to(device), initial)
+    initial = tree_map(lambda leaf: leaf.to(device), settings.initial_hyperparameters(task_seed, dtype))
     result: dict[str, Any] = {
         "experiment": "omniglot_depth",
         "seed": seed,
@@ -123,12 +112,14 @@ def run_depth(background, evaluation, settings: OmniglotSettings, learned: dict,
         "tasks": settings.depth_tasks,
     }
     learned = tree_map(lambda leaf: leaf.to(device=device, dtype=dtype), learned)
+    constraints = settings.constraints()
     for name, hparams in (("learned", learned), ("initial", initial)):
         result[name] = depth_study(
-            hparams, tasks, settings.T, settings.batch_norm, settings.constraints(), fixed_w0(initial, settings.w0)
+            hparams, tasks, settings.T, settings.batch_norm, constraints, fixed_w0(initial, settings.w0)
         )
-        result[name]["rho"] = settings.constraints().rho(hparams).tolist()
-        result[name]["gamma"] = float(settings.constraints().gamma(hparams))
+        values = learnt_values(hparams, constraints)
+        result[name]["rho"] = list(values["rho"].values())
+        result[name]["gamma"] = values["gamma"]
         fits = {variant: result[name][variant]["fit"] for variant in VARIANTS}
         log(
             f"{name} lam: fitted rate {fits['rho_positive']['rate']:.4f} (r2 {fits['rho_positive']['r2']:.3f}) "

@@ -25,7 +25,6 @@ from truncback.experiments.omniglot.model import (
     adapted_names,
     fixed_w0,
     flat_hyperparameters,
-    initial_hyperparameters,
     one_shot_problem,
 )
 from truncback.experiments.omniglot.settings import OmniglotRun, OmniglotSettings
@@ -171,17 +170,7 @@ def run_omniglot(
     train_sampler, test_sampler = samplers(background, evaluation, settings, task_seed, device)
     pools = (len(train_sampler.pool.members), len(test_sampler.pool.members))
     tasks = evaluation_tasks(train_sampler, test_sampler, settings.test_tasks, settings.validation_tasks)
-    start = initial_hyperparameters(
-        settings.filters,
-        settings.ways,
-        settings.batch_norm,
-        settings.init_rho,
-        settings.init_gamma,
-        settings.constraints(),
-        task_seed,
-        getattr(torch, settings.dtype),
-    )
-    start = tree_map(lambda leaf: leaf.to(device), start)
+    start = tree_map(lambda leaf: leaf.to(device), settings.initial_hyperparameters(task_seed))
     objective = MetaTraining(train_sampler, tasks, settings, run, fixed_w0(start, settings.w0))
     title = (
         f"omniglot {run.display(settings)} (T={objective.T}) seed={seed}: {settings.ways}-way one-shot, "

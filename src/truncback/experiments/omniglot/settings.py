@@ -4,12 +4,12 @@ section (``OmniglotSection``). The defaults are the paper's settings; docs/assum
 the choices it leaves open."""
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, replace
 from typing import ClassVar
 
 import torch
 
-from truncback.experiments.omniglot.model import INITIAL_STATES, Constraints
+from truncback.experiments.omniglot.model import INITIAL_STATES, Constraints, initial_hyperparameters
 from truncback.experiments.omniglot.tasks import SPLITS
 from truncback.hypergrad import display_name, label, resolve
 from truncback.runtime.harness import HYPER_OPTIMIZERS, LoopSettings
@@ -21,6 +21,10 @@ GAMMA_MAX = 0.006
 """The bound of gamma: at gamma = 0.99 gamma_max and the initial lam, gamma beta <= 0.72 along the
 lower-level path (w_0, w_{T/4}, ..., w_T) of the measured tasks, beta the largest |eigenvalue| of the Hessian
 of g_S (64 filters, 5-way, T = 50); at 0.008 it reaches 1.08: docs/measurements/omniglot_stability.md."""
+GAMMA_MAX_SHORT_HORIZON = 0.011
+"""The bound of gamma of the short horizon (T = 1), by the same rule as ``GAMMA_MAX`` on its one-step path:
+at gamma = 0.99 gamma_max and the initial lam gamma beta <= 0.69 (beta at w_0 up to 63; 1/beta = 0.016):
+docs/measurements/omniglot_stability_short_horizon.md."""
 RHO_MIN = 0.01
 """The floor of every rho_j (the paper asks rho_j > 0), a hundredth of the initial rho: docs/assumptions.md."""
 
@@ -150,6 +154,20 @@ class OmniglotSettings(Settings):
         """The bounds of gamma and rho (``model.Constraints``)."""
         return Constraints(self.gamma_max, self.rho_min)
 
+    def initial_hyperparameters(self, seed: int, dtype=None) -> dict:
+        """lam at the start of meta-training (``model.initial_hyperparameters``) for this network, these
+        initial values and bounds, drawn from ``seed``; in ``dtype`` (default: the settings' dtype)."""
+        return initial_hyperparameters(
+            self.filters,
+            self.ways,
+            self.batch_norm,
+            self.init_rho,
+            self.init_gamma,
+            self.constraints(),
+            seed,
+            dtype if dtype is not None else getattr(torch, self.dtype),
+        )
+
     def loop(self, iterations: int) -> LoopSettings:
         return LoopSettings(
             iterations=iterations,
@@ -166,16 +184,22 @@ class OmniglotSettings(Settings):
 class OmniglotRun:
     """One meta-training run: ``method`` (a spec) through T lower-level steps (None: the settings' T;
     T = 1 with full RMD is the short horizon), ``iterations`` hyper-iterations, scored on all test
-    tasks after each of ``milestones`` hyper-iterations (Table 4's iteration counts)."""
+    tasks after each of ``milestones`` hyper-iterations (Table 4's iteration counts). ``settings``
+    overrides the section's settings for this run alone (e.g. the short horizon's bound of gamma)."""
 
     method: dict
     iterations: int
     milestones: tuple
     T: int | None = None
+    settings: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.T is not None and (isinstance(self.T, bool) or not isinstance(self.T, int) or self.T < 1):
             raise ValueError(f"run {self.method}: T={self.T!r} must be a positive int")
+        if not isinstance(self.settings, dict):
+            raise ValueError(f"run {label(self.method)}: settings={self.settings!r} must be a mapping")
+        if "T" in self.settings:
+            raise ValueError(f"run {label(self.method)}: settings may not set T; give the run's horizon as its own T")
         if isinstance(self.iterations, bool) or not isinstance(self.iterations, int) or self.iterations < 1:
             raise ValueError(f"run {label(self.method)}: iterations={self.iterations!r} must be at least 1")
         outside = [m for m in self.milestones if not 1 <= m <= self.iterations]
@@ -189,10 +213,31 @@ class OmniglotRun:
         return self.T or settings.T
 
     def checked(self, settings: OmniglotSettings) -> "OmniglotRun":
-        """This run with its method resolved against its horizon (K <= T)."""
+        """This run with its method resolved against its horizon (K <= T) and its settings checked."""
+        self.applied(settings)
         return OmniglotRun(
-            resolve(self.method, self.horizon(settings)), self.iterations, tuple(self.milestones), self.T
+            resolve(self.method, self.horizon(settings)),
+            self.iterations,
+            tuple(self.milestones),
+            self.T,
+            dict(self.settings),
         )
+
+    def applied(self, settings: OmniglotSettings) -> OmniglotSettings:
+        """The settings this run meta-trains with: ``settings`` with the run's own over them."""
+        unknown = sorted(set(self.settings) - set(asdict(settings)))
+        if unknown:
+            raise ValueError(f"run {label(self.method)}: settings has unknown key(s) {unknown}")
+        merged = replace(settings, **self.settings)
+        try:
+            merged.check()
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"run {label(self.method)}: settings {self.settings}: {error}") from None
+        return merged
+
+    def settings_over(self, section_settings: dict) -> dict:
+        """The ``--settings`` of this run's command: the section's settings with the run's over them."""
+        return {**section_settings, **self.settings}
 
     def name(self, settings: OmniglotSettings) -> str:
         """File label: the method's label, plus -T<T> when the horizon is not the settings' T."""
@@ -220,11 +265,21 @@ class OmniglotRun:
 
     @classmethod
     def from_dict(cls, values: dict) -> "OmniglotRun":
-        unknown = sorted(set(values) - {"method", "iterations", "milestones", "T"})
+        unknown = sorted(set(values) - {"method", "iterations", "milestones", "T", "settings"})
         if unknown:
             raise ValueError(f"omniglot run {values}: unknown key(s) {unknown}")
-        return cls(values["method"], values["iterations"], tuple(values["milestones"]), values.get("T"))
+        return cls(
+            values["method"],
+            values["iterations"],
+            tuple(values["milestones"]),
+            values.get("T"),
+            dict(values.get("settings", {})),
+        )
 
+
+SHORT_HORIZON = {"gamma_max": GAMMA_MAX_SHORT_HORIZON, "init_gamma": GAMMA_MAX_SHORT_HORIZON / 2}
+"""The short horizon's own settings: gamma bounded for its one-step path (``GAMMA_MAX_SHORT_HORIZON``),
+starting, as every run, at half its bound."""
 
 RUN_SCHEMA = {
     "type": "object",
@@ -236,6 +291,10 @@ RUN_SCHEMA = {
             "type": "integer",
             "minimum": 1,
             "description": "lower-level steps; omitted means settings.T (T = 1 is the short horizon)",
+        },
+        "settings": {
+            "type": "object",
+            "description": "OmniglotSettings fields set for this run alone, over the section's settings (not T)",
         },
         "iterations": {"type": "integer", "minimum": 1, "description": "hyper-iterations"},
         "milestones": {
@@ -273,10 +332,10 @@ class OmniglotSection(Settings):
             {"method": {"name": "krmd", "K": 10}, "iterations": 15000, "milestones": [5000, 15000]},
             {"method": {"name": "krmd", "K": 25}, "iterations": 5000, "milestones": [5000]},
             {"method": {"name": "rmd"}, "iterations": 5000, "milestones": [5000]},
-            {"method": {"name": "rmd"}, "T": 1, "iterations": 15000, "milestones": [15000]},
+            {"method": {"name": "rmd"}, "T": 1, "iterations": 15000, "milestones": [15000], "settings": SHORT_HORIZON},
         ],
-        "meta-training runs (Table 4's rows, in order): a method, optionally a horizon T, the hyper-iterations and "
-        "the milestones whose meta-test accuracy goes into Table 4",
+        "meta-training runs (Table 4's rows, in order): a method, optionally a horizon T and settings of its own, "
+        "the hyper-iterations and the milestones whose meta-test accuracy goes into Table 4",
         type="array",
         items=RUN_SCHEMA,
         minItems=1,

@@ -38,9 +38,16 @@ from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
 
 from truncback.experiments.hypercleaning.problem import cleaning_problem, make_cleaning_data
 from truncback.experiments.hypercleaning.settings import HypercleaningSettings
-from truncback.experiments.omniglot.model import initial_hyperparameters, one_shot_problem
+from truncback.experiments.omniglot.model import one_shot_problem
 from truncback.experiments.omniglot.run import load_omniglot, run_omniglot, samplers
-from truncback.experiments.omniglot.settings import GAMMA_MAX, RHO_MIN, OmniglotRun, OmniglotSettings
+from truncback.experiments.omniglot.settings import (
+    GAMMA_MAX,
+    GAMMA_MAX_SHORT_HORIZON,
+    RHO_MIN,
+    SHORT_HORIZON,
+    OmniglotRun,
+    OmniglotSettings,
+)
 from truncback.experiments.omniglot.tasks import Task
 from truncback.hypergrad import krmd, trees
 from truncback.hypergrad.dynamics import advance, initial_state
@@ -94,6 +101,25 @@ VARIANTS: list[dict[str, Any]] = [
 ]
 """The variants measured by default: each ``settings`` overrides the command's ``--settings``; those
 with ``"train": false`` are measured at the initial lam only."""
+
+SHORT_HORIZON_VARIANTS: list[dict[str, Any]] = [
+    {"name": "gamma 0.1, no bounds", "settings": {**UNBOUNDED, "init_gamma": 0.1}, "train": False},
+    {"name": "gamma 0.016 = 1/beta at w_0", "settings": {**UNBOUNDED, "init_gamma": 0.016}, "train": False},
+    {
+        "name": "gamma = 0.99 gamma_max (short horizon)",
+        "settings": {"gamma_max": GAMMA_MAX_SHORT_HORIZON, "init_gamma": 0.99 * GAMMA_MAX_SHORT_HORIZON},
+        "train": False,
+    },
+    {"name": "the short horizon's defaults: gamma = gamma_max / 2", "settings": SHORT_HORIZON},
+    {"name": "T = 50's bound (gamma_max 0.006, gamma 0.003)", "settings": {}},
+    {
+        "name": "the short horizon's defaults with quick's network and learning rate",
+        "settings": {**SHORT_HORIZON, "filters": 32, "hyper_lr": 0.01},
+    },
+]
+"""The variants of the short horizon (base settings with T = 1): ``--variants short-horizon``."""
+
+VARIANT_SETS = {"default": VARIANTS, "short-horizon": SHORT_HORIZON_VARIANTS}
 
 
 def extreme_eigenvalues(loss, w, steps: int = 20, seed: int = 0) -> tuple[float, float]:
@@ -231,16 +257,7 @@ def measure_variant(background, evaluation, base: dict, variant: dict, tasks: in
     settings = OmniglotSettings.from_dict({**base, **variant["settings"]})
     constraints = settings.constraints()
     fixed = omniglot_tasks(background, evaluation, settings, tasks)
-    start = initial_hyperparameters(
-        settings.filters,
-        settings.ways,
-        settings.batch_norm,
-        settings.init_rho,
-        settings.init_gamma,
-        constraints,
-        derive_seed("omniglot", 0, 0),
-        torch.float64,
-    )
+    start = settings.initial_hyperparameters(derive_seed("omniglot", 0, 0), torch.float64)
     entry = {
         "name": variant["name"],
         "gamma": settings.init_gamma,
@@ -389,7 +406,7 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     configure_torch(args.threads)
     base = json.loads(args.settings)
-    variants = json.loads(args.variants) if args.variants else VARIANTS
+    variants = VARIANT_SETS.get(args.variants or "default") or json.loads(args.variants)
     background, evaluation = load_omniglot(args.background, args.evaluation)
     measured = []
     for variant in variants:
@@ -426,7 +443,11 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--background", required=True, help="prepared Omniglot .npz (meta-training side)")
     parser.add_argument("--evaluation", required=True, help="prepared Omniglot .npz (meta-test side)")
     parser.add_argument("--settings", default="{}", help="JSON object of OmniglotSettings fields (the base)")
-    parser.add_argument("--variants", help="JSON list of {name, settings} overriding the base (default: VARIANTS)")
+    parser.add_argument(
+        "--variants",
+        help=f"a named set ({', '.join(VARIANT_SETS)}; default: default) or a JSON list of {{name, settings}} "
+        "overriding the base",
+    )
     parser.add_argument("--tasks", type=int, default=8, help="fixed tasks measured")
     parser.add_argument(
         "--iterations", type=int, default=0, help="hyper-iterations of full-RMD meta-training (0: none)"

@@ -1,0 +1,74 @@
+"""A Table 4 run may carry settings of its own over the section's (the short horizon's bound of gamma,
+docs/assumptions.md): the run's command meta-trains with them, every other run with the section's, and a
+bad key or value is refused naming the run."""
+
+import json
+import re
+
+import pytest
+
+from truncback.experiments.omniglot.settings import (
+    GAMMA_MAX,
+    GAMMA_MAX_SHORT_HORIZON,
+    OmniglotRun,
+    OmniglotSection,
+    OmniglotSettings,
+)
+from workflow_copy import SNAKEMAKE, copy_workflow, snakemake
+
+SHORT = {"method": {"name": "rmd"}, "T": 1, "iterations": 4, "milestones": [4]}
+
+
+def test_run_settings_go_over_the_sections():
+    section = OmniglotSettings.from_dict({"filters": 8})
+    run = OmniglotRun.from_dict({**SHORT, "settings": {"gamma_max": 0.02, "init_gamma": 0.01}}).checked(section)
+    applied = run.applied(section)
+    assert (applied.gamma_max, applied.init_gamma, applied.filters) == (0.02, 0.01, 8)
+    assert run.settings_over({"filters": 8, "gamma_max": 0.5}) == {"filters": 8, "gamma_max": 0.02, "init_gamma": 0.01}
+    plain = OmniglotRun.from_dict({**SHORT, "T": None}).checked(section)
+    assert plain.applied(section) == section
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"gama_max": 0.02}, r"unknown key\(s\) \['gama_max'\]"),
+        ({"T": 3}, r"settings may not set T"),
+        ({"gamma_max": 0.002}, r"init_gamma=0.003 must lie strictly between 0 and gamma_max=0.002"),
+    ],
+)
+def test_bad_run_settings_are_refused_naming_the_run(settings, message):
+    with pytest.raises(ValueError, match=message) as error:
+        OmniglotRun.from_dict({**SHORT, "settings": settings}).checked(OmniglotSettings())
+    assert "rmd" in str(error.value)
+
+
+def test_the_short_horizon_has_its_own_bound_and_the_others_the_sections():
+    defaults = OmniglotSection.defaults()["runs"]
+    for entry in defaults:
+        run = OmniglotRun.from_dict(entry).checked(OmniglotSettings())
+        applied = run.applied(OmniglotSettings())
+        expected = GAMMA_MAX_SHORT_HORIZON if run.horizon(OmniglotSettings()) == 1 else GAMMA_MAX
+        assert applied.gamma_max == expected
+        assert applied.init_gamma == expected / 2
+
+
+@pytest.mark.skipif(SNAKEMAKE is None, reason="snakemake is not installed")
+def test_the_pipeline_passes_each_run_its_own_settings(tmp_path):
+    """The smoke DAG's short-horizon command gets gamma_max = 0.011 in its --settings, the others the
+    section's bound (smoke's settings keep the default)."""
+    workdir = copy_workflow(tmp_path)
+    planned = snakemake(
+        workdir, "--cores", "1", "--config", "scale=smoke", "-n", "-p", "paper_tables/smoke/table4_omniglot.md"
+    ).stdout
+    commands = [line for line in planned.splitlines() if "python -m truncback omniglot " in line]
+    assert commands, planned[-2000:]
+    settings = {}
+    for command in commands:
+        name = re.search(r"--output \S*/omniglot/([^/ ]+)\.json", command).group(1)
+        settings[name] = json.loads(re.search(r"--settings '(\{.*?\})'", command).group(1))
+    short = [name for name in settings if name.endswith("-T1")]
+    assert len(short) == 1, sorted(settings)
+    assert settings[short[0]]["gamma_max"] == 0.011 and settings[short[0]]["init_gamma"] == 0.0055
+    others = {values.get("gamma_max", GAMMA_MAX) for name, values in settings.items() if name not in short}
+    assert others == {GAMMA_MAX}
