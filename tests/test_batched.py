@@ -64,11 +64,13 @@ def close(a, b, path="") -> None:
     [{"name": name} for name in ("rmd", "checkpointed", "unrolled", "fom")]
     + [{"name": "krmd", "K": 3}, {"name": "aid_fp", "K": 4}],
 )
-def test_each_row_of_a_batched_hypergradient_is_its_members(spec):
+@pytest.mark.parametrize("explicit", [True, False], ids=["explicit", "vmap"])
+def test_each_row_of_a_batched_hypergradient_is_its_members(spec, explicit):
+    """By the family's explicitly batched tensors (task_interaction.batched) and by vmap."""
     assert spec["name"] in MEMBERWISE
     problems = [member_problem(seed) for seed in range(3)]
     lams = [start(seed) for seed in range(3)]
-    batched, info = hypergradient(FAMILY.batched(problems), stack(lams), spec, return_info=True)
+    batched, info = hypergradient(FAMILY.batched(problems, explicit), stack(lams), spec, return_info=True)
     for b, (problem, lam) in enumerate(zip(problems, lams)):
         alone, alone_info = hypergradient(problem, lam, spec, return_info=True)
         close(alone, member(batched, b))

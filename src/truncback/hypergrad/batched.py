@@ -9,7 +9,9 @@ lam = (lam_1, ..., lam_B), stacked leaf by leaf along a new first axis, and whos
 
     G(w, lam) = sum_b g(w_b, lam_b, *d_b),    F(w, lam) = sum_b f(w_b, lam_b, *d_b),
 
-each term computed by ``torch.func.vmap`` over the members. Member b's terms depend on w_b and lam_b
+each term computed by ``torch.func.vmap`` over the members, or, where the family has an ``explicit``
+hook, by that hook's explicitly batched tensors and hand-written products (``ProblemFamily``), which
+spare every call vmap's overhead. Member b's terms depend on w_b and lam_b
 only, so grad_w G stacks the members' grad_{w_b} g: a gradient-descent step on G is every member's
 step at once, the Jacobians A_t, B_t of eq. (5) are block-diagonal, and row b of the hypergradient
 d_lam F by any method that treats the rows of its vectors apart is member b's d_lam_b f_b by that
@@ -66,7 +68,14 @@ class ProblemFamily:
     """Bilevel problems that differ only in their data: gradient descent with step size ``lr`` (a
     number) for ``T`` steps on ``inner_loss(w, lam, *data)`` from ``init(lam, *data)``, and the upper
     objective ``outer(w, lam, *data)``. ``compile`` and ``matmul`` are the steps' (``gradient_descent``):
-    every member's step shares one compilation, every batch of B members another."""
+    every member's step shares one compilation, every batch of B members another.
+
+    ``explicit`` (optional): the batch written by hand, a function of the members' stacked data
+    returning ``(init, step, outer, member_outer)`` of the batched problem (``init(lam)``, ``step(w,
+    lam, t)`` and ``outer(w, lam)`` as a ``BilevelProblem``'s on stacked trees, the step best with the
+    ``without_graph`` and ``pullback`` of ``GradientDescentStep``; ``member_outer(w, lam)`` the members'
+    f values, shape (B,)). ``batched`` uses it unless told not to; it runs eagerly (``compile`` is for
+    the members' own steps and the generic batch)."""
 
     init: Callable
     inner_loss: Callable
@@ -75,6 +84,7 @@ class ProblemFamily:
     T: int
     compile: bool | str = False
     matmul: str = "onednn"
+    explicit: Callable | None = field(default=None, compare=False)
     batched_inner: Callable = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -92,9 +102,13 @@ class ProblemFamily:
             data=data,
         )
 
-    def batched(self, members: list) -> "BatchedProblem":
+    def batched(self, members: list, explicit: bool | None = None) -> "BatchedProblem":
         """The members (``MemberProblem``s of this family, data of the same shapes) as one problem on
-        stacked states and hyperparameters (module docstring)."""
+        stacked states and hyperparameters (module docstring): by the family's ``explicit`` hook where
+        it has one and ``explicit`` is not False (True: the hook, a ValueError without one), else by
+        vmap."""
+        if explicit and self.explicit is None:
+            raise ValueError("this family has no explicit batch (ProblemFamily.explicit)")
         if not members:
             raise ValueError("a batch needs at least one member")
         strangers = [i for i, problem in enumerate(members) if getattr(problem, "family", None) is not self]
@@ -104,15 +118,32 @@ class ProblemFamily:
         if len(shapes) > 1:
             raise ValueError(f"the members' data differ in shape ({sorted(shapes)}); a batch needs one shape")
         data = stack([problem.data for problem in members])
-        init, outer = torch.func.vmap(self.init), _summed(self.outer)
+        if self.explicit is not None and explicit is not False:
+            init, step, outer, member_outer = self.explicit(data)
+            return BatchedProblem(
+                init=init,
+                step=step,
+                outer=outer,
+                T=self.T,
+                family=self,
+                data=data,
+                members=len(members),
+                member_outer_values=member_outer,
+            )
+        vmapped_init, summed_outer, vmapped_outer = (
+            torch.func.vmap(self.init),
+            _summed(self.outer),
+            torch.func.vmap(self.outer),
+        )
         return BatchedProblem(
-            init=lambda lam: init(lam, *data),
+            init=lambda lam: vmapped_init(lam, *data),
             step=gradient_descent(self.batched_inner, self.lr, self.compile, data, self.matmul),
-            outer=lambda w, lam: outer(w, lam, *data),
+            outer=lambda w, lam: summed_outer(w, lam, *data),
             T=self.T,
             family=self,
             data=data,
             members=len(members),
+            member_outer_values=lambda w, lam: vmapped_outer(w, lam, *data),
         )
 
 
@@ -126,13 +157,17 @@ class MemberProblem(BilevelProblem):
 
 @dataclass(frozen=True)
 class BatchedProblem(BilevelProblem):
-    """``members`` problems of ``family`` stacked (``data``: theirs, stacked): see the module docstring."""
+    """``members`` problems of ``family`` stacked (``data``: theirs, stacked): see the module docstring.
+    ``member_outer_values(w, lam)``: the members' f values (``member_outer``)."""
 
     family: Any = None
     data: tuple = ()
     members: int = 0
+    member_outer_values: Callable | None = None
 
     @torch.no_grad()
     def member_outer(self, w, lam) -> torch.Tensor:
         """(f(w_b, lam_b, *d_b))_b, one value per member."""
-        return torch.func.vmap(self.family.outer)(w, lam, *self.data)
+        if self.member_outer_values is None:
+            return torch.func.vmap(self.family.outer)(w, lam, *self.data)
+        return self.member_outer_values(w, lam)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from truncback.experiments.task_interaction.batched import explicit_batch
 from truncback.hypergrad import BilevelProblem
 from truncback.hypergrad.batched import ProblemFamily
 
@@ -130,7 +131,8 @@ def task_outer(state, hparams, x, y, x_val, y_val) -> torch.Tensor:
 def task_family(classes: int, T: int, lr: float, compile: bool | str = False) -> ProblemFamily:
     """The bilevel problems of sec. 4.2.2 with ``classes`` classes, one per trial's data (x_train,
     y_train, x_val, y_val): state (W, b) from 0, hyperparameters (A, rho); ``compile``: the steps
-    through torch.compile. Its members batch (``hypergrad.batched``)."""
+    through torch.compile. Its members batch (``hypergrad.batched``), with explicitly batched tensors
+    and hand-written products (``task_interaction.batched``)."""
 
     def init(hparams, x, y, x_val, y_val):
         return (
@@ -138,7 +140,15 @@ def task_family(classes: int, T: int, lr: float, compile: bool | str = False) ->
             torch.zeros((classes,), dtype=x.dtype, device=x.device),
         )
 
-    return ProblemFamily(init=init, inner_loss=task_inner, outer=task_outer, lr=lr, T=T, compile=compile)
+    return ProblemFamily(
+        init=init,
+        inner_loss=task_inner,
+        outer=task_outer,
+        lr=lr,
+        T=T,
+        compile=compile,
+        explicit=explicit_batch(classes, lr),
+    )
 
 
 def task_data(data: TaskData) -> tuple:

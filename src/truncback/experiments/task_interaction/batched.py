@@ -1,0 +1,127 @@
+"""Task interaction's problems batched with explicit tensors: B trials' lower levels as one state
+(W, b) of shapes (B, V, d) and (B, V), their hyperparameters (A, rho) as (B, V, V) and (B,), and every
+step a handful of batched products (``torch.baddbmm``/``torch.bmm``) over the B members instead of B
+small ones, with the step's vector-Jacobian product written out by hand.
+
+What ``hypergrad.batched.ProblemFamily.batched`` builds for ``task_family`` (its ``explicit`` hook); the
+generic batch (``torch.func.vmap`` over the members) computes the same numbers with the overhead of a
+functional transform on every call, which at task interaction's sizes (V linear models on 512
+features, a few hundred examples) is most of a step's time.
+
+For one member, with P = softmax(x W^T + b) (n x V), Y the one-hot labels, R = (P - Y)/n and
+C = coupling(A) (symmetric, zero diagonal), the lower level's gradient is
+
+    grad_W g = R^T x + M W,   grad_b g = 1^T R,   M = 4 (diag(C 1) - C) + 2 rho I,
+
+(M is the Hessian of the penalty sum_ij C_ij ||w_i - w_j||^2 + rho ||W||^2, a V x V matrix), and one
+step is w' = w - lr grad_w g. For alpha = (U, u), with dZ = x U^T + u and
+dR = (P (dZ - rowsum(P dZ)))/n (the softmax's Jacobian, elementwise products), the step's
+vector-Jacobian products (eq. 5) are
+
+    A^T alpha = (U - lr (dR^T x + M U),  u - lr 1^T dR)
+    B^T alpha = (-lr sym(4 (m 1^T - U W^T) o O),  -2 lr sum(m)),   m_i = <U_i, W_i>,
+
+with O the off-diagonal mask and sym(G) = (G + G^T)/2, the pull-back through C = sym(A) o O.
+``tests/test_task_interaction_batched.py`` checks them against autograd, and the batch against each
+member's unbatched problem.
+"""
+
+import torch
+
+
+def _off_diagonal(V: int, like: torch.Tensor) -> torch.Tensor:
+    return 1.0 - torch.eye(V, dtype=like.dtype, device=like.device)
+
+
+def penalty_hessian(A: torch.Tensor, rho: torch.Tensor) -> torch.Tensor:
+    """M = 4 (diag(C 1) - C) + 2 rho I of each member, C = coupling(A): (B, V, V) from A (B, V, V) and
+    rho (B,)."""
+    C = 0.5 * (A + A.transpose(1, 2)) * _off_diagonal(A.shape[1], A)
+    return torch.diag_embed(4.0 * C.sum(2) + 2.0 * rho[:, None]) - 4.0 * C
+
+
+def _logits(W, b, x):
+    """x W^T + b of each member: (B, n, V)."""
+    return torch.baddbmm(b.unsqueeze(1), x, W.transpose(1, 2))
+
+
+class BatchedTaskStep:
+    """The gradient step of B task-interaction members on stacked data ``(x, y, x_val, y_val)``
+    (module docstring): ``__call__`` in differentiable torch operations (torch.func and autograd go
+    through it), ``without_graph`` and ``pullback`` the forward step and the hand-written
+    vector-Jacobian products the reverse passes use (``hypergrad.dynamics``), ``with_graph`` for
+    ``unrolled``."""
+
+    def __init__(self, classes: int, lr: float, data: tuple):
+        x, y = data[0], data[1]
+        self.lr, self.x = float(lr), x
+        self.scale = 1.0 / x.shape[1]
+        self.target = torch.nn.functional.one_hot(y, classes).to(x.dtype) * self.scale
+
+    def _residual(self, W, b):
+        """R = (softmax(x W^T + b) - Y)/n of each member: (B, n, V)."""
+        P = torch.softmax(_logits(W, b, self.x), dim=2)
+        return P * self.scale - self.target
+
+    def __call__(self, w, lam, t):
+        (W, b), (A, rho) = w, lam
+        R = self._residual(W, b)
+        grad_W = torch.baddbmm(torch.bmm(penalty_hessian(A, rho), W), R.transpose(1, 2), self.x)
+        return (W - self.lr * grad_W, b - self.lr * R.sum(1))
+
+    @torch.no_grad()
+    def without_graph(self, w, lam, t):
+        (W, b), (A, rho) = w, lam
+        P = torch.softmax(_logits(W, b, self.x), dim=2)
+        R = P.mul_(self.scale).sub_(self.target)
+        grad_W = torch.bmm(penalty_hessian(A, rho), W).baddbmm_(R.transpose(1, 2), self.x)
+        return (torch.add(W, grad_W, alpha=-self.lr), torch.add(b, R.sum(1), alpha=-self.lr))
+
+    @torch.no_grad()
+    def pullback(self, w, lam, t, alpha):
+        """(A^T alpha, B^T alpha) at (w, lam) (module docstring), by hand."""
+        (W, b), (A, rho), (U, u) = w, lam, alpha
+        P = torch.softmax(_logits(W, b, self.x), dim=2)
+        dZ = _logits(U, u, self.x)
+        dR = dZ.sub_((P * dZ).sum(2, keepdim=True)).mul_(P).mul_(self.scale)
+        hessian_U = torch.bmm(penalty_hessian(A, rho), U).baddbmm_(dR.transpose(1, 2), self.x)
+        m = (U * W).sum(2)
+        G = torch.bmm(U, W.transpose(1, 2)).neg_().add_(m.unsqueeze(2)).mul_(_off_diagonal(A.shape[1], A))
+        return (
+            (torch.add(U, hessian_U, alpha=-self.lr), torch.add(u, dR.sum(1), alpha=-self.lr)),
+            ((G + G.transpose(1, 2)).mul_(-2.0 * self.lr), m.sum(1).mul_(-2.0 * self.lr)),
+        )
+
+    def with_graph(self, w, lam, t):
+        with torch.enable_grad():
+            tracked = tuple(leaf if leaf.requires_grad else leaf.detach().requires_grad_() for leaf in w)
+            return self(tracked, lam, t)
+
+
+def member_losses(w, x_val, y_val) -> torch.Tensor:
+    """Each member's mean cross-entropy on its validation examples: (B,)."""
+    W, b = w
+    Z = _logits(W, b, x_val)
+    return (torch.logsumexp(Z, dim=2) - Z.gather(2, y_val.unsqueeze(2)).squeeze(2)).mean(1)
+
+
+def explicit_batch(classes: int, lr: float):
+    """The ``explicit`` hook of ``task_family``: stacked data -> (init, step, outer, member_outer)."""
+
+    def build(data: tuple):
+        x, _, x_val, y_val = data
+        B, _, d = x.shape
+
+        def init(lam):
+            return (x.new_zeros((B, classes, d)), x.new_zeros((B, classes)))
+
+        def outer(w, lam):
+            return member_losses(w, x_val, y_val).sum()
+
+        @torch.no_grad()
+        def member_outer(w, lam):
+            return member_losses(w, x_val, y_val)
+
+        return init, BatchedTaskStep(classes, lr, data), outer, member_outer
+
+    return build
