@@ -1,5 +1,9 @@
 """The building blocks every method shares: running the dynamics without a graph, and the
-vector-Jacobian and Jacobian-vector products of one step (A_t, B_t of eq. 5)."""
+vector-Jacobian and Jacobian-vector products of one step (A_t, B_t of eq. 5).
+
+This is the methods' one way to the step: none calls ``vjp`` or ``jvp`` on ``problem.step`` itself,
+so a step's own faster forms (``without_graph``, ``pullback``, the compiled ``fast_pullback`` of
+``GradientDescentStep``) serve every method that can use them."""
 
 import torch
 from torch.func import jvp, vjp
@@ -26,6 +30,12 @@ def advance(problem, state, hparams, t: int):
     return new_state
 
 
+def advance_with_graph(problem, state, hparams, t: int):
+    """w_{t+1} = Xi_{t+1}(w_t, lam) with its graph kept for a later backward pass through the whole loop
+    (the step's ``with_graph`` twin where it has one, see ``GradientDescentStep``)."""
+    return getattr(problem.step, "with_graph", problem.step)(state, hparams, t)
+
+
 def run(problem, hparams, state, start: int, stop: int):
     """The state after steps start, ..., stop - 1 from ``state`` = w_start."""
     for t in range(start, stop):
@@ -50,6 +60,36 @@ def step_vjp(problem, state, hparams, t: int, alpha):
         return own(state, hparams, t, alpha)
     _, pullback = vjp(lambda w, lam: problem.step(w, lam, t), state, hparams)  # type: ignore[misc]
     return pullback(alpha)
+
+
+def _fast_pullback(problem):
+    """The step's compiled pullback, (w, lam, t, alpha) -> (A^T alpha, B^T alpha), where it has one
+    (``GradientDescentStep.fast_pullback``), else None."""
+    return getattr(problem.step, "fast_pullback", None)
+
+
+def step_products_at(problem, state, hparams, t: int):
+    """(v -> A_{t+1} v, v -> B_{t+1} v) at w_t, for many products at one point (AID's solver, then its
+    B v). Through the step's compiled pullback where it has one (each product one call of it);
+    otherwise the step's graph with respect to w, and the one with respect to lam, are built once by
+    ``torch.func.vjp`` and serve every product."""
+    fast = _fast_pullback(problem)
+    if fast is not None:
+        return (lambda v: fast(state, hparams, t, v)[0]), (lambda v: fast(state, hparams, t, v)[1])
+    _, pullback_state = vjp(lambda w: problem.step(w, hparams, t), state)  # type: ignore[misc]
+    _, pullback_hparams = vjp(lambda lam: problem.step(state, lam, t), hparams)  # type: ignore[misc]
+    return (lambda v: pullback_state(v)[0]), (lambda v: pullback_hparams(v)[0])
+
+
+def advance_with_hparams_vjp(problem, state, hparams, t: int, alpha):
+    """(w_{t+1}, B_{t+1} alpha) at w_t: the next state, without a graph, with the product with respect to
+    lam (FOM's one pass). On a compiled step, its compiled update (``advance``) and compiled pullback;
+    otherwise one ``torch.func.vjp`` with respect to lam, whose forward pass gives the state."""
+    fast = _fast_pullback(problem)
+    if fast is not None:
+        return advance(problem, state, hparams, t), fast(state, hparams, t, alpha)[1]
+    next_state, pullback = vjp(lambda lam: problem.step(state, lam, t), hparams)  # type: ignore[misc]
+    return trees.detach(next_state), pullback(alpha)[0]
 
 
 def init_vjp(problem, hparams, alpha):

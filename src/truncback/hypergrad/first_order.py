@@ -8,11 +8,17 @@ twice and holds two states, whatever T is.
 """
 
 import torch
-from torch.func import vjp
 
 from truncback.hypergrad import trees
 from truncback.hypergrad.checks import check_probability, check_problem
-from truncback.hypergrad.dynamics import init_vjp, initial_state, outer_gradients, run, step_vjp
+from truncback.hypergrad.dynamics import (
+    advance_with_hparams_vjp,
+    init_vjp,
+    initial_state,
+    outer_gradients,
+    run,
+    step_vjp,
+)
 from truncback.hypergrad.result import finish
 
 
@@ -25,9 +31,8 @@ def fom(problem, hparams, *, return_info: bool = False):
     h = trees.add(h, init_vjp(problem, hparams, grad_state))
     state = w0
     for t in range(problem.T):
-        next_state, pullback = vjp(lambda lam: problem.step(state, lam, t), hparams)  # type: ignore[misc]  # noqa: B023 (called here)
-        h = trees.add(h, pullback(grad_state)[0])
-        state = trees.detach(next_state)
+        state, b_product = advance_with_hparams_vjp(problem, state, hparams, t, grad_state)
+        h = trees.add(h, b_product)
     return finish(h, loss, final_state, 2, [], return_info)
 
 

@@ -12,11 +12,9 @@ e.g. with momentum (CG then stops with a ValueError).
 
 from functools import partial
 
-from torch.func import vjp
-
 from truncback.hypergrad import trees
 from truncback.hypergrad.checks import check_depth, check_problem
-from truncback.hypergrad.dynamics import initial_state, outer_gradients, run
+from truncback.hypergrad.dynamics import initial_state, outer_gradients, run, step_products_at
 from truncback.hypergrad.result import finish
 from truncback.hypergrad.solvers import conjugate_gradient, fixed_point
 
@@ -30,11 +28,10 @@ def aid(problem, hparams, K: int, *, solve=conjugate_gradient, return_info: bool
     last = problem.T - 1
     final_state = run(problem, hparams, initial_state(problem, hparams), 0, problem.T)
     loss, grad_state, grad_hparams = outer_gradients(problem, final_state, hparams)
-    _, pullback_state = vjp(lambda w: problem.step(w, hparams, last), final_state)  # type: ignore[misc]
-    _, pullback_hparams = vjp(lambda lam: problem.step(final_state, lam, last), hparams)  # type: ignore[misc]
+    a_product, b_product = step_products_at(problem, final_state, hparams, last)
     norms: list | None = [] if return_info else None
-    v = solve(lambda x: trees.sub(x, pullback_state(x)[0]), grad_state, K, norms)
-    (b_v,) = pullback_hparams(v)
+    v = solve(lambda x: trees.sub(x, a_product(x)), grad_state, K, norms)
+    b_v = b_product(v)
     return finish(trees.add(grad_hparams, b_v), loss, final_state, 1, norms, return_info)
 
 

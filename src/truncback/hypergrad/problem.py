@@ -170,6 +170,14 @@ class GradientDescentStep:
         a_alpha, b_alpha, rate_bar = pullback(w, lam, rate, alpha, *self.data)
         return a_alpha, tree_map(torch.add, b_alpha, rate_back(rate_bar)[0])
 
+    @property
+    def fast_pullback(self):
+        """``pullback`` where it runs compiled (``compile=True``), else None. The methods that take many
+        products at one point (AID) or the next state with each product (FOM) use it only then
+        (``dynamics.step_products_at``, ``dynamics.advance_with_hparams_vjp``): eagerly, one
+        ``torch.func.vjp`` whose graph serves all of them is cheaper than a graph per product."""
+        return self.pullback if self.compiled is not None else None
+
     def with_graph(self, w, lam, t):
         leaves, spec = tree_flatten(w)
         with torch.enable_grad():

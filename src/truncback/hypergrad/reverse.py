@@ -15,7 +15,7 @@ from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from truncback.hypergrad import trees
 from truncback.hypergrad.checks import check_depth, check_problem, check_scalar
-from truncback.hypergrad.dynamics import advance, init_vjp, initial_state, outer_gradients, step_vjp
+from truncback.hypergrad.dynamics import advance, advance_with_graph, init_vjp, initial_state, outer_gradients, step_vjp
 from truncback.hypergrad.result import finish
 
 
@@ -124,11 +124,10 @@ def unrolled(problem, hparams, *, return_info: bool = False):
     leaves, spec = tree_flatten(hparams)
     leaves = [leaf.detach().requires_grad_() for leaf in leaves]
     lam = tree_unflatten(leaves, spec)
-    step = getattr(problem.step, "with_graph", problem.step)
     with torch.enable_grad():
         state = problem.init(lam)
         for t in range(problem.T):
-            state = step(state, lam, t)
+            state = advance_with_graph(problem, state, lam, t)
         loss = problem.outer(state, lam)
         check_scalar(loss)
         grads = torch.autograd.grad(loss, leaves, allow_unused=True)
