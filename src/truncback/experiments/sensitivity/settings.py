@@ -88,7 +88,14 @@ class HypercleaningChoices(Settings):
                 "reading": "the paper's sum over the n = 5000 examples (weight decay 0.001 on the sum), gamma = 1/n: "
                 "the mean with weight decay 0.001/n",
                 "settings": {"inner_loss": "sum", "lr": 0.0002},
-            }
+            },
+            {
+                "name": "stable_step",
+                "choice": "inner step size",
+                "reading": "gamma = 0.2 instead of the paper's 1: gamma beta <= 0.89 on the lower-level path at every "
+                "lam measured (Prop. 3.6's gamma < 1/beta; at gamma = 1 it is 2.05-9.1)",
+                "settings": {"lr": 0.2},
+            },
         ],
         "readings of Table 2's open choices other than the default, one entry each",
         type="array",
