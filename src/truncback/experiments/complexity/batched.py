@@ -6,8 +6,12 @@ The problems are task interaction's at the sizes of its CIFAR-10 and CIFAR-100 r
 512 features, the paper's training and validation examples per class, T = 100; the hypergradient of
 ``--method``), and Omniglot's evaluation of a meta-test task at the paper's sizes (5-way one-shot, 15
 queries per class, 64 filters, batch normalisation, T = 50 inner steps and the scores on Q:
-``omniglot.batched``), on seeded random data of those shapes (the time does not depend on the values). Each case runs once to warm up; its time is
-the fastest of ``--repeats`` runs (the least disturbed by whatever else the machine runs), divided by B.
+``omniglot.batched``), on seeded random data of those shapes (the time does not depend on the values).
+Task interaction's batch is its explicitly batched tensors (``task_interaction.batched``, what its
+batched trials run); the column ``vmap batched`` is the generic batch by ``torch.func.vmap`` for
+comparison. Each case runs each way once to warm up, then ``--repeats`` rounds of every way in turn
+(so a change in the machine's load falls on all of them alike); a way's time is its fastest round
+(the least disturbed by whatever else the machine runs), divided by B.
 
 ``python -m truncback bench-batched [--members 1 5 10] [--cases cifar10 cifar100 omniglot] [--method krmd-K1] [--output bench.csv]``
 """
@@ -32,7 +36,16 @@ from truncback.runtime.files import write_csv
 
 FEATURES = 512
 CLASSES = {"cifar10": 10, "cifar100": 100}
-FIELDS = ("case", "method", "T", "members", "one at a time s/member", "batched s/member", "speed-up")
+FIELDS = (
+    "case",
+    "method",
+    "T",
+    "members",
+    "one at a time s/member",
+    "batched s/member",
+    "speed-up",
+    "vmap batched s/member",
+)
 
 
 def task_interaction_members(dataset: str, members: int, settings: TaskInteractionSettings, compile: bool):
@@ -79,12 +92,17 @@ def measure_omniglot(members: int, repeats: int) -> dict:
     """One row: seconds per task of Omniglot's evaluation one task at a time and batched."""
     tasks, lam, settings, constraints = omniglot_members(members)
     T, batch_norm = settings.T, settings.batch_norm
-    alone = fastest(lambda: [evaluate(task, lam, T, batch_norm, constraints) for task in tasks], repeats) / members
-    together = fastest(lambda: evaluate_tasks(tasks, lam, T, batch_norm, constraints, members), repeats) / members
-    return row("omniglot evaluation", "(none)", T, members, alone, together)
+    alone, together = fastest(
+        [
+            lambda: [evaluate(task, lam, T, batch_norm, constraints) for task in tasks],
+            lambda: evaluate_tasks(tasks, lam, T, batch_norm, constraints, members),
+        ],
+        repeats,
+    )
+    return row("omniglot evaluation", "(none)", T, members, alone / members, together / members)
 
 
-def row(case: str, method: str, T: int, members: int, alone: float, together: float) -> dict:
+def row(case: str, method: str, T: int, members: int, alone: float, together: float, vmap=None) -> dict:
     return {
         "case": case,
         "method": method,
@@ -93,27 +111,38 @@ def row(case: str, method: str, T: int, members: int, alone: float, together: fl
         "one at a time s/member": alone,
         "batched s/member": together,
         "speed-up": alone / together,
+        "vmap batched s/member": "" if vmap is None else vmap,
     }
 
 
-def fastest(function, repeats: int) -> float:
-    """The fastest wall seconds of ``repeats`` calls of ``function`` after one warm-up call."""
-    function()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
+def fastest(functions: list, repeats: int) -> list:
+    """The fastest wall seconds of each of ``functions`` over ``repeats`` rounds that call each in turn,
+    after one warm-up call of each."""
+    for function in functions:
         function()
-        best = min(best, time.perf_counter() - start)
+    best = [float("inf")] * len(functions)
+    for _ in range(repeats):
+        for i, function in enumerate(functions):
+            start = time.perf_counter()
+            function()
+            best[i] = min(best[i], time.perf_counter() - start)
     return best
 
 
 def measure(case: str, family, problems, lams, spec, repeats: int) -> dict:
-    """One row: seconds per member of ``spec``'s hypergradient one member at a time and batched."""
-    members = len(problems)
-    batched, lam = family.batched(problems), stack(lams)
-    alone = fastest(lambda: [hypergradient(*member, spec) for member in zip(problems, lams)], repeats) / members
-    together = fastest(lambda: hypergradient(batched, lam, spec), repeats) / members
-    return row(case, label(spec), family.T, members, alone, together)
+    """One row: seconds per member of ``spec``'s hypergradient one member at a time, batched (the
+    family's explicit batch where it has one) and batched by vmap."""
+    members, lam = len(problems), stack(lams)
+    batched, vmapped = family.batched(problems), family.batched(problems, explicit=False)
+    alone, together, vmap = fastest(
+        [
+            lambda: [hypergradient(*member, spec) for member in zip(problems, lams)],
+            lambda: hypergradient(batched, lam, spec),
+            lambda: hypergradient(vmapped, lam, spec),
+        ],
+        repeats,
+    )
+    return row(case, label(spec), family.T, members, alone / members, together / members, vmap / members)
 
 
 def main(args) -> int:
@@ -131,7 +160,12 @@ def main(args) -> int:
         print(
             f"{rows[-1]['case']:28s} {rows[-1]['method']:8s} B={members:3d}: one at a time "
             f"{rows[-1]['one at a time s/member'] * 1e3:9.2f} ms/member, batched "
-            f"{rows[-1]['batched s/member'] * 1e3:9.2f} ms/member ({rows[-1]['speed-up']:.2f}x)",
+            f"{rows[-1]['batched s/member'] * 1e3:9.2f} ms/member ({rows[-1]['speed-up']:.2f}x)"
+            + (
+                f", vmap batched {rows[-1]['vmap batched s/member'] * 1e3:9.2f} ms/member"
+                if rows[-1]["vmap batched s/member"] != ""
+                else ""
+            ),
             flush=True,
         )
     if args.output:
