@@ -81,7 +81,7 @@ check-results: $(VENV)/.installed
 
 # Maintainers: remake the committed expected outputs of SCALE from a clean export of HEAD (.expected/SCALE/).
 expected-outputs: $(VENV)/.installed
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m truncback expected-outputs --scale $(SCALE) --cores $(CORES) $(if $(RESUME),--resume) $(if $(CONFIG),--config $(CONFIG))
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m truncback expected-outputs --scale $(SCALE) --cores $(CORES) $(if $(RESUME),--resume) $(if $(TARGETS),--targets $(TARGETS)) $(if $(CONFIG),--config $(CONFIG))
 
 # Removes what runs made and nothing committed (git restores the expected outputs they overwrote).
 clean-results:

@@ -196,3 +196,63 @@ def test_expected_outputs_record_each_command_s_code_version_and_give_the_jobs_t
     made["code_versions"]["lint-workflow"]["version"] = "0" * 16
     assert currency(made) == "made by older code for: lint-workflow"
     assert currency({"commit": commit}) == f"made at {commit[:12]}, code versions not recorded"
+
+
+
+STUDY_SNAKEFILE = """
+rule all:
+    input:
+        "paper_tables/smoke/table.csv",
+        "paper_tables/smoke/reproduction_report.md",
+
+
+rule table:
+    output:
+        "paper_tables/smoke/table.csv",
+    shell:
+        "printf 'Method,Accuracy\\n1-RMD,74.60\\n' > {output}"
+
+
+rule report:
+    output:
+        "paper_tables/smoke/reproduction_report.md",
+    shell:
+        "printf '# Report\\n' > {output}"
+
+
+rule study:
+    output:
+        "paper_tables/smoke/study.csv",
+    shell:
+        "python -m truncback config-schema --help > /dev/null && printf 'Variant,Accuracy\\nx,1.5\\n' > {output}"
+"""
+
+
+@pytest.mark.skipif(SNAKEMAKE is None, reason="snakemake is not installed")
+@needs_git
+def test_expected_outputs_with_targets_keep_a_study_all_leaves_out_and_check_results_reruns_it(
+    tmp_path, monkeypatch, capsys
+):
+    """``--targets all study`` also makes what ``all`` does not request (as the sensitivity study): its
+    outputs are kept, its command versioned, the targets recorded, and check-results reruns them."""
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "Snakefile").write_text(STUDY_SNAKEFILE)
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", "Snakefile")
+    git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", SEARCH_PATH)
+    assert cli(["expected-outputs", "--scale", "smoke", "--cores", "1", "--targets", "all", "study"]) == 0
+    made = yaml.safe_load((tmp_path / "paper_tables" / "smoke" / "provenance.yaml").read_text())
+    assert made["targets"] == ["all", "study"]
+    assert made["command"] == "snakemake all study --cores 1 --config scale=smoke"
+    assert "paper_tables/smoke/study.csv" in made["files"]
+    assert set(made["code_versions"]) == {"config-schema"}
+    for folder in ("config", "profiles"):
+        (tmp_path / folder).mkdir()
+    (tmp_path / "config" / "cross_machine_spread.yaml").write_text("second_run: nowhere\ncolumns: {}\nclaims: {}\n")
+    capsys.readouterr()
+    assert cli(["check-results", "--scale", "smoke", "--cores", "1"]) == 0
+    assert (tmp_path / ".check" / "smoke" / "paper_tables" / "smoke" / "study.csv").is_file()
+    out, _ = capsys.readouterr()
+    assert re.search(r"^study +SAME$", out, re.MULTILINE), out

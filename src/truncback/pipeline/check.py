@@ -153,7 +153,8 @@ def main(args) -> int:
         scratch = copy_workflow(root, root / ".check" / args.scale)
         try:
             config = absolute_config(args.config, Path.cwd())
-            run_scale(scratch, args.scale, config, args.cores, log=scratch / SNAKEMAKE_LOG)
+            targets = made.get("targets", [])  # those that made the committed outputs (default: all)
+            run_scale(scratch, args.scale, config, args.cores, log=scratch / SNAKEMAKE_LOG, targets=targets)
         except RuntimeError as error:
             print(f"check-results: {error}", file=sys.stderr)
             return 2

@@ -5,7 +5,9 @@ Markdown) and reproduction report (Markdown) copied to the paths the pipeline wr
 with ``paper_tables/<scale>/provenance.yaml``: the commit, command, machine and wall time that made them
 (the command's data_dir relative to the repository, or ``<data_dir>``: no path of the machine),
 and the code version of every ``python -m truncback`` command of the scale's jobs (``code_versions``),
-from which :func:`currency` says whether the committed outputs are of the current code.
+from which :func:`currency` says whether the committed outputs are of the current code. ``--targets``
+runs those targets instead of ``all`` (e.g. ``all sensitivity``: the scale and the sensitivity study,
+which ``all`` leaves out); the provenance records them, and check-results reruns the same.
 
 ``python -m truncback expected-outputs --scale quick --config data_dir=../shared/datasets`` (``make expected-outputs``)
 """
@@ -89,12 +91,14 @@ def recorded_config(config: list[str], root: Path, base: Path) -> list[str]:
     return recorded
 
 
-def code_versions(scratch: Path, scale: str, config: list[str], package: Path) -> dict:
+def code_versions(scratch: Path, scale: str, config: list[str], package: Path, targets=()) -> dict:
     """{command: {"module", "version"}} for every ``python -m truncback`` command of the jobs of
-    ``scale``'s DAG in ``scratch`` (``snakemake --dry-run --forceall --printshellcmds``), as the package at
-    ``package`` maps and versions them."""
+    ``scale``'s DAG of ``targets`` (default ``all``) in ``scratch`` (``snakemake --dry-run --forceall
+    --printshellcmds``), as the package at ``package`` maps and versions them."""
     planned = subprocess.run(
-        snakemake_command("--dry-run", "--forceall", "--printshellcmds", "--cores", "1", "--config", f"scale={scale}")
+        snakemake_command(
+            *targets, "--dry-run", "--forceall", "--printshellcmds", "--cores", "1", "--config", f"scale={scale}"
+        )
         + config,
         cwd=scratch,
         env=environment(package),
@@ -147,9 +151,15 @@ def main(args) -> int:
         if args.resume and (scratch / ".snakemake" / "locks").is_dir():
             unlock(scratch, args.scale, config, package=scratch / "src")  # the lock a killed run left behind
         seconds = run_scale(
-            scratch, args.scale, config, args.cores, package=scratch / "src", env={COMMIT_VARIABLE: commit}
+            scratch,
+            args.scale,
+            config,
+            args.cores,
+            package=scratch / "src",
+            env={COMMIT_VARIABLE: commit},
+            targets=args.targets,
         )
-        versions = code_versions(scratch, args.scale, config, package=scratch / "src")
+        versions = code_versions(scratch, args.scale, config, package=scratch / "src", targets=args.targets)
     except RuntimeError as error:
         print(f"expected-outputs: {error}; nothing was copied", file=sys.stderr)
         return 1
@@ -168,8 +178,9 @@ def main(args) -> int:
         "machine": hardware(),
         "wall_seconds": round(seconds),
         "snakemake_runs": runs,
-        "command": f"snakemake --cores {args.cores} --config scale={args.scale} "
+        "command": f"snakemake {' '.join([*args.targets, ''])}--cores {args.cores} --config scale={args.scale} "
         f"{' '.join(recorded_config(args.config, root, Path.cwd()))}".strip(),
+        **({"targets": list(args.targets)} if args.targets else {}),
         "made_by": "python -m truncback expected-outputs (a clean export of the commit, run in .expected/)"
         + (f"; killed and resumed, {runs} Snakemake runs, wall_seconds their sum" if runs > 1 else ""),
         "code_versions": versions,
@@ -203,4 +214,10 @@ def register(subparsers) -> None:
         "(else start afresh), removing the lock the killed Snakemake left",
     )
     parser.add_argument("--commit", default="HEAD", help="the commit to run (default HEAD)")
+    parser.add_argument(
+        "--targets",
+        nargs="*",
+        default=[],
+        help="Snakemake targets instead of the default all (e.g. all sensitivity: the scale and the study)",
+    )
     parser.set_defaults(run=main)

@@ -3,6 +3,7 @@ the workflow (Snakefile, rules, config, profiles) of the working tree, or an exp
 its package, so that what is committed is never overwritten."""
 
 import contextlib
+from collections.abc import Sequence
 import os
 import re
 import shutil
@@ -122,12 +123,14 @@ def run_scale(
     package: Path | None = None,
     env: dict | None = None,
     log: Path | None = None,
+    targets: Sequence[str] = (),
 ) -> float:
-    """Runs ``snakemake --cores CORES --config scale=SCALE CONFIG...`` in ``scratch`` with this Python's
-    Snakemake (``package``: a src/ folder put first on PYTHONPATH); the wall seconds it took. Snakemake's
+    """Runs ``snakemake TARGETS... --cores CORES --config scale=SCALE CONFIG...`` in ``scratch`` with this
+    Python's Snakemake (``package``: a src/ folder put first on PYTHONPATH; no ``targets``: the workflow's
+    default, ``all``); the wall seconds it took. Snakemake's
     output goes to stderr, or, with ``log``, to that file, with one line per finished job on stderr
     ("12 of 64 steps (19%) done: toy_reference"). A failure raises, naming the log."""
-    command = snakemake_command("--cores", cores, "--config", f"scale={scale}", *config)
+    command = snakemake_command(*targets, "--cores", cores, "--config", f"scale={scale}", *config)
     variables = environment(package, env)
     where = f"; Snakemake's output: {log}" if log else ""
     print(f"running in {scratch}: {' '.join(command)}{where}", file=sys.stderr, flush=True)
