@@ -81,15 +81,16 @@ def step_products_at(problem, state, hparams, t: int):
     return (lambda v: pullback_state(v)[0]), (lambda v: pullback_hparams(v)[0])
 
 
-def advance_with_hparams_vjp(problem, state, hparams, t: int, alpha):
-    """(w_{t+1}, B_{t+1} alpha) at w_t: the next state, without a graph, with the product with respect to
-    lam (FOM's one pass). On a compiled step, its compiled update (``advance``) and compiled pullback;
-    otherwise one ``torch.func.vjp`` with respect to lam, whose forward pass gives the state."""
+def advance_with_hparams_pullback(problem, state, hparams, t: int):
+    """(w_{t+1}, v -> B_{t+1} v) at w_t: the next state with the product with respect to lam (FOM's one
+    pass). On a compiled step, the compiled update (``advance``, no graph) and a call of the compiled
+    pullback per product; otherwise one ``torch.func.vjp`` with respect to lam, whose forward pass gives
+    the state (with its graph: detach it) and whose graph lives as long as the returned function."""
     fast = _fast_pullback(problem)
     if fast is not None:
-        return advance(problem, state, hparams, t), fast(state, hparams, t, alpha)[1]
+        return advance(problem, state, hparams, t), (lambda v: fast(state, hparams, t, v)[1])
     next_state, pullback = vjp(lambda lam: problem.step(state, lam, t), hparams)  # type: ignore[misc]
-    return trees.detach(next_state), pullback(alpha)[0]
+    return next_state, (lambda v: pullback(v)[0])
 
 
 def init_vjp(problem, hparams, alpha):

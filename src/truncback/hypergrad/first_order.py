@@ -12,7 +12,7 @@ import torch
 from truncback.hypergrad import trees
 from truncback.hypergrad.checks import check_probability, check_problem
 from truncback.hypergrad.dynamics import (
-    advance_with_hparams_vjp,
+    advance_with_hparams_pullback,
     init_vjp,
     initial_state,
     outer_gradients,
@@ -31,8 +31,9 @@ def fom(problem, hparams, *, return_info: bool = False):
     h = trees.add(h, init_vjp(problem, hparams, grad_state))
     state = w0
     for t in range(problem.T):
-        state, b_product = advance_with_hparams_vjp(problem, state, hparams, t, grad_state)
-        h = trees.add(h, b_product)
+        next_state, b_product = advance_with_hparams_pullback(problem, state, hparams, t)
+        h = trees.add(h, b_product(grad_state))
+        state = trees.detach(next_state)
     return finish(h, loss, final_state, 2, [], return_info)
 
 

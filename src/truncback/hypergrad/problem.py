@@ -174,7 +174,7 @@ class GradientDescentStep:
     def fast_pullback(self):
         """``pullback`` where it runs compiled (``compile=True``), else None. The methods that take many
         products at one point (AID) or the next state with each product (FOM) use it only then
-        (``dynamics.step_products_at``, ``dynamics.advance_with_hparams_vjp``): eagerly, one
+        (``dynamics.step_products_at``, ``dynamics.advance_with_hparams_pullback``): eagerly, one
         ``torch.func.vjp`` whose graph serves all of them is cheaper than a graph per product."""
         return self.pullback if self.compiled is not None else None
 
