@@ -341,6 +341,145 @@ def _add_iteration_time(timing: Timing, start: float, excluded_before: float) ->
     timing.iteration_seconds += time.perf_counter() - start - excluded
 
 
+@dataclass
+class _Run:
+    """What a run carries from one hyper-iteration to the next, and what its checkpoint keeps: the
+    hyperparameters (leaves the optimiser steps), the optimiser, the random generator (UFOM draws from
+    it), the record, the timing, and ``start``, the hyper-iterations done before this process."""
+
+    hparams: Any
+    optimizer: torch.optim.Optimizer
+    generator: torch.Generator
+    record: RunRecord
+    timing: Timing
+    start: int = 0
+
+
+def _new_run(hparams, loop: LoopSettings, generator_seed: int) -> _Run:
+    """A run at hyper-iteration 0: copies of ``hparams``, a fresh optimiser and a seeded generator."""
+    hparams = leaf_copies(hparams)
+    optimizer = HYPER_OPTIMIZERS[loop.hyper_optimizer](tree_leaves(hparams), lr=loop.hyper_lr)
+    return _Run(hparams, optimizer, torch.Generator().manual_seed(generator_seed), RunRecord(), Timing())
+
+
+def _run_fingerprint(fingerprint: dict | None, spec, loop: LoopSettings, generator_seed: int) -> dict:
+    """What a checkpoint must match to be resumed: the caller's ``fingerprint``, the method, the loop
+    settings and the generator's seed."""
+    return {
+        **(fingerprint or {}),
+        "method": dict(spec),
+        "loop": dataclasses.asdict(loop),
+        "generator_seed": generator_seed,
+    }
+
+
+def _resume(run: _Run, objective: Objective, checkpoint, fingerprint: dict, log) -> None:
+    """Loads into ``run`` (and the objective's own state) the checkpoint at ``checkpoint`` (a path, or
+    None: none) when one made with ``fingerprint`` is there; else leaves the run as it is."""
+    saved = load_checkpoint(checkpoint, fingerprint, log) if checkpoint else None
+    if saved is None:
+        return
+    device = tree_leaves(run.hparams)[0].device
+    for leaf, value in zip(tree_leaves(run.hparams), tree_leaves(saved["hparams"])):
+        with torch.no_grad():
+            leaf.copy_(value.to(device))
+    run.optimizer.load_state_dict(saved["optimizer"])
+    run.generator.set_state(saved["generator"])
+    run.record, run.timing, run.start = RunRecord(**saved["record"]), Timing(**saved["timing"]), saved["done"]
+    objective.load_state_dict(saved["objective"])
+
+
+def _start_up(first_problem, hparams, timing: Timing, log) -> None:
+    """The one-off library start-up (torch.func, allocator, compilation): one 1-RMD call on one step
+    of ``first_problem``, kept out of the profiled and timed calls; its seconds go to ``timing``."""
+    T = first_problem.T
+    startup = time.perf_counter()
+    mean_hypergradient(
+        [dataclasses.replace(first_problem, T=min(T, 1))],
+        tree_map(torch.detach, hparams),
+        {"name": "krmd", "K": min(T, 1)},
+        None,
+    )
+    timing.startup_seconds = time.perf_counter() - startup
+    log(
+        f"start-up call {timing.startup_seconds:.1f} s (one-off: torch.func's first call and, on the compiled "
+        "fast path, the compilation)"
+    )
+
+
+def _measured_hypergradient(run: _Run, problems, lam, spec):
+    """(h, outer loss, each w_T): the mean hypergradient of ``problems`` at ``lam``, profiled for peak
+    memory the first time (``record.hypergradient_peak_mib``), timed (wall and CPU) afterwards; the
+    states the method held go to the record."""
+    arguments = (problems, lam, spec, run.generator)
+    record, timing = run.record, run.timing
+    if record.hypergradient_peak_mib is None:
+        (h, loss, states_held, final_states), record.hypergradient_peak_mib = peak_memory_mib(
+            mean_hypergradient, *arguments
+        )
+    else:
+        cpu_start = time.process_time()
+        (h, loss, states_held, final_states), seconds = timed(mean_hypergradient, *arguments)
+        timing.cpu_seconds += time.process_time() - cpu_start
+        timing.seconds += seconds
+        timing.timed_iterations += 1
+    record.states_held, record.state_mib = states_held, states_mib(states_held, final_states[-1])
+    return h, loss, final_states
+
+
+def _finite_norm(h, name: str, iteration: int, loss) -> float:
+    """||h||; a FloatingPointError naming the method and the hyper-iteration when it is not finite."""
+    norm = trees.norm(h)
+    if not math.isfinite(norm):
+        raise FloatingPointError(
+            f"{name}: non-finite hypergradient at hyper-iteration {iteration} (outer loss "
+            f"{loss}); the lower level diverged - lower its step size or the hyper-learning "
+            "rate"
+        )
+    return norm
+
+
+def _compare_with_exact(run: _Run, iteration: int, h, problems, lam, exact_method: bool) -> None:
+    """Records the comparison of h with the exact d_lam f (full RMD; h itself for an exact method),
+    timed apart from the hyper-iteration."""
+    exact_start = time.perf_counter()
+    exact = h if exact_method else mean_hypergradient(problems, lam, EXACT_SPEC, None)[0]
+    record_exact(run.record, iteration, h, exact)
+    run.timing.exact_seconds += time.perf_counter() - exact_start
+    run.timing.exact_comparisons += 1
+
+
+def _log_progress(log, loop: LoopSettings, run: _Run, done: int, loss, norm: float, loop_start: float) -> None:
+    """The progress line every ``loop.log_every`` hyper-iterations (and at the last): f, ||h||, the
+    seconds per timed hypergradient and the time left."""
+    if done % loop.log_every == 0 or done == loop.iterations:
+        seconds = run.timing.per_iteration()["seconds_per_iteration"]
+        log(
+            f"  iter {done:6d}/{loop.iterations}  f {loss:.4f}  |h| {norm:.3e}"
+            + (f"  {seconds:.3f} s/iter" if seconds else "")
+            + remaining(time.perf_counter() - loop_start, done - run.start, loop.iterations - done)
+        )
+
+
+def _save_if_due(checkpoint, fingerprint: dict, loop: LoopSettings, run: _Run, objective: Objective, done: int):
+    """Every ``loop.checkpoint_every`` hyper-iterations but the last, an atomic checkpoint at
+    ``checkpoint`` (None: never) of what a rerun needs to resume after ``done``."""
+    if checkpoint and loop.checkpoint_every and done % loop.checkpoint_every == 0 and done < loop.iterations:
+        save_checkpoint(
+            checkpoint,
+            fingerprint,
+            {
+                "done": done,
+                "hparams": tree_map(torch.detach, run.hparams),
+                "optimizer": run.optimizer.state_dict(),
+                "generator": run.generator.get_state(),
+                "record": dataclasses.asdict(run.record),
+                "timing": dataclasses.asdict(run.timing),
+                "objective": objective.state_dict(),
+            },
+        )
+
+
 def hyper_optimise(
     objective: Objective,
     hparams,
@@ -359,122 +498,51 @@ def hyper_optimise(
     saved every ``loop.checkpoint_every`` hyper-iterations and a checkpoint with the same
     ``fingerprint`` found there is resumed."""
     first_problem = objective.problems(0)[0]
-    T = first_problem.T
-    name, shown, exact_method = label(spec), display_name(spec, T), is_exact(spec, T)
-    hparams = leaf_copies(hparams)
-    optimizer = HYPER_OPTIMIZERS[loop.hyper_optimizer](tree_leaves(hparams), lr=loop.hyper_lr)
-    generator = torch.Generator().manual_seed(generator_seed)
-    record, timing, start = RunRecord(), Timing(), 0
-    fingerprint = {
-        **(fingerprint or {}),
-        "method": dict(spec),
-        "loop": dataclasses.asdict(loop),
-        "generator_seed": generator_seed,
-    }
-    saved = load_checkpoint(checkpoint, fingerprint, log) if checkpoint else None
-    if saved is not None:
-        device = tree_leaves(hparams)[0].device
-        for leaf, value in zip(tree_leaves(hparams), tree_leaves(saved["hparams"])):
-            with torch.no_grad():
-                leaf.copy_(value.to(device))
-        optimizer.load_state_dict(saved["optimizer"])
-        generator.set_state(saved["generator"])
-        record, timing, start = RunRecord(**saved["record"]), Timing(**saved["timing"]), saved["done"]
-        objective.load_state_dict(saved["objective"])
+    name, shown, exact_method = label(spec), display_name(spec, first_problem.T), is_exact(spec, first_problem.T)
+    run = _new_run(hparams, loop, generator_seed)
+    fingerprint = _run_fingerprint(fingerprint, spec, loop, generator_seed)
+    _resume(run, objective, checkpoint, fingerprint, log)
     log(
         f"{title}{' ' if title else ''}method {name} ({shown}), {loop.iterations} hyper-iterations"
-        + (f", resuming after {start}" if start else "")
+        + (f", resuming after {run.start}" if run.start else "")
     )
-    # one-off library start-up (torch.func, allocator, compilation) kept out of the profiled and timed calls
-    startup = time.perf_counter()
-    mean_hypergradient(
-        [dataclasses.replace(first_problem, T=min(T, 1))],
-        tree_map(torch.detach, hparams),
-        {"name": "krmd", "K": min(T, 1)},
-        None,
-    )
-    timing.startup_seconds = time.perf_counter() - startup
-    log(
-        f"start-up call {timing.startup_seconds:.1f} s (one-off: torch.func's first call and, on the compiled "
-        "fast path, the compilation)"
-    )
-    if start == 0:
-        timed_evaluation(objective, 0, hparams, log, timing)
+    _start_up(first_problem, run.hparams, run.timing, log)
+    if run.start == 0:
+        timed_evaluation(objective, 0, run.hparams, log, run.timing)
     loop_start = time.perf_counter()
-    for iteration in range(start, loop.iterations):
-        iteration_start, profiled = time.perf_counter(), record.hypergradient_peak_mib is None
-        excluded_before = timing.exact_seconds + timing.evaluation_seconds
-        lam = tree_map(lambda leaf: leaf.detach().clone(), hparams)
+    for iteration in range(run.start, loop.iterations):
+        iteration_start, profiled = time.perf_counter(), run.record.hypergradient_peak_mib is None
+        excluded_before = run.timing.exact_seconds + run.timing.evaluation_seconds
+        lam = tree_map(lambda leaf: leaf.detach().clone(), run.hparams)
         problems = objective.problems(iteration)
-        arguments = (problems, lam, spec, generator)
-        if record.hypergradient_peak_mib is None:
-            (h, loss, states_held, final_states), record.hypergradient_peak_mib = peak_memory_mib(
-                mean_hypergradient, *arguments
-            )
-        else:
-            cpu_start = time.process_time()
-            (h, loss, states_held, final_states), seconds = timed(mean_hypergradient, *arguments)
-            timing.cpu_seconds += time.process_time() - cpu_start
-            timing.seconds += seconds
-            timing.timed_iterations += 1
-        record.states_held, record.state_mib = states_held, states_mib(states_held, final_states[-1])
-        norm = trees.norm(h)
-        if not math.isfinite(norm):
-            raise FloatingPointError(
-                f"{name}: non-finite hypergradient at hyper-iteration {iteration} (outer loss "
-                f"{loss}); the lower level diverged - lower its step size or the hyper-learning "
-                "rate"
-            )
-        record_iteration(record, objective, loop, iteration, lam, loss, norm)
-        record_lower_level(record, problems, lam, final_states)
+        h, loss, final_states = _measured_hypergradient(run, problems, lam, spec)
+        norm = _finite_norm(h, name, iteration, loss)
+        record_iteration(run.record, objective, loop, iteration, lam, loss, norm)
+        record_lower_level(run.record, problems, lam, final_states)
         stop = objective.should_stop(iteration, loss, lam)
-        last = stop or iteration == loop.iterations - 1
-        if compares_exactly(iteration, last, loop.exact_every):
-            exact_start = time.perf_counter()
-            exact = h if exact_method else mean_hypergradient(problems, lam, EXACT_SPEC, None)[0]
-            record_exact(record, iteration, h, exact)
-            timing.exact_seconds += time.perf_counter() - exact_start
-            timing.exact_comparisons += 1
-        record.iterations_run = iteration + 1
+        if compares_exactly(iteration, stop or iteration == loop.iterations - 1, loop.exact_every):
+            _compare_with_exact(run, iteration, h, problems, lam, exact_method)
+        run.record.iterations_run = iteration + 1
         if stop:
             if not profiled:
-                _add_iteration_time(timing, iteration_start, excluded_before)
+                _add_iteration_time(run.timing, iteration_start, excluded_before)
             break
-        take_step(objective, optimizer, hparams, h, norm, loop.clip_norm, record)
+        take_step(objective, run.optimizer, run.hparams, h, norm, loop.clip_norm, run.record)
         done = iteration + 1
-        if done % loop.log_every == 0 or done == loop.iterations:
-            seconds = timing.per_iteration()["seconds_per_iteration"]
-            log(
-                f"  iter {done:6d}/{loop.iterations}  f {loss:.4f}  |h| {norm:.3e}"
-                + (f"  {seconds:.3f} s/iter" if seconds else "")
-                + remaining(time.perf_counter() - loop_start, done - start, loop.iterations - done)
-            )
-        timed_evaluation(objective, done, hparams, log, timing)
-        if checkpoint and loop.checkpoint_every and done % loop.checkpoint_every == 0 and done < loop.iterations:
-            save_checkpoint(
-                checkpoint,
-                fingerprint,
-                {
-                    "done": done,
-                    "hparams": tree_map(torch.detach, hparams),
-                    "optimizer": optimizer.state_dict(),
-                    "generator": generator.get_state(),
-                    "record": dataclasses.asdict(record),
-                    "timing": dataclasses.asdict(timing),
-                    "objective": objective.state_dict(),
-                },
-            )
+        _log_progress(log, loop, run, done, loss, norm, loop_start)
+        timed_evaluation(objective, done, run.hparams, log, run.timing)
+        _save_if_due(checkpoint, fingerprint, loop, run, objective, done)
         if not profiled:
-            _add_iteration_time(timing, iteration_start, excluded_before)
+            _add_iteration_time(run.timing, iteration_start, excluded_before)
         if stop_after is not None and done == stop_after and done < loop.iterations:
             raise RunInterrupted(f"stopped after {done} hyper-iterations (--stop-after)")
-    judge_health(record, log)
+    judge_health(run.record, log)
     return HyperRun(
         method=dict(spec),
         label=name,
         display=shown,
         exact_method=exact_method,
-        record=record,
-        timing=timing,
-        hparams=tree_map(torch.detach, hparams),
+        record=run.record,
+        timing=run.timing,
+        hparams=tree_map(torch.detach, run.hparams),
     )
