@@ -52,6 +52,7 @@ OUR_SPECS: tuple[dict[str, Any], ...] = (
     {"name": "checkpointed"},
     {"name": "aid_cg", "K": 10},
     {"name": "aid_fp", "K": 10},
+    {"name": "fom"},  # no hand-written baseline: printed (and with --compiled, on the fast path) only
 )
 
 
