@@ -198,7 +198,6 @@ def test_expected_outputs_record_each_command_s_code_version_and_give_the_jobs_t
     assert currency({"commit": commit}) == f"made at {commit[:12]}, code versions not recorded"
 
 
-
 STUDY_SNAKEFILE = """
 rule all:
     input:
