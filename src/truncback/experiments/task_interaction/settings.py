@@ -120,10 +120,11 @@ class TaskInteractionSection(Settings):
         minimum=0,
     )
     batch_trials: bool = setting(
-        False,
-        "one job per (dataset, method) running its trials as one batched computation (runtime.batched; "
-        "`make bench`'s bench-batched measures what it gains: up to 1.6x per trial on 2 CPU cores for "
-        "CIFAR-10, none for CIFAR-100) instead of one job per trial, which many cores run side by side",
+        True,
+        "one job per (dataset, method) running its trials as one batched computation on stacked tensors "
+        "(runtime.batched, experiments/task_interaction/batched.py; `make bench`'s bench-batched measures "
+        "the time per trial against one at a time, eager and compiled: docs/benchmarks.md); false: one job per "
+        "trial, which many cores (a cluster) run side by side",
         type="boolean",
     )
     features: dict = setting(
