@@ -25,9 +25,7 @@ rule omniglot_run:
         runtime="4h",
         gpu=GPU_JOB,
     params:
-        settings=lambda wildcards: json.dumps(
-            OG_ENTRIES[wildcards.run].settings_over(OMNIGLOT["settings"]), sort_keys=True
-        ),
+        settings=json.dumps(OMNIGLOT["settings"], sort_keys=True),
         run=lambda wildcards: OG_ENTRIES[wildcards.run].arguments(),
         seed=OMNIGLOT["seed"],
         torch_threads=THREADS,

@@ -14,6 +14,7 @@ from experiment_data import kill_after_first_checkpoint, write_inputs
 from truncback.cli import main as cli
 from truncback.experiments.hypercleaning.run import HypercleaningResult
 from truncback.experiments.omniglot.run import OmniglotResult
+from truncback.experiments.omniglot.settings import GAMMA_MAX
 from truncback.experiments.task_interaction.run import TaskInteractionResult
 from truncback.hypergrad import label, parse_spec
 from truncback.runtime.checkpoint import checkpoint_path
@@ -213,7 +214,7 @@ def test_a_result_file_of_another_layout_or_with_a_renamed_key_is_named(inputs, 
         ValueError, match=r"renamed.json.run: RunRecord has no key\(s\) \['outer_losses'\] and lacks \['train'\]"
     ):
         read_result(tmp_path / "renamed.json", HypercleaningResult)
-    with pytest.raises(ValueError, match="has layout 'truncback.hypercleaning/3', expected 'truncback.omniglot/3'"):
+    with pytest.raises(ValueError, match="has layout 'truncback.hypercleaning/3', expected 'truncback.omniglot/4'"):
         read_result(output, OmniglotResult)
     with pytest.raises(TypeError, match="a result must be a dataclass with a LAYOUT"):
         from truncback.runtime.files import write_result
@@ -272,3 +273,22 @@ def test_a_run_records_only_its_own_fast_path_work(inputs, tmp_path):
     """oneDNN products computed before, outside any compiled step, are not the run's."""
     onednn.onednn_mm(torch.ones(4, 3), torch.ones(3, 2))
     assert compiled_hypercleaning(inputs, tmp_path / "run.json", iterations=2)["fast_path"]["onednn_product_calls"] == 0
+
+
+def test_a_run_records_its_own_settings_apart_and_meta_trains_with_them(tmp_path, inputs):
+    """Through the real command: a run's --run-settings (the short horizon's bound of gamma) go over
+    --settings for its meta-training, and its result keeps the shared settings and its own apart, so the
+    runs of Table 4 still share their settings."""
+    output = tmp_path / "rmd-T1.json"
+    own = {"gamma_max": 0.04, "init_gamma": 0.03}
+    command = arguments("omniglot", inputs, "rmd", output, iterations=2) + [
+        "--T",
+        "1",
+        "--run-settings",
+        json.dumps(own),
+    ]
+    assert cli(command) == 0
+    result = json.loads(output.read_text())
+    assert result["run_settings"] == own
+    assert (result["settings"]["gamma_max"], result["settings"]["init_gamma"]) == (GAMMA_MAX, GAMMA_MAX / 2)
+    assert GAMMA_MAX < result["final_hyperparameters"]["gamma"] < 0.04

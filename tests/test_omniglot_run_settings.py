@@ -24,7 +24,6 @@ def test_run_settings_go_over_the_sections():
     run = OmniglotRun.from_dict({**SHORT, "settings": {"gamma_max": 0.02, "init_gamma": 0.01}}).checked(section)
     applied = run.applied(section)
     assert (applied.gamma_max, applied.init_gamma, applied.filters) == (0.02, 0.01, 8)
-    assert run.settings_over({"filters": 8, "gamma_max": 0.5}) == {"filters": 8, "gamma_max": 0.02, "init_gamma": 0.01}
     plain = OmniglotRun.from_dict({**SHORT, "T": None}).checked(section)
     assert plain.applied(section) == section
 
@@ -55,20 +54,20 @@ def test_the_short_horizon_has_its_own_bound_and_the_others_the_sections():
 
 @pytest.mark.skipif(SNAKEMAKE is None, reason="snakemake is not installed")
 def test_the_pipeline_passes_each_run_its_own_settings(tmp_path):
-    """The smoke DAG's short-horizon command gets gamma_max = 0.011 in its --settings, the others the
-    section's bound (smoke's settings keep the default)."""
+    """The smoke DAG's short-horizon command gets gamma_max = 0.011 as its own --run-settings, every run
+    the section's --settings alike (so Table 4's runs share them)."""
     workdir = copy_workflow(tmp_path)
-    planned = snakemake(
-        workdir, "--cores", "1", "--config", "scale=smoke", "-n", "-p", "paper_tables/smoke/table4_omniglot.md"
-    ).stdout
+    target = "paper_tables/smoke/table4_omniglot.md"
+    planned = snakemake(workdir, "--cores", "1", "--config", "scale=smoke", "-n", "-p", target).stdout
     commands = [line for line in planned.splitlines() if "python -m truncback omniglot " in line]
     assert commands, planned[-2000:]
-    settings = {}
+    shared, own = [], {}
     for command in commands:
         name = re.search(r"--output \S*/omniglot/([^/ ]+)\.json", command).group(1)
-        settings[name] = json.loads(re.search(r"--settings '(\{.*?\})'", command).group(1))
-    short = [name for name in settings if name.endswith("-T1")]
-    assert len(short) == 1, sorted(settings)
-    assert settings[short[0]]["gamma_max"] == 0.011 and settings[short[0]]["init_gamma"] == 0.0055
-    others = {values.get("gamma_max", GAMMA_MAX) for name, values in settings.items() if name not in short}
-    assert others == {GAMMA_MAX}
+        shared.append(re.search(r"--settings '(\{.*?\})'", command).group(1))
+        found = re.search(r"--run-settings '(\{.*?\})'", command)
+        own[name] = json.loads(found.group(1)) if found else {}
+    assert len(set(shared)) == 1
+    assert {name: values for name, values in own.items() if values} == {
+        "rmd-T1": {"gamma_max": 0.011, "init_gamma": 0.0055}
+    }

@@ -41,7 +41,7 @@ OMNIGLOT_KEYS = ("images", "labels")
 class OmniglotResult:
     """The raw result of one meta-training run (read by Table 4 and Fig. 7)."""
 
-    LAYOUT: ClassVar[str] = "truncback.omniglot/3"
+    LAYOUT: ClassVar[str] = "truncback.omniglot/4"
 
     method: dict
     label: str
@@ -50,6 +50,7 @@ class OmniglotResult:
     iterations: int
     seed: int
     settings: dict
+    run_settings: dict
     meta_train_classes: int
     meta_test_classes: int
     run: RunRecord
@@ -163,9 +164,12 @@ def run_omniglot(
     stop_after: int | None = None,
     device="cpu",
 ) -> tuple:
-    """Meta-trains lam with ``run`` on ``device``; returns (result, timing, final hyperparameters).
-    Every run starts from the same lam and sees the same sequence of tasks."""
+    """Meta-trains lam with ``run`` on ``device``, with ``settings`` and the run's own over them;
+    returns (result, timing, final hyperparameters). Every run starts from the same lam (within the
+    bounds of its own settings) and sees the same sequence of tasks. The result records the shared
+    ``settings`` and the run's own apart (``run_settings``), so the runs of one table share the former."""
     run = run.checked(settings)
+    shared, settings = settings, run.applied(settings)
     task_seed = derive_seed("omniglot", 0, seed)
     train_sampler, test_sampler = samplers(background, evaluation, settings, task_seed, device)
     pools = (len(train_sampler.pool.members), len(test_sampler.pool.members))
@@ -202,7 +206,8 @@ def run_omniglot(
         T=objective.T,
         iterations=run.iterations,
         seed=seed,
-        settings=asdict(settings),
+        settings=asdict(shared),
+        run_settings=dict(run.settings),
         meta_train_classes=pools[0],
         meta_test_classes=pools[1],
         run=outcome.record,
@@ -219,9 +224,13 @@ def load_omniglot(background_path, evaluation_path) -> tuple[dict, dict]:
 
 def main(args) -> int:
     settings = OmniglotSettings.from_dict(json.loads(args.settings))
-    run = OmniglotRun(args.method, args.iterations, tuple(args.milestones) or (args.iterations,), args.T).checked(
-        settings
-    )
+    run = OmniglotRun(
+        args.method,
+        args.iterations,
+        tuple(args.milestones) or (args.iterations,),
+        args.T,
+        json.loads(args.run_settings),
+    ).checked(settings)
 
     def meta_train(device, log, checkpoint):
         background, evaluation = load_omniglot(args.background, args.evaluation)
@@ -248,6 +257,12 @@ def register(subparsers) -> None:
         type=int,
         default=None,
         help="lower-level steps (default: the settings' T; 1 with full RMD: the short horizon)",
+    )
+    parser.add_argument(
+        "--run-settings",
+        default="{}",
+        help="JSON object of OmniglotSettings fields for this run alone, over --settings (e.g. the short "
+        "horizon's bound of gamma; not T)",
     )
     parser.add_argument("--iterations", type=int, required=True, help="hyper-iterations")
     parser.add_argument(

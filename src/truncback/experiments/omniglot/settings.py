@@ -235,10 +235,6 @@ class OmniglotRun:
             raise ValueError(f"run {label(self.method)}: settings {self.settings}: {error}") from None
         return merged
 
-    def settings_over(self, section_settings: dict) -> dict:
-        """The ``--settings`` of this run's command: the section's settings with the run's over them."""
-        return {**section_settings, **self.settings}
-
     def name(self, settings: OmniglotSettings) -> str:
         """File label: the method's label, plus -T<T> when the horizon is not the settings' T."""
         T = self.horizon(settings)
@@ -253,10 +249,12 @@ class OmniglotRun:
     def arguments(self) -> list:
         """The options of the ``omniglot`` command that describe this run."""
         horizon = ["--T", self.T] if self.T is not None else []
+        own = ["--run-settings", json.dumps(self.settings, sort_keys=True)] if self.settings else []
         return [
             "--method",
             json.dumps(self.method, sort_keys=True),
             *horizon,
+            *own,
             "--iterations",
             self.iterations,
             "--milestones",

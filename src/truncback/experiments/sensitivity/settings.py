@@ -295,10 +295,8 @@ def _omniglot_runs(part: str, section: dict, base: dict, variants) -> list[Study
             except ValueError as error:
                 raise ValueError(f"config sensitivity.{part}.runs[{index}] = {entry}: {error}") from None
             labels.append(run.name(settings))
-            run_values = run.settings_over(values)
             runs += [
-                StudyRun(part, variant, labels[-1], seed, run_values, run.method, run, pool)
-                for seed in section["seeds"]
+                StudyRun(part, variant, labels[-1], seed, values, run.method, run, pool) for seed in section["seeds"]
             ]
         if len(set(labels)) < len(labels):
             raise ValueError(f"config sensitivity.{part}.runs: run names {labels} repeat (each names a result file)")
