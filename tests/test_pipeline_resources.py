@@ -18,7 +18,8 @@ def test_every_job_declares_memory_and_time_at_least_what_the_rehearsal_measured
     measured = pd.read_csv(REPO / f"{ESTIMATES}_jobs.csv").set_index("benchmark")
     out = snakemake(copy_workflow(tmp_path), "-n", "--forceall", "--config", "scale=rehearsal").stdout
     jobs = re.findall(r"^(?:local)?rule (\w+):\n(.*?)(?=^\S)", out, flags=re.MULTILINE | re.DOTALL)
-    assert len(jobs) > 100
+    # the paper-scale DAG: every experiment's jobs (task interaction's as the config batches them)
+    assert {"hypercleaning_run", "task_interaction_run", "omniglot_run", "complexity_measure"} <= {r for r, _ in jobs}
     compared = 0
     for rule, body in jobs:
         if rule == "all":
