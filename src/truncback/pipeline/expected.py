@@ -6,8 +6,9 @@ with ``paper_tables/<scale>/provenance.yaml``: the commit, command, machine and 
 (the command's data_dir relative to the repository, or ``<data_dir>``: no path of the machine),
 and the code version of every ``python -m truncback`` command of the scale's jobs (``code_versions``),
 from which :func:`currency` says whether the committed outputs are of the current code. ``--targets``
-runs those targets instead of ``all`` (e.g. ``all sensitivity``: the scale and the sensitivity study,
-which ``all`` leaves out); the provenance records them, and check-results reruns the same.
+runs those targets, one Snakemake run each in their order, instead of ``all`` (``sensitivity all``: the
+sensitivity study, which ``all`` leaves out, then the scale, whose report then finds the study); the
+provenance records them, and check-results reruns the same.
 
 ``python -m truncback expected-outputs --scale quick --config data_dir=../shared/datasets`` (``make expected-outputs``)
 """
@@ -178,8 +179,11 @@ def main(args) -> int:
         "machine": hardware(),
         "wall_seconds": round(seconds),
         "snakemake_runs": runs,
-        "command": f"snakemake {' '.join([*args.targets, ''])}--cores {args.cores} --config scale={args.scale} "
-        f"{' '.join(recorded_config(args.config, root, Path.cwd()))}".strip(),
+        "command": " && ".join(
+            f"snakemake {target + ' ' if target else ''}--cores {args.cores} --config scale={args.scale} "
+            f"{' '.join(recorded_config(args.config, root, Path.cwd()))}".strip()
+            for target in args.targets or [""]
+        ),
         **({"targets": list(args.targets)} if args.targets else {}),
         "made_by": "python -m truncback expected-outputs (a clean export of the commit, run in .expected/)"
         + (f"; killed and resumed, {runs} Snakemake runs, wall_seconds their sum" if runs > 1 else ""),
@@ -218,6 +222,7 @@ def register(subparsers) -> None:
         "--targets",
         nargs="*",
         default=[],
-        help="Snakemake targets instead of the default all (e.g. all sensitivity: the scale and the study)",
+        help="Snakemake targets instead of the default all, one run each in this order (sensitivity all: the "
+        "study, then the scale, whose report includes it)",
     )
     parser.set_defaults(run=main)

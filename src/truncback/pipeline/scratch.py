@@ -125,32 +125,36 @@ def run_scale(
     log: Path | None = None,
     targets: Sequence[str] = (),
 ) -> float:
-    """Runs ``snakemake TARGETS... --cores CORES --config scale=SCALE CONFIG...`` in ``scratch`` with this
-    Python's Snakemake (``package``: a src/ folder put first on PYTHONPATH; no ``targets``: the workflow's
-    default, ``all``); the wall seconds it took. Snakemake's
-    output goes to stderr, or, with ``log``, to that file, with one line per finished job on stderr
-    ("12 of 64 steps (19%) done: toy_reference"). A failure raises, naming the log."""
-    command = snakemake_command(*targets, "--cores", cores, "--config", f"scale={scale}", *config)
+    """Runs ``snakemake [TARGET] --cores CORES --config scale=SCALE CONFIG...`` in ``scratch`` with this
+    Python's Snakemake (``package``: a src/ folder put first on PYTHONPATH), once per target of
+    ``targets`` in their order (none: once, the workflow's default ``all``), so that a later target sees
+    what an earlier one made (``sensitivity all``: the report finds the study); the wall seconds it took.
+    Snakemake's output goes to stderr, or, with ``log``, to that file, with one line per finished job on
+    stderr ("12 of 64 steps (19%) done: toy_reference"). A failure raises, naming the log."""
     variables = environment(package, env)
-    where = f"; Snakemake's output: {log}" if log else ""
-    print(f"running in {scratch}: {' '.join(command)}{where}", file=sys.stderr, flush=True)
     start = time.perf_counter()
     with open(log, "w") if log else contextlib.nullcontext(sys.stderr) as output:
-        process = subprocess.Popen(
-            command, cwd=scratch, env=variables, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        assert process.stdout is not None  # stdout=PIPE
-        rule = ""
-        for line in process.stdout:
-            output.write(line)
-            finished = FINISHED.match(line)
-            rule = finished.group("rule") if finished else rule
-            if log and STEPS.match(line.strip()):
-                print(f"{line.strip()}: {rule}", file=sys.stderr, flush=True)
-        status = process.wait()
-    if status:
-        raise RuntimeError(
-            f"snakemake failed in {scratch} (exit status {status}); its log: "
-            f"{log or scratch / '.snakemake' / 'log'}"
-        )
+        for target in targets or [None]:
+            command = snakemake_command(
+                *([target] if target else []), "--cores", cores, "--config", f"scale={scale}", *config
+            )
+            where = f"; Snakemake's output: {log}" if log else ""
+            print(f"running in {scratch}: {' '.join(command)}{where}", file=sys.stderr, flush=True)
+            process = subprocess.Popen(
+                command, cwd=scratch, env=variables, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            )
+            assert process.stdout is not None  # stdout=PIPE
+            rule = ""
+            for line in process.stdout:
+                output.write(line)
+                finished = FINISHED.match(line)
+                rule = finished.group("rule") if finished else rule
+                if log and STEPS.match(line.strip()):
+                    print(f"{line.strip()}: {rule}", file=sys.stderr, flush=True)
+            status = process.wait()
+            if status:
+                raise RuntimeError(
+                    f"snakemake failed in {scratch} (exit status {status}); its log: "
+                    f"{log or scratch / '.snakemake' / 'log'}"
+                )
     return time.perf_counter() - start
