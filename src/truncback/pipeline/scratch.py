@@ -134,7 +134,7 @@ def run_scale(
     variables = environment(package, env)
     start = time.perf_counter()
     with open(log, "w") if log else contextlib.nullcontext(sys.stderr) as output:
-        for target in targets or [None]:
+        for target in targets or [""]:
             command = snakemake_command(
                 *([target] if target else []), "--cores", cores, "--config", f"scale={scale}", *config
             )
