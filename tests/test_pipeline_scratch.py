@@ -31,6 +31,16 @@ def git(repo, *args) -> str:
     return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout.strip()
 
 
+def committed_workflow(repo, snakefile: str) -> None:
+    """A git repository at ``repo`` whose one commit holds the workflow ``snakefile`` (and an empty
+    rules/), what expected-outputs exports."""
+    (repo / "rules").mkdir()
+    (repo / "Snakefile").write_text(snakefile)
+    git(repo, "init", "-q")
+    git(repo, "add", "Snakefile")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
+
+
 @needs_git
 def test_a_scratch_export_is_kept_for_a_resume_of_the_same_commit_only(tmp_path):
     repo, scratch = tmp_path / "repo", tmp_path / "scratch"
@@ -180,11 +190,7 @@ rule commit:
 @pytest.mark.skipif(SNAKEMAKE is None, reason="snakemake is not installed")
 @needs_git
 def test_expected_outputs_record_each_command_s_code_version_and_give_the_jobs_the_commit(tmp_path, monkeypatch):
-    (tmp_path / "rules").mkdir()
-    (tmp_path / "Snakefile").write_text(EXPORTED_SNAKEFILE)
-    git(tmp_path, "init", "-q")
-    git(tmp_path, "add", "Snakefile")
-    git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
+    committed_workflow(tmp_path, EXPORTED_SNAKEFILE)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PATH", SEARCH_PATH)  # the jobs' python: this environment's
     assert cli(["expected-outputs", "--scale", "smoke", "--cores", "1"]) == 0
@@ -235,11 +241,7 @@ def test_expected_outputs_with_targets_keep_a_study_all_leaves_out_and_check_res
     """``--targets study all`` also makes what ``all`` does not request (as the sensitivity study), in a
     run before ``all``'s, whose report then finds it: its outputs are kept, its command versioned, the
     targets recorded, and check-results reruns them."""
-    (tmp_path / "rules").mkdir()
-    (tmp_path / "Snakefile").write_text(STUDY_SNAKEFILE)
-    git(tmp_path, "init", "-q")
-    git(tmp_path, "add", "Snakefile")
-    git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
+    committed_workflow(tmp_path, STUDY_SNAKEFILE)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PATH", SEARCH_PATH)
     assert cli(["expected-outputs", "--scale", "smoke", "--cores", "1", "--targets", "study", "all"]) == 0
