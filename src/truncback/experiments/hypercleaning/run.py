@@ -54,6 +54,30 @@ def final_metrics(data, problem, hparams, threshold) -> dict:
     }
 
 
+def cleaning_setup(images, labels, settings: HypercleaningSettings, seed: int, device="cpu") -> tuple:
+    """What a run with ``settings`` and seed index ``seed`` hyper-optimises: (the data, the bilevel
+    problem on them, the initial lam = 0), in ``settings.dtype`` on ``device``. The split and the
+    corruption are derived from the seed alone, the same for every method. ``run_hypercleaning`` and
+    the lower-level measurement of ``omniglot.stability`` both build the problem here."""
+    dtype = getattr(torch, settings.dtype)
+    data = make_cleaning_data(
+        images,
+        labels,
+        settings.n_train,
+        settings.n_val,
+        settings.n_test,
+        settings.corrupted_fraction,
+        derive_seed("hypercleaning", 0, seed),
+        dtype=dtype,
+        device=device,
+    )
+    problem = cleaning_problem(
+        data, settings.T, settings.lr, settings.weight_decay, settings.compile, settings.inner_loss
+    )
+    start = torch.zeros(settings.n_train, dtype=dtype, device=device)
+    return data, problem, start
+
+
 class Cleaning(Objective):
     """One fixed bilevel problem: every hyper-iteration uses the same training and validation data."""
 
@@ -78,23 +102,7 @@ def run_hypercleaning(
     """One hyper-optimisation with ``method`` (a spec) on ``device``; returns (result, timing, the
     final lam and the corruption mask as numpy arrays)."""
     method = resolve(method, settings.T)
-    dtype = getattr(torch, settings.dtype)
-    split_seed = derive_seed("hypercleaning", 0, seed)  # the same split and corruption for every method
-    data = make_cleaning_data(
-        images,
-        labels,
-        settings.n_train,
-        settings.n_val,
-        settings.n_test,
-        settings.corrupted_fraction,
-        split_seed,
-        dtype=dtype,
-        device=device,
-    )
-    problem = cleaning_problem(
-        data, settings.T, settings.lr, settings.weight_decay, settings.compile, settings.inner_loss
-    )
-    start = torch.zeros(settings.n_train, dtype=dtype, device=device)
+    data, problem, start = cleaning_setup(images, labels, settings, seed, device)
     baseline = final_metrics(data, problem, start, settings.threshold)
     title = (
         f"hypercleaning seed={seed}: {settings.n_train} train / {settings.n_val} val / {settings.n_test} test, "

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
 
-from truncback.experiments.hypercleaning.problem import cleaning_problem, make_cleaning_data
+from truncback.experiments.hypercleaning.run import cleaning_setup
 from truncback.experiments.hypercleaning.settings import HypercleaningSettings
 from truncback.experiments.omniglot.model import one_shot_problem
 from truncback.experiments.omniglot.run import load_omniglot, run_omniglot, samplers
@@ -284,22 +284,15 @@ def measure_variant(background, evaluation, base: dict, variant: dict, tasks: in
 
 def hypercleaning_measurement(images, labels, settings: HypercleaningSettings, steps: int = 20, seed: int = 0) -> dict:
     """Hypercleaning's lower level at lam = 0 (sigmoid = 1/2, the start) and at lam = 40 (every weight
-    1 to rounding: the largest curvature over lam at a given W), float64; with the global bound."""
-    data = make_cleaning_data(
-        images,
-        labels,
-        settings.n_train,
-        settings.n_val,
-        settings.n_test,
-        settings.corrupted_fraction,
-        derive_seed("hypercleaning", 0, seed),
-        torch.float64,
-    )
-    problem = cleaning_problem(data, settings.T, settings.lr, settings.weight_decay, inner_loss=settings.inner_loss)
+    1 to rounding: the largest curvature over lam at a given W), float64 with eager steps; with the
+    global bound. The problem is the run's (``hypercleaning.run.cleaning_setup``): the same split,
+    corruption and lower level."""
+    measured = dataclasses.replace(settings, dtype="float64", compile=False)
+    data, problem, start = cleaning_setup(images, labels, measured, seed)
     second_moment = data.x_train.T @ data.x_train / (len(data.x_train) if settings.inner_loss == "mean" else 1)
     bound = float(torch.linalg.eigvalsh(second_moment)[-1]) / 2 + 2 * settings.weight_decay
     at = {
-        name: lower_level(problem, torch.full((settings.n_train,), value, dtype=torch.float64), settings.lr, steps)
+        name: lower_level(problem, torch.full_like(start, value), settings.lr, steps)
         for name, value in (("lam = 0 (the start)", 0.0), ("lam = 40 (all weights 1)", 40.0))
     }
     return {
