@@ -21,17 +21,16 @@ SHORT = {"method": {"name": "rmd"}, "T": 1, "iterations": 4, "milestones": [4]}
 
 def test_run_settings_go_over_the_sections():
     section = OmniglotSettings.from_dict({"filters": 8})
-    run = OmniglotRun.from_dict({**SHORT, "settings": {"gamma_max": 0.02, "init_gamma": 0.01}}).checked(section)
-    applied = run.applied(section)
+    _, applied = OmniglotRun.from_dict({**SHORT, "settings": {"gamma_max": 0.02, "init_gamma": 0.01}}).prepared(section)
     assert (applied.gamma_max, applied.init_gamma, applied.filters) == (0.02, 0.01, 8)
-    plain = OmniglotRun.from_dict({**SHORT, "T": None}).checked(section)
-    assert plain.applied(section) == section
+    _, plain = OmniglotRun.from_dict({**SHORT, "T": None}).prepared(section)
+    assert plain == section
 
 
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"gama_max": 0.02}, r"unknown key\(s\) \['gama_max'\]"),
+        ({"gama_max": 0.02}, r"unknown omniglot setting\(s\) \['gama_max'\]"),
         ({"T": 3}, r"settings may not set T"),
         ({"gamma_max": 0.002}, r"init_gamma=0.003 must lie strictly between 0 and gamma_max=0.002"),
     ],
@@ -45,8 +44,7 @@ def test_bad_run_settings_are_refused_naming_the_run(settings, message):
 def test_the_short_horizon_has_its_own_bound_and_the_others_the_sections():
     defaults = OmniglotSection.defaults()["runs"]
     for entry in defaults:
-        run = OmniglotRun.from_dict(entry).checked(OmniglotSettings())
-        applied = run.applied(OmniglotSettings())
+        run, applied = OmniglotRun.from_dict(entry).prepared(OmniglotSettings())
         expected = GAMMA_MAX_SHORT_HORIZON if run.horizon(OmniglotSettings()) == 1 else GAMMA_MAX
         assert applied.gamma_max == expected
         assert applied.init_gamma == expected / 2

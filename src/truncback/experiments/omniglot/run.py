@@ -168,8 +168,8 @@ def run_omniglot(
     returns (result, timing, final hyperparameters). Every run starts from the same lam (within the
     bounds of its own settings) and sees the same sequence of tasks. The result records the shared
     ``settings`` and the run's own apart (``run_settings``), so the runs of one table share the former."""
-    run = run.checked(settings)
-    shared, settings = settings, run.applied(settings)
+    shared = settings
+    run, settings = run.prepared(shared)
     task_seed = derive_seed("omniglot", 0, seed)
     train_sampler, test_sampler = samplers(background, evaluation, settings, task_seed, device)
     pools = (len(train_sampler.pool.members), len(test_sampler.pool.members))

@@ -4,7 +4,7 @@ section (``OmniglotSection``). The defaults are the paper's settings; docs/assum
 the choices it leaves open."""
 
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import ClassVar
 
 import torch
@@ -213,27 +213,27 @@ class OmniglotRun:
         return self.T or settings.T
 
     def checked(self, settings: OmniglotSettings) -> "OmniglotRun":
-        """This run with its method resolved against its horizon (K <= T) and its settings checked."""
-        self.applied(settings)
-        return OmniglotRun(
+        """This run with its method resolved against its horizon (K <= T) and its settings checked
+        (``prepared``)."""
+        return self.prepared(settings)[0]
+
+    def prepared(self, settings: OmniglotSettings) -> tuple["OmniglotRun", OmniglotSettings]:
+        """This run checked against the section's ``settings`` and the settings it meta-trains with:
+        ``settings`` with the run's own over them, checked as a section's are (``Settings.from_dict``:
+        an unknown key or a bad value is refused naming the run); the method resolved against the
+        run's horizon (K <= T)."""
+        try:
+            applied = OmniglotSettings.from_dict({**asdict(settings), **self.settings})
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"run {label(self.method)}: settings {self.settings}: {error}") from None
+        run = OmniglotRun(
             resolve(self.method, self.horizon(settings)),
             self.iterations,
             tuple(self.milestones),
             self.T,
             dict(self.settings),
         )
-
-    def applied(self, settings: OmniglotSettings) -> OmniglotSettings:
-        """The settings this run meta-trains with: ``settings`` with the run's own over them."""
-        unknown = sorted(set(self.settings) - set(asdict(settings)))
-        if unknown:
-            raise ValueError(f"run {label(self.method)}: settings has unknown key(s) {unknown}")
-        merged = replace(settings, **self.settings)
-        try:
-            merged.check()
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"run {label(self.method)}: settings {self.settings}: {error}") from None
-        return merged
+        return run, applied
 
     def name(self, settings: OmniglotSettings) -> str:
         """File label: the method's label, plus -T<T> when the horizon is not the settings' T."""
