@@ -65,6 +65,7 @@ def test_each_trial_of_the_job_is_its_run_alone(features, tmp_path, method, batc
             continue
         for record in (result, reference):
             record["run"].pop("hypergradient_peak_mib")  # the batch's share of its peak
+            record["run"].pop("state_mib")  # the state the batch holds, in the kernel form at these sizes
         close(result, reference)
         assert bool(result["run"]["exact"]["iteration"]) == (trial < 1)
         assert read_json(timing_path(output))["timed_iterations"] == result["iterations"] - 1

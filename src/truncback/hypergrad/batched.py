@@ -20,7 +20,7 @@ UFOM one random draw, so they are not.
 """
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import torch
 from torch.utils._pytree import tree_map
@@ -63,6 +63,21 @@ def _summed(function: Callable) -> Callable:
     return total
 
 
+class ExplicitBatch(NamedTuple):
+    """A batch written by hand (``ProblemFamily.explicit``): ``init(lam)``, ``step(w, lam, t)`` and
+    ``outer(w, lam)`` as a ``BilevelProblem``'s on stacked trees (the step best with the
+    ``without_graph`` and ``pullback`` of ``GradientDescentStep``), ``member_outer(w, lam)`` the
+    members' f values, shape (B,), and ``member_states(w)`` the members' states, stacked, from the
+    batch's state where the batch steps other coordinates of the same lower level (None: the batch's
+    state is theirs)."""
+
+    init: Callable
+    step: Callable
+    outer: Callable
+    member_outer: Callable
+    member_states: Callable | None = None
+
+
 @dataclass(frozen=True)
 class ProblemFamily:
     """Bilevel problems that differ only in their data: gradient descent with step size ``lr`` (a
@@ -71,11 +86,8 @@ class ProblemFamily:
     every member's step shares one compilation, every batch of B members another.
 
     ``explicit`` (optional): the batch written by hand, a function of the members' stacked data
-    returning ``(init, step, outer, member_outer)`` of the batched problem (``init(lam)``, ``step(w,
-    lam, t)`` and ``outer(w, lam)`` as a ``BilevelProblem``'s on stacked trees, the step best with the
-    ``without_graph`` and ``pullback`` of ``GradientDescentStep``; ``member_outer(w, lam)`` the members'
-    f values, shape (B,)). ``batched`` uses it unless told not to; it runs eagerly (``compile`` is for
-    the members' own steps and the generic batch)."""
+    returning an ``ExplicitBatch``. ``batched`` uses it unless told not to; it runs eagerly
+    (``compile`` is for the members' own steps and the generic batch)."""
 
     init: Callable
     inner_loss: Callable
@@ -119,16 +131,17 @@ class ProblemFamily:
             raise ValueError(f"the members' data differ in shape ({sorted(shapes)}); a batch needs one shape")
         data = stack([problem.data for problem in members])
         if self.explicit is not None and explicit is not False:
-            init, step, outer, member_outer = self.explicit(data)
+            hand = self.explicit(data)
             return BatchedProblem(
-                init=init,
-                step=step,
-                outer=outer,
+                init=hand.init,
+                step=hand.step,
+                outer=hand.outer,
                 T=self.T,
                 family=self,
                 data=data,
                 members=len(members),
-                member_outer_values=member_outer,
+                member_outer_values=hand.member_outer,
+                member_state_values=hand.member_states,
             )
         vmapped_init, summed_outer, vmapped_outer = (
             torch.func.vmap(self.init),
@@ -158,12 +171,20 @@ class MemberProblem(BilevelProblem):
 @dataclass(frozen=True)
 class BatchedProblem(BilevelProblem):
     """``members`` problems of ``family`` stacked (``data``: theirs, stacked): see the module docstring.
-    ``member_outer_values(w, lam)``: the members' f values (``member_outer``)."""
+    ``member_outer_values(w, lam)``: the members' f values (``member_outer``);
+    ``member_state_values(w)``: the members' states (``member_states``)."""
 
     family: Any = None
     data: tuple = ()
     members: int = 0
     member_outer_values: Callable | None = None
+    member_state_values: Callable | None = None
+
+    @torch.no_grad()
+    def member_states(self, w):
+        """The members' states, stacked, at the batch's state ``w`` (``w`` itself unless the batch
+        steps other coordinates: ``ExplicitBatch.member_states``)."""
+        return w if self.member_state_values is None else self.member_state_values(w)
 
     @torch.no_grad()
     def member_outer(self, w, lam) -> torch.Tensor:

@@ -12,7 +12,8 @@ recorded or stepped for it; the run ends when every member has stopped or run it
 Each member's numbers are those of its run alone up to floating-point rounding (the batched products
 sum in another order), which the tests bound in float64. Its timing is its share of the batch's: the
 seconds of each batched call (the hypergradient, the exact comparison) are divided among the members
-it served that were still running, so the members' seconds add up to the job's. The first batched
+it served that were still running, so the members' seconds add up to the job's. The exact
+hypergradient is computed for the members that compare at that hyper-iteration only, batched apart. The first batched
 hypergradient is profiled for peak memory, each member recording an equal share of it.
 
 One checkpoint holds every member (the harness's contents for each, and whether it stopped), so a
@@ -107,7 +108,11 @@ class Batch:
         self.batched: BatchedProblem | None = None
 
     def __call__(self, problems: list) -> BatchedProblem:
-        if self.batched is not None and all(new is old for new, old in zip(problems, self.problems)):
+        if (
+            self.batched is not None
+            and len(problems) == len(self.problems)
+            and all(new is old for new, old in zip(problems, self.problems))
+        ):
             return self.batched
         batched: BatchedProblem = problems[0].family.batched(problems)
         self.problems, self.batched = problems, batched
@@ -130,6 +135,14 @@ def batched_hypergradient(problem: BatchedProblem, lam, spec):
     """(stacked hypergradient, each member's f(w_T, lam), HypergradInfo) of ``problem`` at ``lam``."""
     h, info = hypergradient(problem, lam, spec, return_info=True)
     return h, problem.member_outer(info.final_state, lam).tolist(), info
+
+
+def exact_rows(batch: Batch, problems: list, lams: list, comparing: list) -> dict:
+    """The exact d_lam f of the members ``comparing`` (indices into ``problems`` and ``lams``), by row:
+    computed on a batch of those members only (most hyper-iterations compare one member or none, and
+    the exact hypergradient is full RMD, the dearest method)."""
+    exact = hypergradient(batch([problems[b] for b in comparing]), stack([lams[b] for b in comparing]), EXACT_SPEC)
+    return {b: member(exact, i) for i, b in enumerate(comparing)}
 
 
 def hyper_optimise_batched(
@@ -157,7 +170,7 @@ def hyper_optimise_batched(
         )
     loop = check_loops(loops)
     titles = titles or [f"member {b}" for b in range(len(objectives))]
-    batch = Batch()
+    batch, comparison_batch = Batch(), Batch()
     T = batch(member_problems(objectives, 0)).T
     name, shown, exact_method = label(spec), display_name(spec, T), is_exact(spec, T)
     members = []
@@ -221,12 +234,14 @@ def hyper_optimise_batched(
                 one.timing.cpu_seconds += cpu_seconds / len(active)
                 one.timing.timed_iterations += 1
         rows, comparing, stopping = {}, [], set()
+        finals = problem.member_states(info.final_state)
         for b, one in enumerate(members):
             if one.stopped:
                 continue
-            rows[b] = h_b, final_b = member(h, b), member(info.final_state, b)
+            rows[b] = h_b, final_b = member(h, b), member(finals, b)
             record = one.record
-            record.states_held, record.state_mib = info.states_held, states_mib(info.states_held, final_b)
+            record.states_held = info.states_held
+            record.state_mib = states_mib(info.states_held, member(info.final_state, b))
             norm = trees.norm(h_b)
             if not math.isfinite(norm):
                 raise FloatingPointError(
@@ -242,9 +257,13 @@ def hyper_optimise_batched(
                 comparing.append(b)
         if comparing:
             exact_start = time.perf_counter()
-            exact = h if exact_method else hypergradient(problem, lam, EXACT_SPEC)
+            exact = (
+                {b: rows[b][0] for b in comparing}
+                if exact_method
+                else exact_rows(comparison_batch, problems, lams, comparing)
+            )
             for b in comparing:
-                record_exact(members[b].record, iteration, rows[b][0], member(exact, b))
+                record_exact(members[b].record, iteration, rows[b][0], exact[b])
             exact_seconds = time.perf_counter() - exact_start
             excluded += exact_seconds
             for b in comparing:

@@ -8,8 +8,9 @@ The problems are task interaction's at the sizes of its CIFAR-10 and CIFAR-100 r
 queries per class, 64 filters, batch normalisation, T = 50 inner steps and the scores on Q:
 ``omniglot.batched``), on seeded random data of those shapes (the time does not depend on the values).
 Task interaction's batch is its explicitly batched tensors (``task_interaction.batched``, what its
-batched trials run); the column ``vmap batched`` is the generic batch by ``torch.func.vmap`` for
-comparison. Each case runs each way once to warm up, then ``--repeats`` rounds of every way in turn
+batched trials run, in the form with fewer multiply-adds at those sizes: the kernel form); the column
+``weights-form batched`` is the same batch stepping W itself, and ``vmap batched`` the generic batch by
+``torch.func.vmap``, for comparison. Each case runs each way once to warm up, then ``--repeats`` rounds of every way in turn
 (so a change in the machine's load falls on all of them alike); a way's time is its fastest round
 (the least disturbed by whatever else the machine runs), divided by B.
 
@@ -17,6 +18,7 @@ comparison. Each case runs each way once to warm up, then ``--repeats`` rounds o
 """
 
 import argparse
+import dataclasses
 import time
 
 import numpy as np
@@ -26,6 +28,7 @@ from truncback.experiments.omniglot.batched import evaluate_tasks
 from truncback.experiments.omniglot.model import Constraints, evaluate, initial_hyperparameters
 from truncback.experiments.omniglot.settings import OmniglotSettings
 from truncback.experiments.omniglot.tasks import Task
+from truncback.experiments.task_interaction.batched import explicit_batch
 from truncback.experiments.task_interaction.problem import initial_hparams, make_task_data, task_data, task_family
 from truncback.experiments.task_interaction.settings import Subsets, TaskInteractionSettings
 from truncback.hypergrad import hypergradient, label
@@ -44,6 +47,7 @@ FIELDS = (
     "one at a time s/member",
     "batched s/member",
     "speed-up",
+    "weights-form batched s/member",
     "vmap batched s/member",
 )
 
@@ -102,7 +106,7 @@ def measure_omniglot(members: int, repeats: int) -> dict:
     return row("omniglot evaluation", "(none)", T, members, alone / members, together / members)
 
 
-def row(case: str, method: str, T: int, members: int, alone: float, together: float, vmap=None) -> dict:
+def row(case: str, method: str, T: int, members: int, alone: float, together: float, weights=None, vmap=None) -> dict:
     return {
         "case": case,
         "method": method,
@@ -111,6 +115,7 @@ def row(case: str, method: str, T: int, members: int, alone: float, together: fl
         "one at a time s/member": alone,
         "batched s/member": together,
         "speed-up": alone / together,
+        "weights-form batched s/member": "" if weights is None else weights,
         "vmap batched s/member": "" if vmap is None else vmap,
     }
 
@@ -133,16 +138,22 @@ def measure(case: str, family, problems, lams, spec, repeats: int) -> dict:
     """One row: seconds per member of ``spec``'s hypergradient one member at a time, batched (the
     family's explicit batch where it has one) and batched by vmap."""
     members, lam = len(problems), stack(lams)
+    classes = problems[0].init(lams[0])[0].shape[0]
+    weights_family = dataclasses.replace(family, explicit=explicit_batch(classes, family.lr, "weights"))
+    weights_form = weights_family.batched([weights_family.problem(problem.data) for problem in problems])
     batched, vmapped = family.batched(problems), family.batched(problems, explicit=False)
-    alone, together, vmap = fastest(
+    alone, together, weights, vmap = fastest(
         [
             lambda: [hypergradient(*member, spec) for member in zip(problems, lams)],
             lambda: hypergradient(batched, lam, spec),
+            lambda: hypergradient(weights_form, lam, spec),
             lambda: hypergradient(vmapped, lam, spec),
         ],
         repeats,
     )
-    return row(case, label(spec), family.T, members, alone / members, together / members, vmap / members)
+    return row(
+        case, label(spec), family.T, members, alone / members, together / members, weights / members, vmap / members
+    )
 
 
 def main(args) -> int:
@@ -162,7 +173,8 @@ def main(args) -> int:
             f"{rows[-1]['one at a time s/member'] * 1e3:9.2f} ms/member, batched "
             f"{rows[-1]['batched s/member'] * 1e3:9.2f} ms/member ({rows[-1]['speed-up']:.2f}x)"
             + (
-                f", vmap batched {rows[-1]['vmap batched s/member'] * 1e3:9.2f} ms/member"
+                f", weights form {rows[-1]['weights-form batched s/member'] * 1e3:9.2f} ms/member, vmap batched "
+                f"{rows[-1]['vmap batched s/member'] * 1e3:9.2f} ms/member"
                 if rows[-1]["vmap batched s/member"] != ""
                 else ""
             ),

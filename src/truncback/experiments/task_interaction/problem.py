@@ -128,11 +128,13 @@ def task_outer(state, hparams, x, y, x_val, y_val) -> torch.Tensor:
     return torch.nn.functional.cross_entropy(logits(state, x_val), y_val)
 
 
-def task_family(classes: int, T: int, lr: float, compile: bool | str = False) -> ProblemFamily:
+def task_family(
+    classes: int, T: int, lr: float, compile: bool | str = False, batch_form: str = "auto"
+) -> ProblemFamily:
     """The bilevel problems of sec. 4.2.2 with ``classes`` classes, one per trial's data (x_train,
     y_train, x_val, y_val): state (W, b) from 0, hyperparameters (A, rho); ``compile``: the steps
     through torch.compile. Its members batch (``hypergrad.batched``), with explicitly batched tensors
-    and hand-written products (``task_interaction.batched``)."""
+    and hand-written products (``task_interaction.batched``) in ``batch_form``."""
 
     def init(hparams, x, y, x_val, y_val):
         return (
@@ -147,7 +149,7 @@ def task_family(classes: int, T: int, lr: float, compile: bool | str = False) ->
         lr=lr,
         T=T,
         compile=compile,
-        explicit=explicit_batch(classes, lr),
+        explicit=explicit_batch(classes, lr, batch_form),
     )
 
 
