@@ -31,6 +31,13 @@ rule task_interaction_features:
     params:
         settings=json.dumps(TASK_INTERACTION["features"], sort_keys=True),
         weights=lambda wildcards, input: ["--weights", *input.weights] if input.weights else [],
+        # only the training images the trials draw get features (the test split all)
+        drawn=lambda wildcards: [
+            wildcards.dataset,
+            TASK_INTERACTION["trials"],
+            TASK_INTERACTION["subsets"][wildcards.dataset]["train_per_class"],
+            TASK_INTERACTION["subsets"][wildcards.dataset]["val_per_class"],
+        ],
         torch_threads=THREADS,
         device=DEVICE,
         code=code("features"),
@@ -38,7 +45,7 @@ rule task_interaction_features:
     shell:
         "python -m truncback features --data {input.data:q} --output {output.train:q} {output.test:q}"
         " --settings {params.settings:q} {params.weights:q} --threads {params.torch_threads:q}"
-        " --device {params.device:q} --timing {output.timing:q} --log {log:q}"
+        " --device {params.device:q} --drawn {params.drawn:q} --timing {output.timing:q} --log {log:q}"
 
 
 if not TI_BATCHED:

@@ -35,8 +35,10 @@ def paired_classes(n_per_class, classes=6, dim=12, seed=0) -> dict:
     return {
         "features": features.astype(np.float32),
         "labels": labels,
+        "computed": np.ones(len(labels), bool),
         "extractor": np.array(["synthetic paired classes"]),
         "pretrained": np.array([False]),
+        "settings": np.array("{}"),
     }
 
 

@@ -25,7 +25,9 @@ def test_the_bench_times_every_way_of_every_case(tmp_path):
     ]
     for row in rows:
         alone, together, weights, vmap = (float(row[key]) for key in FIELDS[4:6] + FIELDS[7:])
-        assert min(alone, together, weights, vmap) > 0 and math.isclose(float(row["speed-up"]), alone / together, rel_tol=1e-9)
+        assert min(alone, together, weights, vmap) > 0 and math.isclose(
+            float(row["speed-up"]), alone / together, rel_tol=1e-9
+        )
     assert done.stdout.count("vmap batched") == 2
 
 

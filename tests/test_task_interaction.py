@@ -16,13 +16,13 @@ from truncback.experiments.task_interaction.problem import (
     coupling,
     initial_hparams,
     make_task_data,
-    per_class_split,
     project,
     task_coupling_penalty,
     task_problem,
 )
 from truncback.experiments.task_interaction.run import TaskInteractionResult, run_task_interaction
 from truncback.experiments.task_interaction.settings import TaskInteractionSettings
+from truncback.experiments.task_interaction.subsets import per_class_split
 from truncback.hypergrad import krmd
 from truncback.runtime.files import read_result
 

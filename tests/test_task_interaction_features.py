@@ -133,3 +133,60 @@ def test_resnet_features_without_weights_stop_naming_the_file_its_rule_and_url(t
     assert not (tmp_path / "f.npz").exists()
     with pytest.raises(ValueError, match=r"extractor='resnet'; choose one of \['resnet18', 'random'\]"):
         FeatureSettings.from_dict({"extractor": "resnet"})
+
+
+def test_drawn_features_are_those_of_the_rows_the_trials_draw_and_a_run_drawing_another_is_refused(tmp_path, capsys):
+    """``--drawn``: the training split's features only for the rows trials 0..TRIALS-1 draw (equal to
+    the features of every row there, zero elsewhere), every test row; a trial beyond those is refused
+    naming the file, before it trains."""
+    from truncback.experiments.task_interaction.subsets import drawn_rows, per_class_split, trial_seed
+
+    rng = np.random.default_rng(2)
+    labels = np.arange(60, dtype=np.int64) % 3
+    train = write_npz(
+        tmp_path / "train.npz", images=rng.integers(0, 256, (60, 32, 32, 3), dtype=np.uint8), labels=labels
+    )
+    test = write_npz(
+        tmp_path / "test.npz", images=rng.integers(0, 256, (9, 32, 32, 3), dtype=np.uint8), labels=labels[:9]
+    )
+    settings = '{"extractor": "random", "random_dim": 8}'
+    every, drawn = [tmp_path / "every_train.npz", tmp_path / "every_test.npz"], [tmp_path / "a.npz", tmp_path / "b.npz"]
+    base = ["features", "--data", str(train), str(test), "--settings", settings]
+    assert cli([*base, "--output", *map(str, every)]) == 0
+    assert cli([*base, "--output", *map(str, drawn), "--drawn", "cifar10", "2", "4", "3"]) == 0
+    rows = np.concatenate(
+        [np.concatenate(per_class_split(labels, 4, 3, trial_seed("cifar10", trial))) for trial in range(2)]
+    )
+    expected_rows = np.unique(rows)
+    np.testing.assert_array_equal(drawn_rows(labels, "cifar10", 2, 4, 3), expected_rows)
+    assert 21 <= len(expected_rows) < 60  # two draws of 21 rows among 60 overlap at most partly
+    with np.load(every[0]) as all_rows, np.load(drawn[0]) as some:
+        np.testing.assert_array_equal(np.flatnonzero(some["computed"]), expected_rows)
+        np.testing.assert_array_equal(some["features"][expected_rows], all_rows["features"][expected_rows])
+        assert not np.delete(some["features"], expected_rows, axis=0).any() and all_rows["computed"].all()
+    with np.load(every[1]) as all_test, np.load(drawn[1]) as some_test:
+        np.testing.assert_array_equal(some_test["features"], all_test["features"])
+    run = [
+        "task-interaction",
+        "--train",
+        str(drawn[0]),
+        "--test",
+        str(drawn[1]),
+        "--dataset",
+        "cifar10",
+        "--method",
+        "krmd-K1",
+        "--settings",
+        '{"train_per_class": 4, "val_per_class": 3, "T": 2, "max_hyper_iterations": 1}',
+        "--output",
+    ]
+    assert cli([*run, str(tmp_path / "trial1.json"), "--trial", "1"]) == 0
+    seeds = [
+        trial
+        for trial in range(2, 40)
+        if not set(per_class_split(labels, 4, 3, trial_seed("cifar10", trial))[0]) <= set(expected_rows)
+    ]
+    capsys.readouterr()
+    assert cli([*run, str(tmp_path / "late.json"), "--trial", str(seeds[0])]) != 0
+    assert f"a.npz: trial {seeds[0]} of cifar10 draws" in capsys.readouterr().err
+    assert not (tmp_path / "late.json").exists()

@@ -158,11 +158,12 @@ def features_benchmark(timing_file: Path, benchmarks: Path) -> Path:
 
 
 def features_estimate(timing_file: Path, benchmarks: Path) -> dict:
-    """The features job: its ResNet seconds scaled from the images computed to all images."""
+    """The features job: its ResNet seconds scaled from the images computed to the images the full run
+    computes (the training images its trials draw, every test image)."""
     timing = read_json(timing_file)
     benchmark = features_benchmark(timing_file, benchmarks)
     job = read_benchmark(benchmark)
-    scale = timing["images"] / max(timing["images_computed"], 1)
+    scale = timing["images_needed"] / max(timing["images_computed"], 1)
     estimate = job["seconds"] + timing["extract_seconds"] * (scale - 1)
     return {
         "experiment": "task_interaction",
@@ -172,7 +173,8 @@ def features_estimate(timing_file: Path, benchmarks: Path) -> dict:
         "max RSS MB": job["max_rss_mb"],
         "overhead s": job["seconds"] - timing["extract_seconds"],
         "estimate s": estimate,
-        "note": f"ResNet on {timing['images_computed']} of {timing['images']} images, scaled to all",
+        "note": f"ResNet on {timing['images_computed']} of the {timing['images_needed']} images the runs read "
+        f"(of {timing['images']}), scaled to those",
     }
 
 

@@ -10,7 +10,13 @@ features, computed once per dataset split and cached as an .npz.
   matrix drawn from ``seed`` (scaled by 1/sqrt(3072)); no pretraining. Outputs made from these
   features say so.
 
-``python -m truncback features --data cifar10_train.npz cifar10_test.npz --output f_train.npz f_test.npz --settings '{...}' [--weights resnet18-f37072fd.pth]``
+Only the images the runs read need features: with ``--drawn DATASET TRIALS TRAIN VAL`` the first
+``--data`` file (the training split) gets features for the rows that trials 0, ..., TRIALS - 1 draw
+into their subsets of TRAIN and VAL examples per class (``problem.drawn_rows``; a third of CIFAR-10's
+50,000 images and an eighth of CIFAR-100's at the paper's sizes), the other rows left zero. Every file
+records which rows were computed (``computed``); a run that draws a row left zero is refused.
+
+``python -m truncback features --data cifar10_train.npz cifar10_test.npz --output f_train.npz f_test.npz --settings '{...}' [--weights resnet18-f37072fd.pth] [--drawn cifar10 10 50 50]``
 """
 
 import argparse
@@ -26,6 +32,7 @@ from torch import nn
 
 from truncback.data.resnet18 import ResNet18, load_resnet18
 from truncback.data.sources import archive
+from truncback.experiments.task_interaction.subsets import drawn_rows
 from truncback.runtime.determinism import configure_torch, write_npz
 from truncback.runtime.device import add_compute_arguments, select_device
 from truncback.runtime.files import load_arrays, write_json
@@ -56,7 +63,7 @@ class FeatureSettings(Settings):
     seed: int = setting(0, "seed of the random projection", type="integer", minimum=0)
     max_images: int | None = setting(
         None,
-        "features of only the first this many images of each split, the "
+        "features of only the first this many images of each split (of the rows needed), the "
         "others left zero (the rehearsal, whose estimate scales the time per image "
         "up to all of them); null: every image",
         type=["integer", "null"],
@@ -113,14 +120,32 @@ def describe(settings: FeatureSettings, weights=None) -> str:
     return f"seeded random ReLU features of the pixels (dim {settings.random_dim}, seed {settings.seed})"
 
 
-def features_of(images: np.ndarray, settings: FeatureSettings, model, device) -> tuple[np.ndarray, int]:
-    """(features of every image, how many were computed): with ``max_images``, only the first ones
-    are computed and the others are zero."""
-    computed = len(images) if settings.max_images is None else min(settings.max_images, len(images))
-    features = extract(images[:computed], settings, model, device)
-    if computed < len(images):
-        features = np.concatenate([features, np.zeros((len(images) - computed, features.shape[1]), np.float32)])
+def features_of(
+    images: np.ndarray, settings: FeatureSettings, model, device, rows: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(features of every image, which rows were computed): those of ``rows`` (sorted; None: every
+    image), and with ``max_images`` only the first ones of those; the others are zero."""
+    rows = np.arange(len(images)) if rows is None else np.asarray(rows)
+    chosen = rows if settings.max_images is None else rows[: settings.max_images]
+    computed = np.zeros(len(images), bool)
+    computed[chosen] = True
+    extracted = extract(images[chosen], settings, model, device)
+    features = np.zeros((len(images), extracted.shape[1]), np.float32)
+    features[chosen] = extracted
     return features, computed
+
+
+def drawn_argument(values: list) -> tuple:
+    """``--drawn DATASET TRIALS TRAIN VAL`` as (dataset, trials, train_per_class, val_per_class); a
+    ValueError naming a count that is not a positive integer."""
+    dataset, *counts = values
+    names = ("TRIALS", "TRAIN", "VAL")
+    parsed = []
+    for name, count in zip(names, counts):
+        if not count.isdigit() or int(count) < 1:
+            raise ValueError(f"--drawn: {name} must be a positive integer, got {count!r}")
+        parsed.append(int(count))
+    return (dataset, *parsed)
 
 
 def main(args) -> int:
@@ -137,28 +162,33 @@ def main(args) -> int:
                 f"data_archive_{WEIGHTS.key} fetches it from {WEIGHTS.urls[0]})"
             )
         model = load_resnet18(args.weights).to(device)
-    timing = {"images": 0, "images_computed": 0, "extract_seconds": 0.0}
+    drawn = drawn_argument(args.drawn) if args.drawn else None
+    timing = {"images": 0, "images_needed": 0, "images_computed": 0, "extract_seconds": 0.0}
     with ProgressLog(args.log) as log:
-        for source, target in zip(args.data, args.output):
+        for index, (source, target) in enumerate(zip(args.data, args.output)):
             arrays = load_arrays(source, ("images", "labels"))
-            log(f"features of {source} ({len(arrays['images'])} images): {describe(settings, args.weights)}")
+            rows = drawn_rows(arrays["labels"], *drawn) if drawn and index == 0 else None
+            needed = len(arrays["images"]) if rows is None else len(rows)
+            which = f": those trials 0-{drawn[1] - 1} of {drawn[0]} draw" if drawn and rows is not None else ""
+            log(
+                f"features of {source} ({needed} of {len(arrays['images'])} images{which}): {describe(settings, args.weights)}"
+            )
             start = time.perf_counter()
-            features, computed = features_of(arrays["images"], settings, model, device)
+            features, computed = features_of(arrays["images"], settings, model, device, rows)
             timing["extract_seconds"] += time.perf_counter() - start
             timing["images"] += len(features)
-            timing["images_computed"] += computed
+            timing["images_needed"] += needed
+            timing["images_computed"] += int(computed.sum())
             write_npz(
                 target,
                 features=features,
                 labels=arrays["labels"].astype(np.int64),
+                computed=computed,
                 extractor=np.array(describe(settings, args.weights)),
                 pretrained=np.array(model is not None and weights_name(args.weights) == WEIGHTS.filename),
                 settings=np.array(json.dumps(asdict(settings), sort_keys=True)),
             )
-            log(
-                f"wrote {target}: features {features.shape}"
-                + (f", of which the first {computed} computed" if computed < len(features) else "")
-            )
+            log(f"wrote {target}: features {features.shape}, {int(computed.sum())} rows computed")
     if args.timing:
         write_json(args.timing, timing)
     return 0
@@ -180,4 +210,11 @@ def register(subparsers) -> None:
     add_compute_arguments(parser)
     parser.add_argument("--log", help="also write the progress lines to this file")
     parser.add_argument("--timing", help="write the images computed and their seconds to this JSON file")
+    parser.add_argument(
+        "--drawn",
+        nargs=4,
+        metavar=("DATASET", "TRIALS", "TRAIN", "VAL"),
+        help="features of the first --data file (the training split) only for the rows that trials 0..TRIALS-1 "
+        "of DATASET draw with TRAIN and VAL examples per class; the others are left zero",
+    )
     parser.set_defaults(run=main)

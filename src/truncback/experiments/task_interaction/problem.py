@@ -24,6 +24,7 @@ import torch
 from truncback.experiments.task_interaction.batched import explicit_batch
 from truncback.hypergrad import BilevelProblem
 from truncback.hypergrad.batched import ProblemFamily
+from truncback.experiments.task_interaction.subsets import per_class_split
 
 
 @dataclass
@@ -37,24 +38,6 @@ class TaskData:
     x_test: torch.Tensor
     y_test: torch.Tensor
     classes: int
-
-
-def per_class_split(labels: np.ndarray, train_per_class: int, val_per_class: int, seed: int):
-    """Disjoint index arrays (train, val) with exactly the given number of examples of every class,
-    drawn at random from ``labels``."""
-    rng = np.random.default_rng(seed)
-    classes = np.unique(labels)
-    train, val = [], []
-    for label in classes:
-        members = rng.permutation(np.flatnonzero(labels == label))
-        if len(members) < train_per_class + val_per_class:
-            raise ValueError(
-                f"class {label} has {len(members)} examples, fewer than train_per_class + "
-                f"val_per_class = {train_per_class + val_per_class}"
-            )
-        train.append(members[:train_per_class])
-        val.append(members[train_per_class : train_per_class + val_per_class])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
 
 
 def make_task_data(

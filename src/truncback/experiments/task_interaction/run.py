@@ -16,6 +16,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 
 from truncback.experiments.task_interaction.problem import (
@@ -26,6 +27,7 @@ from truncback.experiments.task_interaction.problem import (
     task_data,
     task_family,
 )
+from truncback.experiments.task_interaction.subsets import per_class_split, trial_seed
 from truncback.experiments.task_interaction.settings import TaskInteractionSettings
 from truncback.hypergrad import dynamics, resolve
 from truncback.runtime.command import add_run_arguments, run_command
@@ -33,12 +35,26 @@ from truncback.runtime.determinism import derive_seed
 from truncback.runtime.files import load_npz
 from truncback.runtime.harness import LoopSettings, Objective, RunRecord, hyper_optimise
 
-FEATURE_KEYS = ("features", "labels", "extractor", "pretrained")
+FEATURE_KEYS = ("features", "labels", "computed", "extractor", "pretrained", "settings")
 
 
 def load_features(path) -> dict:
-    """The arrays of a features file (``FEATURE_KEYS``, written by the ``features`` command)."""
-    return load_npz(path, FEATURE_KEYS)
+    """The arrays of a features file (``FEATURE_KEYS``, written by the ``features`` command), and its
+    ``path``."""
+    return {**load_npz(path, FEATURE_KEYS), "path": str(path)}
+
+
+def check_drawn_computed(train: dict, rows: np.ndarray, dataset: str, trial: int) -> None:
+    """A ValueError naming the features file if trial ``trial`` draws a row whose features were not
+    computed (the file was made for fewer trials or other subset sizes: ``features --drawn``), unless
+    the file computed only its first ``max_images`` rows on purpose (the rehearsal's timing)."""
+    missing = rows[~train["computed"][rows]]
+    if len(missing) and json.loads(str(train["settings"].item())).get("max_images") is None:
+        raise ValueError(
+            f"{train['path']}: trial {trial} of {dataset} draws {len(missing)} row(s) whose features were not "
+            f"computed (e.g. row {int(missing[0])}); remake the file with `features --drawn` covering this trial "
+            "and these subset sizes"
+        )
 
 
 @dataclass
@@ -121,6 +137,16 @@ def prepare_trial(train, test, dataset: str, settings: TaskInteractionSettings, 
     """Trial ``trial`` of ``dataset`` on ``device``: its subsets (the same draw for every method), its
     problem (a member of ``family``, ``problem.task_family``, when given; else of its own family), its
     start and the metrics there. ``train`` and ``test`` are feature files' arrays."""
+    check_drawn_computed(
+        train,
+        np.concatenate(
+            per_class_split(
+                train["labels"], settings.train_per_class, settings.val_per_class, trial_seed(dataset, trial)
+            )
+        ),
+        dataset,
+        trial,
+    )
     data = make_task_data(
         train["features"],
         train["labels"],
@@ -128,7 +154,7 @@ def prepare_trial(train, test, dataset: str, settings: TaskInteractionSettings, 
         test["labels"],
         settings.train_per_class,
         settings.val_per_class,
-        derive_seed(f"task_interaction/{dataset}", 0, trial),
+        trial_seed(dataset, trial),
         dtype=getattr(torch, settings.dtype),
         device=device,
     )
