@@ -16,14 +16,11 @@ import yaml
 
 from truncback.data.sources import RECIPES
 from truncback.rehearsal.caps import RehearsalSettings
-from truncback.experiments.aid_vs_itd.settings import AidVsItdSettings
-from truncback.experiments.complexity.settings import ComplexitySection
-from truncback.experiments.fom_ufom.settings import FomUfomSettings
-from truncback.experiments.hypercleaning.settings import HypercleaningSection, HypercleaningSettings
-from truncback.experiments.omniglot.settings import RUN_KEYS, OmniglotRun, OmniglotSection, OmniglotSettings
-from truncback.experiments.sensitivity.settings import SensitivitySection, study_runs
-from truncback.experiments.task_interaction.settings import TaskInteractionSection, TaskInteractionSettings
-from truncback.experiments.toy.settings import ToySettings
+from truncback.experiments.hypercleaning.settings import HypercleaningSettings
+from truncback.experiments.omniglot.settings import RUN_KEYS, OmniglotRun, OmniglotSettings
+from truncback.experiments.sensitivity.settings import study_runs
+from truncback.experiments.task_interaction.settings import TaskInteractionSettings
+from truncback.experiments.registry import EXPERIMENTS
 from truncback.hypergrad import methods
 from truncback.runtime.device import DEVICES
 from truncback.runtime.settings import Settings, setting
@@ -50,7 +47,8 @@ class DataSettings(Settings):
 
 @dataclass(frozen=True)
 class PipelineConfig(Settings):
-    """The whole configuration: config/config.yaml (paper scale) overlaid by config/<scale>.yaml."""
+    """The whole configuration: config/config.yaml (paper scale) overlaid by config/<scale>.yaml; each
+    experiment's section is added from its descriptor (:func:`config_schema`)."""
 
     section: ClassVar[str] = "config"
 
@@ -79,42 +77,22 @@ class PipelineConfig(Settings):
         enum=list(DEVICES),
     )
     data: dict = setting({}, "dataset downloads and synthetic fixtures (rules/data.smk)", nested=DataSettings)
-    toy: dict = setting({}, "the toy problem of sec. 4.1 (Figs. 1-4)", nested=ToySettings)
-    hypercleaning: dict = setting(
-        {}, "data hypercleaning on MNIST (sec. 4.2.1, Table 2, Fig. 5)", nested=HypercleaningSection
-    )
-    omniglot: dict = setting(
-        {}, "one-shot Omniglot meta-learning of sec. 4.3 (Table 4, Fig. 7)", nested=OmniglotSection
-    )
-    task_interaction: dict = setting(
-        {}, "task interaction on CIFAR-10 and CIFAR-100 (sec. 4.2.2, Table 3, Fig. 6)", nested=TaskInteractionSection
-    )
-    complexity: dict = setting(
-        {}, "Table 1: time and memory of every method against T (the benchmark)", nested=ComplexitySection
-    )
-    aid_vs_itd: dict = setting(
-        {},
-        "companion: AID vs ITD, hypergradient error against iterations (Grazzi et al. 2020)",
-        nested=AidVsItdSettings,
-    )
-    fom_ufom: dict = setting(
-        {},
-        "companion: FOM vs UFOM on a task family where FOM does not converge (Likhosherstov et al. 2021)",
-        nested=FomUfomSettings,
-    )
     rehearsal: dict = setting(
         {}, "the work counts of scale=rehearsal (src/truncback/rehearsal/caps.py)", nested=RehearsalSettings
-    )
-    sensitivity: dict = setting(
-        {},
-        "the open choices and the meta-training data, measured (Tables 2 and 4, C4): run on request "
-        "(`snakemake sensitivity`), not by rule all",
-        nested=SensitivitySection,
     )
 
 
 def config_schema() -> dict:
+    """The whole configuration's schema: PipelineConfig's keys, then each experiment's section (its
+    descriptor's settings dataclass and description)."""
     schema = PipelineConfig.json_schema()
+    for experiment in EXPERIMENTS:
+        if experiment.section:
+            schema["properties"][experiment.section] = {
+                "description": experiment.description,
+                **experiment.settings_class().json_schema(),
+                "default": {},
+            }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "description": "Configuration of the pipeline: config/config.yaml, overlaid by config/<scale>.yaml at a "
