@@ -1,6 +1,7 @@
 # AID against ITD (Grazzi et al., ICML 2020), a companion experiment: one job per problem under
-# results/<scale>/aid_vs_itd/, then the figure (error against iterations; a second file against
-# seconds) and the iterations-to-tolerance table, drawn from those raw results only.
+# results/<scale>/aid_vs_itd/; the figure (error against iterations; a second file against seconds) and
+# the iterations-to-tolerance table, drawn from those raw results only, are its descriptor's outputs
+# (rules/outputs.smk).
 
 
 rule aid_vs_itd_run:

@@ -1,7 +1,8 @@
 # Table 1 (complexity): every method of the config's list timed and memory-profiled at several T by
-# the benchmark (`bench-methods`, the code `make bench` runs), then the table with the paper's O()
-# entries and the growth exponents fitted in T; beside it, our methods timed against what a user
-# writes by hand and the matmul floor (`bench-baselines`, the second half of `make bench`).
+# the benchmark (`bench-methods`, the code `make bench` runs); beside it, our methods timed against what
+# a user writes by hand and the matmul floor (`bench-baselines`, the second half of `make bench`). Their
+# tables (the paper's O() entries and the growth exponents fitted in T) are its descriptor's outputs
+# (rules/outputs.smk).
 
 
 rule complexity_measure:

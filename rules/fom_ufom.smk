@@ -1,7 +1,8 @@
 # FOM against UFOM (Likhosherstov et al., ICML 2021), a companion experiment: the task family where
 # FOM's SGD stalls (SGD paths; UFOM's bias, variance, step evaluations and states held) under
-# results/<scale>/fom_ufom/, then its figure and tables; and FOM and UFOM meta-training on one-shot
-# Omniglot (omniglot.companion_runs, run by rules/omniglot.smk) beside 1-RMD and full RMD in one table.
+# results/<scale>/fom_ufom/; its figure and tables, and FOM and UFOM meta-training on one-shot Omniglot
+# (omniglot.companion_runs, run by rules/omniglot.smk) beside 1-RMD and full RMD in one table, are its
+# descriptor's outputs (rules/outputs.smk).
 
 
 rule fom_ufom_run:

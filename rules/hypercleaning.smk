@@ -1,6 +1,7 @@
 # Data hypercleaning (sec. 4.2.1): one hyper-optimisation per (method, seed) under
-# results/<scale>/hypercleaning/, then Table 2 and Fig. 5 drawn from those raw results only. Methods
-# are the config's specs; a run's file is named by its label (krmd-K5, rmd, aid_cg-K10, ...).
+# results/<scale>/hypercleaning/; Table 2 and Fig. 5, drawn from those raw results only, are its
+# descriptor's outputs (rules/outputs.smk). Methods are the config's specs; a run's file is named by its
+# label (krmd-K5, rmd, aid_cg-K10, ...).
 
 
 rule hypercleaning_run:

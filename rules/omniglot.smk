@@ -1,7 +1,7 @@
 # One-shot Omniglot meta-learning (sec. 4.3): one meta-training run per entry of the config's runs (and
 # companion_runs) under results/<scale>/omniglot/ (checkpointed; a rerun after an interruption resumes),
-# the depth study from the full-RMD run's final lam, then Table 4 and Fig. 7 drawn from those raw
-# results only.
+# the depth study from the full-RMD run's final lam; Table 4 and Fig. 7, drawn from those raw results
+# only, are its descriptor's outputs (rules/outputs.smk).
 
 
 rule omniglot_run:
