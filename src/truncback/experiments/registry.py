@@ -60,6 +60,28 @@ class Scale:
         return str(prepared_path(self.scale, name))
 
 
+def unique_labels(labels: list, where: str) -> list:
+    """``labels``, refusing one that appears more than once (each names a result file)."""
+    repeated = sorted({name for name in labels if labels.count(name) > 1})
+    if repeated:
+        raise ValueError(f"{where}: method label(s) {repeated} appear more than once (each names a result file)")
+    return labels
+
+
+def method_labels(specs, T: int, section: str, about_T: str = "") -> list:
+    """The labels of a section's method specs, each resolved against T; a bad spec or a repeated
+    label is named with its config key."""
+    from truncback.hypergrad import methods
+
+    labels = []
+    for index, spec in enumerate(specs):
+        try:
+            labels.append(methods.label(methods.resolve(spec, T)))
+        except ValueError as error:
+            raise ValueError(f"config {section}.methods[{index}] = {spec}: {error}{about_T}") from None
+    return unique_labels(labels, f"config {section}.methods")
+
+
 def timings(results) -> list[str]:
     """The timing file beside each result file (wall seconds per hyper-iteration)."""
     from truncback.runtime.files import timing_path
@@ -118,7 +140,10 @@ class Experiment:
     ``rules``: its rule file (relative to the Snakefile, or absolute); ``files(scale)``: the names its
     rule files read (its runs, jobs, results by scale), made from the scale's config; ``benchmarks``: the
     name, among them, of the benchmark files the report's run times read (none: not in the report);
-    ``outputs``: its tables and figures; ``in_all(files)``: whether rule all asks for them."""
+    ``outputs``: its tables and figures; ``in_all(files)``: whether rule all asks for them;
+    ``labels(config)``: what the schema cannot check of its section (method specs against their T,
+    unique labels), raising a ValueError naming the config key at fault, else its labels by key (the
+    scale's ``labels`` of its files)."""
 
     name: str
     title: str
@@ -132,6 +157,7 @@ class Experiment:
     benchmarks: str = ""
     outputs: tuple[Output, ...] = ()
     in_all: Callable[[Mapping], bool] = lambda files: True
+    labels: Callable[[dict], dict] | None = None
 
     def settings_class(self):
         """The settings dataclass of its config section (imported now)."""

@@ -16,10 +16,6 @@ import yaml
 
 from truncback.data.sources import RECIPES
 from truncback.rehearsal.caps import RehearsalSettings
-from truncback.experiments.hypercleaning.settings import HypercleaningSettings
-from truncback.experiments.omniglot.settings import RUN_KEYS, OmniglotRun, OmniglotSettings
-from truncback.experiments.sensitivity.settings import study_runs
-from truncback.experiments.task_interaction.settings import TaskInteractionSettings
 from truncback.experiments.registry import EXPERIMENTS
 from truncback.hypergrad import methods
 from truncback.runtime.device import DEVICES
@@ -111,58 +107,16 @@ def any_of(labels) -> str:
     return "|".join(re.escape(name) for name in labels)
 
 
-def _unique(labels: list, where: str) -> list:
-    repeated = sorted({name for name in labels if labels.count(name) > 1})
-    if repeated:
-        raise ValueError(f"{where}: method label(s) {repeated} appear more than once (each names a result file)")
-    return labels
-
-
-def _method_labels(specs, T: int, section: str, about_T: str = "") -> list:
-    """The labels of a section's method specs, each resolved against T; a bad spec or a repeated
-    label is named with its config key."""
-    labels = []
-    for index, spec in enumerate(specs):
-        try:
-            labels.append(methods.label(methods.resolve(spec, T)))
-        except ValueError as error:
-            raise ValueError(f"config {section}.methods[{index}] = {spec}: {error}{about_T}") from None
-    return _unique(labels, f"config {section}.methods")
-
-
 def check_config(config: dict) -> dict:
-    """Checks what the schema cannot: each experiment's method specs against its T (unknown method,
-    missing or extra option, K > T), unique labels, Omniglot's depth_from, the sensitivity study's
-    variants against their settings. Returns the labels per section ("hypercleaning",
-    "task_interaction", "omniglot", "complexity"; "sensitivity": its runs' jobs). Raises a ValueError
-    naming the config key at fault."""
-    labels = {}
-    for section, settings_class in (
-        ("hypercleaning", HypercleaningSettings),
-        ("task_interaction", TaskInteractionSettings),
-    ):
-        T = settings_class.from_dict(config[section].get("settings", {})).T
-        labels[section] = _method_labels(config[section]["methods"], T, section)
-    settings = OmniglotSettings.from_dict(config["omniglot"].get("settings", {}))
-    names = []
-    for key in RUN_KEYS:
-        for index, values in enumerate(config["omniglot"][key]):
-            try:
-                names.append(OmniglotRun.from_dict(values).checked(settings).name(settings))
-            except ValueError as error:
-                raise ValueError(f"config omniglot.{key}[{index}] = {values}: {error}") from None
-    labels["omniglot"] = _unique(names, "config omniglot.runs and companion_runs")
-    labels["omniglot_companion"] = names[len(config["omniglot"]["runs"]) :]
-    labels["complexity"] = _method_labels(
-        config["complexity"]["methods"],
-        min(config["complexity"]["T_values"]),
-        "complexity",
-        " (the smallest of T_values)",
-    )
-    depth_from = config["omniglot"]["depth_from"]
-    if depth_from not in names:
-        raise ValueError(f"config omniglot.depth_from={depth_from!r} is not the label of a run; the runs: {names}")
-    labels["sensitivity"] = [run.job for run in study_runs(config)]
+    """Checks what the schema cannot, each experiment its own section (its descriptor's ``labels``): method
+    specs against their T (unknown method, missing or extra option, K > T), unique labels, Omniglot's
+    depth_from, the sensitivity study's variants against their settings. Returns the labels by key
+    ("hypercleaning", "task_interaction", "omniglot", "omniglot_companion", "complexity"; "sensitivity":
+    its runs' jobs). Raises a ValueError naming the config key at fault."""
+    labels: dict = {}
+    for experiment in EXPERIMENTS:
+        if experiment.labels is not None:
+            labels.update(experiment.labels(config))
     return labels
 
 

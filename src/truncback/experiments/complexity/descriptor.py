@@ -1,7 +1,7 @@
 """Table 1 (complexity): its commands, config section, files and tables (the registry reads this; no
 command imports it)."""
 
-from truncback.experiments.registry import Experiment, Output, Scale
+from truncback.experiments.registry import Experiment, Output, Scale, method_labels
 
 
 def files(scale: Scale) -> dict:
@@ -11,6 +11,16 @@ def files(scale: Scale) -> dict:
         "CX_RESULTS": results,
         "CX_MEASUREMENTS": f"{results}/measurements.csv",
         "CX_BENCHMARKS": [scale.benchmark("complexity", job) for job in ("measure", "baselines")],
+    }
+
+
+def labels(config: dict) -> dict:
+    """Its method specs' labels, each resolved against the smallest T it is measured at."""
+    section = config["complexity"]
+    return {
+        "complexity": method_labels(
+            section["methods"], min(section["T_values"]), "complexity", " (the smallest of T_values)"
+        )
     }
 
 
@@ -31,6 +41,7 @@ EXPERIMENT = Experiment(
     description="Table 1: time and memory of every method against T (the benchmark)",
     rules="rules/complexity.smk",
     files=files,
+    labels=labels,
     benchmarks="CX_BENCHMARKS",
     outputs=(
         Output(

@@ -1,7 +1,7 @@
 """Data hypercleaning (sec. 4.2.1, Table 2, Fig. 5): its commands, config section, files, table and figure
 (the registry reads this; no command imports it)."""
 
-from truncback.experiments.registry import Experiment, Output, Scale, timings
+from truncback.experiments.registry import Experiment, Output, Scale, method_labels, timings
 
 
 def files(scale: Scale) -> dict:
@@ -21,6 +21,15 @@ def files(scale: Scale) -> dict:
     }
 
 
+def labels(config: dict) -> dict:
+    """Its method specs' labels, each spec resolved against the section's T."""
+    from truncback.experiments.hypercleaning.settings import HypercleaningSettings
+
+    section = config["hypercleaning"]
+    T = HypercleaningSettings.from_dict(section.get("settings", {})).T
+    return {"hypercleaning": method_labels(section["methods"], T, "hypercleaning")}
+
+
 EXPERIMENT = Experiment(
     name="hypercleaning",
     title="Data hypercleaning (sec. 4.2.1)",
@@ -35,6 +44,7 @@ EXPERIMENT = Experiment(
     description="data hypercleaning on MNIST (sec. 4.2.1, Table 2, Fig. 5)",
     rules="rules/hypercleaning.smk",
     files=files,
+    labels=labels,
     benchmarks="HC_BENCHMARKS",
     outputs=(
         Output(

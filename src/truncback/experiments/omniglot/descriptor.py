@@ -1,7 +1,7 @@
 """One-shot Omniglot (sec. 4.3, Table 4, Fig. 7): its commands, config section, files, table and figure
 (the registry reads this; no command imports it)."""
 
-from truncback.experiments.registry import Experiment, Output, Scale, timings
+from truncback.experiments.registry import Experiment, Output, Scale, timings, unique_labels
 
 
 def files(scale: Scale) -> dict:
@@ -24,6 +24,28 @@ def files(scale: Scale) -> dict:
     }
 
 
+def labels(config: dict) -> dict:
+    """Its runs' names (Table 4's, then the companion's), each run checked against the settings, and
+    depth_from among them."""
+    from truncback.experiments.omniglot.settings import RUN_KEYS, OmniglotRun, OmniglotSettings
+
+    section = config["omniglot"]
+    settings = OmniglotSettings.from_dict(section.get("settings", {}))
+    names = []
+    for key in RUN_KEYS:
+        for index, values in enumerate(section[key]):
+            try:
+                names.append(OmniglotRun.from_dict(values).checked(settings).name(settings))
+            except ValueError as error:
+                raise ValueError(f"config omniglot.{key}[{index}] = {values}: {error}") from None
+    unique_labels(names, "config omniglot.runs and companion_runs")
+    if section["depth_from"] not in names:
+        raise ValueError(
+            f"config omniglot.depth_from={section['depth_from']!r} is not the label of a run; the runs: {names}"
+        )
+    return {"omniglot": names, "omniglot_companion": names[len(section["runs"]) :]}
+
+
 EXPERIMENT = Experiment(
     name="omniglot",
     title="One-shot Omniglot (sec. 4.3)",
@@ -39,6 +61,7 @@ EXPERIMENT = Experiment(
     description="one-shot Omniglot meta-learning of sec. 4.3 (Table 4, Fig. 7)",
     rules="rules/omniglot.smk",
     files=files,
+    labels=labels,
     benchmarks="OG_BENCHMARKS",
     outputs=(
         Output(

@@ -18,6 +18,13 @@ def files(scale: Scale) -> dict:
     }
 
 
+def labels(config: dict) -> dict:
+    """Its runs' jobs, each variant checked against its settings."""
+    from truncback.experiments.sensitivity.settings import study_runs
+
+    return {"sensitivity": [run.job for run in study_runs(config)]}
+
+
 EXPERIMENT = Experiment(
     name="sensitivity",
     title="Sensitivity study",
@@ -33,4 +40,5 @@ EXPERIMENT = Experiment(
     "(`snakemake sensitivity`), not by rule all",
     rules="rules/sensitivity.smk",
     files=files,
+    labels=labels,
 )

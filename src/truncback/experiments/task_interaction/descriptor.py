@@ -1,7 +1,7 @@
 """Task interaction (sec. 4.2.2, Table 3, Fig. 6): its commands, config section, files, table and figure
 (the registry reads this; no command imports it)."""
 
-from truncback.experiments.registry import Experiment, Output, Scale, timings
+from truncback.experiments.registry import Experiment, Output, Scale, method_labels, timings
 
 
 def files(scale: Scale) -> dict:
@@ -45,6 +45,15 @@ def files(scale: Scale) -> dict:
     }
 
 
+def labels(config: dict) -> dict:
+    """Its method specs' labels, each spec resolved against the section's T."""
+    from truncback.experiments.task_interaction.settings import TaskInteractionSettings
+
+    section = config["task_interaction"]
+    T = TaskInteractionSettings.from_dict(section.get("settings", {})).T
+    return {"task_interaction": method_labels(section["methods"], T, "task_interaction")}
+
+
 EXPERIMENT = Experiment(
     name="task_interaction",
     title="Task interaction (sec. 4.2.2)",
@@ -61,6 +70,7 @@ EXPERIMENT = Experiment(
     description="task interaction on CIFAR-10 and CIFAR-100 (sec. 4.2.2, Table 3, Fig. 6)",
     rules="rules/task_interaction.smk",
     files=files,
+    labels=labels,
     benchmarks="TI_BENCHMARKS",
     outputs=(
         Output(
