@@ -12,6 +12,7 @@ import pytest
 from truncback.cli import COMMANDS
 from truncback.experiments.registry import EXPERIMENTS, commands
 from truncback.tools.config_schema import config_schema
+from truncback.tools.docs import CLAIMS
 from workflow_copy import SNAKEMAKE, copy_package, copy_workflow, planned_jobs, snakemake
 
 TINY = {
@@ -122,6 +123,20 @@ def test_every_experiment_s_commands_and_section_come_from_its_descriptor():
     for experiment in EXPERIMENTS:
         assert experiment.section in sections and set(experiment.commands) <= set(COMMANDS)
         assert sections[experiment.section]["properties"] == experiment.settings_class().json_schema()["properties"]
+
+
+def test_each_claim_of_the_docs_names_experiments_and_outputs_their_descriptors_declare():
+    by_name = {experiment.name: experiment for experiment in EXPERIMENTS}
+    for claim in CLAIMS:
+        assert set(claim.experiments) <= set(by_name), claim
+        made = {
+            f"{stem}.{suffix}"
+            for name in claim.experiments
+            for output in by_name[name].outputs
+            for stem in output.stems({})
+            for suffix in output.suffixes
+        }
+        assert set(claim.targets) <= made, claim
 
 
 @pytest.mark.slow
