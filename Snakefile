@@ -17,15 +17,15 @@
 
 include: "rules/common.smk"
 include: "rules/data.smk"
-include: "rules/toy.smk"
-include: "rules/hypercleaning.smk"
-include: "rules/task_interaction.smk"
-include: "rules/omniglot.smk"
-include: "rules/complexity.smk"
-include: "rules/aid_vs_itd.smk"
-include: "rules/fom_ufom.smk"
+
+
+for _experiment in EXPERIMENTS:  # each experiment's rule file, as its descriptor names it
+
+    include: _experiment.rules
+
+
+include: "rules/outputs.smk"
 include: "rules/report.smk"
-include: "rules/sensitivity.smk"
 
 
 if SCALE == "rehearsal":

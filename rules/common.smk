@@ -25,8 +25,7 @@ from truncback.data import layout as data_layout
 from truncback.data import sources as data_sources
 from truncback.data.local import missing_from_data_dir
 from truncback.pipeline.config_input import ConfigError, given_as, methods_from_labels, schema_problem, target_hint
-from truncback.experiments.omniglot.settings import OmniglotRun, every_run
-from truncback.experiments.sensitivity.settings import study_runs
+from truncback.experiments.registry import EXPERIMENTS, Scale, computing
 from truncback.rehearsal.caps import rehearsal_config
 from truncback.rehearsal.estimates import expected_run_time
 from truncback.runtime.code_version import code_version
@@ -105,22 +104,11 @@ def code(command):
 
 
 # The commands whose outputs torch computes (numbers, timings, memory): the hyper-optimisations, the
-# features, the measurements and benchmarks. Their rules carry torch's version as the param `torch` (and
-# those computing on the device DEVICE as the param `device`), so a torch upgrade reruns them, and the
-# tables, figures and report reading their outputs, and no data job; check_code_params enforces it.
-COMPUTING = {
-    "bench-methods",
-    "bench-baselines",
-    "toy",
-    "aid-vs-itd",
-    "fom-ufom",
-    "hypercleaning",
-    "omniglot",
-    "omniglot-depth",
-    "features",
-    "task-interaction",
-    "task-interaction-trials",
-}
+# features, the measurements and benchmarks, as each experiment's descriptor declares. Their rules carry
+# torch's version as the param `torch` (and those computing on the device DEVICE as the param `device`), so a
+# torch upgrade reruns them, and the tables, figures and report reading their outputs, and no data job;
+# check_code_params enforces it.
+COMPUTING = computing()
 TORCH = str(torch.__version__)
 
 
@@ -175,106 +163,30 @@ DATA_BENCHMARKS = [benchmark("data", f"prepare_{entry.name}") for entry in DATA_
     [benchmark("data", "fixtures")] if DATA_FIXTURES else []
 )
 
-# Toy problem (sec. 4.1)
-TOY = config["toy"]
-TOY_RESULTS = f"{RESULTS}/toy"
-TOY_REFERENCE = {name: f"{TOY_RESULTS}/{name}" for name in ("landscape.npz", "bound.json", "optimum.json")}
-TOY_OBJECTIVES = ["f", "f_tilde"]
-TOY_TRAJECTORIES = [f"{TOY_RESULTS}/trajectories_{objective}.json" for objective in TOY_OBJECTIVES]
-TOY_BENCHMARKS = [benchmark("toy", "reference")] + [
-    benchmark("toy", f"trajectories_{objective}") for objective in TOY_OBJECTIVES
+# Each experiment's files at this scale, by the names its rule files read (HC_RUNS, TI_JOBS, OG_ENTRIES,
+# ...): made from the config by its descriptor (src/truncback/experiments/<name>/descriptor.py), in the
+# registry's order, each seeing the names of those before it.
+EXPERIMENT_FILES = {}
+for _experiment in EXPERIMENTS:
+    EXPERIMENT_FILES[_experiment.name] = _experiment.files(
+        Scale(
+            config,
+            CONFIG_LABELS,
+            RESULTS,
+            BENCHMARKS,
+            known={k: v for f in EXPERIMENT_FILES.values() for k, v in f.items()},
+        )
+    )
+    globals().update(EXPERIMENT_FILES[_experiment.name])
+
+# Every benchmark file of the scale's DAG (each experiment's that its descriptor names): the report's run
+# times and the rehearsal's estimates.
+ALL_BENCHMARKS = DATA_BENCHMARKS + [
+    path
+    for experiment in EXPERIMENTS
+    if experiment.benchmarks
+    for path in EXPERIMENT_FILES[experiment.name][experiment.benchmarks]
 ]
-
-# Data hypercleaning (sec. 4.2.1): one run per (method, seed), named by the method's label.
-HYPERCLEANING = config["hypercleaning"]
-HC_RESULTS = f"{RESULTS}/hypercleaning"
-HC_DATA = prepared(HYPERCLEANING["dataset"])
-HC_SPECS = dict(zip(CONFIG_LABELS["hypercleaning"], HYPERCLEANING["methods"]))
-HC_JOBS = [f"{method}_seed{seed}" for method in HC_SPECS for seed in HYPERCLEANING["seeds"]]
-HC_RUNS = [f"{HC_RESULTS}/{job}.json" for job in HC_JOBS]
-HC_BENCHMARKS = [benchmark("hypercleaning", job) for job in HC_JOBS]
-
-# Task interaction (sec. 4.2.2): features once per dataset, one run per (dataset, trial, method), one job each,
-# or with batch_trials the trials of a (dataset, method) batched in one job (its benchmark file).
-TASK_INTERACTION = config["task_interaction"]
-TI_RESULTS = f"{RESULTS}/task_interaction"
-TI_DATASETS = TASK_INTERACTION["datasets"]
-TI_SPECS = dict(zip(CONFIG_LABELS["task_interaction"], TASK_INTERACTION["methods"]))
-TI_TRIALS = list(range(TASK_INTERACTION["trials"]))
-TI_JOBS = [(dataset, f"trial{trial}_{method}") for dataset in TI_DATASETS for trial in TI_TRIALS for method in TI_SPECS]
-TI_RUNS = [f"{TI_RESULTS}/{dataset}/{job}.json" for dataset, job in TI_JOBS]
-TI_FEATURE_TIMINGS = [f"{TI_RESULTS}/features/{dataset}.timing.json" for dataset in TI_DATASETS]
-TI_BATCHED = TASK_INTERACTION["batch_trials"]  # one job per (dataset, method), else one per (dataset, trial, method)
-TI_BENCHMARKS = (
-    [
-        benchmark("task_interaction", f"{dataset}_{method}")
-        for dataset in TI_DATASETS
-        for method in TI_SPECS
-        if TI_BATCHED
-    ]
-    + [benchmark("task_interaction", f"{dataset}_{job}") for dataset, job in TI_JOBS if not TI_BATCHED]
-    + [benchmark("task_interaction", f"features_{dataset}") for dataset in TI_DATASETS]
-)
-_TI_WEIGHTS = data_sources.archive("resnet18_weights")
-TI_WEIGHTS = (  # torchvision's file at full scale, its seeded stand-in in the rehearsal
-    [str(data_layout.source_path(SCALE, data_sources.extra_archive_origin(SCALE, _TI_WEIGHTS.key), _TI_WEIGHTS))]
-    if TASK_INTERACTION["features"]["extractor"] == "resnet18"
-    else []
-)
-
-# One-shot Omniglot (sec. 4.3): Table 4's runs and the FOM-vs-UFOM companion's, by label.
-OMNIGLOT = config["omniglot"]
-OG_RESULTS = f"{RESULTS}/omniglot"
-OG_DATA = {part: prepared(f"omniglot_{part}") for part in ("background", "evaluation")}
-OG_ENTRIES = dict(zip(CONFIG_LABELS["omniglot"], map(OmniglotRun.from_dict, every_run(OMNIGLOT))))
-OG_ALL_RUNS = [f"{OG_RESULTS}/{name}.json" for name in OG_ENTRIES]
-OG_RUNS = [f"{OG_RESULTS}/{name}.json" for name in OG_ENTRIES if name not in CONFIG_LABELS["omniglot_companion"]]
-OG_DEPTH = f"{OG_RESULTS}/depth.json"
-OG_BENCHMARKS = [benchmark("omniglot", name) for name in OG_ENTRIES] + [benchmark("omniglot", "depth")]
-
-# Table 1 (complexity)
-COMPLEXITY = config["complexity"]
-CX_RESULTS = f"{RESULTS}/complexity"
-CX_MEASUREMENTS = f"{CX_RESULTS}/measurements.csv"
-CX_BENCHMARKS = [benchmark("complexity", job) for job in ("measure", "baselines")]
-
-# Companion: AID vs ITD (Grazzi et al. 2020)
-AID_VS_ITD = config["aid_vs_itd"]
-AID_RESULTS = f"{RESULTS}/aid_vs_itd"
-AID_PROBLEMS = ["ridge", "logistic", "hypercleaning"]
-AID_RUNS = [f"{AID_RESULTS}/{problem}.json" for problem in AID_PROBLEMS]
-AID_BENCHMARKS = [benchmark("aid_vs_itd", problem) for problem in AID_PROBLEMS]
-
-# Companion: FOM vs UFOM (Likhosherstov et al. 2021), with its Omniglot runs beside 1-RMD and full RMD
-FOM_UFOM = config["fom_ufom"]
-FU_RESULTS = f"{RESULTS}/fom_ufom"
-FU_PARTS = ["paths", "estimator"]
-FU_RUNS = [f"{FU_RESULTS}/{part}.json" for part in FU_PARTS]
-FU_OMNIGLOT = [
-    f"{OG_RESULTS}/{name}.json"
-    for name in OG_ENTRIES
-    if name in ("krmd-K1", "rmd") or name in CONFIG_LABELS["omniglot_companion"]
-]
-FU_BENCHMARKS = [benchmark("fom_ufom", part) for part in FU_PARTS]
-
-# The sensitivity study (rules/sensitivity.smk): its runs by job, <part>/<variant>/<label>_seed<seed>, under
-# results/<scale>/sensitivity/. Made on request, not by rule all, so its benchmark files are not the scale's.
-SENSITIVITY = config["sensitivity"]
-SE_RESULTS = f"{RESULTS}/sensitivity"
-SE_RUNS = {run.job: run for run in study_runs(config)}
-SE_SUMMARY = f"{SE_RESULTS}/summary.json"
-
-# Every benchmark file of the scale's DAG: the report's run times and the rehearsal's estimates.
-ALL_BENCHMARKS = (
-    DATA_BENCHMARKS
-    + TOY_BENCHMARKS
-    + HC_BENCHMARKS
-    + TI_BENCHMARKS
-    + OG_BENCHMARKS
-    + CX_BENCHMARKS
-    + AID_BENCHMARKS
-    + FU_BENCHMARKS
-)
 
 # The rehearsal's estimate of the paper-scale run time: made at scale=rehearsal, shown by every report.
 REHEARSAL_ESTIMATES = "paper_tables/rehearsal/full_run_estimates"

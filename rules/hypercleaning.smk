@@ -1,8 +1,7 @@
 # Data hypercleaning (sec. 4.2.1): one hyper-optimisation per (method, seed) under
-# results/<scale>/hypercleaning/, then Table 2 and Fig. 5 drawn from those raw results only. Methods
-# are the config's specs; a run's file is named by its label (krmd-K5, rmd, aid_cg-K10, ...).
-FINAL_OUTPUTS.extend(f"{TABLES}/table2_hypercleaning.{suffix}" for suffix in ("csv", "md", "tex", "html"))
-FINAL_OUTPUTS.extend(f"{FIGURES}/fig5_hypercleaning_gradnorm.{suffix}" for suffix in ("pdf", "png"))
+# results/<scale>/hypercleaning/; Table 2 and Fig. 5, drawn from those raw results only, are its
+# descriptor's outputs (rules/outputs.smk). Methods are the config's specs; a run's file is named by its
+# label (krmd-K5, rmd, aid_cg-K10, ...).
 
 
 rule hypercleaning_run:
@@ -34,52 +33,3 @@ rule hypercleaning_run:
         "python -m truncback hypercleaning --data {input:q} --settings {params.settings:q} --method {params.method:q}"
         " --seed {wildcards.seed:q} --threads {params.torch_threads:q} --device {params.device:q}"
         " --output {output.result:q} --log {log:q}"
-
-
-rule hypercleaning_table:
-    input:
-        results=HC_RUNS,
-        timings=timings(HC_RUNS),
-    output:
-        csv=f"{TABLES}/table2_hypercleaning.csv",
-        html=report(
-            f"{TABLES}/table2_hypercleaning.html",
-            caption="captions/table2.rst",
-            category="Data hypercleaning (sec. 4.2.1)",
-        ),
-        md=f"{TABLES}/table2_hypercleaning.md",
-        tex=f"{TABLES}/table2_hypercleaning.tex",
-    log:
-        f"{LOGS}/hypercleaning/table2.log",
-    localrule: True
-    resources:
-        mem_mb=1000,
-        runtime="10m",
-    params:
-        stem=stem("csv"),
-        code=code("table-hypercleaning"),
-    shell:
-        "python -m truncback table-hypercleaning --results {input.results:q} --output {params.stem:q} > {log:q} 2>&1"
-
-
-rule hypercleaning_figure:
-    input:
-        HC_RUNS,
-    output:
-        pdf=f"{FIGURES}/fig5_hypercleaning_gradnorm.pdf",
-        png=report(
-            f"{FIGURES}/fig5_hypercleaning_gradnorm.png",
-            caption="captions/hypercleaning.rst",
-            category="Data hypercleaning (sec. 4.2.1)",
-        ),
-    log:
-        f"{LOGS}/hypercleaning/fig5.log",
-    localrule: True
-    resources:
-        mem_mb=1000,
-        runtime="10m",
-    params:
-        stem=stem("pdf"),
-        code=code("figure-hypercleaning"),
-    shell:
-        "python -m truncback figure-hypercleaning --results {input:q} --output {params.stem:q} > {log:q} 2>&1"

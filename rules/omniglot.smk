@@ -1,9 +1,7 @@
 # One-shot Omniglot meta-learning (sec. 4.3): one meta-training run per entry of the config's runs (and
 # companion_runs) under results/<scale>/omniglot/ (checkpointed; a rerun after an interruption resumes),
-# the depth study from the full-RMD run's final lam, then Table 4 and Fig. 7 drawn from those raw
-# results only.
-FINAL_OUTPUTS.extend(f"{TABLES}/table4_omniglot.{suffix}" for suffix in ("csv", "md", "tex", "html"))
-FINAL_OUTPUTS.extend(f"{FIGURES}/fig7_omniglot.{suffix}" for suffix in ("pdf", "png"))
+# the depth study from the full-RMD run's final lam; Table 4 and Fig. 7, drawn from those raw results
+# only, are its descriptor's outputs (rules/outputs.smk).
 
 
 rule omniglot_run:
@@ -64,54 +62,3 @@ rule omniglot_depth:
         "python -m truncback omniglot-depth --background {input.background:q} --evaluation {input.evaluation:q}"
         " --settings {params.settings:q} --hparams {input.hparams:q} --seed {params.seed:q}"
         " --threads {params.torch_threads:q} --device {params.device:q} --output {output:q} --log {log:q}"
-
-
-rule omniglot_table:
-    input:
-        results=OG_RUNS,
-        timings=timings(OG_RUNS),
-    output:
-        csv=f"{TABLES}/table4_omniglot.csv",
-        html=report(
-            f"{TABLES}/table4_omniglot.html",
-            caption="captions/table4.rst",
-            category="One-shot Omniglot (sec. 4.3)",
-        ),
-        md=f"{TABLES}/table4_omniglot.md",
-        tex=f"{TABLES}/table4_omniglot.tex",
-    log:
-        f"{LOGS}/omniglot/table4.log",
-    localrule: True
-    resources:
-        mem_mb=1000,
-        runtime="10m",
-    params:
-        stem=stem("csv"),
-        code=code("table-omniglot"),
-    shell:
-        "python -m truncback table-omniglot --results {input.results:q} --output {params.stem:q} > {log:q} 2>&1"
-
-
-rule omniglot_figure:
-    input:
-        runs=OG_RUNS,
-        depth=OG_DEPTH,
-    output:
-        pdf=f"{FIGURES}/fig7_omniglot.pdf",
-        png=report(
-            f"{FIGURES}/fig7_omniglot.png",
-            caption="captions/omniglot.rst",
-            category="One-shot Omniglot (sec. 4.3)",
-        ),
-    log:
-        f"{LOGS}/omniglot/fig7.log",
-    localrule: True
-    resources:
-        mem_mb=1000,
-        runtime="10m",
-    params:
-        stem=stem("pdf"),
-        code=code("figure-omniglot"),
-    shell:
-        "python -m truncback figure-omniglot --results {input.runs:q} --depth {input.depth:q}"
-        " --output {params.stem:q} > {log:q} 2>&1"

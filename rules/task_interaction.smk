@@ -1,12 +1,9 @@
 # Task interaction (sec. 4.2.2): features computed once per dataset (ImageNet ResNet-18 at full scale,
 # seeded random features at the reduced ones), one run per (dataset, trial, method) under
 # results/<scale>/task_interaction/, one job each (so the paper's runs fan out over cores or a cluster)
-# or, with batch_trials, the trials of a (dataset, method) batched in one job, then Table 3 and Fig. 6
-# drawn from those raw results only.
-# A scale without its datasets (offline: no CIFAR) leaves the experiment out.
-if TI_DATASETS:
-    FINAL_OUTPUTS.extend(f"{TABLES}/table3_task_interaction.{suffix}" for suffix in ("csv", "md", "tex", "html"))
-    FINAL_OUTPUTS.extend(f"{FIGURES}/fig6_task_interaction.{suffix}" for suffix in ("pdf", "png"))
+# or, with batch_trials, the trials of a (dataset, method) batched in one job; Table 3 and Fig. 6, drawn
+# from those raw results only, are its descriptor's outputs (rules/outputs.smk), which rule all leaves out at
+# a scale without its datasets (offline: no CIFAR).
 
 
 rule task_interaction_features:
@@ -126,53 +123,3 @@ if TI_BATCHED:
             " --dataset {wildcards.dataset:q} --settings {params.settings:q} --method {params.method:q}"
             " --trials {params.trials:q} --exact-trials {params.exact_trials:q} --threads {params.torch_threads:q}"
             " --device {params.device:q} --output {output.results:q} --log {log:q}"
-
-
-rule task_interaction_table:
-    input:
-        results=TI_RUNS,
-        timings=timings(TI_RUNS),
-    output:
-        csv=f"{TABLES}/table3_task_interaction.csv",
-        html=report(
-            f"{TABLES}/table3_task_interaction.html",
-            caption="captions/table3.rst",
-            category="Task interaction (sec. 4.2.2)",
-        ),
-        md=f"{TABLES}/table3_task_interaction.md",
-        tex=f"{TABLES}/table3_task_interaction.tex",
-    log:
-        f"{LOGS}/task_interaction/table3.log",
-    localrule: True
-    resources:
-        mem_mb=1000,
-        runtime="10m",
-    params:
-        stem=stem("csv"),
-        code=code("table-task-interaction"),
-    shell:
-        "python -m truncback table-task-interaction --results {input.results:q} --output {params.stem:q}"
-        " > {log:q} 2>&1"
-
-
-rule task_interaction_figure:
-    input:
-        TI_RUNS,
-    output:
-        pdf=f"{FIGURES}/fig6_task_interaction.pdf",
-        png=report(
-            f"{FIGURES}/fig6_task_interaction.png",
-            caption="captions/task_interaction.rst",
-            category="Task interaction (sec. 4.2.2)",
-        ),
-    log:
-        f"{LOGS}/task_interaction/fig6.log",
-    localrule: True
-    resources:
-        mem_mb=1000,
-        runtime="10m",
-    params:
-        stem=stem("pdf"),
-        code=code("figure-task-interaction"),
-    shell:
-        "python -m truncback figure-task-interaction --results {input:q} --output {params.stem:q} > {log:q} 2>&1"

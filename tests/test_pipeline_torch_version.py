@@ -95,11 +95,11 @@ def test_a_torch_upgrade_marks_exactly_the_computing_jobs_for_rerun(tmp_path):
             "hypercleaning_run runs `python -m truncback hypercleaning`, which computes with torch, without the "
             "param torch=TORCH",
         ),
-        (  # a table rule with it
-            "rules/hypercleaning.smk",
-            '        code=code("table-hypercleaning"),\n',
-            '        code=code("table-hypercleaning"),\n        torch=TORCH,\n',
-            "hypercleaning_table runs `python -m truncback table-hypercleaning`, which does not compute with torch",
+        (  # the table and figure rules with it (the first of them named)
+            "rules/outputs.smk",
+            "            code=code(entry.command),\n",
+            "            code=code(entry.command),\n            torch=TORCH,\n",
+            "toy_figure runs `python -m truncback figure-toy`, which does not compute with torch",
         ),
     ],
 )

@@ -16,17 +16,12 @@ import signal
 import sys
 
 from truncback.data.errors import DataError
+from truncback.experiments.registry import commands as experiment_commands
 from truncback.runtime.code_version import running_module
 
 TRACEBACK_VARIABLE = "TRUNCBACK_TRACEBACK"
 
-COMMANDS = {
-    "bench-methods": "truncback.experiments.complexity.benchmark",
-    "bench-baselines": "truncback.experiments.complexity.baselines",
-    "bench-products": "truncback.experiments.complexity.products",
-    "bench-batched": "truncback.experiments.complexity.batched",
-    "table-complexity": "truncback.experiments.complexity.table",
-    "table-baselines": "truncback.experiments.complexity.baselines_table",
+COMMANDS = {  # the experiments' commands come from their descriptors (truncback.experiments.registry)
     "reproduction-report": "truncback.reproduction.report",
     "compare-runs": "truncback.reproduction.spread",
     "check-results": "truncback.pipeline.check",
@@ -39,30 +34,7 @@ COMMANDS = {
     "data-fetch": "truncback.data.cli.fetch",
     "data-fixtures": "truncback.data.cli.fixtures",
     "data-prepare": "truncback.data.cli.prepare",
-    "toy": "truncback.experiments.toy.run",
-    "aid-vs-itd": "truncback.experiments.aid_vs_itd.run",
-    "figure-aid-vs-itd": "truncback.experiments.aid_vs_itd.figure",
-    "table-aid-vs-itd": "truncback.experiments.aid_vs_itd.table",
-    "fom-ufom": "truncback.experiments.fom_ufom.run",
-    "figure-fom-ufom": "truncback.experiments.fom_ufom.figure",
-    "table-fom-ufom": "truncback.experiments.fom_ufom.table",
-    "figure-toy": "truncback.experiments.toy.figure",
-    "hypercleaning": "truncback.experiments.hypercleaning.run",
-    "table-hypercleaning": "truncback.experiments.hypercleaning.table",
-    "figure-hypercleaning": "truncback.experiments.hypercleaning.figure",
-    "omniglot": "truncback.experiments.omniglot.run",
-    "omniglot-depth": "truncback.experiments.omniglot.depth",
-    "table-omniglot": "truncback.experiments.omniglot.table",
-    "figure-omniglot": "truncback.experiments.omniglot.figure",
-    "features": "truncback.experiments.task_interaction.features",
-    "task-interaction": "truncback.experiments.task_interaction.run",
-    "task-interaction-trials": "truncback.experiments.task_interaction.trials",
-    "table-task-interaction": "truncback.experiments.task_interaction.table",
-    "figure-task-interaction": "truncback.experiments.task_interaction.figure",
-    "sensitivity-pool": "truncback.experiments.sensitivity.pools",
-    "sensitivity-summary": "truncback.experiments.sensitivity.summary",
-    "table-sensitivity": "truncback.experiments.sensitivity.table",
-    "figure-sensitivity": "truncback.experiments.sensitivity.figure",
+    **experiment_commands(),
 }
 
 

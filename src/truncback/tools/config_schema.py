@@ -16,14 +16,7 @@ import yaml
 
 from truncback.data.sources import RECIPES
 from truncback.rehearsal.caps import RehearsalSettings
-from truncback.experiments.aid_vs_itd.settings import AidVsItdSettings
-from truncback.experiments.complexity.settings import ComplexitySection
-from truncback.experiments.fom_ufom.settings import FomUfomSettings
-from truncback.experiments.hypercleaning.settings import HypercleaningSection, HypercleaningSettings
-from truncback.experiments.omniglot.settings import RUN_KEYS, OmniglotRun, OmniglotSection, OmniglotSettings
-from truncback.experiments.sensitivity.settings import SensitivitySection, study_runs
-from truncback.experiments.task_interaction.settings import TaskInteractionSection, TaskInteractionSettings
-from truncback.experiments.toy.settings import ToySettings
+from truncback.experiments.registry import EXPERIMENTS
 from truncback.hypergrad import methods
 from truncback.runtime.device import DEVICES
 from truncback.runtime.settings import Settings, setting
@@ -50,7 +43,8 @@ class DataSettings(Settings):
 
 @dataclass(frozen=True)
 class PipelineConfig(Settings):
-    """The whole configuration: config/config.yaml (paper scale) overlaid by config/<scale>.yaml."""
+    """The whole configuration: config/config.yaml (paper scale) overlaid by config/<scale>.yaml; each
+    experiment's section is added from its descriptor (:func:`config_schema`)."""
 
     section: ClassVar[str] = "config"
 
@@ -79,42 +73,22 @@ class PipelineConfig(Settings):
         enum=list(DEVICES),
     )
     data: dict = setting({}, "dataset downloads and synthetic fixtures (rules/data.smk)", nested=DataSettings)
-    toy: dict = setting({}, "the toy problem of sec. 4.1 (Figs. 1-4)", nested=ToySettings)
-    hypercleaning: dict = setting(
-        {}, "data hypercleaning on MNIST (sec. 4.2.1, Table 2, Fig. 5)", nested=HypercleaningSection
-    )
-    omniglot: dict = setting(
-        {}, "one-shot Omniglot meta-learning of sec. 4.3 (Table 4, Fig. 7)", nested=OmniglotSection
-    )
-    task_interaction: dict = setting(
-        {}, "task interaction on CIFAR-10 and CIFAR-100 (sec. 4.2.2, Table 3, Fig. 6)", nested=TaskInteractionSection
-    )
-    complexity: dict = setting(
-        {}, "Table 1: time and memory of every method against T (the benchmark)", nested=ComplexitySection
-    )
-    aid_vs_itd: dict = setting(
-        {},
-        "companion: AID vs ITD, hypergradient error against iterations (Grazzi et al. 2020)",
-        nested=AidVsItdSettings,
-    )
-    fom_ufom: dict = setting(
-        {},
-        "companion: FOM vs UFOM on a task family where FOM does not converge (Likhosherstov et al. 2021)",
-        nested=FomUfomSettings,
-    )
     rehearsal: dict = setting(
         {}, "the work counts of scale=rehearsal (src/truncback/rehearsal/caps.py)", nested=RehearsalSettings
-    )
-    sensitivity: dict = setting(
-        {},
-        "the open choices and the meta-training data, measured (Tables 2 and 4, C4): run on request "
-        "(`snakemake sensitivity`), not by rule all",
-        nested=SensitivitySection,
     )
 
 
 def config_schema() -> dict:
+    """The whole configuration's schema: PipelineConfig's keys, then each experiment's section (its
+    descriptor's settings dataclass and description)."""
     schema = PipelineConfig.json_schema()
+    for experiment in EXPERIMENTS:
+        if experiment.section:
+            schema["properties"][experiment.section] = {
+                "description": experiment.description,
+                **experiment.settings_class().json_schema(),
+                "default": {},
+            }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "description": "Configuration of the pipeline: config/config.yaml, overlaid by config/<scale>.yaml at a "
@@ -133,58 +107,16 @@ def any_of(labels) -> str:
     return "|".join(re.escape(name) for name in labels)
 
 
-def _unique(labels: list, where: str) -> list:
-    repeated = sorted({name for name in labels if labels.count(name) > 1})
-    if repeated:
-        raise ValueError(f"{where}: method label(s) {repeated} appear more than once (each names a result file)")
-    return labels
-
-
-def _method_labels(specs, T: int, section: str, about_T: str = "") -> list:
-    """The labels of a section's method specs, each resolved against T; a bad spec or a repeated
-    label is named with its config key."""
-    labels = []
-    for index, spec in enumerate(specs):
-        try:
-            labels.append(methods.label(methods.resolve(spec, T)))
-        except ValueError as error:
-            raise ValueError(f"config {section}.methods[{index}] = {spec}: {error}{about_T}") from None
-    return _unique(labels, f"config {section}.methods")
-
-
 def check_config(config: dict) -> dict:
-    """Checks what the schema cannot: each experiment's method specs against its T (unknown method,
-    missing or extra option, K > T), unique labels, Omniglot's depth_from, the sensitivity study's
-    variants against their settings. Returns the labels per section ("hypercleaning",
-    "task_interaction", "omniglot", "complexity"; "sensitivity": its runs' jobs). Raises a ValueError
-    naming the config key at fault."""
-    labels = {}
-    for section, settings_class in (
-        ("hypercleaning", HypercleaningSettings),
-        ("task_interaction", TaskInteractionSettings),
-    ):
-        T = settings_class.from_dict(config[section].get("settings", {})).T
-        labels[section] = _method_labels(config[section]["methods"], T, section)
-    settings = OmniglotSettings.from_dict(config["omniglot"].get("settings", {}))
-    names = []
-    for key in RUN_KEYS:
-        for index, values in enumerate(config["omniglot"][key]):
-            try:
-                names.append(OmniglotRun.from_dict(values).checked(settings).name(settings))
-            except ValueError as error:
-                raise ValueError(f"config omniglot.{key}[{index}] = {values}: {error}") from None
-    labels["omniglot"] = _unique(names, "config omniglot.runs and companion_runs")
-    labels["omniglot_companion"] = names[len(config["omniglot"]["runs"]) :]
-    labels["complexity"] = _method_labels(
-        config["complexity"]["methods"],
-        min(config["complexity"]["T_values"]),
-        "complexity",
-        " (the smallest of T_values)",
-    )
-    depth_from = config["omniglot"]["depth_from"]
-    if depth_from not in names:
-        raise ValueError(f"config omniglot.depth_from={depth_from!r} is not the label of a run; the runs: {names}")
-    labels["sensitivity"] = [run.job for run in study_runs(config)]
+    """Checks what the schema cannot, each experiment its own section (its descriptor's ``labels``): method
+    specs against their T (unknown method, missing or extra option, K > T), unique labels, Omniglot's
+    depth_from, the sensitivity study's variants against their settings. Returns the labels by key
+    ("hypercleaning", "task_interaction", "omniglot", "omniglot_companion", "complexity"; "sensitivity":
+    its runs' jobs). Raises a ValueError naming the config key at fault."""
+    labels: dict = {}
+    for experiment in EXPERIMENTS:
+        if experiment.labels is not None:
+            labels.update(experiment.labels(config))
     return labels
 
 
