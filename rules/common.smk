@@ -25,7 +25,7 @@ from truncback.data import layout as data_layout
 from truncback.data import sources as data_sources
 from truncback.data.local import missing_from_data_dir
 from truncback.pipeline.config_input import ConfigError, given_as, methods_from_labels, schema_problem, target_hint
-from truncback.experiments.registry import EXPERIMENTS, Scale, computing
+from truncback.experiments.registry import EXPERIMENTS, Scale, computing, report_inputs, report_options
 from truncback.rehearsal.caps import rehearsal_config
 from truncback.rehearsal.estimates import expected_run_time
 from truncback.runtime.code_version import code_version
@@ -266,12 +266,6 @@ def rehearsal_estimates(wildcards):
     (the report says when they do not)."""
     path = f"{REHEARSAL_ESTIMATES}.csv"
     return [path] if SCALE == "rehearsal" or Path(path).is_file() else []
-
-
-def sensitivity_summary(wildcards):
-    """The sensitivity study's summary, where the study has run at this scale (the report says NOT RUN
-    otherwise); once it exists the report depends on it, so a change to the study's code reruns it."""
-    return [SE_SUMMARY] if Path(SE_SUMMARY).is_file() else []
 
 
 def measured_spread(wildcards):

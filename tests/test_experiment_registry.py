@@ -9,8 +9,8 @@ import textwrap
 
 import pytest
 
-from truncback.cli import COMMANDS
-from truncback.experiments.registry import EXPERIMENTS, commands
+from truncback.cli import COMMANDS, build_parser
+from truncback.experiments.registry import EXPERIMENTS, Experiment, ReportInput, commands, report_inputs, report_options
 from truncback.tools.config_schema import config_schema
 from truncback.tools.docs import CLAIMS
 from workflow_copy import SNAKEMAKE, copy_package, copy_workflow, planned_jobs, snakemake
@@ -57,7 +57,7 @@ TINY = {
     "descriptor.py": """
         from pathlib import Path
 
-        from truncback.experiments.registry import Experiment, Output
+        from truncback.experiments.registry import Experiment, Output, ReportInput
 
         HERE = Path(__file__).parent
 
@@ -80,6 +80,7 @@ TINY = {
             rules=str(HERE / "rules.smk"),
             files=files,
             benchmarks="TINY_BENCHMARKS",
+            report=(ReportInput("tiny", lambda files: [files["TINY_RESULT"]], "--results"),),
             outputs=(
                 Output(
                     rule="tiny_table",
@@ -139,6 +140,47 @@ def test_each_claim_of_the_docs_names_experiments_and_outputs_their_descriptors_
         assert set(claim.targets) <= made, claim
 
 
+def test_the_report_s_inputs_are_the_descriptors_and_their_options_the_report_command_s():
+    parser = build_parser("reproduction-report")
+    report = next(action for action in parser._actions if action.dest == "command").choices["reproduction-report"]
+    options = {entry.option for experiment in EXPERIMENTS for entry in experiment.report if entry.option}
+    assert options <= set(report._option_string_actions)
+    assert "--results" in report._option_string_actions  # an experiment the report has no section for
+
+
+def _reporting(name, *report):
+    return Experiment(name=name, title=name, commands={}, rules="", files=lambda scale: {}, report=report)
+
+
+def test_report_inputs_join_the_inputs_of_one_name_in_the_registry_s_order(tmp_path):
+    present = tmp_path / "present.json"
+    present.write_text("{}")
+    experiments = (
+        _reporting(
+            "a", ReportInput("a", lambda files: files["RUNS"], "--a"), ReportInput("timings", lambda f: ["a.t"])
+        ),
+        _reporting(
+            "b",
+            ReportInput("timings", lambda files: ["b.t"]),
+            ReportInput("toy", lambda f: ["t/x.json"], "--toy-dir", folder=True),
+        ),
+        _reporting(
+            "c", ReportInput("c", lambda files: [str(present), str(tmp_path / "absent.json")], "--c", present=True)
+        ),
+    )
+    inputs = report_inputs(experiments, {"a": {"RUNS": ["a1", "a2"]}, "b": {}, "c": {}})
+    assert {name: entry.files for name, entry in inputs.items()} == {
+        "a": ["a1", "a2"],
+        "timings": ["a.t", "b.t"],
+        "toy": ["t/x.json"],
+        "c": [str(present)],
+    }
+    assert report_options(inputs) == ["--a", "a1", "a2", "--toy-dir", "t", "--c", str(present)]
+    clash = (*experiments, _reporting("d", ReportInput("a", lambda files: [], "--other")))
+    with pytest.raises(ValueError, match="'a'"):
+        report_inputs(clash, {"a": {"RUNS": []}, "b": {}, "c": {}, "d": {}})
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(SNAKEMAKE is None, reason="snakemake is not installed")
 def test_a_tiny_experiment_is_one_folder_and_one_registry_line(tmp_path):
@@ -169,6 +211,7 @@ def test_a_tiny_experiment_is_one_folder_and_one_registry_line(tmp_path):
     assert {"tiny_run", "tiny_table"} <= set(planned_jobs(planned))
     report_command = next(line for line in planned.stdout.splitlines() if "truncback reproduction-report" in line)
     assert "benchmarks/smoke/tiny/run.tsv" in report_command
+    assert "--results results/smoke/tiny/numbers.json" in report_command
 
     snakemake(
         workdir, "--cores", "1", "paper_tables/smoke/tiny_numbers.csv", "--config", "scale=smoke", package=package
@@ -180,9 +223,12 @@ def test_a_tiny_experiment_is_one_folder_and_one_registry_line(tmp_path):
         "smoke",
         "--reference",
         "config/paper_reference.yaml",
+        "--results",
+        "results/smoke/tiny/numbers.json",
         "--benchmarks",
         "benchmarks/smoke/tiny/run.tsv",
         "--output",
         "report.md",
     )
-    assert "tiny: 1 job(s)" in (workdir / "report.md").read_text()
+    report = (workdir / "report.md").read_text()
+    assert "tiny: 1 job(s)" in report and "tiny: 1 result file(s)" in report

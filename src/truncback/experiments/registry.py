@@ -2,7 +2,8 @@
 config section, the files its jobs make at a scale, the benchmark files the report reads, and its tables
 and figures with their captions. ``DESCRIPTORS`` lists them, one line each; the command line
 (``COMMANDS``), the config schema, the workflow (rules/common.smk's file lists, one rule per table and
-figure in rules/outputs.smk, each experiment's rule file) and the report's run times read them.
+figure in rules/outputs.smk, each experiment's rule file) and the report (its inputs and command line,
+rules/report.smk; its run times) read them.
 
 A descriptor is imported by this registry only, never by the experiment's commands, so describing an
 experiment changes no command's code version; it imports nothing heavy (its settings class is named, and
@@ -12,6 +13,7 @@ not pay for torch before it knows the command."""
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 DESCRIPTORS = (
@@ -131,6 +133,24 @@ class Output:
 
 
 @dataclass(frozen=True)
+class ReportInput:
+    """Files of an experiment that the reproduction report (``python -m truncback reproduction-report``)
+    reads: the report rule's input ``name`` (the inputs of one name, from several experiments, are joined
+    in the registry's order), ``files(files)`` made from the experiment's files, passed to the report as
+    ``option`` followed by the files (by their folder, the first file's, with ``folder``; not passed at
+    all without an option: files the report reads beside others', such as the timing files beside the
+    results). ``present``: only those that exist when the workflow is read (a study the report shows
+    where it has run). An experiment the report has no section for passes its results as ``--results``:
+    the report lists them by experiment."""
+
+    name: str
+    files: Callable[[Mapping], list]
+    option: str = ""
+    folder: bool = False
+    present: bool = False
+
+
+@dataclass(frozen=True)
 class Experiment:
     """One experiment. ``name``: its folder (and its logs', results' and benchmarks' folders);
     ``title``: its category in Snakemake's report; ``commands``: command name -> module;
@@ -140,7 +160,8 @@ class Experiment:
     ``rules``: its rule file (relative to the Snakefile, or absolute); ``files(scale)``: the names its
     rule files read (its runs, jobs, results by scale), made from the scale's config; ``benchmarks``: the
     name, among them, of the benchmark files the report's run times read (none: not in the report);
-    ``outputs``: its tables and figures; ``in_all(files)``: whether rule all asks for them;
+    ``outputs``: its tables and figures; ``report``: the files of it the reproduction report reads;
+    ``in_all(files)``: whether rule all asks for them;
     ``labels(config)``: what the schema cannot check of its section (method specs against their T,
     unique labels), raising a ValueError naming the config key at fault, else its labels by key (the
     scale's ``labels`` of its files)."""
@@ -156,6 +177,7 @@ class Experiment:
     description: str = ""
     benchmarks: str = ""
     outputs: tuple[Output, ...] = ()
+    report: tuple[ReportInput, ...] = ()
     in_all: Callable[[Mapping], bool] = lambda files: True
     labels: Callable[[dict], dict] | None = None
 
@@ -174,6 +196,47 @@ class Experiment:
             for stem in output.stems(files)
             for suffix in sorted(output.suffixes, key=lambda suffix: ASKED_ORDER.get(suffix, 0))
         ]
+
+
+@dataclass
+class ReportFiles:
+    """The report rule's input of one name: its option (none: an input only), whether the option takes the
+    files' folder, and the files, from every experiment declaring it."""
+
+    option: str
+    folder: bool
+    files: list = field(default_factory=list)
+
+
+def report_inputs(experiments, files_by_name: Mapping) -> dict[str, ReportFiles]:
+    """The reproduction report's inputs by name, from every experiment's ``report`` (of its files,
+    ``files_by_name[experiment.name]``), in the registry's order; an input of one name that two experiments
+    declare with different options is refused."""
+    inputs: dict[str, ReportFiles] = {}
+    for experiment in experiments:
+        for entry in experiment.report:
+            paths = [str(path) for path in entry.files(files_by_name[experiment.name])]
+            if entry.present:
+                paths = [path for path in paths if Path(path).is_file()]
+            known = inputs.setdefault(entry.name, ReportFiles(entry.option, entry.folder))
+            if (known.option, known.folder) != (entry.option, entry.folder):
+                raise ValueError(
+                    f"{experiment.name}: the report's input {entry.name!r} is passed as {entry.option!r} "
+                    f"here and as {known.option!r} by an experiment before it"
+                )
+            known.files.extend(paths)
+    return inputs
+
+
+def report_options(inputs: Mapping[str, ReportFiles]) -> list[str]:
+    """The report's command-line options passing its inputs (those with an option and files)."""
+    options: list[str] = []
+    for entry in inputs.values():
+        if entry.option and entry.files:
+            options += (
+                [entry.option, str(Path(entry.files[0]).parent)] if entry.folder else [entry.option, *entry.files]
+            )
+    return options
 
 
 def load(names=DESCRIPTORS) -> tuple[Experiment, ...]:

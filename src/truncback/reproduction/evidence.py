@@ -86,6 +86,7 @@ class Evidence:
     timings: dict = field(default_factory=dict)
     aid_vs_itd: list = field(default_factory=list)
     fom_ufom: dict = field(default_factory=dict)
+    further: dict = field(default_factory=dict)
     missing: list = field(default_factory=list)
 
     def by_design(self, table: str) -> str:
@@ -127,8 +128,15 @@ def load_evidence(
     complexity=None,
     aid_vs_itd=(),
     fom_ufom=(),
+    further=(),
 ) -> Evidence:
+    """Our raw results at ``scale``; ``further``: the results of experiments the report has no section
+    for (results/<scale>/<experiment>/...), the existing ones counted by experiment."""
     evidence = Evidence(scale)
+    for path in _read_all(further, scale, evidence, str):
+        parts = Path(path).as_posix().split("/")
+        name = parts[parts.index(scale) + 1] if scale in parts[:-2] else Path(path).parent.name
+        evidence.further.setdefault(name, []).append(path)
     evidence.aid_vs_itd = _read_all(aid_vs_itd, scale, evidence, read_json)
     evidence.fom_ufom = dict(_read_all(fom_ufom, scale, evidence, lambda path: (Path(path).stem, read_json(path))))
     if toy_dir:

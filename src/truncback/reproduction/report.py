@@ -317,6 +317,12 @@ def report_blocks(reference, evidence, benchmarks=None, estimates=None, spread=N
         ("h2", "Across machines"),
         *spread_blocks(spread),
     ]
+    if evidence.further:
+        blocks += [
+            ("h2", "Further experiments"),
+            ("p", "Experiments the paper makes no claim about: their result files, by experiment."),
+            ("ul", [f"{name}: {len(paths)} result file(s)" for name, paths in evidence.further.items()]),
+        ]
     if evidence.missing:
         blocks += [("h2", "Not run"), ("ul", [f"`{path}` is missing" for path in evidence.missing])]
     return blocks
@@ -370,6 +376,7 @@ def main(args) -> int:
         args.complexity,
         args.aid_vs_itd,
         args.fom_ufom,
+        args.results,
     )
     spread = load_spread(args.spread) if args.spread else None
     blocks = report_blocks(reference, evidence, args.benchmarks, args.estimates, spread, load_study(args.sensitivity))
@@ -394,6 +401,13 @@ def register(subparsers) -> None:
     parser.add_argument("--toy-dir", help="results/<scale>/toy")
     for name in ("hypercleaning", "task-interaction", "omniglot", "aid-vs-itd", "fom-ufom"):
         parser.add_argument(f"--{name}", nargs="*", default=[], help=f"{name} result JSON files")
+    parser.add_argument(
+        "--results",
+        nargs="*",
+        default=[],
+        help="the result files of experiments the report has no section for (results/<scale>/<experiment>/...): "
+        "listed by experiment",
+    )
     parser.add_argument("--depth", help="the Omniglot depth study JSON")
     parser.add_argument("--complexity", help="Table 1's measurements CSV")
     parser.add_argument(

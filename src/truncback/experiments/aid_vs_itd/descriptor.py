@@ -1,7 +1,7 @@
 """The AID-vs-ITD companion (Grazzi et al. 2020): its commands, config section, files, table and figure
 (the registry reads this; no command imports it)."""
 
-from truncback.experiments.registry import Experiment, Output, Scale, timings
+from truncback.experiments.registry import Experiment, Output, ReportInput, Scale, timings
 
 PROBLEMS = ["ridge", "logistic", "hypercleaning"]
 
@@ -32,6 +32,7 @@ EXPERIMENT = Experiment(
     rules="rules/aid_vs_itd.smk",
     files=files,
     benchmarks="AID_BENCHMARKS",
+    report=(ReportInput("aid_vs_itd", lambda files: files["AID_RUNS"], "--aid-vs-itd"),),
     outputs=(
         Output(
             rule="aid_vs_itd_figure",

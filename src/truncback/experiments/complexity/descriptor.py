@@ -1,7 +1,7 @@
 """Table 1 (complexity): its commands, config section, files and tables (the registry reads this; no
 command imports it)."""
 
-from truncback.experiments.registry import Experiment, Output, Scale, method_labels
+from truncback.experiments.registry import Experiment, Output, ReportInput, Scale, method_labels
 
 
 def files(scale: Scale) -> dict:
@@ -43,6 +43,7 @@ EXPERIMENT = Experiment(
     files=files,
     labels=labels,
     benchmarks="CX_BENCHMARKS",
+    report=(ReportInput("complexity", lambda files: [files["CX_MEASUREMENTS"]], "--complexity"),),
     outputs=(
         Output(
             rule="complexity_table",

@@ -2,7 +2,7 @@
 figure (the registry reads this; no command imports it). Its Omniglot runs are the omniglot experiment's
 (omniglot.companion_runs)."""
 
-from truncback.experiments.registry import Experiment, Output, Scale, timings
+from truncback.experiments.registry import Experiment, Output, ReportInput, Scale, timings
 
 PARTS = ["paths", "estimator"]
 TABLES = {"paths": "paths", "estimator": "estimator", "memory": "estimator"}
@@ -41,6 +41,7 @@ EXPERIMENT = Experiment(
     rules="rules/fom_ufom.smk",
     files=files,
     benchmarks="FU_BENCHMARKS",
+    report=(ReportInput("fom_ufom", lambda files: files["FU_RUNS"], "--fom-ufom"),),
     outputs=(
         Output(
             rule="fom_ufom_figure",

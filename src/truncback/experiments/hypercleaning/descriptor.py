@@ -1,7 +1,7 @@
 """Data hypercleaning (sec. 4.2.1, Table 2, Fig. 5): its commands, config section, files, table and figure
 (the registry reads this; no command imports it)."""
 
-from truncback.experiments.registry import Experiment, Output, Scale, method_labels, timings
+from truncback.experiments.registry import Experiment, Output, ReportInput, Scale, method_labels, timings
 
 
 def files(scale: Scale) -> dict:
@@ -46,6 +46,10 @@ EXPERIMENT = Experiment(
     files=files,
     labels=labels,
     benchmarks="HC_BENCHMARKS",
+    report=(
+        ReportInput("hypercleaning", lambda files: files["HC_RUNS"], "--hypercleaning"),
+        ReportInput("timings", lambda files: timings(files["HC_RUNS"])),
+    ),
     outputs=(
         Output(
             rule="hypercleaning_table",

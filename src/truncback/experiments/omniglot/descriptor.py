@@ -1,7 +1,7 @@
 """One-shot Omniglot (sec. 4.3, Table 4, Fig. 7): its commands, config section, files, table and figure
 (the registry reads this; no command imports it)."""
 
-from truncback.experiments.registry import Experiment, Output, Scale, timings, unique_labels
+from truncback.experiments.registry import Experiment, Output, ReportInput, Scale, timings, unique_labels
 
 
 def files(scale: Scale) -> dict:
@@ -63,6 +63,11 @@ EXPERIMENT = Experiment(
     files=files,
     labels=labels,
     benchmarks="OG_BENCHMARKS",
+    report=(
+        ReportInput("omniglot", lambda files: files["OG_RUNS"], "--omniglot"),
+        ReportInput("timings", lambda files: timings(files["OG_RUNS"])),
+        ReportInput("depth", lambda files: [files["OG_DEPTH"]], "--depth"),
+    ),
     outputs=(
         Output(
             rule="omniglot_table",

@@ -2,7 +2,7 @@
 imports it). Run on request (`snakemake sensitivity`), so rule all does not ask for its tables and figures
 and the report does not read its benchmark files; its rules are in rules/sensitivity.smk."""
 
-from truncback.experiments.registry import Experiment, Scale
+from truncback.experiments.registry import Experiment, ReportInput, Scale
 
 
 def files(scale: Scale) -> dict:
@@ -41,4 +41,5 @@ EXPERIMENT = Experiment(
     rules="rules/sensitivity.smk",
     files=files,
     labels=labels,
+    report=(ReportInput("sensitivity", lambda files: [files["SE_SUMMARY"]], "--sensitivity", present=True),),
 )

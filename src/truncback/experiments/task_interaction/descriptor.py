@@ -1,7 +1,7 @@
 """Task interaction (sec. 4.2.2, Table 3, Fig. 6): its commands, config section, files, table and figure
 (the registry reads this; no command imports it)."""
 
-from truncback.experiments.registry import Experiment, Output, Scale, method_labels, timings
+from truncback.experiments.registry import Experiment, Output, ReportInput, Scale, method_labels, timings
 
 
 def files(scale: Scale) -> dict:
@@ -72,6 +72,10 @@ EXPERIMENT = Experiment(
     files=files,
     labels=labels,
     benchmarks="TI_BENCHMARKS",
+    report=(
+        ReportInput("task_interaction", lambda files: files["TI_RUNS"], "--task-interaction"),
+        ReportInput("timings", lambda files: timings(files["TI_RUNS"])),
+    ),
     outputs=(
         Output(
             rule="task_interaction_table",

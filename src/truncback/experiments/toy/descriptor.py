@@ -1,7 +1,7 @@
 """The toy problem of sec. 4.1 (Figs. 1-4): its commands, config section, files and figures (the registry
 reads this; no command imports it)."""
 
-from truncback.experiments.registry import Experiment, Output, Scale
+from truncback.experiments.registry import Experiment, Output, ReportInput, Scale
 
 FIGURES = {
     "fig1_toy_bound": ["landscape.npz", "bound.json"],
@@ -37,6 +37,18 @@ EXPERIMENT = Experiment(
     rules="rules/toy.smk",
     files=files,
     benchmarks="TOY_BENCHMARKS",
+    report=(
+        ReportInput(
+            "toy",
+            lambda files: [
+                files["TOY_REFERENCE"]["bound.json"],
+                files["TOY_REFERENCE"]["optimum.json"],
+                *files["TOY_TRAJECTORIES"],
+            ],
+            "--toy-dir",
+            folder=True,
+        ),
+    ),
     outputs=(
         Output(
             rule="toy_figure",
