@@ -121,9 +121,13 @@ class BatchedTaskStep:
         """dZ^T = U x^T + u of each member: (B, V, n)."""
         return torch.baddbmm(u.unsqueeze(2), U, self.x_t)
 
-    def logits_pullback(self, dR_t: torch.Tensor) -> torch.Tensor:
-        """dR^T x: the logits' cotangent pulled back to W (B, V, d)."""
-        return torch.bmm(dR_t, self.x)
+    def add_loss_gradient_(self, out: torch.Tensor, residual_t: torch.Tensor, alpha: float) -> torch.Tensor:
+        """out += alpha R^T x, in place."""
+        return out.baddbmm_(residual_t, self.x, alpha=alpha)
+
+    def add_logits_pullback_(self, out: torch.Tensor, dR_t: torch.Tensor, alpha: float) -> torch.Tensor:
+        """out += alpha dR^T x (the logits' cotangent pulled back to W), in place."""
+        return out.baddbmm_(dR_t, self.x, alpha=alpha)
 
     def validation_logits(self, w) -> torch.Tensor:
         """x_val W^T + b of each member: (B, n_val, V)."""
@@ -153,8 +157,10 @@ class BatchedTaskStep:
     def without_graph(self, w, lam, t):
         S, b = w
         residual_t = _softmax_columns_(self.logits_t(S, b), self.scale).sub_(self.target_t)
-        gradient = torch.bmm(self._penalty_hessian(lam), S).add_(self.loss_gradient(residual_t))
-        return (torch.add(S, gradient, alpha=-self.lr), torch.add(b, residual_t.sum(2), alpha=-self.lr))
+        stepped = self.add_loss_gradient_(
+            torch.baddbmm(S, self._penalty_hessian(lam), S, alpha=-self.lr), residual_t, -self.lr
+        )
+        return (stepped, torch.add(b, residual_t.sum(2), alpha=-self.lr))
 
     @torch.no_grad()
     def pullback(self, w, lam, t, alpha):
@@ -163,11 +169,13 @@ class BatchedTaskStep:
         P_t = _softmax_columns_(self.logits_t(S, b), self.scale)  # P^T / n
         dZ_t = self.logits_cotangent_t(U, u)
         dR_t = dZ_t.sub_((P_t * dZ_t).sum(1, keepdim=True).div_(self.scale)).mul_(P_t)
-        hessian_U = torch.bmm(self._penalty_hessian(lam), U).add_(self.logits_pullback(dR_t))
+        pulled = self.add_logits_pullback_(
+            torch.baddbmm(U, self._penalty_hessian(lam), U, alpha=-self.lr), dR_t, -self.lr
+        )
         m = (U * S).sum(2)
         G = torch.bmm(U, S.transpose(1, 2)).neg_().add_(m.unsqueeze(2)).mul_(self.off_diagonal)
         return (
-            (torch.add(U, hessian_U, alpha=-self.lr), torch.add(u, dR_t.sum(2), alpha=-self.lr)),
+            (pulled, torch.add(u, dR_t.sum(2), alpha=-self.lr)),
             ((G + G.transpose(1, 2)).mul_(-2.0 * self.lr), m.sum(1).mul_(-2.0 * self.lr)),
         )
 
@@ -202,9 +210,13 @@ class KernelTaskStep(BatchedTaskStep):
         """dZ^T = U + u: Q's cotangent reaches R^T unchanged."""
         return U + u.unsqueeze(2)
 
-    def logits_pullback(self, dR_t: torch.Tensor) -> torch.Tensor:
-        """dR^T K: the logits' cotangent pulled back to Q (B, V, n)."""
-        return torch.bmm(dR_t, self.kernel)
+    def add_loss_gradient_(self, out: torch.Tensor, residual_t: torch.Tensor, alpha: float) -> torch.Tensor:
+        """out += alpha R^T, in place."""
+        return out.add_(residual_t, alpha=alpha)
+
+    def add_logits_pullback_(self, out: torch.Tensor, dR_t: torch.Tensor, alpha: float) -> torch.Tensor:
+        """out += alpha dR^T K (the logits' cotangent pulled back to Q), in place."""
+        return out.baddbmm_(dR_t, self.kernel, alpha=alpha)
 
     def validation_logits(self, w) -> torch.Tensor:
         """x_val W^T + b = (x_val x^T) Q^T + b of each member: (B, n_val, V)."""
