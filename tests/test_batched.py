@@ -163,6 +163,10 @@ def test_a_batched_run_resumes_from_its_checkpoint(tmp_path):
     assert any("resuming after 8" in line for line in lines)
     assert whole[0].record.iterations_run <= 8  # the checkpoint held a stopped member
     for run, again in zip(whole, resumed):
-        assert dataclasses.asdict(run.record) == dataclasses.asdict(again.record)
+        record, again_record = dataclasses.asdict(run.record), dataclasses.asdict(again.record)
+        # the profiler's peak is a measurement, like the timings: the profiler's events may order
+        # allocations at the same nanosecond differently from one run to the next
+        assert record.pop("hypergradient_peak_mib") > 0 and again_record.pop("hypergradient_peak_mib") > 0
+        assert record == again_record
         assert all(torch.equal(a, b) for a, b in zip(run.hparams, again.hparams))
     assert members[0].best["iteration"] == whole[0].record.iterations_run - 1 - SETTINGS[0].patience

@@ -122,8 +122,11 @@ def repeat_check(device) -> list[dict]:
     features = {
         "features": rng.normal(size=(120, 16)).astype(np.float32),
         "labels": np.arange(120) % 6,
+        "computed": np.ones(120, bool),
         "extractor": np.array(["synthetic"]),
         "pretrained": np.array([False]),
+        "settings": np.array(["{}"]),
+        "path": "synthetic features",
     }
     quiet = lambda line: None  # noqa: E731
     runs = {
