@@ -130,11 +130,14 @@ def minutes(seconds: float) -> str:
 
 
 def wall_time(made: dict) -> str:
-    """A committed scale's wall time from its provenance; a run killed and resumed says it is the sum of its
-    Snakemake runs (expected-outputs' ``snakemake_runs``), which counts any pause within them."""
-    runs = made.get("snakemake_runs", 1)
-    if runs > 1:
+    """A committed scale's wall time from its provenance; made by several Snakemake runs (expected-outputs'
+    ``snakemake_runs``: one per target, more where it was killed and resumed), it says it is their sum,
+    which counts any pause within them."""
+    runs, targets = made.get("snakemake_runs", 1), len(made.get("targets") or ()) or 1
+    if runs > targets:
         return f"{minutes(made['wall_seconds'])}, the sum of {runs} runs (killed and resumed)"
+    if runs > 1:
+        return f"{minutes(made['wall_seconds'])}, the sum of {runs} runs (one per target)"
     return minutes(made["wall_seconds"])
 
 
