@@ -12,7 +12,7 @@ features, computed once per dataset split and cached as an .npz.
 
 Only the images the runs read need features: with ``--drawn DATASET TRIALS TRAIN VAL`` the first
 ``--data`` file (the training split) gets features for the rows that trials 0, ..., TRIALS - 1 draw
-into their subsets of TRAIN and VAL examples per class (``problem.drawn_rows``; a third of CIFAR-10's
+into their subsets of TRAIN and VAL examples per class (``subsets.drawn_rows``; a third of CIFAR-10's
 50,000 images and an eighth of CIFAR-100's at the paper's sizes), the other rows left zero. Every file
 records which rows were computed (``computed``); a run that draws a row left zero is refused.
 
