@@ -11,7 +11,7 @@ import torch
 
 from truncback.cli import main as cli
 from truncback.runtime.determinism import write_npz
-from truncback.data.resnet18 import load_resnet18
+from truncback.data.resnet18 import for_inference, load_resnet18
 from truncback.experiments.task_interaction.features import FeatureSettings, extract
 
 
@@ -76,6 +76,21 @@ def test_a_torchvision_named_state_dict_loads_strictly_and_gives_512_features(tm
     assert features.shape == (3, 512) and features.dtype == np.float32 and np.all(features >= 0)
     alone = extract(images[2:], settings, model)  # eval mode: batch norm uses the stored statistics
     np.testing.assert_allclose(alone[0], features[2], rtol=1e-5, atol=1e-6)
+
+
+def test_the_inference_copy_folds_batch_norm_and_gives_the_model_s_features(tmp_path, generated_state):
+    """Batch norm folded into the convolutions (none left), channels-last weights: the features the
+    model's own layers compute, in float64 to rounding, on the model's own (contiguous) input."""
+    model = load_resnet18(weights_file(tmp_path, generated_state)).double()
+    fast = for_inference(model)
+    assert not any(isinstance(module, torch.nn.BatchNorm2d) for module in fast.modules())
+    assert fast.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    assert any(isinstance(module, torch.nn.BatchNorm2d) for module in model.modules())  # a copy
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    with torch.no_grad():
+        expected = model.features(x)
+        got = fast.features(x.contiguous(memory_format=torch.channels_last))
+    torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
 
 
 def test_a_weights_file_whose_digest_contradicts_its_name_is_refused(tmp_path, generated_state):

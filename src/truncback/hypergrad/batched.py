@@ -67,15 +67,17 @@ class ExplicitBatch(NamedTuple):
     """A batch written by hand (``ProblemFamily.explicit``): ``init(lam)``, ``step(w, lam, t)`` and
     ``outer(w, lam)`` as a ``BilevelProblem``'s on stacked trees (the step best with the
     ``without_graph`` and ``pullback`` of ``GradientDescentStep``), ``member_outer(w, lam)`` the
-    members' f values, shape (B,), and ``member_states(w)`` the members' states, stacked, from the
+    members' f values, shape (B,), ``member_states(w)`` the members' states, stacked, from the
     batch's state where the batch steps other coordinates of the same lower level (None: the batch's
-    state is theirs)."""
+    state is theirs), and ``member_inner(w, lam)`` the members' g values, shape (B,) (None: the
+    family's inner loss, by vmap, on ``member_states(w)``)."""
 
     init: Callable
     step: Callable
     outer: Callable
     member_outer: Callable
     member_states: Callable | None = None
+    member_inner: Callable | None = None
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,7 @@ class ProblemFamily:
                 members=len(members),
                 member_outer_values=hand.member_outer,
                 member_state_values=hand.member_states,
+                member_inner_values=hand.member_inner,
             )
         vmapped_init, summed_outer, vmapped_outer = (
             torch.func.vmap(self.init),
@@ -172,13 +175,15 @@ class MemberProblem(BilevelProblem):
 class BatchedProblem(BilevelProblem):
     """``members`` problems of ``family`` stacked (``data``: theirs, stacked): see the module docstring.
     ``member_outer_values(w, lam)``: the members' f values (``member_outer``);
-    ``member_state_values(w)``: the members' states (``member_states``)."""
+    ``member_state_values(w)``: the members' states (``member_states``);
+    ``member_inner_values(w, lam)``: the members' g values (``member_inner``)."""
 
     family: Any = None
     data: tuple = ()
     members: int = 0
     member_outer_values: Callable | None = None
     member_state_values: Callable | None = None
+    member_inner_values: Callable | None = None
 
     @torch.no_grad()
     def member_states(self, w):
@@ -192,3 +197,17 @@ class BatchedProblem(BilevelProblem):
         if self.member_outer_values is None:
             return torch.func.vmap(self.family.outer)(w, lam, *self.data)
         return self.member_outer_values(w, lam)
+
+    @torch.no_grad()
+    def member_inner(self, w, lam) -> torch.Tensor:
+        """(g(w_b, lam_b, *d_b))_b, one value per member: the lower objective each member descends."""
+        if self.member_inner_values is not None:
+            return self.member_inner_values(w, lam)
+        return torch.func.vmap(self.family.inner_loss)(self.member_states(w), lam, *self.data)
+
+    @torch.no_grad()
+    def member_lower_objectives(self, lam, final_state) -> list:
+        """Each member's (g(w_0, lam_b), g(w_T, lam_b)), its lower level having ended at the batch's
+        ``final_state`` (``runtime.health.lower_objectives``, batched)."""
+        starts = self.member_inner(self.init(lam), lam).tolist()
+        return list(zip(starts, self.member_inner(final_state, lam).tolist()))

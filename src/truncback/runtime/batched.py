@@ -47,7 +47,7 @@ from truncback.runtime.harness import (
     leaf_copies,
     record_exact,
     record_iteration,
-    record_lower_level,
+    record_lower_pairs,
     remaining,
     take_step,
     timed_evaluation,
@@ -234,11 +234,11 @@ def hyper_optimise_batched(
                 one.timing.cpu_seconds += cpu_seconds / len(active)
                 one.timing.timed_iterations += 1
         rows, comparing, stopping = {}, [], set()
-        finals = problem.member_states(info.final_state)
+        lower = problem.member_lower_objectives(lam, info.final_state)
         for b, one in enumerate(members):
             if one.stopped:
                 continue
-            rows[b] = h_b, final_b = member(h, b), member(finals, b)
+            rows[b] = h_b = member(h, b)
             record = one.record
             record.states_held = info.states_held
             record.state_mib = states_mib(info.states_held, member(info.final_state, b))
@@ -249,7 +249,7 @@ def hyper_optimise_batched(
                     f"{losses[b]}); the lower level diverged - lower its step size or the hyper-learning rate"
                 )
             record_iteration(record, one.objective, one.loop, iteration, lams[b], losses[b], norm)
-            record_lower_level(record, [problems[b]], lams[b], [final_b])
+            record_lower_pairs(record, [lower[b]])
             if one.objective.should_stop(iteration, losses[b], lams[b]):
                 stopping.add(b)
             last = b in stopping or iteration == loop.iterations - 1
@@ -258,19 +258,19 @@ def hyper_optimise_batched(
         if comparing:
             exact_start = time.perf_counter()
             exact = (
-                {b: rows[b][0] for b in comparing}
+                {b: rows[b] for b in comparing}
                 if exact_method
                 else exact_rows(comparison_batch, problems, lams, comparing)
             )
             for b in comparing:
-                record_exact(members[b].record, iteration, rows[b][0], exact[b])
+                record_exact(members[b].record, iteration, rows[b], exact[b])
             exact_seconds = time.perf_counter() - exact_start
             excluded += exact_seconds
             for b in comparing:
                 members[b].timing.exact_seconds += exact_seconds / len(comparing)
                 members[b].timing.exact_comparisons += 1
         done = iteration + 1
-        for b, (h_b, _) in rows.items():
+        for b, h_b in rows.items():
             one = members[b]
             one.record.iterations_run = done
             if b in stopping:

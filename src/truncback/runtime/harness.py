@@ -233,7 +233,12 @@ def record_lower_level(record: RunRecord, problems, lam, final_states) -> None:
     """Appends the mean g(w_0, lam) and g(w_T, lam) of ``problems`` to ``record`` and counts the lower
     levels that diverged (nothing where the problems' steps do not expose g)."""
     found = (lower_objectives(problem, lam, final) for problem, final in zip(problems, final_states))
-    pairs = [pair for pair in found if pair is not None]
+    record_lower_pairs(record, [pair for pair in found if pair is not None])
+
+
+def record_lower_pairs(record: RunRecord, pairs: list) -> None:
+    """Appends the mean of the (g(w_0, lam), g(w_T, lam)) ``pairs`` (one per problem) to ``record`` and
+    counts the lower levels that diverged (nothing where there are none)."""
     if pairs:
         record.train["lower_start"].append(sum(start for start, _ in pairs) / len(pairs))
         record.train["lower_end"].append(sum(end for _, end in pairs) / len(pairs))

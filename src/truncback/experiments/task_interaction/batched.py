@@ -1,7 +1,8 @@
 """Task interaction's problems batched with explicit tensors: B trials' lower levels as one state
-(W, b) of shapes (B, V, d) and (B, V), their hyperparameters (A, rho) as (B, V, V) and (B,), and every
-step a handful of batched products (``torch.baddbmm``/``torch.bmm``) over the B members instead of B
-small ones, with the step's vector-Jacobian product written out by hand.
+(W, b, Z^T) of shapes (B, V, d), (B, V) and (B, V, n) (the weights, the biases, and the training logits
+they give, see "Logits in the state" below), their hyperparameters (A, rho) as (B, V, V) and (B,), and
+every step a handful of batched products (``torch.baddbmm``/``torch.bmm``) over the B members instead
+of B small ones, with the step's vector-Jacobian product written out by hand.
 
 What ``hypergrad.batched.ProblemFamily.batched`` builds for ``task_family`` (its ``explicit`` hook); the
 generic batch (``torch.func.vmap`` over the members) computes the same numbers with the overhead of a
@@ -41,6 +42,22 @@ state's own),
 
 and B^T alpha as above with W replaced by Q (U W^T = U_Q Q^T). ``explicit_batch`` takes the form with
 fewer multiply-adds a step for the members' sizes.
+
+Logits in the state. Both forms carry the training logits Z^T = S X + b of their state (S = W,
+X = x^T; or S = Q, X = K) as a third leaf, computed at the end of each step for the next:
+
+    R = softmax(Z) / n - Y / n,   S' = S - lr (M S + R^T X^T),   b' = b - lr 1^T R,   Z'^T = S' X + b'.
+
+The trajectory of (S, b) is the one above (Z^T is what the next step would compute first), and so is
+every hypergradient, but a step's vector-Jacobian product no longer recomputes the logits of the state
+it is at: for a cotangent (U, u, Omega) of (S', b', Z'^T), with U~ = U + Omega X^T, u~ = u + Omega 1
+(the logits' cotangent folded into S' and b') and dR from dZ^T = U~ X + u~ as before,
+
+    (U~ - lr M U~,   u~,   -lr dR^T),   B^T alpha as above with U -> U~:
+
+one product with the data fewer a reverse step (the kernel form's: Omega K instead of Q K and
+dR^T K), at the memory of one more (V x n) tensor a stored state. The state's logits also give the lower objective g at no product with the data
+(``member_inner``): g = CE(Z) + (1/2) <M, W W^T>, with W W^T = (Z^T - b) Q^T in the kernel form.
 """
 
 import torch
@@ -80,28 +97,34 @@ def chosen_form(form: str, classes: int, examples: int, features: int) -> str:
     return min(costs, key=lambda name: costs[name])
 
 
-def _softmax_columns_(Z: torch.Tensor, scale: float) -> torch.Tensor:
-    """scale * softmax over dim 1 of Z (B, V, n), in place: torch's softmax kernel is slow over a short
-    dimension such as CIFAR-10's V = 10 (a millisecond for 10 x 500 x 10 numbers on one core)."""
-    Z.sub_(Z.amax(1, keepdim=True)).exp_()
-    return Z.mul_(Z.sum(1, keepdim=True).reciprocal_().mul_(scale))
+def _softmax_columns(Z: torch.Tensor, scale: float) -> torch.Tensor:
+    """scale * softmax over dim 1 of Z (B, V, n), as a new tensor (Z unchanged) in as few passes as
+    eager torch allows: torch's softmax kernel is slow over a short dimension such as CIFAR-10's V = 10
+    (a millisecond for 10 x 500 x 10 numbers on one core)."""
+    P = torch.sub(Z, Z.amax(1, keepdim=True)).exp_()
+    return P.mul_(P.sum(1, keepdim=True).reciprocal_().mul_(scale))
 
 
 class BatchedTaskStep:
     """The gradient step of B task-interaction members on stacked data ``(x, y, x_val, y_val)`` in the
-    weights form, state (W, b) (module docstring): ``__call__`` in differentiable torch operations
+    weights form, state (W, b, Z^T) (module docstring): ``__call__`` in differentiable torch operations
     (torch.func and autograd go through it), ``without_graph`` and ``pullback`` the forward step and
     the hand-written vector-Jacobian products the reverse passes use (``hypergrad.dynamics``),
-    ``with_graph`` for ``unrolled``. They work on the transposed logits Z^T (B, V, n), from x^T kept
+    ``with_graph`` for ``unrolled``, ``lower_objectives`` the members' g. They work on the transposed logits Z^T (B, V, n), from x^T kept
     contiguous (the faster product on a CPU), and reuse M while lam is the same tensors.
     ``KernelTaskStep`` is the kernel form: it changes only the products with the data."""
 
     def __init__(self, classes: int, lr: float, data: tuple):
         x, y, x_val = data[0], data[1], data[2]
-        self.lr, self.x, self.x_val = float(lr), x, x_val
+        self.lr, self.x, self.y, self.x_val = float(lr), x, y, x_val
         self.x_t = x.transpose(1, 2).contiguous()
         self.scale = 1.0 / x.shape[1]
         self.target_t = (torch.nn.functional.one_hot(y, classes).to(x.dtype) * self.scale).transpose(1, 2).contiguous()
+        B, n = y.shape
+        self.label_entries = (
+            torch.arange(B, device=y.device)[:, None] * classes * n + y * n + torch.arange(n, device=y.device)
+        ).reshape(-1)
+        self.minus_scale = torch.full((B * n,), -self.scale, dtype=x.dtype, device=x.device)
         self.off_diagonal = _off_diagonal(classes, x)
         self._hessian: tuple = ()
 
@@ -125,13 +148,13 @@ class BatchedTaskStep:
         """out += alpha R^T x, in place."""
         return out.baddbmm_(residual_t, self.x, alpha=alpha)
 
-    def add_logits_pullback_(self, out: torch.Tensor, dR_t: torch.Tensor, alpha: float) -> torch.Tensor:
-        """out += alpha dR^T x (the logits' cotangent pulled back to W), in place."""
-        return out.baddbmm_(dR_t, self.x, alpha=alpha)
+    def logits_pullback(self, U: torch.Tensor, Omega: torch.Tensor) -> torch.Tensor:
+        """U + Omega x: the logits' cotangent Omega (B, V, n) pulled back to W and added to U."""
+        return torch.baddbmm(U, Omega, self.x)
 
     def validation_logits(self, w) -> torch.Tensor:
         """x_val W^T + b of each member: (B, n_val, V)."""
-        S, b = w
+        S, b = w[0], w[1]
         return torch.baddbmm(b.unsqueeze(1), self.x_val, S.transpose(1, 2))
 
     def weights(self, S: torch.Tensor) -> torch.Tensor:
@@ -147,37 +170,64 @@ class BatchedTaskStep:
             self._hessian = held = (key, penalty_hessian(A, rho))
         return held[1]
 
+    def residual_t(self, Z: torch.Tensor) -> torch.Tensor:
+        """R^T = (P^T - Y^T) / n from the logits Z^T, a new tensor: the labels' 1/n subtracted at their
+        B n entries (bit for bit ``target_t``'s subtraction, without a pass over the V - 1 zeros)."""
+        residual = _softmax_columns(Z, self.scale)
+        residual.view(-1).index_add_(0, self.label_entries, self.minus_scale)
+        return residual
+
+    def descend(self, S: torch.Tensor, M: torch.Tensor, residual_t: torch.Tensor) -> torch.Tensor:
+        """S' = S - lr (M S + R^T x), a new tensor."""
+        return self.add_loss_gradient_(torch.baddbmm(S, M, S, alpha=-self.lr), residual_t, -self.lr)
+
     def __call__(self, w, lam, t):
-        (S, b), (A, rho) = w, lam
-        residual_t = torch.softmax(self.logits_t(S, b), dim=1) * self.scale - self.target_t
-        gradient = torch.bmm(penalty_hessian(A, rho), S) + self.loss_gradient(residual_t)
-        return (S - self.lr * gradient, b - self.lr * residual_t.sum(2))
+        (S, b, Z), (A, rho) = w, lam
+        residual_t = torch.softmax(Z, dim=1) * self.scale - self.target_t
+        stepped = S - self.lr * (torch.bmm(penalty_hessian(A, rho), S) + self.loss_gradient(residual_t))
+        biases = b - self.lr * residual_t.sum(2)
+        return (stepped, biases, self.logits_t(stepped, biases))
 
     @torch.no_grad()
     def without_graph(self, w, lam, t):
-        S, b = w
-        residual_t = _softmax_columns_(self.logits_t(S, b), self.scale).sub_(self.target_t)
-        stepped = self.add_loss_gradient_(
-            torch.baddbmm(S, self._penalty_hessian(lam), S, alpha=-self.lr), residual_t, -self.lr
-        )
-        return (stepped, torch.add(b, residual_t.sum(2), alpha=-self.lr))
+        S, b, Z = w
+        residual_t = self.residual_t(Z)
+        stepped = self.descend(S, self._penalty_hessian(lam), residual_t)
+        biases = torch.add(b, residual_t.sum(2), alpha=-self.lr)
+        return (stepped, biases, self.logits_t(stepped, biases))
 
     @torch.no_grad()
     def pullback(self, w, lam, t, alpha):
-        """(A^T alpha, B^T alpha) at (w, lam) (module docstring), by hand."""
-        (S, b), (U, u) = w, alpha
-        P_t = _softmax_columns_(self.logits_t(S, b), self.scale)  # P^T / n
-        dZ_t = self.logits_cotangent_t(U, u)
-        dR_t = dZ_t.sub_((P_t * dZ_t).sum(1, keepdim=True).div_(self.scale)).mul_(P_t)
-        pulled = self.add_logits_pullback_(
-            torch.baddbmm(U, self._penalty_hessian(lam), U, alpha=-self.lr), dR_t, -self.lr
-        )
-        m = (U * S).sum(2)
-        G = torch.bmm(U, S.transpose(1, 2)).neg_().add_(m.unsqueeze(2)).mul_(self.off_diagonal)
+        """(A^T alpha, B^T alpha) at (w, lam) (module docstring, "Logits in the state"), by hand: with
+        P~ = -lr P^T / n and D = P~ o dZ^T, -lr dR^T = D - P~ o 1 1^T D / (-lr / n), and m the diagonal
+        of U W^T."""
+        (S, _, Z), (U, u, Omega) = w, alpha
+        U = self.logits_pullback(U, Omega)
+        u = u + Omega.sum(2)
+        scaled = -self.lr * self.scale
+        P_scaled = _softmax_columns(Z, scaled)
+        dR_scaled = self.logits_cotangent_t(U, u).mul_(P_scaled)
+        dR_scaled.addcmul_(P_scaled, dR_scaled.sum(1, keepdim=True), value=-1.0 / scaled)
+        pulled = torch.baddbmm(U, self._penalty_hessian(lam), U, alpha=-self.lr)
+        G = torch.bmm(U, S.transpose(1, 2))
+        m = torch.diagonal(G, dim1=1, dim2=2).clone()
+        G.neg_().add_(m.unsqueeze(2)).mul_(self.off_diagonal)
         return (
-            (pulled, torch.add(u, dR_t.sum(2), alpha=-self.lr)),
+            (pulled, u, dR_scaled),
             ((G + G.transpose(1, 2)).mul_(-2.0 * self.lr), m.sum(1).mul_(-2.0 * self.lr)),
         )
+
+    def gram(self, w) -> torch.Tensor:
+        """W W^T of each member: (B, V, V)."""
+        S = w[0]
+        return torch.bmm(S, S.transpose(1, 2))
+
+    @torch.no_grad()
+    def lower_objectives(self, w, lam) -> torch.Tensor:
+        """Each member's g(w, lam) (``task_interaction.problem.task_inner``), (B,), from the state's
+        logits: the mean cross-entropy of Z plus (1/2) <M, W W^T>, M the penalty's Hessian."""
+        M = self._penalty_hessian(lam)
+        return member_losses(w[2].transpose(1, 2), self.y) + 0.5 * (M * self.gram(w)).sum((1, 2))
 
     def with_graph(self, w, lam, t):
         with torch.enable_grad():
@@ -214,13 +264,22 @@ class KernelTaskStep(BatchedTaskStep):
         """out += alpha R^T, in place."""
         return out.add_(residual_t, alpha=alpha)
 
-    def add_logits_pullback_(self, out: torch.Tensor, dR_t: torch.Tensor, alpha: float) -> torch.Tensor:
-        """out += alpha dR^T K (the logits' cotangent pulled back to Q), in place."""
-        return out.baddbmm_(dR_t, self.kernel, alpha=alpha)
+    def descend(self, S: torch.Tensor, M: torch.Tensor, residual_t: torch.Tensor) -> torch.Tensor:
+        """S' = S - lr (R^T + M S): the sum first, then the product added in place (no copy of S)."""
+        return torch.add(S, residual_t, alpha=-self.lr).baddbmm_(M, S, alpha=-self.lr)
+
+    def gram(self, w) -> torch.Tensor:
+        """W W^T = Q K Q^T = (Z^T - b) Q^T of each member: (B, V, V), from the state's logits."""
+        S, b, Z = w
+        return torch.bmm(Z - b.unsqueeze(2), S.transpose(1, 2))
+
+    def logits_pullback(self, U: torch.Tensor, Omega: torch.Tensor) -> torch.Tensor:
+        """U + Omega K: the logits' cotangent Omega (B, V, n) pulled back to Q and added to U."""
+        return torch.baddbmm(U, Omega, self.kernel)
 
     def validation_logits(self, w) -> torch.Tensor:
         """x_val W^T + b = (x_val x^T) Q^T + b of each member: (B, n_val, V)."""
-        S, b = w
+        S, b = w[0], w[1]
         return torch.baddbmm(b.unsqueeze(1), self.validation_kernel, S.transpose(1, 2))
 
     def weights(self, S: torch.Tensor) -> torch.Tensor:
@@ -245,7 +304,12 @@ def explicit_batch(classes: int, lr: float, form: str = "auto"):
         step = kind(classes, lr, data)
 
         def init(lam):
-            return (x.new_zeros((B, classes, step.state_columns())), x.new_zeros((B, classes)))
+            # w_0 = 0, whose logits S X + b are 0 too
+            return (
+                x.new_zeros((B, classes, step.state_columns())),
+                x.new_zeros((B, classes)),
+                x.new_zeros((B, classes, n)),
+            )
 
         def outer(w, lam):
             return member_losses(step.validation_logits(w), y_val).sum()
@@ -257,6 +321,6 @@ def explicit_batch(classes: int, lr: float, form: str = "auto"):
         def member_states(w):
             return (step.weights(w[0]), w[1])
 
-        return ExplicitBatch(init, step, outer, member_outer, member_states)
+        return ExplicitBatch(init, step, outer, member_outer, member_states, step.lower_objectives)
 
     return build

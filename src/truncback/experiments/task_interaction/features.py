@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from truncback.data.resnet18 import ResNet18, load_resnet18
+from truncback.data.resnet18 import ResNet18, for_inference, load_resnet18
 from truncback.data.sources import archive
 from truncback.experiments.task_interaction.subsets import drawn_rows
 from truncback.runtime.determinism import configure_torch, write_npz
@@ -103,7 +103,8 @@ def extract(images: np.ndarray, settings: FeatureSettings, model: ResNet18 | Non
             assert projection is not None  # made above when model is None
             chunks.append(torch.relu(x @ projection))
         else:
-            chunks.append(model.features(imagenet_input(batch, settings.image_size).to(device)).cpu())
+            x = imagenet_input(batch, settings.image_size).to(device, memory_format=torch.channels_last)
+            chunks.append(model.features(x).cpu())
     return torch.cat(chunks).numpy().astype(np.float32)
 
 
@@ -161,7 +162,7 @@ def main(args) -> int:
                 f"extractor resnet18 needs --weights, the path of {WEIGHTS.filename} (rule "
                 f"data_archive_{WEIGHTS.key} fetches it from {WEIGHTS.urls[0]})"
             )
-        model = load_resnet18(args.weights).to(device)
+        model = for_inference(load_resnet18(args.weights)).to(device)
     drawn = drawn_argument(args.drawn) if args.drawn else None
     timing = {"images": 0, "images_needed": 0, "images_computed": 0, "extract_seconds": 0.0}
     with ProgressLog(args.log) as log:
