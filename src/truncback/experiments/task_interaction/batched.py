@@ -87,11 +87,16 @@ def step_cost(form: str, classes: int, examples: int, features: int) -> int:
     return V * (2 * d * n + V * d) if form == "weights" else V * (n * n + V * n)
 
 
-def chosen_form(form: str, classes: int, examples: int, features: int) -> str:
-    """``form``, or for "auto" the form with the smaller ``step_cost``; a ValueError naming an unknown one."""
+def check_form(form: str) -> str:
+    """``form``; a ValueError naming it unless it is one of ``FORMS``."""
     if form not in FORMS:
         raise ValueError(f"unknown form {form!r} of task interaction's batch; one of {', '.join(FORMS)}")
-    if form != "auto":
+    return form
+
+
+def chosen_form(form: str, classes: int, examples: int, features: int) -> str:
+    """``form``, or for "auto" the form with the smaller ``step_cost``; a ValueError naming an unknown one."""
+    if check_form(form) != "auto":
         return form
     costs = {name: step_cost(name, classes, examples, features) for name in ("weights", "kernel")}
     return min(costs, key=lambda name: costs[name])
@@ -295,7 +300,7 @@ def member_losses(logits: torch.Tensor, y_val: torch.Tensor) -> torch.Tensor:
 def explicit_batch(classes: int, lr: float, form: str = "auto"):
     """The ``explicit`` hook of ``task_family``: stacked data -> ``ExplicitBatch`` in ``form`` (one of
     ``FORMS``; "auto" picks by ``step_cost`` at the data's sizes)."""
-    chosen_form(form, classes, 1, 1)
+    check_form(form)
 
     def build(data: tuple) -> ExplicitBatch:
         x, y_val = data[0], data[3]

@@ -50,11 +50,13 @@ def make_task_data(
     seed: int,
     dtype=torch.float32,
     device="cpu",
+    split: tuple | None = None,
 ) -> TaskData:
-    """Small training and validation subsets drawn per class from the training split; the whole test
-    split is the test set. Every feature is standardised with the training subset's mean and std.
-    The tensors are put on ``device``."""
-    train, val = per_class_split(train_labels, train_per_class, val_per_class, seed)
+    """Small training and validation subsets drawn per class from the training split (``split``: the
+    (train, val) rows ``per_class_split`` drew at ``seed``, when the caller has drawn them already);
+    the whole test split is the test set. Every feature is standardised with the training subset's
+    mean and std. The tensors are put on ``device``."""
+    train, val = split if split is not None else per_class_split(train_labels, train_per_class, val_per_class, seed)
     x_train = torch.from_numpy(np.asarray(train_features[train], dtype=np.float64))
     mean, std = x_train.mean(dim=0), x_train.std(dim=0)
     std = torch.where(std > 1e-8, std, torch.ones_like(std))

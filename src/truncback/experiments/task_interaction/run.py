@@ -137,16 +137,9 @@ def prepare_trial(train, test, dataset: str, settings: TaskInteractionSettings, 
     """Trial ``trial`` of ``dataset`` on ``device``: its subsets (the same draw for every method), its
     problem (a member of ``family``, ``problem.task_family``, when given; else of its own family), its
     start and the metrics there. ``train`` and ``test`` are feature files' arrays."""
-    check_drawn_computed(
-        train,
-        np.concatenate(
-            per_class_split(
-                train["labels"], settings.train_per_class, settings.val_per_class, trial_seed(dataset, trial)
-            )
-        ),
-        dataset,
-        trial,
-    )
+    seed = trial_seed(dataset, trial)
+    split = per_class_split(train["labels"], settings.train_per_class, settings.val_per_class, seed)
+    check_drawn_computed(train, np.concatenate(split), dataset, trial)
     data = make_task_data(
         train["features"],
         train["labels"],
@@ -154,9 +147,10 @@ def prepare_trial(train, test, dataset: str, settings: TaskInteractionSettings, 
         test["labels"],
         settings.train_per_class,
         settings.val_per_class,
-        trial_seed(dataset, trial),
+        seed,
         dtype=getattr(torch, settings.dtype),
         device=device,
+        split=split,
     )
     family = family or task_family(data.classes, settings.T, settings.lr, settings.compile)
     problem = family.problem(task_data(data))
