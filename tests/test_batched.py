@@ -170,3 +170,17 @@ def test_a_batched_run_resumes_from_its_checkpoint(tmp_path):
         assert record == again_record
         assert all(torch.equal(a, b) for a, b in zip(run.hparams, again.hparams))
     assert members[0].best["iteration"] == whole[0].record.iterations_run - 1 - SETTINGS[0].patience
+
+
+def test_the_harnesses_compute_no_alpha_norm(monkeypatch):
+    """No record reads ||alpha_t||, so neither harness asks the engine for them (a norm a reverse step
+    is a few percent of full RMD's time at task interaction's sizes): ``norm_tensor``, which computes
+    them, is never called in a whole run, batched or alone, exact comparisons included."""
+
+    def refuse(tree):
+        raise AssertionError("an alpha norm was computed")
+
+    monkeypatch.setattr("truncback.hypergrad.trees.norm_tensor", refuse)
+    spec = {"name": "rmd"}
+    batched_runs(spec)
+    hyper_optimise(objectives()[1], start(1), spec, LOOPS[1], log=lambda line: None)

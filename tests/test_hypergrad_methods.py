@@ -154,3 +154,20 @@ def test_cg_stops_at_non_positive_curvature_instead_of_returning_garbage():
     with pytest.raises(ValueError, match="conjugate gradient met non-positive curvature"):
         hypergradient(problem, lam, {"name": "aid_cg", "K": 2})
     assert torch.all(torch.isfinite(hypergradient(problem, lam, {"name": "aid_fp", "K": 2})))
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=label)
+def test_alpha_norms_false_leaves_out_the_norms_and_nothing_else(spec, rng):
+    """The harnesses read no alpha norm and ask for none: the same hypergradient, bit for bit, the same
+    loss and states, and no per-step norm; the default still records them where a method has any."""
+    problem, lam = toy_problem(), torch.randn(2, generator=rng, dtype=torch.float64)
+    generator = torch.Generator().manual_seed(0)
+    with_norms, info = hypergradient(problem, lam, spec, return_info=True, generator=generator)
+    generator = torch.Generator().manual_seed(0)
+    without, lean = hypergradient(problem, lam, spec, return_info=True, alpha_norms=False, generator=generator)
+    assert torch.equal(with_norms, without)
+    assert (lean.outer_loss, lean.states_held) == (info.outer_loss, info.states_held)
+    assert torch.equal(lean.final_state, info.final_state)
+    assert lean.alpha_norms == []
+    if spec["name"] in ("rmd", "checkpointed", "krmd", "aid_fp", "aid_cg", "ufom"):
+        assert info.alpha_norms and all(norm > 0 for norm in info.alpha_norms)

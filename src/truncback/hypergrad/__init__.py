@@ -3,7 +3,8 @@ algorithm (Shaban et al. 2019, eqs. 4-8, Table 1).
 
 Every method is a plain function ``method(problem, hparams, [options], return_info=False)`` that
 returns the hypergradient with the structure of ``hparams`` (and a :class:`HypergradInfo` when
-``return_info``). A method is also data, ``{"name": "krmd", "K": 5}``: ``METHODS`` declares each
+``return_info``; the methods that record ||alpha_t|| there also take ``alpha_norms=False``, which
+leaves them out). A method is also data, ``{"name": "krmd", "K": 5}``: ``METHODS`` declares each
 method's options and ``hypergradient(problem, hparams, spec)`` computes any spec.
 """
 

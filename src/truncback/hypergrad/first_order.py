@@ -37,17 +37,26 @@ def fom(problem, hparams, *, return_info: bool = False):
     return finish(h, loss, final_state, 2, [], return_info)
 
 
-def ufom(problem, hparams, q: float, *, generator: torch.Generator | None = None, return_info: bool = False):
+def ufom(
+    problem,
+    hparams,
+    q: float,
+    *,
+    generator: torch.Generator | None = None,
+    return_info: bool = False,
+    alpha_norms: bool = True,
+):
     """FOM + (xi / q) (exact - FOM), xi ~ Bernoulli(q): an unbiased estimate of d_lam f.
 
     The exact term is computed, with probability q, by a reverse pass that recomputes each w_t from
-    w_0, so memory stays constant in T and the expected time is O(T + q T^2).
+    w_0, so memory stays constant in T and the expected time is O(T + q T^2). With ``return_info``,
+    that pass's alpha norms unless ``alpha_norms`` is false.
     """
     check_probability("q", q)
     first_order, info = fom(problem, hparams, return_info=True)
     if torch.rand((), generator=generator) >= q:
         return finish(first_order, info.outer_loss, info.final_state, 2, [], return_info)
-    exact, alpha_norms = exact_constant_memory(problem, hparams, return_norms=return_info)
+    exact, alpha_norms = exact_constant_memory(problem, hparams, return_norms=return_info and alpha_norms)
     estimate = trees.axpy(1.0 / q, trees.sub(exact, first_order), first_order)
     return finish(estimate, info.outer_loss, info.final_state, 3, alpha_norms, return_info)
 

@@ -12,6 +12,7 @@ entry of the tuple below).
 
 import json
 import math
+import inspect
 import re
 from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Callable
@@ -345,14 +346,20 @@ def parse_spec(text: str) -> dict:
     return resolve(spec)
 
 
-def hypergradient(problem, hparams, spec="rmd", *, return_info: bool = False, generator=None, **options):
+def hypergradient(
+    problem, hparams, spec="rmd", *, return_info: bool = False, alpha_norms: bool = True, generator=None, **options
+):
     """The hypergradient of ``problem`` at ``hparams`` by the method ``spec`` (a dict such as
     ``{"name": "aid_cg", "K": 10}``, or a name with the options as keywords:
-    ``hypergradient(p, lam, "krmd", K=5)``). ``generator`` seeds the random methods (UFOM)."""
+    ``hypergradient(p, lam, "krmd", K=5)``). ``generator`` seeds the random methods (UFOM).
+    ``alpha_norms=False`` asks a method that records ||alpha_t|| in its info (a function with that
+    keyword) not to: the info without the per-step norms, for a caller that reads none."""
     spec = resolve({**_as_spec(spec), **options}, getattr(problem, "T", None))
     method = METHODS[spec.pop("name")]
     if method.random:
         spec["generator"] = generator
+    if not alpha_norms and "alpha_norms" in inspect.signature(method.function).parameters:
+        spec["alpha_norms"] = False
     return method.function(problem, hparams, **spec, return_info=return_info)
 
 

@@ -31,13 +31,16 @@ def back_propagate(problem, hparams, states, first_step: int, alpha, h, alpha_no
     return alpha, h
 
 
-def initial_norms(alpha, return_info: bool):
-    """[||alpha_T||] when diagnostics are asked for, else None (nothing is computed)."""
-    return [trees.norm_tensor(alpha)] if return_info else None
+def initial_norms(alpha, wanted: bool):
+    """[||alpha_T||] when the alpha norms are asked for, else None (nothing is computed)."""
+    return [trees.norm_tensor(alpha)] if wanted else None
 
 
-def krmd(problem, hparams, K: int, *, return_info: bool = False):
-    """h_{T-K} of eq. (8): back-propagation through the last K steps only.
+def krmd(problem, hparams, K: int, *, return_info: bool = False, alpha_norms: bool = True):
+    """h_{T-K} of eq. (8): back-propagation through the last K steps only. With ``return_info``, its
+    info holds ||alpha_t|| of every back-propagated step unless ``alpha_norms`` is false (a norm a
+    step: a few percent of full RMD's time on small problems, which a caller that reads no norm
+    need not pay).
 
     The first T - K steps run without a graph and a window of the last K + 1 states (a deque with
     that maximum length) is all that is kept, so memory is O(K M) whatever T is. K = 0 gives
@@ -53,11 +56,11 @@ def krmd(problem, hparams, K: int, *, return_info: bool = False):
     states_held = len(window)
     final_state = window.pop()
     loss, alpha, h = outer_gradients(problem, final_state, hparams)
-    alpha_norms = initial_norms(alpha, return_info)
-    alpha, h = back_propagate(problem, hparams, list(window), problem.T - K, alpha, h, alpha_norms)
+    norms = initial_norms(alpha, return_info and alpha_norms)
+    alpha, h = back_propagate(problem, hparams, list(window), problem.T - K, alpha, h, norms)
     if K == problem.T:
         h = trees.add(h, init_vjp(problem, hparams, alpha))
-    return finish(h, loss, final_state, states_held, alpha_norms, return_info)
+    return finish(h, loss, final_state, states_held, norms, return_info)
 
 
 def krmd_all_depths(problem, hparams):
@@ -76,16 +79,17 @@ def krmd_all_depths(problem, hparams):
     return path
 
 
-def rmd(problem, hparams, *, return_info: bool = False):
-    """The exact hypergradient d_lam f by full reverse mode (eq. 6), including B_0 (O(M T) memory)."""
-    return krmd(problem, hparams, problem.T, return_info=return_info)
+def rmd(problem, hparams, *, return_info: bool = False, alpha_norms: bool = True):
+    """The exact hypergradient d_lam f by full reverse mode (eq. 6), including B_0 (O(M T) memory);
+    ``alpha_norms`` as for ``krmd``."""
+    return krmd(problem, hparams, problem.T, return_info=return_info, alpha_norms=alpha_norms)
 
 
-def checkpointed(problem, hparams, *, every: int | None = None, return_info: bool = False):
+def checkpointed(problem, hparams, *, every: int | None = None, return_info: bool = False, alpha_norms: bool = True):
     """The exact hypergradient with O(M sqrt T) memory (Table 1, checkpointing every sqrt T steps).
 
     The forward pass keeps every ``every``-th state (default ceil(sqrt T)); the reverse pass rebuilds
-    one segment at a time from its checkpoint, so each step runs twice.
+    one segment at a time from its checkpoint, so each step runs twice. ``alpha_norms`` as for ``krmd``.
     """
     check_problem(problem, hparams)
     T = problem.T
@@ -101,16 +105,16 @@ def checkpointed(problem, hparams, *, every: int | None = None, return_info: boo
         state = advance(problem, state, hparams, t)
     final_state = state
     loss, alpha, h = outer_gradients(problem, final_state, hparams)
-    alpha_norms = initial_norms(alpha, return_info)
+    norms = initial_norms(alpha, return_info and alpha_norms)
     states_held = len(checkpoints) + 1
     for start in reversed(range(0, T, every)):
         segment = [checkpoints.pop()]
         for t in range(start, min(start + every, T) - 1):
             segment.append(advance(problem, segment[-1], hparams, t))
         states_held = max(states_held, len(checkpoints) + len(segment) + 1)
-        alpha, h = back_propagate(problem, hparams, segment, start, alpha, h, alpha_norms)
+        alpha, h = back_propagate(problem, hparams, segment, start, alpha, h, norms)
     h = trees.add(h, init_vjp(problem, hparams, alpha))
-    return finish(h, loss, final_state, states_held, alpha_norms, return_info)
+    return finish(h, loss, final_state, states_held, norms, return_info)
 
 
 def unrolled(problem, hparams, *, return_info: bool = False):

@@ -132,8 +132,9 @@ def member_problems(objectives: list, iteration: int) -> list:
 
 
 def batched_hypergradient(problem: BatchedProblem, lam, spec):
-    """(stacked hypergradient, each member's f(w_T, lam), HypergradInfo) of ``problem`` at ``lam``."""
-    h, info = hypergradient(problem, lam, spec, return_info=True)
+    """(stacked hypergradient, each member's f(w_T, lam), HypergradInfo without alpha norms, which would
+    be the whole batch's) of ``problem`` at ``lam``."""
+    h, info = hypergradient(problem, lam, spec, return_info=True, alpha_norms=False)
     return h, problem.member_outer(info.final_state, lam).tolist(), info
 
 

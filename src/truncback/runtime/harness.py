@@ -219,7 +219,7 @@ def mean_hypergradient(problems, lam, spec, generator):
     """(mean over ``problems`` of the hypergradients by ``spec``, mean outer loss, states held, each w_T)."""
     total, losses, states_held, final_states = None, [], 0, []
     for problem in problems:
-        h, info = hypergradient(problem, lam, spec, return_info=True, generator=generator)
+        h, info = hypergradient(problem, lam, spec, return_info=True, alpha_norms=False, generator=generator)
         total = h if total is None else trees.add(total, h)
         losses.append(info.outer_loss)
         states_held = max(states_held, info.states_held)

@@ -149,10 +149,6 @@ class BatchedTaskStep:
         """dZ^T = U x^T + u of each member: (B, V, n)."""
         return torch.baddbmm(u.unsqueeze(2), U, self.x_t)
 
-    def add_loss_gradient_(self, out: torch.Tensor, residual_t: torch.Tensor, alpha: float) -> torch.Tensor:
-        """out += alpha R^T x, in place."""
-        return out.baddbmm_(residual_t, self.x, alpha=alpha)
-
     def logits_pullback(self, U: torch.Tensor, Omega: torch.Tensor) -> torch.Tensor:
         """U + Omega x: the logits' cotangent Omega (B, V, n) pulled back to W and added to U."""
         return torch.baddbmm(U, Omega, self.x)
@@ -184,7 +180,7 @@ class BatchedTaskStep:
 
     def descend(self, S: torch.Tensor, M: torch.Tensor, residual_t: torch.Tensor) -> torch.Tensor:
         """S' = S - lr (M S + R^T x), a new tensor."""
-        return self.add_loss_gradient_(torch.baddbmm(S, M, S, alpha=-self.lr), residual_t, -self.lr)
+        return torch.baddbmm(S, M, S, alpha=-self.lr).baddbmm_(residual_t, self.x, alpha=-self.lr)
 
     def __call__(self, w, lam, t):
         (S, b, Z), (A, rho) = w, lam
@@ -264,10 +260,6 @@ class KernelTaskStep(BatchedTaskStep):
     def logits_cotangent_t(self, U: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """dZ^T = U + u: Q's cotangent reaches R^T unchanged."""
         return U + u.unsqueeze(2)
-
-    def add_loss_gradient_(self, out: torch.Tensor, residual_t: torch.Tensor, alpha: float) -> torch.Tensor:
-        """out += alpha R^T, in place."""
-        return out.add_(residual_t, alpha=alpha)
 
     def descend(self, S: torch.Tensor, M: torch.Tensor, residual_t: torch.Tensor) -> torch.Tensor:
         """S' = S - lr (R^T + M S): the sum first, then the product added in place (no copy of S)."""
