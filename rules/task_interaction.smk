@@ -72,16 +72,18 @@ if not TI_BATCHED:
                 {**TASK_INTERACTION["settings"], **TASK_INTERACTION["subsets"][wildcards.dataset]}, sort_keys=True
             ),
             method=lambda wildcards: json.dumps(TI_SPECS[wildcards.method], sort_keys=True),
-            exact=lambda wildcards: ([] if int(wildcards.trial) < TASK_INTERACTION["exact_trials"] else ["--no-exact"]),
+            exact_trials=TASK_INTERACTION["exact_trials"],
             torch_threads=THREADS,
             device=DEVICE,
-            code=code("task-interaction"),
+            code=code("task-interaction-trials"),
             torch=TORCH,
+        # the batched command with one trial: the same explicit batch (B = 1), several times faster a
+        # trial than the generic step of `task-interaction` (`make bench`, bench-batched's B = 1 rows)
         shell:
-            "python -m truncback task-interaction --train {input.train:q} --test {input.test:q}"
+            "python -m truncback task-interaction-trials --train {input.train:q} --test {input.test:q}"
             " --dataset {wildcards.dataset:q} --settings {params.settings:q} --method {params.method:q}"
-            " --trial {wildcards.trial:q} {params.exact:q} --threads {params.torch_threads:q} --device {params.device:q}"
-            " --output {output.result:q} --log {log:q}"
+            " --trials {wildcards.trial:q} --exact-trials {params.exact_trials:q} --threads {params.torch_threads:q}"
+            " --device {params.device:q} --output {output.result:q} --log {log:q}"
 
 
 if TI_BATCHED:
