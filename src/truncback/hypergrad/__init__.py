@@ -25,6 +25,7 @@ from truncback.hypergrad.methods import (
     parse_spec,
     register,
     resolve,
+    without_alpha_norms,
 )
 from truncback.hypergrad.modules import ModuleAt, module_problem
 from truncback.hypergrad.problem import BilevelProblem, gradient_descent, heavy_ball
@@ -67,4 +68,5 @@ __all__ = [
     "rmd",
     "ufom",
     "unrolled",
+    "without_alpha_norms",
 ]

@@ -358,9 +358,15 @@ def hypergradient(
     method = METHODS[spec.pop("name")]
     if method.random:
         spec["generator"] = generator
-    if not alpha_norms and "alpha_norms" in inspect.signature(method.function).parameters:
-        spec["alpha_norms"] = False
+    if not alpha_norms:
+        spec.update(without_alpha_norms(method.function))
     return method.function(problem, hparams, **spec, return_info=return_info)
+
+
+def without_alpha_norms(function) -> dict:
+    """The keywords that ask the method ``function`` for its info without ||alpha_t||:
+    ``{"alpha_norms": False}`` where it takes that keyword (the methods that record them), else none."""
+    return {"alpha_norms": False} if "alpha_norms" in inspect.signature(function).parameters else {}
 
 
 def json_schema() -> dict:
