@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 import torch
-from torch.utils._pytree import tree_leaves
+from torch.utils._pytree import tree_leaves, tree_map
 
-from truncback.runtime.determinism import configure_torch
+from truncback.runtime.determinism import configure_torch, write_npz
 from truncback.experiments.omniglot.depth import depth_study, geometric_fit
 from truncback.experiments.omniglot.model import (
     Constraints,
@@ -17,6 +17,7 @@ from truncback.experiments.omniglot.model import (
     initial_hyperparameters,
     nested_hyperparameters,
     one_shot_problem,
+    regulariser,
 )
 from truncback.experiments.omniglot.tasks import Task
 from truncback.hypergrad.reference import unrolled_autograd
@@ -60,12 +61,32 @@ def test_hyperparameters_and_network_shapes(batch_norm):
     assert all(torch.equal(a, b) for a, b in zip(tree_leaves(lam), tree_leaves(again)))
 
 
-def test_saved_hyperparameters_round_trip():
-    lam = initial_hyperparameters(4, 3, True, 0.5, 0.2, BOUNDS, seed=0)
-    back = nested_hyperparameters(flat_hyperparameters(lam))
-    assert sorted(flat_hyperparameters(back)) == sorted(flat_hyperparameters(lam))
+@pytest.mark.parametrize("batch_norm", [True, False])
+def test_saved_hyperparameters_round_trip_through_the_file_in_the_order_rho_pairs_with(tmp_path, batch_norm):
+    """The depth study reloads the full-RMD run's lam from the .npz the run wrote, whose arrays are
+    stored sorted ("c.head..." before "c.l3..."): the reloaded lam must pair each rho_j with the same
+    layer as the trained one (theta_rho is matched to c by position), or the regulariser changes."""
+    lam = initial_hyperparameters(4, 3, batch_norm, 0.5, 0.2, BOUNDS, seed=0, dtype=torch.float64)
+    lam["theta_rho"] = torch.linspace(-2.0, 1.0, len(lam["theta_rho"]), dtype=torch.float64)
+    write_npz(tmp_path / "hparams.npz", **flat_hyperparameters(lam))
+    like = initial_hyperparameters(4, 3, batch_norm, 0.1, 0.1, BOUNDS, seed=5, dtype=torch.float64)
+    with np.load(tmp_path / "hparams.npz") as saved:
+        back = nested_hyperparameters(dict(saved), like=like, dtype=torch.float64)
+    assert adapted_names(back["c"]) == adapted_names(lam["c"])
+    assert [name for name in flat_hyperparameters(back)] == [name for name in flat_hyperparameters(lam)]
     for name, array in flat_hyperparameters(back).items():
         assert np.array_equal(array, flat_hyperparameters(lam)[name]), name
+    generator = torch.Generator().manual_seed(0)
+    w = tree_map(lambda c: c + torch.rand(c.shape, generator=generator, dtype=c.dtype), lam["c"])
+    assert torch.equal(regulariser(w, back, False, 0.01), regulariser(w, lam, False, 0.01))
+
+
+def test_saved_hyperparameters_of_another_network_are_refused_by_name():
+    lam = initial_hyperparameters(4, 3, True, 0.5, 0.2, BOUNDS, seed=0)
+    flat = flat_hyperparameters(lam)
+    flat["c.l5.weight"] = flat.pop("c.l4.weight")
+    with pytest.raises(ValueError, match=r"missing \['c.l4.weight'\], unexpected \['c.l5.weight'\]"):
+        nested_hyperparameters(flat, like=lam)
 
 
 def test_every_hyperparameter_gets_a_gradient_and_the_shared_layers_a_direct_one():

@@ -94,6 +94,19 @@ def test_the_exact_hypergradient_growing_past_the_limit_is_unstable():
     assert run_health([1.0, math.inf], [1.0], 0, 1, calm)["verdict"] == UNSTABLE
 
 
+def test_an_exact_hypergradient_that_is_not_finite_anywhere_is_unstable():
+    """max() skips a NaN that is not first, and a NaN first norm leaves no growth to compare: neither may
+    pass as STABLE (a K-RMD run checks only its own h for finiteness, not the exact comparison's)."""
+    calm = {"start": [2.0, 2.0, 2.0], "end": [1.0, 1.0, 1.0], "divergences": 0}
+    for norms in ([1.0, math.nan, 2.0], [math.nan, 5.0, 4.0], [1.0, 2.0, -math.inf]):
+        health = run_health(norms, [1.0, 1.0, 1.0], 0, 3, calm)
+        assert health["verdict"] == UNSTABLE, norms
+        assert health["exact_norms_not_finite"] == 1
+        assert any("not finite at 1 of 3" in reason for reason in health["reasons"])
+    health = run_health([1.0, math.nan, 2.0], [1.0, 1.0, 1.0], 0, 3, calm)
+    assert health["exact_norm_largest"] == 2.0 and health["exact_growth"] == 2.0
+
+
 def test_the_lower_objective_is_g_at_the_start_and_the_end_of_the_inner_loop():
     A = torch.tensor([[3.0, 1.0], [1.0, 2.0]], dtype=torch.float64)
 

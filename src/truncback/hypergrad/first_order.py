@@ -56,9 +56,9 @@ def ufom(
     first_order, info = fom(problem, hparams, return_info=True)
     if torch.rand((), generator=generator) >= q:
         return finish(first_order, info.outer_loss, info.final_state, 2, [], return_info)
-    exact, alpha_norms = exact_constant_memory(problem, hparams, return_norms=return_info and alpha_norms)
+    exact, norms = exact_constant_memory(problem, hparams, return_norms=return_info and alpha_norms)
     estimate = trees.axpy(1.0 / q, trees.sub(exact, first_order), first_order)
-    return finish(estimate, info.outer_loss, info.final_state, 3, alpha_norms, return_info)
+    return finish(estimate, info.outer_loss, info.final_state, 3, norms, return_info)
 
 
 def exact_constant_memory(problem, hparams, return_norms: bool = False):

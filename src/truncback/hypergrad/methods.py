@@ -10,9 +10,9 @@ instead of keeping their own list of methods; a new method is one :func:`registe
 entry of the tuple below).
 """
 
+import inspect
 import json
 import math
-import inspect
 import re
 from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Callable

@@ -4,7 +4,9 @@ Truncated back-propagation's guarantees (sec. 3, Prop. 3.6) assume a lower level
 descent with a step size below 1/beta on a loss of curvature beta. A run is UNSTABLE when
 
 - its exact hypergradient ||d_lam f|| grows to more than ``GROWTH_LIMIT`` times its value at the first
-  exact comparison (the exact gradient exploding, which a clip on the hyper-step would otherwise hide); or
+  exact comparison (the exact gradient exploding, which a clip on the hyper-step would otherwise hide), or
+  is not finite at some comparison (the estimate h may stay finite while the exact reverse pass
+  overflows); or
 - its lower level diverged in some hyper-iteration: g(w_T, lam) ended above g(w_0, lam), or was not
   finite (gradient descent with a step that suits the curvature decreases g at every step, so ending
   above the start means the step was too long for it).
@@ -17,8 +19,8 @@ import math
 GROWTH_LIMIT = 100.0
 STABLE, UNSTABLE = "STABLE", "UNSTABLE"
 CRITERIA = (
-    f"UNSTABLE: the exact hypergradient grew to more than {GROWTH_LIMIT:g}x its first value, or the lower "
-    "level ended a hyper-iteration above where it started (g(w_T) > g(w_0)) or not finite"
+    f"UNSTABLE: the exact hypergradient grew to more than {GROWTH_LIMIT:g}x its first value or was not finite, "
+    "or the lower level ended a hyper-iteration above where it started (g(w_T) > g(w_0)) or not finite"
 )
 
 
@@ -43,10 +45,13 @@ def run_health(exact_norms, clip_scales, clipped_steps: int, iterations: int, lo
     per hyper-iteration the mean g(w_0) and g(w_T) over its problems, and how many problems diverged).
     Returns the figures and the verdict (STABLE or UNSTABLE, with its reasons)."""
     norms = [float(n) for n in exact_norms]
-    growth = max(norms) / norms[0] if norms and norms[0] > 0 else None
+    finite = [n for n in norms if math.isfinite(n)]
+    growth = max(finite) / norms[0] if finite and norms[0] > 0 and math.isfinite(norms[0]) else None
     reasons = []
-    if growth is not None and (growth > GROWTH_LIMIT or not math.isfinite(growth)):
+    if growth is not None and growth > GROWTH_LIMIT:
         reasons.append(f"exact hypergradient grew {growth:.3g}x (limit {GROWTH_LIMIT:g}x)")
+    if len(finite) < len(norms):
+        reasons.append(f"exact hypergradient not finite at {len(norms) - len(finite)} of {len(norms)} comparison(s)")
     divergences = int(lower.get("divergences", 0))
     if divergences:
         reasons.append(f"lower level diverged in {divergences} problem(s)")
@@ -55,7 +60,8 @@ def run_health(exact_norms, clip_scales, clipped_steps: int, iterations: int, lo
         "verdict": UNSTABLE if reasons else STABLE,
         "reasons": reasons,
         "exact_norm_first": norms[0] if norms else None,
-        "exact_norm_largest": max(norms) if norms else None,
+        "exact_norm_largest": max(finite) if finite else None,
+        "exact_norms_not_finite": len(norms) - len(finite),
         "exact_growth": growth,
         "clipped_fraction": clipped_steps / iterations if iterations else 0.0,
         "largest_clip_factor": 1.0 / min(clip_scales) if clip_scales else 1.0,

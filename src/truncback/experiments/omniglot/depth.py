@@ -135,7 +135,7 @@ def main(args) -> int:
     configure_torch(args.threads)
     device = select_device(args.device)
     background, evaluation = load_omniglot(args.background, args.evaluation)
-    learned = nested_hyperparameters(load_npz(args.hparams))
+    learned = nested_hyperparameters(load_npz(args.hparams), like=settings.initial_hyperparameters(args.seed))
     with ProgressLog(args.log) as log:
         result = run_depth(background, evaluation, settings, learned, args.seed, log, device)
     write_json(args.output, result)

@@ -22,7 +22,6 @@ and K-RMD with K < T leaves out the B_0 term by the definition of eq. (8).
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -230,12 +229,27 @@ def flat_hyperparameters(hparams: dict) -> dict:
     return flat
 
 
-def nested_hyperparameters(flat: dict, dtype=torch.float32) -> dict:
-    """The inverse of ``flat_hyperparameters``, as tensors of ``dtype``."""
-    hparams: dict[str, Any] = {}
-    for name, array in flat.items():
-        node, *path, leaf = [hparams] + name.split(".")
-        for key in path:
-            node = node.setdefault(key, {})
-        node[leaf] = torch.from_numpy(np.array(array)).to(dtype)
-    return hparams
+def nested_hyperparameters(flat: dict, like: dict, dtype=torch.float32) -> dict:
+    """The inverse of ``flat_hyperparameters``: lam with the structure of ``like`` (a lam of the same
+    network, e.g. ``OmniglotSettings.initial_hyperparameters``), its keys in ``like``'s order, every
+    leaf the array of ``flat`` under its dotted name in the shape of ``like``'s leaf (``write_npz``
+    stores a 0-d array as shape (1,)), as a tensor of ``dtype``. The order matters: theta_rho pairs
+    with ``adapted_names(lam["c"])`` by position, and a saved file lists its arrays sorted
+    (``write_npz``: "c.head..." before "c.l3..."). A ValueError names the arrays ``flat`` lacks or has
+    beyond ``like``'s, or whose size differs."""
+    names = set(flat_hyperparameters(like))
+    missing, extra = sorted(names - set(flat)), sorted(set(flat) - names)
+    if missing or extra:
+        raise ValueError(
+            f"saved hyperparameters do not fit the network: missing {missing or 'none'}, unexpected {extra or 'none'}"
+        )
+
+    def build(prefix: str, node):
+        if isinstance(node, dict):
+            return {key: build(f"{prefix}.{key}" if prefix else key, item) for key, item in node.items()}
+        array = np.array(flat[prefix])
+        if array.size != node.numel():
+            raise ValueError(f"saved hyperparameter {prefix} has {array.size} values; the network's has {node.numel()}")
+        return torch.from_numpy(array).to(dtype).reshape(node.shape)
+
+    return build("", like)
