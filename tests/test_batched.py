@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from torch.utils._pytree import tree_leaves
 
 from truncback.experiments.task_interaction.problem import initial_hparams, make_task_data, task_data, task_family
 from truncback.experiments.task_interaction.run import EarlyStopped
@@ -145,6 +146,25 @@ def test_each_member_of_a_batched_run_is_its_run_alone(spec, form):
         assert objective.best["iteration"] == alone_objective.best["iteration"]
         close(objective.best["hparams"], alone_objective.best["hparams"])
         assert (run.label, run.display, run.exact_method) == (alone.label, alone.display, alone.exact_method)
+
+
+def test_a_stopped_member_is_no_longer_computed(monkeypatch):
+    """The batch of each hyper-iteration stacks the running members only: once member 0 has stopped,
+    the hypergradients are of the two others (counted by the members of each batched call)."""
+    from truncback.runtime import batched
+
+    sizes: list[int] = []
+    original = batched.batched_hypergradient
+
+    def counting(problem, lam, spec):
+        sizes.append(tree_leaves(lam)[0].shape[0])
+        return original(problem, lam, spec)
+
+    monkeypatch.setattr(batched, "batched_hypergradient", counting)
+    runs, _ = batched_runs({"name": "krmd", "K": 2})
+    stopped = runs[0].record.iterations_run
+    assert 0 < stopped < LOOPS[0].iterations
+    assert sizes == [3] * stopped + [2] * (LOOPS[1].iterations - stopped)
 
 
 def test_a_batched_run_resumes_from_its_checkpoint(tmp_path):

@@ -6,8 +6,10 @@ comparisons, record and health. Hyper-iteration i computes every member's hyperg
 members' problems stacked (``hypergrad.batched``: row b of d_lam F is member b's d_lam_b f_b), and
 then, member by member, the steps 3-7 of the harness (the record, the lower level's health, early
 stopping, the step, the evaluation). A member that stops is frozen, not dropped: its lambda stays
-where it stopped and its row is still computed (the batch keeps its shapes), but nothing more is
-recorded or stepped for it; the run ends when every member has stopped or run its iterations.
+where it stopped and its results are kept, but nothing more is computed, recorded or stepped for it.
+Each hyper-iteration stacks the members still running only, so a job whose members stop early costs
+the sum of its members' iterations, not its longest member's times their number. The run ends when
+every member has stopped or run its iterations.
 
 Each member's numbers are those of its run alone up to floating-point rounding (the batched products
 sum in another order), which the tests bound in float64. Its timing is its share of the batch's: the
@@ -219,13 +221,13 @@ def hyper_optimise_batched(
             break
         iteration_start, excluded = time.perf_counter(), 0.0
         profiled = active[0].record.hypergradient_peak_mib is None
-        lams = [tree_map(lambda leaf: leaf.detach().clone(), one.hparams) for one in members]
-        problems = member_problems([one.objective for one in members], iteration)
+        lams = [tree_map(lambda leaf: leaf.detach().clone(), one.hparams) for one in active]
+        problems = member_problems([one.objective for one in active], iteration)
         problem, lam = batch(problems), stack(lams)
         if profiled:
             (h, losses, info), peak = peak_memory_mib(batched_hypergradient, problem, lam, spec)
             for one in active:
-                one.record.hypergradient_peak_mib = peak / len(members)
+                one.record.hypergradient_peak_mib = peak / len(active)
         else:
             cpu_start = time.process_time()
             (h, losses, info), seconds = timed(batched_hypergradient, problem, lam, spec)
@@ -236,9 +238,7 @@ def hyper_optimise_batched(
                 one.timing.timed_iterations += 1
         rows, comparing, stopping = {}, [], set()
         lower = problem.member_lower_objectives(lam, info.final_state)
-        for b, one in enumerate(members):
-            if one.stopped:
-                continue
+        for b, one in enumerate(active):
             rows[b] = h_b = member(h, b)
             record = one.record
             record.states_held = info.states_held
@@ -264,15 +264,15 @@ def hyper_optimise_batched(
                 else exact_rows(comparison_batch, problems, lams, comparing)
             )
             for b in comparing:
-                record_exact(members[b].record, iteration, rows[b], exact[b])
+                record_exact(active[b].record, iteration, rows[b], exact[b])
             exact_seconds = time.perf_counter() - exact_start
             excluded += exact_seconds
             for b in comparing:
-                members[b].timing.exact_seconds += exact_seconds / len(comparing)
-                members[b].timing.exact_comparisons += 1
+                active[b].timing.exact_seconds += exact_seconds / len(comparing)
+                active[b].timing.exact_comparisons += 1
         done = iteration + 1
         for b, h_b in rows.items():
-            one = members[b]
+            one = active[b]
             one.record.iterations_run = done
             if b in stopping:
                 one.stopped = True
