@@ -79,9 +79,10 @@ lint: $(VENV)/.installed
 check-results: $(VENV)/.installed
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m truncback check-results --scale $(if $(filter full,$(SCALE)),quick,$(SCALE)) --cores $(CORES) $(if $(CONFIG),--config $(CONFIG))
 
-# Maintainers: remake the committed expected outputs of SCALE from a clean export of HEAD (.expected/SCALE/).
+# Maintainers: remake the committed expected outputs of SCALE from a clean export of HEAD (.expected/SCALE/);
+# RESUME=1 continues a killed run of the same commit, REUSE=1 keeps an earlier commit's run and reruns what changed.
 expected-outputs: $(VENV)/.installed
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m truncback expected-outputs --scale $(SCALE) --cores $(CORES) $(if $(RESUME),--resume) $(if $(TARGETS),--targets $(TARGETS)) $(if $(CONFIG),--config $(CONFIG))
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m truncback expected-outputs --scale $(SCALE) --cores $(CORES) $(if $(RESUME),--resume) $(if $(REUSE),--reuse) $(if $(TARGETS),--targets $(TARGETS)) $(if $(CONFIG),--config $(CONFIG))
 
 # Removes what runs made and nothing committed (git restores the expected outputs they overwrote).
 clean-results:

@@ -15,7 +15,14 @@ import pytest
 import yaml
 
 from truncback.cli import main as cli
-from truncback.pipeline.scratch import export_commit, run_scale, snakemake_command, snakemake_wall_seconds, unlock
+from truncback.pipeline.scratch import (
+    export_commit,
+    reused_commits,
+    run_scale,
+    snakemake_command,
+    snakemake_wall_seconds,
+    unlock,
+)
 from truncback.pipeline.expected import currency
 from truncback.runtime.code_version import code_version
 from workflow_copy import SEARCH_PATH, SNAKEMAKE
@@ -59,6 +66,82 @@ def test_a_scratch_export_is_kept_for_a_resume_of_the_same_commit_only(tmp_path)
     git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "two")
     assert export_commit(repo, scratch, keep=True) != first  # another commit: afresh
     assert not (scratch / "results").exists() and (scratch / "Snakefile").read_text() == "two\n"
+
+
+VERSIONED_SNAKEFILE = """
+rule all:
+    input:
+        "out/a.txt",
+        "out/b.txt",
+
+rule one:
+    output:
+        "out/{name}.txt"
+    params:
+        version=lambda wildcards: open(f"code_{wildcards.name}").read().strip()
+    shell:
+        "echo {params.version} > {output}"
+"""
+
+
+def commit_all(repo, message: str) -> str:
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message)
+    return git(repo, "rev-parse", "HEAD")
+
+
+@needs_git
+def test_a_scratch_moved_to_another_commit_keeps_its_outputs_and_the_files_that_did_not_change(tmp_path):
+    repo, scratch = tmp_path / "repo", tmp_path / "scratch"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    for name, text in (("same.txt", "same"), ("changed.txt", "old"), ("gone.txt", "gone")):
+        (repo / name).write_text(text)
+    first = commit_all(repo, "one")
+    export_commit(repo, scratch)
+    (scratch / "results").mkdir()
+    (scratch / "results" / "r.json").write_text("{}")  # what the run made
+    past = datetime(2026, 1, 2).timestamp()
+    for name in ("same.txt", "changed.txt"):
+        os.utime(scratch / name, (past, past))
+    (repo / "changed.txt").write_text("new")
+    (repo / "gone.txt").unlink()
+    (repo / "added.txt").write_text("added")
+    second = commit_all(repo, "two")
+    assert export_commit(repo, scratch, second, reuse=True) == second
+    assert (scratch / "results" / "r.json").read_text() == "{}"
+    assert (scratch / "same.txt").stat().st_mtime == past  # unchanged: its time stamp too
+    assert (scratch / "changed.txt").read_text() == "new" and (scratch / "changed.txt").stat().st_mtime > past
+    assert not (scratch / "gone.txt").exists() and (scratch / "added.txt").read_text() == "added"
+    assert reused_commits(scratch) == [first]
+    assert not [path for path in tmp_path.iterdir() if path.name.startswith(".scratch-")]  # no temporary left
+    assert export_commit(repo, scratch, second, reuse=True) == second and reused_commits(scratch) == [first]
+    assert export_commit(repo, scratch, first) == first and reused_commits(scratch) == []  # no reuse: afresh
+    assert not (scratch / "results").exists()
+
+
+@needs_git
+@pytest.mark.skipif(SNAKEMAKE is None, reason="snakemake is not installed")
+def test_a_reused_scratch_reruns_only_the_jobs_whose_code_changed(tmp_path):
+    """A job's code version is a param (rules/common.smk): moved to a commit that changes one job's
+    code, Snakemake reruns that job and keeps the other's output, time stamp included."""
+    repo, scratch = tmp_path / "repo", tmp_path / "scratch"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    (repo / "Snakefile").write_text(VERSIONED_SNAKEFILE)
+    (repo / "code_a").write_text("1")
+    (repo / "code_b").write_text("1")
+    commit_all(repo, "one")
+    export_commit(repo, scratch)
+    log = tmp_path / "snakemake.txt"
+    run_scale(scratch, "smoke", [], "1", log=log)
+    kept = (scratch / "out" / "a.txt").stat().st_mtime_ns
+    (repo / "code_b").write_text("2")
+    export_commit(repo, scratch, commit_all(repo, "two"), reuse=True)
+    run_scale(scratch, "smoke", [], "1", log=log)
+    assert (scratch / "out" / "b.txt").read_text() == "2\n"
+    assert (scratch / "out" / "a.txt").read_text() == "1\n"
+    assert (scratch / "out" / "a.txt").stat().st_mtime_ns == kept
 
 
 def test_the_wall_time_of_a_resumed_run_sums_its_snakemake_runs(tmp_path):

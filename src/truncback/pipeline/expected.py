@@ -31,6 +31,7 @@ from truncback.pipeline.scratch import (
     environment,
     export_commit,
     repository_root,
+    reused_commits,
     run_scale,
     snakemake_command,
     snakemake_wall_seconds,
@@ -147,9 +148,10 @@ def main(args) -> int:
     root = repository_root()
     scratch = root / ".expected" / args.scale
     config = absolute_config(args.config, Path.cwd())
-    commit = export_commit(root, scratch, args.commit, keep=args.resume)
+    commit = export_commit(root, scratch, args.commit, keep=args.resume, reuse=args.reuse)
+    reused = reused_commits(scratch)
     try:
-        if args.resume and (scratch / ".snakemake" / "locks").is_dir():
+        if (args.resume or args.reuse) and (scratch / ".snakemake" / "locks").is_dir():
             unlock(scratch, args.scale, config, package=scratch / "src")  # the lock a killed run left behind
         seconds = run_scale(
             scratch,
@@ -186,7 +188,14 @@ def main(args) -> int:
         ),
         **({"targets": list(args.targets)} if args.targets else {}),
         "made_by": "python -m truncback expected-outputs (a clean export of the commit, run in .expected/)"
-        + (f"; killed and resumed, {runs} Snakemake runs, wall_seconds their sum" if runs > 1 else ""),
+        + (f"; killed and resumed, {runs} Snakemake runs, wall_seconds their sum" if runs > 1 else "")
+        + (
+            f"; the outputs of the run of {', '.join(c[:12] for c in reused)} kept where Snakemake found their "
+            "jobs' code, settings and inputs unchanged (each job's code version is a param), the other jobs rerun"
+            if reused
+            else ""
+        ),
+        **({"reused_runs_of": reused} if reused else {}),
         "code_versions": versions,
         "files": [str(path) for path in made],
     }
@@ -216,6 +225,12 @@ def register(subparsers) -> None:
         action="store_true",
         help="continue the run a kill interrupted in .expected/<scale>/ when it is of the same commit "
         "(else start afresh), removing the lock the killed Snakemake left",
+    )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="move .expected/<scale>/ from the commit it holds to --commit keeping its run's outputs, so that "
+        "Snakemake reruns only the jobs whose code, settings or inputs changed (as --resume for the same commit)",
     )
     parser.add_argument("--commit", default="HEAD", help="the commit to run (default HEAD)")
     parser.add_argument(

@@ -3,12 +3,14 @@ the workflow (Snakefile, rules, config, profiles) of the working tree, or an exp
 its package, so that what is committed is never overwritten."""
 
 import contextlib
+import filecmp
 from collections.abc import Sequence
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -44,25 +46,83 @@ def copy_workflow(root: Path, scratch: Path) -> Path:
 
 
 EXPORTED = ".exported_commit"  # in a scratch folder: the commit its files are of
+REUSED = ".reused_commits"  # in a scratch folder: the earlier commits whose run's outputs it kept, oldest first
 
 
-def export_commit(root: Path, scratch: Path, commit: str = "HEAD", keep: bool = False) -> str:
+def _archive(root: Path, commit: str, folder: Path) -> None:
+    archive = subprocess.run(["git", "-C", str(root), "archive", commit], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
+
+
+def _committed_files(root: Path, commit: str) -> set[str]:
+    listed = subprocess.run(
+        ["git", "-C", str(root), "ls-tree", "-r", "-z", "--name-only", commit], capture_output=True, check=True
+    )
+    return {name.decode() for name in listed.stdout.split(b"\0") if name}
+
+
+def _move_to_commit(root: Path, scratch: Path, old: str, new: str) -> None:
+    """``scratch``'s files of commit ``old`` made those of ``new``, everything else (the outputs, the
+    data, Snakemake's records) kept: a file the same in both commits is left as it is, so that its time
+    stamp does not make Snakemake rerun the jobs that read it; a changed one is replaced, and one that
+    ``new`` lacks is removed."""
+    with tempfile.TemporaryDirectory(dir=scratch.parent, prefix=f".{scratch.name}-") as folder:
+        exported = Path(folder)
+        _archive(root, new, exported)
+        files = {str(path.relative_to(exported)) for path in exported.rglob("*") if not path.is_dir()}
+        for gone in _committed_files(root, old) - files:
+            (scratch / gone).unlink(missing_ok=True)
+        for name in sorted(files):
+            source, target = exported / name, scratch / name
+            if target.is_file() and not target.is_symlink() and filecmp.cmp(source, target, shallow=False):
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            os.replace(source, target)
+
+
+def export_commit(root: Path, scratch: Path, commit: str = "HEAD", keep: bool = False, reuse: bool = False) -> str:
     """``scratch`` holding ``commit``'s files (``git archive``), package included; its full hash. With
     ``keep``, a scratch folder already holding that commit is kept as it is (with the outputs a killed
-    run left there); anything else is made afresh."""
+    run left there). With ``reuse``, one holding another commit of the repository is moved to
+    ``commit`` with the outputs of its run kept (``REUSED`` lists the commits it held before), for
+    Snakemake to rerun only the jobs whose code, settings or inputs changed (each job's code version
+    is a param). Anything else is made afresh."""
     full = subprocess.run(
         ["git", "-C", str(root), "rev-parse", commit], capture_output=True, text=True, check=True
     ).stdout.strip()
     marker = scratch / EXPORTED
-    if keep and marker.is_file() and marker.read_text() == full:
+    held = marker.read_text() if marker.is_file() else None
+    if (keep or reuse) and held == full:
+        return full
+    if reuse and held is not None and _is_commit(root, held):
+        _move_to_commit(root, scratch, held, full)
+        with open(scratch / REUSED, "a") as reused:
+            reused.write(held + "\n")
+        marker.write_text(full)
         return full
     if scratch.exists():
         shutil.rmtree(scratch)
     scratch.mkdir(parents=True)
-    archive = subprocess.run(["git", "-C", str(root), "archive", full], capture_output=True, check=True)
-    subprocess.run(["tar", "-x", "-C", str(scratch)], input=archive.stdout, check=True)
+    _archive(root, full, scratch)
     marker.write_text(full)
     return full
+
+
+def _is_commit(root: Path, commit: str) -> bool:
+    return (
+        subprocess.run(
+            ["git", "-C", str(root), "cat-file", "-e", f"{commit}^{{commit}}"], capture_output=True
+        ).returncode
+        == 0
+    )
+
+
+def reused_commits(scratch: Path) -> list[str]:
+    """The earlier commits whose run's outputs ``scratch`` kept (``export_commit``'s ``reuse``), oldest first."""
+    path = scratch / REUSED
+    return path.read_text().split() if path.is_file() else []
 
 
 def snakemake_wall_seconds(scratch: Path) -> float:
