@@ -188,7 +188,11 @@ def main(args) -> int:
         ),
         **({"targets": list(args.targets)} if args.targets else {}),
         "made_by": "python -m truncback expected-outputs (a clean export of the commit, run in .expected/)"
-        + (f"; killed and resumed, {runs} Snakemake runs, wall_seconds their sum" if runs > 1 else "")
+        + (
+            f"; {'resumed' if reused else 'killed and resumed'}, {runs} Snakemake runs, wall_seconds their sum"
+            if runs > 1
+            else ""
+        )
         + (
             f"; the outputs of the run of {', '.join(c[:12] for c in reused)} kept where Snakemake found their "
             "jobs' code, settings and inputs unchanged (each job's code version is a param), the other jobs rerun"
