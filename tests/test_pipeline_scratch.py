@@ -20,6 +20,7 @@ from truncback.pipeline.scratch import (
     reused_commits,
     run_scale,
     snakemake_command,
+    snakemake_run_logs,
     snakemake_wall_seconds,
     unlock,
 )
@@ -152,7 +153,12 @@ def test_the_wall_time_of_a_resumed_run_sums_its_snakemake_runs(tmp_path):
         log.write_text("")
         end = datetime.strptime(started, "%Y-%m-%dT%H%M%S").timestamp() + seconds
         os.utime(log, (end, end))
+    unlocked = logs / "2026-01-02T060000.123456.snakemake.log"  # snakemake --unlock: no job, not a run
+    unlocked.write_text("Unlocked working directory.\n")
+    end = datetime(2026, 1, 2, 7).timestamp()
+    os.utime(unlocked, (end, end))
     assert snakemake_wall_seconds(tmp_path) == 350
+    assert len(snakemake_run_logs(tmp_path)) == 2
 
 
 SLOW_SNAKEFILE = """

@@ -34,6 +34,7 @@ from truncback.pipeline.scratch import (
     reused_commits,
     run_scale,
     snakemake_command,
+    snakemake_run_logs,
     snakemake_wall_seconds,
     unlock,
 )
@@ -166,7 +167,7 @@ def main(args) -> int:
     except RuntimeError as error:
         print(f"expected-outputs: {error}; nothing was copied", file=sys.stderr)
         return 1
-    runs = len(list((scratch / ".snakemake" / "log").glob("*.snakemake.log")))
+    runs = len(snakemake_run_logs(scratch))
     if runs > 1:  # resumed: every part of the run counts
         seconds = snakemake_wall_seconds(scratch)
     made = expected_files(scratch, args.scale)

@@ -125,11 +125,18 @@ def reused_commits(scratch: Path) -> list[str]:
     return path.read_text().split() if path.is_file() else []
 
 
+def snakemake_run_logs(scratch: Path) -> list[Path]:
+    """The logs of the Snakemake runs in ``scratch`` (.snakemake/log/<start>.snakemake.log), oldest first,
+    without those of ``snakemake --unlock`` (``unlock``), which ran no job."""
+    logs = sorted((scratch / ".snakemake" / "log").glob("*.snakemake.log"))
+    return [log for log in logs if "Unlocked working directory." not in log.read_text(errors="replace")]
+
+
 def snakemake_wall_seconds(scratch: Path) -> float:
-    """The wall seconds of every Snakemake run logged in ``scratch`` (.snakemake/log/<start>.snakemake.log:
-    from the start time in its name to its last write), summed: a run killed and resumed counts each part."""
+    """The wall seconds of every Snakemake run logged in ``scratch`` (``snakemake_run_logs``: from the
+    start time in a log's name to its last write), summed: a run killed and resumed counts each part."""
     total = 0.0
-    for log in (scratch / ".snakemake" / "log").glob("*.snakemake.log"):
+    for log in snakemake_run_logs(scratch):
         started = datetime.strptime(log.name.split(".")[0], "%Y-%m-%dT%H%M%S").timestamp()
         total += max(0.0, log.stat().st_mtime - started)
     return total
