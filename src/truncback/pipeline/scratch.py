@@ -54,32 +54,36 @@ def _archive(root: Path, commit: str, folder: Path) -> None:
     subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
 
 
-def _committed_files(root: Path, commit: str) -> set[str]:
-    listed = subprocess.run(
-        ["git", "-C", str(root), "ls-tree", "-r", "-z", "--name-only", commit], capture_output=True, check=True
-    )
-    return {name.decode() for name in listed.stdout.split(b"\0") if name}
+def _files(folder: Path) -> set[str]:
+    return {str(path.relative_to(folder)) for path in folder.rglob("*") if not path.is_dir()}
+
+
+def _same(a: Path, b: Path) -> bool:
+    return a.is_file() and b.is_file() and not a.is_symlink() and filecmp.cmp(a, b, shallow=False)
 
 
 def _move_to_commit(root: Path, scratch: Path, old: str, new: str) -> None:
-    """``scratch``'s files of commit ``old`` made those of ``new``, everything else (the outputs, the
-    data, Snakemake's records) kept: a file the same in both commits is left as it is, so that its time
-    stamp does not make Snakemake rerun the jobs that read it; a changed one is replaced, and one that
-    ``new`` lacks is removed."""
+    """``scratch``'s files of commit ``old`` made those of ``new``, everything else kept: a file the run
+    made or overwrote (an output, the data, Snakemake's records; one that differs from ``old``'s) stays
+    the run's, even where ``new`` commits another version of it (a committed expected output); a file
+    the same in both commits is left as it is, so that its time stamp does not make Snakemake rerun
+    the jobs that read it; one that ``new`` changed is replaced, and one that ``new`` lacks is removed."""
     with tempfile.TemporaryDirectory(dir=scratch.parent, prefix=f".{scratch.name}-") as folder:
-        exported = Path(folder)
-        _archive(root, new, exported)
-        files = {str(path.relative_to(exported)) for path in exported.rglob("*") if not path.is_dir()}
-        for gone in _committed_files(root, old) - files:
-            (scratch / gone).unlink(missing_ok=True)
-        for name in sorted(files):
-            source, target = exported / name, scratch / name
-            if target.is_file() and not target.is_symlink() and filecmp.cmp(source, target, shallow=False):
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if target.is_dir() and not target.is_symlink():
-                shutil.rmtree(target)
-            os.replace(source, target)
+        before, after = Path(folder) / "old", Path(folder) / "new"
+        for commit, where in ((old, before), (new, after)):
+            where.mkdir()
+            _archive(root, commit, where)
+        exported, files = _files(before), _files(after)
+        for name in sorted(exported | files):
+            source, target, was = after / name, scratch / name, before / name
+            untouched = (name in exported and _same(target, was)) or not (target.exists() or target.is_symlink())
+            if not untouched or (name in files and _same(source, target)):
+                continue  # the run's file, or already the new commit's
+            if name in files:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(source, target)
+            else:
+                target.unlink(missing_ok=True)
 
 
 def export_commit(root: Path, scratch: Path, commit: str = "HEAD", keep: bool = False, reuse: bool = False) -> str:
