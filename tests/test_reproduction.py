@@ -145,6 +145,11 @@ def test_on_synthetic_data_the_omniglot_claims_are_not_comparable_and_the_toy_cl
     assert claims.bias_decays_exponentially(evidence).verdict == claims.FAIL  # judged on real Omniglot
     verdict = claims.bias_decays_exponentially(smoke)  # judged on the toy alone
     assert verdict.verdict == claims.PASS and "depth study not judged" in verdict.evidence
+    without_depth = copy.deepcopy(evidence)
+    without_depth.depth = None  # real Omniglot data, but its depth study not run: the verdict says so
+    verdict = claims.bias_decays_exponentially(without_depth)
+    assert verdict.verdict == claims.PASS and "depth study not run" in verdict.evidence
+    assert "judged on the toy alone" in verdict.evidence
     assert claims.no_decay_without_regularization(smoke).verdict == NOT_COMPARABLE
     assert claims.krmd_faster_and_leaner(smoke).verdict == claims.PASS
     assert Evidence("quick").comparable("2") and not Evidence("quick").comparable("3")  # CIFAR: stand-ins at quick

@@ -102,7 +102,12 @@ def bias_decays_exponentially(evidence) -> Verdict:
         f"{f' (above at K = {above[:5]})' if above else ''}; fitted rate {rate:.4f} per reverse step, r2 {r2:.3f} "
         "(PASS needs every error under the bound, rate < 1, r2 > 0.9)"
     )
-    if evidence.depth is not None and not evidence.comparable("4"):
+    if evidence.depth is None and evidence.comparable("4"):
+        text += (
+            f"; Omniglot's depth study not run (results/{evidence.scale}/omniglot/depth.json is missing): judged "
+            "on the toy alone"
+        )
+    elif evidence.depth is not None and not evidence.comparable("4"):
         text += f"; Omniglot's depth study not judged (its data are {SYNTHETIC})"
     elif evidence.depth is not None:
         point, why = depth_point(evidence.depth)
