@@ -97,8 +97,9 @@ def depth_study(hparams, tasks, T: int, batch_norm: bool, constraints: Constrain
 
 
 def run_depth(background, evaluation, settings: OmniglotSettings, learned: dict, seed: int, log, device="cpu") -> dict:
-    """The depth study at the learned hyperparameters (of the full-RMD run) and at the initial
-    ones, in float64 so that the errors are not limited by single precision."""
+    """The depth study at the learned hyperparameters (of the full-RMD run: ``learned``, its arrays by
+    name as the run saved them, rebuilt in the network's order by ``nested_hyperparameters``) and at the
+    initial ones, in float64 so that the errors are not limited by single precision."""
     dtype = torch.float64
     task_seed = derive_seed("omniglot", 0, seed)
     _, test_sampler = samplers(background, evaluation, settings, task_seed, device)
@@ -111,7 +112,7 @@ def run_depth(background, evaluation, settings: OmniglotSettings, learned: dict,
         "T": settings.T,
         "tasks": settings.depth_tasks,
     }
-    learned = tree_map(lambda leaf: leaf.to(device=device, dtype=dtype), learned)
+    learned = tree_map(lambda leaf: leaf.to(device), nested_hyperparameters(learned, like=initial, dtype=dtype))
     constraints = settings.constraints()
     for name, hparams in (("learned", learned), ("initial", initial)):
         result[name] = depth_study(
@@ -135,9 +136,8 @@ def main(args) -> int:
     configure_torch(args.threads)
     device = select_device(args.device)
     background, evaluation = load_omniglot(args.background, args.evaluation)
-    learned = nested_hyperparameters(load_npz(args.hparams), like=settings.initial_hyperparameters(args.seed))
     with ProgressLog(args.log) as log:
-        result = run_depth(background, evaluation, settings, learned, args.seed, log, device)
+        result = run_depth(background, evaluation, settings, load_npz(args.hparams), args.seed, log, device)
     write_json(args.output, result)
     return 0
 
