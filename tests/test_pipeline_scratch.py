@@ -294,6 +294,15 @@ def test_expected_outputs_record_each_command_s_code_version_and_give_the_jobs_t
     made["code_versions"]["lint-workflow"]["version"] = "0" * 16
     assert currency(made) == "made by older code for: lint-workflow"
     assert currency({"commit": commit}) == f"made at {commit[:12]}, code versions not recorded"
+    # --reuse at a later commit that changes no job: nothing reruns, the provenance names both commits
+    (tmp_path / "NOTES.md").write_text("a change no job reads\n")
+    git(tmp_path, "add", "NOTES.md")
+    git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "two")
+    assert cli(["expected-outputs", "--scale", "smoke", "--cores", "1", "--reuse"]) == 0
+    again = yaml.safe_load((tmp_path / "paper_tables" / "smoke" / "provenance.yaml").read_text())
+    assert again["commit"] == git(tmp_path, "rev-parse", "HEAD") and again["reused_runs_of"] == [commit]
+    assert "the outputs of the run of" in again["made_by"] and currency(again) == "current"
+    assert (tmp_path / "paper_tables" / "smoke" / "commit.md").read_text().strip() == commit  # not rerun
 
 
 STUDY_SNAKEFILE = """
