@@ -79,7 +79,10 @@ def test_a_resumed_scale_s_wall_time_says_it_sums_its_runs():
     assert wall_time({"wall_seconds": 5400, "snakemake_runs": 1}) == "1.5 h"
     assert wall_time({"wall_seconds": 5400, "snakemake_runs": 3}) == "1.5 h, the sum of 3 runs (killed and resumed)"
     reused = {"wall_seconds": 5400, "snakemake_runs": 3, "reused_runs_of": ["a" * 40]}
-    assert wall_time(reused) == "1.5 h, the sum of 3 runs (the jobs whose code changed rerun on the run of 1 earlier commit(s))"
+    assert (
+        wall_time(reused)
+        == "1.5 h, the sum of 3 runs (the jobs whose code changed rerun on the run of 1 earlier commit(s))"
+    )
 
 
 def test_the_at_a_glance_table_says_whether_each_scale_s_outputs_are_of_the_current_code(tmp_path):
