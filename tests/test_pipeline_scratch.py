@@ -96,30 +96,45 @@ def test_a_scratch_moved_to_another_commit_keeps_its_outputs_and_the_files_that_
     repo, scratch = tmp_path / "repo", tmp_path / "scratch"
     repo.mkdir()
     git(repo, "init", "-q")
-    for name, text in (("same.txt", "same"), ("changed.txt", "old"), ("gone.txt", "gone"), ("figure.png", "old")):
+    files = (
+        ("same.txt", "same"),
+        ("changed.txt", "old"),
+        ("gone.txt", "gone"),
+        ("figure.png", "old"),
+        ("table.md", "old"),
+    )
+    for name, text in files:
         (repo / name).write_text(text)
     first = commit_all(repo, "one")
     export_commit(repo, scratch)
     (scratch / "results").mkdir()
     (scratch / "results" / "r.json").write_text("{}")  # what the run made
     (scratch / "figure.png").write_text("run")  # a committed expected output the run made again
-    past = datetime(2026, 1, 2).timestamp()
-    for name in ("same.txt", "changed.txt"):
-        os.utime(scratch / name, (past, past))
+    (scratch / "table.md").write_text("old")  # made again with the committed bytes: still the run's
+    later = datetime(2030, 1, 2).timestamp()
+    os.utime(scratch / "table.md", (later, later))
+    exported = (scratch / "same.txt").stat().st_mtime_ns
     (repo / "changed.txt").write_text("new")
     (repo / "gone.txt").unlink()
     (repo / "added.txt").write_text("added")
     (repo / "figure.png").write_text("committed elsewhere")
+    (repo / "table.md").write_text("committed elsewhere")
     second = commit_all(repo, "two")
     assert export_commit(repo, scratch, second, reuse=True) == second
     assert (scratch / "results" / "r.json").read_text() == "{}"
-    assert (scratch / "same.txt").stat().st_mtime == past  # unchanged: its time stamp too
-    assert (scratch / "changed.txt").read_text() == "new" and (scratch / "changed.txt").stat().st_mtime > past
+    assert (scratch / "same.txt").stat().st_mtime_ns == exported  # unchanged: its time stamp too
+    assert (scratch / "changed.txt").read_text() == "new"
     assert not (scratch / "gone.txt").exists() and (scratch / "added.txt").read_text() == "added"
     assert (scratch / "figure.png").read_text() == "run"  # the run's output, not the new commit's copy
+    assert (scratch / "table.md").read_text() == "old"  # written by the run (its time stamp says so)
     assert reused_commits(scratch) == [first]
     assert not [path for path in tmp_path.iterdir() if path.name.startswith(".scratch-")]  # no temporary left
     assert export_commit(repo, scratch, second, reuse=True) == second and reused_commits(scratch) == [first]
+    (repo / "same.txt").write_text("changed at last")  # kept through one move, still the export's copy
+    third = commit_all(repo, "three")
+    assert export_commit(repo, scratch, third, reuse=True) == third and reused_commits(scratch) == [first, second]
+    assert (scratch / "same.txt").read_text() == "changed at last" and (scratch / "figure.png").read_text() == "run"
+    export_commit(repo, scratch, second, reuse=True)  # and back
     assert export_commit(repo, scratch, first) == first and reused_commits(scratch) == []  # no reuse: afresh
     assert not (scratch / "results").exists()
 

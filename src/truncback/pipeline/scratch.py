@@ -4,6 +4,7 @@ its package, so that what is committed is never overwritten."""
 
 import contextlib
 import filecmp
+import json
 from collections.abc import Sequence
 import os
 import re
@@ -47,6 +48,7 @@ def copy_workflow(root: Path, scratch: Path) -> Path:
 
 EXPORTED = ".exported_commit"  # in a scratch folder: the commit its files are of
 REUSED = ".reused_commits"  # in a scratch folder: the earlier commits whose run's outputs it kept, oldest first
+WRITTEN = ".exported_files.json"  # in a scratch folder: {file: its time stamp (ns)} as the export wrote it
 
 
 def _archive(root: Path, commit: str, folder: Path) -> None:
@@ -62,28 +64,45 @@ def _same(a: Path, b: Path) -> bool:
     return a.is_file() and b.is_file() and not a.is_symlink() and filecmp.cmp(a, b, shallow=False)
 
 
+def _stamps(scratch: Path, names) -> dict:
+    return {name: (scratch / name).stat().st_mtime_ns for name in names if (scratch / name).is_file()}
+
+
+def _record_export(scratch: Path, stamps: dict) -> None:
+    (scratch / WRITTEN).write_text(json.dumps(stamps, sort_keys=True))
+
+
 def _move_to_commit(root: Path, scratch: Path, old: str, new: str) -> None:
     """``scratch``'s files of commit ``old`` made those of ``new``, everything else kept: a file the run
-    made or overwrote (an output, the data, Snakemake's records; one that differs from ``old``'s) stays
-    the run's, even where ``new`` commits another version of it (a committed expected output); a file
-    the same in both commits is left as it is, so that its time stamp does not make Snakemake rerun
-    the jobs that read it; one that ``new`` changed is replaced, and one that ``new`` lacks is removed."""
+    made or wrote (an output, the data, Snakemake's records; one whose time stamp is no longer the one
+    the export gave it, or whose content differs from ``old``'s) stays the run's, even where ``new``
+    commits another version of it (a committed expected output); a file the same in both commits is
+    left as it is, so that its time stamp does not make Snakemake rerun the jobs that read it; one
+    that ``new`` changed is replaced, and one that ``new`` lacks is removed."""
+    recorded = json.loads((scratch / WRITTEN).read_text()) if (scratch / WRITTEN).is_file() else None
     with tempfile.TemporaryDirectory(dir=scratch.parent, prefix=f".{scratch.name}-") as folder:
         before, after = Path(folder) / "old", Path(folder) / "new"
         for commit, where in ((old, before), (new, after)):
             where.mkdir()
             _archive(root, commit, where)
         exported, files = _files(before), _files(after)
+        stamps = {}
         for name in sorted(exported | files):
             source, target, was = after / name, scratch / name, before / name
-            untouched = (name in exported and _same(target, was)) or not (target.exists() or target.is_symlink())
-            if not untouched or (name in files and _same(source, target)):
-                continue  # the run's file, or already the new commit's
-            if name in files:
+            absent = not (target.exists() or target.is_symlink())
+            as_exported = name in exported and _same(target, was)
+            if recorded is not None and not absent:
+                as_exported = as_exported and recorded.get(name) == target.stat().st_mtime_ns
+            if not (absent or as_exported):
+                continue  # the run's file
+            if name in files and not _same(source, target):
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(source, target)
-            else:
+            elif name not in files:
                 target.unlink(missing_ok=True)
+            if name in files:
+                stamps[name] = target.stat().st_mtime_ns
+        _record_export(scratch, stamps)
 
 
 def export_commit(root: Path, scratch: Path, commit: str = "HEAD", keep: bool = False, reuse: bool = False) -> str:
@@ -110,6 +129,7 @@ def export_commit(root: Path, scratch: Path, commit: str = "HEAD", keep: bool = 
         shutil.rmtree(scratch)
     scratch.mkdir(parents=True)
     _archive(root, full, scratch)
+    _record_export(scratch, _stamps(scratch, _files(scratch)))
     marker.write_text(full)
     return full
 
