@@ -94,6 +94,23 @@ def test_the_decay_with_depth_is_judged_where_the_regulariser_acts_and_needs_a_g
     assert verdict.verdict == claims.FAIL and "rate 0.9929 (r2 0.215), not a geometric decay" in verdict.evidence
 
 
+def test_the_learnt_lambda_of_an_unstable_run_judges_no_claim():
+    """The depth study names the file its learnt lambda came from; where that run is UNSTABLE, C1 and C6
+    are judged at the initial lambda even where the learnt one's regulariser is in effect, and say why."""
+    evidence = toy_evidence()
+    evidence.depth = depth(0.8, 0.99, learned_rho=2.0, initial=(1.02, 1.02))  # judged at the learnt lambda
+    evidence.depth["learned_from"] = "rmd_hparams.npz"
+    assert claims.bias_decays_exponentially(evidence).verdict == claims.PASS  # the learnt lambda's rate 0.8
+    record = RunRecord()
+    record.health = {"verdict": "UNSTABLE"}
+    evidence.omniglot.append(SimpleNamespace(label="rmd", display="Full RMD", run=record))
+    for verdict in (claims.bias_decays_exponentially(evidence), claims.no_decay_without_regularization(evidence)):
+        assert "the learnt lambda is the Full RMD run's, which is UNSTABLE" in verdict.evidence
+        assert verdict.verdict == claims.FAIL  # at the initial lambda the errors grow (rate 1.02)
+    record.health = {"verdict": "STABLE"}
+    assert claims.bias_decays_exponentially(evidence).verdict == claims.PASS
+
+
 def measurements(krmd_seconds=0.1, krmd_memory=1.0) -> pd.DataFrame:
     rows = []
     for T in (50, 100, 200):

@@ -59,13 +59,33 @@ def _point_text(name: str, point: dict, T: int) -> str:
     )
 
 
-def depth_point(depth) -> tuple[str, str]:
+LEARNED_SUFFIX = "_hparams.npz"
+"""The Omniglot run ``<run>`` saves its learnt lambda as ``<run>_hparams.npz``, which the depth study names
+(``learned_from``)."""
+
+
+def unstable_source(evidence) -> str | None:
+    """The name of the Omniglot run whose learnt lambda the depth study used where that run is UNSTABLE
+    (its lambda is then not one to judge a claim at), else None (stable, or not known)."""
+    source = (evidence.depth or {}).get("learned_from", "")
+    name = source[: -len(LEARNED_SUFFIX)] if source.endswith(LEARNED_SUFFIX) else None
+    runs = [r for r in evidence.omniglot if r.label == name and r.run.health.get("verdict") == UNSTABLE]
+    return runs[0].display if runs else None
+
+
+def depth_point(depth, unstable: str | None = None) -> tuple[str, str]:
     """Which lambda of the depth study judges the claims about the decay with depth (C1's Omniglot part, C6),
     and the sentence saying why: the learnt one where its regulariser is in effect (it alone contracts by a
-    decade over the horizon, Prop. 3.1's strong convexity), else the initial one (rho as initialised),
-    since a learnt rho gamma near 0 leaves a regularised model that is in effect unregularised."""
+    decade over the horizon, Prop. 3.1's strong convexity) and the run that learnt it (``unstable``: its
+    name where UNSTABLE) was stable, else the initial one (rho as initialised), since a learnt rho gamma
+    near 0 leaves a regularised model that is in effect unregularised."""
     T = depth["T"]
     learned, initial = depth["learned"], depth["initial"]
+    if unstable:
+        return "initial", (
+            f"judged at the {_point_text('initial', initial, T)}: the learnt lambda is the {unstable} run's, "
+            "which is UNSTABLE (Run health), so its numbers are shown, not judged"
+        )
     if regulariser_contraction(learned, T) <= REGULARISER_IN_EFFECT:
         return "learned", f"judged at the {_point_text('learnt', learned, T)}"
     if regulariser_contraction(initial, T) <= REGULARISER_IN_EFFECT:
@@ -110,7 +130,7 @@ def bias_decays_exponentially(evidence) -> Verdict:
     elif evidence.depth is not None and not evidence.comparable("4"):
         text += f"; Omniglot's depth study not judged (its data are {SYNTHETIC})"
     elif evidence.depth is not None:
-        point, why = depth_point(evidence.depth)
+        point, why = depth_point(evidence.depth, unstable_source(evidence))
         fit = evidence.depth[point]["rho_positive"]["fit_without_c"]
         geometric = fit["rate"] < 1 and fit["r2"] > 0.9
         passed = passed and geometric
@@ -226,7 +246,7 @@ def no_decay_without_regularization(evidence) -> Verdict:
     claim = "no_decay_without_regularization"
     if evidence.depth is None:
         return _not_run(claim, "the Omniglot depth study", f"results/{evidence.scale}/omniglot/depth.json")
-    point, why = depth_point(evidence.depth)
+    point, why = depth_point(evidence.depth, unstable_source(evidence))
     zero, positive = evidence.depth[point]["rho_zero"], evidence.depth[point]["rho_positive"]
     errors = zero["mean_without_c"][:-1]
     drop = errors[-1] / errors[0]

@@ -9,6 +9,7 @@ the lower-level problem is locally strongly convex, which the regulariser makes 
 
 import argparse
 import json
+from pathlib import Path
 import math
 from dataclasses import asdict
 from typing import Any
@@ -138,6 +139,7 @@ def main(args) -> int:
     background, evaluation = load_omniglot(args.background, args.evaluation)
     with ProgressLog(args.log) as log:
         result = run_depth(background, evaluation, settings, load_npz(args.hparams), args.seed, log, device)
+    result["learned_from"] = Path(args.hparams).name
     write_json(args.output, result)
     return 0
 
