@@ -102,6 +102,7 @@ def test_a_scratch_moved_to_another_commit_keeps_its_outputs_and_the_files_that_
         ("gone.txt", "gone"),
         ("figure.png", "old"),
         ("table.md", "old"),
+        ("deleted.md", "old"),
     )
     for name, text in files:
         (repo / name).write_text(text)
@@ -111,15 +112,20 @@ def test_a_scratch_moved_to_another_commit_keeps_its_outputs_and_the_files_that_
     (scratch / "results" / "r.json").write_text("{}")  # what the run made
     (scratch / "figure.png").write_text("run")  # a committed expected output the run made again
     (scratch / "table.md").write_text("old")  # made again with the committed bytes: still the run's
-    later = datetime(2030, 1, 2).timestamp()
+    later = datetime(2030, 1, 2).timestamp() + 0.5
     os.utime(scratch / "table.md", (later, later))
+    (scratch / "deleted.md").unlink()  # a job's output Snakemake removed: its job must run again
     exported = (scratch / "same.txt").stat().st_mtime_ns
     (repo / "changed.txt").write_text("new")
     (repo / "gone.txt").unlink()
     (repo / "added.txt").write_text("added")
     (repo / "figure.png").write_text("committed elsewhere")
     (repo / "table.md").write_text("committed elsewhere")
+    (repo / "deleted.md").write_text("committed elsewhere")
     second = commit_all(repo, "two")
+    # a move interrupted after replacing changed.txt: the new commit's bytes at an extraction's time stamp
+    (scratch / "changed.txt").write_text("new")
+    os.utime(scratch / "changed.txt", (datetime(2026, 1, 2).timestamp(),) * 2)
     assert export_commit(repo, scratch, second, reuse=True) == second
     assert (scratch / "results" / "r.json").read_text() == "{}"
     assert (scratch / "same.txt").stat().st_mtime_ns == exported  # unchanged: its time stamp too
@@ -127,14 +133,24 @@ def test_a_scratch_moved_to_another_commit_keeps_its_outputs_and_the_files_that_
     assert not (scratch / "gone.txt").exists() and (scratch / "added.txt").read_text() == "added"
     assert (scratch / "figure.png").read_text() == "run"  # the run's output, not the new commit's copy
     assert (scratch / "table.md").read_text() == "old"  # written by the run (its time stamp says so)
+    assert not (scratch / "deleted.md").exists()
     assert reused_commits(scratch) == [first]
     assert not [path for path in tmp_path.iterdir() if path.name.startswith(".scratch-")]  # no temporary left
     assert export_commit(repo, scratch, second, reuse=True) == second and reused_commits(scratch) == [first]
     (repo / "same.txt").write_text("changed at last")  # kept through one move, still the export's copy
+    (repo / "changed.txt").write_text("newer")  # the interrupted move's file is the export's too
     third = commit_all(repo, "three")
     assert export_commit(repo, scratch, third, reuse=True) == third and reused_commits(scratch) == [first, second]
     assert (scratch / "same.txt").read_text() == "changed at last" and (scratch / "figure.png").read_text() == "run"
+    assert (scratch / "changed.txt").read_text() == "newer" and (scratch / "table.md").read_text() == "old"
+    (scratch / ".exported_files.json").unlink()  # a scratch exported before the record: time stamps alone
     export_commit(repo, scratch, second, reuse=True)  # and back
+    assert (scratch / "same.txt").read_text() == "same" and (scratch / "changed.txt").read_text() == "new"
+    assert (scratch / "table.md").read_text() == "old" and (scratch / "figure.png").read_text() == "run"
+    (scratch / ".exported_commit").write_text("0" * 40)  # a commit the repository lacks: refused, unchanged
+    with pytest.raises(ValueError, match="does not have"):
+        export_commit(repo, scratch, first, reuse=True)
+    assert (scratch / "results" / "r.json").is_file()
     assert export_commit(repo, scratch, first) == first and reused_commits(scratch) == []  # no reuse: afresh
     assert not (scratch / "results").exists()
 

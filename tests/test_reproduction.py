@@ -4,6 +4,7 @@ command that makes them; a reference with an unknown claim or a result of anothe
 Table 1's growth exponents are those of the measured memory."""
 
 import copy
+from pathlib import Path
 import math
 import re
 from types import SimpleNamespace
@@ -109,6 +110,13 @@ def test_the_learnt_lambda_of_an_unstable_run_judges_no_claim():
         assert verdict.verdict == claims.FAIL  # at the initial lambda the errors grow (rate 1.02)
     record.health = {"verdict": "STABLE"}
     assert claims.bias_decays_exponentially(evidence).verdict == claims.PASS
+
+
+def test_the_learnt_lambda_file_the_depth_study_names_is_the_one_the_omniglot_rule_writes():
+    """``unstable_source`` finds the run by the file name rules/omniglot.smk gives its learnt lambda."""
+    rules = (Path(__file__).resolve().parents[1] / "rules" / "omniglot.smk").read_text()
+    assert f'hparams=f"{{OG_RESULTS}}/{{{{run}}}}{claims.LEARNED_SUFFIX}"' in rules  # each run writes it
+    assert f"{{OMNIGLOT['depth_from']}}{claims.LEARNED_SUFFIX}" in rules  # the depth study reads it
 
 
 def measurements(krmd_seconds=0.1, krmd_memory=1.0) -> pd.DataFrame:

@@ -149,7 +149,11 @@ def main(args) -> int:
     root = repository_root()
     scratch = root / ".expected" / args.scale
     config = absolute_config(args.config, Path.cwd())
-    commit = export_commit(root, scratch, args.commit, keep=args.resume, reuse=args.reuse)
+    try:
+        commit = export_commit(root, scratch, args.commit, keep=args.resume, reuse=args.reuse)
+    except ValueError as error:
+        print(f"expected-outputs: {error}", file=sys.stderr)
+        return 2
     reused = reused_commits(scratch)
     try:
         if (args.resume or args.reuse) and (scratch / ".snakemake" / "locks").is_dir():

@@ -72,13 +72,23 @@ def _record_export(scratch: Path, stamps: dict) -> None:
     (scratch / WRITTEN).write_text(json.dumps(stamps, sort_keys=True))
 
 
+def _extracted(path: Path) -> bool:
+    """Whether ``path``'s time stamp is one an extraction gave it: a commit's time, whole seconds (a file
+    a run writes has a fraction of a second, on file systems that keep nanoseconds)."""
+    return path.stat().st_mtime_ns % 1_000_000_000 == 0
+
+
 def _move_to_commit(root: Path, scratch: Path, old: str, new: str) -> None:
-    """``scratch``'s files of commit ``old`` made those of ``new``, everything else kept: a file the run
-    made or wrote (an output, the data, Snakemake's records; one whose time stamp is no longer the one
-    the export gave it, or whose content differs from ``old``'s) stays the run's, even where ``new``
-    commits another version of it (a committed expected output); a file the same in both commits is
-    left as it is, so that its time stamp does not make Snakemake rerun the jobs that read it; one
-    that ``new`` changed is replaced, and one that ``new`` lacks is removed."""
+    """``scratch``'s files of commit ``old`` made those of ``new``, everything else kept as the run left
+    it. A file is the export's where its time stamp is an extraction's (``_extracted``) and, where the
+    scratch records them (``WRITTEN``), the one recorded, and its content is ``old``'s (or already
+    ``new``'s: a move interrupted and retried); any other file is the run's (an output, the data,
+    Snakemake's records) and stays as it is, even where ``new`` commits another version of it (a
+    committed expected output). Of the export's files, one the same in both commits is left as it is,
+    so that its time stamp does not make Snakemake rerun the jobs that read it; one that ``new``
+    changed is replaced, and one that ``new`` lacks is removed. A file of ``old`` that the scratch
+    lacks (Snakemake removed a job's outputs) stays absent, so that its job reruns; one that only
+    ``new`` has is added."""
     recorded = json.loads((scratch / WRITTEN).read_text()) if (scratch / WRITTEN).is_file() else None
     with tempfile.TemporaryDirectory(dir=scratch.parent, prefix=f".{scratch.name}-") as folder:
         before, after = Path(folder) / "old", Path(folder) / "new"
@@ -89,19 +99,28 @@ def _move_to_commit(root: Path, scratch: Path, old: str, new: str) -> None:
         stamps = {}
         for name in sorted(exported | files):
             source, target, was = after / name, scratch / name, before / name
-            absent = not (target.exists() or target.is_symlink())
-            as_exported = name in exported and _same(target, was)
-            if recorded is not None and not absent:
-                as_exported = as_exported and recorded.get(name) == target.stat().st_mtime_ns
-            if not (absent or as_exported):
-                continue  # the run's file
-            if name in files and not _same(source, target):
+            if not (target.exists() or target.is_symlink()):
+                if name in exported:
+                    continue  # removed by the run: its job makes it again
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(source, target)
-            elif name not in files:
-                target.unlink(missing_ok=True)
-            if name in files:
-                stamps[name] = target.stat().st_mtime_ns
+            elif target.is_symlink() or not target.is_file() or not _extracted(target):
+                continue  # the run's
+            elif name in files and _same(source, target):
+                pass  # already the new commit's
+            elif (
+                name in exported
+                and _same(target, was)
+                and (recorded is None or recorded.get(name) == target.stat().st_mtime_ns)
+            ):
+                if name in files:
+                    os.replace(source, target)
+                else:
+                    target.unlink()
+                    continue
+            else:
+                continue  # the run's
+            stamps[name] = target.stat().st_mtime_ns
         _record_export(scratch, stamps)
 
 
@@ -111,7 +130,8 @@ def export_commit(root: Path, scratch: Path, commit: str = "HEAD", keep: bool = 
     run left there). With ``reuse``, one holding another commit of the repository is moved to
     ``commit`` with the outputs of its run kept (``REUSED`` lists the commits it held before), for
     Snakemake to rerun only the jobs whose code, settings or inputs changed (each job's code version
-    is a param). Anything else is made afresh."""
+    is a param); a ValueError, changing nothing, where the scratch holds no export or a commit the
+    repository lacks. Anything else is made afresh."""
     full = subprocess.run(
         ["git", "-C", str(root), "rev-parse", commit], capture_output=True, text=True, check=True
     ).stdout.strip()
@@ -119,7 +139,17 @@ def export_commit(root: Path, scratch: Path, commit: str = "HEAD", keep: bool = 
     held = marker.read_text() if marker.is_file() else None
     if (keep or reuse) and held == full:
         return full
-    if reuse and held is not None and _is_commit(root, held):
+    if reuse and scratch.exists():
+        if held is None or not _is_commit(root, held):
+            raise ValueError(
+                f"--reuse: {scratch} holds "
+                + (
+                    f"commit {held[:12]}, which this repository does not have (amended or rebased?)"
+                    if held
+                    else "no export"
+                )
+                + "; nothing was changed. Run without --reuse to start it afresh."
+            )
         _move_to_commit(root, scratch, held, full)
         with open(scratch / REUSED, "a") as reused:
             reused.write(held + "\n")

@@ -82,9 +82,16 @@ def depth_point(depth, unstable: str | None = None) -> tuple[str, str]:
     T = depth["T"]
     learned, initial = depth["learned"], depth["initial"]
     if unstable:
+        weak = regulariser_contraction(initial, T) > REGULARISER_IN_EFFECT
         return "initial", (
             f"judged at the {_point_text('initial', initial, T)}: the learnt lambda is the {unstable} run's, "
             "which is UNSTABLE (Run health), so its numbers are shown, not judged"
+            + (
+                f"; the regulariser is not in effect at the initial lambda either (a contraction <= "
+                f"{REGULARISER_IN_EFFECT:g}), so the verdict says little about the claim"
+                if weak
+                else ""
+            )
         )
     if regulariser_contraction(learned, T) <= REGULARISER_IN_EFFECT:
         return "learned", f"judged at the {_point_text('learnt', learned, T)}"
