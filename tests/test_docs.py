@@ -81,7 +81,8 @@ def test_a_resumed_scale_s_wall_time_says_it_sums_its_runs():
     reused = {"wall_seconds": 5400, "snakemake_runs": 3, "reused_runs_of": ["a" * 40]}
     assert (
         wall_time(reused)
-        == "1.5 h, the sum of 3 runs (the jobs whose code changed rerun on the run of 1 earlier commit(s))"
+        == "at most 1.5 h: the sum of 3 runs, an earlier commit's and the later reruns of the jobs whose code "
+        "changed since (1 commit(s)), which count those jobs twice"
     )
 
 

@@ -132,12 +132,14 @@ def minutes(seconds: float) -> str:
 def wall_time(made: dict) -> str:
     """A committed scale's wall time from its provenance; made by several Snakemake runs (expected-outputs'
     ``snakemake_runs``: one per target, more where it was killed and resumed or where it reused an
-    earlier commit's run, ``reused_runs_of``), it says it is their sum, which counts any pause within them."""
+    earlier commit's run, ``reused_runs_of``: then an upper bound, the rerun jobs counted twice), it says it
+    is their sum, which counts any pause within them."""
     runs, targets = made.get("snakemake_runs", 1), len(made.get("targets") or ()) or 1
     if made.get("reused_runs_of"):
         return (
-            f"{minutes(made['wall_seconds'])}, the sum of {runs} runs (the jobs whose code changed rerun on "
-            f"the run of {len(made['reused_runs_of'])} earlier commit(s))"
+            f"at most {minutes(made['wall_seconds'])}: the sum of {runs} runs, an earlier commit's and the later "
+            f"reruns of the jobs whose code changed since ({len(made['reused_runs_of'])} commit(s)), which count "
+            "those jobs twice"
         )
     if runs > targets:
         return f"{minutes(made['wall_seconds'])}, the sum of {runs} runs (killed and resumed)"
