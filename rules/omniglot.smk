@@ -54,11 +54,13 @@ rule omniglot_depth:
     params:
         settings=json.dumps(OMNIGLOT["settings"], sort_keys=True),
         seed=OMNIGLOT["seed"],
+        learned_from=OMNIGLOT["depth_from"],
         torch_threads=THREADS,
         device=DEVICE,
         code=code("omniglot-depth"),
         torch=TORCH,
     shell:
         "python -m truncback omniglot-depth --background {input.background:q} --evaluation {input.evaluation:q}"
-        " --settings {params.settings:q} --hparams {input.hparams:q} --seed {params.seed:q}"
-        " --threads {params.torch_threads:q} --device {params.device:q} --output {output:q} --log {log:q}"
+        " --settings {params.settings:q} --hparams {input.hparams:q} --learned-from {params.learned_from:q}"
+        " --seed {params.seed:q} --threads {params.torch_threads:q} --device {params.device:q} --output {output:q}"
+        " --log {log:q}"

@@ -197,13 +197,15 @@ def test_command_line_run_stop_resume_table_and_figure_are_reproducible(omniglot
                     settings,
                     "--hparams",
                     str(folder / "rmd.npz"),
+                    "--learned-from",
+                    "rmd",
                     "--output",
                     str(folder / "depth.json"),
                 ]
             )
             == 0
         )
-        assert json.loads((folder / "depth.json").read_text())["learned_from"] == "rmd.npz"  # the file it read
+        assert json.loads((folder / "depth.json").read_text())["learned_from"] == "rmd"  # the run it was told
         results = [str(folder / f"{method}.json") for method in ("krmd-K1", "rmd")]
         assert cli(["table-omniglot", "--results", *results, "--output", str(folder / "table4")]) == 0
         assert (

@@ -330,6 +330,8 @@ def test_the_shrunken_rehearsal_runs_the_same_jobs_and_estimates_their_time(smok
     monkeypatch.chdir(workdir)
     evidence = load_evidence("rehearsal", **rehearsal_result_paths())
     assert not evidence.missing
+    # the depth study names the run whose learnt lambda it read by that run's label (the report matches it)
+    assert evidence.depth["learned_from"] in {result.label for result in evidence.omniglot}
     reference = load_reference(REPO / "config" / "paper_reference.yaml")
     report = report_text(reference, evidence, estimates=f"{ESTIMATES}.csv")
     assert "**Rehearsal.**" in report and f"Estimated from the rehearsal ({ESTIMATES}.csv" in report

@@ -59,16 +59,10 @@ def _point_text(name: str, point: dict, T: int) -> str:
     )
 
 
-LEARNED_SUFFIX = "_hparams.npz"
-"""The Omniglot run ``<run>`` saves its learnt lambda as ``<run>_hparams.npz``, which the depth study names
-(``learned_from``)."""
-
-
 def unstable_source(evidence) -> str | None:
     """The name of the Omniglot run whose learnt lambda the depth study used where that run is UNSTABLE
     (its lambda is then not one to judge a claim at), else None (stable, or not known)."""
-    source = (evidence.depth or {}).get("learned_from", "")
-    name = source[: -len(LEARNED_SUFFIX)] if source.endswith(LEARNED_SUFFIX) else None
+    name = (evidence.depth or {}).get("learned_from")  # the run's label, passed by rules/omniglot.smk
     runs = [r for r in evidence.omniglot if r.label == name and r.run.health.get("verdict") == UNSTABLE]
     return runs[0].display if runs else None
 

@@ -9,7 +9,6 @@ the lower-level problem is locally strongly convex, which the regulariser makes 
 
 import argparse
 import json
-from pathlib import Path
 import math
 from dataclasses import asdict
 from typing import Any
@@ -139,7 +138,7 @@ def main(args) -> int:
     background, evaluation = load_omniglot(args.background, args.evaluation)
     with ProgressLog(args.log) as log:
         result = run_depth(background, evaluation, settings, load_npz(args.hparams), args.seed, log, device)
-    result["learned_from"] = Path(args.hparams).name
+    result["learned_from"] = args.learned_from
     write_json(args.output, result)
     return 0
 
@@ -155,6 +154,11 @@ def register(subparsers) -> None:
     parser.add_argument("--evaluation", required=True, help="prepared Omniglot .npz (meta-test side)")
     parser.add_argument("--settings", default="{}", help="JSON object of OmniglotSettings fields")
     parser.add_argument("--hparams", required=True, help="learned hyperparameters (.npz of the full-RMD run)")
+    parser.add_argument(
+        "--learned-from",
+        help="the label of the Omniglot run that learnt --hparams, recorded for the report (which judges no claim "
+        "at an UNSTABLE run's lambda)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed index (tasks and initial lam are derived from it)")
     add_compute_arguments(parser)
     parser.add_argument("--output", required=True, help="result JSON")
