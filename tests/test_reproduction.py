@@ -88,7 +88,9 @@ def test_the_decay_with_depth_is_judged_where_the_regulariser_acts_and_needs_a_g
     weak = depth(0.99, 0.99, learned_rho=0.01, initial=(0.8, 0.99))
     weak["initial"]["gamma"] = 0.003  # rho gamma = 0.003 at the initial lambda too: 0.994^20 = 0.89
     verdict = claims.no_decay_without_regularization(evidence.__class__("full", depth=weak))
-    assert "at neither lambda is the regulariser in effect" in verdict.evidence
+    assert (
+        "at neither lambda is the regulariser in effect" in verdict.evidence and claims.SAYS_LITTLE in verdict.evidence
+    )
     evidence.depth = depth(0.9929, 0.999, r2=0.215)  # a rate below 1 from a poor fit is no geometric decay
     verdict = claims.bias_decays_exponentially(evidence)
     assert verdict.verdict == claims.FAIL and "rate 0.9929 (r2 0.215), not a geometric decay" in verdict.evidence
@@ -107,6 +109,10 @@ def test_the_learnt_lambda_of_an_unstable_run_judges_no_claim():
     for verdict in (claims.bias_decays_exponentially(evidence), claims.no_decay_without_regularization(evidence)):
         assert "the learnt lambda is the Full RMD run's, which is UNSTABLE" in verdict.evidence
         assert verdict.verdict == claims.FAIL  # at the initial lambda the errors grow (rate 1.02)
+    assert claims.SAYS_LITTLE not in verdict.evidence  # the initial lambda's regulariser is in effect (0.8^20)
+    evidence.depth["initial"]["gamma"] = 0.003  # and here it is not (0.994^20 = 0.89): the caveat is given
+    assert claims.SAYS_LITTLE in claims.no_decay_without_regularization(evidence).evidence
+    evidence.depth["initial"]["gamma"] = 0.1
     record.health = {"verdict": "STABLE"}
     assert claims.bias_decays_exponentially(evidence).verdict == claims.PASS
 

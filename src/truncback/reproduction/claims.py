@@ -67,6 +67,10 @@ def unstable_source(evidence) -> str | None:
     return runs[0].display if runs else None
 
 
+SAYS_LITTLE = "so rho > 0 and rho = 0 differ little by construction and the verdict says little about the claim"
+"""The caveat of a verdict judged at a lambda whose regulariser is not in effect."""
+
+
 def depth_point(depth, unstable: str | None = None) -> tuple[str, str]:
     """Which lambda of the depth study judges the claims about the decay with depth (C1's Omniglot part, C6),
     and the sentence saying why: the learnt one where its regulariser is in effect (it alone contracts by a
@@ -82,7 +86,7 @@ def depth_point(depth, unstable: str | None = None) -> tuple[str, str]:
             "which is UNSTABLE (Run health), so its numbers are shown, not judged"
             + (
                 f"; the regulariser is not in effect at the initial lambda either (a contraction <= "
-                f"{REGULARISER_IN_EFFECT:g}), so the verdict says little about the claim"
+                f"{REGULARISER_IN_EFFECT:g}), {SAYS_LITTLE}"
                 if weak
                 else ""
             )
@@ -97,7 +101,7 @@ def depth_point(depth, unstable: str | None = None) -> tuple[str, str]:
     return "initial", (
         f"judged at the {_point_text('initial', initial, T)}, where rho is as initialised; at neither lambda is the "
         f"regulariser in effect (a contraction <= {REGULARISER_IN_EFFECT:g}; the {_point_text('learnt', learned, T)}), "
-        "so rho > 0 and rho = 0 differ little by construction and the verdict says little about the claim"
+        f"{SAYS_LITTLE}"
     )
 
 
