@@ -196,6 +196,18 @@ def test_smoke_dag_outputs_exist_and_repeat_byte_for_byte(smoke_run):
     assert [name for name in first if first[name] != second[name]] == []
 
 
+def test_the_report_gives_the_health_of_every_omniglot_run_the_companion_s_included(smoke_run):
+    """Run health lists Table 4's Omniglot runs and, apart, the FOM/UFOM companion's (config's
+    companion_runs), whose results no claim of the paper reads."""
+    text = (smoke_run / "paper_tables" / "smoke" / "reproduction_report.md").read_text()
+    section = text[text.index("## Run health") :]
+    section = section[: section.index("\n## ", 1)]
+    companion = section[section.index("**Omniglot, the FOM/UFOM companion's runs") :]
+    assert "**Omniglot (Table 4)**" in section and "of 2 run(s) stable" in companion.splitlines()[0]
+    names = [line.split("|")[1].strip() for line in companion.splitlines() if line.startswith("| ")][1:]
+    assert [name.split()[0] for name in names] == ["FOM", "UFOM"]
+
+
 def planned_rules(result) -> set:
     """The rules of the jobs `snakemake -n` would run (empty when it has nothing to do)."""
     return set(planned_jobs(result)) - {"all"}

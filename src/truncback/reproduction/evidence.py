@@ -81,6 +81,7 @@ class Evidence:
     hypercleaning: list = field(default_factory=list)
     task_interaction: list = field(default_factory=list)
     omniglot: list = field(default_factory=list)
+    omniglot_companion: list = field(default_factory=list)
     depth: dict | None = None
     complexity: pd.DataFrame | None = None
     timings: dict = field(default_factory=dict)
@@ -129,9 +130,12 @@ def load_evidence(
     aid_vs_itd=(),
     fom_ufom=(),
     further=(),
+    omniglot_companion=(),
 ) -> Evidence:
-    """Our raw results at ``scale``; ``further``: the results of experiments the report has no section
-    for (results/<scale>/<experiment>/...), the existing ones counted by experiment."""
+    """Our raw results at ``scale``; ``omniglot_companion``: the Omniglot runs of the FOM/UFOM companion
+    (their health is reported, no claim of the paper reads them); ``further``: the results of experiments
+    the report has no section for (results/<scale>/<experiment>/...), the existing ones counted by
+    experiment."""
     evidence = Evidence(scale)
     for path in _read_all(further, scale, evidence, str):
         parts = Path(path).as_posix().split("/")
@@ -149,6 +153,9 @@ def load_evidence(
     evidence.hypercleaning = _typed(hypercleaning, HypercleaningResult, scale, evidence, "hypercleaning")
     evidence.task_interaction = _typed(task_interaction, TaskInteractionResult, scale, evidence, "task_interaction")
     evidence.omniglot = _typed(omniglot, OmniglotResult, scale, evidence, "omniglot")
+    evidence.omniglot_companion = _read_all(
+        omniglot_companion, scale, evidence, lambda path: read_result(path, OmniglotResult)
+    )
     if depth and Path(depth).is_file():
         evidence.depth = read_json(depth)
     elif depth:

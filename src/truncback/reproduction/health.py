@@ -57,7 +57,8 @@ def health_blocks(evidence) -> list:
     experiments = {
         "Hypercleaning (Table 2)": evidence.hypercleaning,
         "Task interaction (Table 3)": evidence.task_interaction,
-        "Omniglot (Table 4, with the FOM/UFOM companion's runs)": evidence.omniglot,
+        "Omniglot (Table 4)": evidence.omniglot,
+        "Omniglot, the FOM/UFOM companion's runs (companion_fom_ufom_omniglot)": evidence.omniglot_companion,
     }
     blocks: list = [
         ("h2", "Run health"),

@@ -377,6 +377,7 @@ def main(args) -> int:
         args.aid_vs_itd,
         args.fom_ufom,
         args.results,
+        args.omniglot_companion,
     )
     spread = load_spread(args.spread) if args.spread else None
     blocks = report_blocks(reference, evidence, args.benchmarks, args.estimates, spread, load_study(args.sensitivity))
@@ -401,6 +402,12 @@ def register(subparsers) -> None:
     parser.add_argument("--toy-dir", help="results/<scale>/toy")
     for name in ("hypercleaning", "task-interaction", "omniglot", "aid-vs-itd", "fom-ufom"):
         parser.add_argument(f"--{name}", nargs="*", default=[], help=f"{name} result JSON files")
+    parser.add_argument(
+        "--omniglot-companion",
+        nargs="*",
+        default=[],
+        help="the FOM/UFOM companion's Omniglot result JSON files (shown in Run health)",
+    )
     parser.add_argument(
         "--results",
         nargs="*",

@@ -18,6 +18,7 @@ def files(scale: Scale) -> dict:
         "OG_ENTRIES": entries,
         "OG_ALL_RUNS": [f"{results}/{name}.json" for name in entries],
         "OG_RUNS": [f"{results}/{name}.json" for name in entries if name not in scale.labels["omniglot_companion"]],
+        "OG_COMPANION_RUNS": [f"{results}/{name}.json" for name in scale.labels["omniglot_companion"]],
         "OG_DEPTH": f"{results}/depth.json",
         "OG_BENCHMARKS": [scale.benchmark("omniglot", name) for name in entries]
         + [scale.benchmark("omniglot", "depth")],
@@ -67,6 +68,7 @@ EXPERIMENT = Experiment(
         ReportInput("omniglot", lambda files: files["OG_RUNS"], "--omniglot"),
         ReportInput("timings", lambda files: timings(files["OG_RUNS"])),
         ReportInput("depth", lambda files: [files["OG_DEPTH"]], "--depth"),
+        ReportInput("omniglot_companion", lambda files: files["OG_COMPANION_RUNS"], "--omniglot-companion"),
     ),
     outputs=(
         Output(
