@@ -393,3 +393,74 @@ def test_expected_outputs_with_targets_keep_a_study_all_leaves_out_and_check_res
     assert (tmp_path / ".check" / "smoke" / "paper_tables" / "smoke" / "study.csv").is_file()
     out, _ = capsys.readouterr()
     assert re.search(r"^study +SAME$", out, re.MULTILINE), out
+
+
+@needs_git
+@pytest.mark.skipif(SNAKEMAKE is None, reason="snakemake is not installed")
+def test_a_carried_run_restored_on_another_machine_reruns_nothing_and_moves_to_a_later_commit(tmp_path):
+    """expected-carry: what a run made in a scratch, packed and unpacked where the scratch is gone (as on
+    the next machine), gives Snakemake nothing to rerun, keeps a checkpoint and the runs' wall time,
+    leaves out the lock, and moves to a commit that changes one job's code like any scratch."""
+    from truncback.pipeline.carry import restore, run_files, save
+
+    repo, scratch, archive = tmp_path / "repo", tmp_path / "scratch", tmp_path / "carry" / "smoke.tar.xz"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    (repo / "Snakefile").write_text(VERSIONED_SNAKEFILE)
+    (repo / "code_a").write_text("1")
+    (repo / "code_b").write_text("1")
+    first = commit_all(repo, "one")
+    export_commit(repo, scratch)
+    log = tmp_path / "snakemake.txt"
+    run_scale(scratch, "smoke", [], "1", log=log)
+    (scratch / "results").mkdir()
+    (scratch / "results" / "run.ckpt").write_bytes(b"\x00checkpoint")  # a killed job's checkpoint
+    (scratch / ".snakemake" / "locks").mkdir(exist_ok=True)
+    (scratch / ".snakemake" / "locks" / "0.input.lock").write_text("lock")  # what the kill left
+    made = {name: (scratch / name).stat().st_mtime_ns for name in ("out/a.txt", "out/b.txt", "results/run.ckpt")}
+    wall = snakemake_wall_seconds(scratch)
+    packed = run_files(scratch)
+    assert "Snakefile" not in packed and "code_a" not in packed  # the export's, made again from the commit
+    assert {"out/a.txt", "results/run.ckpt", ".exported_commit"} <= set(packed)
+    assert not [name for name in packed if name.startswith(".snakemake/locks")]
+    assert save(scratch, archive) == len(packed)
+    with pytest.raises(ValueError, match="exists"):
+        restore(repo, scratch, archive)
+    shutil.rmtree(scratch)
+    assert restore(repo, scratch, archive) == first
+    assert {name: (scratch / name).stat().st_mtime_ns for name in made} == made
+    assert (scratch / "results" / "run.ckpt").read_bytes() == b"\x00checkpoint"
+    assert (scratch / "Snakefile").read_text() == VERSIONED_SNAKEFILE
+    assert not (scratch / ".snakemake" / "locks" / "0.input.lock").exists()
+    assert snakemake_wall_seconds(scratch) == wall
+    run_scale(scratch, "smoke", [], "1", log=log)
+    assert {name: (scratch / name).stat().st_mtime_ns for name in made} == made  # nothing reran
+    (repo / "code_b").write_text("2")
+    export_commit(repo, scratch, commit_all(repo, "two"), reuse=True)
+    run_scale(scratch, "smoke", [], "1", log=log)
+    assert (scratch / "out" / "b.txt").read_text() == "2\n"
+    assert (scratch / "out" / "a.txt").stat().st_mtime_ns == made["out/a.txt"]
+
+
+@needs_git
+def test_a_carry_is_refused_without_an_archive_of_save_or_its_commit(tmp_path):
+    from truncback.pipeline.carry import restore, save
+
+    repo, other, scratch = tmp_path / "repo", tmp_path / "other", tmp_path / "scratch"
+    for folder, text in ((repo, "one\n"), (other, "other\n")):
+        folder.mkdir()
+        git(folder, "init", "-q")
+        (folder / "Snakefile").write_text(text)
+        commit_all(folder, "one")
+    with pytest.raises(ValueError, match="does not exist"):
+        restore(repo, scratch, tmp_path / "missing.tar.xz")
+    (tmp_path / "text.tar.xz").write_text("not an archive")
+    with pytest.raises(ValueError, match="not an archive"):
+        restore(repo, scratch, tmp_path / "text.tar.xz")
+    with pytest.raises(ValueError, match="holds no export"):
+        save(tmp_path / "empty", tmp_path / "a.tar.xz")
+    export_commit(other, tmp_path / "elsewhere")
+    save(tmp_path / "elsewhere", tmp_path / "elsewhere.tar.xz")
+    with pytest.raises(ValueError, match="does not have"):
+        restore(repo, scratch, tmp_path / "elsewhere.tar.xz")
+    assert not scratch.exists()  # nothing was changed

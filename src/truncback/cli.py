@@ -28,6 +28,7 @@ COMMANDS = {  # the experiments' commands come from their descriptors (truncback
     "lint-workflow": "truncback.pipeline.lint",
     "docs": "truncback.tools.docs",
     "expected-outputs": "truncback.pipeline.expected",
+    "expected-carry": "truncback.pipeline.carry",
     "config-schema": "truncback.tools.config_schema",
     "gpu-check": "truncback.tools.gpu_check",
     "rehearsal-estimates": "truncback.rehearsal.estimates",

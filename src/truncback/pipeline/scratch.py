@@ -140,7 +140,7 @@ def export_commit(root: Path, scratch: Path, commit: str = "HEAD", keep: bool = 
     if (keep or reuse) and held == full:
         return full
     if reuse and scratch.exists():
-        if held is None or not _is_commit(root, held):
+        if held is None or not is_commit(root, held):
             raise ValueError(
                 f"--reuse: {scratch} holds "
                 + (
@@ -164,7 +164,7 @@ def export_commit(root: Path, scratch: Path, commit: str = "HEAD", keep: bool = 
     return full
 
 
-def _is_commit(root: Path, commit: str) -> bool:
+def is_commit(root: Path, commit: str) -> bool:
     return (
         subprocess.run(
             ["git", "-C", str(root), "cat-file", "-e", f"{commit}^{{commit}}"], capture_output=True
