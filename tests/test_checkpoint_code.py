@@ -1,6 +1,6 @@
-"""A checkpoint is resumed only by the code and the torch that made it. A run killed right after a
+"""A checkpoint is resumed only by the code, the torch and the data that made it. A run killed right after a
 checkpoint and rerun by other code (a private copy of the package with one module edited) or another
-torch (its checkpoint records torch's version) starts from hyper-iteration 0, saying why in its log,
+torch (its checkpoint records torch's version) or on other data starts from hyper-iteration 0, saying why in its log,
 and sets the checkpoint aside; the same code resumes it (tests/test_experiment_runs.py)."""
 
 import json
@@ -108,3 +108,21 @@ def test_a_run_rerun_with_another_torch_starts_from_hyper_iteration_0_and_says_w
     assert_started_afresh(
         output, log.read_text(), "another torch", f"{code} with torch 1.13.1", f"{code} with torch {torch.__version__}"
     )
+
+
+def test_a_run_rerun_on_other_data_starts_from_hyper_iteration_0_and_says_why(stopped_run, tmp_path):
+    """Snakemake reruns a job whose data changed; the checkpoint the killed run left is of the old data."""
+    arguments, output = stopped_run
+    data = arguments[arguments.index("--data") + 1]
+    digits = smoke_digits(tmp_path)
+    digits["labels"] = (digits["labels"] + 1) % 10  # the same shapes, other data
+    write_npz(data, **digits)
+    log = tmp_path / "rerun.log"
+    assert cli([*arguments, "--log", str(log)]) == 0
+    checkpoint = checkpoint_path(output)
+    assert (
+        f"checkpoint {checkpoint} was made from other data ({data} differ); moved to {checkpoint}.stale, "
+        "starting from hyper-iteration 0"
+    ) in log.read_text()
+    assert "resuming after" not in log.read_text()
+    assert written(output)["run"]["iterations_run"] == SETTINGS["hyper_iterations"]

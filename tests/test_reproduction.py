@@ -115,6 +115,13 @@ def test_the_learnt_lambda_of_an_unstable_run_judges_no_claim():
     evidence.depth["initial"]["gamma"] = 0.1
     record.health = {"verdict": "STABLE"}
     assert claims.bias_decays_exponentially(evidence).verdict == claims.PASS
+    evidence.depth["learned_from"] = "fom"  # a companion run's lambda (the config may name any run)
+    companion = RunRecord()
+    companion.health = {"verdict": "UNSTABLE"}
+    evidence.omniglot_companion.append(SimpleNamespace(label="fom", display="FOM", run=companion))
+    assert (
+        "the learnt lambda is the FOM run's, which is UNSTABLE" in claims.bias_decays_exponentially(evidence).evidence
+    )
 
 
 def measurements(krmd_seconds=0.1, krmd_memory=1.0) -> pd.DataFrame:

@@ -61,9 +61,14 @@ def _point_text(name: str, point: dict, T: int) -> str:
 
 def unstable_source(evidence) -> str | None:
     """The name of the Omniglot run whose learnt lambda the depth study used where that run is UNSTABLE
-    (its lambda is then not one to judge a claim at), else None (stable, or not known)."""
+    (its lambda is then not one to judge a claim at), else None (stable, or not known). The run is
+    looked for among Table 4's and the FOM/UFOM companion's runs: the config may name either."""
     name = (evidence.depth or {}).get("learned_from")  # the run's label, passed by rules/omniglot.smk
-    runs = [r for r in evidence.omniglot if r.label == name and r.run.health.get("verdict") == UNSTABLE]
+    runs = [
+        r
+        for r in [*evidence.omniglot, *evidence.omniglot_companion]
+        if r.label == name and r.run.health.get("verdict") == UNSTABLE
+    ]
     return runs[0].display if runs else None
 
 

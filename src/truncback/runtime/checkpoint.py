@@ -2,17 +2,22 @@
 hyper-iterations done, what it recorded, random-generator states), written atomically so that a
 rerun after an interruption, even SIGKILL, resumes where the last checkpoint left off.
 
-A checkpoint carries a fingerprint of the run (settings, method, seed, data) and what made it: the code
-version of the command that wrote it (:func:`truncback.runtime.code_version.stamp`) and torch's version.
-One made by a run with another fingerprint, or by other code or another torch, is set aside (renamed
-``.stale``, the reason logged), never resumed from: the run starts from hyper-iteration 0, so its result
-is wholly the current code's, as the code version its result file records says.
+A checkpoint carries a fingerprint of the run (settings, method, seed) and what made it: the code
+version of the command that wrote it (:func:`truncback.runtime.code_version.stamp`), torch's version,
+and the SHA-256 of each data file the command read (``inputs_read``, which the command sets around
+its run). One made by a run with another fingerprint, or by other code, another torch or other data,
+is set aside (renamed ``.stale``, the reason logged), never resumed from: the run starts from
+hyper-iteration 0, so its result is wholly the current code's and data's. (Snakemake reruns a job whose
+data changed; without the data's identity, the rerun would resume the checkpoint of the old data that
+a kill left beside the output.)
 
 For tests of resuming, ``TRUNCBACK_STOP_AFTER_CHECKPOINT=N`` (or ``N:SIGINT``) makes a run send itself
 SIGKILL (or SIGINT, a Ctrl-C) right after writing the checkpoint of hyper-iteration N: a kill at a
 known point, not a race against the clock.
 """
 
+import contextlib
+import hashlib
 import os
 import signal
 from pathlib import Path
@@ -32,10 +37,36 @@ def checkpoint_path(output) -> Path:
 STOP_AFTER = "TRUNCBACK_STOP_AFTER_CHECKPOINT"
 
 
+_inputs: dict = {}  # the data files of the running command and their SHA-256 (``inputs_read``)
+
+
+def file_digest(path) -> str:
+    """The SHA-256 of the file at ``path``, in hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def inputs_read(paths):
+    """Within: the checkpoints written and accepted are those of a run of the data files ``paths``
+    (their paths as given and SHA-256, in :func:`made_by`)."""
+    global _inputs
+    held = _inputs
+    _inputs = {str(path): file_digest(path) for path in paths}
+    try:
+        yield
+    finally:
+        _inputs = held
+
+
 def made_by() -> dict:
-    """What a checkpoint written now records of the code writing it: {"code": the running command's
-    module and code version (empty outside a command), "torch": torch's version}."""
-    return {"code": stamp(), "torch": str(torch.__version__)}
+    """What a checkpoint written now records of what made it: {"code": the running command's module and
+    code version (empty outside a command), "torch": torch's version, "inputs": {data file path: its
+    SHA-256} (``inputs_read``; empty outside it)}."""
+    return {"code": stamp(), "torch": str(torch.__version__), "inputs": dict(_inputs)}
 
 
 def _described(maker: dict) -> str:
@@ -67,7 +98,11 @@ def load_checkpoint(path, fingerprint: dict, log) -> dict | None:
         return None
     saved = torch.load(path, weights_only=True, map_location="cpu")
     now, then = made_by(), saved.get("made_by", {})
-    if then != now:
+    if then.get("inputs", {}) != now["inputs"]:
+        old = then.get("inputs", {})
+        differing = sorted(name for name in set(old) | set(now["inputs"]) if old.get(name) != now["inputs"].get(name))
+        reason = f"was made from other data ({', '.join(differing)} differ)"
+    elif then != now:
         maker = "other code" if then.get("code") != now["code"] else "another torch"
         reason = f"was made by {maker} ({_described(then)}; this run is {_described(now)})"
     elif saved.get("fingerprint") != fingerprint:

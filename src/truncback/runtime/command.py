@@ -10,7 +10,7 @@ import warnings
 import torch
 
 from truncback.hypergrad.methods import parse_spec
-from truncback.runtime.checkpoint import checkpoint_path
+from truncback.runtime.checkpoint import checkpoint_path, inputs_read
 from truncback.runtime.determinism import configure_torch
 from truncback.runtime.device import add_compute_arguments, select_device
 from truncback.runtime.files import timing_path, write_json, write_result
@@ -92,9 +92,11 @@ def fast_path_warnings_logged(log):
         yield warned
 
 
-def run_command(args, run) -> int:
+def run_command(args, run, inputs=()) -> int:
     """``run(device, log, checkpoint)`` returns (result dataclass, timing, extra files to write: a
-    function of nothing or None); the result and timing are written, then the checkpoint removed."""
+    function of nothing or None); the result and timing are written, then the checkpoint removed.
+    ``inputs``: the data files the run reads, whose identity its checkpoint records (a checkpoint of
+    other data is not resumed)."""
 
     def one(device, log, checkpoint):
         result, timing, write_extra = run(device, log, checkpoint)
@@ -102,24 +104,25 @@ def run_command(args, run) -> int:
             write_extra()
         return [(result, timing)]
 
-    return _run(args, [args.output], one)
+    return _run(args, [args.output], one, inputs)
 
 
-def run_batch_command(args, run) -> int:
+def run_batch_command(args, run, inputs=()) -> int:
     """As ``run_command`` for a command of several runs (``add_run_arguments(parser, several=True)``):
     ``run(device, log, checkpoint)`` returns one (result, timing) per ``--output`` path, in order; one
     checkpoint, beside the first, holds them all."""
-    return _run(args, args.output, run)
+    return _run(args, args.output, run, inputs)
 
 
-def _run(args, outputs: list, run) -> int:
-    """Sets torch up, calls ``run`` with the log and the checkpoint beside the first of ``outputs`` and
-    writes each (result, timing) it returns to its output and timing file, then removes the checkpoint."""
+def _run(args, outputs: list, run, inputs) -> int:
+    """Sets torch up, calls ``run`` with the log and the checkpoint beside the first of ``outputs`` (one
+    of the data files ``inputs``: ``checkpoint.inputs_read``) and writes each (result, timing) it
+    returns to its output and timing file, then removes the checkpoint."""
     configure_torch(args.threads)
     device = select_device(args.device)
     checkpoint = checkpoint_path(outputs[0])
     before = fast_path_counts()
-    with ProgressLog(args.log) as log, fast_path_warnings_logged(log) as warned:
+    with ProgressLog(args.log) as log, fast_path_warnings_logged(log) as warned, inputs_read(inputs):
         try:
             runs = run(device, log, checkpoint)
         except RunInterrupted as stop:

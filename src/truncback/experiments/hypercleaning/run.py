@@ -147,7 +147,7 @@ def main(args) -> int:
         )
         return result, timing, (lambda: write_npz(args.hparams, **final)) if args.hparams else None
 
-    return run_command(args, run)
+    return run_command(args, run, inputs=[args.data])
 
 
 def register(subparsers) -> None:

@@ -239,7 +239,7 @@ def main(args) -> int:
         )
         return result, timing, lambda: write_npz(args.hparams, **flat_hyperparameters(final))
 
-    return run_command(args, meta_train)
+    return run_command(args, meta_train, inputs=[args.background, args.evaluation])
 
 
 def register(subparsers) -> None:

@@ -267,7 +267,7 @@ def main(args) -> int:
         )
         return result, timing, None
 
-    return run_command(args, run)
+    return run_command(args, run, inputs=[args.train, args.test])
 
 
 def register(subparsers) -> None:

@@ -96,7 +96,7 @@ def main(args) -> int:
             args.stop_after,
         )
 
-    return run_batch_command(args, run)
+    return run_batch_command(args, run, inputs=[args.train, args.test])
 
 
 def register(subparsers) -> None:
