@@ -129,3 +129,18 @@ def test_the_companion_claims_pass_and_fail_on_the_numbers_they_name():
     )
     assert aid_fp_itd_same_rate(Evidence("quick", aid_vs_itd=[flat])).verdict == NOT_RUN
     assert aid_cg_fewest_iterations(Evidence("quick")).verdict == NOT_RUN
+
+
+def test_the_step_s_curvature_is_the_largest_eigenvalue_even_where_a_symmetric_start_misses_it():
+    """g(w) = w^T A w / 2 with A = I + u u^T, u = (1, -1, 0, 0) orthogonal to the all-ones vector: A's
+    largest eigenvalue 1 + |u|^2 = 3 lies along u, and from all ones (an eigenvector of eigenvalue 1)
+    the iteration would stay at 1 in exact arithmetic, as it does with cross-entropy's class symmetry."""
+    u = torch.tensor([1.0, -1.0, 0.0, 0.0], dtype=torch.float64)
+    A = torch.eye(4, dtype=torch.float64) + torch.outer(u, u)
+
+    def inner(w, lam):
+        return 0.5 * w @ A @ w + 0.0 * lam.sum()
+
+    found = problems.largest_curvature(inner, torch.zeros(4, dtype=torch.float64), torch.zeros(1, dtype=torch.float64))
+    assert found == pytest.approx(float(torch.linalg.eigvalsh(A)[-1]), rel=1e-9)
+    assert found == pytest.approx(3.0, rel=1e-9)

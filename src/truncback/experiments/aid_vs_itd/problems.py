@@ -122,9 +122,14 @@ def _conjugate_gradient(matvec, rhs, tolerance: float, max_iterations: int):
 
 
 def largest_curvature(inner, w, lam, iterations: int = 100) -> float:
-    """The largest eigenvalue of Hess_w g(w, lam), by power iteration from a fixed start."""
+    """The largest eigenvalue of Hess_w g(w, lam), by power iteration from a seeded random start. Not
+    from a symmetric start such as all ones: that can lie in an invariant subspace that misses the top
+    eigenvector (multinomial cross-entropy's Hessian annihilates the direction moving every class's
+    weights alike, leaving the regulariser's curvature), and then only rounding noise, which differs
+    from one processor to the next, steers the iteration to the top."""
     grad_w = grad(inner)
-    v = torch.ones_like(w) / w.numel() ** 0.5
+    v = torch.randn(w.shape, generator=torch.Generator().manual_seed(0), dtype=w.dtype, device=w.device)
+    v = v / torch.linalg.vector_norm(v)
     value = 0.0
     for _ in range(iterations):
         image = jvp(lambda u: grad_w(u, lam), (w,), (v,))[1]
