@@ -464,3 +464,17 @@ def test_a_carry_is_refused_without_an_archive_of_save_or_its_commit(tmp_path):
     with pytest.raises(ValueError, match="does not have"):
         restore(repo, scratch, tmp_path / "elsewhere.tar.xz")
     assert not scratch.exists()  # nothing was changed
+
+
+def test_the_provenance_names_the_processor_from_cpuinfo(tmp_path):
+    """Trained numbers and timings differ between CPU vendors of one architecture, so the provenance
+    names the model (the first "model name" of /proc/cpuinfo)."""
+    from truncback.pipeline.expected import processor
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(
+        "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9R14\n\nmodel name\t: other\n"
+    )
+    assert processor(cpuinfo) == "AMD EPYC 9R14"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t:\n")  # no model: the platform's name, a string
+    assert isinstance(processor(cpuinfo), str)

@@ -16,6 +16,7 @@ provenance records them, and check-results reruns the same.
 import argparse
 import json
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -145,6 +146,18 @@ def currency(made: dict) -> str:
     return f"made by older code for: {', '.join(changed)}" if changed else "current"
 
 
+def processor(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's model name (Linux's ``/proc/cpuinfo``; else the platform's, which may be empty): the
+    floating-point kernels, and with them the trained numbers and the timings, differ between vendors
+    and generations of the same architecture."""
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                return value.strip()
+    return platform.processor()
+
+
 def main(args) -> int:
     root = repository_root()
     scratch = root / ".expected" / args.scale
@@ -184,6 +197,7 @@ def main(args) -> int:
         "commit": commit,
         "scale": args.scale,
         "machine": hardware(),
+        **({"processor": processor()} if processor() else {}),
         "wall_seconds": round(seconds),
         "snakemake_runs": runs,
         "command": " && ".join(

@@ -228,7 +228,7 @@ def at_a_glance(committed: Committed) -> str:
             continue
         made = committed.provenance(scale)
         rows.append(
-            f"| `{scale}` | {what} | {wall_time(made)} | `{made['commit'][:12]}`, {made['machine']} | {currency(made)} |"
+            f"| `{scale}` | {what} | {wall_time(made)} | `{made['commit'][:12]}`, {made['machine']}{', ' + made['processor'] if made.get('processor') else ''} | {currency(made)} |"
         )
     rows.append(
         f"| `full` | the paper's settings, downloaded data | not run here; estimated "
