@@ -4,7 +4,7 @@
 run resumes from (``--resume``, ``--reuse``). That folder is ignored by git, so it lives only as long
 as its machine: a run longer than one machine's life (the offline scale with its sensitivity study,
 about 18 job-hours) would start afresh on the next. This command packs what the run made into one
-archive that can be committed, and unpacks it on another machine, where the same ``expected-outputs``
+archive to copy to the next machine (not into git: it holds data and results), and unpacks it on another machine, where the same ``expected-outputs``
 command continues it:
 
     python -m truncback expected-carry save --scale offline        # carry/offline.tar.xz
@@ -129,7 +129,7 @@ def main(args) -> int:
             count = save(scratch, archive)
             print(
                 f"expected-carry: {count} files of {scratch} packed into {archive} "
-                f"({archive.stat().st_size / 2**20:.1f} MiB); commit it to continue on another machine",
+                f"({archive.stat().st_size / 2**20:.1f} MiB); it holds data and results, so keep it out of git: copy it to the next machine",
                 file=sys.stderr,
             )
         else:
