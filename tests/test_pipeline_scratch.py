@@ -469,7 +469,7 @@ def test_a_carry_is_refused_without_an_archive_of_save_or_its_commit(tmp_path):
 def test_the_provenance_names_the_processor_from_cpuinfo(tmp_path):
     """Trained numbers and timings differ between CPU vendors of one architecture, so the provenance
     names the model (the first "model name" of /proc/cpuinfo)."""
-    from truncback.pipeline.expected import processor
+    from truncback.runtime.machine import processor
 
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text(

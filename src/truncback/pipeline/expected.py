@@ -16,7 +16,6 @@ provenance records them, and check-results reruns the same.
 import argparse
 import json
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -41,6 +40,7 @@ from truncback.pipeline.scratch import (
 )
 from truncback.reproduction.grader import COMMIT_VARIABLE
 from truncback.runtime.code_version import code_version
+from truncback.runtime.machine import processor
 from truncback.runtime.measure import hardware
 
 PATTERNS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -144,18 +144,6 @@ def currency(made: dict) -> str:
     if changed is None:
         return f"made at {str(made.get('commit', 'an unrecorded commit'))[:12]}, code versions not recorded"
     return f"made by older code for: {', '.join(changed)}" if changed else "current"
-
-
-def processor(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
-    """The CPU's model name (Linux's ``/proc/cpuinfo``; else the platform's, which may be empty): the
-    floating-point kernels, and with them the trained numbers and the timings, differ between vendors
-    and generations of the same architecture."""
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text(errors="replace").splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name" and value.strip():
-                return value.strip()
-    return platform.processor()
 
 
 def main(args) -> int:
