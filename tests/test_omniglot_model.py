@@ -8,7 +8,7 @@ import torch
 from torch.utils._pytree import tree_leaves, tree_map
 
 from truncback.runtime.determinism import configure_torch, write_npz
-from truncback.experiments.omniglot.depth import depth_study, geometric_fit
+from truncback.experiments.omniglot.depth import depth_study, geometric_fit, rho_in_effect, with_regulariser_in_effect
 from truncback.experiments.omniglot.model import (
     Constraints,
     adapted_names,
@@ -137,6 +137,33 @@ def test_with_regulariser_the_truncation_error_decays_geometrically_with_depth()
     assert positive["fit"]["rate"] < 0.9 and positive["fit"]["r2"] > 0.95
     assert errors[-2] < 0.25 * errors[0]
     assert zero["fit"]["rate"] > positive["fit"]["rate"] + 0.05
+
+
+def test_raising_rho_puts_the_regulariser_in_effect_and_the_decay_with_depth_appears():
+    """A learnt rho gamma near 0 leaves the model in effect unregularised: rho > 0 and rho = 0 decay
+    alike. Raised to rho* (where (1 - 2 gamma rho*)^T = 0.1), rho alone changes: gamma, c and the other
+    hyperparameters stay, rho_j above rho* stays, and with rho > 0 the error now decays faster than
+    with rho = 0."""
+    generator = torch.Generator().manual_seed(2)
+    T = 12
+    lam = initial_hyperparameters(
+        4, 5, True, init_rho=0.02, init_gamma=0.05, constraints=BOUNDS, seed=0, dtype=torch.float64
+    )
+    theta_rho = lam["theta_rho"].clone()
+    theta_rho[0] = math.log(3.0 - BOUNDS.rho_min)  # one rho_j already above rho*
+    lam = {**lam, "theta_rho": theta_rho}
+    raised, floor = with_regulariser_in_effect(lam, BOUNDS, T)
+    gamma = float(BOUNDS.gamma(lam))
+    assert math.isclose((1 - 2 * gamma * floor) ** T, 0.1, rel_tol=1e-12) and floor == rho_in_effect(gamma, T)
+    before, after = BOUNDS.rho(lam), BOUNDS.rho(raised)
+    assert math.isclose(float(after[0]), 3.0, rel_tol=1e-12) and float(before[1]) < floor
+    assert torch.allclose(after[1:], torch.full_like(after[1:], floor), rtol=1e-12, atol=0)
+    assert float(BOUNDS.gamma(raised)) == gamma and all(raised[key] is lam[key] for key in lam if key != "theta_rho")
+    task = [random_task(generator)]
+    weak = depth_study(lam, task, T=T, batch_norm=True, constraints=BOUNDS)
+    strong = depth_study(raised, task, T=T, batch_norm=True, constraints=BOUNDS)
+    assert abs(weak["rho_positive"]["fit_without_c"]["rate"] - weak["rho_zero"]["fit_without_c"]["rate"]) < 0.03
+    assert strong["rho_positive"]["fit_without_c"]["rate"] < strong["rho_zero"]["fit_without_c"]["rate"] - 0.08
 
 
 def test_the_depth_study_reference_is_autograd_through_the_unrolled_loop():

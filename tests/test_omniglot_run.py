@@ -225,6 +225,12 @@ def test_command_line_run_stop_resume_table_and_figure_are_reproducible(omniglot
     assert (first / "depth.json").read_bytes() == (second / "depth.json").read_bytes()
     depth = json.loads((first / "depth.json").read_text())
     assert set(depth["learned"]) >= {"rho_positive", "rho_zero"} and 0 < depth["learned"]["rho_positive"]["fit"]["rate"]
+    raised = depth["regularised"]  # the learnt lambda with every rho_j raised to at least rho_in_effect
+    assert raised["gamma"] == depth["learned"]["gamma"] and min(raised["rho"]) >= depth["rho_in_effect"] * (1 - 1e-12)
+    assert all(
+        max(a, depth["rho_in_effect"]) == pytest.approx(b, rel=1e-12)
+        for a, b in zip(depth["learned"]["rho"], raised["rho"])
+    )
     table = (first / "table4.csv").read_text().splitlines()
     assert table[0] == "Method,Accuracy,Iter.,Sec/iter,CPU s/iter,Peak MiB,States held,State MiB"
     assert [row.split(",")[0] for row in table[1:]] == ["1-RMD", "Full RMD"]

@@ -96,6 +96,28 @@ def test_the_decay_with_depth_is_judged_where_the_regulariser_acts_and_needs_a_g
     assert verdict.verdict == claims.FAIL and "rate 0.9929 (r2 0.215), not a geometric decay" in verdict.evidence
 
 
+def test_where_neither_lambda_s_regulariser_acts_the_learnt_one_with_rho_raised_judges():
+    """With the regulariser in effect neither at the learnt lambda (0.998^20 = 0.96) nor at the initial
+    one (0.994^20 = 0.89), C1 and C6 are judged at the learnt lambda with every rho raised until the
+    regulariser alone contracts by 0.1 over T, and say so with that rho; the learnt lambda is shown beside."""
+    evidence = toy_evidence()
+    evidence.depth = depth(0.99, 0.99, learned_rho=0.01, initial=(0.99, 0.99))
+    evidence.depth["initial"]["gamma"] = 0.003
+    raised = (1 - 0.1 ** (1 / 20)) / (2 * 0.1)  # 0.5443: (1 - 2 * 0.1 * rho)^20 = 0.1
+    evidence.depth["rho_in_effect"] = raised
+    evidence.depth["regularised"] = depth(0.8, 0.99)["learned"] | {"rho": [raised, 2.0]}
+    c6 = claims.no_decay_without_regularization(evidence)
+    assert c6.verdict == claims.PASS and c6.evidence.startswith(
+        "judged at the learnt lambda with every rho raised to at least 0.544 to put the regulariser in effect "
+        "(gamma 0.1, smallest rho 0.544: the regulariser alone contracts by 0.1 over T = 20)"
+    )
+    assert "at the learned lambda: rho = 0 rate 0.9900" in c6.evidence and claims.SAYS_LITTLE not in c6.evidence
+    c1 = claims.bias_decays_exponentially(evidence)
+    assert c1.verdict == claims.PASS and "rate 0.8000 (r2 1.000)" in c1.evidence  # the raised lambda's
+    evidence.depth["regularised"]["rho"] = [raised * 0.9, 2.0]  # not in effect after all: the caveat
+    assert claims.SAYS_LITTLE in claims.no_decay_without_regularization(evidence).evidence
+
+
 def test_the_learnt_lambda_of_an_unstable_run_judges_no_claim():
     """The depth study names the run its learnt lambda came from; where that run is UNSTABLE, C1 and C6
     are judged at the initial lambda even where the learnt one's regulariser is in effect, and say why."""

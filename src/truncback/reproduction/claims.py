@@ -9,6 +9,7 @@ import numpy as np
 from truncback.experiments.aid_vs_itd.analysis import curve, fitted_rate, iterations_to
 from truncback.experiments.complexity.table import exponent, shown
 from truncback.experiments.fom_ufom.settings import STANDARD_ERRORS
+from truncback.experiments.omniglot.depth import IN_EFFECT
 from truncback.reproduction.numbers import NOT_COMPARABLE, accuracy_gaps
 from truncback.runtime.health import UNSTABLE
 
@@ -41,9 +42,9 @@ def _geometric_rate(errors) -> tuple[float, float]:
     return math.exp(slope), 1.0 - float(np.sum(residual**2) / spread) if spread > 0 else 1.0
 
 
-REGULARISER_IN_EFFECT = 0.1
+REGULARISER_IN_EFFECT = IN_EFFECT
 """The regulariser is in effect at a lambda where it alone contracts the lower level by at least this factor
-(a decade) over the horizon: |1 - 2 gamma rho_min|^T <= 0.1."""
+(a decade) over the horizon: |1 - 2 gamma rho_min|^T <= 0.1 (the depth study's ``IN_EFFECT``)."""
 
 
 def regulariser_contraction(point: dict, T: int) -> float:
@@ -52,11 +53,21 @@ def regulariser_contraction(point: dict, T: int) -> float:
     return abs(1 - 2 * point["gamma"] * min(point["rho"])) ** T
 
 
-def _point_text(name: str, point: dict, T: int) -> str:
+def in_effect(point: dict, T: int) -> bool:
+    """Whether the regulariser is in effect at ``point`` (up to the rounding of a rho the depth study set
+    to exactly the contraction ``REGULARISER_IN_EFFECT``)."""
+    return regulariser_contraction(point, T) <= REGULARISER_IN_EFFECT * (1 + 1e-9)
+
+
+def _values_text(point: dict, T: int) -> str:
     return (
-        f"{name} lambda (gamma {point['gamma']:.3g}, smallest rho {min(point['rho']):.3g}: the regulariser alone "
-        f"contracts by {regulariser_contraction(point, T):.2g} over T = {T})"
+        f"gamma {point['gamma']:.3g}, smallest rho {min(point['rho']):.3g}: the regulariser alone "
+        f"contracts by {regulariser_contraction(point, T):.2g} over T = {T}"
     )
+
+
+def _point_text(name: str, point: dict, T: int) -> str:
+    return f"{name} lambda ({_values_text(point, T)})"
 
 
 def unstable_source(evidence) -> str | None:
@@ -80,12 +91,15 @@ def depth_point(depth, unstable: str | None = None) -> tuple[str, str]:
     """Which lambda of the depth study judges the claims about the decay with depth (C1's Omniglot part, C6),
     and the sentence saying why: the learnt one where its regulariser is in effect (it alone contracts by a
     decade over the horizon, Prop. 3.1's strong convexity) and the run that learnt it (``unstable``: its
-    name where UNSTABLE) was stable, else the initial one (rho as initialised), since a learnt rho gamma
-    near 0 leaves a regularised model that is in effect unregularised."""
+    name where UNSTABLE) was stable; else the initial one (rho as initialised) where the regulariser is in
+    effect there, since a learnt rho gamma near 0 leaves a regularised model that is in effect
+    unregularised; else the learnt one with every rho raised to put the regulariser in effect (the
+    study's ``regularised`` lambda), where the run was stable; else the initial one, saying that the
+    verdict says little."""
     T = depth["T"]
     learned, initial = depth["learned"], depth["initial"]
     if unstable:
-        weak = regulariser_contraction(initial, T) > REGULARISER_IN_EFFECT
+        weak = not in_effect(initial, T)
         return "initial", (
             f"judged at the {_point_text('initial', initial, T)}: the learnt lambda is the {unstable} run's, "
             "which is UNSTABLE (Run health), so its numbers are shown, not judged"
@@ -96,12 +110,19 @@ def depth_point(depth, unstable: str | None = None) -> tuple[str, str]:
                 else ""
             )
         )
-    if regulariser_contraction(learned, T) <= REGULARISER_IN_EFFECT:
+    if in_effect(learned, T):
         return "learned", f"judged at the {_point_text('learnt', learned, T)}"
-    if regulariser_contraction(initial, T) <= REGULARISER_IN_EFFECT:
+    if in_effect(initial, T):
         return "initial", (
             f"judged at the {_point_text('initial', initial, T)}, as at the {_point_text('learnt', learned, T)} "
             f"the regulariser is not in effect (needs a contraction <= {REGULARISER_IN_EFFECT:g})"
+        )
+    raised = depth.get("regularised")
+    if raised is not None and in_effect(raised, T):
+        return "regularised", (
+            f"judged at the learnt lambda with every rho raised to at least {depth['rho_in_effect']:.3g} to put "
+            f"the regulariser in effect ({_values_text(raised, T)}), since it is in effect neither at the "
+            f"{_point_text('learnt', learned, T)} nor at the {_point_text('initial', initial, T)}"
         )
     return "initial", (
         f"judged at the {_point_text('initial', initial, T)}, where rho is as initialised; at neither lambda is the "

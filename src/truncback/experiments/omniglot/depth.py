@@ -34,6 +34,31 @@ from truncback.hypergrad import krmd_all_depths, trees
 
 VARIANTS = {"rho_positive": False, "rho_zero": True}
 
+IN_EFFECT = 0.1
+"""The regulariser is in effect at a lambda where it alone contracts the lower level by at least this
+factor (a decade) over the horizon: |1 - 2 gamma rho_min|^T <= 0.1, with 2 rho_j the Hessian of
+rho_j ||w_j - c_j||^2 (the strong convexity Prop. 3.1 rests on)."""
+
+POINTS = ("learned", "regularised", "initial")
+"""The lambdas the study runs at: the full-RMD run's learnt one, the same with every rho_j raised to put
+the regulariser in effect (``with_regulariser_in_effect``), and the initial one."""
+
+
+def rho_in_effect(gamma: float, T: int) -> float:
+    """The rho at which the regulariser alone contracts T steps of size gamma by ``IN_EFFECT``:
+    (1 - 2 gamma rho)^T = IN_EFFECT."""
+    return (1 - IN_EFFECT ** (1 / T)) / (2 * gamma)
+
+
+def with_regulariser_in_effect(hparams: dict, constraints: Constraints, T: int) -> tuple[dict, float]:
+    """``hparams`` with every rho_j below ``rho_in_effect`` at their gamma raised to it (gamma, c and the
+    rest unchanged), and that rho. Where a learnt rho gamma is near 0 the regularised model is in effect
+    unregularised, and comparing it with rho = 0 says little about Prop. 3.1; this lambda keeps what was
+    learnt and makes the regulariser act, so that the comparison means something."""
+    floor = rho_in_effect(float(constraints.gamma(hparams)), T)
+    rho = torch.clamp(constraints.rho(hparams), min=floor)
+    return {**hparams, "theta_rho": torch.log(rho - constraints.rho_min)}, floor
+
 
 def relative_errors(problem, hparams, exclude=()) -> list[float]:
     """Entry K = ||h_{T-K} - d_lam f|| / ||d_lam f|| for K = 0, ..., T (the last one is 0: K = T is
@@ -98,8 +123,10 @@ def depth_study(hparams, tasks, T: int, batch_norm: bool, constraints: Constrain
 
 def run_depth(background, evaluation, settings: OmniglotSettings, learned: dict, seed: int, log, device="cpu") -> dict:
     """The depth study at the learned hyperparameters (of the full-RMD run: ``learned``, its arrays by
-    name as the run saved them, rebuilt in the network's order by ``nested_hyperparameters``) and at the
-    initial ones, in float64 so that the errors are not limited by single precision."""
+    name as the run saved them, rebuilt in the network's order by ``nested_hyperparameters``), at the
+    same with the regulariser put in effect (``with_regulariser_in_effect``; ``rho_in_effect`` records the
+    rho it raised them to) and at the initial ones (``POINTS``), in float64 so that the errors are not
+    limited by single precision."""
     dtype = torch.float64
     task_seed = derive_seed("omniglot", 0, seed)
     _, test_sampler = samplers(background, evaluation, settings, task_seed, device)
@@ -114,7 +141,8 @@ def run_depth(background, evaluation, settings: OmniglotSettings, learned: dict,
     }
     learned = tree_map(lambda leaf: leaf.to(device), nested_hyperparameters(learned, like=initial, dtype=dtype))
     constraints = settings.constraints()
-    for name, hparams in (("learned", learned), ("initial", initial)):
+    regularised, result["rho_in_effect"] = with_regulariser_in_effect(learned, constraints, settings.T)
+    for name, hparams in zip(POINTS, (learned, regularised, initial)):
         result[name] = depth_study(
             hparams, tasks, settings.T, settings.batch_norm, constraints, fixed_w0(initial, settings.w0)
         )

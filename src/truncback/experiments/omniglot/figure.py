@@ -3,7 +3,8 @@
 error") against the hyper-iteration per method, (3) the cosine between the K-RMD and the full-RMD
 hypergradients during meta-training (each comparison a dot, the moving mean of the last COSINE_WINDOW a
 line), (4) the relative error of K-RMD against the reverse depth K, with rho > 0 and rho = 0, at the
-learned lambda and (5) at the initial one. Each method has its own colour, marker and dash pattern, and
+learned lambda, (5) at the same with every rho raised to put the regulariser in effect, and (6) at the
+initial one. Each method has its own colour, marker and dash pattern, and
 one whose curve lies on an earlier method's says so in the panel's legend.
 
 ``python -m truncback figure-omniglot --results r1.json ... --depth depth.json --output figures/fig7_omniglot``
@@ -12,6 +13,7 @@ one whose curve lies on an earlier method's says so in the panel's legend.
 import numpy as np
 from matplotlib import ticker
 
+from truncback.experiments.omniglot.depth import POINTS
 from truncback.experiments.omniglot.run import OmniglotResult
 from truncback.hypergrad import is_exact
 from truncback.io.plotting import coinciding_labels, line_style, plt, register_figure
@@ -84,8 +86,11 @@ def cosine_panel(axis, results, style):
     axis.legend(loc="best")
 
 
+POINT_NAMES = {"learned": "learnt λ", "regularised": "learnt λ, ρ raised", "initial": "initial λ"}
+
+
 def depth_panel(axis, depth, point: str, number: int):
-    """At the ``point`` lambda ("learned" or "initial"): the error over all hyperparameters (solid) and over
+    """At the ``point`` lambda (one of the depth study's ``POINTS``): the error over all hyperparameters (solid) and over
     those other than c (dashed; c's gradient is the B_0 term K-RMD leaves out, which with rho = 0 is all of
     it); the title gives that lambda's gamma and smallest rho (how strongly the regulariser acts)."""
     variants = {"rho_positive": ("C0", r"$\rho>0$"), "rho_zero": ("C3", r"$\rho=0$")}
@@ -102,7 +107,7 @@ def depth_panel(axis, depth, point: str, number: int):
             )
     gamma, rho = depth[point]["gamma"], min(depth[point]["rho"])
     axis.set_title(
-        f"({number}) error vs depth, {point} λ ({depth['tasks']} task{'s' if depth['tasks'] != 1 else ''})\n"
+        f"({number}) error vs depth, {POINT_NAMES[point]} ({depth['tasks']} task{'s' if depth['tasks'] != 1 else ''})\n"
         f"γ = {gamma:.3g}, smallest ρ = {rho:.3g}"
     )
     axis.set_xlabel("reverse depth K")
@@ -113,11 +118,11 @@ def depth_panel(axis, depth, point: str, number: int):
 
 def fig7_omniglot(results: list[OmniglotResult], depth: dict):
     style = styles(results)
-    figure, axes = plt.subplots(1, 5, figsize=(21, 3.9))
+    figure, axes = plt.subplots(1, 6, figsize=(25, 3.9))
     learning_curves(axes[:2], results, style)
     cosine_panel(axes[2], results, style)
-    depth_panel(axes[3], depth, "learned", 4)
-    depth_panel(axes[4], depth, "initial", 5)
+    for number, point in enumerate(POINTS, start=4):
+        depth_panel(axes[number - 1], depth, point, number)
     figure.tight_layout()
     return figure
 
