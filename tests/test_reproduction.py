@@ -118,6 +118,28 @@ def test_where_neither_lambda_s_regulariser_acts_the_learnt_one_with_rho_raised_
     assert claims.SAYS_LITTLE in claims.no_decay_without_regularization(evidence).evidence
 
 
+def test_a_straight_fall_to_one_over_t_is_no_exponential_decay():
+    """Where the hypergradient's terms do not shrink along the inner loop (rho = 0), truncating K of T
+    leaves (T - K)/T of it: the error falls to 1/T at K = T - 1, more than a decade, yet not
+    geometrically. C6 counts that as no decay; a geometric fall of the same span it does not."""
+    from truncback.experiments.omniglot.depth import geometric_fit
+
+    T = 50
+    evidence = toy_evidence()
+    evidence.depth = depth(0.9, 0.99, T=T, learned_rho=2.0)  # the learnt lambda's regulariser is in effect
+    straight = [0.8 * (T - K) / T for K in range(T)] + [0.0]
+    fit = geometric_fit(straight)
+    assert fit["r2"] < 0.9  # what the least-squares fit makes of it (0.8 at T = 50)
+    evidence.depth["learned"]["rho_zero"] |= {"mean_without_c": straight, "fit_without_c": fit}
+    verdict = claims.no_decay_without_regularization(evidence)
+    assert verdict.verdict == claims.PASS
+    assert "to 0.4 at K = 25 (ratio 0.5; terms that do not shrink give 0.5)" in verdict.evidence
+    assert "(ratio 0.02), fitted rate" in verdict.evidence and "not a geometric decay" in verdict.evidence
+    geometric = [0.8 * 0.92**K for K in range(T)] + [0.0]  # the same span, geometric, still slower than 0.9
+    evidence.depth["learned"]["rho_zero"] |= {"mean_without_c": geometric, "fit_without_c": geometric_fit(geometric)}
+    assert claims.no_decay_without_regularization(evidence).verdict == claims.FAIL
+
+
 def test_the_learnt_lambda_of_an_unstable_run_judges_no_claim():
     """The depth study names the run its learnt lambda came from; where that run is UNSTABLE, C1 and C6
     are judged at the initial lambda even where the learnt one's regulariser is in effect, and say why."""

@@ -131,6 +131,15 @@ def depth_point(depth, unstable: str | None = None) -> tuple[str, str]:
     )
 
 
+GEOMETRIC_R2 = 0.9
+"""A decay is geometric where the least-squares fit of log error against depth has rate < 1 and r2 above this."""
+
+
+def geometric(fit: dict) -> bool:
+    """Whether a fitted decay ({"rate", "r2"}) is geometric: rate < 1 and r2 > ``GEOMETRIC_R2``."""
+    return fit["rate"] < 1 and fit["r2"] > GEOMETRIC_R2
+
+
 def _fit_text(fit: dict) -> str:
     return f"rate {fit['rate']:.4f} (r2 {fit['r2']:.3f})"
 
@@ -147,7 +156,7 @@ def bias_decays_exponentially(evidence) -> Verdict:
     above = [K for K, (e, b) in enumerate(zip(errors, limits)) if e > b * (1 + 1e-9)]
     scale = max(errors)
     rate, r2 = _geometric_rate([e if e > 1e-12 * scale else 0.0 for e in errors])
-    passed = not above and rate < 1 and r2 > 0.9
+    passed = not above and geometric({"rate": rate, "r2": r2})
     text = (
         f"toy: error under the bound (10) at {len(errors) - len(above)} of {len(errors)} depths K = 0..T-1"
         f"{f' (above at K = {above[:5]})' if above else ''}; fitted rate {rate:.4f} per reverse step, r2 {r2:.3f} "
@@ -163,12 +172,12 @@ def bias_decays_exponentially(evidence) -> Verdict:
     elif evidence.depth is not None:
         point, why = depth_point(evidence.depth, unstable_source(evidence))
         fit = evidence.depth[point]["rho_positive"]["fit_without_c"]
-        geometric = fit["rate"] < 1 and fit["r2"] > 0.9
-        passed = passed and geometric
+        decays = geometric(fit)
+        passed = passed and decays
         other = "initial" if point == "learned" else "learned"
         text += (
             f"; Omniglot, rho > 0, hyperparameters other than c, {why}: {_fit_text(fit)}"
-            f"{'' if geometric else ', not a geometric decay' if fit['rate'] < 1 else ', no decay'} "
+            f"{'' if decays else ', not a geometric decay' if fit['rate'] < 1 else ', no decay'} "
             f"(PASS needs rate < 1 and r2 > 0.9, as the toy); at the {other} lambda: "
             f"{_fit_text(evidence.depth[other]['rho_positive']['fit_without_c'])}"
         )
@@ -272,16 +281,21 @@ def krmd_faster_and_leaner(evidence) -> Verdict:
 
 def no_decay_without_regularization(evidence) -> Verdict:
     """Omniglot depth study at the lambda ``depth_point`` picks (the regulariser in effect), hyperparameters
-    other than c: with rho = 0 the error falls by less than a decade over the whole horizon and more slowly
-    than with rho > 0."""
+    other than c: with rho = 0 the error falls by less than a decade over the whole horizon or does not
+    decay geometrically by C1's test (``geometric``), and its fitted rate lies above the rho > 0 one. The
+    second reading is needed where the terms B_t alpha_t of the hypergradient do not shrink with t:
+    truncating K of T leaves about (T - K) / T of it, a straight fall to 1/T at K = T - 1, which is no
+    exponential decay although it spans more than a decade; the half-horizon ratio beside it (0.5 for
+    such a fall) shows which the curve is."""
     claim = "no_decay_without_regularization"
     if evidence.depth is None:
         return _not_run(claim, "the Omniglot depth study", f"results/{evidence.scale}/omniglot/depth.json")
     point, why = depth_point(evidence.depth, unstable_source(evidence))
     zero, positive = evidence.depth[point]["rho_zero"], evidence.depth[point]["rho_positive"]
     errors = zero["mean_without_c"][:-1]
-    drop = errors[-1] / errors[0]
-    passed = drop >= 0.1 and zero["fit_without_c"]["rate"] > positive["fit_without_c"]["rate"]
+    half, drop = len(errors) // 2, errors[-1] / errors[0]
+    no_decay = drop >= 0.1 or not geometric(zero["fit_without_c"])
+    passed = no_decay and zero["fit_without_c"]["rate"] > positive["fit_without_c"]["rate"]
     verdict = (PASS if passed else FAIL) if evidence.comparable("4") else NOT_COMPARABLE
     other = "initial" if point == "learned" else "learned"
     elsewhere = evidence.depth[other]
@@ -290,15 +304,16 @@ def no_decay_without_regularization(evidence) -> Verdict:
         verdict,
         ("" if evidence.comparable("4") else f"Omniglot's data are {SYNTHETIC}: ")
         + f"{why}; at the {other} lambda: rho = 0 {_fit_text(elsewhere['rho_zero']['fit_without_c'])}, rho > 0 "
-        f"{_fit_text(elsewhere['rho_positive']['fit_without_c'])}. Hyperparameters other than c (c's gradient is the B_0 term K-RMD leaves out, which with rho = 0 "
-        f"is all of it, so including c the error plateaus for that reason alone: rate "
-        f"{zero['fit']['rate']:.4f} over all hyperparameters): with rho = 0 the error goes from "
-        f"{errors[0]:.3g} at K = 0 to {errors[-1]:.3g} at K = T-1 (ratio {drop:.3g}), fitted rate "
-        f"{zero['fit_without_c']['rate']:.4f} (r2 {zero['fit_without_c']['r2']:.3f}); with rho > 0 rate "
-        f"{positive['fit_without_c']['rate']:.4f} (r2 {positive['fit_without_c']['r2']:.3f}). PASS needs "
-        "the rho = 0 ratio >= 0.1 (less than a decade over the whole horizon) and its rate above the "
-        "rho > 0 rate; a slower decay still counts as a decay in the numbers above, so read the verdict "
-        "together with them",
+        f"{_fit_text(elsewhere['rho_positive']['fit_without_c'])}. Hyperparameters other than c (c's gradient is "
+        "the B_0 term K-RMD leaves out, which with rho = 0 is all of it, so including c the error plateaus for "
+        f"that reason alone: rate {zero['fit']['rate']:.4f} over all hyperparameters): with rho = 0 the error "
+        f"goes from {errors[0]:.3g} at K = 0 to {errors[half]:.3g} at K = {half} (ratio "
+        f"{errors[half] / errors[0]:.3g}; terms that do not shrink give {(len(errors) - half) / len(errors):.2g}) "
+        f"and {errors[-1]:.3g} at K = T-1 (ratio {drop:.3g}), fitted {_fit_text(zero['fit_without_c'])}"
+        f"{'' if geometric(zero['fit_without_c']) else ', not a geometric decay'}; with rho > 0 "
+        f"{_fit_text(positive['fit_without_c'])}. PASS needs the rho = 0 error to fall by less than a decade "
+        f"over the horizon (ratio >= 0.1) or not to decay geometrically by C1's test (rate < 1 and r2 > "
+        f"{GEOMETRIC_R2:g}), and its rate above the rho > 0 rate",
     )
 
 
