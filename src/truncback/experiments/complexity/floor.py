@@ -103,15 +103,10 @@ def profile_products(function) -> Products:
 
 def large_product_rate(size: int = 1024, repeats: int = 5) -> float:
     """Multiply-adds a second of a size x size x size single-precision product, the fastest of
-    ``repeats`` (at the threads torch is set to)."""
+    ``repeats`` after a warm-up (``fastest``, at the threads torch is set to)."""
     generator = torch.Generator().manual_seed(0)
     a, b = (torch.randn(size, size, generator=generator) for _ in range(2))
-    a @ b
-    best = math.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - start)
+    (best,) = fastest([lambda: a @ b], repeats)
     return size**3 / best
 
 
